@@ -1,0 +1,246 @@
+// The Guarded SRS scheme of Mail::SRS (its default), byte for byte: SRS0 for the first hop,
+// SRS1 for later hops so that addresses never grow past one level of wrapping.
+
+import {
+  asciiLowerCase,
+  checkAddressText,
+  isSrs as hasSrsTag,
+  parseSrsLocal,
+  quoteLocalPart,
+  splitAddress,
+  splitFields,
+  srsTag,
+  type AddressParts,
+  type SrsAddress,
+} from './address.js';
+import { SrsError } from './errors.js';
+import { SrsHasher } from './hash.js';
+import { normaliseSrsOptions, type SrsOptions, type SrsSettings } from './options.js';
+import { dayOfCycle, decodeStamp, encodeStamp, stampAge, STAMP_CYCLE } from './timestamp.js';
+
+/** Per-call options of {@link Srs.forward} and {@link Srs.reverse}. */
+export interface SrsCallOptions {
+  /** The clock: a Date or milliseconds since the epoch. Default: now. */
+  readonly now?: Date | number;
+}
+
+/** The Microsoft 365-style fallback for over-long local parts: `bounces+SRS=HASH=TT@domain`. */
+export interface BouncesAddress {
+  readonly type: 'bounces';
+  /** The mailbox that receives bounces, `bounces` by default. */
+  readonly mailbox: string;
+  readonly hash: string;
+  readonly timestamp: string;
+  readonly domain: string;
+}
+
+/** Longest local part RFC 5321 §4.5.3.1.1 allows, in octets. */
+const MAX_LOCAL_PART_OCTETS = 64;
+
+/** Stamps more than this many days ahead are reported as expired rather than future. */
+const FUTURE_HORIZON = STAMP_CYCLE / 2;
+
+function nowMs(options: SrsCallOptions | undefined): number {
+  const now = options?.now;
+  if (now === undefined) return Date.now();
+  const ms = now instanceof Date ? now.getTime() : now;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new SrsError('invalid-option', `now must be a valid Date or milliseconds since the epoch, got ${String(now)}.`);
+  }
+  return ms;
+}
+
+function octets(text: string): number {
+  // Three octets per UTF-16 unit at most: short strings need no counting.
+  return text.length * 3 <= MAX_LOCAL_PART_OCTETS ? text.length : Buffer.byteLength(text, 'utf8');
+}
+
+function forwardingHost(forwardingDomain: unknown): string {
+  checkAddressText(forwardingDomain, 'forwarding domain');
+  // Like Mail::SRS, a full address is accepted and its domain used.
+  const host = forwardingDomain.slice(forwardingDomain.lastIndexOf('@') + 1);
+  if (host.length === 0 || /[\s"=]/.test(host)) {
+    throw new SrsError('invalid-domain', `The forwarding domain ${JSON.stringify(forwardingDomain)} is not a domain name.`);
+  }
+  return host;
+}
+
+/**
+ * A Sender Rewriting Scheme rewriter, byte-compatible with Mail::SRS (Guarded), postsrsd and
+ * pysrs. Construct it once; options are validated here and {@link SrsError} `invalid-option`
+ * says what is wrong.
+ *
+ * @example
+ * ```ts
+ * const srs = new Srs({ secret: 'tops3cr3t' });
+ * srs.forward('test@otherdomain.com', 'example.com', { now: 1577836860_000 });
+ * // 'SRS0=vmyz=2W=otherdomain.com=test@example.com'
+ * srs.reverse('SRS0=vmyz=2W=otherdomain.com=test@example.com', { now: 1577836860_000 });
+ * // 'test@otherdomain.com'
+ * ```
+ */
+export class Srs {
+  /** The settings in force (frozen; secrets are not exposed). */
+  readonly settings: SrsSettings;
+  readonly #hasher: SrsHasher;
+  readonly #bouncesPrefix: string;
+
+  constructor(options: SrsOptions) {
+    const { settings, secrets } = normaliseSrsOptions(options);
+    this.settings = settings;
+    this.#hasher = new SrsHasher(secrets, settings.alphabet);
+    this.#bouncesPrefix = asciiLowerCase(`${settings.bouncesLocalPart}+SRS=`);
+  }
+
+  /**
+   * Rewrites an envelope sender for forwarding through `forwardingDomain`:
+   * `user@host` → `SRS0=HASH=TT=host=user@forwardingDomain`; an SRS0 address from another
+   * forwarder → SRS1; an SRS1 address → SRS1 re-signed for this hop. A sender already in the
+   * forwarding domain comes back unchanged unless `alwaysRewrite`.
+   *
+   * @throws {SrsError} `invalid-address`, `no-domain`, `invalid-domain`, `malformed` (an SRS1
+   * input without its fields), `local-part-too-long` (when `longLocalPart` is `'refuse'`).
+   */
+  forward(address: string, forwardingDomain: string, options?: SrsCallOptions): string {
+    const host = forwardingHost(forwardingDomain);
+    const parts = splitAddress(address);
+    if (!this.settings.alwaysRewrite && asciiLowerCase(parts.domain) === asciiLowerCase(host)) return address;
+    const now = nowMs(options);
+    let local = this.#rewriteLocal(parts, address, now);
+    if (parts.quoted) local = quoteLocalPart(local);
+    if (octets(local) > MAX_LOCAL_PART_OCTETS) return this.#tooLong(address, host, local, now);
+    return `${local}@${host}`;
+  }
+
+  #rewriteLocal(parts: AddressParts, address: string, now: number): string {
+    const { separator, hashLength } = this.settings;
+    const tag = srsTag(parts.local);
+    if (tag?.kind === '1') {
+      // SRS1 → SRS1: keep the first forwarder's host and the wrapped SRS0, re-sign for this hop.
+      // The old hash is not checked: it belongs to the previous forwarder, not to us.
+      const fields = splitFields(parts.local.slice(5), 2);
+      const [, srs0Host, rest] = fields ?? [];
+      if (!srs0Host || !rest) {
+        throw new SrsError('malformed', `The SRS1 address ${JSON.stringify(address)} is malformed: SRS1 needs HASH=srs0host=srs0part.`);
+      }
+      return `SRS1${separator}${this.#hasher.sign(srs0Host + rest, hashLength)}=${srs0Host}=${rest}`;
+    }
+    if (tag?.kind === '0') {
+      // SRS0 → SRS1: strip only the literal `SRS0` and keep its separator, hence `==`
+      // (Mail::SRS Guarded). The SRS0 is opaque here: its own forwarder verifies it.
+      const rest = parts.local.slice(4);
+      return `SRS1${separator}${this.#hasher.sign(parts.domain + rest, hashLength)}=${parts.domain}=${rest}`;
+    }
+    const stamp = encodeStamp(dayOfCycle(now));
+    const hash = this.#hasher.sign(stamp + parts.domain + parts.local, hashLength);
+    return `SRS0${separator}${hash}=${stamp}=${parts.domain}=${parts.local}`;
+  }
+
+  #tooLong(address: string, host: string, local: string, now: number): string {
+    const { bouncesLocalPart, hashLength, longLocalPart } = this.settings;
+    if (longLocalPart === 'refuse') {
+      throw new SrsError(
+        'local-part-too-long',
+        `Rewriting ${JSON.stringify(address)} via ${host} gives a ${octets(local)}-octet local part; RFC 5321 allows 64. ` +
+          "Deliver it unrewritten, reject it, or set longLocalPart: 'bounces'.",
+      );
+    }
+    const stamp = encodeStamp(dayOfCycle(now));
+    const hash = this.#hasher.sign(stamp + host + bouncesLocalPart, hashLength);
+    return `${bouncesLocalPart}+SRS=${hash}=${stamp}@${host}`;
+  }
+
+  /**
+   * Undoes one hop: SRS0 → the original sender; SRS1 → the SRS0 address at the first
+   * forwarder; the `bounces` fallback → the bounces mailbox of its domain. Verifies the hash
+   * against every secret (case-insensitive, `+`≡`-`, `/`≡`_`, at least `hashMin` characters)
+   * and the timestamp (SRS0 and fallback; at most `maxAge` days old, not in the future).
+   * The domain after `@` is not checked: it is not covered by the hash (as in every peer).
+   *
+   * @throws {SrsError} `not-srs`, `malformed`, `bad-hash`, `expired`, `future`,
+   * `invalid-address`, `no-domain`.
+   */
+  reverse(address: string, options?: SrsCallOptions): string {
+    const parts = splitAddress(address);
+    const now = nowMs(options);
+    const parsed = this.#parseParts(parts, address);
+    switch (parsed.type) {
+      case 'SRS0': {
+        this.#checkHash(parsed.hash, parsed.timestamp + parsed.host + parsed.local, address);
+        this.#checkStamp(parsed.timestamp, now, address);
+        const local = parts.quoted ? quoteLocalPart(parsed.local) : parsed.local;
+        return `${local}@${parsed.host}`;
+      }
+      case 'SRS1': {
+        this.#checkHash(parsed.hash, parsed.srs0Host + parsed.srs0Local.slice(4), address);
+        const local = parts.quoted ? quoteLocalPart(parsed.srs0Local) : parsed.srs0Local;
+        return `${local}@${parsed.srs0Host}`;
+      }
+      case 'bounces':
+        this.#checkHash(parsed.hash, parsed.timestamp + parsed.domain + parsed.mailbox, address);
+        this.#checkStamp(parsed.timestamp, now, address);
+        return `${parsed.mailbox}@${parsed.domain}`;
+    }
+  }
+
+  /**
+   * Whether an address is SRS0, SRS1 or this rewriter's `bounces` fallback, by its form only
+   * (no hash or age check). Never throws.
+   */
+  isSrs(address: unknown): boolean {
+    if (hasSrsTag(address)) return true;
+    if (typeof address !== 'string') return false;
+    return asciiLowerCase(address.slice(0, this.#bouncesPrefix.length)) === this.#bouncesPrefix;
+  }
+
+  /**
+   * The fields of an SRS0, SRS1 or `bounces` fallback address, unverified.
+   * @throws {SrsError} `not-srs`, `malformed`, `invalid-address`, `no-domain`.
+   */
+  parse(address: string): SrsAddress | BouncesAddress {
+    return this.#parseParts(splitAddress(address), address);
+  }
+
+  #parseParts(parts: AddressParts, address: string): SrsAddress | BouncesAddress {
+    const fallback = this.#parseBounces(parts, address);
+    return fallback ?? parseSrsLocal(parts, address);
+  }
+
+  #parseBounces(parts: AddressParts, address: string): BouncesAddress | null {
+    const prefix = this.#bouncesPrefix;
+    if (asciiLowerCase(parts.local.slice(0, prefix.length)) !== prefix) return null;
+    const fields = parts.local.slice(prefix.length).split('=');
+    const [hash, timestamp] = fields;
+    if (fields.length !== 2 || !hash || decodeStamp(timestamp ?? '') < 0) {
+      throw new SrsError('malformed', `The bounce address ${JSON.stringify(address)} is malformed: expected ${prefix}HASH=TT@domain.`);
+    }
+    return { type: 'bounces', mailbox: this.settings.bouncesLocalPart, hash, timestamp: timestamp!, domain: parts.domain };
+  }
+
+  #checkHash(hash: string, joined: string, address: string): void {
+    if (hash.length < this.settings.hashMin) {
+      throw new SrsError(
+        'bad-hash',
+        `The SRS address ${JSON.stringify(address)} has a ${hash.length}-character hash; at least ${this.settings.hashMin} are required.`,
+      );
+    }
+    if (!this.#hasher.verify(hash, joined)) {
+      throw new SrsError(
+        'bad-hash',
+        `The SRS address ${JSON.stringify(address)} has a hash that no configured secret produced: forged, damaged, or signed with a retired secret.`,
+      );
+    }
+  }
+
+  #checkStamp(stamp: string, now: number, address: string): void {
+    const age = stampAge(dayOfCycle(now), decodeStamp(stamp));
+    if (age <= this.settings.maxAge) return;
+    if (age > FUTURE_HORIZON) {
+      throw new SrsError('future', `The SRS address ${JSON.stringify(address)} has a timestamp ${STAMP_CYCLE - age} day(s) in the future.`);
+    }
+    throw new SrsError(
+      'expired',
+      `The SRS address ${JSON.stringify(address)} expired: it is ${age} days old and maxAge is ${this.settings.maxAge}.`,
+    );
+  }
+}
