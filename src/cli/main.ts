@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The `outbound-pools` command.
+
+import { readFileSync } from 'node:fs';
+import { processIo, UsageError, type CliIo } from './io.js';
+import { runSrs } from './srs.js';
+
+const USAGE = `Usage: outbound-pools <command> [options]
+
+Commands:
+  srs forward|reverse   rewrite or undo an envelope sender with SRS (outbound-pools srs --help)
+
+Options:
+  -h, --help            this text
+  -v, --version         the version`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the command line `args` (without `node` and the script); returns the exit status. */
+async function main(args: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case 'srs':
+        return await runSrs(rest, io);
+      case '-v':
+      case '--version':
+        io.stdout(`${version()}\n`);
+        return 0;
+      case '-h':
+      case '--help':
+        io.stdout(`${USAGE}\n`);
+        return 0;
+      default:
+        io.stderr(`${command === undefined ? 'no command given' : `unknown command "${command}"`}\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`outbound-pools: ${error.message}\nTry: outbound-pools ${command ?? ''} --help\n`);
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,12 @@
+// The package as a user imports it: through its name and "exports" map, from the build.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+
+it('outbound-pools/srs and the root entry resolve through the exports map to the build', async () => {
+  const srs = await import('outbound-pools/srs');
+  const root = await import('outbound-pools');
+  assert.equal(typeof srs.Srs, 'function');
+  assert.equal(root.Srs, srs.Srs);
+  const rewriter = new srs.Srs({ secret: 'tops3cr3t' });
+  assert.equal(rewriter.forward('test@otherdomain.com', 'example.com', { now: 1577836860_000 }), 'SRS0=vmyz=2W=otherdomain.com=test@example.com');
+});
