@@ -47,12 +47,30 @@ export interface Srs1Address {
 
 export type SrsAddress = Srs0Address | Srs1Address;
 
-const CONTROL_CHARACTERS = /[\x00-\x1f\x7f]/;
-const SRS_TAG = /^SRS([01])([-+=])/i;
 
-/** ASCII-only lowercasing, the way the peers compare hosts (`lc` on bytes, `strcasecmp`). */
-export function asciiLowerCase(text: string): string {
-  return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+function asciiLower(code: number): number {
+  return code >= 0x41 && code <= 0x5a ? code | 0x20 : code;
+}
+
+/**
+ * Whether `text` starts with `prefix`, ignoring the case of ASCII letters only, the way the peers
+ * compare (`lc` on bytes, `strncasecmp` in the C locale). `prefix` must be lowercase.
+ */
+export function startsWithIgnoringAsciiCase(text: string, prefix: string): boolean {
+  if (text.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (asciiLower(text.charCodeAt(i)) !== prefix.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Whether two strings are equal ignoring the case of ASCII letters only (`strcasecmp`). */
+export function equalsIgnoringAsciiCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (asciiLower(a.charCodeAt(i)) !== asciiLower(b.charCodeAt(i))) return false;
+  }
+  return true;
 }
 
 function describe(value: unknown): string {
@@ -60,8 +78,11 @@ function describe(value: unknown): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 }
 
-/** Refuses what cannot be an envelope address before anything else looks at it. */
-export function checkAddressText(address: unknown, what = 'address'): asserts address is string {
+/**
+ * Refuses what cannot be an envelope address before anything else looks at it, and returns the
+ * index of its last `@` (-1 when it has none), found in the same pass.
+ */
+export function checkAddressText(address: unknown, what = 'address'): number {
   if (typeof address !== 'string') {
     throw new SrsError('invalid-address', `The ${what} must be a string, got ${describe(address)}.`);
   }
@@ -72,9 +93,15 @@ export function checkAddressText(address: unknown, what = 'address'): asserts ad
       `The ${what} is ${address.length} characters long; at most ${MAX_ADDRESS_LENGTH} are accepted (RFC 5321 allows a 256-octet path).`,
     );
   }
-  if (CONTROL_CHARACTERS.test(address)) {
-    throw new SrsError('invalid-address', `The ${what} ${describe(address)} contains control characters.`);
+  let lastAt = -1;
+  for (let i = 0; i < address.length; i++) {
+    const code = address.charCodeAt(i);
+    if (code === 0x40) lastAt = i;
+    else if (code < 0x20 || code === 0x7f) {
+      throw new SrsError('invalid-address', `The ${what} ${describe(address)} contains control characters.`);
+    }
   }
+  return lastAt;
 }
 
 function unquote(quoted: string): string {
@@ -88,24 +115,27 @@ export function quoteLocalPart(local: string): string {
 
 /** Splits an address at its last `@`; the local part comes back unquoted. */
 export function splitAddress(address: unknown): AddressParts {
-  checkAddressText(address);
-  const at = address.lastIndexOf('@');
-  if (at < 0 || at === address.length - 1) {
+  const at = checkAddressText(address);
+  const text = address as string;
+  if (at < 0 || at === text.length - 1) {
     throw new SrsError('no-domain', `The address ${describe(address)} has no domain: SRS needs local@domain.`);
   }
-  const rawLocal = address.slice(0, at);
+  const rawLocal = text.slice(0, at);
   const quoted = rawLocal.length >= 2 && rawLocal.startsWith('"') && rawLocal.endsWith('"');
   const local = quoted ? unquote(rawLocal) : rawLocal;
   if (local.length === 0) {
     throw new SrsError('invalid-address', `The address ${describe(address)} has an empty local part.`);
   }
-  return { local, domain: address.slice(at + 1), quoted };
+  return { local, domain: text.slice(at + 1), quoted };
 }
 
-/** The SRS tag of a local part: `'0'`, `'1'`, or null when it is not SRS. */
-export function srsTag(local: string): { readonly kind: '0' | '1'; readonly separator: SrsSeparator } | null {
-  const match = SRS_TAG.exec(local);
-  return match === null ? null : { kind: match[1] as '0' | '1', separator: match[2] as SrsSeparator };
+/** The kind of SRS a local part is by its tag (`SRS0=`, `srs1+`, …), or null when it is neither. */
+export function srsKind(local: string): 'SRS0' | 'SRS1' | null {
+  if (local.length < 5 || !startsWithIgnoringAsciiCase(local, 'srs')) return null;
+  const digit = local.charCodeAt(3);
+  const separator = local.charCodeAt(4);
+  if (separator !== 0x3d && separator !== 0x2b && separator !== 0x2d) return null; // = + -
+  return digit === 0x30 ? 'SRS0' : digit === 0x31 ? 'SRS1' : null;
 }
 
 function malformed(address: string, missing: string): SrsError {
@@ -131,12 +161,13 @@ export function splitFields(rest: string, count: number): string[] | null {
 
 /** Parses the local part of an SRS address; `address` is only used in error messages. */
 export function parseSrsLocal(parts: AddressParts, address: string): SrsAddress {
-  const tag = srsTag(parts.local);
-  if (tag === null) {
+  const kind = srsKind(parts.local);
+  if (kind === null) {
     throw new SrsError('not-srs', `The address ${describe(address)} is not an SRS address (no SRS0/SRS1 tag).`);
   }
+  const separator = parts.local.charAt(4) as SrsSeparator;
   const rest = parts.local.slice(5);
-  if (tag.kind === '0') {
+  if (kind === 'SRS0') {
     const fields = splitFields(rest, 3);
     if (fields === null) throw malformed(address, 'SRS0 needs HASH=TT=host=local');
     const [hash, timestamp, host, local] = fields as [string, string, string, string];
@@ -146,7 +177,7 @@ export function parseSrsLocal(parts: AddressParts, address: string): SrsAddress 
     }
     if (host.length === 0) throw malformed(address, 'the original domain is empty');
     if (local.length === 0) throw malformed(address, 'the original local part is empty');
-    return { type: 'SRS0', separator: tag.separator, hash, timestamp, host, local, domain: parts.domain };
+    return { type: 'SRS0', separator, hash, timestamp, host, local, domain: parts.domain };
   }
   const fields = splitFields(rest, 2);
   if (fields === null) throw malformed(address, 'SRS1 needs HASH=srs0host=srs0part');
@@ -159,7 +190,7 @@ export function parseSrsLocal(parts: AddressParts, address: string): SrsAddress 
   if (srs0Rest.length === 0) throw malformed(address, 'the wrapped SRS0 part is empty');
   return {
     type: 'SRS1',
-    separator: tag.separator,
+    separator,
     hash,
     srs0Host,
     srs0Local: `SRS0${srs0Rest}`,
@@ -176,8 +207,7 @@ export function isSrs(address: unknown): boolean {
   if (typeof address !== 'string' || address.length > MAX_ADDRESS_LENGTH) return false;
   const at = address.lastIndexOf('@');
   if (at < 0) return false;
-  const local = address.startsWith('"') ? address.slice(1, at) : address.slice(0, at);
-  return SRS_TAG.test(local);
+  return srsKind(address.startsWith('"') ? address.slice(1, at) : address) !== null;
 }
 
 /**

@@ -2,14 +2,15 @@
 // SRS1 for later hops so that addresses never grow past one level of wrapping.
 
 import {
-  asciiLowerCase,
   checkAddressText,
+  equalsIgnoringAsciiCase,
   isSrs as hasSrsTag,
   parseSrsLocal,
   quoteLocalPart,
   splitAddress,
   splitFields,
-  srsTag,
+  srsKind,
+  startsWithIgnoringAsciiCase,
   type AddressParts,
   type SrsAddress,
 } from './address.js';
@@ -56,9 +57,8 @@ function octets(text: string): number {
 }
 
 function forwardingHost(forwardingDomain: unknown): string {
-  checkAddressText(forwardingDomain, 'forwarding domain');
   // Like Mail::SRS, a full address is accepted and its domain used.
-  const host = forwardingDomain.slice(forwardingDomain.lastIndexOf('@') + 1);
+  const host = (forwardingDomain as string).slice(checkAddressText(forwardingDomain, 'forwarding domain') + 1);
   if (host.length === 0 || /[\s"=]/.test(host)) {
     throw new SrsError('invalid-domain', `The forwarding domain ${JSON.stringify(forwardingDomain)} is not a domain name.`);
   }
@@ -84,12 +84,15 @@ export class Srs {
   readonly settings: SrsSettings;
   readonly #hasher: SrsHasher;
   readonly #bouncesPrefix: string;
+  // The forwarding domain checked last: an MTA forwards through the same few domains.
+  #lastForwardingDomain = '';
+  #lastForwardingHost = '';
 
   constructor(options: SrsOptions) {
     const { settings, secrets } = normaliseSrsOptions(options);
     this.settings = settings;
     this.#hasher = new SrsHasher(secrets, settings.alphabet);
-    this.#bouncesPrefix = asciiLowerCase(`${settings.bouncesLocalPart}+SRS=`);
+    this.#bouncesPrefix = `${settings.bouncesLocalPart}+SRS=`.toLowerCase();
   }
 
   /**
@@ -102,9 +105,9 @@ export class Srs {
    * input without its fields), `local-part-too-long` (when `longLocalPart` is `'refuse'`).
    */
   forward(address: string, forwardingDomain: string, options?: SrsCallOptions): string {
-    const host = forwardingHost(forwardingDomain);
+    const host = this.#forwardingHost(forwardingDomain);
     const parts = splitAddress(address);
-    if (!this.settings.alwaysRewrite && asciiLowerCase(parts.domain) === asciiLowerCase(host)) return address;
+    if (!this.settings.alwaysRewrite && equalsIgnoringAsciiCase(parts.domain, host)) return address;
     const now = nowMs(options);
     let local = this.#rewriteLocal(parts, address, now);
     if (parts.quoted) local = quoteLocalPart(local);
@@ -112,10 +115,18 @@ export class Srs {
     return `${local}@${host}`;
   }
 
+  #forwardingHost(forwardingDomain: string): string {
+    if (forwardingDomain !== this.#lastForwardingDomain || this.#lastForwardingDomain === '') {
+      this.#lastForwardingHost = forwardingHost(forwardingDomain);
+      this.#lastForwardingDomain = forwardingDomain;
+    }
+    return this.#lastForwardingHost;
+  }
+
   #rewriteLocal(parts: AddressParts, address: string, now: number): string {
     const { separator, hashLength } = this.settings;
-    const tag = srsTag(parts.local);
-    if (tag?.kind === '1') {
+    const kind = srsKind(parts.local);
+    if (kind === 'SRS1') {
       // SRS1 → SRS1: keep the first forwarder's host and the wrapped SRS0, re-sign for this hop.
       // The old hash is not checked: it belongs to the previous forwarder, not to us.
       const fields = splitFields(parts.local.slice(5), 2);
@@ -125,7 +136,7 @@ export class Srs {
       }
       return `SRS1${separator}${this.#hasher.sign(srs0Host + rest, hashLength)}=${srs0Host}=${rest}`;
     }
-    if (tag?.kind === '0') {
+    if (kind === 'SRS0') {
       // SRS0 → SRS1: strip only the literal `SRS0` and keep its separator, hence `==`
       // (Mail::SRS Guarded). The SRS0 is opaque here: its own forwarder verifies it.
       const rest = parts.local.slice(4);
@@ -189,8 +200,7 @@ export class Srs {
    */
   isSrs(address: unknown): boolean {
     if (hasSrsTag(address)) return true;
-    if (typeof address !== 'string') return false;
-    return asciiLowerCase(address.slice(0, this.#bouncesPrefix.length)) === this.#bouncesPrefix;
+    return typeof address === 'string' && startsWithIgnoringAsciiCase(address, this.#bouncesPrefix);
   }
 
   /**
@@ -208,7 +218,7 @@ export class Srs {
 
   #parseBounces(parts: AddressParts, address: string): BouncesAddress | null {
     const prefix = this.#bouncesPrefix;
-    if (asciiLowerCase(parts.local.slice(0, prefix.length)) !== prefix) return null;
+    if (!startsWithIgnoringAsciiCase(parts.local, prefix)) return null;
     const fields = parts.local.slice(prefix.length).split('=');
     const [hash, timestamp] = fields;
     if (fields.length !== 2 || !hash || decodeStamp(timestamp ?? '') < 0) {
