@@ -20,38 +20,59 @@ const encoder = new TextEncoder();
 // Reused message buffer (synchronous, never re-entered); grows for long addresses.
 let message = new Uint8Array(256);
 
-/** Writes `text` as UTF-8 with ASCII letters lowercased into the shared buffer; returns the byte count. */
-function writeMacMessage(text: string): number {
-  // Worst case three UTF-8 bytes per UTF-16 unit.
-  if (message.length < text.length * 3) message = new Uint8Array(text.length * 3);
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0x80) return writeNonAscii(text);
-    message[i] = code >= 0x41 && code <= 0x5a ? code | 0x20 : code;
-  }
-  return text.length;
+/**
+ * Writes the fields one after another, as UTF-8 with ASCII letters lowercased, into the shared
+ * buffer; returns the byte count. Writing them in turn spares joining them into a new string.
+ */
+function writeMacMessage(a: string, b: string, c: string): number {
+  const most = 3 * (a.length + b.length + c.length); // three UTF-8 bytes per UTF-16 unit at most
+  if (message.length < most) message = new Uint8Array(most);
+  let at = writeField(a, 0);
+  at = writeField(b, at);
+  return writeField(c, at);
 }
 
-function writeNonAscii(text: string): number {
-  const { written } = encoder.encodeInto(text, message);
-  for (let i = 0; i < written; i++) {
+function writeField(text: string, at: number): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) return writeNonAscii(text, at);
+    message[at + i] = code >= 0x41 && code <= 0x5a ? code | 0x20 : code;
+  }
+  return at + text.length;
+}
+
+function writeNonAscii(text: string, at: number): number {
+  const { written } = encoder.encodeInto(text, message.subarray(at));
+  for (let i = at; i < at + written; i++) {
     const b = message[i]!;
     if (b >= 0x41 && b <= 0x5a) message[i] = b | 0x20;
   }
-  return written;
+  return at + written;
 }
 
-/** The first `length` base64 characters of a digest given as five big-endian words. */
+/** Base64 digit `index` (0…26) of a digest given as five big-endian words; bits past the end are zero. */
+function sextet(words: Int32Array, index: number): number {
+  const bit = index * 6;
+  const word = bit >>> 5;
+  const offset = bit & 31;
+  let value = (words[word]! << offset) >>> 26;
+  if (offset > 26 && word < 4) value |= words[word + 1]! >>> (58 - offset);
+  return value;
+}
+
+/** The first `length` characters of a digest in the given base64 alphabet. */
 function base64Prefix(words: Int32Array, length: number, alphabet: string): string {
-  let out = '';
-  for (let bit = 0; out.length < length; bit += 6) {
-    // Six bits starting at `bit` of the 160-bit digest; bits past the end read as zero (padding).
-    const word = bit >>> 5;
-    const offset = bit & 31;
-    let sextet = (words[word]! << offset) >>> 26;
-    if (offset > 26 && word < 4) sextet |= words[word + 1]! >>> (58 - offset);
-    out += alphabet.charAt(sextet);
+  if (length === 4) {
+    // The usual length, built in one flat string rather than four concatenations.
+    return String.fromCharCode(
+      alphabet.charCodeAt(sextet(words, 0)),
+      alphabet.charCodeAt(sextet(words, 1)),
+      alphabet.charCodeAt(sextet(words, 2)),
+      alphabet.charCodeAt(sextet(words, 3)),
+    );
   }
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet.charAt(sextet(words, i));
   return out;
 }
 
@@ -63,17 +84,19 @@ function foldHashChar(code: number): number {
   return code;
 }
 
+// Base64 digits, already folded, as character codes.
+const FOLDED_DIGITS = Uint8Array.from(ALPHABETS.base64, (c) => foldHashChar(c.charCodeAt(0)));
+
 /**
- * Compares a received hash with the expected one without an early exit, so the time taken does
- * not tell an attacker how many leading characters were right. Case-insensitive because
- * intermediate MTAs lowercase local parts (Mail::SRS "Someone smashed case"), and base64url
- * tolerant because postsrsd ≥ 2.2.6 emits `-` and `_`.
+ * Whether `received` equals the start of the digest's base64, compared without an early exit so
+ * that the time taken does not tell an attacker how many leading characters were right.
+ * Case-insensitive because intermediate MTAs lowercase local parts (Mail::SRS "Someone smashed
+ * case"), and base64url-tolerant because postsrsd ≥ 2.2.6 emits `-` and `_`.
  */
-function sameHash(received: string, expected: string): boolean {
-  let difference = received.length ^ expected.length;
-  const length = Math.min(received.length, expected.length);
-  for (let i = 0; i < length; i++) {
-    difference |= foldHashChar(received.charCodeAt(i)) ^ foldHashChar(expected.charCodeAt(i));
+function matchesDigest(received: string, words: Int32Array): boolean {
+  let difference = 0;
+  for (let i = 0; i < received.length; i++) {
+    difference |= foldHashChar(received.charCodeAt(i)) ^ FOLDED_DIGITS[sextet(words, i)]!;
   }
   return difference === 0;
 }
@@ -88,23 +111,25 @@ export class SrsHasher {
     this.#alphabet = ALPHABETS[alphabet];
   }
 
-  #hash(key: HmacSha1, joined: string, length: number): string {
-    return base64Prefix(key.digest(message, writeMacMessage(joined)), length, this.#alphabet);
-  }
 
-  /** The first `length` characters of the hash of `joined` under the signing secret. */
-  sign(joined: string, length: number): string {
-    return this.#hash(this.#keys[0]!, joined, length);
+  /**
+   * The first `length` characters of the hash of the fields (concatenated, no delimiters)
+   * under the signing secret. SRS hashes three fields (stamp, host, local) or two (`c` empty).
+   */
+  sign(length: number, a: string, b: string, c = ''): string {
+    const words = this.#keys[0]!.digest(message, writeMacMessage(a, b, c));
+    return base64Prefix(words, length, this.#alphabet);
   }
 
   /**
-   * Whether `received` is a correct prefix of the hash of `joined` under any secret. Every
+   * Whether `received` is a correct prefix of the hash of the fields under any secret. Every
    * secret is tried (no early exit), so timing does not reveal which secret matched.
    */
-  verify(received: string, joined: string): boolean {
+  verify(received: string, a: string, b: string, c = ''): boolean {
     if (received.length === 0 || received.length > MAX_HASH_LENGTH) return false;
+    const length = writeMacMessage(a, b, c);
     let matched = false;
-    for (const key of this.#keys) matched = sameHash(received, this.#hash(key, joined, received.length)) || matched;
+    for (const key of this.#keys) matched = matchesDigest(received, key.digest(message, length)) || matched;
     return matched;
   }
 }

@@ -79,14 +79,19 @@ function compress(state: Int32Array): void {
 function finish(state: Int32Array, message: Uint8Array, length: number, prefixBytes: number): void {
   const total = Math.floor((length + 8) / BLOCK_BYTES) * BLOCK_BYTES + BLOCK_BYTES;
   const bits = (prefixBytes + length) * 8; // far below 2^32 for anything an address can be
+  const whole = length & ~3; // bytes that fill whole words
   for (let start = 0; start < total; start += BLOCK_BYTES) {
-    for (let word = 0; word < 16; word++) {
-      let value = 0;
-      for (let i = start + 4 * word, end = i + 4; i < end; i++) {
-        const byte = i < length ? message[i]! : i === length ? 0x80 : 0;
-        value = (value << 8) | byte;
+    for (let word = 0, i = start; word < 16; word++, i += 4) {
+      if (i < whole) {
+        block[word] = (message[i]! << 24) | (message[i + 1]! << 16) | (message[i + 2]! << 8) | message[i + 3]!;
+      } else if (i > length) {
+        block[word] = 0;
+      } else {
+        // The word holding the end of the message and the 0x80 terminator.
+        let value = 0;
+        for (let j = i; j < i + 4; j++) value = (value << 8) | (j < length ? message[j]! : j === length ? 0x80 : 0);
+        block[word] = value;
       }
-      block[word] = value;
     }
     if (start + BLOCK_BYTES === total) block[15] = bits;
     compress(state);

@@ -51,9 +51,19 @@ function nowMs(options: SrsCallOptions | undefined): number {
   return ms;
 }
 
+/** UTF-8 length of `text` in octets, counted without encoding it. */
 function octets(text: string): number {
-  // Three octets per UTF-16 unit at most: short strings need no counting.
-  return text.length * 3 <= MAX_LOCAL_PART_OCTETS ? text.length : Buffer.byteLength(text, 'utf8');
+  let count = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) count += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      count += 2; // a surrogate pair: two UTF-16 units, four octets
+      i++;
+    } else count += 2; // three octets (a lone surrogate becomes U+FFFD, also three)
+  }
+  return count;
 }
 
 function forwardingHost(forwardingDomain: unknown): string {
@@ -87,6 +97,9 @@ export class Srs {
   // The forwarding domain checked last: an MTA forwards through the same few domains.
   #lastForwardingDomain = '';
   #lastForwardingHost = '';
+  // The stamp of the day last signed: it changes once a day.
+  #stampDay = -1;
+  #stamp = '';
 
   constructor(options: SrsOptions) {
     const { settings, secrets } = normaliseSrsOptions(options);
@@ -109,9 +122,13 @@ export class Srs {
     const parts = splitAddress(address);
     if (!this.settings.alwaysRewrite && equalsIgnoringAsciiCase(parts.domain, host)) return address;
     const now = nowMs(options);
-    let local = this.#rewriteLocal(parts, address, now);
-    if (parts.quoted) local = quoteLocalPart(local);
-    if (octets(local) > MAX_LOCAL_PART_OCTETS) return this.#tooLong(address, host, local, now);
+    const rewritten = this.#rewriteLocal(parts, address, now);
+    let { local, size } = rewritten;
+    if (parts.quoted) {
+      local = quoteLocalPart(local);
+      size = octets(local);
+    }
+    if (size > MAX_LOCAL_PART_OCTETS) return this.#tooLong(address, host, size, now);
     return `${local}@${host}`;
   }
 
@@ -123,7 +140,20 @@ export class Srs {
     return this.#lastForwardingHost;
   }
 
-  #rewriteLocal(parts: AddressParts, address: string, now: number): string {
+  #stampFor(now: number): string {
+    const day = dayOfCycle(now);
+    if (day !== this.#stampDay) {
+      this.#stamp = encodeStamp(day);
+      this.#stampDay = day;
+    }
+    return this.#stamp;
+  }
+
+  /**
+   * The SRS local part for `parts`, and its size in octets. The size is added up from the fields
+   * (the rest is ASCII) rather than counted on the result, which would flatten a fresh string.
+   */
+  #rewriteLocal(parts: AddressParts, address: string, now: number): { local: string; size: number } {
     const { separator, hashLength } = this.settings;
     const kind = srsKind(parts.local);
     if (kind === 'SRS1') {
@@ -134,30 +164,35 @@ export class Srs {
       if (!srs0Host || !rest) {
         throw new SrsError('malformed', `The SRS1 address ${JSON.stringify(address)} is malformed: SRS1 needs HASH=srs0host=srs0part.`);
       }
-      return `SRS1${separator}${this.#hasher.sign(srs0Host + rest, hashLength)}=${srs0Host}=${rest}`;
+      const hash = this.#hasher.sign(hashLength, srs0Host, rest);
+      return { local: `SRS1${separator}${hash}=${srs0Host}=${rest}`, size: 7 + hash.length + octets(srs0Host) + octets(rest) };
     }
     if (kind === 'SRS0') {
       // SRS0 → SRS1: strip only the literal `SRS0` and keep its separator, hence `==`
       // (Mail::SRS Guarded). The SRS0 is opaque here: its own forwarder verifies it.
       const rest = parts.local.slice(4);
-      return `SRS1${separator}${this.#hasher.sign(parts.domain + rest, hashLength)}=${parts.domain}=${rest}`;
+      const hash = this.#hasher.sign(hashLength, parts.domain, rest);
+      return { local: `SRS1${separator}${hash}=${parts.domain}=${rest}`, size: 7 + hash.length + octets(parts.domain) + octets(rest) };
     }
-    const stamp = encodeStamp(dayOfCycle(now));
-    const hash = this.#hasher.sign(stamp + parts.domain + parts.local, hashLength);
-    return `SRS0${separator}${hash}=${stamp}=${parts.domain}=${parts.local}`;
+    const stamp = this.#stampFor(now);
+    const hash = this.#hasher.sign(hashLength, stamp, parts.domain, parts.local);
+    return {
+      local: `SRS0${separator}${hash}=${stamp}=${parts.domain}=${parts.local}`,
+      size: 10 + hash.length + octets(parts.domain) + octets(parts.local),
+    };
   }
 
-  #tooLong(address: string, host: string, local: string, now: number): string {
+  #tooLong(address: string, host: string, size: number, now: number): string {
     const { bouncesLocalPart, hashLength, longLocalPart } = this.settings;
     if (longLocalPart === 'refuse') {
       throw new SrsError(
         'local-part-too-long',
-        `Rewriting ${JSON.stringify(address)} via ${host} gives a ${octets(local)}-octet local part; RFC 5321 allows 64. ` +
+        `Rewriting ${JSON.stringify(address)} via ${host} gives a ${size}-octet local part; RFC 5321 allows 64. ` +
           "Deliver it unrewritten, reject it, or set longLocalPart: 'bounces'.",
       );
     }
-    const stamp = encodeStamp(dayOfCycle(now));
-    const hash = this.#hasher.sign(stamp + host + bouncesLocalPart, hashLength);
+    const stamp = this.#stampFor(now);
+    const hash = this.#hasher.sign(hashLength, stamp, host, bouncesLocalPart);
     return `${bouncesLocalPart}+SRS=${hash}=${stamp}@${host}`;
   }
 
@@ -177,18 +212,18 @@ export class Srs {
     const parsed = this.#parseParts(parts, address);
     switch (parsed.type) {
       case 'SRS0': {
-        this.#checkHash(parsed.hash, parsed.timestamp + parsed.host + parsed.local, address);
+        this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.host, parsed.local);
         this.#checkStamp(parsed.timestamp, now, address);
         const local = parts.quoted ? quoteLocalPart(parsed.local) : parsed.local;
         return `${local}@${parsed.host}`;
       }
       case 'SRS1': {
-        this.#checkHash(parsed.hash, parsed.srs0Host + parsed.srs0Local.slice(4), address);
+        this.#checkHash(address, parsed.hash, parsed.srs0Host, parsed.srs0Local.slice(4));
         const local = parts.quoted ? quoteLocalPart(parsed.srs0Local) : parsed.srs0Local;
         return `${local}@${parsed.srs0Host}`;
       }
       case 'bounces':
-        this.#checkHash(parsed.hash, parsed.timestamp + parsed.domain + parsed.mailbox, address);
+        this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.domain, parsed.mailbox);
         this.#checkStamp(parsed.timestamp, now, address);
         return `${parsed.mailbox}@${parsed.domain}`;
     }
@@ -227,14 +262,14 @@ export class Srs {
     return { type: 'bounces', mailbox: this.settings.bouncesLocalPart, hash, timestamp: timestamp!, domain: parts.domain };
   }
 
-  #checkHash(hash: string, joined: string, address: string): void {
+  #checkHash(address: string, hash: string, a: string, b: string, c?: string): void {
     if (hash.length < this.settings.hashMin) {
       throw new SrsError(
         'bad-hash',
         `The SRS address ${JSON.stringify(address)} has a ${hash.length}-character hash; at least ${this.settings.hashMin} are required.`,
       );
     }
-    if (!this.#hasher.verify(hash, joined)) {
+    if (!this.#hasher.verify(hash, a, b, c)) {
       throw new SrsError(
         'bad-hash',
         `The SRS address ${JSON.stringify(address)} has a hash that no configured secret produced: forged, damaged, or signed with a retired secret.`,

@@ -307,3 +307,15 @@ describe('isSrs and parseSrs', () => {
     });
   });
 });
+
+describe('octet counting for the 64-octet limit', () => {
+  it('counts 1-, 2-, 3- and 4-octet characters as UTF-8 does', () => {
+    // "SRS0=HHHH=2W=b.eu=" is 18 octets; fill the remaining 46 exactly with each width.
+    for (const [unit, octets] of [['x', 1], ['é', 2], ['漢', 3], ['😀', 4]] as const) {
+      const fits = unit.repeat(Math.floor(46 / octets)) + 'x'.repeat(46 % octets);
+      const forwarded = srs.forward(`${fits}@b.eu`, 'example.com', { now: NOW });
+      assert.equal(Buffer.byteLength(forwarded.split('@')[0]!), 64, unit);
+      throwsCode(() => srs.forward(`${fits}x@b.eu`, 'example.com', { now: NOW }), 'local-part-too-long');
+    }
+  });
+});
