@@ -1,10 +1,48 @@
 /**
- * outbound-pools: decide which outbound delivery pool an email leaves through, and rewrite the
- * envelope sender of verified forwards with SRS.
- *
- * The decision core (`decidePool`) is being built; today this entry point re-exports the SRS
- * module, which also stands alone as `outbound-pools/srs`.
+ * outbound-pools: decide which outbound delivery pool an email leaves through — normal,
+ * high-risk, relay, or not at all — and rewrite the envelope sender of verified forwards with SRS.
  *
  * @packageDocumentation
  */
-export * from './srs/index.js';
+export { decidePool, decideFromVerdicts, resolveContext, type VerdictsInput } from './decide/gather.js';
+export { applyRules, type RuleInput } from './decide/rules.js';
+export { formatTrace, TRACE_HEADER } from './decide/trace.js';
+export type {
+  BlockDecision,
+  DecideContext,
+  Decision,
+  DecisiveReasonCode,
+  DeferDecision,
+  DeliverDecision,
+  Envelope,
+  InformationalReasonCode,
+  NdrVerdict,
+  OutboundMessage,
+  Reason,
+  ReasonCode,
+  SenderDomainVerdict,
+  SmtpReply,
+  SrsContext,
+  SrsOutcome,
+  Verdict,
+  Verdicts,
+} from './decide/types.js';
+export {
+  createPolicy,
+  isAcceptedDomain,
+  isPolicy,
+  presets,
+  DEFAULT_POOL_NAMES,
+  type DnsErrorAction,
+  type FailureMode,
+  type LimitSetInput,
+  type Policy,
+  type PolicyInput,
+  type Pool,
+} from './policy.js';
+export { OutboundPoolsError, type OutboundPoolsErrorCode } from './errors.js';
+export { parseEnvelopeAddress, isNullSender, normaliseDomain, type EnvelopeAddress } from './address.js';
+export { checkMailHost } from './dns/mail-host.js';
+export { createStaticResolver, type StaticZone, type StaticZoneEntry } from './providers/static-dns.js';
+export type * from './providers/types.js';
+export { Srs, SrsError } from './srs/index.js';

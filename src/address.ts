@@ -1,0 +1,103 @@
+// Envelope addresses as RFC 5321 §4.1.2 defines them (with the UTF-8 extension of RFC 6531),
+// parsed once at the edge so that the rules only ever see clean, normalised values.
+
+import { domainToASCII } from 'node:url';
+import { OutboundPoolsError, show } from './errors.js';
+
+/** A parsed envelope address. */
+export interface EnvelopeAddress {
+  /** The local part as given (quotes kept when it was a quoted-string). */
+  readonly local: string;
+  /** The domain in lowercase A-labels (`Bücher.DE` → `xn--bcher-kva.de`), or an address literal. */
+  readonly domain: string;
+  /** `local@domain`, with the normalised domain. */
+  readonly address: string;
+  /** Whether the domain is an address literal (`[192.0.2.1]`, `[IPv6:…]`). */
+  readonly isAddressLiteral: boolean;
+}
+
+// RFC 5321 §4.5.3.1: local part 64 octets, domain 255 octets, path 256 octets with its brackets.
+const MAX_LOCAL_OCTETS = 64;
+const MAX_DOMAIN_OCTETS = 255;
+const MAX_ADDRESS_OCTETS = 254;
+/** Longer input is refused before it is looked at. */
+const MAX_INPUT_LENGTH = 1024;
+
+// atext of RFC 5322 §3.2.3 plus any non-ASCII (RFC 6531 §3.3 UTF8-non-ascii).
+const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\u0080-\\uffff-]+";
+const DOT_STRING = new RegExp(`^${ATOM}(?:\\.${ATOM})*$`);
+// qtextSMTP or quoted-pairSMTP (RFC 5321 §4.1.2), UTF-8 allowed.
+const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\uffff]|\\[\x20-\x7e])*"$/;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6_LITERAL = /^IPv6:[0-9A-Fa-f:.]+$/i;
+
+function invalid(what: string, value: string, why: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-address', `${what} ${show(value)} is not a valid envelope address: ${why}.`);
+}
+
+function octets(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/**
+ * Normalises a domain name to lowercase A-labels and checks it label by label (letters, digits,
+ * hyphens; 1–63 octets each, 255 in all). Returns null when it is not a domain name.
+ */
+export function normaliseDomain(domain: string): string | null {
+  const ascii = domainToASCII(domain);
+  if (ascii === '' || ascii.length > MAX_DOMAIN_OCTETS) return null;
+  const name = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
+  const labels = name.split('.');
+  if (labels.length < 2 && name !== 'localhost') return null;
+  if (!labels.every((label) => LABEL.test(label))) return null;
+  // A name made only of digits and dots is an IPv4 address written without brackets.
+  if (/^[0-9.]+$/.test(name)) return null;
+  return name;
+}
+
+/**
+ * Parses an envelope address (`user@example.org` or `<user@example.org>`).
+ * `what` names the field in error messages (`mailFrom`, `rcptTo[2]`).
+ *
+ * @throws {OutboundPoolsError} `invalid-address` with the reason.
+ */
+export function parseEnvelopeAddress(input: unknown, what: string, allowAddressLiteral: boolean): EnvelopeAddress {
+  if (typeof input !== 'string') {
+    throw new OutboundPoolsError('invalid-address', `${what} must be a string, got ${show(input)}.`);
+  }
+  if (input.length > MAX_INPUT_LENGTH) throw invalid(what, input, `longer than ${MAX_INPUT_LENGTH} characters`);
+  if (/[\x00-\x1f\x7f]/.test(input)) throw invalid(what, input, 'it contains control characters');
+  const text = input.startsWith('<') && input.endsWith('>') ? input.slice(1, -1) : input;
+  if (text.startsWith('@')) throw invalid(what, input, 'source routes (@relay:user@domain) are not accepted');
+  const at = text.lastIndexOf('@');
+  if (at <= 0 || at === text.length - 1) throw invalid(what, input, 'it needs local@domain');
+  const local = text.slice(0, at);
+  const rawDomain = text.slice(at + 1);
+  if (!DOT_STRING.test(local) && !QUOTED_STRING.test(local)) {
+    throw invalid(what, input, 'the local part is neither a dot-string nor a quoted string');
+  }
+  if (octets(local) > MAX_LOCAL_OCTETS) throw invalid(what, input, `the local part is over ${MAX_LOCAL_OCTETS} octets`);
+
+  let domain: string;
+  let isAddressLiteral = false;
+  if (rawDomain.startsWith('[') && rawDomain.endsWith(']')) {
+    const literal = rawDomain.slice(1, -1);
+    if (!IPV4.test(literal) && !IPV6_LITERAL.test(literal)) throw invalid(what, input, 'the address literal is not an IP address');
+    if (!allowAddressLiteral) throw invalid(what, input, 'an address literal cannot be a sender domain: it has no DNS to check');
+    domain = rawDomain;
+    isAddressLiteral = true;
+  } else {
+    const normalised = normaliseDomain(rawDomain);
+    if (normalised === null) throw invalid(what, input, `${show(rawDomain)} is not a domain name`);
+    domain = normalised;
+  }
+  const address = `${local}@${domain}`;
+  if (octets(address) > MAX_ADDRESS_OCTETS) throw invalid(what, input, `longer than ${MAX_ADDRESS_OCTETS} octets`);
+  return { local, domain, address, isAddressLiteral };
+}
+
+/** Whether an envelope sender is the null reverse-path (`''` or `<>`), used by DSNs (RFC 5321 §4.5.5). */
+export function isNullSender(mailFrom: string): boolean {
+  return mailFrom === '' || mailFrom === '<>';
+}

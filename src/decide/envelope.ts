@@ -1,0 +1,74 @@
+// From the message as given to what the rules read: every field checked, addresses parsed,
+// recipients split into internal and external, and NDR-ness settled (rule 4).
+
+import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../address.js';
+import { OutboundPoolsError, show } from '../errors.js';
+import { fromDomain, headerValue, parseContentType, parseHeaders, type HeaderFields } from '../headers.js';
+import { isAcceptedDomain, type Policy } from '../policy.js';
+import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
+
+const MESSAGE_KEYS = ['mailFrom', 'rcptTo', 'headers', 'submitter', 'ingress', 'authentication', 'spam'];
+/** More recipients than this in one call is refused as input, whatever the policy says. */
+export const MAX_RECIPIENTS = 100_000;
+const MAX_SUBMITTER_LENGTH = 512;
+
+function invalid(message: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-message', message);
+}
+
+/**
+ * RFC 3462/6522: a DSN is `multipart/report` with `report-type=delivery-status` (parameter
+ * names and the value are case-insensitive, the value may be quoted).
+ */
+function isDeliveryStatusReport(fields: HeaderFields): boolean {
+  const value = headerValue(fields, 'content-type');
+  if (value === undefined) return false;
+  const contentType = parseContentType(value);
+  return contentType?.type === 'multipart/report' && contentType.parameters.get('report-type')?.toLowerCase() === 'delivery-status';
+}
+
+function ndrVerdict(sender: EnvelopeAddress | null, fields: HeaderFields | null): NdrVerdict {
+  if (sender === null) return { isNdr: true, basis: 'null-sender' };
+  if (fields !== null && isDeliveryStatusReport(fields)) return { isNdr: true, basis: 'delivery-status-report' };
+  return { isNdr: false, basis: null };
+}
+
+/**
+ * Checks and parses a message for the rules.
+ * @throws {OutboundPoolsError} `invalid-message`, `invalid-address`, `invalid-headers`.
+ */
+export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+    throw invalid(`The message must be an object with mailFrom and rcptTo, got ${show(message)}.`);
+  }
+  for (const key of Object.keys(message)) {
+    if (!MESSAGE_KEYS.includes(key)) throw invalid(`Unknown message field ${show(key)}; known: ${MESSAGE_KEYS.join(', ')}.`);
+  }
+  const { mailFrom, rcptTo, submitter } = message;
+  if (typeof mailFrom !== 'string') throw invalid(`mailFrom must be a string ('' for the null sender), got ${show(mailFrom)}.`);
+  if (!Array.isArray(rcptTo) || rcptTo.length === 0) throw invalid('rcptTo must be a non-empty array of addresses.');
+  if (rcptTo.length > MAX_RECIPIENTS) throw invalid(`rcptTo has ${rcptTo.length} addresses; at most ${MAX_RECIPIENTS} are accepted in one call.`);
+  if (submitter !== undefined && (typeof submitter !== 'string' || submitter.length === 0 || submitter.length > MAX_SUBMITTER_LENGTH || /[\x00-\x1f\x7f]/.test(submitter))) {
+    throw invalid(`submitter must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(submitter)}.`);
+  }
+  const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
+  const recipients = rcptTo.map((rcpt, index) => parseEnvelopeAddress(rcpt, `rcptTo[${index}]`, true));
+  let internalRecipients = 0;
+  for (const recipient of recipients) {
+    if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;
+  }
+  const fields = message.headers === undefined ? null : parseHeaders(message.headers);
+  const from = fields === null ? undefined : headerValue(fields, 'from');
+  const fromHost = from === undefined ? undefined : fromDomain(from);
+  return {
+    sender,
+    recipients,
+    internalRecipients,
+    externalRecipients: recipients.length - internalRecipients,
+    headerFromDomain: fromHost === undefined ? null : normaliseDomain(fromHost),
+    messageId: fields === null ? null : (headerValue(fields, 'message-id') ?? null),
+    limitKey: submitter ?? sender?.address.toLowerCase() ?? '<>',
+    senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
+    ndr: ndrVerdict(sender, fields),
+  };
+}

@@ -1,0 +1,222 @@
+// The decision rules of SPEC §3, in order: the first rule that applies decides. One pure,
+// synchronous function over gathered verdicts; read it beside the table in
+// docs/decision-rules.md.
+
+import type { Policy, Pool } from '../policy.js';
+import type { LimitBreach, ProviderName } from '../providers/types.js';
+import { SrsError } from '../srs/index.js';
+import { REPLIES } from './replies.js';
+import type { Decision, Envelope, Reason, SmtpReply, SrsContext, SrsOutcome, Verdict, Verdicts } from './types.js';
+import { verifyForward } from './verification.js';
+
+/** Everything a decision is made from, besides the policy. */
+export interface RuleInput {
+  readonly envelope: Envelope;
+  readonly verdicts: Verdicts;
+  readonly srs: SrsContext | undefined;
+  readonly now: Date;
+}
+
+function valueOf<T>(verdict: Verdict<T>): T | undefined {
+  return verdict.state === 'given' || verdict.state === 'provided' ? verdict.value : undefined;
+}
+
+function providerFailed(provider: ProviderName, error: string, rule: number): Reason {
+  return { code: 'provider-failed', rule, provider, message: `The ${provider} provider failed: ${error}.` };
+}
+
+function describeBreach(breach: LimitBreach): string {
+  return `${breach.window} ${breach.used}/${breach.limit} (${breach.set}, ${breach.action})`;
+}
+
+/** Applies rules 1–9 to gathered verdicts. Pure: same input, same decision. */
+export function applyRules(input: RuleInput, policy: Policy): Decision {
+  const { envelope, verdicts } = input;
+  const notes: Reason[] = [];
+  const common = { verdicts, ndr: envelope.ndr, srs: null, mailFrom: envelope.sender?.address ?? '' };
+
+  const deliver = (pool: Pool, decisive: Reason, srs: SrsOutcome | null = null, consequences: readonly Reason[] = []): Decision => ({
+    ...common,
+    action: 'deliver',
+    pool,
+    poolName: policy.pools[pool],
+    reply: null,
+    srs,
+    mailFrom: srs?.applied ? srs.rewritten : common.mailFrom,
+    reasons: [decisive, ...consequences, ...notes],
+  });
+  const refuse = (action: 'block' | 'defer', reply: SmtpReply, decisive: Reason): Decision => ({
+    ...common,
+    action,
+    pool: null,
+    poolName: null,
+    reply,
+    reasons: [decisive, ...notes],
+  });
+
+  // Rules 1 and 3 read the rate limiter's answer.
+  const limits = verdicts.limits;
+  if (limits.state === 'failed') {
+    const reason = providerFailed('rateLimiter', limits.error, 1);
+    if (policy.onProviderFailure.rateLimiter === 'defer') return refuse('defer', REPLIES.providerDeferred('rateLimiter'), reason);
+    notes.push(reason);
+  }
+  const limitOutcome = valueOf(limits);
+
+  // Rule 1: a restricted sender sends nothing.
+  if (limitOutcome?.restriction) {
+    const { until, reason } = limitOutcome.restriction;
+    return refuse('block', REPLIES.senderRestricted, {
+      code: 'sender-restricted',
+      rule: 1,
+      message: `${envelope.limitKey} is restricted from sending ${until === null ? 'until released' : `until ${until}`}${reason ? `: ${reason}` : ''}.`,
+      detail: { key: envelope.limitKey, until },
+    });
+  }
+
+  // Rule 2: recipients per message, stateless.
+  const perMessage = policy.recipientsPerMessage;
+  if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
+    return refuse('block', REPLIES.tooManyRecipients(perMessage.limit), {
+      code: 'recipients-per-message-exceeded',
+      rule: 2,
+      message: `${envelope.recipients.length} recipients; ${perMessage.set} allows ${perMessage.limit} per message.`,
+      detail: { recipients: envelope.recipients.length, limit: perMessage.limit, set: perMessage.set },
+    });
+  }
+
+  // Rule 3: sending limits. `alert` breaches only inform.
+  const breaches = limitOutcome?.breaches ?? [];
+  const enforced = breaches.filter((breach) => breach.action !== 'alert');
+  for (const breach of breaches) {
+    if (breach.action === 'alert') {
+      notes.push({
+        code: 'limit-alert',
+        rule: 3,
+        message: `Over ${describeBreach(breach)}: delivered, as the limit set only alerts.`,
+        detail: { window: breach.window, limit: breach.limit, used: breach.used, set: breach.set },
+      });
+    }
+  }
+  if (enforced.length > 0) {
+    const first = enforced[0]!;
+    const restricts = enforced.some((breach) => breach.action === 'block-user' || breach.action === 'block-user-for-today');
+    const reason: Reason = {
+      code: 'sending-limit-exceeded',
+      rule: 3,
+      message: `Over ${enforced.map(describeBreach).join('; ')}${restricts ? '; the sender is now restricted' : ''}.`,
+      detail: { window: first.window, limit: first.limit, used: first.used, set: first.set, action: first.action },
+    };
+    if (policy.overLimit === 'high-risk') return deliver('high-risk', reason);
+    return refuse('block', restricts ? REPLIES.limitRestricted : REPLIES.rateLimited, reason);
+  }
+
+  // Rule 4: every NDR leaves through the high-risk pool (backscatter looks like spam).
+  if (envelope.ndr.isNdr) {
+    return deliver('high-risk', {
+      code: 'ndr',
+      rule: 4,
+      message:
+        envelope.ndr.basis === 'null-sender'
+          ? 'A non-delivery report (null reverse-path <>).'
+          : 'A non-delivery report (multipart/report; report-type=delivery-status).',
+      detail: { basis: envelope.ndr.basis },
+    });
+  }
+
+  // Rule 5: a sender domain without A, AAAA or MX (or with only a null MX) cannot take bounces.
+  const senderDomain = verdicts.senderDomain;
+  if (senderDomain.state === 'failed') {
+    const reason: Reason = {
+      code: 'dns-error',
+      rule: 5,
+      provider: 'dns',
+      message: `The sender domain could not be checked in DNS (${senderDomain.error}); the policy says ${policy.dns.onError}.`,
+    };
+    if (policy.dns.onError === 'defer') return refuse('defer', REPLIES.dnsDeferred, reason);
+    if (policy.dns.onError === 'high-risk') return deliver('high-risk', reason);
+    notes.push(reason);
+  }
+  const domain = valueOf(senderDomain);
+  if (domain !== undefined && !domain.receivesMail) {
+    return deliver('high-risk', {
+      code: 'sender-domain-unresolvable',
+      rule: 5,
+      message:
+        domain.basis === 'null-mx'
+          ? `The sender domain ${domain.domain} publishes a null MX (RFC 7505): it takes no mail, so no bounces.`
+          : `The sender domain ${domain.domain} has no MX, A or AAAA record.`,
+      detail: { domain: domain.domain, basis: domain.basis },
+    });
+  }
+
+  // Rule 6: spam. Categories the policy names block; other spam uses the high-risk pool.
+  const spamVerdict = verdicts.spam;
+  if (spamVerdict.state === 'failed') {
+    const reason = providerFailed('spam', spamVerdict.error, 6);
+    if (policy.onProviderFailure.spam === 'defer') return refuse('defer', REPLIES.providerDeferred('spam'), reason);
+    notes.push(reason);
+  }
+  const spam = valueOf(spamVerdict);
+  if (spam !== undefined) {
+    const blocking = spam.categories?.find((category) => policy.spam.blockCategories.includes(category));
+    const overThreshold = spam.score !== undefined && policy.spam.threshold !== null && spam.score >= policy.spam.threshold;
+    const detail = { score: spam.score ?? null, threshold: policy.spam.threshold, isSpam: spam.isSpam ?? null, category: blocking ?? null };
+    if (blocking !== undefined) {
+      return refuse('block', REPLIES.spamBlocked, { code: 'spam', rule: 6, message: `Classified ${blocking}, which the policy blocks.`, detail });
+    }
+    if (overThreshold || spam.isSpam === true) {
+      return deliver('high-risk', {
+        code: 'spam',
+        rule: 6,
+        message: overThreshold ? `Spam score ${spam.score} ≥ threshold ${policy.spam.threshold}.` : 'Classified as spam.',
+        detail,
+      });
+    }
+  }
+
+  // Rule 9 comes before 7 and 8 in effect: they only concern senders outside the accepted domains.
+  const sender = envelope.sender!;
+  if (envelope.senderAccepted) {
+    return deliver('normal', { code: 'accepted-domain', rule: 9, message: `${sender.domain} is an accepted domain.`, detail: { domain: sender.domain } });
+  }
+
+  // Rules 7 and 8: a forward from outside is verified at ingress, or relayed.
+  const authVerdict = verdicts.authentication;
+  if (authVerdict.state === 'failed') {
+    const reason = providerFailed('authenticator', authVerdict.error, 7);
+    if (policy.onProviderFailure.authenticator === 'defer') return refuse('defer', REPLIES.providerDeferred('authenticator'), reason);
+    notes.push(reason);
+  }
+  const verification = verifyForward(valueOf(authVerdict), envelope, policy);
+  if (verification === null) {
+    return deliver('relay', {
+      code: 'relay-unverified',
+      rule: 7,
+      message: `${sender.domain} is not an accepted domain and neither SPF nor aligned DKIM${policy.relay.trustedArcSealers.length > 0 ? ' nor trusted ARC' : ''} passed at ingress.`,
+      detail: { domain: sender.domain },
+    });
+  }
+  const decisive: Reason = { code: verification.code, rule: 8, message: verification.message, detail: { domain: verification.domain } };
+  const srs = rewriteSender(sender.address, input);
+  const srsReason: Reason = srs.applied
+    ? { code: 'srs-rewritten', rule: 8, message: `Envelope sender rewritten with SRS to ${srs.rewritten}.`, detail: { original: srs.original } }
+    : { code: 'srs-skipped', rule: 8, message: `Envelope sender not rewritten: ${srs.why}.` };
+  return deliver('normal', decisive, srs, [srsReason]);
+}
+
+/**
+ * Rule 8's SRS step; never throws: an address SRS cannot carry (over 64 octets) or a failing
+ * rewriter leaves the sender as it was, with the reason.
+ */
+function rewriteSender(address: string, input: RuleInput): SrsOutcome {
+  if (input.srs === undefined) return { applied: false, why: 'no SRS rewriter configured (context.srs)' };
+  try {
+    const rewritten = input.srs.rewriter.forward(address, input.srs.domain, { now: input.now });
+    if (rewritten === address) return { applied: false, why: `the sender is already in ${input.srs.domain}` };
+    return { applied: true, original: address, rewritten };
+  } catch (error) {
+    if (error instanceof SrsError) return { applied: false, why: `${error.code}: ${error.message}` };
+    return { applied: false, why: `the SRS rewriter failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}

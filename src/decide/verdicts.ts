@@ -1,0 +1,153 @@
+// Providers may return garbage. Every verdict is checked against its shape before a rule reads
+// it; what does not fit becomes a failed verdict ("returned garbage: …"), never a crash or a guess.
+
+import type {
+  AuthenticationVerdict,
+  ConsumeResult,
+  DkimVerdict,
+  LimitBreach,
+  Restriction,
+  SpamVerdict,
+} from '../providers/types.js';
+import type { SenderDomainVerdict } from './types.js';
+
+/** Thrown by the checks below; its message says what was wrong. */
+export class GarbageError extends Error {
+  override readonly name = 'GarbageError';
+}
+
+const SPF_RESULTS = new Set(['pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror']);
+const AUTH_RESULTS = new Set(['pass', 'fail', 'neutral', 'none', 'temperror', 'permerror', 'policy']);
+const LIMIT_ACTIONS = new Set(['block', 'alert', 'block-user-for-today', 'block-user']);
+const LIMIT_WINDOWS = new Set(['messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay']);
+
+function fail(message: string): never {
+  throw new GarbageError(message);
+}
+
+function object(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${what} is not an object`);
+  return value as Record<string, unknown>;
+}
+
+function optionalString(value: unknown, what: string): string | undefined {
+  if (value !== undefined && typeof value !== 'string') fail(`${what} is not a string`);
+  return value as string | undefined;
+}
+
+function result<T extends string>(value: unknown, allowed: Set<string>, what: string): T {
+  const text = typeof value === 'string' ? value.toLowerCase() : value;
+  if (typeof text !== 'string' || !allowed.has(text)) fail(`${what} is not a known result (${String(value)})`);
+  return text as T;
+}
+
+function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
+  if (value === undefined) return undefined;
+  const spf = object(value, what);
+  const domain = optionalString(spf.domain, `${what}.domain`);
+  return { result: result(spf.result, SPF_RESULTS, `${what}.result`), ...(domain === undefined ? {} : { domain }) };
+}
+
+function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) fail(`${what} is not an array`);
+  return value.map((item, index) => {
+    const signature = object(item, `${what}[${index}]`);
+    if (typeof signature.domain !== 'string') fail(`${what}[${index}].domain is not a string`);
+    const selector = optionalString(signature.selector, `${what}[${index}].selector`);
+    return {
+      result: result(signature.result, AUTH_RESULTS, `${what}[${index}].result`),
+      domain: signature.domain,
+      ...(selector === undefined ? {} : { selector }),
+    };
+  });
+}
+
+/** Checks an authentication verdict. */
+export function checkAuthentication(value: unknown): AuthenticationVerdict {
+  const verdict = object(value, 'the authentication verdict');
+  const out: { -readonly [K in keyof AuthenticationVerdict]: AuthenticationVerdict[K] } = {};
+  const spfVerdict = spf(verdict.spf, 'spf');
+  if (spfVerdict !== undefined) out.spf = spfVerdict;
+  const dkim = dkimList(verdict.dkim, 'dkim');
+  if (dkim !== undefined) out.dkim = dkim;
+  if (verdict.arc !== undefined) {
+    const arc = object(verdict.arc, 'arc');
+    const sealer = optionalString(arc.sealer, 'arc.sealer');
+    const arcSpf = spf(arc.spf, 'arc.spf');
+    const arcDkim = dkimList(arc.dkim, 'arc.dkim');
+    out.arc = {
+      result: result(arc.result, AUTH_RESULTS, 'arc.result'),
+      ...(sealer === undefined ? {} : { sealer }),
+      ...(arcSpf === undefined ? {} : { spf: arcSpf }),
+      ...(arcDkim === undefined ? {} : { dkim: arcDkim }),
+    };
+  }
+  if (verdict.dmarc !== undefined) {
+    const dmarc = object(verdict.dmarc, 'dmarc');
+    const domain = optionalString(dmarc.domain, 'dmarc.domain');
+    out.dmarc = { result: result(dmarc.result, AUTH_RESULTS, 'dmarc.result'), ...(domain === undefined ? {} : { domain }) };
+  }
+  return out;
+}
+
+/** Checks a spam verdict. */
+export function checkSpam(value: unknown): SpamVerdict {
+  const verdict = object(value, 'the spam verdict');
+  const out: { -readonly [K in keyof SpamVerdict]: SpamVerdict[K] } = {};
+  if (verdict.score !== undefined) {
+    if (typeof verdict.score !== 'number' || !Number.isFinite(verdict.score)) fail(`score is not a finite number (${String(verdict.score)})`);
+    out.score = verdict.score;
+  }
+  if (verdict.isSpam !== undefined) {
+    if (typeof verdict.isSpam !== 'boolean') fail('isSpam is not a boolean');
+    out.isSpam = verdict.isSpam;
+  }
+  if (verdict.categories !== undefined) {
+    if (!Array.isArray(verdict.categories) || !verdict.categories.every((c) => typeof c === 'string')) fail('categories is not an array of strings');
+    out.categories = verdict.categories.map((c: string) => c.toLowerCase());
+  }
+  if (out.score === undefined && out.isSpam === undefined && out.categories === undefined) {
+    fail('it has none of score, isSpam, categories');
+  }
+  return out;
+}
+
+function restriction(value: unknown): Restriction | null {
+  if (value === null || value === undefined) return null;
+  const r = object(value, 'restriction');
+  if (r.until !== null && (typeof r.until !== 'string' || Number.isNaN(Date.parse(r.until)))) fail('restriction.until is not an ISO date or null');
+  const reason = optionalString(r.reason, 'restriction.reason');
+  return { until: r.until as string | null, ...(reason === undefined ? {} : { reason }) };
+}
+
+/** Checks a rate limiter's answer. */
+export function checkConsumeResult(value: unknown): ConsumeResult {
+  const verdict = object(value, 'the rate limiter answer');
+  if (!Array.isArray(verdict.breaches)) fail('breaches is not an array');
+  if (typeof verdict.counted !== 'boolean') fail('counted is not a boolean');
+  const breaches = verdict.breaches.map((item, index): LimitBreach => {
+    const breach = object(item, `breaches[${index}]`);
+    if (typeof breach.window !== 'string' || !LIMIT_WINDOWS.has(breach.window)) fail(`breaches[${index}].window is not a limit window`);
+    if (typeof breach.action !== 'string' || !LIMIT_ACTIONS.has(breach.action)) fail(`breaches[${index}].action is not a limit action`);
+    for (const key of ['limit', 'used'] as const) {
+      if (typeof breach[key] !== 'number' || !Number.isFinite(breach[key])) fail(`breaches[${index}].${key} is not a number`);
+    }
+    if (typeof breach.set !== 'string') fail(`breaches[${index}].set is not a string`);
+    return breach as unknown as LimitBreach;
+  });
+  return { restriction: restriction(verdict.restriction), breaches, counted: verdict.counted };
+}
+
+/** Checks the answer of `restriction()` (null, or a restriction). */
+export function checkRestriction(value: unknown): Restriction | null {
+  return restriction(value);
+}
+
+/** Checks a sender-domain verdict given on the message or computed. */
+export function checkSenderDomain(value: unknown): SenderDomainVerdict {
+  const verdict = object(value, 'the sender domain verdict');
+  if (typeof verdict.domain !== 'string' || typeof verdict.receivesMail !== 'boolean') fail('it needs domain and receivesMail');
+  if (!['mx', 'a', 'aaaa', 'null-mx', 'no-records'].includes(verdict.basis as string)) fail('basis is not mx, a, aaaa, null-mx or no-records');
+  return verdict as unknown as SenderDomainVerdict;
+}

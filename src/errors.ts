@@ -1,0 +1,35 @@
+/**
+ * Machine-readable reasons for refusing input, in Node's `err.code` tradition.
+ *
+ * - `invalid-message`: the message object is not what {@link decidePool} takes (wrong type,
+ *   missing `rcptTo`, unknown keys, …).
+ * - `invalid-address`: an envelope address does not parse as RFC 5321 (the message says why).
+ * - `invalid-headers`: the header block is not text, or larger than the limit.
+ * - `invalid-policy`: a policy setting is wrong or unknown.
+ * - `invalid-context`: a context setting (providers, srs, clock, signal) is wrong.
+ */
+export type OutboundPoolsErrorCode =
+  | 'invalid-message'
+  | 'invalid-address'
+  | 'invalid-headers'
+  | 'invalid-policy'
+  | 'invalid-context';
+
+/** The error outbound-pools throws for bad input; never for a misbehaving provider. */
+export class OutboundPoolsError extends Error {
+  override readonly name = 'OutboundPoolsError';
+  readonly code: OutboundPoolsErrorCode;
+
+  constructor(code: OutboundPoolsErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A short, safe rendering of a value for an error message. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

@@ -1,0 +1,307 @@
+// The policy: every setting a decision depends on, validated once by createPolicy() into a
+// frozen, normalised object. Unknown keys are errors: a misspelt setting silently ignored would
+// route mail differently from what the administrator wrote.
+
+import { normaliseDomain } from './address.js';
+import { OutboundPoolsError, show } from './errors.js';
+import type { LimitAction, LimitSet } from './providers/types.js';
+
+/** A delivery pool. */
+export type Pool = 'normal' | 'high-risk' | 'relay';
+
+/** What to do when the sender's domain cannot be checked in DNS (timeout, SERVFAIL). */
+export type DnsErrorAction = 'ignore' | 'defer' | 'high-risk';
+
+/** What a provider failure (throw, reject, hang, garbage) means. */
+export type FailureMode = 'fail-open' | 'defer';
+
+/** A limit set as written in a policy. Omit a window for no limit on it. */
+export interface LimitSetInput {
+  /** Shown in reasons; default `limits[i]`. */
+  readonly name?: string;
+  readonly messagesPerMinute?: number;
+  readonly internalRecipientsPerHour?: number;
+  readonly externalRecipientsPerHour?: number;
+  /** Over a 24-hour sliding window. */
+  readonly recipientsPerDay?: number;
+  readonly recipientsPerMessage?: number;
+  /** Default `'block'`. */
+  readonly action?: LimitAction;
+}
+
+/** A policy as written: a plain object (JSON-compatible). Every key is optional. */
+export interface PolicyInput {
+  /** Domains of the organisation: `example.com` exactly, `*.example.com` for any subdomain. */
+  readonly acceptedDomains?: readonly string[];
+  /** One limit set or several; a message must fit all of them. */
+  readonly limits?: LimitSetInput | readonly LimitSetInput[];
+  /** Over-limit messages are blocked (default), or — the older Microsoft behaviour — sent through the high-risk pool. */
+  readonly overLimit?: 'block' | 'high-risk';
+  readonly spam?: {
+    /** Score at or above which a message is spam. Without it, only the classifier's own judgement counts. */
+    readonly threshold?: number;
+    /** Categories (e.g. `malware`, `phishing`) that block instead of using the high-risk pool. */
+    readonly blockCategories?: readonly string[];
+  };
+  readonly relay?: {
+    /** Whether aligned DKIM pass at ingress verifies a forward (default true, per the Microsoft documentation the project started from). */
+    readonly dkim?: boolean;
+    /** DKIM `d=` alignment with the sender's domain: `relaxed` (same registrable domain, default) or `strict` (equal). */
+    readonly alignment?: 'relaxed' | 'strict';
+    /** ARC sealers whose validated chain counts as verification. Default none. */
+    readonly trustedArcSealers?: readonly string[];
+  };
+  readonly dns?: {
+    /** Default `'ignore'`: a DNS failure never sends good mail to the high-risk pool on its own. */
+    readonly onError?: DnsErrorAction;
+  };
+  /** Trace names per pool (the `OutboundIpPoolName` of the decision). */
+  readonly pools?: { readonly normal?: string; readonly 'high-risk'?: string; readonly relay?: string };
+  /** Deadlines in milliseconds. */
+  readonly deadlines?: {
+    readonly totalMs?: number;
+    readonly dnsMs?: number;
+    readonly rateLimiterMs?: number;
+    readonly spamMs?: number;
+    readonly authenticatorMs?: number;
+  };
+  /** What each provider's failure means. Default `'fail-open'` for all. */
+  readonly onProviderFailure?: {
+    readonly rateLimiter?: FailureMode;
+    readonly spam?: FailureMode;
+    readonly authenticator?: FailureMode;
+  };
+}
+
+/** A validated, normalised, frozen policy. Make one with {@link createPolicy}. */
+export interface Policy {
+  readonly acceptedDomains: readonly string[];
+  readonly limits: readonly LimitSet[];
+  /** The smallest recipients-per-message limit of all sets, or null. */
+  readonly recipientsPerMessage: { readonly limit: number; readonly set: string } | null;
+  readonly overLimit: 'block' | 'high-risk';
+  readonly spam: { readonly threshold: number | null; readonly blockCategories: readonly string[] };
+  readonly relay: { readonly dkim: boolean; readonly alignment: 'relaxed' | 'strict'; readonly trustedArcSealers: readonly string[] };
+  readonly dns: { readonly onError: DnsErrorAction };
+  readonly pools: { readonly [P in Pool]: string };
+  readonly deadlines: {
+    readonly totalMs: number;
+    readonly dnsMs: number;
+    readonly rateLimiterMs: number;
+    readonly spamMs: number;
+    readonly authenticatorMs: number;
+  };
+  readonly onProviderFailure: { readonly rateLimiter: FailureMode; readonly spam: FailureMode; readonly authenticator: FailureMode };
+}
+
+/** Trace names used when the policy names none; `RegularRelayOutboundPool` is Microsoft's documented one. */
+export const DEFAULT_POOL_NAMES: Readonly<Record<Pool, string>> = Object.freeze({
+  normal: 'RegularOutboundPool',
+  'high-risk': 'HighRiskOutboundPool',
+  relay: 'RegularRelayOutboundPool',
+});
+
+const DEFAULT_DEADLINES = { totalMs: 10_000, dnsMs: 3_000, rateLimiterMs: 1_000, spamMs: 5_000, authenticatorMs: 5_000 } as const;
+const MAX_DEADLINE_MS = 120_000;
+const MAX_LIMIT = 10_000_000;
+
+const LIMIT_ACTIONS: readonly LimitAction[] = ['block', 'alert', 'block-user-for-today', 'block-user'];
+const LIMIT_WINDOWS = ['messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay', 'recipientsPerMessage'] as const;
+
+/** Reference limit sets from the Microsoft 365 documentation, to use as they are or as a start. */
+export const presets = Object.freeze({
+  /** Exchange Online sending limits: 30 messages/minute, 10,000 recipients/day (sliding), 500 recipients/message. */
+  exchangeOnline: Object.freeze({
+    name: 'exchange-online',
+    messagesPerMinute: 30,
+    recipientsPerDay: 10_000,
+    recipientsPerMessage: 500,
+    action: 'block',
+  } satisfies LimitSetInput),
+  /** Recommended outbound spam policy, Standard: 500 external/hour, 1,000 internal/hour, 1,000/day, block the user. */
+  outboundSpamStandard: Object.freeze({
+    name: 'outbound-spam-standard',
+    externalRecipientsPerHour: 500,
+    internalRecipientsPerHour: 1_000,
+    recipientsPerDay: 1_000,
+    action: 'block-user',
+  } satisfies LimitSetInput),
+  /** Recommended outbound spam policy, Strict: 400 external/hour, 800 internal/hour, 800/day, block the user. */
+  outboundSpamStrict: Object.freeze({
+    name: 'outbound-spam-strict',
+    externalRecipientsPerHour: 400,
+    internalRecipientsPerHour: 800,
+    recipientsPerDay: 800,
+    action: 'block-user',
+  } satisfies LimitSetInput),
+});
+
+const POLICY_BRAND: unique symbol = Symbol('outbound-pools.policy');
+
+function invalid(message: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-policy', message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Checks that `value` is an object with only `known` keys; `path` names it in messages. */
+function record(value: unknown, path: string, known: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) throw invalid(`${path} must be an object, got ${show(value)}.`);
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw invalid(`Unknown setting ${path}.${key}; known: ${known.join(', ')}.`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw invalid(`${path} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${show(value)}.`);
+  return value as T;
+}
+
+function integer(value: unknown, path: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${path} must be a whole number from ${min} to ${max}, got ${show(value)}${typeof value === 'number' ? ` (${value})` : ''}.`);
+  }
+  return value;
+}
+
+function stringList(value: unknown, path: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0)) {
+    throw invalid(`${path} must be an array of non-empty strings.`);
+  }
+  return value as string[];
+}
+
+function domainList(value: unknown, path: string, allowWildcard: boolean): string[] {
+  return stringList(value, path).map((entry, index) => {
+    const wildcard = allowWildcard && entry.startsWith('*.');
+    const domain = normaliseDomain(wildcard ? entry.slice(2) : entry);
+    if (domain === null) {
+      throw invalid(`${path}[${index}] ${show(entry)} is not a domain name${allowWildcard ? ' (use example.com, or *.example.com for its subdomains)' : ''}.`);
+    }
+    return wildcard ? `*.${domain}` : domain;
+  });
+}
+
+function limitSet(input: unknown, index: number): LimitSet {
+  const path = `limits[${index}]`;
+  const value = record(input, path, ['name', 'action', ...LIMIT_WINDOWS]);
+  if (value.name !== undefined && (typeof value.name !== 'string' || value.name.length === 0)) {
+    throw invalid(`${path}.name must be a non-empty string.`);
+  }
+  const set: Record<string, unknown> = {
+    name: (value.name as string | undefined) ?? path,
+    action: oneOf(value.action, `${path}.action`, LIMIT_ACTIONS, 'block'),
+  };
+  for (const window of LIMIT_WINDOWS) {
+    if (value[window] !== undefined) set[window] = integer(value[window], `${path}.${window}`, 1, MAX_LIMIT);
+  }
+  if (LIMIT_WINDOWS.every((window) => set[window] === undefined)) {
+    throw invalid(`${path} sets no limit; give at least one of ${LIMIT_WINDOWS.join(', ')}.`);
+  }
+  return Object.freeze(set) as unknown as LimitSet;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Validates a policy once and returns it normalised and frozen: accepted domains in lowercase
+ * A-labels, limits as an array of named sets, every default filled in. Pass the result to
+ * `decidePool` (a plain object works too, but is validated on every call).
+ *
+ * @throws {OutboundPoolsError} `invalid-policy`, naming the setting and what it accepts.
+ */
+export function createPolicy(input: PolicyInput = {}): Policy {
+  if (isPolicy(input)) return input;
+  const value = record(input, 'policy', [
+    'acceptedDomains', 'limits', 'overLimit', 'spam', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure',
+  ]);
+  const rawLimits = value.limits === undefined ? [] : Array.isArray(value.limits) ? value.limits : [value.limits];
+  const limits = rawLimits.map(limitSet);
+  const names = new Set<string>();
+  for (const set of limits) {
+    if (names.has(set.name)) throw invalid(`Two limit sets are named ${show(set.name)}; names must differ.`);
+    names.add(set.name);
+  }
+  let recipientsPerMessage: Policy['recipientsPerMessage'] = null;
+  for (const set of limits) {
+    if (set.recipientsPerMessage !== undefined && (recipientsPerMessage === null || set.recipientsPerMessage < recipientsPerMessage.limit)) {
+      recipientsPerMessage = { limit: set.recipientsPerMessage, set: set.name };
+    }
+  }
+
+  const spam = record(value.spam, 'spam', ['threshold', 'blockCategories']);
+  if (spam.threshold !== undefined && (typeof spam.threshold !== 'number' || !Number.isFinite(spam.threshold))) {
+    throw invalid(`spam.threshold must be a finite number, got ${show(spam.threshold)}.`);
+  }
+  const relay = record(value.relay, 'relay', ['dkim', 'alignment', 'trustedArcSealers']);
+  if (relay.dkim !== undefined && typeof relay.dkim !== 'boolean') throw invalid(`relay.dkim must be true or false, got ${show(relay.dkim)}.`);
+  const dns = record(value.dns, 'dns', ['onError']);
+  const pools = record(value.pools, 'pools', ['normal', 'high-risk', 'relay']);
+  for (const [pool, name] of Object.entries(pools)) {
+    if (typeof name !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(name)) {
+      throw invalid(`pools.${pool} must be a trace name of 1–64 printable ASCII characters without spaces, got ${show(name)}.`);
+    }
+  }
+  const deadlines = record(value.deadlines, 'deadlines', Object.keys(DEFAULT_DEADLINES));
+  const failure = record(value.onProviderFailure, 'onProviderFailure', ['rateLimiter', 'spam', 'authenticator']);
+  const modes: readonly FailureMode[] = ['fail-open', 'defer'];
+
+  const policy: Policy = {
+    acceptedDomains: domainList(value.acceptedDomains, 'acceptedDomains', true),
+    limits,
+    recipientsPerMessage,
+    overLimit: oneOf(value.overLimit, 'overLimit', ['block', 'high-risk'] as const, 'block'),
+    spam: {
+      threshold: (spam.threshold as number | undefined) ?? null,
+      blockCategories: stringList(spam.blockCategories, 'spam.blockCategories').map((c) => c.toLowerCase()),
+    },
+    relay: {
+      dkim: (relay.dkim as boolean | undefined) ?? true,
+      alignment: oneOf(relay.alignment, 'relay.alignment', ['relaxed', 'strict'] as const, 'relaxed'),
+      trustedArcSealers: domainList(relay.trustedArcSealers, 'relay.trustedArcSealers', false),
+    },
+    dns: { onError: oneOf(dns.onError, 'dns.onError', ['ignore', 'defer', 'high-risk'] as const, 'ignore') },
+    pools: { ...DEFAULT_POOL_NAMES, ...(pools as Partial<Record<Pool, string>>) },
+    deadlines: Object.fromEntries(
+      Object.entries(DEFAULT_DEADLINES).map(([key, fallback]) => [
+        key,
+        deadlines[key] === undefined ? fallback : integer(deadlines[key], `deadlines.${key}`, 1, MAX_DEADLINE_MS),
+      ]),
+    ) as unknown as Policy['deadlines'],
+    onProviderFailure: {
+      rateLimiter: oneOf(failure.rateLimiter, 'onProviderFailure.rateLimiter', modes, 'fail-open'),
+      spam: oneOf(failure.spam, 'onProviderFailure.spam', modes, 'fail-open'),
+      authenticator: oneOf(failure.authenticator, 'onProviderFailure.authenticator', modes, 'fail-open'),
+    },
+  };
+  Object.defineProperty(policy, POLICY_BRAND, { value: true });
+  return deepFreeze(policy);
+}
+
+/** Whether `value` came from {@link createPolicy} (and so needs no validation). */
+export function isPolicy(value: unknown): value is Policy {
+  return typeof value === 'object' && value !== null && (value as { [POLICY_BRAND]?: boolean })[POLICY_BRAND] === true;
+}
+
+/**
+ * Whether `domain` (lowercase A-labels) is one of the accepted domains: equal to an entry, or a
+ * subdomain of a `*.` entry.
+ */
+export function isAcceptedDomain(policy: Policy, domain: string): boolean {
+  for (const entry of policy.acceptedDomains) {
+    if (entry.startsWith('*.') ? domain.endsWith(entry.slice(1)) : domain === entry) return true;
+  }
+  return false;
+}
