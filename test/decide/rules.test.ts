@@ -1,0 +1,238 @@
+// SPEC §3, row by row: each rule alone, then every pair of competing rules (the earlier wins),
+// then the edge cases. Verdicts are handed to the sync core directly, so each row says exactly
+// what the rules saw.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideFromVerdicts, type VerdictsInput } from '../../src/decide/gather.js';
+import type { Decision, OutboundMessage } from '../../src/decide/types.js';
+import { createPolicy, type PolicyInput } from '../../src/policy.js';
+import type { ConsumeResult, LimitBreach } from '../../src/providers/types.js';
+import { Srs } from '../../src/srs/index.js';
+
+const NOW = new Date(1577836860_000);
+const policy = createPolicy({
+  acceptedDomains: ['contoso.com', '*.contoso.com'],
+  spam: { threshold: 5, blockCategories: ['malware'] },
+  limits: [{ name: 'service', recipientsPerMessage: 3, messagesPerMinute: 30 }],
+});
+const srs = { rewriter: new Srs({ secret: 'tops3cr3t' }), domain: 'contoso.com' };
+
+const EXTERNAL = 'alice@fabrikam.example';
+const INTERNAL = 'bob@contoso.com';
+const DSN_HEADERS = 'From: MAILER-DAEMON@mx.example\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n';
+
+const ok = <T>(value: T) => ({ state: 'provided', value }) as const;
+const failed = (error: string) => ({ state: 'failed', error }) as const;
+const fits: ConsumeResult = { restriction: null, breaches: [], counted: true };
+const restricted: ConsumeResult = { restriction: { until: null, reason: 'BlockUser after a breach' }, breaches: [], counted: false };
+const breach = (action: LimitBreach['action']): LimitBreach => ({ window: 'messagesPerMinute', limit: 30, used: 30, action, set: 'service' });
+const over = (action: LimitBreach['action']): ConsumeResult => ({ restriction: null, breaches: [breach(action)], counted: action === 'alert' });
+const resolves = ok({ domain: 'fabrikam.example', receivesMail: true, basis: 'mx' as const });
+const unresolvable = ok({ domain: 'fabrikam.example', receivesMail: false, basis: 'no-records' as const });
+const nullMx = ok({ domain: 'fabrikam.example', receivesMail: false, basis: 'null-mx' as const });
+const spam = ok({ score: 9.5 });
+const ham = ok({ score: 0.3 });
+const spfPass = ok({ spf: { result: 'pass' as const, domain: 'fabrikam.example' } });
+const dkimPass = ok({ spf: { result: 'fail' as const, domain: 'fabrikam.example' }, dkim: [{ result: 'pass' as const, domain: 'mail.fabrikam.example' }] });
+const unverified = ok({ spf: { result: 'softfail' as const, domain: 'fabrikam.example' }, dkim: [{ result: 'pass' as const, domain: 'esp.example' }] });
+
+interface Row {
+  readonly name: string;
+  readonly mailFrom?: string;
+  readonly rcptTo?: readonly string[];
+  readonly headers?: string;
+  readonly verdicts?: VerdictsInput;
+  readonly policy?: PolicyInput;
+  readonly expect: { readonly action: Decision['action']; readonly pool: Decision['pool']; readonly codes: readonly string[]; readonly mailFrom?: string };
+}
+
+function decide(row: Row): Decision {
+  const message: OutboundMessage = {
+    mailFrom: row.mailFrom ?? EXTERNAL,
+    rcptTo: row.rcptTo ?? ['carol@northwind.example'],
+    ...(row.headers === undefined ? {} : { headers: row.headers }),
+  };
+  return decideFromVerdicts(message, row.verdicts ?? {}, { policy: row.policy ? createPolicy({ ...policyInput, ...row.policy }) : policy, srs, now: NOW });
+}
+
+const policyInput: PolicyInput = {
+  acceptedDomains: ['contoso.com', '*.contoso.com'],
+  spam: { threshold: 5, blockCategories: ['malware'] },
+  limits: [{ name: 'service', recipientsPerMessage: 3, messagesPerMinute: 30 }],
+};
+
+function check(rows: readonly Row[]): void {
+  for (const row of rows) {
+    it(row.name, () => {
+      const decision = decide(row);
+      assert.deepEqual(
+        { action: decision.action, pool: decision.pool, codes: decision.reasons.map((r) => r.code) },
+        { action: row.expect.action, pool: row.expect.pool, codes: row.expect.codes },
+      );
+      if (row.expect.mailFrom !== undefined) assert.equal(decision.mailFrom, row.expect.mailFrom);
+    });
+  }
+}
+
+describe('SPEC §3, one rule at a time', () => {
+  check([
+    { name: '1. a restricted sender is blocked (sender-restricted)', verdicts: { limits: ok(restricted) }, expect: { action: 'block', pool: null, codes: ['sender-restricted'] } },
+    {
+      name: '2. more recipients than recipientsPerMessage are blocked (recipients-per-message-exceeded)',
+      rcptTo: ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'],
+      expect: { action: 'block', pool: null, codes: ['recipients-per-message-exceeded'] },
+    },
+    { name: '3. a breached sending limit blocks (sending-limit-exceeded)', verdicts: { limits: ok(over('block')) }, expect: { action: 'block', pool: null, codes: ['sending-limit-exceeded'] } },
+    {
+      name: '3. legacy option: a breached sending limit uses the high-risk pool',
+      verdicts: { limits: ok(over('block-user-for-today')) },
+      policy: { overLimit: 'high-risk' },
+      expect: { action: 'deliver', pool: 'high-risk', codes: ['sending-limit-exceeded'] },
+    },
+    { name: '4. the null sender is an NDR: high-risk pool (ndr)', mailFrom: '', expect: { action: 'deliver', pool: 'high-risk', codes: ['ndr'] } },
+    { name: '4. a multipart/report delivery-status with a sender is an NDR too', headers: DSN_HEADERS, expect: { action: 'deliver', pool: 'high-risk', codes: ['ndr'] } },
+    { name: '5. a sender domain with no A, AAAA or MX: high-risk pool', verdicts: { senderDomain: unresolvable }, expect: { action: 'deliver', pool: 'high-risk', codes: ['sender-domain-unresolvable'] } },
+    { name: '5. a sender domain with only a null MX (RFC 7505): high-risk pool', verdicts: { senderDomain: nullMx }, expect: { action: 'deliver', pool: 'high-risk', codes: ['sender-domain-unresolvable'] } },
+    { name: '6. a spam score at or over the threshold: high-risk pool (spam)', verdicts: { spam: ok({ score: 5 }) }, expect: { action: 'deliver', pool: 'high-risk', codes: ['spam'] } },
+    { name: '6. classified spam without a score: high-risk pool', verdicts: { spam: ok({ isSpam: true }) }, expect: { action: 'deliver', pool: 'high-risk', codes: ['spam'] } },
+    { name: '6. a category the policy blocks is blocked, not sent', verdicts: { spam: ok({ score: 2, categories: ['Malware'] }) }, expect: { action: 'block', pool: null, codes: ['spam'] } },
+    { name: '7. a forward failing SPF and aligned DKIM goes to the relay pool, not rewritten', verdicts: { authentication: unverified }, expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'], mailFrom: EXTERNAL } },
+    { name: '7. a forward without any authentication verdict goes to the relay pool', expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] } },
+    {
+      name: '8. a forward with SPF pass at ingress: normal pool, SRS-rewritten',
+      verdicts: { authentication: spfPass },
+      expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-rewritten'], mailFrom: 'SRS0=J+XN=2W=fabrikam.example=alice@contoso.com' }, // as Mail::SRS gives,
+    },
+    { name: '8. a forward with aligned DKIM pass (relaxed): normal pool, SRS-rewritten', verdicts: { authentication: dkimPass }, expect: { action: 'deliver', pool: 'normal', codes: ['dkim-pass', 'srs-rewritten'] } },
+    { name: '9. a sender in an accepted domain: normal pool, not rewritten', mailFrom: INTERNAL, expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'], mailFrom: INTERNAL } },
+    { name: '9. a subdomain matched by *.contoso.com is accepted', mailFrom: 'ops@eu.mail.contoso.com', expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] } },
+  ]);
+});
+
+describe('competing rules: the earlier one wins', () => {
+  const tooMany = ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'];
+  check([
+    { name: '1 over 2: a restricted sender with too many recipients is sender-restricted', rcptTo: tooMany, verdicts: { limits: ok(restricted) }, expect: { action: 'block', pool: null, codes: ['sender-restricted'] } },
+    { name: '1 over 4: a restricted sender’s NDR is blocked', mailFrom: '', verdicts: { limits: ok(restricted) }, expect: { action: 'block', pool: null, codes: ['sender-restricted'] } },
+    { name: '2 over 3: too many recipients and over a limit is recipients-per-message-exceeded', rcptTo: tooMany, verdicts: { limits: ok(over('block')) }, expect: { action: 'block', pool: null, codes: ['recipients-per-message-exceeded'] } },
+    { name: '2 over 9: an accepted-domain sender with too many recipients is blocked', mailFrom: INTERNAL, rcptTo: tooMany, expect: { action: 'block', pool: null, codes: ['recipients-per-message-exceeded'] } },
+    { name: '3 over 4: an over-limit NDR is blocked', mailFrom: '', verdicts: { limits: ok(over('block')) }, expect: { action: 'block', pool: null, codes: ['sending-limit-exceeded'] } },
+    { name: '3 over 5: over-limit mail from an unresolvable domain is blocked', verdicts: { limits: ok(over('block')), senderDomain: unresolvable }, expect: { action: 'block', pool: null, codes: ['sending-limit-exceeded'] } },
+    { name: '3 over 6: over-limit spam is blocked, not sent through the high-risk pool', verdicts: { limits: ok(over('block-user')), spam }, expect: { action: 'block', pool: null, codes: ['sending-limit-exceeded'] } },
+    { name: '4 over 6: an NDR that looks like spam is an ndr', mailFrom: '', verdicts: { spam }, expect: { action: 'deliver', pool: 'high-risk', codes: ['ndr'] } },
+    { name: '4 over 9: an NDR from an accepted domain still uses the high-risk pool', mailFrom: INTERNAL, headers: DSN_HEADERS, expect: { action: 'deliver', pool: 'high-risk', codes: ['ndr'] } },
+    { name: '5 over 6: spam from an unresolvable domain is sender-domain-unresolvable', verdicts: { senderDomain: unresolvable, spam }, expect: { action: 'deliver', pool: 'high-risk', codes: ['sender-domain-unresolvable'] } },
+    { name: '5 over 8: a verified forward from an unresolvable domain uses the high-risk pool', verdicts: { senderDomain: unresolvable, authentication: spfPass }, expect: { action: 'deliver', pool: 'high-risk', codes: ['sender-domain-unresolvable'] } },
+    { name: '5 over 9: an accepted-domain sender without DNS records uses the high-risk pool', mailFrom: INTERNAL, verdicts: { senderDomain: unresolvable }, expect: { action: 'deliver', pool: 'high-risk', codes: ['sender-domain-unresolvable'] } },
+    { name: '6 over 7: an unverified spam forward uses the high-risk pool', verdicts: { spam, authentication: unverified }, expect: { action: 'deliver', pool: 'high-risk', codes: ['spam'] } },
+    { name: '6 over 8: a verified spam forward uses the high-risk pool, not rewritten', verdicts: { spam, authentication: spfPass }, expect: { action: 'deliver', pool: 'high-risk', codes: ['spam'], mailFrom: EXTERNAL } },
+    { name: '6 over 9: spam from an accepted domain uses the high-risk pool', mailFrom: INTERNAL, verdicts: { spam }, expect: { action: 'deliver', pool: 'high-risk', codes: ['spam'] } },
+    { name: '7 and 9: an accepted-domain sender is never relayed, even when SPF failed', mailFrom: INTERNAL, verdicts: { authentication: unverified }, expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] } },
+  ]);
+});
+
+describe('edge cases', () => {
+  check([
+    { name: 'a message that fits every limit goes on to the later rules', mailFrom: INTERNAL, verdicts: { limits: ok(fits) }, expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] } },
+    { name: 'ham under the threshold does not decide', verdicts: { spam: ham, authentication: spfPass }, expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-rewritten'] } },
+    {
+      name: 'an alert-only breach delivers, with a limit-alert note after the deciding reason',
+      mailFrom: INTERNAL,
+      verdicts: { limits: ok(over('alert')) },
+      expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain', 'limit-alert'] },
+    },
+    {
+      name: 'a DNS failure is not absence: ignored by default, with a dns-error note',
+      verdicts: { senderDomain: failed('ESERVFAIL'), authentication: spfPass },
+      expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-rewritten', 'dns-error'] },
+    },
+    { name: "a DNS failure defers when dns.onError is 'defer'", verdicts: { senderDomain: failed('ETIMEOUT') }, policy: { dns: { onError: 'defer' } }, expect: { action: 'defer', pool: null, codes: ['dns-error'] } },
+    { name: "a DNS failure uses the high-risk pool when dns.onError is 'high-risk'", verdicts: { senderDomain: failed('ETIMEOUT') }, policy: { dns: { onError: 'high-risk' } }, expect: { action: 'deliver', pool: 'high-risk', codes: ['dns-error'] } },
+    {
+      name: 'DKIM does not verify when the policy turns it off',
+      verdicts: { authentication: dkimPass },
+      policy: { relay: { dkim: false } },
+      expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] },
+    },
+    {
+      name: 'strict alignment: DKIM d=mail.fabrikam.example does not align with fabrikam.example',
+      verdicts: { authentication: dkimPass },
+      policy: { relay: { alignment: 'strict' } },
+      expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] },
+    },
+    {
+      name: 'DKIM aligned with the header From domain verifies a forward from another envelope domain',
+      mailFrom: 'bounce-123@esp.example',
+      headers: 'From: Alice <alice@fabrikam.example>\r\n\r\n',
+      verdicts: { authentication: ok({ dkim: [{ result: 'pass', domain: 'fabrikam.example' }] }) },
+      expect: { action: 'deliver', pool: 'normal', codes: ['dkim-pass', 'srs-rewritten'] },
+    },
+    {
+      name: 'SPF pass for another domain than the sender does not verify',
+      verdicts: { authentication: ok({ spf: { result: 'pass', domain: 'elsewhere.example' } }) },
+      expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] },
+    },
+    {
+      name: 'a validated ARC chain sealed last by a trusted sealer that saw SPF pass verifies (arc-pass)',
+      verdicts: { authentication: ok({ spf: { result: 'fail' }, arc: { result: 'pass', sealer: 'lists.example', spf: { result: 'pass', domain: 'fabrikam.example' } } }) },
+      policy: { relay: { trustedArcSealers: ['lists.example'] } },
+      expect: { action: 'deliver', pool: 'normal', codes: ['arc-pass', 'srs-rewritten'] },
+    },
+    {
+      name: 'the same ARC chain from a sealer the policy does not trust does not verify',
+      verdicts: { authentication: ok({ arc: { result: 'pass', sealer: 'lists.example', spf: { result: 'pass', domain: 'fabrikam.example' } } }) },
+      policy: { relay: { trustedArcSealers: ['other.example'] } },
+      expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] },
+    },
+    {
+      name: 'a broken ARC chain never verifies, even from a trusted sealer',
+      verdicts: { authentication: ok({ arc: { result: 'fail', sealer: 'lists.example', spf: { result: 'pass', domain: 'fabrikam.example' } } }) },
+      policy: { relay: { trustedArcSealers: ['lists.example'] } },
+      expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] },
+    },
+    {
+      name: 'a failed spam classifier fails open by default, with provider-failed',
+      mailFrom: INTERNAL,
+      verdicts: { spam: failed('ECONNREFUSED') },
+      expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain', 'provider-failed'] },
+    },
+    {
+      name: 'a failed rate limiter defers when its fail mode is defer',
+      mailFrom: INTERNAL,
+      verdicts: { limits: failed('redis down') },
+      policy: { onProviderFailure: { rateLimiter: 'defer' } },
+      expect: { action: 'defer', pool: null, codes: ['provider-failed'] },
+    },
+    {
+      name: 'a verified forward whose SRS local part would pass 64 octets is sent unrewritten, with srs-skipped',
+      mailFrom: `${'a'.repeat(50)}@fabrikam.example`,
+      verdicts: { authentication: ok({ spf: { result: 'pass' } }) },
+      expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-skipped'], mailFrom: `${'a'.repeat(50)}@fabrikam.example` },
+    },
+    {
+      name: 'IDN sender domains are compared in A-labels: Bücher.example is xn--bcher-kva.example',
+      mailFrom: 'ü@Bücher.example',
+      verdicts: { authentication: ok({ spf: { result: 'pass', domain: 'xn--bcher-kva.example' } }) },
+      expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-rewritten'], mailFrom: 'SRS0=StTQ=2W=xn--bcher-kva.example=ü@contoso.com' }, // as Mail::SRS gives,
+    },
+  ]);
+
+  it('a block carries a suggested SMTP reply with an enhanced status code', () => {
+    const decision = decide({ name: '', verdicts: { limits: ok(restricted) }, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(decision.reply?.line, '550 5.1.8 Sender is restricted from sending mail by outbound policy');
+  });
+
+  it('the decision names the pool with its trace name, renameable in the policy', () => {
+    const renamed = decide({ name: '', policy: { pools: { relay: 'RelayPool-B' } }, expect: { action: 'deliver', pool: 'relay', codes: [] } });
+    assert.equal(renamed.poolName, 'RelayPool-B');
+    assert.equal(decide({ name: '', expect: { action: 'deliver', pool: 'relay', codes: [] } }).poolName, 'RegularRelayOutboundPool');
+  });
+
+  it('every consulted verdict is in the decision, including the ones not needed', () => {
+    const decision = decide({ name: '', verdicts: { spam: ham, authentication: spfPass, senderDomain: resolves }, expect: { action: 'deliver', pool: 'normal', codes: [] } });
+    assert.deepEqual(decision.verdicts.spam, ham);
+    assert.deepEqual(decision.verdicts.senderDomain, resolves);
+    assert.equal(decision.verdicts.limits.state, 'absent');
+    assert.deepEqual(decision.ndr, { isNdr: false, basis: null });
+  });
+});
