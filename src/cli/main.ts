@@ -3,11 +3,14 @@
 
 import { readFileSync } from 'node:fs';
 import { processIo, UsageError, type CliIo } from './io.js';
+import { runDecide } from './decide.js';
 import { runSrs } from './srs.js';
 
 const USAGE = `Usage: outbound-pools <command> [options]
 
 Commands:
+  demo                  decide over the bundled example messages (offline)
+  decide <file.eml>...  which pool each message leaves through, and why (outbound-pools decide --help)
   srs forward|reverse   rewrite or undo an envelope sender with SRS (outbound-pools srs --help)
 
 Options:
@@ -26,6 +29,10 @@ async function main(args: readonly string[], io: CliIo = processIo): Promise<num
     switch (command) {
       case 'srs':
         return await runSrs(rest, io);
+      case 'decide':
+        return await runDecide(rest, io);
+      case 'demo':
+        return await runDecide(rest, io, true);
       case '-v':
       case '--version':
         io.stdout(`${version()}\n`);
