@@ -41,19 +41,56 @@ function octets(text: string): number {
 }
 
 /**
+ * The fast path for plain ASCII names: checks the letter-digit-hyphen rule label by label in
+ * one pass and lowercases. Returns undefined when the name needs IDNA (non-ASCII, `xn--`).
+ */
+function asciiDomain(text: string): string | null | undefined {
+  const end = text.length > 0 && text.charCodeAt(text.length - 1) === 0x2e ? text.length - 1 : text.length;
+  if (end === 0 || end > MAX_DOMAIN_OCTETS) return null;
+  let labelStart = 0;
+  let dots = 0;
+  let onlyDigitsAndDots = true;
+  let upper = false;
+  for (let i = 0; i <= end; i++) {
+    const code = i === end ? 0x2e : text.charCodeAt(i);
+    if (code === 0x2e) {
+      const length = i - labelStart;
+      if (length === 0 || length > 63) return null;
+      if (text.charCodeAt(labelStart) === 0x2d || text.charCodeAt(i - 1) === 0x2d) return null; // no leading or trailing '-'
+      if (length >= 4 && text.charCodeAt(labelStart + 2) === 0x2d && text.charCodeAt(labelStart + 3) === 0x2d) return undefined; // xn-- and other ACE
+      if (i < end) dots++;
+      labelStart = i + 1;
+    } else if (code >= 0x30 && code <= 0x39) {
+      continue;
+    } else if ((code >= 0x61 && code <= 0x7a) || code === 0x2d) {
+      onlyDigitsAndDots = false;
+    } else if (code >= 0x41 && code <= 0x5a) {
+      onlyDigitsAndDots = false;
+      upper = true;
+    } else {
+      return undefined;
+    }
+  }
+  const name = text.slice(0, end);
+  // One label is not a mail domain (but localhost); digits and dots alone are an IPv4 address.
+  if ((dots === 0 && name.toLowerCase() !== 'localhost') || onlyDigitsAndDots) return null;
+  return upper ? name.toLowerCase() : name;
+}
+
+/**
  * Normalises a domain name to lowercase A-labels and checks it label by label (letters, digits,
  * hyphens; 1–63 octets each, 255 in all). Returns null when it is not a domain name.
  */
 export function normaliseDomain(domain: string): string | null {
+  const fast = asciiDomain(domain);
+  if (fast !== undefined) return fast;
   const ascii = domainToASCII(domain);
-  if (ascii === '' || ascii.length > MAX_DOMAIN_OCTETS) return null;
-  const name = ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
-  const labels = name.split('.');
-  if (labels.length < 2 && name !== 'localhost') return null;
-  if (!labels.every((label) => LABEL.test(label))) return null;
-  // A name made only of digits and dots is an IPv4 address written without brackets.
-  if (/^[0-9.]+$/.test(name)) return null;
-  return name;
+  if (ascii === '') return null;
+  const checked = asciiDomain(ascii);
+  // domainToASCII returns A-labels it validated; check the LDH rule on the result once more.
+  if (checked !== undefined) return checked;
+  const labels = (ascii.endsWith('.') ? ascii.slice(0, -1) : ascii).split('.');
+  return labels.length >= 2 && ascii.length <= MAX_DOMAIN_OCTETS && labels.every((label) => LABEL.test(label)) ? labels.join('.') : null;
 }
 
 /**

@@ -4,7 +4,15 @@
  *
  * @packageDocumentation
  */
-export { decidePool, decideFromVerdicts, resolveContext, type VerdictsInput } from './decide/gather.js';
+export {
+  createDecider,
+  decidePool,
+  decideFromVerdicts,
+  resolveContext,
+  type Decider,
+  type DecideOptions,
+  type VerdictsInput,
+} from './decide/gather.js';
 export { applyRules, type RuleInput } from './decide/rules.js';
 export { formatTrace, TRACE_HEADER } from './decide/trace.js';
 export type {

@@ -222,7 +222,7 @@ function deepFreeze<T>(value: T): T {
  *
  * @throws {OutboundPoolsError} `invalid-policy`, naming the setting and what it accepts.
  */
-export function createPolicy(input: PolicyInput = {}): Policy {
+export function createPolicy(input: PolicyInput | Policy = {}): Policy {
   if (isPolicy(input)) return input;
   const value = record(input, 'policy', [
     'acceptedDomains', 'limits', 'overLimit', 'spam', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure',

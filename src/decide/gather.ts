@@ -6,10 +6,11 @@
 import { OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy } from '../policy.js';
-import type { ConsumeResult, ProviderMessage, Providers } from '../providers/types.js';
+import type { ProviderMessage, Providers } from '../providers/types.js';
 import { readEnvelope } from './envelope.js';
 import { applyRules } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
+import { Consultation } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
 
 /** The context, checked. */
@@ -78,123 +79,119 @@ function given<T>(value: unknown, field: string, check: (value: unknown) => T): 
   }
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof GarbageError) return `returned garbage: ${error.message}`;
-  if (error instanceof Error) return `${(error as { code?: unknown }).code ? `${String((error as { code?: unknown }).code)}: ` : ''}${error.message}`;
-  return `threw ${show(error)}`;
-}
-
-/**
- * Runs one provider call under a deadline (its own, cut short by what is left of the total and
- * by the caller's signal). Resolves with a verdict, never rejects. The provider gets a signal
- * that aborts when its time is up, so it can cancel its I/O.
- */
-async function consult<T>(
-  deadlineMs: number,
-  overall: AbortSignal,
-  call: (signal: AbortSignal) => Promise<unknown>,
-  check: (value: unknown) => T,
-): Promise<Verdict<T>> {
-  if (overall.aborted) return { state: 'failed', error: 'not asked: the decision deadline had passed or the caller aborted' };
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const cutOff = new Promise<Verdict<T>>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      resolve({ state: 'failed', error: `no answer within ${deadlineMs} ms` });
-    }, deadlineMs);
-    onAbort = () => {
-      controller.abort();
-      resolve({ state: 'failed', error: 'cut off: the decision deadline passed or the caller aborted' });
-    };
-    overall.addEventListener('abort', onAbort, { once: true });
-  });
-  const answer = (async (): Promise<Verdict<T>> => {
-    try {
-      return { state: 'provided', value: check(await call(controller.signal)) };
-    } catch (error) {
-      return { state: 'failed', error: describeError(error) };
-    }
-  })();
-  try {
-    return await Promise.race([answer, cutOff]);
-  } finally {
-    clearTimeout(timer);
-    overall.removeEventListener('abort', onAbort!);
-  }
-}
-
 const absent = (why: string) => ({ state: 'absent', why }) as const;
 
-function limitsVerdict(envelope: Envelope, ctx: ResolvedContext, overall: AbortSignal): Promise<Verdict<ConsumeResult>> {
-  const limiter = ctx.providers.rateLimiter;
-  if (limiter === undefined) return Promise.resolve(absent('no rate limiter configured'));
-  const { policy, now } = ctx;
-  const perMessage = policy.recipientsPerMessage;
-  if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
-    // Rule 2 refuses it anyway: ask only whether rule 1 applies first, and count nothing.
-    return consult(policy.deadlines.rateLimiterMs, overall, () => limiter.restriction(envelope.limitKey, now), (value) => ({
-      restriction: checkRestriction(value),
-      breaches: [],
-      counted: false,
-    }));
-  }
-  return consult(
-    policy.deadlines.rateLimiterMs,
-    overall,
-    () =>
-      limiter.consume({
-        key: envelope.limitKey,
-        ...(envelope.messageId === null ? {} : { messageId: envelope.messageId }),
-        internalRecipients: envelope.internalRecipients,
-        externalRecipients: envelope.externalRecipients,
-        limits: policy.limits,
-        now,
-      }),
-    checkConsumeResult,
-  );
+/**
+ * Whether a provider method takes the AbortSignal: it declares a second parameter. Node's
+ * AbortController costs more than a whole decision, so in-memory providers written as
+ * `classify(message)` are spared it. (A method declared with rest parameters gets no signal.)
+ */
+function wantsSignal(method: (...args: never[]) => unknown): boolean {
+  return method.length >= 2;
 }
 
 /** Gathers every verdict the rules may read, concurrently. */
 async function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext): Promise<Verdicts> {
-  const { policy, providers } = ctx;
+  const { policy, providers, now } = ctx;
+  const { deadlines } = policy;
   const spamGiven = given(message.spam, 'spam', checkSpam);
   const authGiven = given(message.authentication, 'authentication', checkAuthentication);
-
-  const total = AbortSignal.timeout(policy.deadlines.totalMs);
-  const overall = ctx.signal === undefined ? total : AbortSignal.any([total, ctx.signal]);
-  const providerMessage: ProviderMessage = {
-    raw: message.headers,
-    mailFrom: message.mailFrom,
-    rcptTo: message.rcptTo,
-    ...(message.submitter === undefined ? {} : { submitter: message.submitter }),
-    ...(message.ingress === undefined ? {} : { ingress: message.ingress }),
-  };
   const isNdr = envelope.ndr.isNdr;
   const sender = envelope.sender;
+  const consultation = new Consultation(deadlines.totalMs, ctx.signal);
+  const NOT_ASKED = -1;
 
-  const [limits, senderDomain, spam, authentication] = await Promise.all([
-    limitsVerdict(envelope, ctx, overall),
-    isNdr || sender === null
-      ? absent('not needed: an NDR goes to the high-risk pool whatever its domain')
-      : providers.dns === undefined
-        ? absent('no DNS resolver configured')
-        : consult(policy.deadlines.dnsMs, overall, () => checkMailHost(providers.dns!, sender.domain), checkSenderDomain),
-    spamGiven ??
-      (isNdr
-        ? absent('not needed: an NDR goes to the high-risk pool whatever its content')
-        : providers.spam === undefined
-          ? absent('no spam classifier configured')
-          : consult(policy.deadlines.spamMs, overall, (signal) => providers.spam!.classify(providerMessage, signal), checkSpam)),
-    authGiven ??
-      (isNdr || envelope.senderAccepted
-        ? absent('not needed: only forwards from outside the accepted domains are checked')
-        : providers.authenticator === undefined
-          ? absent('no authenticator configured')
-          : consult(policy.deadlines.authenticatorMs, overall, (signal) => providers.authenticator!.authenticate(providerMessage, signal), checkAuthentication)),
-  ]);
-  return { limits, senderDomain, spam, authentication };
+  let limitsSlot = NOT_ASKED;
+  const limiter = providers.rateLimiter;
+  if (limiter !== undefined) {
+    const perMessage = policy.recipientsPerMessage;
+    limitsSlot =
+      perMessage !== null && envelope.recipients.length > perMessage.limit
+        ? // Rule 2 refuses it anyway: ask only whether rule 1 comes first, and count nothing.
+          consultation.add(deadlines.rateLimiterMs, false, () => limiter.restriction(envelope.limitKey, now), (value) => ({
+            restriction: checkRestriction(value),
+            breaches: [],
+            counted: false,
+          }))
+        : consultation.add(
+            deadlines.rateLimiterMs,
+            false,
+            () =>
+              limiter.consume({
+                key: envelope.limitKey,
+                ...(envelope.messageId === null ? {} : { messageId: envelope.messageId }),
+                internalRecipients: envelope.internalRecipients,
+                externalRecipients: envelope.externalRecipients,
+                limits: policy.limits,
+                now,
+              }),
+            checkConsumeResult,
+          );
+  }
+  const dns = providers.dns;
+  const dnsSlot =
+    isNdr || sender === null || dns === undefined
+      ? NOT_ASKED
+      : consultation.add(deadlines.dnsMs, false, () => checkMailHost(dns, sender.domain), checkSenderDomain);
+
+  let providerMessage: ProviderMessage | undefined;
+  const forProviders = (): ProviderMessage =>
+    (providerMessage ??= {
+      raw: message.headers,
+      mailFrom: message.mailFrom,
+      rcptTo: message.rcptTo,
+      ...(message.submitter === undefined ? {} : { submitter: message.submitter }),
+      ...(message.ingress === undefined ? {} : { ingress: message.ingress }),
+    });
+  const classifier = providers.spam;
+  const spamSlot =
+    spamGiven !== undefined || isNdr || classifier === undefined
+      ? NOT_ASKED
+      : consultation.add(deadlines.spamMs, wantsSignal(classifier.classify), (signal) => classifier.classify(forProviders(), signal!), checkSpam);
+  const authenticator = providers.authenticator;
+  const authSlot =
+    authGiven !== undefined || isNdr || envelope.senderAccepted || authenticator === undefined
+      ? NOT_ASKED
+      : consultation.add(
+          deadlines.authenticatorMs,
+          wantsSignal(authenticator.authenticate),
+          (signal) => authenticator.authenticate(forProviders(), signal!),
+          checkAuthentication,
+        );
+
+  await consultation.settled();
+  return {
+    limits: limitsSlot === NOT_ASKED ? absent('no rate limiter configured') : consultation.verdict(limitsSlot),
+    senderDomain:
+      dnsSlot !== NOT_ASKED
+        ? consultation.verdict(dnsSlot)
+        : absent(isNdr ? 'not needed: an NDR goes to the high-risk pool whatever its domain' : 'no DNS resolver configured'),
+    spam:
+      spamGiven ??
+      (spamSlot !== NOT_ASKED
+        ? consultation.verdict(spamSlot)
+        : absent(isNdr ? 'not needed: an NDR goes to the high-risk pool whatever its content' : 'no spam classifier configured')),
+    authentication:
+      authGiven ??
+      (authSlot !== NOT_ASKED
+        ? consultation.verdict(authSlot)
+        : absent(isNdr || envelope.senderAccepted ? 'not needed: only forwards from outside the accepted domains are checked' : 'no authenticator configured')),
+  };
+}
+
+/** Per-call options of a decider made by {@link createDecider}. */
+export interface DecideOptions {
+  readonly now?: Date;
+  readonly signal?: AbortSignal;
+}
+
+/** A decision function with its context checked once: see {@link createDecider}. */
+export type Decider = (message: OutboundMessage, options?: DecideOptions) => Promise<Decision>;
+
+async function decideWith(ctx: ResolvedContext, message: OutboundMessage): Promise<Decision> {
+  const envelope = readEnvelope(message, ctx.policy);
+  const verdicts = await gather(message, envelope, ctx);
+  return applyRules({ envelope, verdicts, srs: ctx.srs, now: ctx.now }, ctx.policy);
 }
 
 /**
@@ -205,10 +202,28 @@ async function gather(message: OutboundMessage, envelope: Envelope, ctx: Resolve
  * or hangs because a provider misbehaved.
  */
 export async function decidePool(message: OutboundMessage, context: DecideContext = {}): Promise<Decision> {
-  const ctx = resolveContext(context);
-  const envelope = readEnvelope(message, ctx.policy);
-  const verdicts = await gather(message, envelope, ctx);
-  return applyRules({ envelope, verdicts, srs: ctx.srs, now: ctx.now }, ctx.policy);
+  return decideWith(resolveContext(context), message);
+}
+
+/**
+ * `decidePool` with the context (policy, providers, SRS) checked once, for an MTA that decides
+ * many messages with the same setup. The clock and an abort signal can still be given per call.
+ *
+ * @example
+ * ```ts
+ * const decide = createDecider({ policy: createPolicy({ acceptedDomains: ['contoso.com'] }) });
+ * const decision = await decide({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] });
+ * decision.pool;
+ * // → 'normal'
+ * ```
+ */
+export function createDecider(context: Omit<DecideContext, 'now' | 'signal'> = {}): Decider {
+  const base = resolveContext(context);
+  return (message, options) => {
+    if (options === undefined) return decideWith({ ...base, now: new Date() }, message);
+    const { now, signal } = resolveContext({ ...options, policy: base.policy });
+    return decideWith({ ...base, now, signal }, message);
+  };
 }
 
 /** A verdict handed to the sync core, checked like a provider's answer (garbage is an input error). */

@@ -33,25 +33,30 @@ function describeBreach(breach: LimitBreach): string {
 export function applyRules(input: RuleInput, policy: Policy): Decision {
   const { envelope, verdicts } = input;
   const notes: Reason[] = [];
-  const common = { verdicts, ndr: envelope.ndr, srs: null, mailFrom: envelope.sender?.address ?? '' };
+  const sender = envelope.sender?.address ?? '';
 
-  const deliver = (pool: Pool, decisive: Reason, srs: SrsOutcome | null = null, consequences: readonly Reason[] = []): Decision => ({
-    ...common,
+  // Object literals of one shape for each kind of decision: no spreads on the hot path.
+  const deliver = (pool: Pool, decisive: Reason, srs: SrsOutcome | null = null, consequence?: Reason): Decision => ({
     action: 'deliver',
     pool,
     poolName: policy.pools[pool],
-    reply: null,
+    mailFrom: srs?.applied ? srs.rewritten : sender,
     srs,
-    mailFrom: srs?.applied ? srs.rewritten : common.mailFrom,
-    reasons: [decisive, ...consequences, ...notes],
+    reply: null,
+    reasons: consequence === undefined ? [decisive, ...notes] : [decisive, consequence, ...notes],
+    verdicts,
+    ndr: envelope.ndr,
   });
   const refuse = (action: 'block' | 'defer', reply: SmtpReply, decisive: Reason): Decision => ({
-    ...common,
     action,
     pool: null,
     poolName: null,
+    mailFrom: sender,
+    srs: null,
     reply,
     reasons: [decisive, ...notes],
+    verdicts,
+    ndr: envelope.ndr,
   });
 
   // Rules 1 and 3 read the rate limiter's answer.
@@ -176,9 +181,9 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   }
 
   // Rule 9 comes before 7 and 8 in effect: they only concern senders outside the accepted domains.
-  const sender = envelope.sender!;
+  const from = envelope.sender!;
   if (envelope.senderAccepted) {
-    return deliver('normal', { code: 'accepted-domain', rule: 9, message: `${sender.domain} is an accepted domain.`, detail: { domain: sender.domain } });
+    return deliver('normal', { code: 'accepted-domain', rule: 9, message: `${from.domain} is an accepted domain.`, detail: { domain: from.domain } });
   }
 
   // Rules 7 and 8: a forward from outside is verified at ingress, or relayed.
@@ -193,16 +198,16 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
     return deliver('relay', {
       code: 'relay-unverified',
       rule: 7,
-      message: `${sender.domain} is not an accepted domain and neither SPF nor aligned DKIM${policy.relay.trustedArcSealers.length > 0 ? ' nor trusted ARC' : ''} passed at ingress.`,
-      detail: { domain: sender.domain },
+      message: `${from.domain} is not an accepted domain and neither SPF nor aligned DKIM${policy.relay.trustedArcSealers.length > 0 ? ' nor trusted ARC' : ''} passed at ingress.`,
+      detail: { domain: from.domain },
     });
   }
   const decisive: Reason = { code: verification.code, rule: 8, message: verification.message, detail: { domain: verification.domain } };
-  const srs = rewriteSender(sender.address, input);
+  const srs = rewriteSender(from.address, input);
   const srsReason: Reason = srs.applied
     ? { code: 'srs-rewritten', rule: 8, message: `Envelope sender rewritten with SRS to ${srs.rewritten}.`, detail: { original: srs.original } }
     : { code: 'srs-skipped', rule: 8, message: `Envelope sender not rewritten: ${srs.why}.` };
-  return deliver('normal', decisive, srs, [srsReason]);
+  return deliver('normal', decisive, srs, srsReason);
 }
 
 /**

@@ -1,0 +1,143 @@
+// Asking the providers: every call starts at once, each has its own deadline (cut to the
+// decision's total), and one timer watches them all. A call that throws, rejects, hangs or
+// answers garbage becomes a failed verdict; nothing here rejects. One timer and at most one
+// AbortController per decision, rather than one of each per call: at hundreds of thousands of
+// decisions a second, Node's timers and abort signals cost more than the rules themselves.
+
+import { show } from '../errors.js';
+import type { Verdict } from './types.js';
+import { GarbageError } from './verdicts.js';
+
+function describeError(error: unknown): string {
+  if (error instanceof GarbageError) return `returned garbage: ${error.message}`;
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return `${code ? `${String(code)}: ` : ''}${error.message}`;
+  }
+  return `threw ${show(error)}`;
+}
+
+interface Call {
+  verdict: Verdict<unknown> | undefined;
+  readonly deadlineMs: number;
+  readonly cutToTotal: boolean;
+}
+
+/** One decision's provider calls. Add the calls, then await {@link Consultation.settled}. */
+export class Consultation {
+  readonly #calls: Call[] = [];
+  readonly #totalMs: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #start = Date.now();
+  #pending = 0;
+  #cutOffAny = false;
+  #timer: NodeJS.Timeout | undefined;
+  #finish: (() => void) | undefined;
+  #onAbort: (() => void) | undefined;
+  /**
+   * The signal handed to providers that take one. It aborts when the decision stops waiting for
+   * any provider: when the last open call is cut off (its deadline, the total, or the caller's
+   * abort), which for a provider that hangs alone is its own deadline.
+   */
+  #controller: AbortController | undefined;
+
+  constructor(totalMs: number, signal: AbortSignal | undefined) {
+    this.#totalMs = totalMs;
+    this.#signal = signal;
+  }
+
+  /**
+   * Starts a provider call; returns its slot for {@link verdict}. `call` gets an AbortSignal
+   * (aborted when its time is up) when `wantsSignal`; its answer goes through `check`.
+   */
+  add(deadlineMs: number, wantsSignal: boolean, call: (signal: AbortSignal | undefined) => unknown, check: (value: unknown) => unknown): number {
+    const slot = this.#calls.length;
+    const entry: Call = {
+      verdict: undefined,
+      deadlineMs: Math.min(deadlineMs, this.#totalMs),
+      cutToTotal: this.#totalMs < deadlineMs,
+    };
+    if (wantsSignal) this.#controller ??= new AbortController();
+    this.#calls.push(entry);
+    if (this.#signal?.aborted) {
+      entry.verdict = { state: 'failed', error: 'not asked: the caller aborted the decision' };
+      return slot;
+    }
+    this.#pending++;
+    let answer: unknown;
+    try {
+      answer = call(wantsSignal ? this.#controller!.signal : undefined);
+    } catch (error) {
+      this.#settle(entry, { state: 'failed', error: describeError(error) });
+      return slot;
+    }
+    Promise.resolve(answer).then(
+      (value) => {
+        if (entry.verdict !== undefined) return; // too late: already cut off
+        let verdict: Verdict<unknown>;
+        try {
+          verdict = { state: 'provided', value: check(value) };
+        } catch (error) {
+          verdict = { state: 'failed', error: describeError(error) };
+        }
+        this.#settle(entry, verdict);
+      },
+      (error: unknown) => {
+        if (entry.verdict === undefined) this.#settle(entry, { state: 'failed', error: describeError(error) });
+      },
+    );
+    return slot;
+  }
+
+  /** The verdict in `slot`, once {@link settled} has resolved. */
+  verdict<T>(slot: number): Verdict<T> {
+    return this.#calls[slot]!.verdict as Verdict<T>;
+  }
+
+  /** Resolves when every call has answered or been cut off. Never rejects. */
+  settled(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#finish = resolve;
+      this.#arm();
+      if (this.#signal !== undefined) {
+        this.#onAbort = () => this.#cutOff(Infinity, 'cut off: the caller aborted the decision');
+        this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
+    });
+  }
+
+  #settle(entry: Call, verdict: Verdict<unknown>): void {
+    entry.verdict = verdict;
+    this.#pending--;
+    if (this.#pending === 0 && this.#finish !== undefined) this.#done();
+  }
+
+  #done(): void {
+    clearTimeout(this.#timer);
+    // Some call was cut off (the last one to finish could not have been otherwise): tell the providers.
+    if (this.#cutOffAny) this.#controller?.abort();
+    if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
+    this.#finish!();
+  }
+
+  /** Sets the timer for the earliest deadline still open. */
+  #arm(): void {
+    let next = Infinity;
+    for (const call of this.#calls) if (call.verdict === undefined && call.deadlineMs < next) next = call.deadlineMs;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#cutOff(Date.now() - this.#start), Math.max(0, next - (Date.now() - this.#start)));
+  }
+
+  /** Fails every open call whose deadline has passed at `elapsedMs`. */
+  #cutOff(elapsedMs: number, why?: string): void {
+    for (const call of this.#calls) {
+      // Timers may fire a millisecond early by the wall clock: allow for it.
+      if (call.verdict !== undefined || call.deadlineMs > elapsedMs + 1) continue;
+      this.#cutOffAny = true;
+      const error = why ?? (call.cutToTotal ? `no answer within the decision deadline of ${call.deadlineMs} ms` : `no answer within ${call.deadlineMs} ms`);
+      this.#settle(call, { state: 'failed', error });
+    }
+    if (this.#pending > 0) this.#arm();
+  }
+}
