@@ -1,6 +1,7 @@
 // Envelope addresses as RFC 5321 §4.1.2 defines them (with the UTF-8 extension of RFC 6531),
 // parsed once at the edge so that the rules only ever see clean, normalised values.
 
+import { isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { OutboundPoolsError, show } from './errors.js';
 
@@ -29,8 +30,11 @@ const DOT_STRING = new RegExp(`^${ATOM}(?:\\.${ATOM})*$`);
 // qtextSMTP or quoted-pairSMTP (RFC 5321 §4.1.2), UTF-8 allowed.
 const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\uffff]|\\[\x20-\x7e])*"$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6_LITERAL = /^IPv6:[0-9A-Fa-f:.]+$/i;
+// ASCII that has no place in a domain name. node:url's domainToASCII parses URL hosts and would
+// cut `contoso.com/evil.example` to `contoso.com` or decode `%6F`: such input never reaches it.
+const NOT_IN_DOMAIN = /[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/;
+// A lone surrogate has no UTF-8 form.
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
 function invalid(what: string, value: string, why: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-address', `${what} ${show(value)} is not a valid envelope address: ${why}.`);
@@ -38,6 +42,10 @@ function invalid(what: string, value: string, why: string): OutboundPoolsError {
 
 function octets(text: string): number {
   return Buffer.byteLength(text, 'utf8');
+}
+
+function labelStartOfLast(name: string): number {
+  return name.lastIndexOf('.') + 1;
 }
 
 /**
@@ -74,6 +82,8 @@ function asciiDomain(text: string): string | null | undefined {
   const name = text.slice(0, end);
   // One label is not a mail domain (but localhost); digits and dots alone are an IPv4 address.
   if ((dots === 0 && name.toLowerCase() !== 'localhost') || onlyDigitsAndDots) return null;
+  // RFC 3696 §2: a top-level domain is never all-numeric (`0x7f.1` would be read as an address).
+  if (/^\d+$/.test(name.slice(labelStartOfLast(name)))) return null;
   return upper ? name.toLowerCase() : name;
 }
 
@@ -84,6 +94,7 @@ function asciiDomain(text: string): string | null | undefined {
 export function normaliseDomain(domain: string): string | null {
   const fast = asciiDomain(domain);
   if (fast !== undefined) return fast;
+  if (NOT_IN_DOMAIN.test(domain) || LONE_SURROGATE.test(domain)) return null;
   const ascii = domainToASCII(domain);
   if (ascii === '') return null;
   const checked = asciiDomain(ascii);
@@ -114,13 +125,15 @@ export function parseEnvelopeAddress(input: unknown, what: string, allowAddressL
   if (!DOT_STRING.test(local) && !QUOTED_STRING.test(local)) {
     throw invalid(what, input, 'the local part is neither a dot-string nor a quoted string');
   }
+  if (LONE_SURROGATE.test(local)) throw invalid(what, input, 'the local part has a lone surrogate, which has no UTF-8 form');
   if (octets(local) > MAX_LOCAL_OCTETS) throw invalid(what, input, `the local part is over ${MAX_LOCAL_OCTETS} octets`);
 
   let domain: string;
   let isAddressLiteral = false;
   if (rawDomain.startsWith('[') && rawDomain.endsWith(']')) {
     const literal = rawDomain.slice(1, -1);
-    if (!IPV4.test(literal) && !IPV6_LITERAL.test(literal)) throw invalid(what, input, 'the address literal is not an IP address');
+    const isIp = isIPv4(literal) || (/^IPv6:/i.test(literal) && isIPv6(literal.slice(5)));
+    if (!isIp) throw invalid(what, input, 'the address literal is not an IPv4 address or IPv6:address');
     if (!allowAddressLiteral) throw invalid(what, input, 'an address literal cannot be a sender domain: it has no DNS to check');
     domain = rawDomain;
     isAddressLiteral = true;

@@ -11,29 +11,38 @@ export type HeaderFields = readonly (readonly [name: string, value: string])[];
 
 const decoder = new TextDecoder('utf-8');
 
-/** The header section of a header block or of a whole message. */
+function tooLarge(): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-headers', `The header section is over ${MAX_HEADER_BYTES} bytes; no MTA accepts that.`);
+}
+
+/** Where the header section of bytes ends: the index of the empty line's first byte, or the length. */
+function bytesHeaderEnd(bytes: Uint8Array): number {
+  if (bytes[0] === 0x0a || (bytes[0] === 0x0d && bytes[1] === 0x0a)) return 0; // no header at all
+  const limit = Math.min(bytes.length, MAX_HEADER_BYTES + 3);
+  for (let i = 0; i < limit; i++) {
+    if (bytes[i] !== 0x0a) continue;
+    if (bytes[i + 1] === 0x0a) return bytes[i - 1] === 0x0d ? i - 1 : i;
+    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return bytes[i - 1] === 0x0d ? i - 1 : i;
+  }
+  return bytes.length;
+}
+
+/** The header section of a header block or of a whole message (without the empty line). */
 function headerSection(input: string | Uint8Array): string {
-  let text: string;
-  if (typeof input === 'string') {
-    text = input;
-  } else if (input instanceof Uint8Array) {
-    // Decode only the header part: find the blank line in the bytes first.
-    let end = input.length;
-    for (let i = 0; i + 1 < input.length && i <= MAX_HEADER_BYTES; i++) {
-      if (input[i] === 0x0a && (input[i + 1] === 0x0a || (input[i + 1] === 0x0d && input[i + 2] === 0x0a))) {
-        end = i + 1;
-        break;
-      }
-    }
-    text = decoder.decode(input.subarray(0, Math.min(end, MAX_HEADER_BYTES + 1)));
-  } else {
+  if (input instanceof Uint8Array) {
+    const end = bytesHeaderEnd(input);
+    if (end > MAX_HEADER_BYTES) throw tooLarge();
+    return decoder.decode(input.subarray(0, end));
+  }
+  if (typeof input !== 'string') {
     throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
   }
-  const blank = /\r?\n\r?\n/.exec(text.length > MAX_HEADER_BYTES + 4 ? text.slice(0, MAX_HEADER_BYTES + 4) : text);
-  const section = blank === null ? text : text.slice(0, blank.index);
-  if (section.length > MAX_HEADER_BYTES) {
-    throw new OutboundPoolsError('invalid-headers', `The header section is over ${MAX_HEADER_BYTES} bytes; no MTA accepts that.`);
-  }
+  // RFC 5322 §2.1: a message that starts with the empty line has no header fields.
+  if (input.startsWith('\n') || input.startsWith('\r\n')) return '';
+  const blank = /\r?\n\r?\n/.exec(input.length > MAX_HEADER_BYTES + 4 ? input.slice(0, MAX_HEADER_BYTES + 4) : input);
+  const section = blank === null ? input : input.slice(0, blank.index);
+  // Characters count at most 3 UTF-8 bytes: only long sections need counting.
+  if (section.length > MAX_HEADER_BYTES / 3 && Buffer.byteLength(section, 'utf8') > MAX_HEADER_BYTES) throw tooLarge();
   return section;
 }
 
@@ -42,7 +51,9 @@ export function parseHeaders(input: string | Uint8Array): HeaderFields {
   const fields: [string, string][] = [];
   for (const line of headerSection(input).split(/\r?\n/)) {
     if ((line.startsWith(' ') || line.startsWith('\t')) && fields.length > 0) {
-      fields[fields.length - 1]![1] += ` ${line.trim()}`;
+      const field = fields[fields.length - 1]!;
+      const more = line.trim();
+      field[1] = field[1] === '' ? more : more === '' ? field[1] : `${field[1]} ${more}`;
       continue;
     }
     const colon = line.indexOf(':');
@@ -103,15 +114,41 @@ export function parseContentType(value: string): ContentType | null {
 }
 
 /**
- * The domain of the first mailbox in a From field (`"Name" <user@example.org>` or
- * `user@example.org`), or undefined when it has none.
+ * The domain of the first mailbox in a From field (`"Name" <user@example.org>`,
+ * `user@example.org`, `Group: a@x, b@y;`), or undefined when it has none. Angle brackets and
+ * commas inside quoted display names do not count.
  */
 export function fromDomain(value: string): string | undefined {
   const text = stripComments(value);
-  const angle = /<([^<>]*)>/.exec(text);
-  const address = angle !== null ? angle[1]! : text.split(',')[0]!;
-  const at = address.lastIndexOf('@');
+  let quoted = false;
+  let start = 0;
+  let angle = -1;
+  let end = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (char === '\\' && quoted) {
+      i++;
+    } else if (char === '"') {
+      quoted = !quoted;
+    } else if (quoted) {
+      continue;
+    } else if (char === ':' && angle < 0 && !text.slice(start, i).includes('@')) {
+      start = i + 1; // a group name: its mailboxes follow
+    } else if (char === '<') {
+      angle = i + 1;
+    } else if (char === '>' && angle >= 0) {
+      end = i;
+      break;
+    } else if ((char === ',' || char === ';') && angle < 0 && text.slice(start, i).includes('@')) {
+      // The end of the first mailbox. (A comma before any @ is in an unquoted display name,
+      // "Doe, John <john@example.org>": invalid, but common.)
+      end = i;
+      break;
+    }
+  }
+  const mailbox = angle >= 0 ? text.slice(angle, end) : text.slice(start, end);
+  const at = mailbox.lastIndexOf('@');
   if (at < 0) return undefined;
-  const domain = address.slice(at + 1).trim().replace(/[>;,\s].*$/, '');
+  const domain = mailbox.slice(at + 1).trim().split(/[\s<>]/)[0]!;
   return domain.length > 0 ? domain : undefined;
 }
