@@ -63,9 +63,7 @@ export function resolveContext(context: DecideContext): ResolvedContext {
       throw invalidContext('srs must be { rewriter: new Srs({ secret }), domain: "forwarding.example" }.');
     }
   }
-  if (now !== undefined && (!(now instanceof Date) || Number.isNaN(now.getTime()))) throw invalidContext(`now must be a valid Date, got ${show(now)}.`);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidContext('signal must be an AbortSignal.');
-  return { policy, providers: checkProviders(context.providers), srs, now: now ?? new Date(), signal };
+  return { policy, providers: checkProviders(context.providers), srs, now: checkNow(now), signal: checkSignal(signal) };
 }
 
 /** Precomputed verdicts on the message are the caller's input: garbage there is an input error. */
@@ -91,14 +89,14 @@ function wantsSignal(method: (...args: never[]) => unknown): boolean {
 }
 
 /** Gathers every verdict the rules may read, concurrently. */
-async function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext): Promise<Verdicts> {
-  const { policy, providers, now } = ctx;
+async function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext, now: Date, signal: AbortSignal | undefined): Promise<Verdicts> {
+  const { policy, providers } = ctx;
   const { deadlines } = policy;
   const spamGiven = given(message.spam, 'spam', checkSpam);
   const authGiven = given(message.authentication, 'authentication', checkAuthentication);
   const isNdr = envelope.ndr.isNdr;
   const sender = envelope.sender;
-  const consultation = new Consultation(deadlines.totalMs, ctx.signal);
+  const consultation = new Consultation(deadlines.totalMs, signal);
   const NOT_ASKED = -1;
 
   let limitsSlot = NOT_ASKED;
@@ -188,10 +186,21 @@ export interface DecideOptions {
 /** A decision function with its context checked once: see {@link createDecider}. */
 export type Decider = (message: OutboundMessage, options?: DecideOptions) => Promise<Decision>;
 
-async function decideWith(ctx: ResolvedContext, message: OutboundMessage): Promise<Decision> {
+async function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, signal: AbortSignal | undefined): Promise<Decision> {
   const envelope = readEnvelope(message, ctx.policy);
-  const verdicts = await gather(message, envelope, ctx);
-  return applyRules({ envelope, verdicts, srs: ctx.srs, now: ctx.now }, ctx.policy);
+  const verdicts = await gather(message, envelope, ctx, now, signal);
+  return applyRules({ envelope, verdicts, srs: ctx.srs, now }, ctx.policy);
+}
+
+function checkNow(now: unknown): Date {
+  if (now === undefined) return new Date();
+  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw invalidContext(`now must be a valid Date, got ${show(now)}.`);
+  return now;
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidContext('signal must be an AbortSignal.');
+  return signal;
 }
 
 /**
@@ -202,7 +211,8 @@ async function decideWith(ctx: ResolvedContext, message: OutboundMessage): Promi
  * or hangs because a provider misbehaved.
  */
 export async function decidePool(message: OutboundMessage, context: DecideContext = {}): Promise<Decision> {
-  return decideWith(resolveContext(context), message);
+  const ctx = resolveContext(context);
+  return decideWith(ctx, message, ctx.now, ctx.signal);
 }
 
 /**
@@ -220,9 +230,8 @@ export async function decidePool(message: OutboundMessage, context: DecideContex
 export function createDecider(context: Omit<DecideContext, 'now' | 'signal'> = {}): Decider {
   const base = resolveContext(context);
   return (message, options) => {
-    if (options === undefined) return decideWith({ ...base, now: new Date() }, message);
-    const { now, signal } = resolveContext({ ...options, policy: base.policy });
-    return decideWith({ ...base, now, signal }, message);
+    if (options === undefined) return decideWith(base, message, new Date(), undefined);
+    return decideWith(base, message, checkNow(options.now), checkSignal(options.signal));
   };
 }
 
