@@ -1,26 +1,34 @@
 // Asking the providers: every call starts at once, each has its own deadline (cut to the
 // decision's total), and one timer watches them all. A call that throws, rejects, hangs or
-// answers garbage becomes a failed verdict; nothing here rejects. One timer and at most one
-// AbortController per decision, rather than one of each per call: at hundreds of thousands of
-// decisions a second, Node's timers and abort signals cost more than the rules themselves.
+// answers garbage becomes a failed verdict; nothing here rejects. One timer per decision rather
+// than one per call, and an AbortController only for a provider that takes a signal: at
+// hundreds of thousands of decisions a second, Node's timers and abort signals cost more than
+// the rules themselves, while a provider doing real I/O can afford its own signal.
 
 import { show } from '../errors.js';
 import type { Verdict } from './types.js';
 import { GarbageError } from './verdicts.js';
 
+/** A provider's error in words; safe on anything a provider can throw (getters that throw included). */
 function describeError(error: unknown): string {
-  if (error instanceof GarbageError) return `returned garbage: ${error.message}`;
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return `${code ? `${String(code)}: ` : ''}${error.message}`;
+  try {
+    if (error instanceof GarbageError) return `returned garbage: ${error.message}`;
+    if (error instanceof Error) {
+      const code = (error as { code?: unknown }).code;
+      const prefix = typeof code === 'string' || typeof code === 'number' ? `${code}: ` : '';
+      return `${prefix}${typeof error.message === 'string' ? error.message : show(error.message)}`;
+    }
+    return `threw ${show(error)}`;
+  } catch {
+    return 'threw an error that cannot be described';
   }
-  return `threw ${show(error)}`;
 }
 
 interface Call {
   verdict: Verdict<unknown> | undefined;
   readonly deadlineMs: number;
   readonly cutToTotal: boolean;
+  readonly controller: AbortController | undefined;
 }
 
 /** One decision's provider calls. Add the calls, then await {@link Consultation.settled}. */
@@ -30,16 +38,9 @@ export class Consultation {
   readonly #signal: AbortSignal | undefined;
   readonly #start = Date.now();
   #pending = 0;
-  #cutOffAny = false;
   #timer: NodeJS.Timeout | undefined;
   #finish: (() => void) | undefined;
   #onAbort: (() => void) | undefined;
-  /**
-   * The signal handed to providers that take one. It aborts when the decision stops waiting for
-   * any provider: when the last open call is cut off (its deadline, the total, or the caller's
-   * abort), which for a provider that hangs alone is its own deadline.
-   */
-  #controller: AbortController | undefined;
 
   constructor(totalMs: number, signal: AbortSignal | undefined) {
     this.#totalMs = totalMs;
@@ -56,8 +57,8 @@ export class Consultation {
       verdict: undefined,
       deadlineMs: Math.min(deadlineMs, this.#totalMs),
       cutToTotal: this.#totalMs < deadlineMs,
+      controller: wantsSignal ? new AbortController() : undefined,
     };
-    if (wantsSignal) this.#controller ??= new AbortController();
     this.#calls.push(entry);
     if (this.#signal?.aborted) {
       entry.verdict = { state: 'failed', error: 'not asked: the caller aborted the decision' };
@@ -66,7 +67,7 @@ export class Consultation {
     this.#pending++;
     let answer: unknown;
     try {
-      answer = call(wantsSignal ? this.#controller!.signal : undefined);
+      answer = call(entry.controller?.signal);
     } catch (error) {
       this.#settle(entry, { state: 'failed', error: describeError(error) });
       return slot;
@@ -99,6 +100,11 @@ export class Consultation {
     if (this.#pending === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#finish = resolve;
+      // The caller may have aborted while the providers were being called.
+      if (this.#signal?.aborted) {
+        this.#cutOff(Infinity, 'cut off: the caller aborted the decision');
+        return;
+      }
       this.#arm();
       if (this.#signal !== undefined) {
         this.#onAbort = () => this.#cutOff(Infinity, 'cut off: the caller aborted the decision');
@@ -115,8 +121,6 @@ export class Consultation {
 
   #done(): void {
     clearTimeout(this.#timer);
-    // Some call was cut off (the last one to finish could not have been otherwise): tell the providers.
-    if (this.#cutOffAny) this.#controller?.abort();
     if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
     this.#finish!();
   }
@@ -134,7 +138,7 @@ export class Consultation {
     for (const call of this.#calls) {
       // Timers may fire a millisecond early by the wall clock: allow for it.
       if (call.verdict !== undefined || call.deadlineMs > elapsedMs + 1) continue;
-      this.#cutOffAny = true;
+      call.controller?.abort();
       const error = why ?? (call.cutToTotal ? `no answer within the decision deadline of ${call.deadlineMs} ms` : `no answer within ${call.deadlineMs} ms`);
       this.#settle(call, { state: 'failed', error });
     }

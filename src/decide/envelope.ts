@@ -52,7 +52,8 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
     throw invalid(`submitter must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(submitter)}.`);
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
-  const recipients = rcptTo.map((rcpt, index) => parseEnvelopeAddress(rcpt, `rcptTo[${index}]`, true));
+  // Array.from turns holes into undefined, refused like any non-string (map would skip them).
+  const recipients = Array.from(rcptTo as unknown[], (rcpt, index) => parseEnvelopeAddress(rcpt, `rcptTo[${index}]`, true));
   let internalRecipients = 0;
   for (const recipient of recipients) {
     if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;

@@ -238,6 +238,7 @@ export function createDecider(context: Omit<DecideContext, 'now' | 'signal'> = {
 /** A verdict handed to the sync core, checked like a provider's answer (garbage is an input error). */
 function checkedVerdict<T>(verdict: Verdict<T> | undefined, name: string, check: (value: unknown) => T): Verdict<T> | undefined {
   if (verdict === undefined) return undefined;
+  if (typeof verdict !== 'object' || verdict === null) throw invalidContext(`verdicts.${name} must be a verdict object, got ${show(verdict)}.`);
   const state = (verdict as { state?: unknown }).state;
   if (state === 'failed') {
     if (typeof (verdict as { error?: unknown }).error !== 'string') throw invalidContext(`verdicts.${name}.error must be a string.`);

@@ -9,6 +9,7 @@ import type {
   Restriction,
   SpamVerdict,
 } from '../providers/types.js';
+import { show } from '../errors.js';
 import type { SenderDomainVerdict } from './types.js';
 
 /** Thrown by the checks below; its message says what was wrong. */
@@ -37,8 +38,13 @@ function optionalString(value: unknown, what: string): string | undefined {
 
 function result<T extends string>(value: unknown, allowed: Set<string>, what: string): T {
   const text = typeof value === 'string' ? value.toLowerCase() : value;
-  if (typeof text !== 'string' || !allowed.has(text)) fail(`${what} is not a known result (${String(value)})`);
+  if (typeof text !== 'string' || !allowed.has(text)) fail(`${what} is not a known result (${show(value)})`);
   return text as T;
+}
+
+/** The items of an array, holes included (as undefined): `.map` would skip a hole silently. */
+function items(value: unknown[]): unknown[] {
+  return Array.from(value);
 }
 
 function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
@@ -51,7 +57,7 @@ function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
 function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) fail(`${what} is not an array`);
-  return value.map((item, index) => {
+  return items(value).map((item, index) => {
     const signature = object(item, `${what}[${index}]`);
     if (typeof signature.domain !== 'string') fail(`${what}[${index}].domain is not a string`);
     const selector = optionalString(signature.selector, `${what}[${index}].selector`);
@@ -96,7 +102,7 @@ export function checkSpam(value: unknown): SpamVerdict {
   const verdict = object(value, 'the spam verdict');
   const out: { -readonly [K in keyof SpamVerdict]: SpamVerdict[K] } = {};
   if (verdict.score !== undefined) {
-    if (typeof verdict.score !== 'number' || !Number.isFinite(verdict.score)) fail(`score is not a finite number (${String(verdict.score)})`);
+    if (typeof verdict.score !== 'number' || !Number.isFinite(verdict.score)) fail(`score is not a finite number (${show(verdict.score)})`);
     out.score = verdict.score;
   }
   if (verdict.isSpam !== undefined) {
@@ -104,8 +110,8 @@ export function checkSpam(value: unknown): SpamVerdict {
     out.isSpam = verdict.isSpam;
   }
   if (verdict.categories !== undefined) {
-    if (!Array.isArray(verdict.categories) || !verdict.categories.every((c) => typeof c === 'string')) fail('categories is not an array of strings');
-    out.categories = verdict.categories.map((c: string) => c.toLowerCase());
+    if (!Array.isArray(verdict.categories) || !items(verdict.categories).every((c) => typeof c === 'string')) fail('categories is not an array of strings');
+    out.categories = (verdict.categories as string[]).map((c) => c.toLowerCase());
   }
   if (out.score === undefined && out.isSpam === undefined && out.categories === undefined) {
     fail('it has none of score, isSpam, categories');
@@ -126,7 +132,7 @@ export function checkConsumeResult(value: unknown): ConsumeResult {
   const verdict = object(value, 'the rate limiter answer');
   if (!Array.isArray(verdict.breaches)) fail('breaches is not an array');
   if (typeof verdict.counted !== 'boolean') fail('counted is not a boolean');
-  const breaches = verdict.breaches.map((item, index): LimitBreach => {
+  const breaches = items(verdict.breaches).map((item, index): LimitBreach => {
     const breach = object(item, `breaches[${index}]`);
     if (typeof breach.window !== 'string' || !LIMIT_WINDOWS.has(breach.window)) fail(`breaches[${index}].window is not a limit window`);
     if (typeof breach.action !== 'string' || !LIMIT_ACTIONS.has(breach.action)) fail(`breaches[${index}].action is not a limit action`);

@@ -23,7 +23,12 @@ async function lookup(resolve: DnsResolver, domain: string, rrtype: string): Pro
     throw error;
   }
   if (!Array.isArray(records)) throw new GarbageError(`the resolver answered ${rrtype} ${domain} with ${typeof records}, not an array`);
-  return records;
+  // Array.from turns holes into undefined, which the checks below refuse (filter would skip them).
+  const list = Array.from(records as unknown[]);
+  if ((rrtype === 'A' || rrtype === 'AAAA') && !list.every((address) => typeof address === 'string')) {
+    throw new GarbageError(`the resolver answered ${rrtype} ${domain} with something other than address strings`);
+  }
+  return list;
 }
 
 function isNullMx(record: unknown): boolean {
