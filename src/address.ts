@@ -36,16 +36,9 @@ const NOT_IN_DOMAIN = /[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/;
 // A lone surrogate has no UTF-8 form.
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
-function invalid(what: string, value: string, why: string): OutboundPoolsError {
-  return new OutboundPoolsError('invalid-address', `${what} ${show(value)} is not a valid envelope address: ${why}.`);
-}
-
 function octets(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
-}
-
-function labelStartOfLast(name: string): number {
-  return name.lastIndexOf('.') + 1;
+  // A UTF-16 unit is at most three UTF-8 octets: short text needs no counting.
+  return text.length * 3 <= MAX_LOCAL_OCTETS ? text.length : Buffer.byteLength(text, 'utf8');
 }
 
 /**
@@ -57,11 +50,15 @@ function asciiDomain(text: string): string | null | undefined {
   if (end === 0 || end > MAX_DOMAIN_OCTETS) return null;
   let labelStart = 0;
   let dots = 0;
-  let onlyDigitsAndDots = true;
+  let labelAllDigits = true;
   let upper = false;
   for (let i = 0; i <= end; i++) {
     const code = i === end ? 0x2e : text.charCodeAt(i);
     if (code === 0x2e) {
+      // RFC 3696 §2: a top-level domain is never all-numeric (`0x7f.1` would be read as an
+      // address); that also refuses an IPv4 address written without brackets.
+      if (i === end && labelAllDigits) return null;
+      labelAllDigits = true;
       const length = i - labelStart;
       if (length === 0 || length > 63) return null;
       if (text.charCodeAt(labelStart) === 0x2d || text.charCodeAt(i - 1) === 0x2d) return null; // no leading or trailing '-'
@@ -71,19 +68,17 @@ function asciiDomain(text: string): string | null | undefined {
     } else if (code >= 0x30 && code <= 0x39) {
       continue;
     } else if ((code >= 0x61 && code <= 0x7a) || code === 0x2d) {
-      onlyDigitsAndDots = false;
+      labelAllDigits = false;
     } else if (code >= 0x41 && code <= 0x5a) {
-      onlyDigitsAndDots = false;
+      labelAllDigits = false;
       upper = true;
     } else {
       return undefined;
     }
   }
   const name = text.slice(0, end);
-  // One label is not a mail domain (but localhost); digits and dots alone are an IPv4 address.
-  if ((dots === 0 && name.toLowerCase() !== 'localhost') || onlyDigitsAndDots) return null;
-  // RFC 3696 §2: a top-level domain is never all-numeric (`0x7f.1` would be read as an address).
-  if (/^\d+$/.test(name.slice(labelStartOfLast(name)))) return null;
+  // One label is not a mail domain (but localhost).
+  if (dots === 0 && name.toLowerCase() !== 'localhost') return null;
   return upper ? name.toLowerCase() : name;
 }
 
@@ -106,44 +101,62 @@ export function normaliseDomain(domain: string): string | null {
 
 /**
  * Parses an envelope address (`user@example.org` or `<user@example.org>`).
- * `what` names the field in error messages (`mailFrom`, `rcptTo[2]`).
+ * `field` (with `index` for lists) names the field in error messages (`mailFrom`, `rcptTo[2]`).
  *
  * @throws {OutboundPoolsError} `invalid-address` with the reason.
  */
-export function parseEnvelopeAddress(input: unknown, what: string, allowAddressLiteral: boolean): EnvelopeAddress {
-  if (typeof input !== 'string') {
-    throw new OutboundPoolsError('invalid-address', `${what} must be a string, got ${show(input)}.`);
+export function parseEnvelopeAddress(input: unknown, field: string, allowAddressLiteral: boolean, index?: number): EnvelopeAddress {
+  try {
+    return parseAddress(input, allowAddressLiteral);
+  } catch (error) {
+    if (!(error instanceof AddressSyntaxError)) throw error;
+    const what = index === undefined ? field : `${field}[${index}]`;
+    throw new OutboundPoolsError('invalid-address', error.typeError ? `${what} must be a string, got ${show(input)}.` : `${what} ${show(input)} is not a valid envelope address: ${error.message}.`);
   }
-  if (input.length > MAX_INPUT_LENGTH) throw invalid(what, input, `longer than ${MAX_INPUT_LENGTH} characters`);
-  if (/[\x00-\x1f\x7f]/.test(input)) throw invalid(what, input, 'it contains control characters');
+}
+
+/** Why an address does not parse; turned into an OutboundPoolsError naming the field. */
+class AddressSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly typeError = false,
+  ) {
+    super(message);
+  }
+}
+
+function parseAddress(input: unknown, allowAddressLiteral: boolean): EnvelopeAddress {
+  if (typeof input !== 'string') throw new AddressSyntaxError('not a string', true);
+  if (input.length > MAX_INPUT_LENGTH) throw new AddressSyntaxError(`longer than ${MAX_INPUT_LENGTH} characters`);
+  if (/[\x00-\x1f\x7f]/.test(input)) throw new AddressSyntaxError('it contains control characters');
   const text = input.startsWith('<') && input.endsWith('>') ? input.slice(1, -1) : input;
-  if (text.startsWith('@')) throw invalid(what, input, 'source routes (@relay:user@domain) are not accepted');
+  if (text.startsWith('@')) throw new AddressSyntaxError('source routes (@relay:user@domain) are not accepted');
   const at = text.lastIndexOf('@');
-  if (at <= 0 || at === text.length - 1) throw invalid(what, input, 'it needs local@domain');
+  if (at <= 0 || at === text.length - 1) throw new AddressSyntaxError('it needs local@domain');
   const local = text.slice(0, at);
   const rawDomain = text.slice(at + 1);
   if (!DOT_STRING.test(local) && !QUOTED_STRING.test(local)) {
-    throw invalid(what, input, 'the local part is neither a dot-string nor a quoted string');
+    throw new AddressSyntaxError('the local part is neither a dot-string nor a quoted string');
   }
-  if (LONE_SURROGATE.test(local)) throw invalid(what, input, 'the local part has a lone surrogate, which has no UTF-8 form');
-  if (octets(local) > MAX_LOCAL_OCTETS) throw invalid(what, input, `the local part is over ${MAX_LOCAL_OCTETS} octets`);
+  if (LONE_SURROGATE.test(local)) throw new AddressSyntaxError('the local part has a lone surrogate, which has no UTF-8 form');
+  if (octets(local) > MAX_LOCAL_OCTETS) throw new AddressSyntaxError(`the local part is over ${MAX_LOCAL_OCTETS} octets`);
 
   let domain: string;
   let isAddressLiteral = false;
   if (rawDomain.startsWith('[') && rawDomain.endsWith(']')) {
     const literal = rawDomain.slice(1, -1);
     const isIp = isIPv4(literal) || (/^IPv6:/i.test(literal) && isIPv6(literal.slice(5)));
-    if (!isIp) throw invalid(what, input, 'the address literal is not an IPv4 address or IPv6:address');
-    if (!allowAddressLiteral) throw invalid(what, input, 'an address literal cannot be a sender domain: it has no DNS to check');
+    if (!isIp) throw new AddressSyntaxError('the address literal is not an IPv4 address or IPv6:address');
+    if (!allowAddressLiteral) throw new AddressSyntaxError('an address literal cannot be a sender domain: it has no DNS to check');
     domain = rawDomain;
     isAddressLiteral = true;
   } else {
     const normalised = normaliseDomain(rawDomain);
-    if (normalised === null) throw invalid(what, input, `${show(rawDomain)} is not a domain name`);
+    if (normalised === null) throw new AddressSyntaxError(`${show(rawDomain)} is not a domain name`);
     domain = normalised;
   }
   const address = `${local}@${domain}`;
-  if (octets(address) > MAX_ADDRESS_OCTETS) throw invalid(what, input, `longer than ${MAX_ADDRESS_OCTETS} octets`);
+  if (octets(address) > MAX_ADDRESS_OCTETS) throw new AddressSyntaxError(`longer than ${MAX_ADDRESS_OCTETS} octets`);
   return { local, domain, address, isAddressLiteral };
 }
 

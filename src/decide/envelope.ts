@@ -7,7 +7,7 @@ import { fromDomain, headerValue, parseContentType, parseHeaders, type HeaderFie
 import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
-const MESSAGE_KEYS = ['mailFrom', 'rcptTo', 'headers', 'submitter', 'ingress', 'authentication', 'spam'];
+const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'ingress', 'authentication', 'spam']);
 /** More recipients than this in one call is refused as input, whatever the policy says. */
 export const MAX_RECIPIENTS = 100_000;
 const MAX_SUBMITTER_LENGTH = 512;
@@ -41,8 +41,8 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
     throw invalid(`The message must be an object with mailFrom and rcptTo, got ${show(message)}.`);
   }
-  for (const key of Object.keys(message)) {
-    if (!MESSAGE_KEYS.includes(key)) throw invalid(`Unknown message field ${show(key)}; known: ${MESSAGE_KEYS.join(', ')}.`);
+  for (const key in message) {
+    if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
   }
   const { mailFrom, rcptTo, submitter } = message;
   if (typeof mailFrom !== 'string') throw invalid(`mailFrom must be a string ('' for the null sender), got ${show(mailFrom)}.`);
@@ -53,7 +53,7 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // Array.from turns holes into undefined, refused like any non-string (map would skip them).
-  const recipients = Array.from(rcptTo as unknown[], (rcpt, index) => parseEnvelopeAddress(rcpt, `rcptTo[${index}]`, true));
+  const recipients = Array.from(rcptTo as unknown[], (rcpt, index) => parseEnvelopeAddress(rcpt, 'rcptTo', true, index));
   let internalRecipients = 0;
   for (const recipient of recipients) {
     if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;
