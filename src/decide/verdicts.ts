@@ -89,6 +89,15 @@ export function checkAuthentication(value: unknown): AuthenticationVerdict {
       ...(arcDkim === undefined ? {} : { dkim: arcDkim }),
     };
   }
+  if (verdict.ingress !== undefined) {
+    const hop = object(verdict.ingress, 'ingress');
+    const ip = optionalString(hop.ip, 'ingress.ip');
+    const helo = optionalString(hop.helo, 'ingress.helo');
+    if (hop.source !== 'connection' && !(typeof hop.source === 'number' && Number.isInteger(hop.source) && hop.source >= 0)) {
+      fail("ingress.source is not 'connection' or a Received index");
+    }
+    out.ingress = { source: hop.source as 'connection' | number, ...(ip === undefined ? {} : { ip }), ...(helo === undefined ? {} : { helo }) };
+  }
   if (verdict.dmarc !== undefined) {
     const dmarc = object(verdict.dmarc, 'dmarc');
     const domain = optionalString(dmarc.domain, 'dmarc.domain');

@@ -37,8 +37,21 @@ export interface ArcVerdict {
   readonly dkim?: readonly DkimVerdict[];
 }
 
+/** Which connection SPF was evaluated for (enhanced filtering: past the trusted gateways). */
+export interface IngressHop {
+  readonly ip?: string;
+  readonly helo?: string;
+  /**
+   * Where it came from: `'connection'` (the client of this service), or the index of the
+   * Received field (0 = topmost) whose from-clause named the first untrusted hop.
+   */
+  readonly source: 'connection' | number;
+}
+
 /** Authentication of the message when it reached this service (ingress). */
 export interface AuthenticationVerdict {
+  /** The hop SPF was evaluated for, when an authenticator chose it. */
+  readonly ingress?: IngressHop;
   /** SPF of the ingress MAIL FROM (or HELO) domain. */
   readonly spf?: { readonly result: SpfResult; readonly domain?: string };
   readonly dkim?: readonly DkimVerdict[];

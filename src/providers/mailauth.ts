@@ -1,0 +1,179 @@
+// Authentication at ingress with mailauth: SPF for the connecting client, every DKIM
+// signature, the ARC chain, DMARC — mapped to the verdict the decision reads (rules 7 and 8).
+// With trusted gateways (Microsoft's "enhanced filtering for connectors", skip listing), SPF is
+// evaluated for the first hop of the Received chain that is not one of the gateways: the
+// sender's own server, not the gateway in front of this service that re-sent the message.
+
+import { BlockList, isIP } from 'node:net';
+import { authenticate } from 'mailauth';
+import { OutboundPoolsError, show } from '../errors.js';
+import { parseHeaders } from '../headers.js';
+import type { AuthenticationVerdict, Authenticator, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from './types.js';
+
+/** Options of {@link createMailauthAuthenticator}. */
+export interface MailauthAuthenticatorOptions {
+  /** The DNS resolver mailauth uses; share the decision's (`createDnsResolver`). Default: node:dns. */
+  readonly resolver?: DnsResolver;
+  /** The authserv-id of this service's Authentication-Results (mailauth `mta`). Default: the host name. */
+  readonly mta?: string;
+  /**
+   * Gateways in front of this service (CIDR ranges, IPv4 or IPv6, or single addresses): their
+   * hops in the Received chain are skipped to find the real source for SPF.
+   */
+  readonly trustedGateways?: readonly string[];
+  /** Smallest RSA key accepted for DKIM/ARC, in bits (mailauth default 1024). */
+  readonly minBitLength?: number;
+}
+
+const KNOWN = new Set(['resolver', 'mta', 'trustedGateways', 'minBitLength']);
+
+function invalid(message: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-context', message);
+}
+
+function gatewayList(ranges: readonly string[] | undefined): BlockList | null {
+  if (ranges === undefined || ranges.length === 0) return null;
+  if (!Array.isArray(ranges)) throw invalid('trustedGateways must be an array of CIDR ranges such as 192.0.2.0/24 or 2001:db8::/32.');
+  const list = new BlockList();
+  for (const range of ranges) {
+    const [address = '', prefix] = typeof range === 'string' ? range.split('/') : [];
+    const family = isIP(address);
+    const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
+    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32) || (prefix !== undefined && !/^\d+$/.test(prefix))) {
+      throw invalid(`trustedGateways entry ${show(range)} is not an IP address or CIDR range.`);
+    }
+    list.addSubnet(address, bits, family === 6 ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+/** The HELO name and client address a Received field's from-clause records (RFC 5321 §4.4). */
+export function receivedFrom(value: string): { helo?: string; ip?: string } | null {
+  const from = /(?:^|\s)from\s+(\S+)(?:\s+\(([^)]*)\))?/i.exec(value);
+  if (from === null) return null;
+  const helo = from[1]!;
+  // The TCP-info in the comment: "(rdns [192.0.2.1])" or "([IPv6:2001:db8::1])"; else a literal HELO.
+  const literal = /\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]/.exec(from[2] ?? '') ?? /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/.exec(helo);
+  const ip = literal !== null && isIP(literal[1]!) !== 0 ? literal[1]! : undefined;
+  return { helo, ...(ip === undefined ? {} : { ip }) };
+}
+
+function isTrusted(gateways: BlockList, ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && gateways.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The hop to evaluate SPF for. Without trusted gateways, the connecting client. With them: the
+ * client if it is not a gateway; else the Received chain, top down — field 0 was written by
+ * this service about the gateway, field 1 by that gateway about its client, and so on — until
+ * a from-clause names an address outside the gateways.
+ */
+export function firstUntrustedHop(message: ProviderMessage, gateways: BlockList | null): IngressHop {
+  const client: IngressHop = {
+    source: 'connection',
+    ...(message.ingress?.ip === undefined ? {} : { ip: message.ingress.ip }),
+    ...(message.ingress?.helo === undefined ? {} : { helo: message.ingress.helo }),
+  };
+  if (gateways === null || message.raw === undefined) return client;
+  if (client.ip !== undefined && !isTrusted(gateways, client.ip)) return client;
+  const received = parseHeaders(message.raw).filter(([name]) => name === 'received');
+  for (let index = 0; index < received.length; index++) {
+    const hop = receivedFrom(received[index]![1]);
+    if (hop?.ip === undefined || isTrusted(gateways, hop.ip)) continue;
+    return { source: index, ip: hop.ip, ...(hop.helo === undefined ? {} : { helo: hop.helo }) };
+  }
+  return client;
+}
+
+type Loose = Record<string, unknown> | undefined;
+
+function field(value: unknown, ...path: string[]): unknown {
+  let current = value;
+  for (const key of path) current = typeof current === 'object' && current !== null ? (current as Record<string, unknown>)[key] : undefined;
+  return current;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function domainOf(identity: unknown): string | undefined {
+  const value = text(identity);
+  return value === undefined ? undefined : value.slice(value.lastIndexOf('@') + 1);
+}
+
+/** mailauth's result, in the shape of {@link AuthenticationVerdict}. */
+export function verdictFromMailauth(result: unknown, hop: IngressHop): AuthenticationVerdict {
+  const spfResult = text(field(result, 'spf', 'status', 'result'));
+  const spfDomain = text(field(result, 'spf', 'domain'));
+  const dkim: DkimVerdict[] = [];
+  for (const row of (field(result, 'dkim', 'results') as Loose[] | undefined) ?? []) {
+    const domain = text(field(row, 'signingDomain'));
+    const status = text(field(row, 'status', 'result'));
+    const selector = text(field(row, 'selector'));
+    if (domain !== undefined && status !== undefined) dkim.push({ result: status as AuthResult, domain, ...(selector === undefined ? {} : { selector }) });
+  }
+  const arc = field(result, 'arc');
+  const arcResult = text(field(arc, 'status', 'result'));
+  const sealer = text(field(arc, 'signature', 'signingDomain'));
+  const arcSpfResult = text(field(arc, 'authenticationResults', 'spf', 'result'));
+  const arcSpfDomain = domainOf(field(arc, 'authenticationResults', 'spf', 'smtp', 'mailfrom'));
+  const arcDkim: DkimVerdict[] = [];
+  for (const row of (field(arc, 'authenticationResults', 'dkim') as Loose[] | undefined) ?? []) {
+    const result = text(field(row, 'result'));
+    const domain = text(field(row, 'header', 'd')) ?? domainOf(field(row, 'header', 'i'));
+    if (result !== undefined && domain !== undefined) arcDkim.push({ result: result as AuthResult, domain });
+  }
+  const dmarcResult = text(field(result, 'dmarc', 'status', 'result'));
+  const dmarcDomain = text(field(result, 'dmarc', 'domain'));
+  return {
+    ingress: hop,
+    ...(spfResult === undefined ? {} : { spf: { result: spfResult as SpfResult, ...(spfDomain === undefined ? {} : { domain: spfDomain }) } }),
+    dkim,
+    ...(arcResult === undefined
+      ? {}
+      : {
+          arc: {
+            result: arcResult as AuthResult,
+            ...(sealer === undefined ? {} : { sealer }),
+            ...(arcSpfResult === undefined ? {} : { spf: { result: arcSpfResult as SpfResult, ...(arcSpfDomain === undefined ? {} : { domain: arcSpfDomain }) } }),
+            ...(arcDkim.length === 0 ? {} : { dkim: arcDkim }),
+          },
+        }),
+    ...(dmarcResult === undefined ? {} : { dmarc: { result: dmarcResult as AuthResult, ...(dmarcDomain === undefined ? {} : { domain: dmarcDomain }) } }),
+  };
+}
+
+/**
+ * An {@link Authenticator} that runs mailauth's `authenticate()` on the message as it arrived
+ * (give the whole message as `headers`: DKIM needs the body), with the ingress IP, HELO and MAIL
+ * FROM — or, with `trustedGateways`, those of the first untrusted hop — through `resolver`.
+ * The verdict says which hop was used (`ingress`).
+ */
+export function createMailauthAuthenticator(options: MailauthAuthenticatorOptions = {}): Authenticator {
+  if (typeof options !== 'object' || options === null) throw invalid('createMailauthAuthenticator takes an options object.');
+  for (const key of Object.keys(options)) if (!KNOWN.has(key)) throw invalid(`Unknown mailauth authenticator option ${show(key)}; known: ${[...KNOWN].join(', ')}.`);
+  if (options.resolver !== undefined && typeof options.resolver !== 'function') throw invalid('resolver must be a function (name, rrtype) => Promise, like dns.promises.resolve.');
+  if (options.mta !== undefined && (typeof options.mta !== 'string' || options.mta.length === 0)) throw invalid('mta must be a host name.');
+  if (options.minBitLength !== undefined && (!Number.isInteger(options.minBitLength) || options.minBitLength < 512)) throw invalid('minBitLength must be an integer of at least 512.');
+  const gateways = gatewayList(options.trustedGateways);
+  return {
+    async authenticate(message) {
+      if (message.raw === undefined) throw new Error('no message to authenticate: pass the whole message as headers');
+      const hop = firstUntrustedHop(message, gateways);
+      const sender = message.ingress?.mailFrom ?? message.mailFrom;
+      const result = await authenticate(typeof message.raw === 'string' ? message.raw : Buffer.from(message.raw), {
+        ...(hop.ip === undefined ? {} : { ip: hop.ip }),
+        ...(hop.helo === undefined ? {} : { helo: hop.helo }),
+        sender,
+        ...(options.mta === undefined ? {} : { mta: options.mta }),
+        ...(options.resolver === undefined ? {} : { resolver: options.resolver as never }),
+        ...(options.minBitLength === undefined ? {} : { minBitLength: options.minBitLength }),
+        trustReceived: false,
+        disableBimi: true,
+      });
+      return verdictFromMailauth(result, hop);
+    },
+  };
+}
