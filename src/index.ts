@@ -54,3 +54,38 @@ export { checkMailHost } from './dns/mail-host.js';
 export { createStaticResolver, type StaticZone, type StaticZoneEntry } from './providers/static-dns.js';
 export type * from './providers/types.js';
 export { Srs, SrsError } from './srs/index.js';
+export {
+  createDnsResolver,
+  type CachingDnsResolver,
+  type DnsCacheOptions,
+  type DnsResolverOptions,
+  type DnsResolverStats,
+} from './providers/dns.js';
+export {
+  createMailauthAuthenticator,
+  firstUntrustedHop,
+  receivedFrom,
+  verdictFromMailauth,
+  type MailauthAuthenticatorOptions,
+} from './providers/mailauth.js';
+export {
+  authenticationFromHeaders,
+  parseAuthenticationResults,
+  type AuthenticationFromHeaders,
+  type AuthenticationMethodResult,
+  type AuthenticationResultsOptions,
+  type IgnoredAuthenticationResults,
+  type ParsedAuthenticationResults,
+  type TrustedAuthenticationResults,
+  type UntrustedAuthenticationResults,
+} from './providers/authentication-results.js';
+export {
+  createRspamdClassifier,
+  verdictFromRspamd,
+  RspamdError,
+  DEFAULT_RSPAMD_SPAM_ACTIONS,
+  DEFAULT_RSPAMD_CATEGORIES,
+  type RspamdAction,
+  type RspamdClassifierOptions,
+  type RspamdErrorCode,
+} from './providers/rspamd.js';

@@ -1,0 +1,720 @@
+// Authentication-Results (RFC 8601): a parser for the header field, and the verdict the decision
+// core reads (rules 7 and 8) taken from the fields this service's own MTA — or the neighbours it
+// trusts — added at ingress. Anyone can write an Authentication-Results field into a message, so
+// only fields whose authserv-id is named as trusted count (RFC 8601 §5); every other field is
+// ignored, with the reason.
+//
+// The parser is a single forward scan with at most one character of lookahead: no regular
+// expression over the value, no backtracking, so its time is linear in the length of the value.
+// Grammar (RFC 8601 §2.2, with CFWS of RFC 5322 §3.2.2 wherever the ABNF allows it):
+//
+//   authres-payload = [CFWS] authserv-id [ CFWS authres-version ] ( no-result / 1*resinfo ) [CFWS]
+//   authres-version = 1*DIGIT [CFWS]
+//   no-result       = [CFWS] ";" [CFWS] "none"
+//   resinfo         = [CFWS] ";" methodspec [ CFWS reasonspec ] [ CFWS 1*propspec ]
+//   methodspec      = [CFWS] method [CFWS] "=" [CFWS] result
+//   method          = Keyword [ [CFWS] "/" [CFWS] method-version ]
+//   reasonspec      = "reason" [CFWS] "=" [CFWS] value
+//   propspec        = ptype [CFWS] "." [CFWS] property [CFWS] "=" pvalue
+//   pvalue          = [CFWS] ( value / [ [ local-part ] "@" ] domain-name ) [CFWS]
+//   value           = token / quoted-string          (RFC 2045 §5.1)
+//   Keyword         = Ldh-str                        (RFC 5321 §4.1.2)
+//
+// Where real MTAs depart from the ABNF and the meaning stays unambiguous, the parser accepts it
+// (each is listed in the TSDoc of parseAuthenticationResults); nowhere does it guess.
+
+import { normaliseDomain } from '../address.js';
+import { OutboundPoolsError, show } from '../errors.js';
+import { parseHeaders } from '../headers.js';
+import type { AuthenticationVerdict, AuthResult, DkimVerdict, SpfResult } from './types.js';
+
+/** Options of {@link parseAuthenticationResults} and {@link authenticationFromHeaders}. */
+export interface AuthenticationResultsOptions {
+  /**
+   * The authserv-ids whose Authentication-Results fields are trusted: this service's own MTA
+   * and the neighbours it trusts (RFC 8601 §5). Compared case-insensitively (ASCII letters only).
+   * At least one. Those MTAs must remove, on ingress, any field that already claims their
+   * authserv-id (RFC 8601 §5): no parser can tell a forged field from a real one.
+   */
+  readonly authservIds: readonly string[];
+}
+
+/** One `method=result` of an Authentication-Results field (a `resinfo`, RFC 8601 §2.2). */
+export interface AuthenticationMethodResult {
+  /** The method, lowercased: `spf`, `dkim`, `dmarc`, `arc`, `iprev`, `auth`, or any other. */
+  readonly method: string;
+  /** The method version (`dkim/1` → 1), when written. */
+  readonly version?: number;
+  /** The result, lowercased (`pass`, `fail`, …), whatever the method; not checked against a list. */
+  readonly result: string;
+  /** The `reason=` text, unquoted. */
+  readonly reason?: string;
+  /**
+   * The properties by `ptype.property`, both lowercased (`smtp.mailfrom`, `header.d`,
+   * `header.i`, `header.s`, `header.b`, `smtp.helo`, `header.from`, `policy.iprev`, …). Values
+   * as written, quoted strings unquoted; a quoted local-part keeps its quotes
+   * (`"john doe"@example.com`).
+   */
+  readonly properties: Readonly<Record<string, string>>;
+}
+
+/** A field added by a trusted authserv-id, parsed. */
+export interface TrustedAuthenticationResults {
+  readonly trusted: true;
+  /** The authserv-id as written (quotes removed). */
+  readonly authservId: string;
+  /** The `authres-version` after the authserv-id, when written (only 1 is defined). */
+  readonly version?: number;
+  /** The results in the order written; empty for `none` (no authentication was done). */
+  readonly results: readonly AuthenticationMethodResult[];
+}
+
+/** A field whose authserv-id is not trusted: nothing else of it was read. */
+export interface UntrustedAuthenticationResults {
+  readonly trusted: false;
+  /** The authserv-id as written (quotes removed). */
+  readonly authservId: string;
+  /** Why the field does not count, for logs and traces. */
+  readonly reason: string;
+}
+
+/** What {@link parseAuthenticationResults} returns. */
+export type ParsedAuthenticationResults = TrustedAuthenticationResults | UntrustedAuthenticationResults;
+
+/** An Authentication-Results field, or one result of a field, that the verdict does not use. */
+export interface IgnoredAuthenticationResults {
+  /** The field's authserv-id; null when the field is too malformed to have one. */
+  readonly authservId: string | null;
+  /** Why it was not used. */
+  readonly reason: string;
+}
+
+/** What {@link authenticationFromHeaders} returns. */
+export interface AuthenticationFromHeaders {
+  /** The verdict the decision core reads, from the trusted fields only. */
+  readonly verdict: AuthenticationVerdict;
+  /** Fields and results not used, in header order, each with the reason. */
+  readonly ignored: readonly IgnoredAuthenticationResults[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Characters
+
+const KEYWORD = 1; // ALPHA / DIGIT / "-"
+const TOKEN = 2; // RFC 2045 token: VCHAR except tspecials
+const PVALUE = 4; // token, address and domain characters: see pvalue()
+const CLASS = new Uint8Array(128);
+for (let code = 0x21; code < 0x7f; code++) {
+  const char = String.fromCharCode(code);
+  if (!'()<>@,;:\\"/[]?='.includes(char)) CLASS[code]! |= TOKEN | PVALUE;
+  if ('@:/[]?='.includes(char)) CLASS[code]! |= PVALUE;
+  if (/[A-Za-z0-9-]/.test(char)) CLASS[code]! |= KEYWORD;
+}
+
+const SP = 0x20;
+const TAB = 0x09;
+const CR = 0x0d;
+const LF = 0x0a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN = 0x28;
+const CLOSE = 0x29;
+const SEMICOLON = 0x3b;
+
+/** A version number longer than this is refused (no method has more than a few versions). */
+const MAX_VERSION_DIGITS = 9;
+
+function isDigit(code: number): boolean {
+  return code >= 0x30 && code <= 0x39;
+}
+
+/** Lowercases ASCII letters only: Unicode case folding would let `K` (U+212A) match `k`. */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scanner
+
+/** The parse state: the value and the position of the next character. */
+interface Scan {
+  readonly text: string;
+  pos: number;
+}
+
+function malformed(scan: Scan, message: string, at = scan.pos): OutboundPoolsError {
+  const where = at < scan.text.length ? `at offset ${at}, near ${show(scan.text.slice(at, at + 24))}` : `at the end, offset ${at}`;
+  return new OutboundPoolsError('invalid-headers', `Malformed Authentication-Results value: ${message} (${where}).`);
+}
+
+function peek(scan: Scan): number {
+  return scan.pos < scan.text.length ? scan.text.charCodeAt(scan.pos) : -1;
+}
+
+/**
+ * Consumes the line break at scan.pos (CRLF, or a bare LF as header parsers leave it). Inside
+ * a value it must be a fold: followed by a space or tab (RFC 5322 §2.2.3). At the very end of the
+ * value it ends the field (`trailingOk`).
+ */
+function lineBreak(scan: Scan, trailingOk: boolean): void {
+  const { text } = scan;
+  let next = scan.pos;
+  if (text.charCodeAt(next) === CR) {
+    if (text.charCodeAt(next + 1) !== LF) throw malformed(scan, 'a CR that is not followed by LF');
+    next += 2;
+  } else {
+    next += 1;
+  }
+  if (next === text.length && trailingOk) {
+    scan.pos = next;
+    return;
+  }
+  const after = text.charCodeAt(next);
+  if (after !== SP && after !== TAB) {
+    throw malformed(scan, 'a line break that is not a fold (a folded line goes on with a space or tab)');
+  }
+  scan.pos = next;
+}
+
+/** Whether `code` is a control character that no part of the field may hold. */
+function isForbiddenControl(code: number): boolean {
+  return (code < 0x20 && code !== TAB) || code === 0x7f;
+}
+
+/** Consumes a quoted-pair's second character (after the backslash at scan.pos). */
+function quotedPair(scan: Scan, what: string): string {
+  const next = scan.pos + 1;
+  if (next >= scan.text.length) throw malformed(scan, `unterminated ${what}`);
+  const code = scan.text.charCodeAt(next);
+  if (code === CR || code === LF || isForbiddenControl(code)) throw malformed(scan, `a backslash before a control character in a ${what}`);
+  scan.pos = next + 1;
+  return scan.text[next]!;
+}
+
+/** Skips one comment, nested comments included (RFC 5322 §3.2.2); scan.pos is at "(". */
+function comment(scan: Scan): void {
+  const { text } = scan;
+  const open = scan.pos;
+  let depth = 0;
+  while (scan.pos < text.length) {
+    const code = text.charCodeAt(scan.pos);
+    if (code === OPEN) {
+      depth++;
+      scan.pos++;
+    } else if (code === CLOSE) {
+      depth--;
+      scan.pos++;
+      if (depth === 0) return;
+    } else if (code === BACKSLASH) {
+      quotedPair(scan, 'comment');
+    } else if (code === CR || code === LF) {
+      lineBreak(scan, false);
+    } else if (isForbiddenControl(code)) {
+      throw malformed(scan, `a control character (U+${code.toString(16).padStart(4, '0').toUpperCase()}) in a comment`);
+    } else {
+      scan.pos++;
+    }
+  }
+  throw malformed(scan, depth > 1 ? `an unterminated comment (${depth} levels still open)` : 'an unterminated comment', open);
+}
+
+/** Skips CFWS: spaces, tabs, folds and comments. Returns whether anything was skipped. */
+function cfws(scan: Scan): boolean {
+  const { text } = scan;
+  const start = scan.pos;
+  while (scan.pos < text.length) {
+    const code = text.charCodeAt(scan.pos);
+    if (code === SP || code === TAB) scan.pos++;
+    else if (code === CR || code === LF) lineBreak(scan, true);
+    else if (code === OPEN) comment(scan);
+    else break;
+  }
+  return scan.pos > start;
+}
+
+/** A run of characters of class `mask` (and any non-ASCII when `nonAscii`); may be empty. */
+function run(scan: Scan, mask: number, nonAscii: boolean): string {
+  const { text } = scan;
+  const start = scan.pos;
+  while (scan.pos < text.length) {
+    const code = text.charCodeAt(scan.pos);
+    if (code < 0x80 ? (CLASS[code]! & mask) === 0 : !nonAscii) break;
+    scan.pos++;
+  }
+  return text.slice(start, scan.pos);
+}
+
+/** A Keyword (RFC 5321 Ldh-str), lowercased; `what` names it in the error when there is none. */
+function keyword(scan: Scan, what: string): string {
+  const start = scan.pos;
+  const word = run(scan, KEYWORD, false);
+  if (word === '') throw malformed(scan, `expected ${what}`);
+  if (word.endsWith('-')) throw malformed(scan, `${show(word)} ends with "-", which no keyword does`, start);
+  return word.toLowerCase();
+}
+
+/** A quoted-string (RFC 5322 §3.2.4), scan.pos at the opening quote; returns its content. */
+function quotedString(scan: Scan): string {
+  const { text } = scan;
+  const open = scan.pos;
+  scan.pos++;
+  const parts: string[] = [];
+  let chunk = scan.pos;
+  while (scan.pos < text.length) {
+    const code = text.charCodeAt(scan.pos);
+    if (code === QUOTE) {
+      parts.push(text.slice(chunk, scan.pos));
+      scan.pos++;
+      return parts.join('');
+    }
+    if (code === BACKSLASH) {
+      parts.push(text.slice(chunk, scan.pos));
+      parts.push(quotedPair(scan, 'quoted string'));
+      chunk = scan.pos;
+    } else if (code === CR || code === LF) {
+      // Unfolding removes the line break and keeps the whitespace after it.
+      parts.push(text.slice(chunk, scan.pos));
+      lineBreak(scan, false);
+      chunk = scan.pos;
+    } else if (isForbiddenControl(code)) {
+      throw malformed(scan, `a control character (U+${code.toString(16).padStart(4, '0').toUpperCase()}) in a quoted string`);
+    } else {
+      scan.pos++;
+    }
+  }
+  throw malformed(scan, 'an unterminated quoted string', open);
+}
+
+/** A `value` (token or quoted-string, RFC 2045 §5.1). */
+function value(scan: Scan, what: string): string {
+  if (peek(scan) === QUOTE) return quotedString(scan);
+  const token = run(scan, TOKEN, false);
+  if (token === '') throw malformed(scan, `expected ${what}`);
+  return token;
+}
+
+function quote(text: string): string {
+  return `"${text.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/**
+ * A property value: a quoted string; a quoted local-part with `@domain`; or a run of token
+ * characters plus `@` (local@domain, @domain), `:` (IPv6 addresses), `/` `=` `?` (base64 of
+ * header.b, SRS and other atext local-parts) and `[` `]` (address literals), and non-ASCII
+ * (RFC 8616). The run ends at whitespace, a comment, `;` or the end: no ambiguity.
+ */
+function pvalue(scan: Scan, what: string): string {
+  if (peek(scan) === QUOTE) {
+    const content = quotedString(scan);
+    if (peek(scan) !== 0x40) return content;
+    scan.pos++;
+    const domain = run(scan, PVALUE, true);
+    if (domain === '') throw malformed(scan, `expected a domain after the "@" of ${what}`);
+    return `${quote(content)}@${domain}`;
+  }
+  const text = run(scan, PVALUE, true);
+  if (text === '') throw malformed(scan, `expected ${what}`);
+  return text;
+}
+
+/** A version number (1*DIGIT). */
+function digits(scan: Scan, what: string): number {
+  const start = scan.pos;
+  while (isDigit(peek(scan))) scan.pos++;
+  if (scan.pos === start) throw malformed(scan, `expected ${what} (digits)`);
+  if (scan.pos - start > MAX_VERSION_DIGITS) throw malformed(scan, `${what} has more than ${MAX_VERSION_DIGITS} digits`, start);
+  return Number(scan.text.slice(start, scan.pos));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grammar
+
+const FIELD_NAME = /^authentication-results[ \t]*:/i;
+
+/** The authserv-id (after an optional field name). */
+function headId(scan: Scan): string {
+  const name = FIELD_NAME.exec(scan.text);
+  if (name !== null) scan.pos = name[0].length;
+  cfws(scan);
+  if (scan.pos >= scan.text.length) throw malformed(scan, 'an empty value: expected an authserv-id');
+  return value(scan, 'an authserv-id (a token or a quoted string)');
+}
+
+/** The authres-version after the authserv-id, if any; leaves scan.pos at the first ";". */
+function headVersion(scan: Scan): number | undefined {
+  const spaced = cfws(scan);
+  let version: number | undefined;
+  if (isDigit(peek(scan))) {
+    if (!spaced) throw malformed(scan, 'a version glued to the authserv-id (whitespace or a comment must separate them)');
+    version = digits(scan, 'the authres-version');
+    cfws(scan);
+  }
+  if (scan.pos >= scan.text.length) {
+    throw malformed(scan, `no results after the authserv-id: expected ";" and method=result, or "; none" when nothing was checked`);
+  }
+  if (peek(scan) !== SEMICOLON) {
+    throw malformed(scan, version === undefined ? 'expected ";" (or a version number) after the authserv-id' : 'expected ";" after the authres-version');
+  }
+  return version;
+}
+
+/** One resinfo after its method name: [/version] = result, reason and properties. */
+function resinfo(scan: Scan, method: string): AuthenticationMethodResult {
+  let version: number | undefined;
+  if (peek(scan) === 0x2f) {
+    scan.pos++;
+    cfws(scan);
+    version = digits(scan, `the version of method ${show(method)} after "/"`);
+    cfws(scan);
+  }
+  if (peek(scan) !== 0x3d) throw malformed(scan, `expected "=" and a result after the method ${show(method)}`);
+  scan.pos++;
+  cfws(scan);
+  const result = keyword(scan, `the result of method ${show(method)}`);
+  cfws(scan);
+  let reason: string | undefined;
+  const properties: Record<string, string> = {};
+  while (scan.pos < scan.text.length && peek(scan) !== SEMICOLON) {
+    const start = scan.pos;
+    const ptype = keyword(scan, 'a property (ptype.property=value), reason=, or ";"');
+    cfws(scan);
+    if (peek(scan) === 0x3d) {
+      if (ptype !== 'reason') throw malformed(scan, `${show(`${ptype}=`)} is neither reason= nor a property ptype.property=`, start);
+      if (reason !== undefined) throw malformed(scan, `a second reason= for method ${show(method)}`, start);
+      scan.pos++;
+      cfws(scan);
+      reason = value(scan, 'the reason (a token or a quoted string)');
+      cfws(scan);
+      continue;
+    }
+    if (peek(scan) !== 0x2e) throw malformed(scan, `expected "." and a property name after ${show(ptype)} (ptype.property=value)`);
+    scan.pos++;
+    cfws(scan);
+    const property = keyword(scan, `a property name after ${show(`${ptype}.`)}`);
+    cfws(scan);
+    const key = `${ptype}.${property}`;
+    if (peek(scan) !== 0x3d) throw malformed(scan, `expected "=" and a value after ${show(key)}`);
+    scan.pos++;
+    cfws(scan);
+    const text = pvalue(scan, `the value of ${key}`);
+    if (Object.hasOwn(properties, key)) throw malformed(scan, `${key} given twice in one result of method ${show(method)}`, start);
+    properties[key] = text;
+    cfws(scan);
+  }
+  return {
+    method,
+    ...(version === undefined ? {} : { version }),
+    result,
+    ...(reason === undefined ? {} : { reason }),
+    properties,
+  };
+}
+
+/** The results after the head; scan.pos at the first ";". */
+function body(scan: Scan): AuthenticationMethodResult[] {
+  const results: AuthenticationMethodResult[] = [];
+  let none = false;
+  while (scan.pos < scan.text.length) {
+    scan.pos++; // the ";"
+    cfws(scan);
+    // An empty resinfo (";;", or a ";" at the end) says nothing: skipped.
+    if (scan.pos >= scan.text.length || peek(scan) === SEMICOLON) continue;
+    const start = scan.pos;
+    const method = keyword(scan, 'a method name (spf, dkim, dmarc, …) or "none"');
+    cfws(scan);
+    if (none) throw malformed(scan, '"none" must be the only result of the field', start);
+    if (method === 'none' && (scan.pos >= scan.text.length || peek(scan) === SEMICOLON)) {
+      if (results.length > 0) throw malformed(scan, '"none" must be the only result of the field', start);
+      none = true;
+      continue;
+    }
+    results.push(resinfo(scan, method));
+  }
+  if (!none && results.length === 0) throw malformed(scan, 'no results: expected method=result, or "none" when nothing was checked');
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trust
+
+interface Trust {
+  readonly ids: ReadonlySet<string>;
+  readonly listed: string;
+}
+
+function invalidOptions(message: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-context', message);
+}
+
+function trust(options: unknown): Trust {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(`options must be an object with authservIds, got ${show(options)}.`);
+  }
+  const list: unknown = (options as { authservIds?: unknown }).authservIds;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw invalidOptions(
+      `authservIds must be a non-empty array of the authserv-ids whose Authentication-Results are trusted, got ${list === undefined ? 'nothing' : show(list)}.`,
+    );
+  }
+  const ids = new Set<string>();
+  Array.from(list as unknown[]).forEach((id, index) => {
+    if (typeof id !== 'string' || id === '' || id !== id.trim() || [...id].some((char) => isForbiddenControl(char.charCodeAt(0)))) {
+      throw invalidOptions(`authservIds[${index}] must be an authserv-id such as "mx.example.org", got ${show(id)}.`);
+    }
+    ids.add(asciiLower(id));
+  });
+  return { ids, listed: (list as string[]).join(', ') };
+}
+
+function untrustedReason(authservId: string, trusted: Trust): string {
+  return `authserv-id ${show(authservId)} is not one of the trusted ids (${trusted.listed}); RFC 8601 §5: only fields this service or its trusted neighbours added count`;
+}
+
+function checkValue(value: unknown): string {
+  if (typeof value !== 'string') throw new OutboundPoolsError('invalid-headers', `An Authentication-Results value must be a string, got ${show(value)}.`);
+  return value;
+}
+
+/**
+ * Parses the value of one Authentication-Results header field (RFC 8601 §2.2) and says whether
+ * it counts. The authserv-id is read first; when it is not one of `options.authservIds`
+ * (compared ASCII case-insensitively), the field is not trusted and nothing else of it is read
+ * (so malformed content in an untrusted field is not an error): `{ trusted: false, reason }`.
+ *
+ * Handled: comments, nested, wherever CFWS may be; folded lines (CRLF or LF then a space or
+ * tab) and a final CRLF; quoted strings with quoted-pairs (authserv-id, reason, values); the
+ * authres-version; `none`; several results separated by `;`; method versions (`dkim/1`);
+ * `reason=`; any number of properties; unknown methods, results and properties (kept). Method,
+ * result, ptype and property names are lowercased; values are kept as written.
+ *
+ * Accepted beyond the ABNF, because MTAs write them and the meaning is unambiguous:
+ * an `Authentication-Results:` field name before the value; empty results (`;;`, a final `;`);
+ * `reason=` after properties; unquoted values holding `/`, `=`, `?`, `:`, `[`, `]` or non-ASCII
+ * (Gmail's `header.b=ab/cd+ef`, SRS addresses, IPv6 addresses).
+ *
+ * Runs in time linear in the length of the value.
+ *
+ * @throws {OutboundPoolsError} `invalid-headers` when the value is not a string or is malformed
+ *   (the message says what was expected, and where); `invalid-context` when `options` has no
+ *   usable `authservIds`.
+ */
+export function parseAuthenticationResults(value: string, options: AuthenticationResultsOptions): ParsedAuthenticationResults {
+  const trusted = trust(options);
+  const scan: Scan = { text: checkValue(value), pos: 0 };
+  const authservId = headId(scan);
+  const version = headVersion(scan);
+  if (!trusted.ids.has(asciiLower(authservId))) return { trusted: false, authservId, reason: untrustedReason(authservId, trusted) };
+  const results = body(scan);
+  return { trusted: true, authservId, ...(version === undefined ? {} : { version }), results };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The verdict
+
+const SPF_RESULTS: ReadonlySet<string> = new Set<SpfResult>(['pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror']);
+const AUTH_RESULTS: ReadonlySet<string> = new Set<AuthResult>(['pass', 'fail', 'neutral', 'none', 'temperror', 'permerror', 'policy']);
+const MAPPED_METHODS: ReadonlySet<string> = new Set(['spf', 'dkim', 'dmarc', 'arc']);
+
+type Spf = NonNullable<AuthenticationVerdict['spf']>;
+type Dmarc = NonNullable<AuthenticationVerdict['dmarc']>;
+type Arc = NonNullable<AuthenticationVerdict['arc']>;
+
+/** The domain of `domain`, `@domain` or `local@domain`, normalised; null when it is not a domain name. */
+function identityDomain(identity: string): string | null {
+  return normaliseDomain(identity.slice(identity.lastIndexOf('@') + 1));
+}
+
+function label(result: AuthenticationMethodResult): string {
+  return `${result.method}${result.version === undefined ? '' : `/${result.version}`}=${result.result}`;
+}
+
+/** Why a result cannot be used, or the mapped verdict part. */
+type Mapped<T> = { readonly ok: T } | { readonly why: string };
+
+function mapSpf(result: AuthenticationMethodResult): Mapped<Spf & { readonly helo: boolean }> {
+  if (!SPF_RESULTS.has(result.result)) return { why: `${label(result)}: ${show(result.result)} is not an SPF result (RFC 7208 §2.6)` };
+  const mailfrom = result.properties['smtp.mailfrom'];
+  const helo = result.properties['smtp.helo'];
+  // A null MAIL FROM (RFC 5321 §4.5.5): SPF checked the HELO identity (RFC 7208 §2.4).
+  const nullSender = mailfrom === undefined || mailfrom === '' || mailfrom === '<>';
+  const identity = nullSender ? helo : mailfrom;
+  const property = nullSender ? 'smtp.helo' : 'smtp.mailfrom';
+  if (identity === undefined) return { why: `${label(result)} names no domain (neither smtp.mailfrom nor smtp.helo): the checked domain is not known` };
+  const domain = identityDomain(identity);
+  if (domain === null) return { why: `${label(result)}: ${property}=${show(identity)} has no domain name` };
+  return { ok: { result: result.result as SpfResult, domain, helo: nullSender } };
+}
+
+function mapDkim(result: AuthenticationMethodResult): Mapped<DkimVerdict> {
+  if (!AUTH_RESULTS.has(result.result)) return { why: `${label(result)}: ${show(result.result)} is not a DKIM result (RFC 8601 §2.7.1)` };
+  const d = result.properties['header.d'];
+  const i = result.properties['header.i'];
+  const property = d !== undefined ? 'header.d' : 'header.i';
+  const identity = d ?? i;
+  if (identity === undefined) return { why: `${label(result)} names no signing domain (neither header.d nor header.i)` };
+  const domain = identityDomain(identity);
+  if (domain === null) return { why: `${label(result)}: ${property}=${show(identity)} has no domain name` };
+  const selector = result.properties['header.s'];
+  return { ok: { result: result.result as AuthResult, domain, ...(selector === undefined || selector === '' ? {} : { selector }) } };
+}
+
+function mapDmarc(result: AuthenticationMethodResult): Mapped<Dmarc> {
+  if (!AUTH_RESULTS.has(result.result)) return { why: `${label(result)}: ${show(result.result)} is not a DMARC result (RFC 7489 §11.2)` };
+  const from = result.properties['header.from'];
+  if (from === undefined) return { ok: { result: result.result as AuthResult } };
+  const domain = identityDomain(from);
+  if (domain === null) return { why: `${label(result)}: header.from=${show(from)} has no domain name` };
+  return { ok: { result: result.result as AuthResult, domain } };
+}
+
+function mapArc(result: AuthenticationMethodResult): Mapped<Arc> {
+  if (!AUTH_RESULTS.has(result.result)) return { why: `${label(result)}: ${show(result.result)} is not an ARC result (RFC 8617 §4.4)` };
+  // Authentication-Results does not name the sealer, nor what the sealer's ARC-Authentication-Results
+  // said: the verdict has the chain's result only, and rule 8's arc-pass (which needs a trusted
+  // sealer) cannot fire from it.
+  return { ok: { result: result.result as AuthResult } };
+}
+
+/** The error for a malformed field of a trusted authserv-id: its verdict is not guessed at. */
+function trustedMalformed(which: string, authservId: string, error: unknown): unknown {
+  if (!(error instanceof OutboundPoolsError)) return error;
+  return new OutboundPoolsError('invalid-headers', `${which}, from trusted authserv-id ${show(authservId)}: ${error.message}`);
+}
+
+/** Why a later result of a method is not used. */
+function supersededBy(method: string, usedField: number, field: number): string {
+  return usedField < field ? `the ${method} result of field ${usedField + 1} (more recent) is used` : `an earlier ${method} result in this field is used`;
+}
+
+/**
+ * Reads every Authentication-Results field of a header block (or a whole message: the header
+ * ends at the first empty line) and maps the fields added by a trusted authserv-id to the
+ * {@link AuthenticationVerdict} the decision core reads:
+ *
+ * - `spf`: result, and the domain of `smtp.mailfrom` — of `smtp.helo` when the MAIL FROM was
+ *   null (`""`, `<>` or absent). An SPF result naming neither is not used: the core would take
+ *   a domain-less pass for the sender's domain.
+ * - `dkim`: every signature of every trusted field: result, domain of `header.d` (else of
+ *   `header.i`), selector `header.s`.
+ * - `arc`: the chain's result only; Authentication-Results names no sealer, so `sealer` is
+ *   undefined (and an ARC pass cannot verify a forward on its own).
+ * - `dmarc`: result, and the domain of `header.from` when given.
+ *
+ * Domains are normalised (lowercase A-labels). For spf, arc and dmarc the topmost trusted
+ * field reporting the method — the most recently added — wins; within a field the first result
+ * wins, except that an SPF result for the MAIL FROM beats one for the HELO. Results of other
+ * methods (iprev, auth, …) are not used, nor listed. Method versions other than 1, results
+ * outside the verdict's types (`spf=policy`, `dkim=hardfail`) and identities that are not domain
+ * names are not used, and are listed in `ignored` with the reason, as are superseded results,
+ * untrusted fields, fields of an authres-version other than 1, and fields too malformed to name
+ * their authserv-id (`authservId: null`; Microsoft 365 writes fields without one).
+ *
+ * @throws {OutboundPoolsError} `invalid-headers` when the headers are not a string or bytes, are
+ *   over the size limit, or when a field added by a trusted authserv-id is malformed (this
+ *   service's own verdict is never guessed at); `invalid-context` when `options` has no usable
+ *   `authservIds`.
+ */
+export function authenticationFromHeaders(headers: string | Uint8Array, options: AuthenticationResultsOptions): AuthenticationFromHeaders {
+  const trusted = trust(options);
+  const fields = parseHeaders(headers).filter(([name]) => name === 'authentication-results');
+  const ignored: IgnoredAuthenticationResults[] = [];
+  // With the index of the field they come from.
+  let spf: { readonly field: number; readonly ok: Spf } | undefined;
+  let arc: { readonly field: number; readonly ok: Arc } | undefined;
+  let dmarc: { readonly field: number; readonly ok: Dmarc } | undefined;
+  const dkim: DkimVerdict[] = [];
+
+  fields.forEach(([, value], index) => {
+    const which = `Authentication-Results field ${index + 1} of ${fields.length}`;
+    const scan: Scan = { text: value, pos: 0 };
+    const unreadable = (error: unknown): void => {
+      if (!(error instanceof OutboundPoolsError)) throw error;
+      ignored.push({ authservId: null, reason: `${which} has no readable authserv-id: ${error.message}` });
+    };
+    let authservId: string;
+    try {
+      authservId = headId(scan);
+    } catch (error) {
+      return unreadable(error);
+    }
+    let version: number | undefined;
+    let headError: unknown;
+    try {
+      version = headVersion(scan);
+    } catch (error) {
+      headError = error;
+    }
+    const id = authservId;
+    const skip = (reason: string): void => void ignored.push({ authservId: id, reason: `${which}: ${reason}` });
+    const isTrusted = trusted.ids.has(asciiLower(authservId));
+    // Without the ";" after it, what was read may not be an authserv-id at all ("spf=pass …" of
+    // Microsoft 365): an untrusted one is unreadable; a trusted one is this service's, malformed.
+    if (headError !== undefined && !isTrusted) return unreadable(headError);
+    if (!isTrusted) return skip(untrustedReason(authservId, trusted));
+    if (headError !== undefined) throw trustedMalformed(which, authservId, headError);
+    // Another version of the field may have another grammar: not parsed, not an error.
+    if (version !== undefined && version !== 1) return skip(`authres-version ${version} is not 1, the only version defined (RFC 8601 §2.2)`);
+    let results: AuthenticationMethodResult[];
+    try {
+      results = body(scan);
+    } catch (error) {
+      throw trustedMalformed(which, authservId, error);
+    }
+
+    const spfFound: (Spf & { readonly helo: boolean; readonly label: string })[] = [];
+    for (const result of results) {
+      if (!MAPPED_METHODS.has(result.method)) continue;
+      if (result.version !== undefined && result.version !== 1) {
+        skip(`${label(result)}: version ${result.version} of ${result.method} is not known (only 1 is)`);
+        continue;
+      }
+      switch (result.method) {
+        case 'spf': {
+          const mapped = mapSpf(result);
+          if ('why' in mapped) skip(mapped.why);
+          else spfFound.push({ ...mapped.ok, label: label(result) });
+          break;
+        }
+        case 'dkim': {
+          const mapped = mapDkim(result);
+          if ('why' in mapped) skip(mapped.why);
+          else dkim.push(mapped.ok);
+          break;
+        }
+        case 'dmarc': {
+          const mapped = mapDmarc(result);
+          if ('why' in mapped) skip(mapped.why);
+          else if (dmarc !== undefined) skip(`${label(result)} not used: ${supersededBy('DMARC', dmarc.field, index)}`);
+          else dmarc = { field: index, ok: mapped.ok };
+          break;
+        }
+        case 'arc': {
+          const mapped = mapArc(result);
+          if ('why' in mapped) skip(mapped.why);
+          else if (arc !== undefined) skip(`${label(result)} not used: ${supersededBy('ARC', arc.field, index)}`);
+          else arc = { field: index, ok: mapped.ok };
+        }
+      }
+    }
+    // The MAIL FROM's SPF result before the HELO's (RFC 7208 §2.3, §2.4); else in order.
+    const chosen = spfFound.find((found) => !found.helo) ?? spfFound[0];
+    if (chosen !== undefined) {
+      const earlier = spf;
+      if (earlier === undefined) spf = { field: index, ok: { result: chosen.result, ...(chosen.domain === undefined ? {} : { domain: chosen.domain }) } };
+      for (const found of spfFound) {
+        if (earlier !== undefined) skip(`${found.label} not used: ${supersededBy('SPF', earlier.field, index)}`);
+        else if (found !== chosen) {
+          skip(`${found.label} not used: ${found.helo && !chosen.helo ? 'the SPF result for the MAIL FROM in this field is used, not the one for the HELO' : 'an earlier SPF result in this field is used'}`);
+        }
+      }
+    }
+  });
+
+  const verdict: AuthenticationVerdict = {
+    ...(spf === undefined ? {} : { spf: spf.ok }),
+    ...(dkim.length === 0 ? {} : { dkim }),
+    ...(arc === undefined ? {} : { arc: arc.ok }),
+    ...(dmarc === undefined ? {} : { dmarc: dmarc.ok }),
+  };
+  return { verdict, ignored };
+}
