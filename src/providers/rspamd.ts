@@ -86,7 +86,8 @@ export interface RspamdClassifierOptions {
  * Why a request to rspamd gave no verdict:
  * - `ESOFTREJECT`: rspamd answered `soft reject` — a rate limit or greylisting, not a verdict
  *   (see `smtpMessage`).
- * - `ESKIPPED`: rspamd skipped the message (`is_skipped`: too large, or settings that skip).
+ * - `ESKIPPED`: rspamd skipped the message (`is_skipped`: too large, or settings that skip)
+ *   without a spam action; a skip with one (GTUBE, a prefilter's reject) is a spam verdict.
  * - `ENOCONTENT`: the message has no header block or text to scan.
  * - `EHTTP`: rspamd answered with an HTTP status other than 200 (see `status`).
  * - `EPROTOCOL`: the reply is not rspamd's JSON (not JSON, no score, no action).
@@ -327,8 +328,12 @@ function mapReply(reply: unknown, mapping: Mapping): SpamVerdict {
   const action = actionName(rawAction);
   const smtpMessage = isRecord(reply.messages) ? text(reply.messages.smtp_message) : undefined;
   const details = { action, score, ...(smtpMessage === undefined ? {} : { smtpMessage }) };
-  if (reply.is_skipped === true) throw new RspamdError('ESKIPPED', `rspamd skipped the message (action ${show(action)})`, details);
   const isSpam = mapping.spamActions.has(action);
+  // A scan that a pre-result ended (GTUBE, a prefilter's reject) still says spam; a skip that
+  // leaves no such action (too large, settings that skip) is no verdict at all.
+  if (reply.is_skipped === true && !isSpam && action !== 'soft reject') {
+    throw new RspamdError('ESKIPPED', `rspamd skipped the message (action ${show(action)})`, details);
+  }
   if (action === 'soft reject' && !isSpam) {
     throw new RspamdError(
       'ESOFTREJECT',
