@@ -7,7 +7,7 @@ import { fromDomain, headerValue, parseContentType, parseHeaders, type HeaderFie
 import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
-const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'ingress', 'authentication', 'spam']);
+const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam']);
 /** More recipients than this in one call is refused as input, whatever the policy says. */
 export const MAX_RECIPIENTS = 100_000;
 const MAX_SUBMITTER_LENGTH = 512;
@@ -50,6 +50,10 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
   if (rcptTo.length > MAX_RECIPIENTS) throw invalid(`rcptTo has ${rcptTo.length} addresses; at most ${MAX_RECIPIENTS} are accepted in one call.`);
   if (submitter !== undefined && (typeof submitter !== 'string' || submitter.length === 0 || submitter.length > MAX_SUBMITTER_LENGTH || /[\x00-\x1f\x7f]/.test(submitter))) {
     throw invalid(`submitter must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(submitter)}.`);
+  }
+  const { queueId } = message;
+  if (queueId !== undefined && (typeof queueId !== 'string' || queueId.length === 0 || queueId.length > MAX_SUBMITTER_LENGTH || /[\x00-\x1f\x7f]/.test(queueId))) {
+    throw invalid(`queueId must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(queueId)}.`);
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // Array.from turns holes into undefined, refused like any non-string (map would skip them).

@@ -139,6 +139,7 @@ async function gather(message: OutboundMessage, envelope: Envelope, ctx: Resolve
       mailFrom: message.mailFrom,
       rcptTo: message.rcptTo,
       ...(message.submitter === undefined ? {} : { submitter: message.submitter }),
+      ...(message.queueId === undefined ? {} : { queueId: message.queueId }),
       ...(message.ingress === undefined ? {} : { ingress: message.ingress }),
     });
   const classifier = providers.spam;

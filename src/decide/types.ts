@@ -22,6 +22,8 @@ export interface OutboundMessage {
   readonly headers?: string | Uint8Array;
   /** Who submitted it (an account id): the key for sending limits. Default: the envelope sender. */
   readonly submitter?: string;
+  /** The MTA's queue id, passed on to providers for their logs (rspamd's `Queue-Id`). */
+  readonly queueId?: string;
   /** How the message arrived, for authentication at ingress. */
   readonly ingress?: Ingress;
   /** Authentication already done at ingress (skips the authenticator provider). */

@@ -307,8 +307,7 @@ function requestHeaders(message: ProviderMessage, config: Config): [string, stri
   if (typeof ingress?.helo === 'string' && ingress.helo.length > 0 && !UNSENDABLE.test(ingress.helo)) headers.push(['Helo', wire(ingress.helo)]);
   // The submitter is the authenticated user: rspamd then scans as outbound mail (no RBL, SPF, …).
   if (typeof submitter === 'string' && submitter.length > 0 && !UNSENDABLE.test(submitter)) headers.push(['User', wire(submitter)]);
-  // ProviderMessage has no queue id today; one given by a newer caller is passed on.
-  const queueId = (message as { readonly queueId?: unknown }).queueId;
+  const queueId: unknown = message.queueId;
   if (typeof queueId === 'string' && queueId.length > 0 && !UNSENDABLE.test(queueId)) headers.push(['Queue-Id', wire(queueId)]);
   return headers;
 }

@@ -149,6 +149,8 @@ export interface ProviderMessage {
   readonly mailFrom: string;
   readonly rcptTo: readonly string[];
   readonly submitter?: string;
+  /** The MTA's queue id, when the caller gave one. */
+  readonly queueId?: string;
   readonly ingress?: Ingress;
 }
 
