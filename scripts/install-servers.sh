@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the servers the provider tests start on loopback, from Debian's packages: dnsmasq
-# (a real DNS server for the resolver and authentication tests) and rspamd (the spam filter).
+# (a real DNS server for the resolver and authentication tests), rspamd (the spam filter) and
+# redis-server (the shared rate limiter).
 # The tests start their own instances on free ports with temporary configuration; the packaged
 # services are not used. Safe to run again.
 set -euo pipefail
 
-packages=(dnsmasq-base rspamd)
+packages=(dnsmasq-base rspamd redis-server)
 
 missing=()
 for package in "${packages[@]}"; do
