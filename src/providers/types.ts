@@ -142,6 +142,21 @@ export interface RateLimiter {
   restriction(key: string, now: Date): Promise<Restriction | null>;
 }
 
+/** A restricted sender, as {@link ManagedRateLimiter.restricted} lists it. */
+export interface RestrictedSender extends Restriction {
+  readonly key: string;
+}
+
+/**
+ * A rate limiter that also manages restrictions: the in-memory and Redis limiters of
+ * outbound-pools implement it. `release` lifts a restriction (an administrator's "release
+ * user"); `restricted` lists the senders restricted now.
+ */
+export interface ManagedRateLimiter extends RateLimiter {
+  release(key: string): Promise<boolean>;
+  restricted(now: Date): Promise<readonly RestrictedSender[]>;
+}
+
 /** What a spam classifier or authenticator is given. */
 export interface ProviderMessage {
   /** The raw header block, or the whole message, as given to decidePool. */
