@@ -4,6 +4,7 @@
 
 import { normaliseDomain } from './address.js';
 import { OutboundPoolsError, show } from './errors.js';
+import { settingsObject } from './settings.js';
 import type { LimitAction, LimitSet } from './providers/types.js';
 
 /** A delivery pool. */
@@ -142,18 +143,8 @@ function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-policy', message);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Checks that `value` is an object with only `known` keys; `path` names it in messages. */
 function record(value: unknown, path: string, known: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (!isRecord(value)) throw invalid(`${path} must be an object, got ${show(value)}.`);
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw invalid(`Unknown setting ${path}.${key}; known: ${known.join(', ')}.`);
-  }
-  return value;
+  return settingsObject(value, path, known, invalid);
 }
 
 function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {

@@ -16,6 +16,7 @@ import { domainToASCII } from 'node:url';
 import { LRUCache } from 'lru-cache';
 import { normaliseDomain } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
+import { isRecord, settingsObject } from '../settings.js';
 import type { DnsResolver } from './types.js';
 
 /**
@@ -131,17 +132,8 @@ function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', `createDnsResolver: ${message}`);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function record(value: unknown, path: string, known: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (!isRecord(value)) throw invalid(`${path} must be an object, got ${show(value)}.`);
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw invalid(`unknown option ${path}.${key}; known: ${known.join(', ')}.`);
-  }
-  return value;
+  return settingsObject(value, path, known, invalid);
 }
 
 function integer(value: unknown, path: string, min: number, max: number, fallback: number): number {

@@ -350,7 +350,7 @@ describe('createDnsResolver against a real DNS server (dnsmasq)', () => {
 
 describe('createDnsResolver options and arguments', () => {
   const refused: [string, unknown, RegExp][] = [
-    ['an unknown option', { server: ['127.0.0.1'] }, /unknown option options\.server; known: servers, timeoutMs, tries, cache/],
+    ['an unknown option', { server: ['127.0.0.1'] }, /Unknown setting options\.server; known: servers, timeoutMs, tries, cache/],
     ['options that are not an object', 'fast', /options must be an object/],
     ['an empty server list', { servers: [] }, /servers must be a non-empty array/],
     ['a server that is not an IP address', { servers: ['dns.example'] }, /servers\[0\] "dns\.example" is not a DNS server/],
@@ -359,7 +359,7 @@ describe('createDnsResolver options and arguments', () => {
     ['a zero timeout', { timeoutMs: 0 }, /timeoutMs must be a whole number from 1 to 600000, got 0/],
     ['a fractional number of tries', { tries: 1.5 }, /tries must be a whole number from 1 to 10/],
     ['cache: true', { cache: true }, /cache must be an object \(use \{\} for the defaults\) or false/],
-    ['an unknown cache option', { cache: { ttl: 5 } }, /unknown option cache\.ttl; known: maxEntries, maxTtlSeconds, minTtlSeconds, negativeTtlSeconds/],
+    ['an unknown cache option', { cache: { ttl: 5 } }, /Unknown setting cache\.ttl; known: maxEntries, maxTtlSeconds, minTtlSeconds, negativeTtlSeconds/],
     ['maxEntries 0', { cache: { maxEntries: 0 } }, /cache\.maxEntries must be a whole number from 1/],
     ['a negative TTL', { cache: { negativeTtlSeconds: -1 } }, /cache\.negativeTtlSeconds must be a number of seconds/],
     ['minTtlSeconds above maxTtlSeconds', { cache: { minTtlSeconds: 600, maxTtlSeconds: 60 } }, /cache\.minTtlSeconds \(600\) must not be above cache\.maxTtlSeconds \(60\)/],
