@@ -41,7 +41,7 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
     throw invalid(`The message must be an object with mailFrom and rcptTo, got ${show(message)}.`);
   }
-  for (const key in message) {
+  for (const key of Object.keys(message)) {
     if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
   }
   const { mailFrom, rcptTo, submitter } = message;
@@ -56,10 +56,12 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
     throw invalid(`queueId must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(queueId)}.`);
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
-  // Array.from turns holes into undefined, refused like any non-string (map would skip them).
-  const recipients = Array.from(rcptTo as unknown[], (rcpt, index) => parseEnvelopeAddress(rcpt, 'rcptTo', true, index));
+  // An index loop reads holes as undefined, refused like any non-string (map would skip them).
+  const recipients: EnvelopeAddress[] = new Array(rcptTo.length);
   let internalRecipients = 0;
-  for (const recipient of recipients) {
+  for (let index = 0; index < rcptTo.length; index++) {
+    const recipient = parseEnvelopeAddress(rcptTo[index], 'rcptTo', true, index);
+    recipients[index] = recipient;
     if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;
   }
   const fields = message.headers === undefined ? null : parseHeaders(message.headers);
