@@ -89,3 +89,11 @@ export {
   type RspamdClassifierOptions,
   type RspamdErrorCode,
 } from './providers/rspamd.js';
+export {
+  createMemoryRateLimiter,
+  type MemoryRateLimiter,
+  type MemoryRateLimiterOptions,
+  type MemoryRateLimiterStats,
+} from './providers/memory-limiter.js';
+export { createRedisRateLimiter, type RedisClient, type RedisRateLimiter, type RedisRateLimiterOptions } from './providers/redis-limiter.js';
+export { LIMIT_WINDOWS, nextUtcMidnight } from './providers/limit-windows.js';

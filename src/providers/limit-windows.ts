@@ -1,0 +1,122 @@
+// The arithmetic of the sending limits, shared by the in-memory and the Redis rate limiters so
+// that both count, compare and restrict in exactly the same way (docs/limits.md). Pure: no
+// clock of its own, no state; every time comes in as epoch milliseconds from the caller.
+
+import type { LimitAction, LimitBreach, LimitSet, LimitWindow, Restriction } from './types.js';
+
+/** The four counted windows, in the order breaches are reported for each limit set. */
+export const LIMIT_WINDOWS: readonly LimitWindow[] = Object.freeze([
+  'messagesPerMinute',
+  'internalRecipientsPerHour',
+  'externalRecipientsPerHour',
+  'recipientsPerDay',
+] as const);
+
+/** Length of each window in milliseconds: 60 s, 3,600 s, 3,600 s and 86,400 s (24-hour sliding window). */
+export const WINDOW_MS: Readonly<Record<LimitWindow, number>> = Object.freeze({
+  messagesPerMinute: 60_000,
+  internalRecipientsPerHour: 3_600_000,
+  externalRecipientsPerHour: 3_600_000,
+  recipientsPerDay: 86_400_000,
+});
+
+/** Sub-buckets per window. The overshoot over any true window is at most one bucket (1/60 of it). */
+export const BUCKETS_PER_WINDOW = 60;
+
+/** Length of one bucket of each window in milliseconds: 1 s, 60 s, 60 s and 1,440 s. */
+export const BUCKET_MS: Readonly<Record<LimitWindow, number>> = Object.freeze({
+  messagesPerMinute: WINDOW_MS.messagesPerMinute / BUCKETS_PER_WINDOW,
+  internalRecipientsPerHour: WINDOW_MS.internalRecipientsPerHour / BUCKETS_PER_WINDOW,
+  externalRecipientsPerHour: WINDOW_MS.externalRecipientsPerHour / BUCKETS_PER_WINDOW,
+  recipientsPerDay: WINDOW_MS.recipientsPerDay / BUCKETS_PER_WINDOW,
+});
+
+/** How long a counted message id is remembered, so that a retry of it counts once: 24 hours. */
+export const MESSAGE_ID_MEMORY_MS = 86_400_000;
+
+/**
+ * The bucket `nowMs` falls in: `floor(nowMs / bucketMs)`. A window's count is the sum of the
+ * buckets whose index is in `current − 59 … current` ({@link oldestBucket} … current).
+ */
+export function bucketIndex(window: LimitWindow, nowMs: number): number {
+  return Math.floor(nowMs / BUCKET_MS[window]);
+}
+
+/** The oldest bucket index still inside the window whose newest bucket is `current`. */
+export function oldestBucket(current: number): number {
+  return current - (BUCKETS_PER_WINDOW - 1);
+}
+
+/** One number per counted window: what has been used, or what a message adds. */
+export type WindowCounts = Record<LimitWindow, number>;
+
+/**
+ * What one message adds to each window: 1 message; its internal, external, and all recipients.
+ */
+export function incrementsOf(internalRecipients: number, externalRecipients: number): WindowCounts {
+  return {
+    messagesPerMinute: 1,
+    internalRecipientsPerHour: internalRecipients,
+    externalRecipientsPerHour: externalRecipients,
+    recipientsPerDay: internalRecipients + externalRecipients,
+  };
+}
+
+/**
+ * Compares the shared counters with every limit set: a window a set configures is breached
+ * when `used + increment > limit`. Returns every breach, `alert` ones included, set by set in
+ * {@link LIMIT_WINDOWS} order. `recipientsPerMessage` is the core's (rule 2) and is ignored.
+ */
+export function computeBreaches(limits: readonly LimitSet[], used: WindowCounts, increments: WindowCounts): LimitBreach[] {
+  const breaches: LimitBreach[] = [];
+  for (const set of limits) {
+    for (const window of LIMIT_WINDOWS) {
+      const limit = set[window];
+      if (limit === undefined) continue;
+      const before = used[window];
+      if (before + increments[window] > limit) breaches.push({ window, limit, used: before, action: set.action, set: set.name });
+    }
+  }
+  return breaches;
+}
+
+/** Whether the message is counted despite its breaches: there are none, or every one is `alert`. */
+export function countsDespite(breaches: readonly LimitBreach[]): boolean {
+  for (const breach of breaches) if (breach.action !== 'alert') return false;
+  return true;
+}
+
+/** The next UTC midnight strictly after `nowMs`, as an ISO 8601 string (`…T00:00:00.000Z`). */
+export function nextUtcMidnight(nowMs: number): string {
+  const now = new Date(nowMs);
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)).toISOString();
+}
+
+function restrictionReason(breach: LimitBreach): string {
+  return `over ${breach.window} (${breach.used} used, limit ${breach.limit}) of limit set ${JSON.stringify(breach.set)}, action ${breach.action}`;
+}
+
+/**
+ * The restriction a refused message's breaches impose, or null when none does (only `block`
+ * and `alert` breaches): any `block-user` breach restricts until released (`until: null`),
+ * else any `block-user-for-today` breach until the next UTC midnight. The reason names the
+ * window and the limit set of the first breach with the deciding action.
+ */
+export function restrictionFor(breaches: readonly LimitBreach[], nowMs: number): Restriction | null {
+  const decisive = firstWithAction(breaches, 'block-user') ?? firstWithAction(breaches, 'block-user-for-today');
+  if (decisive === undefined) return null;
+  return {
+    until: decisive.action === 'block-user' ? null : nextUtcMidnight(nowMs),
+    reason: restrictionReason(decisive),
+  };
+}
+
+function firstWithAction(breaches: readonly LimitBreach[], action: LimitAction): LimitBreach | undefined {
+  for (const breach of breaches) if (breach.action === action) return breach;
+  return undefined;
+}
+
+/** Whether a restriction is in force at `nowMs`: `until` is null, or later than now. */
+export function isActive(restriction: Restriction, nowMs: number): boolean {
+  return restriction.until === null || nowMs < Date.parse(restriction.until);
+}

@@ -1,0 +1,260 @@
+// The in-memory rate limiter (rules 1 and 3) for one process: sliding windows of 60
+// sub-buckets per sender, restrictions kept apart from the counters, every structure bounded.
+// The window arithmetic lives in limit-windows.ts, shared with the Redis limiter, so that both
+// behave the same (docs/limits.md; test/providers/rate-limiter-behaviour.ts checks both).
+
+import { LRUCache } from 'lru-cache';
+import { OutboundPoolsError, show } from '../errors.js';
+import {
+  BUCKETS_PER_WINDOW,
+  LIMIT_WINDOWS,
+  MESSAGE_ID_MEMORY_MS,
+  bucketIndex,
+  computeBreaches,
+  countsDespite,
+  incrementsOf,
+  oldestBucket,
+  restrictionFor,
+  type WindowCounts,
+} from './limit-windows.js';
+import type { ConsumeRequest, ConsumeResult, ManagedRateLimiter, Restriction, RestrictedSender } from './types.js';
+
+/** Options of {@link createMemoryRateLimiter}. */
+export interface MemoryRateLimiterOptions {
+  /**
+   * Most senders whose counters are kept (least recently used evicted first; default 100,000).
+   * Evicting a sender forgets its counts and remembered message ids: it starts again from zero.
+   * Size it above the number of senders active within a day.
+   */
+  readonly maxSenders?: number;
+  /**
+   * Most restrictions kept (default `maxSenders`). Kept apart from the counters, so that counter
+   * eviction never lifts a restriction; only more restricted senders than this would evict the
+   * least recently touched restriction.
+   */
+  readonly maxRestricted?: number;
+  /**
+   * Counted message ids remembered per sender for retries, the newest kept (default 100; 0
+   * disables). Each costs about 100–150 bytes: the worst case is `maxSenders` × this × that, so
+   * raise it only with a smaller `maxSenders`. A retry of a forgotten id counts again.
+   */
+  readonly maxMessageIdsPerSender?: number;
+}
+
+/** Sizes of a {@link MemoryRateLimiter}, for monitoring and the bounded-memory checks. */
+export interface MemoryRateLimiterStats {
+  /** Senders with counters now (≤ `maxSenders`). */
+  readonly senders: number;
+  /** Restrictions stored now, expired ones not yet dropped included (≤ `maxRestricted`). */
+  readonly restrictions: number;
+  readonly maxSenders: number;
+  readonly maxRestricted: number;
+}
+
+/** The in-memory limiter: a {@link ManagedRateLimiter} that also reports its sizes. */
+export interface MemoryRateLimiter extends ManagedRateLimiter {
+  /** Current sizes and bounds. */
+  stats(): MemoryRateLimiterStats;
+}
+
+const DEFAULTS = { maxSenders: 100_000, maxMessageIdsPerSender: 100 } as const;
+const LIMITS = { maxSenders: 100_000_000, maxMessageIdsPerSender: 1_000_000 } as const;
+const OPTION_KEYS = ['maxSenders', 'maxRestricted', 'maxMessageIdsPerSender'] as const;
+/** Most (bucket, count) pairs a window keeps: its 60 buckets, plus slack for a clock moved back. */
+const MAX_PAIRS = 2 * BUCKETS_PER_WINDOW;
+
+function invalid(message: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-context', `createMemoryRateLimiter: ${message}`);
+}
+
+function integer(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be a whole number from ${min} to ${max}, got ${show(value)}${typeof value === 'number' ? ` (${value})` : ''}.`);
+  }
+  return value;
+}
+
+/**
+ * One window's non-empty buckets as flat `[index, count, index, count, …]` pairs, oldest first.
+ * Sparse on purpose: a sender who sent one message holds one pair, not 60 slots.
+ */
+type Buckets = number[];
+
+/** Sums the buckets of `pairs` whose index is in `current − 59 … current`. At most 120 pairs. */
+function windowCount(pairs: Buckets, current: number): number {
+  const oldest = oldestBucket(current);
+  let sum = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const index = pairs[i]!;
+    if (index >= oldest && index <= current) sum += pairs[i + 1]!;
+  }
+  return sum;
+}
+
+/**
+ * Adds `amount` to bucket `current`, dropping the buckets that have left the window. Returns
+ * the array to keep: a new exact-size one for an empty window (V8 would otherwise reserve
+ * room for 17 elements in each of the four arrays of a sender who sends once).
+ */
+function addTo(pairs: Buckets, current: number, amount: number): Buckets {
+  const oldest = oldestBucket(current);
+  let drop = 0;
+  while (drop < pairs.length && pairs[drop]! < oldest) drop += 2;
+  if (drop === pairs.length) return [current, amount];
+  if (drop > 0) pairs.splice(0, drop);
+  // Usually the newest bucket is the current one, or the current one is new and goes last.
+  let at = pairs.length;
+  while (at > 0 && pairs[at - 2]! > current) at -= 2;
+  if (at > 0 && pairs[at - 2] === current) {
+    pairs[at - 1]! += amount;
+    return pairs;
+  }
+  if (at === pairs.length) pairs.push(current, amount);
+  else pairs.splice(at, 0, current, amount);
+  if (pairs.length > MAX_PAIRS) pairs.splice(0, 2);
+  return pairs;
+}
+
+/** The shared empty window: never written to, as addTo replaces an empty window. */
+const EMPTY: Buckets = [];
+
+/** The counters of one sender. */
+class SenderCounters {
+  messagesPerMinute: Buckets = EMPTY;
+  internalRecipientsPerHour: Buckets = EMPTY;
+  externalRecipientsPerHour: Buckets = EMPTY;
+  recipientsPerDay: Buckets = EMPTY;
+  /** Counted message id → when it was counted (epoch ms); insertion order = age. */
+  ids: Map<string, number> | null = null;
+}
+
+const ZERO: Readonly<WindowCounts> = Object.freeze({ messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 });
+
+function usedBy(counters: SenderCounters | undefined, nowMs: number): WindowCounts {
+  if (counters === undefined) return ZERO;
+  return {
+    messagesPerMinute: windowCount(counters.messagesPerMinute, bucketIndex('messagesPerMinute', nowMs)),
+    internalRecipientsPerHour: windowCount(counters.internalRecipientsPerHour, bucketIndex('internalRecipientsPerHour', nowMs)),
+    externalRecipientsPerHour: windowCount(counters.externalRecipientsPerHour, bucketIndex('externalRecipientsPerHour', nowMs)),
+    recipientsPerDay: windowCount(counters.recipientsPerDay, bucketIndex('recipientsPerDay', nowMs)),
+  };
+}
+
+/** A stored restriction: the public shape plus its end in epoch ms (Infinity until released). */
+interface StoredRestriction {
+  readonly restriction: Restriction;
+  readonly untilMs: number;
+}
+
+function timeOf(now: unknown, what: string): number {
+  const ms = now instanceof Date ? now.getTime() : Number.NaN;
+  if (!Number.isFinite(ms)) throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a valid Date.`);
+  return ms;
+}
+
+/**
+ * Creates an in-memory rate limiter for one process (several processes or nodes share limits
+ * through the Redis limiter instead). Per sender key it keeps four sliding-window counters of 60
+ * sub-buckets each — messages/minute, internal and external recipients/hour, recipients/24 h —
+ * shared by every limit set of the policy; `consume` counts a message in all four or in none.
+ *
+ * Memory is bounded: at most `maxSenders` senders' counters (least recently used evicted, which
+ * forgets that sender's counts), at most `maxRestricted` restrictions (kept apart, so counter
+ * eviction never lifts one), at most `maxMessageIdsPerSender` remembered ids per sender. Every
+ * operation is O(1) in the number of senders. Time comes only from the `now` it is given.
+ *
+ * @throws {OutboundPoolsError} `invalid-context` for an unknown option or a value out of range.
+ */
+export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}): MemoryRateLimiter {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalid(`options must be an object, got ${show(options)}.`);
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) throw invalid(`unknown option ${show(key)}; known: ${OPTION_KEYS.join(', ')}.`);
+  }
+  const maxSenders = integer(options.maxSenders, 'maxSenders', 1, LIMITS.maxSenders, DEFAULTS.maxSenders);
+  const maxRestricted = integer(options.maxRestricted, 'maxRestricted', 1, LIMITS.maxSenders, maxSenders);
+  const maxIds = integer(options.maxMessageIdsPerSender, 'maxMessageIdsPerSender', 0, LIMITS.maxMessageIdsPerSender, DEFAULTS.maxMessageIdsPerSender);
+
+  const counters = new LRUCache<string, SenderCounters>({ max: maxSenders });
+  const restrictions = new LRUCache<string, StoredRestriction>({ max: maxRestricted });
+
+  /** The restriction in force for `key` at `nowMs`; drops it when it has expired. */
+  const activeRestriction = (key: string, nowMs: number): Restriction | null => {
+    const stored = restrictions.get(key);
+    if (stored === undefined) return null;
+    if (nowMs < stored.untilMs) return stored.restriction;
+    restrictions.delete(key);
+    return null;
+  };
+
+  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, messageId: string | undefined): void => {
+    let state = existing;
+    if (state === undefined) {
+      state = new SenderCounters();
+      counters.set(key, state);
+    }
+    for (const window of LIMIT_WINDOWS) {
+      const amount = increments[window];
+      if (amount > 0) state[window] = addTo(state[window], bucketIndex(window, nowMs), amount);
+    }
+    if (messageId !== undefined && maxIds > 0) {
+      const ids = (state.ids ??= new Map());
+      ids.delete(messageId);
+      ids.set(messageId, nowMs);
+      if (ids.size > maxIds) ids.delete(ids.keys().next().value!);
+    }
+  };
+
+  return {
+    async consume(request: ConsumeRequest): Promise<ConsumeResult> {
+      const nowMs = timeOf(request.now, 'request.now');
+      const { key, messageId } = request;
+      const restriction = activeRestriction(key, nowMs);
+      if (restriction !== null) return { restriction, breaches: [], counted: false };
+
+      const state = counters.get(key);
+      if (messageId !== undefined && state?.ids) {
+        const countedAt = state.ids.get(messageId);
+        if (countedAt !== undefined && nowMs - countedAt < MESSAGE_ID_MEMORY_MS) return { restriction: null, breaches: [], counted: true };
+      }
+
+      const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
+      const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, nowMs), increments);
+      if (countsDespite(breaches)) {
+        count(key, state, increments, nowMs, messageId);
+        return { restriction: null, breaches, counted: true };
+      }
+      const imposed = restrictionFor(breaches, nowMs);
+      if (imposed !== null) restrictions.set(key, { restriction: imposed, untilMs: imposed.until === null ? Infinity : Date.parse(imposed.until) });
+      return { restriction: null, breaches, counted: false };
+    },
+
+    async restriction(key: string, now: Date): Promise<Restriction | null> {
+      return activeRestriction(key, timeOf(now, 'now'));
+    },
+
+    // True when a restriction was stored for the key (a for-today one past its end but not yet
+    // dropped by a read included): release takes no clock.
+    async release(key: string): Promise<boolean> {
+      return restrictions.delete(key);
+    },
+
+    async restricted(now: Date): Promise<readonly RestrictedSender[]> {
+      const nowMs = timeOf(now, 'now');
+      const list: RestrictedSender[] = [];
+      const expired: string[] = [];
+      for (const [key, stored] of restrictions.entries()) {
+        if (nowMs < stored.untilMs) {
+          const { until, reason } = stored.restriction;
+          list.push(reason === undefined ? { key, until } : { key, until, reason });
+        } else expired.push(key);
+      }
+      for (const key of expired) restrictions.delete(key);
+      return list;
+    },
+
+    stats(): MemoryRateLimiterStats {
+      return { senders: counters.size, restrictions: restrictions.size, maxSenders, maxRestricted };
+    },
+  };
+}

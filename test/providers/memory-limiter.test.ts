@@ -1,0 +1,233 @@
+// The in-memory rate limiter: the shared behaviour suite, its bounds, its options, and rules 1
+// and 3 end to end through decidePool.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decidePool } from '../../src/decide/gather.js';
+import { OutboundPoolsError } from '../../src/errors.js';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
+import { nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
+import type { ConsumeRequest, LimitSet } from '../../src/providers/types.js';
+import { describeRateLimiterBehaviour } from './rate-limiter-behaviour.js';
+
+describeRateLimiterBehaviour('memory rate limiter', async () => ({ limiter: createMemoryRateLimiter({ maxSenders: 10_000 }), close: async () => {} }));
+
+const NOW = Date.parse('2026-11-23T09:00:00.000Z');
+const perMinute = (max: number, action: LimitSet['action'] = 'block'): LimitSet[] => [{ name: 'per-minute', messagesPerMinute: max, action }];
+const request = (key: string, limits: readonly LimitSet[], offsetMs = 0, extra: Partial<ConsumeRequest> = {}): ConsumeRequest => ({
+  key,
+  internalRecipients: 0,
+  externalRecipients: 1,
+  limits,
+  now: new Date(NOW + offsetMs),
+  ...extra,
+});
+
+describe('memory rate limiter: bounded memory', () => {
+  it('keeps at most maxSenders senders, whatever passes through', async () => {
+    const limiter = createMemoryRateLimiter({ maxSenders: 100 });
+    for (let i = 0; i < 5_000; i++) {
+      await limiter.consume(request(`sender${i}@fabrikam.example`, perMinute(30), i, { messageId: `id-${i}` }));
+      assert.ok(limiter.stats().senders <= 100);
+    }
+    assert.deepEqual(limiter.stats(), { senders: 100, restrictions: 0, maxSenders: 100, maxRestricted: 100 });
+  });
+
+  it('evicting a sender forgets its counts (documented): it starts again from zero', async () => {
+    const limiter = createMemoryRateLimiter({ maxSenders: 2 });
+    assert.equal((await limiter.consume(request('a', perMinute(1)))).counted, true);
+    assert.equal((await limiter.consume(request('a', perMinute(1), 1))).counted, false);
+    await limiter.consume(request('b', perMinute(1), 2));
+    await limiter.consume(request('c', perMinute(1), 3));
+    assert.equal((await limiter.consume(request('a', perMinute(1), 4))).counted, true);
+  });
+
+  it('evicting counters never lifts a restriction', async () => {
+    const limiter = createMemoryRateLimiter({ maxSenders: 2, maxRestricted: 10 });
+    await limiter.consume(request('spammer', perMinute(1, 'block-user')));
+    await limiter.consume(request('spammer', perMinute(1, 'block-user'), 1));
+    for (let i = 0; i < 50; i++) await limiter.consume(request(`other${i}`, perMinute(30), 2 + i));
+    assert.equal(limiter.stats().senders, 2);
+    const result = await limiter.consume(request('spammer', perMinute(1, 'block-user'), 60_000));
+    assert.equal(result.counted, false);
+    assert.equal(result.restriction?.until, null);
+    assert.deepEqual((await limiter.restricted(new Date(NOW))).map((r) => r.key), ['spammer']);
+  });
+
+  it('keeps at most maxRestricted restrictions; expired ones are dropped when read', async () => {
+    const limiter = createMemoryRateLimiter({ maxSenders: 100, maxRestricted: 3 });
+    for (let i = 0; i < 10; i++) {
+      await limiter.consume(request(`s${i}`, perMinute(1, 'block-user-for-today')));
+      await limiter.consume(request(`s${i}`, perMinute(1, 'block-user-for-today'), 1));
+      assert.ok(limiter.stats().restrictions <= 3);
+    }
+    assert.equal((await limiter.restricted(new Date(NOW))).length, 3);
+    assert.deepEqual(await limiter.restricted(new Date(Date.parse(nextUtcMidnight(NOW)))), []);
+    assert.equal(limiter.stats().restrictions, 0);
+  });
+
+  it('remembers at most maxMessageIdsPerSender ids per sender, the newest', async () => {
+    const limiter = createMemoryRateLimiter({ maxMessageIdsPerSender: 2 });
+    const limits = perMinute(4);
+    for (const id of ['m1', 'm2', 'm3']) assert.equal((await limiter.consume(request('k', limits, 0, { messageId: id }))).counted, true);
+    // m3 and m2 are remembered; m1 was forgotten, so its retry counts again (4 of 4).
+    assert.deepEqual(await limiter.consume(request('k', limits, 1, { messageId: 'm3' })), { restriction: null, breaches: [], counted: true });
+    assert.deepEqual(await limiter.consume(request('k', limits, 2, { messageId: 'm1' })), { restriction: null, breaches: [], counted: true });
+    assert.deepEqual((await limiter.consume(request('k', limits, 3, { messageId: 'm5' }))).breaches.map((b) => b.used), [4]);
+  });
+
+  it('maxMessageIdsPerSender 0 remembers none: every retry counts', async () => {
+    const limiter = createMemoryRateLimiter({ maxMessageIdsPerSender: 0 });
+    await limiter.consume(request('k', perMinute(2), 0, { messageId: 'same' }));
+    await limiter.consume(request('k', perMinute(2), 1, { messageId: 'same' }));
+    assert.equal((await limiter.consume(request('k', perMinute(2), 2, { messageId: 'same' }))).counted, false);
+  });
+
+  it('a sender sending every second for a day keeps at most 60 buckets per window', async () => {
+    const limiter = createMemoryRateLimiter();
+    const limits: LimitSet[] = [{ name: 'all', messagesPerMinute: 1_000, internalRecipientsPerHour: 100_000, externalRecipientsPerHour: 100_000, recipientsPerDay: 1_000_000, action: 'block' }];
+    for (let t = 0; t < 86_400; t += 7) {
+      const result = await limiter.consume(request('busy', limits, t * 1000, { internalRecipients: 1, externalRecipients: 1 }));
+      assert.equal(result.counted, true);
+    }
+    // Messages per minute: 60 s / 7 s per message.
+    const last = await limiter.consume(request('busy', [{ name: 'm', messagesPerMinute: 1, action: 'block' }], 86_400_000));
+    assert.equal(last.breaches[0]?.used, 8);
+  });
+});
+
+describe('memory rate limiter: options and arguments', () => {
+  for (const [label, options] of [
+    ['an unknown option', { maxSender: 10 }],
+    ['maxSenders 0', { maxSenders: 0 }],
+    ['maxSenders 1.5', { maxSenders: 1.5 }],
+    ['maxSenders as a string', { maxSenders: '10' }],
+    ['maxRestricted negative', { maxRestricted: -1 }],
+    ['maxMessageIdsPerSender NaN', { maxMessageIdsPerSender: Number.NaN }],
+    ['null options', null],
+    ['an array', []],
+  ] as const) {
+    it(`refuses ${label} with invalid-context`, () => {
+      assert.throws(
+        () => createMemoryRateLimiter(options as never),
+        (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context' && error.message.startsWith('createMemoryRateLimiter: '),
+      );
+    });
+  }
+
+  it('takes no options at all, and reports its defaults', () => {
+    assert.deepEqual(createMemoryRateLimiter().stats(), { senders: 0, restrictions: 0, maxSenders: 100_000, maxRestricted: 100_000 });
+  });
+
+  it('rejects an invalid date instead of counting at NaN', async () => {
+    const limiter = createMemoryRateLimiter();
+    await assert.rejects(limiter.consume({ ...request('k', perMinute(1)), now: new Date(Number.NaN) }), { code: 'invalid-context' });
+    await assert.rejects(limiter.restriction('k', 'now' as never), { code: 'invalid-context' });
+    await assert.rejects(limiter.restricted(new Date('nope')), { code: 'invalid-context' });
+  });
+});
+
+describe('limit-windows helpers', () => {
+  it('nextUtcMidnight is strictly after now', () => {
+    assert.equal(nextUtcMidnight(Date.parse('2026-11-23T23:59:59.999Z')), '2026-11-24T00:00:00.000Z');
+    assert.equal(nextUtcMidnight(Date.parse('2026-11-24T00:00:00.000Z')), '2026-11-25T00:00:00.000Z');
+    assert.equal(nextUtcMidnight(Date.parse('2026-12-31T12:00:00.000Z')), '2027-01-01T00:00:00.000Z');
+  });
+
+  it('restrictionFor: block and alert restrict nobody', () => {
+    const breach = { window: 'messagesPerMinute', limit: 1, used: 1, set: 's' } as const;
+    assert.equal(restrictionFor([{ ...breach, action: 'block' }, { ...breach, action: 'alert' }], NOW), null);
+  });
+});
+
+describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
+  const message = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example', 'alex@contoso.com'] };
+  const at = (offsetMs: number): Date => new Date(NOW + offsetMs);
+
+  it('sending-limit-exceeded when a block set is full, then delivered again when the window allows', async () => {
+    const rateLimiter = createMemoryRateLimiter({ maxSenders: 100 });
+    const context = (now: Date) => ({ policy: { acceptedDomains: ['contoso.com'], limits: [{ name: 'per-minute', messagesPerMinute: 2 }] }, providers: { rateLimiter }, now });
+    for (let i = 0; i < 2; i++) {
+      const decision = await decidePool(message, context(at(i)));
+      assert.equal(decision.action, 'deliver');
+      assert.equal(decision.pool, 'normal');
+    }
+    const refused = await decidePool(message, context(at(2)));
+    assert.equal(refused.action, 'block');
+    assert.equal(refused.reasons[0]?.code, 'sending-limit-exceeded');
+    assert.equal(refused.reasons[0]?.rule, 3);
+    assert.deepEqual(refused.reasons[0]?.detail, { window: 'messagesPerMinute', limit: 2, used: 2, set: 'per-minute', action: 'block' });
+    assert.equal(await rateLimiter.restriction('megan@contoso.com', at(3)), null);
+    assert.equal((await decidePool(message, context(at(60_000)))).action, 'deliver');
+  });
+
+  it('internal and external recipients come from the accepted domains', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const policy = { acceptedDomains: ['contoso.com'], limits: [{ name: 'ext', externalRecipientsPerHour: 2 }] };
+    const internalOnly = { mailFrom: 'megan@contoso.com', rcptTo: ['a@contoso.com', 'b@contoso.com', 'c@contoso.com'] };
+    assert.equal((await decidePool(internalOnly, { policy, providers: { rateLimiter }, now: at(0) })).action, 'deliver');
+    assert.equal((await decidePool(message, { policy, providers: { rateLimiter }, now: at(1) })).action, 'deliver');
+    assert.equal((await decidePool(message, { policy, providers: { rateLimiter }, now: at(2) })).action, 'deliver');
+    const refused = await decidePool(message, { policy, providers: { rateLimiter }, now: at(3) });
+    assert.equal(refused.reasons[0]?.code, 'sending-limit-exceeded');
+    assert.deepEqual(refused.reasons[0]?.detail, { window: 'externalRecipientsPerHour', limit: 2, used: 2, set: 'ext', action: 'block' });
+  });
+
+  it('limit-alert: delivered, with an informational reason', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const policy = { acceptedDomains: ['contoso.com'], limits: [{ name: 'watch', messagesPerMinute: 1, action: 'alert' as const }] };
+    await decidePool(message, { policy, providers: { rateLimiter }, now: at(0) });
+    const decision = await decidePool(message, { policy, providers: { rateLimiter }, now: at(1) });
+    assert.equal(decision.action, 'deliver');
+    assert.equal(decision.pool, 'normal');
+    assert.equal(decision.reasons[0]?.code, 'accepted-domain');
+    const alert = decision.reasons.find((reason) => reason.code === 'limit-alert');
+    assert.deepEqual(alert?.detail, { window: 'messagesPerMinute', limit: 1, used: 1, set: 'watch' });
+  });
+
+  it('block-user: the breach blocks and restricts; then sender-restricted until released', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const policy = { acceptedDomains: ['contoso.com'], limits: [{ name: 'outbound-spam', recipientsPerDay: 4, action: 'block-user' as const }] };
+    const decide = (offset: number) => decidePool(message, { policy, providers: { rateLimiter }, now: at(offset) });
+    assert.equal((await decide(0)).action, 'deliver');
+    assert.equal((await decide(1)).action, 'deliver');
+    const breach = await decide(2);
+    assert.equal(breach.action, 'block');
+    assert.equal(breach.reasons[0]?.code, 'sending-limit-exceeded');
+    assert.match(breach.reasons[0]?.message ?? '', /now restricted/);
+    const restricted = await decide(3_600_000);
+    assert.equal(restricted.action, 'block');
+    assert.equal(restricted.reasons[0]?.code, 'sender-restricted');
+    assert.equal(restricted.reasons[0]?.rule, 1);
+    assert.deepEqual(restricted.reasons[0]?.detail, { key: 'megan@contoso.com', until: null });
+    assert.deepEqual((await rateLimiter.restricted(at(0))).map((r) => r.key), ['megan@contoso.com']);
+    assert.equal(await rateLimiter.release('megan@contoso.com'), true);
+    // Released, but the day is still full (4 of 4): refused again by rule 3, not rule 1.
+    assert.equal((await decide(3_600_001)).reasons[0]?.code, 'sending-limit-exceeded');
+    await rateLimiter.release('megan@contoso.com');
+    assert.equal((await decide(86_400_000)).action, 'deliver');
+  });
+
+  it('block-user-for-today: sender-restricted until the next UTC midnight', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const policy = { acceptedDomains: ['contoso.com'], limits: [{ name: 'per-minute', messagesPerMinute: 1, action: 'block-user-for-today' as const }] };
+    const decide = (now: Date) => decidePool(message, { policy, providers: { rateLimiter }, now });
+    await decide(at(0));
+    assert.equal((await decide(at(1))).reasons[0]?.code, 'sending-limit-exceeded');
+    const restricted = await decide(at(3_600_000));
+    assert.equal(restricted.reasons[0]?.code, 'sender-restricted');
+    assert.deepEqual(restricted.reasons[0]?.detail, { key: 'megan@contoso.com', until: '2026-11-24T00:00:00.000Z' });
+    const tomorrow = await decide(new Date('2026-11-24T00:00:00.000Z'));
+    assert.equal(tomorrow.action, 'deliver');
+  });
+
+  it('the legacy overLimit high-risk sends an over-limit message through the high-risk pool, counting nothing', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const policy = { acceptedDomains: ['contoso.com'], overLimit: 'high-risk' as const, limits: [{ messagesPerMinute: 1 }] };
+    await decidePool(message, { policy, providers: { rateLimiter }, now: at(0) });
+    const over = await decidePool(message, { policy, providers: { rateLimiter }, now: at(1) });
+    assert.equal(over.pool, 'high-risk');
+    assert.equal(over.reasons[0]?.code, 'sending-limit-exceeded');
+    const again = await decidePool(message, { policy, providers: { rateLimiter }, now: at(2) });
+    assert.equal(again.reasons[0]?.detail?.used, 1);
+  });
+});

@@ -1,0 +1,67 @@
+// A child process for test/providers/redis-limiter.test.ts: its own Redis rate limiter (its own
+// connection), started with `node --import tsx redis-limiter-worker.ts <mode> <json>`.
+//
+// - `consume {url, key, total, batch, now, messagesPerMinute}`: prints `ready`, waits for a line
+//   on stdin (so that all workers start together), then makes `total` consume calls for one key,
+//   `batch` at a time concurrently (Promise.all), and prints `{counted, refused, failed, ms}`.
+// - `restriction {url, key, now}`: prints the restriction of `key` as JSON.
+import { createInterface } from 'node:readline';
+import { createRedisRateLimiter } from '../../src/providers/redis-limiter.js';
+
+const [mode, json] = process.argv.slice(2);
+const args = JSON.parse(json ?? '{}') as {
+  url: string;
+  key: string;
+  now: string;
+  total?: number;
+  batch?: number;
+  messagesPerMinute?: number;
+};
+const limiter = createRedisRateLimiter({ url: args.url, commandTimeoutMs: 20_000 });
+const now = new Date(args.now);
+
+async function consumeMode(): Promise<void> {
+  const total = args.total ?? 5_000;
+  const batch = args.batch ?? total;
+  const limits = [{ name: 'concurrency', messagesPerMinute: args.messagesPerMinute ?? 1_000, action: 'block' as const }];
+  // Connect (and load the script) before the signal: the first call waits for the connection.
+  await limiter.restriction(args.key, now);
+  process.stdout.write('ready\n');
+  await new Promise<void>((resolve) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.once('line', () => {
+      lines.close();
+      process.stdin.destroy();
+      resolve();
+    });
+  });
+  let counted = 0;
+  let refused = 0;
+  let failed = 0;
+  const started = performance.now();
+  for (let done = 0; done < total; done += batch) {
+    const size = Math.min(batch, total - done);
+    const results = await Promise.allSettled(
+      Array.from({ length: size }, () => limiter.consume({ key: args.key, internalRecipients: 0, externalRecipients: 1, limits, now })),
+    );
+    for (const result of results) {
+      if (result.status === 'rejected') failed += 1;
+      else if (result.value.counted) counted += 1;
+      else refused += 1;
+    }
+  }
+  const ms = Math.round(performance.now() - started);
+  process.stdout.write(`${JSON.stringify({ counted, refused, failed, ms })}\n`);
+}
+
+async function restrictionMode(): Promise<void> {
+  process.stdout.write(`${JSON.stringify(await limiter.restriction(args.key, now))}\n`);
+}
+
+try {
+  if (mode === 'consume') await consumeMode();
+  else if (mode === 'restriction') await restrictionMode();
+  else throw new Error(`unknown mode ${mode}`);
+} finally {
+  await limiter.close();
+}

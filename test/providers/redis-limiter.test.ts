@@ -1,0 +1,317 @@
+// The Redis rate limiter against a real redis-server (Debian package) on loopback
+// (test/servers/redis.ts): the shared rate limiter behaviour suite; concurrency across 4 processes
+// (never more than the limit counted); a restriction set in one process seen by another; Redis
+// killed mid-run → decidePool applies the rate limiter fail mode within its deadline; Redis back →
+// consume works again; options validation.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/providers/redis-limiter.js';
+import { decidePool } from '../../src/decide/gather.js';
+import { OutboundPoolsError } from '../../src/errors.js';
+import type { Decision, OutboundMessage } from '../../src/decide/types.js';
+import type { PolicyInput } from '../../src/policy.js';
+import type { LimitSet } from '../../src/providers/types.js';
+import { startRedis, type RedisServer } from '../servers/redis.js';
+import { describeRateLimiterBehaviour } from './rate-limiter-behaviour.js';
+
+const WORKER = fileURLToPath(new URL('./redis-limiter-worker.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** One Redis for the behaviour suite and the cross-process tests (keys are unique per test). */
+let shared: Promise<RedisServer> | undefined;
+const sharedRedis = (): Promise<RedisServer> => (shared ??= startRedis());
+after(async () => {
+  if (shared !== undefined) await (await shared.catch(() => undefined))?.stop();
+});
+
+describeRateLimiterBehaviour('redis', async () => {
+  const server = await sharedRedis();
+  const limiter = createRedisRateLimiter({ url: server.url, prefix: 'behaviour:', commandTimeoutMs: 5_000 });
+  return { limiter, close: () => limiter.close() };
+});
+
+/** Worker processes still running: killed after the tests whatever happened. */
+const children = new Set<ReturnType<typeof spawn>>();
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+interface WorkerResult {
+  readonly counted: number;
+  readonly refused: number;
+  readonly failed: number;
+  readonly ms: number;
+}
+
+/** Starts the worker script in a child process; `lines` yields its stdout lines. */
+function startWorker(mode: string, args: object) {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, mode, JSON.stringify(args)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<string> => {
+    const line = await lines.next();
+    if (line.done === true) throw new Error(`worker ${mode} ended without output:\n${stderr}`);
+    return line.value;
+  };
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, next, exited, stderr: () => stderr };
+}
+
+describe('redis limiter across processes', () => {
+  it('4 processes × 5,000 concurrent consumes for one key count exactly the limit', { timeout: 40_000 }, async (t) => {
+    const server = await sharedRedis();
+    const key = `${randomUUID()}:burst@contoso.com`;
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+    const limit = 1_000;
+    const perWorker = 5_000;
+    const workers = Array.from({ length: 4 }, () =>
+      startWorker('consume', { url: server.url, key, total: perWorker, batch: 1_000, now, messagesPerMinute: limit }),
+    );
+    try {
+      // Every worker connected and ready; then all start at once.
+      for (const worker of workers) assert.equal(await worker.next(), 'ready', worker.stderr());
+      for (const worker of workers) worker.child.stdin.end('go\n');
+      const results = await Promise.all(workers.map(async (worker) => JSON.parse(await worker.next()) as WorkerResult));
+      const counted = results.reduce((sum, result) => sum + result.counted, 0);
+      const refused = results.reduce((sum, result) => sum + result.refused, 0);
+      const failed = results.reduce((sum, result) => sum + result.failed, 0);
+      t.diagnostic(`per process (counted/refused/failed, ms): ${results.map((r) => `${r.counted}/${r.refused}/${r.failed} ${r.ms} ms`).join('; ')}`);
+      t.diagnostic(`total: ${counted} counted, ${refused} refused, ${failed} failed of ${4 * perWorker} (limit ${limit})`);
+      assert.equal(failed, 0);
+      assert.equal(counted, limit, 'exactly the limit is counted across processes');
+      assert.equal(refused, 4 * perWorker - limit);
+
+      // The window holds exactly the limit: the next one is refused with used = limit.
+      const limiter = createRedisRateLimiter({ url: server.url });
+      try {
+        const limits: LimitSet[] = [{ name: 'concurrency', messagesPerMinute: limit, action: 'block' }];
+        const result = await limiter.consume({ key, internalRecipients: 0, externalRecipients: 1, limits, now: new Date(now) });
+        assert.deepEqual(result, {
+          restriction: null,
+          breaches: [{ window: 'messagesPerMinute', limit, used: limit, action: 'block', set: 'concurrency' }],
+          counted: false,
+        });
+      } finally {
+        await limiter.close();
+      }
+      for (const worker of workers) assert.equal(await worker.exited, 0, worker.stderr());
+    } finally {
+      for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    }
+  });
+
+  it('a restriction set by one process is seen by another, and its release too', { timeout: 20_000 }, async () => {
+    const server = await sharedRedis();
+    const key = `${randomUUID()}:spammer@contoso.com`;
+    const now = new Date();
+    const limiter = createRedisRateLimiter({ url: server.url });
+    const askOther = async () => {
+      const worker = startWorker('restriction', { url: server.url, key, now: now.toISOString() });
+      const line = await worker.next();
+      assert.equal(await worker.exited, 0, worker.stderr());
+      return JSON.parse(line) as unknown;
+    };
+    try {
+      const limits: LimitSet[] = [{ name: 'strict', messagesPerMinute: 1, action: 'block-user' }];
+      const send = () => limiter.consume({ key, internalRecipients: 0, externalRecipients: 1, limits, now });
+      assert.equal((await send()).counted, true);
+      const refused = await send();
+      assert.equal(refused.counted, false);
+      assert.equal(refused.breaches[0]?.action, 'block-user');
+      const seen = (await askOther()) as { until: unknown; reason: string };
+      assert.equal(seen.until, null);
+      assert.match(seen.reason, /messagesPerMinute.*"strict"/);
+      // Another client (another connection) lists it too.
+      const other = createRedisRateLimiter({ url: server.url });
+      try {
+        assert.ok((await other.restricted(now)).some((sender) => sender.key === key));
+        assert.equal(await other.release(key), true);
+      } finally {
+        await other.close();
+      }
+      assert.equal(await askOther(), null);
+      assert.equal(await limiter.restriction(key, now), null);
+    } finally {
+      await limiter.close();
+    }
+  });
+
+  it('works with a client of your own, and close() leaves it open', async () => {
+    const server = await sharedRedis();
+    const client = new Redis(server.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    client.on('error', () => {});
+    const limiter = createRedisRateLimiter({ client, prefix: 'own-client:' });
+    try {
+      const key = `${randomUUID()}@contoso.com`;
+      const limits: LimitSet[] = [{ name: 'one', messagesPerMinute: 1, action: 'block' }];
+      const now = new Date();
+      assert.equal((await limiter.consume({ key, internalRecipients: 1, externalRecipients: 0, limits, now })).counted, true);
+      assert.equal((await limiter.consume({ key, internalRecipients: 1, externalRecipients: 0, limits, now })).counted, false);
+      const names = await client.keys(`own-client:{${key}}:*`);
+      assert.deepEqual(names.sort(), ['a', 'i', 'm'].map((suffix) => `own-client:{${key}}:${suffix}`));
+      await limiter.close();
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe('redis limiter when Redis goes down', () => {
+  let server: RedisServer;
+  let limiter: RedisRateLimiter;
+  const COMMAND_TIMEOUT_MS = 300;
+  const RATE_LIMITER_MS = 1_000;
+  const WATCHDOG_MS = 5_000;
+  const MESSAGE: OutboundMessage = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] };
+  const policy = (mode: 'fail-open' | 'defer'): PolicyInput => ({
+    acceptedDomains: ['contoso.com'],
+    limits: { name: 'default', messagesPerMinute: 1_000 },
+    deadlines: { rateLimiterMs: RATE_LIMITER_MS, totalMs: 2_000 },
+    onProviderFailure: { rateLimiter: mode },
+  });
+  const label = (decision: Decision) => decision.reasons.map((reason) => (reason.provider === undefined ? reason.code : `${reason.code}(${reason.provider})`));
+
+  /** decidePool, timed; fails when it rejects or does not settle. */
+  const decide = async (mode: 'fail-open' | 'defer') => {
+    const started = performance.now();
+    let watchdog: NodeJS.Timeout | undefined;
+    const hang = new Promise<never>((_, reject) => {
+      watchdog = setTimeout(() => reject(new Error(`decidePool did not settle within ${WATCHDOG_MS} ms: it must never hang`)), WATCHDOG_MS);
+    });
+    try {
+      const decision = await Promise.race([decidePool(MESSAGE, { policy: policy(mode), providers: { rateLimiter: limiter } }), hang]);
+      return { decision, ms: performance.now() - started };
+    } finally {
+      clearTimeout(watchdog);
+    }
+  };
+
+  before(async () => {
+    server = await startRedis();
+    limiter = createRedisRateLimiter({ url: server.url, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  });
+  after(async () => {
+    await limiter?.close();
+    await server?.stop();
+  });
+
+  it('killed mid-run: provider-failed(rateLimiter) within the deadline, with the fail mode; back: consume works again', { timeout: 30_000 }, async (t) => {
+    const up = await decide('defer');
+    assert.deepEqual({ action: up.decision.action, codes: label(up.decision) }, { action: 'deliver', codes: ['accepted-domain'] });
+
+    // Killed while decisions are in flight: each one settles within the deadline, decided on
+    // Redis's answer or by the fail mode.
+    const inFlight = Array.from({ length: 200 }, () => decide('fail-open'));
+    const killed = server.kill();
+    const settled = await Promise.all(inFlight);
+    await killed;
+    const failedOpen = settled.filter(({ decision }) => label(decision).includes('provider-failed(rateLimiter)')).length;
+    const slowest = Math.max(...settled.map(({ ms }) => ms));
+    t.diagnostic(`killed with 200 decisions in flight: ${settled.length - failedOpen} answered by Redis, ${failedOpen} failed open; slowest ${Math.round(slowest)} ms`);
+    assert.ok(slowest < RATE_LIMITER_MS + 500, `slowest in-flight decision took ${Math.round(slowest)} ms`);
+    for (const { decision } of settled) {
+      assert.deepEqual({ action: decision.action, pool: decision.pool }, { action: 'deliver', pool: 'normal' });
+      assert.ok(['accepted-domain', 'accepted-domain,provider-failed(rateLimiter)'].includes(label(decision).join(',')), label(decision).join(','));
+    }
+
+    for (const mode of ['fail-open', 'defer'] as const) {
+      for (let round = 0; round < 3; round += 1) {
+        const { decision, ms } = await decide(mode);
+        t.diagnostic(`Redis down, ${mode}, round ${round}: ${decision.action} in ${Math.round(ms)} ms (${decision.reasons.find((r) => r.provider === 'rateLimiter')?.message ?? ''})`);
+        assert.ok(ms < RATE_LIMITER_MS + 500, `decided in ${Math.round(ms)} ms, past the rate limiter deadline`);
+        assert.ok(label(decision).includes('provider-failed(rateLimiter)'), `${mode}: ${label(decision).join(', ')}`);
+        if (mode === 'fail-open') {
+          assert.deepEqual({ action: decision.action, pool: decision.pool }, { action: 'deliver', pool: 'normal' });
+        } else {
+          assert.deepEqual({ action: decision.action, code: decision.reply?.code, enhanced: decision.reply?.enhancedCode }, { action: 'defer', code: 451, enhanced: '4.3.0' });
+        }
+      }
+    }
+    // The limiter's own calls reject (never hang) while Redis is down.
+    const started = performance.now();
+    await assert.rejects(limiter.restriction('megan@contoso.com', new Date()));
+    assert.ok(performance.now() - started < COMMAND_TIMEOUT_MS + 500);
+
+    await server.restart();
+    const restarted = performance.now();
+    const limits: LimitSet[] = [{ name: 'default', messagesPerMinute: 1_000, action: 'block' }];
+    let recovered: number | null = null;
+    let attempts = 0;
+    let lastError = '';
+    while (performance.now() - restarted < 10_000) {
+      attempts += 1;
+      try {
+        const result = await limiter.consume({ key: `${randomUUID()}@contoso.com`, internalRecipients: 0, externalRecipients: 1, limits, now: new Date() });
+        assert.equal(result.counted, true);
+        recovered = performance.now() - restarted;
+        break;
+      } catch (error) {
+        lastError = error instanceof Error ? error.message : String(error);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    assert.notEqual(recovered, null, `consume still failing 10 s after Redis came back: ${lastError}`);
+    t.diagnostic(`recovered ${Math.round(recovered!)} ms after the restart (${attempts} attempts)`);
+    const back = await decide('defer');
+    assert.deepEqual({ action: back.decision.action, codes: label(back.decision) }, { action: 'deliver', codes: ['accepted-domain'] });
+  });
+});
+
+describe('redis limiter options', () => {
+  const invalid = (options: unknown, pattern: RegExp) =>
+    assert.throws(
+      () => createRedisRateLimiter(options as RedisRateLimiterOptions),
+      (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context' && pattern.test(error.message),
+    );
+
+  it('refuses bad options at once with invalid-context', () => {
+    invalid(undefined, /options object/);
+    invalid('redis://127.0.0.1', /options object/);
+    invalid({}, /needs client or url/);
+    invalid({ url: 'redis://127.0.0.1:6379', client: {} }, /either client or url/);
+    invalid({ url: 'redis://127.0.0.1:6379', host: 'x' }, /Unknown Redis rate limiter option "host"/);
+    invalid({ url: 'http://127.0.0.1:6379' }, /redis:\/\/ or rediss:\/\//);
+    invalid({ url: 'not a url' }, /not a URL/);
+    invalid({ url: 42 }, /redis:\/\//);
+    invalid({ client: { get() {} } }, /ioredis client/);
+    invalid({ url: 'redis://127.0.0.1:6379', prefix: 'a{b}:' }, /braces/);
+    invalid({ url: 'redis://127.0.0.1:6379', prefix: 7 }, /prefix/);
+    invalid({ url: 'redis://127.0.0.1:6379', commandTimeoutMs: 0 }, /commandTimeoutMs/);
+    invalid({ url: 'redis://127.0.0.1:6379', commandTimeoutMs: 1.5 }, /commandTimeoutMs/);
+    invalid({ url: 'redis://127.0.0.1:6379', commandTimeoutMs: '500' }, /commandTimeoutMs/);
+  });
+
+  it('accepts a url or a client, and connects only when first used', async () => {
+    const limiter = createRedisRateLimiter({ url: 'rediss://cache.example:6380', prefix: 'x:', commandTimeoutMs: 250 });
+    await limiter.close();
+    await assert.rejects(limiter.restriction('a@contoso.com', new Date()), /closed/);
+    const client = new Redis({ lazyConnect: true });
+    try {
+      await createRedisRateLimiter({ client }).close();
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('a Redis nobody listens on makes calls reject within commandTimeoutMs', async () => {
+    const limiter = createRedisRateLimiter({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 200 });
+    try {
+      const started = performance.now();
+      await assert.rejects(limiter.consume({ key: 'a@contoso.com', internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date() }));
+      assert.ok(performance.now() - started < 1_000);
+    } finally {
+      await limiter.close();
+    }
+  });
+});
