@@ -136,3 +136,41 @@ for (const [name, values] of samples) {
 const decisions = quantile(samples.get('createDecider, memory limiter'), 0.5);
 console.log(`\ntarget ≥ 300,000 decisions/s with in-memory providers (memory limiter included): ${decisions >= 300_000 ? 'met' : 'NOT met'} (${fmt(decisions)}/s, one core)`);
 console.log(`limiter state after the run: ${fmt(memoryLimiter.stats().senders)} senders (bound ${fmt(SENDERS)}), ${fmt(consumeLimiter.stats().senders)} in the consume case`);
+
+// Redis: the same decisions through createRedisRateLimiter, many in flight at once (an MTA
+// decides concurrently; ioredis pipelines the scripts of concurrent calls on one connection).
+const { startRedis, hasRedisServer, REDIS_MISSING } = await import('./lib/redis.mjs');
+if (!hasRedisServer()) {
+  console.log(`\nRedis limiter: not measured: ${REDIS_MISSING}`);
+} else {
+  const redis = await startRedis();
+  const redisLimiter = api.createRedisRateLimiter({ url: redis.url, prefix: `bench-${process.pid}:` });
+  try {
+    const withRedis = createDecider({ policy, providers: { ...common, rateLimiter: redisLimiter } });
+    const concurrency = 64;
+    const total = quick ? 5_000 : 40_000;
+    let next = 0;
+    const clockStart = base + 10 * 86_400_000;
+    const run = async (count) => {
+      const failures = { n: 0 };
+      const worker = async () => {
+        for (let i = next++; i < count; i = next++) {
+          const decision = await withRedis(messages[i % SENDERS], { now: new Date(clockStart + i) });
+          if (decision.reasons.some((reason) => reason.code === 'provider-failed')) failures.n++;
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+      return failures.n;
+    };
+    next = 0;
+    await run(quick ? 500 : 2_000); // warm-up: connection, script load, JIT
+    next = 0;
+    const start = performance.now();
+    const failed = await run(total);
+    const seconds = (performance.now() - start) / 1000;
+    console.log(`\nRedis limiter (real redis-server on loopback, ${concurrency} decisions in flight): ${fmt(total / seconds)} decisions/s over ${fmt(total)} decisions, ${failed} provider failures`);
+  } finally {
+    await redisLimiter.close();
+    await redis.stop();
+  }
+}

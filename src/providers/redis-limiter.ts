@@ -393,11 +393,20 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     return clientPromise;
   };
 
+  // Calls that arrive while the client connects share one wait (one 'ready' listener, not one each).
+  let connecting: Promise<void> | null = null;
+  const ready = (client: RedisClient): Promise<void> | undefined => {
+    if (client.status === 'ready') return undefined;
+    return (connecting ??= whenReady(client, commandTimeoutMs).finally(() => {
+      connecting = null;
+    }));
+  };
+
   /** Runs `command` on a ready client, within commandTimeoutMs in all (connecting included). */
   const run = <T>(what: string, command: (client: RedisClient) => Promise<T>): Promise<T> =>
     within(
       getClient().then(async (client) => {
-        if (owned) await whenReady(client, commandTimeoutMs);
+        if (owned) await ready(client);
         return command(client);
       }),
       commandTimeoutMs,
