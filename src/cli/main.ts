@@ -3,19 +3,25 @@
 
 import { readFileSync } from 'node:fs';
 import { processIo, UsageError, type CliIo } from './io.js';
-import { runDecide } from './decide.js';
+import { runDecide, runExplain } from './decide.js';
 import { runSrs } from './srs.js';
 
 const USAGE = `Usage: outbound-pools <command> [options]
 
 Commands:
   demo                  decide over the bundled example messages (offline)
-  decide <file.eml>...  which pool each message leaves through, and why (outbound-pools decide --help)
+  decide <file.eml | directory | batch.jsonl>...
+                        which pool each message leaves through, and why, with a summary
+                        table (outbound-pools decide --help)
+  explain <file.eml>    why a message gets its pool, rule by rule (outbound-pools explain --help)
   srs forward|reverse   rewrite or undo an envelope sender with SRS (outbound-pools srs --help)
 
 Options:
   -h, --help            this text
-  -v, --version         the version`;
+  -v, --version         the version
+
+Exit status: 0 success, 1 a message could not be read or was invalid (decide, explain) or an
+address could not be rewritten or verified (srs), 2 usage error.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,6 +37,8 @@ async function main(args: readonly string[], io: CliIo = processIo): Promise<num
         return await runSrs(rest, io);
       case 'decide':
         return await runDecide(rest, io);
+      case 'explain':
+        return await runExplain(rest, io);
       case 'demo':
         return await runDecide(rest, io, true);
       case '-v':

@@ -1,0 +1,157 @@
+// `outbound-pools explain`: why a message got its pool, rule by rule (docs/decision-rules.md),
+// read back from the decision object alone (reasons, verdicts, ndr): the rules are not re-run.
+
+import { formatTrace } from '../decide/trace.js';
+import type { Decision, Reason, Verdict } from '../decide/types.js';
+import { isAcceptedDomain, type Policy } from '../policy.js';
+import type { AuthenticationVerdict, ConsumeResult, SpamVerdict } from '../providers/types.js';
+
+/** What the decision object does not carry but the envelope does; optional, for rule 2. */
+export interface ExplainEnvelope {
+  readonly rcptTo?: readonly string[];
+}
+
+/** The rules in table order, with their short names. */
+export const RULES: readonly { readonly rule: number; readonly name: string }[] = [
+  { rule: 1, name: 'sender restricted' },
+  { rule: 2, name: 'recipients per message' },
+  { rule: 3, name: 'sending limits' },
+  { rule: 4, name: 'NDR' },
+  { rule: 5, name: 'sender domain' },
+  { rule: 6, name: 'spam' },
+  { rule: 7, name: 'relay (unverified forward)' },
+  { rule: 8, name: 'verified forward' },
+  { rule: 9, name: 'accepted domain' },
+];
+
+type Outcome = 'applies' | 'does not apply' | 'not reached';
+
+function verdictText<T>(verdict: Verdict<T>, what: string, describe: (value: T) => string): string {
+  switch (verdict.state) {
+    case 'given':
+      return `${describe(verdict.value)} (given on the message)`;
+    case 'provided':
+      return describe(verdict.value);
+    case 'failed':
+      return `the ${what} failed: ${verdict.error}`;
+    case 'absent':
+      return verdict.why;
+  }
+}
+
+function valueOf<T>(verdict: Verdict<T>): T | undefined {
+  return verdict.state === 'given' || verdict.state === 'provided' ? verdict.value : undefined;
+}
+
+function limitsText(limits: ConsumeResult): string {
+  if (limits.breaches.length === 0) return `within every limit${limits.counted ? ' (counted)' : ''}`;
+  return `over ${limits.breaches.map((b) => `${b.window} ${b.used}/${b.limit} (${b.set}, ${b.action})`).join('; ')}`;
+}
+
+function spamText(spam: SpamVerdict, policy: Policy): string {
+  const parts: string[] = [];
+  if (spam.score !== undefined) parts.push(`score ${spam.score}${policy.spam.threshold === null ? ' (no threshold)' : `, threshold ${policy.spam.threshold}`}`);
+  if (spam.isSpam !== undefined) parts.push(spam.isSpam ? 'classified spam' : 'classified not spam');
+  if (spam.categories !== undefined && spam.categories.length > 0) parts.push(`categories ${spam.categories.join(', ')}`);
+  return parts.length === 0 ? 'no score or judgement' : parts.join(', ');
+}
+
+function authText(auth: AuthenticationVerdict): string {
+  const parts: string[] = [];
+  if (auth.spf !== undefined) parts.push(`SPF ${auth.spf.result}${auth.spf.domain === undefined ? '' : ` for ${auth.spf.domain}`}`);
+  for (const dkim of auth.dkim ?? []) parts.push(`DKIM ${dkim.result} d=${dkim.domain}`);
+  if (auth.arc !== undefined) parts.push(`ARC ${auth.arc.result}${auth.arc.sealer === undefined ? '' : ` sealed by ${auth.arc.sealer}`}`);
+  return parts.length === 0 ? 'no SPF, DKIM or ARC result' : parts.join(', ');
+}
+
+function domainOf(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? null : address.slice(at + 1).toLowerCase();
+}
+
+function decisionText(decision: Decision): string {
+  return decision.action === 'deliver'
+    ? `deliver through the ${decision.pool} pool (${decision.poolName})`
+    : `${decision.action} — ${decision.reply.line}`;
+}
+
+/**
+ * Lines saying, for rules 1–9 in table order, whether each applies, does not apply or was not
+ * reached, with the verdict it read; then the decision and its trace line. Pure.
+ */
+export function explainDecision(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): string[] {
+  const { verdicts, ndr } = decision;
+  const decisive: Reason = decision.reasons[0]!;
+  const decidingRule = decisive.rule ?? 0;
+  const noteFor = (rule: number) => decision.reasons.slice(1).filter((reason) => reason.rule === rule && reason.code !== 'srs-rewritten' && reason.code !== 'srs-skipped');
+  const sender = decision.srs?.applied ? decision.srs.original : decision.mailFrom;
+  const senderDomain = valueOf(verdicts.senderDomain)?.domain ?? (sender === '' ? null : domainOf(sender));
+  const accepted = senderDomain !== null && isAcceptedDomain(policy, senderDomain);
+  // Rule 9 is checked before 7 and 8: for senders outside the accepted domains, it is known not to apply.
+  const outcomeOf = (rule: number): Outcome => {
+    if (rule === decidingRule) return 'applies';
+    if (decidingRule === 7 || decidingRule === 8) {
+      if (rule === 9) return 'does not apply';
+      if (rule === 7 && decidingRule === 8) return 'does not apply';
+    }
+    if (decidingRule === 9 && (rule === 7 || rule === 8)) return 'does not apply';
+    return rule < decidingRule ? 'does not apply' : 'not reached';
+  };
+
+  const read = (rule: number): string => {
+    switch (rule) {
+      case 1: {
+        const text = verdictText(verdicts.limits, 'rate limiter', (limits) => (limits.restriction === null ? 'not restricted' : `restricted until ${limits.restriction.until ?? 'released'}${limits.restriction.reason ? `: ${limits.restriction.reason}` : ''}`));
+        return verdicts.limits.state === 'failed' ? `${text} (policy: ${policy.onProviderFailure.rateLimiter})` : text;
+      }
+      case 2: {
+        const limit = policy.recipientsPerMessage;
+        const count = envelope.rcptTo?.length ?? (decisive.code === 'recipients-per-message-exceeded' ? Number(decisive.detail?.recipients) : undefined);
+        const given = count === undefined ? '' : `${count} recipient${count === 1 ? '' : 's'}, `;
+        return limit === null ? `${given}no per-message limit` : `${given}at most ${limit.limit} (${limit.set})`;
+      }
+      case 3:
+        return verdictText(verdicts.limits, 'rate limiter', limitsText) + (policy.overLimit === 'high-risk' ? '; over-limit mail goes high-risk' : '');
+      case 4:
+        return ndr.isNdr ? `an NDR (${ndr.basis})` : 'not an NDR';
+      case 5: {
+        const text = verdictText(verdicts.senderDomain, 'sender domain check', (domain) => {
+          const basis = { mx: 'has MX', a: 'has A', aaaa: 'has AAAA', 'null-mx': 'has a null MX (RFC 7505)', 'no-records': 'has no MX, A or AAAA' }[domain.basis];
+          return `${domain.domain} ${basis}`;
+        });
+        return verdicts.senderDomain.state === 'failed' ? `${text} (dns.onError: ${policy.dns.onError})` : text;
+      }
+      case 6: {
+        const text = verdictText(verdicts.spam, 'spam classifier', (spam) => spamText(spam, policy));
+        return verdicts.spam.state === 'failed' ? `${text} (policy: ${policy.onProviderFailure.spam})` : text;
+      }
+      case 7:
+      case 8: {
+        if (accepted) return `${senderDomain} is accepted: only forwards from outside are checked`;
+        const text = verdictText(verdicts.authentication, 'authentication', authText);
+        return verdicts.authentication.state === 'failed' ? `${text} (policy: ${policy.onProviderFailure.authenticator})` : text;
+      }
+      case 9:
+        if (senderDomain === null) return 'null sender';
+        return accepted ? `${senderDomain} is an accepted domain` : `${senderDomain} is not an accepted domain`;
+      default:
+        return '';
+    }
+  };
+
+  const width = Math.max(...RULES.map(({ rule, name }) => `${rule} ${name}:`.length));
+  const lines: string[] = [];
+  for (const { rule, name } of RULES) {
+    const outcome = outcomeOf(rule);
+    let line = `${`${rule} ${name}:`.padEnd(width)} ${read(rule)} → ${outcome}`;
+    if (outcome === 'applies') line += `: ${decisive.code} — ${decisive.message}`;
+    lines.push(line);
+    for (const note of noteFor(rule)) lines.push(`${' '.repeat(width)}   note ${note.code}: ${note.message}`);
+  }
+  lines.push(`decision: ${decisionText(decision)}`);
+  for (const reason of decision.reasons) {
+    if (reason.code === 'srs-rewritten' || reason.code === 'srs-skipped') lines.push(`  ${reason.code}: ${reason.message}`);
+  }
+  lines.push(`trace: ${formatTrace(decision)}`);
+  return lines;
+}
