@@ -10,3 +10,11 @@ it('outbound-pools/srs and the root entry resolve through the exports map to the
   const rewriter = new srs.Srs({ secret: 'tops3cr3t' });
   assert.equal(rewriter.forward('test@otherdomain.com', 'example.com', { now: 1577836860_000 }), 'SRS0=vmyz=2W=otherdomain.com=test@example.com');
 });
+
+it('outbound-pools/haraka loads from CommonJS, as a Haraka plugin file requires it, and as ESM', async () => {
+  const { createRequire } = await import('node:module');
+  const required = createRequire(import.meta.url)('outbound-pools/haraka') as { install: unknown };
+  assert.equal(typeof required.install, 'function');
+  const imported = await import('outbound-pools/haraka');
+  assert.equal(typeof imported.createHarakaPlugin, 'function');
+});

@@ -1,0 +1,283 @@
+// The Haraka plugin in the real Haraka: a relaying Haraka with outbound-pools decides each message
+// at data_post and delivers it to a loopback sink through get_mx, bound to its pool's address.
+// The sink records the source address of each delivery: that is the proof of the pool.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { decidePool } from '../../src/decide/gather.js';
+import { HARAKA_CODES } from '../../src/haraka/plugin.js';
+import { startSmtpSink, type SinkDelivery, type SmtpSink } from '../servers/smtp-sink.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const HARAKA_BIN = join(ROOT, 'node_modules', '.bin', 'haraka');
+const ENTRY = join(ROOT, 'dist', 'haraka', 'index.cjs');
+const POLICY = JSON.parse(readFileSync(join(ROOT, 'examples', 'policy.json'), 'utf8')) as Record<string, unknown>;
+const ZONE = JSON.parse(readFileSync(join(ROOT, 'examples', 'zone.json'), 'utf8')) as Record<string, unknown>;
+const TEST_POLICY = { ...POLICY, spam: { threshold: 6, blockCategories: ['phishing'] } };
+// The inbound MX that authenticated the forwarded mail; Haraka here is the outbound relay.
+const AUTHSERV_ID = 'inbound.contoso.com';
+const SRS_SECRET = 'haraka-integration-secret';
+const POOLS = {
+  normal: { bind: '127.0.0.10', helo: 'out.contoso.com' },
+  'high-risk': { bind: '127.0.0.20', helo: 'hr.contoso.com' },
+  relay: { bind: '127.0.0.30', helo: 'rly.contoso.com' },
+} as const;
+
+// A stand-in for Haraka's spf plugin: records a result the way it does, in connection.auth_results.
+const SPF_STUB = `exports.hook_data_post = function (next, connection) {
+  const transaction = connection.transaction;
+  if (transaction.header.get('X-Test-Spf').trim() === 'pass') {
+    connection.auth_results('spf=pass smtp.mailfrom=' + transaction.mail_from.host);
+  }
+  next();
+};
+`;
+
+// The plugin file Haraka loads: the providers are code, so options are built in code. The spam
+// classifier stands in for rspamd: it scores the Subject; authentication comes from the
+// Authentication-Results fields of the trusted authserv-id.
+function pluginSource(sinkPort: number): string {
+  return `const { install } = require(${JSON.stringify(ENTRY)});
+install(exports, (op) => ({
+  policy: op.createPolicy(${JSON.stringify(TEST_POLICY)}),
+  providers: {
+    dns: op.createStaticResolver(${JSON.stringify(ZONE)}),
+    spam: {
+      async classify(message) {
+        const subject = /^Subject:(.*)$/im.exec(Buffer.from(message.raw ?? '').toString('utf8'))?.[1] ?? '';
+        if (/phish/i.test(subject)) return { score: 20, categories: ['phishing'] };
+        return { score: /winner|lottery|free money/i.test(subject) ? 12 : 0.5 };
+      },
+    },
+    authenticator: {
+      async authenticate(message) {
+        return op.authenticationFromHeaders(message.raw ?? '', { authservIds: [${JSON.stringify(AUTHSERV_ID)}] }).verdict;
+      },
+    },
+  },
+  srs: { rewriter: new op.Srs({ secret: ${JSON.stringify(SRS_SECRET)} }), domain: 'contoso.com' },
+  pools: ${JSON.stringify(POOLS)},
+  nextHop: { host: '127.0.0.1', port: ${sinkPort} },
+}));
+`;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, output: () => string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`Haraka exited with ${child.exitCode}:\n${output()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setTimeout(2000, () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('data', () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`Haraka did not listen on ${port} within ${timeoutMs} ms:\n${output()}`);
+}
+
+interface TestMessage {
+  readonly name: string;
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly headers: string;
+  readonly body?: string;
+}
+
+function raw(message: TestMessage): string {
+  return `${message.headers.trim().replace(/\r?\n/g, '\r\n')}\r\nMessage-ID: <${message.name}@test.contoso.com>\r\n\r\n${message.body ?? 'Hello.'}\r\n`;
+}
+
+const MESSAGES = {
+  accepted: {
+    name: 'accepted',
+    from: 'megan@contoso.com',
+    to: ['lee@fabrikam.example'],
+    headers: 'From: Megan <megan@contoso.com>\nTo: lee@fabrikam.example\nSubject: Quarterly numbers',
+  },
+  ndr: {
+    name: 'ndr',
+    from: '',
+    to: ['alex@fabrikam.example'],
+    headers: 'From: MAILER-DAEMON@contoso.com\nTo: alex@fabrikam.example\nSubject: Undeliverable: hello\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    body: '--b\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n--b--',
+  },
+  spam: {
+    name: 'spam',
+    from: 'megan@contoso.com',
+    to: ['lee@fabrikam.example'],
+    headers: 'From: megan@contoso.com\nTo: lee@fabrikam.example\nSubject: You are a WINNER of the lottery',
+  },
+  unverified: {
+    name: 'unverified',
+    from: 'kim@northwind.example',
+    to: ['lee@fabrikam.example'],
+    headers: 'From: kim@northwind.example\nTo: forward@contoso.com\nSubject: Forwarded, unverified',
+  },
+  verified: {
+    name: 'verified',
+    from: 'alex@fabrikam.example',
+    to: ['ops@adventure-works.example'],
+    headers: `Authentication-Results: ${AUTHSERV_ID}; spf=pass smtp.mailfrom=fabrikam.example\nFrom: alex@fabrikam.example\nTo: forward@contoso.com\nSubject: Forwarded, SPF pass`,
+  },
+  verifiedByHaraka: {
+    name: 'verified-by-haraka',
+    from: 'alex@fabrikam.example',
+    to: ['ops@adventure-works.example'],
+    headers: 'X-Test-Spf: pass\nFrom: alex@fabrikam.example\nTo: forward@contoso.com\nSubject: Forwarded, SPF pass in Haraka',
+  },
+  blocked: {
+    name: 'blocked',
+    from: 'megan@contoso.com',
+    to: ['lee@fabrikam.example'],
+    headers: 'From: megan@contoso.com\nTo: lee@fabrikam.example\nSubject: Verify your account (phish)',
+  },
+} satisfies Record<string, TestMessage>;
+
+describe('the Haraka plugin in a real Haraka', () => {
+  let sink: SmtpSink;
+  let haraka: ChildProcess | undefined;
+  let dir: string;
+  let port: number;
+  let log = '';
+
+  before(async () => {
+    // The plugin runs from dist: build it (npm test builds too).
+    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
+      encoding: 'utf8',
+    });
+    assert.ok(existsSync(ENTRY), `the build did not produce ${ENTRY}:\n${build.stdout}${build.stderr}`);
+    sink = await startSmtpSink();
+    port = await freePort();
+    dir = mkdtempSync(join(tmpdir(), 'outbound-pools-haraka-'));
+    // Haraka's default configs (as `haraka -i` installs them), then ours over them.
+    cpSync(join(ROOT, 'node_modules', 'Haraka', 'config'), join(dir, 'config'), { recursive: true });
+    mkdirSync(join(dir, 'plugins'));
+    mkdirSync(join(dir, 'queue'));
+    const config = (name: string, text: string): void => writeFileSync(join(dir, 'config', name), text);
+    config('smtp.ini', `[main]\nlisten=127.0.0.1:${port}\nnodes=\n`);
+    config('me', 'mx1.contoso.com\n');
+    config('host_list', 'contoso.com\n');
+    config('plugins', 'relay\nspf_stub\noutbound_pools\n');
+    // Haraka renames every Authentication-Results field it receives (clean_auth_results): this
+    // relay trusts the inbound MX's fields, so it keeps them (docs/haraka.md).
+    const connectionIni = readFileSync(join(dir, 'config', 'connection.ini'), 'utf8');
+    config('connection.ini', connectionIni.replace(/^;\s*clean_auth_results=true$/m, 'clean_auth_results=false'));
+    assert.match(readFileSync(join(dir, 'config', 'connection.ini'), 'utf8'), /^clean_auth_results=false$/m);
+    config('relay.ini', '[relay]\nacl=true\nforce_routing=false\ndest_domains=false\n');
+    config('relay_acl_allow', '127.0.0.0/8\n');
+    config('outbound.ini', `[main]\nqueue_dir=${join(dir, 'queue')}\n`);
+    config('log.ini', '[main]\nlevel=info\n');
+    writeFileSync(join(dir, 'plugins', 'outbound_pools.js'), pluginSource(sink.port));
+    writeFileSync(join(dir, 'plugins', 'spf_stub.js'), SPF_STUB);
+    const child = spawn(process.execPath, [HARAKA_BIN, '-c', dir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    haraka = child;
+    child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+    await waitForPort(port, child, () => log);
+  });
+
+  after(async () => {
+    if (haraka !== undefined && haraka.exitCode === null) {
+      const exited = once(haraka, 'exit');
+      haraka.kill('SIGTERM');
+      const timer = setTimeout(() => haraka?.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await sink?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const transport = () =>
+    nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, name: 'client.contoso.com', tls: { rejectUnauthorized: false } });
+
+  async function send(message: TestMessage): Promise<void> {
+    await transport().sendMail({ envelope: { from: message.from, to: [...message.to] }, raw: raw(message) });
+  }
+
+  function delivered(deliveries: readonly SinkDelivery[], name: string): SinkDelivery {
+    const found = deliveries.find((delivery) => delivery.message.includes(`Message-ID: <${name}@test.contoso.com>`));
+    assert.ok(found, `${name} did not reach the sink; Haraka log:\n${log.slice(-4000)}`);
+    return found;
+  }
+
+  it('uses the return codes of haraka-constants', () => {
+    const constants = createRequire(join(ROOT, 'node_modules', 'Haraka', 'package.json'))('haraka-constants') as Record<string, number>;
+    assert.deepEqual(HARAKA_CODES, { CONT: constants['cont'], DENY: constants['deny'], DENYSOFT: constants['denysoft'], OK: constants['ok'] });
+  });
+
+  it('delivers each message from its pool address, with the trace header and the envelope sender of the decision', async () => {
+    const sent: TestMessage[] = [MESSAGES.accepted, MESSAGES.ndr, MESSAGES.spam, MESSAGES.unverified, MESSAGES.verified, MESSAGES.verifiedByHaraka];
+    for (const message of sent) await send(message);
+    const deliveries = await sink.waitFor(sent.length, 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nHaraka log:\n${log.slice(-6000)}`);
+    });
+
+    const expect = (name: keyof typeof MESSAGES, pool: keyof typeof POOLS, reason: string): SinkDelivery => {
+      const delivery = delivered(deliveries, MESSAGES[name].name);
+      assert.equal(delivery.clientAddress, POOLS[pool].bind, `${name}: source address`);
+      assert.equal(delivery.helo, POOLS[pool].helo, `${name}: HELO`);
+      const trace = /^X-Outbound-Pool: (.*)$/m.exec(delivery.message)?.[1] ?? '';
+      assert.match(trace, new RegExp(`; pool=${pool}; reasons=${reason}`), `${name}: trace ${trace}`);
+      assert.deepEqual(delivery.rcptTo, MESSAGES[name].to);
+      return delivery;
+    };
+    assert.equal(expect('accepted', 'normal', 'accepted-domain').mailFrom, 'megan@contoso.com');
+    assert.equal(expect('ndr', 'high-risk', 'ndr').mailFrom, '');
+    assert.equal(expect('spam', 'high-risk', 'spam').mailFrom, 'megan@contoso.com');
+    assert.equal(expect('unverified', 'relay', 'relay-unverified').mailFrom, 'kim@northwind.example');
+    const verified = expect('verified', 'normal', 'spf-pass,srs-rewritten');
+    assert.match(verified.mailFrom, /^SRS0=[^=]+=[^=]+=fabrikam\.example=alex@contoso\.com$/);
+    assert.match(verified.message, new RegExp(`mail-from=${verified.mailFrom.replace(/[.+]/g, '\\$&')}`));
+    const byHaraka = expect('verifiedByHaraka', 'normal', 'spf-pass,srs-rewritten');
+    assert.match(byHaraka.mailFrom, /^SRS0=[^=]+=[^=]+=fabrikam\.example=alex@contoso\.com$/);
+  });
+
+  it('refuses a blocked message with the reply of the decision', async () => {
+    const { createPolicy, createStaticResolver } = await import('../../src/index.js');
+    const decision = await decidePool(
+      { mailFrom: MESSAGES.blocked.from, rcptTo: MESSAGES.blocked.to, headers: raw(MESSAGES.blocked) },
+      {
+        policy: createPolicy(TEST_POLICY),
+        providers: {
+          dns: createStaticResolver(ZONE as never),
+          spam: { classify: async () => ({ score: 20, categories: ['phishing'] }) },
+        },
+      },
+    );
+    assert.equal(decision.action, 'block');
+    const before = sink.deliveries.length;
+    await assert.rejects(send(MESSAGES.blocked), (error: { responseCode?: number; response?: string }) => {
+      assert.equal(error.responseCode, decision.reply!.code);
+      assert.ok(error.response?.includes(`${decision.reply!.enhancedCode} ${decision.reply!.text}`), `response: ${error.response}`);
+      return true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(sink.deliveries.length, before, 'a blocked message reached the sink');
+  });
+});
