@@ -32,12 +32,12 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
+import { findExecutable } from './executables.js';
 
 const LOOPBACK = '127.0.0.1';
 const MISSING = 'dnsmasq not found: apt-get install dnsmasq-base (or run scripts/install-servers.sh)';
@@ -101,17 +101,7 @@ export interface DnsmasqServer {
 
 /** The dnsmasq binary on PATH (or in /usr/sbin, /sbin), or null. */
 export function findDnsmasq(): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.length > 0), '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    const candidate = join(dir, 'dnsmasq');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  return findExecutable('dnsmasq');
 }
 
 /** Why dnsmasq cannot run, naming the Debian package, or null when it can. */

@@ -5,27 +5,17 @@
 // (empty: nothing was saved), as a Redis coming back after an outage.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findExecutable } from './executables.js';
 
 const LOOPBACK = '127.0.0.1';
 
 /** The redis-server binary on PATH (or /usr/bin, /usr/sbin), or null. */
 export function findRedisServer(): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.length > 0), '/usr/bin', '/usr/sbin'];
-  for (const dir of dirs) {
-    const candidate = join(dir, 'redis-server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  return findExecutable('redis-server');
 }
 
 /** Why Redis cannot run, naming the Debian package, or null when it can. */

@@ -18,28 +18,19 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findExecutable } from './executables.js';
 
 const LOOPBACK = '127.0.0.1';
 const PACKAGED_CONFDIR = '/etc/rspamd';
 
 /** The rspamd binary on PATH (or /usr/bin, /usr/sbin), or null. */
 export function findRspamd(): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir.length > 0), '/usr/bin', '/usr/sbin'];
-  for (const dir of dirs) {
-    const candidate = join(dir, 'rspamd');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  return findExecutable('rspamd');
 }
 
 /** Why rspamd cannot run, naming the Debian package, or null when it can. */
