@@ -75,7 +75,18 @@ export class Consultation {
       this.#settle(entry, { state: 'failed', error: describeError(error) });
       return slot;
     }
-    Promise.resolve(answer).then(
+    if (typeof (answer as { then?: unknown } | null)?.then !== 'function') {
+      // An in-memory provider answered at once: no promise, no timer.
+      let verdict: Verdict<unknown>;
+      try {
+        verdict = { state: 'provided', value: check(answer) };
+      } catch (error) {
+        verdict = { state: 'failed', error: describeError(error) };
+      }
+      this.#settle(entry, verdict);
+      return slot;
+    }
+    (answer as Promise<unknown>).then(
       (value) => {
         if (entry.verdict !== undefined) return; // too late: already cut off
         let verdict: Verdict<unknown>;
@@ -91,6 +102,11 @@ export class Consultation {
       },
     );
     return slot;
+  }
+
+  /** Whether every call has answered already (all synchronously): no need to await {@link settled}. */
+  get done(): boolean {
+    return this.#pending === 0;
   }
 
   /** The verdict in `slot`, once {@link settled} has resolved. */

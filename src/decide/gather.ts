@@ -4,7 +4,7 @@
 // policy's fail modes decide what that means. Nothing here throws because a provider misbehaved.
 
 import { OutboundPoolsError, show } from '../errors.js';
-import { checkMailHost } from '../dns/mail-host.js';
+import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy } from '../policy.js';
 import type { ProviderMessage, Providers } from '../providers/types.js';
 import { readEnvelope } from './envelope.js';
@@ -89,7 +89,7 @@ function wantsSignal(method: (...args: never[]) => unknown): boolean {
 }
 
 /** Gathers every verdict the rules may read, concurrently. */
-async function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext, now: Date, signal: AbortSignal | undefined): Promise<Verdicts> {
+function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext, now: Date, signal: AbortSignal | undefined): Verdicts | Promise<Verdicts> {
   const { policy, providers } = ctx;
   const { deadlines } = policy;
   const spamGiven = given(message.spam, 'spam', checkSpam);
@@ -130,7 +130,13 @@ async function gather(message: OutboundMessage, envelope: Envelope, ctx: Resolve
   const dnsSlot =
     isNdr || sender === null || dns === undefined
       ? NOT_ASKED
-      : consultation.add(deadlines.dnsMs, false, () => checkMailHost(dns, sender.domain), checkSenderDomain);
+      : consultation.add(
+          deadlines.dnsMs,
+          false,
+          // A resolver that can answer at once (createStaticResolver) is asked without promises.
+          () => (dns.lookupSync === undefined ? checkMailHost(dns, sender.domain) : checkMailHostSync(dns.lookupSync, sender.domain)),
+          checkSenderDomain,
+        );
 
   let providerMessage: ProviderMessage | undefined;
   const forProviders = (): ProviderMessage =>
@@ -158,8 +164,7 @@ async function gather(message: OutboundMessage, envelope: Envelope, ctx: Resolve
           checkAuthentication,
         );
 
-  await consultation.settled();
-  return {
+  const collect = (): Verdicts => ({
     limits: limitsSlot === NOT_ASKED ? absent('no rate limiter configured') : consultation.verdict(limitsSlot),
     senderDomain:
       dnsSlot !== NOT_ASKED
@@ -175,7 +180,9 @@ async function gather(message: OutboundMessage, envelope: Envelope, ctx: Resolve
       (authSlot !== NOT_ASKED
         ? consultation.verdict(authSlot)
         : absent(isNdr || envelope.senderAccepted ? 'not needed: only forwards from outside the accepted domains are checked' : 'no authenticator configured')),
-  };
+  });
+  // Every provider answered synchronously: the decision needs no promise at all.
+  return consultation.done ? collect() : consultation.settled().then(collect);
 }
 
 /** Per-call options of a decider made by {@link createDecider}. */
@@ -187,10 +194,17 @@ export interface DecideOptions {
 /** A decision function with its context checked once: see {@link createDecider}. */
 export type Decider = (message: OutboundMessage, options?: DecideOptions) => Promise<Decision>;
 
-async function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, signal: AbortSignal | undefined): Promise<Decision> {
-  const envelope = readEnvelope(message, ctx.policy);
-  const verdicts = await gather(message, envelope, ctx, now, signal);
-  return applyRules({ envelope, verdicts, srs: ctx.srs, now }, ctx.policy);
+function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, signal: AbortSignal | undefined): Promise<Decision> {
+  // Not an async function: when every provider answers at once, one resolved promise is all
+  // the asynchrony a decision costs. Bad input still rejects rather than throws.
+  try {
+    const envelope = readEnvelope(message, ctx.policy);
+    const verdicts = gather(message, envelope, ctx, now, signal);
+    const decide = (gathered: Verdicts) => applyRules({ envelope, verdicts: gathered, srs: ctx.srs, now }, ctx.policy);
+    return verdicts instanceof Promise ? verdicts.then(decide) : Promise.resolve(decide(verdicts));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 function checkNow(now: unknown): Date {

@@ -12,16 +12,17 @@ export function isAbsent(error: unknown): boolean {
   return code === 'ENOTFOUND' || code === 'ENODATA';
 }
 
-/** Records of one type; `'nxdomain'` when the name does not exist; failures and garbage are thrown. */
-async function lookup(resolve: DnsResolver, domain: string, rrtype: string): Promise<readonly unknown[] | 'nxdomain'> {
-  let records: unknown;
-  try {
-    records = await resolve(domain, rrtype);
-  } catch (error) {
+type Lookup = readonly unknown[] | 'nxdomain';
+
+/** What an answer or a rejection of one lookup means; failures and garbage are thrown. */
+function settleLookup(domain: string, rrtype: string, outcome: { records: unknown } | { error: unknown }): Lookup {
+  if ('error' in outcome) {
+    const { error } = outcome;
     if ((error as { code?: unknown } | null)?.code === 'ENOTFOUND') return 'nxdomain';
     if (isAbsent(error)) return [];
     throw error;
   }
+  const { records } = outcome;
   if (!Array.isArray(records)) throw new GarbageError(`the resolver answered ${rrtype} ${domain} with ${typeof records}, not an array`);
   // Array.from turns holes into undefined, which the checks below refuse (filter would skip them).
   const list = Array.from(records as unknown[]);
@@ -29,6 +30,61 @@ async function lookup(resolve: DnsResolver, domain: string, rrtype: string): Pro
     throw new GarbageError(`the resolver answered ${rrtype} ${domain} with something other than address strings`);
   }
   return list;
+}
+
+/** Records of one type; `'nxdomain'` when the name does not exist; failures and garbage are thrown. */
+async function lookup(resolve: DnsResolver, domain: string, rrtype: string): Promise<Lookup> {
+  let outcome: { records: unknown } | { error: unknown };
+  try {
+    outcome = { records: await resolve(domain, rrtype) };
+  } catch (error) {
+    outcome = { error };
+  }
+  return settleLookup(domain, rrtype, outcome);
+}
+
+/** The same lookup through a synchronous resolver (see {@link SyncDnsLookup}). */
+function lookupSync(resolve: SyncDnsLookup, domain: string, rrtype: string): Lookup {
+  let outcome: { records: unknown } | { error: unknown };
+  try {
+    outcome = { records: resolve(domain, rrtype) };
+  } catch (error) {
+    outcome = { error };
+  }
+  return settleLookup(domain, rrtype, outcome);
+}
+
+/**
+ * A resolver that can answer at once, without a promise: `createStaticResolver` attaches one as
+ * `resolver.lookupSync`. Same answers and errors as the resolver, thrown instead of rejected.
+ */
+export type SyncDnsLookup = (name: string, rrtype: string) => unknown;
+
+/** The verdict from the MX answer, or null when A/AAAA must be asked (no MX). */
+function fromMx(domain: string, mx: Lookup): SenderDomainVerdict | null {
+  // NXDOMAIN: the name does not exist, so it has no A or AAAA either.
+  if (mx === 'nxdomain') return { domain, receivesMail: false, basis: 'no-records' };
+  if (mx.length === 0) return null;
+  const real = mx.filter((record) => !isNullMx(record));
+  return real.length > 0 ? { domain, receivesMail: true, basis: 'mx' } : { domain, receivesMail: false, basis: 'null-mx' };
+}
+
+/** The verdict from the A and AAAA lookups (each settled: records, or the failure to throw). */
+function fromAddresses(domain: string, a: PromiseSettledResult<Lookup>, aaaa: PromiseSettledResult<Lookup>): SenderDomainVerdict {
+  if (a.status === 'fulfilled' && a.value !== 'nxdomain' && a.value.length > 0) return { domain, receivesMail: true, basis: 'a' };
+  if (aaaa.status === 'fulfilled' && aaaa.value !== 'nxdomain' && aaaa.value.length > 0) return { domain, receivesMail: true, basis: 'aaaa' };
+  // Absence only counts as absence when both lookups found nothing; one failure leaves it unknown.
+  if (a.status === 'rejected') throw a.reason;
+  if (aaaa.status === 'rejected') throw aaaa.reason;
+  return { domain, receivesMail: false, basis: 'no-records' };
+}
+
+function settledSync(run: () => Lookup): PromiseSettledResult<Lookup> {
+  try {
+    return { status: 'fulfilled', value: run() };
+  } catch (reason) {
+    return { status: 'rejected', reason };
+  }
 }
 
 function isNullMx(record: unknown): boolean {
@@ -45,18 +101,19 @@ function isNullMx(record: unknown): boolean {
  * @throws the resolver's error when a lookup fails (not when it finds nothing).
  */
 export async function checkMailHost(resolve: DnsResolver, domain: string): Promise<SenderDomainVerdict> {
-  const mx = await lookup(resolve, domain, 'MX');
-  // NXDOMAIN: the name does not exist, so it has no A or AAAA either.
-  if (mx === 'nxdomain') return { domain, receivesMail: false, basis: 'no-records' };
-  if (mx.length > 0) {
-    const real = mx.filter((record) => !isNullMx(record));
-    return real.length > 0 ? { domain, receivesMail: true, basis: 'mx' } : { domain, receivesMail: false, basis: 'null-mx' };
-  }
+  const byMx = fromMx(domain, await lookup(resolve, domain, 'MX'));
+  if (byMx !== null) return byMx;
   const [a, aaaa] = await Promise.allSettled([lookup(resolve, domain, 'A'), lookup(resolve, domain, 'AAAA')]);
-  if (a.status === 'fulfilled' && a.value !== 'nxdomain' && a.value.length > 0) return { domain, receivesMail: true, basis: 'a' };
-  if (aaaa.status === 'fulfilled' && aaaa.value !== 'nxdomain' && aaaa.value.length > 0) return { domain, receivesMail: true, basis: 'aaaa' };
-  // Absence only counts as absence when both lookups found nothing; one failure leaves it unknown.
-  if (a.status === 'rejected') throw a.reason;
-  if (aaaa.status === 'rejected') throw aaaa.reason;
-  return { domain, receivesMail: false, basis: 'no-records' };
+  return fromAddresses(domain, a, aaaa);
+}
+
+/** {@link checkMailHost} through a synchronous lookup: the same questions, answered at once. */
+export function checkMailHostSync(resolve: SyncDnsLookup, domain: string): SenderDomainVerdict {
+  const byMx = fromMx(domain, lookupSync(resolve, domain, 'MX'));
+  if (byMx !== null) return byMx;
+  return fromAddresses(
+    domain,
+    settledSync(() => lookupSync(resolve, domain, 'A')),
+    settledSync(() => lookupSync(resolve, domain, 'AAAA')),
+  );
 }

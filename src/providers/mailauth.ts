@@ -8,7 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import { authenticate } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
 import { parseHeaders } from '../headers.js';
-import type { AuthenticationVerdict, Authenticator, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from './types.js';
+import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from './types.js';
 
 /** Options of {@link createMailauthAuthenticator}. */
 export interface MailauthAuthenticatorOptions {
@@ -151,7 +151,7 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop): Authentic
  * FROM — or, with `trustedGateways`, those of the first untrusted hop — through `resolver`.
  * The verdict says which hop was used (`ingress`).
  */
-export function createMailauthAuthenticator(options: MailauthAuthenticatorOptions = {}): Authenticator {
+export function createMailauthAuthenticator(options: MailauthAuthenticatorOptions = {}): AsyncAuthenticator {
   if (typeof options !== 'object' || options === null) throw invalid('createMailauthAuthenticator takes an options object.');
   for (const key of Object.keys(options)) if (!KNOWN.has(key)) throw invalid(`Unknown mailauth authenticator option ${show(key)}; known: ${[...KNOWN].join(', ')}.`);
   if (options.resolver !== undefined && typeof options.resolver !== 'function') throw invalid('resolver must be a function (name, rrtype) => Promise, like dns.promises.resolve.');

@@ -18,7 +18,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { OutboundPoolsError, show } from '../errors.js';
-import type { ProviderMessage, SpamClassifier, SpamVerdict } from './types.js';
+import type { AsyncSpamClassifier, ProviderMessage, SpamVerdict } from './types.js';
 
 /**
  * The actions rspamd 3.x answers with (note the spaces). `discard` and `quarantine` come from
@@ -437,7 +437,7 @@ async function post(config: Config, body: Uint8Array, headers: [string, string][
  * );
  * ```
  */
-export function createRspamdClassifier(options: RspamdClassifierOptions): SpamClassifier {
+export function createRspamdClassifier(options: RspamdClassifierOptions): AsyncSpamClassifier {
   const config = checkOptions(options);
   return {
     // Two parameters: decidePool passes an AbortSignal only to a method that declares one.

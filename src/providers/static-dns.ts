@@ -4,6 +4,7 @@
 
 import { normaliseDomain } from '../address.js';
 import { OutboundPoolsError } from '../errors.js';
+import type { SyncDnsLookup } from '../dns/mail-host.js';
 import type { DnsResolver } from './types.js';
 
 /** The records of one name. `fail` makes every query for the name fail with that DNS error code. */
@@ -30,13 +31,13 @@ function dnsError(code: string, rrtype: string, name: string): Error {
  * A {@link DnsResolver} answering from `zone`. Answers are fresh copies; unknown names reject with
  * `ENOTFOUND`, missing types with `ENODATA`, entries with `fail` with that code.
  */
-export function createStaticResolver(zone: StaticZone): DnsResolver {
+export function createStaticResolver(zone: StaticZone): DnsResolver & { readonly lookupSync: SyncDnsLookup } {
   const entries = new Map<string, StaticZoneEntry>();
   for (const [name, entry] of Object.entries(zone)) {
     const key = normaliseDomain(name) ?? name.toLowerCase().replace(/\.$/, '');
     entries.set(key, entry);
   }
-  return async (name: string, rrtype: string) => {
+  const lookupSync: SyncDnsLookup = (name: string, rrtype: string) => {
     if (typeof name !== 'string' || typeof rrtype !== 'string') {
       throw new OutboundPoolsError('invalid-context', 'The DNS resolver takes (name: string, rrtype: string).');
     }
@@ -51,4 +52,8 @@ export function createStaticResolver(zone: StaticZone): DnsResolver {
     if (type === 'MX') return (records as StaticZoneEntry['MX'])!.map(({ exchange, priority }) => ({ exchange: exchange === '.' ? '' : exchange, priority }));
     return [...(records as readonly string[])];
   };
+  // The promise form is the DnsResolver contract (mailauth awaits it); decidePool uses the
+  // synchronous form directly, so an in-memory zone costs no promise.
+  const resolver = async (name: string, rrtype: string) => lookupSync(name, rrtype);
+  return Object.assign(resolver, { lookupSync });
 }

@@ -10,7 +10,13 @@
  * Records for `MX` are `{ exchange, priority }[]` (a null MX, RFC 7505, has exchange `''` or
  * `'.'`); for `A`/`AAAA` address strings; for `TXT` arrays of string chunks.
  */
-export type DnsResolver = (name: string, rrtype: string) => Promise<unknown>;
+export type DnsResolver = ((name: string, rrtype: string) => Promise<unknown>) & {
+  /**
+   * Optional: the same lookup answered at once (thrown instead of rejected), for an in-memory
+   * resolver; `decidePool` then checks the sender domain without promises.
+   */
+  readonly lookupSync?: (name: string, rrtype: string) => unknown;
+};
 
 /** SPF results (RFC 7208 §2.6). */
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
@@ -134,12 +140,18 @@ export interface ConsumeResult {
 }
 
 /**
+ * A provider's answer: a promise, or — for an in-memory provider — the value itself. A
+ * synchronous answer lets `decidePool` skip the promise machinery for that provider.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
  * Keeps per-sender counts and restrictions (rules 1 and 3). `consume` is atomic: a message is
  * counted in every window or in none. `restriction` only reads.
  */
 export interface RateLimiter {
-  consume(request: ConsumeRequest): Promise<ConsumeResult>;
-  restriction(key: string, now: Date): Promise<Restriction | null>;
+  consume(request: ConsumeRequest): MaybePromise<ConsumeResult>;
+  restriction(key: string, now: Date): MaybePromise<Restriction | null>;
 }
 
 /** A restricted sender, as {@link ManagedRateLimiter.restricted} lists it. */
@@ -153,6 +165,8 @@ export interface RestrictedSender extends Restriction {
  * user"); `restricted` lists the senders restricted now.
  */
 export interface ManagedRateLimiter extends RateLimiter {
+  consume(request: ConsumeRequest): Promise<ConsumeResult>;
+  restriction(key: string, now: Date): Promise<Restriction | null>;
   release(key: string): Promise<boolean>;
   restricted(now: Date): Promise<readonly RestrictedSender[]>;
 }
@@ -179,11 +193,21 @@ export interface Ingress {
 
 /** Classifies a message as spam or not (rule 6). */
 export interface SpamClassifier {
+  classify(message: ProviderMessage, signal: AbortSignal): MaybePromise<SpamVerdict>;
+}
+
+/** A spam classifier that always answers with a promise (one that does I/O). */
+export interface AsyncSpamClassifier extends SpamClassifier {
   classify(message: ProviderMessage, signal: AbortSignal): Promise<SpamVerdict>;
 }
 
 /** Authenticates a message as it arrived (rules 7 and 8). */
 export interface Authenticator {
+  authenticate(message: ProviderMessage, signal: AbortSignal): MaybePromise<AuthenticationVerdict>;
+}
+
+/** An authenticator that always answers with a promise (one that does I/O). */
+export interface AsyncAuthenticator extends Authenticator {
   authenticate(message: ProviderMessage, signal: AbortSignal): Promise<AuthenticationVerdict>;
 }
 

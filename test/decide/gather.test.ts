@@ -38,3 +38,39 @@ it('an accepted-domain sender is not sent to the authenticator: rules 7 and 8 do
   assert.equal(asked, false);
   assert.deepEqual(decision.verdicts.authentication, { state: 'absent', why: 'not needed: only forwards from outside the accepted domains are checked' });
 });
+
+it('providers may answer synchronously (in-memory ones): same decision as with promises, faults still caught', async () => {
+  const { createStaticResolver } = await import('../../src/providers/static-dns.js');
+  const zone = { 'fabrikam.example': { MX: [{ exchange: 'mx.fabrikam.example', priority: 10 }] } };
+  const message = { mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'] };
+  const sync = await decidePool(message, {
+    providers: {
+      dns: createStaticResolver(zone),
+      spam: { classify: () => ({ score: 9 }) },
+      rateLimiter: { consume: () => ({ restriction: null, breaches: [], counted: true }), restriction: () => null },
+      authenticator: {
+        authenticate: () => {
+          throw new Error('boom');
+        },
+      },
+    },
+    policy: { spam: { threshold: 5 } },
+  });
+  const viaPromises = await decidePool(message, {
+    providers: {
+      dns: async (name, type) => createStaticResolver(zone)(name, type),
+      spam: { classify: async () => ({ score: 9 }) },
+      rateLimiter: { consume: async () => ({ restriction: null, breaches: [], counted: true }), restriction: async () => null },
+      authenticator: {
+        authenticate: async () => {
+          throw new Error('boom');
+        },
+      },
+    },
+    policy: { spam: { threshold: 5 } },
+  });
+  assert.deepEqual(sync, viaPromises);
+  assert.deepEqual(sync.reasons.map((r) => r.code), ['spam']);
+  assert.deepEqual(sync.verdicts.senderDomain, { state: 'provided', value: { domain: 'fabrikam.example', receivesMail: true, basis: 'mx' } });
+  assert.deepEqual(sync.verdicts.authentication, { state: 'failed', error: 'boom' });
+});
