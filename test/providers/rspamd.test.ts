@@ -18,7 +18,7 @@ import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import type { Decision } from '../../src/decide/types.js';
 import type { PolicyInput } from '../../src/policy.js';
-import type { ProviderMessage, SpamClassifier } from '../../src/providers/types.js';
+import type { AsyncSpamClassifier, ProviderMessage } from '../../src/providers/types.js';
 import { startRspamd, type RspamdServer } from '../servers/rspamd.js';
 
 const HEADERS = [
@@ -136,7 +136,7 @@ async function cannedServer(status: number, body: string): Promise<{ url: string
 
 describe('createRspamdClassifier against a real rspamd', () => {
   let rspamd: RspamdServer;
-  let spam: SpamClassifier;
+  let spam: AsyncSpamClassifier;
 
   before(
     async () => {
