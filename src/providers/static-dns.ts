@@ -41,8 +41,8 @@ export function createStaticResolver(zone: StaticZone): DnsResolver & { readonly
     if (typeof name !== 'string' || typeof rrtype !== 'string') {
       throw new OutboundPoolsError('invalid-context', 'The DNS resolver takes (name: string, rrtype: string).');
     }
-    const key = normaliseDomain(name) ?? name.toLowerCase().replace(/\.$/, '');
-    const entry = entries.get(key);
+    // Names from decidePool are normalised already: try them as they are first.
+    const entry = entries.get(name) ?? entries.get(normaliseDomain(name) ?? name.toLowerCase().replace(/\.$/, ''));
     if (entry === undefined) throw dnsError('ENOTFOUND', rrtype, name);
     if (entry.fail !== undefined) throw dnsError(entry.fail, rrtype, name);
     const type = rrtype.toUpperCase();
