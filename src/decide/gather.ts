@@ -34,16 +34,25 @@ const PROVIDER_METHODS: Record<keyof Providers, readonly string[] | null> = {
   authenticator: ['authenticate'],
 };
 
+/** Whether `provider` is an object with every one of `methods`. */
+function hasMethods(provider: unknown, methods: readonly string[]): boolean {
+  if (typeof provider !== 'object' || provider === null) return false;
+  for (const method of methods) if (typeof (provider as Record<string, unknown>)[method] !== 'function') return false;
+  return true;
+}
+
+// Checked on every decidePool call: plain loops, no allocation (createDecider checks once).
 function checkProviders(value: unknown): Providers {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw invalidContext(`providers must be an object, got ${show(value)}.`);
-  for (const [name, provider] of Object.entries(value)) {
-    if (!(name in PROVIDER_METHODS)) throw invalidContext(`Unknown provider ${show(name)}; known: ${Object.keys(PROVIDER_METHODS).join(', ')}.`);
+  for (const name in value) {
+    const provider = (value as Record<string, unknown>)[name];
+    if (!Object.hasOwn(PROVIDER_METHODS, name)) throw invalidContext(`Unknown provider ${show(name)}; known: ${Object.keys(PROVIDER_METHODS).join(', ')}.`);
     if (provider === undefined) continue;
     const methods = PROVIDER_METHODS[name as keyof Providers];
     if (methods === null) {
       if (typeof provider !== 'function') throw invalidContext('providers.dns must be a function (name, rrtype) => Promise, like dns.promises.resolve.');
-    } else if (typeof provider !== 'object' || provider === null || methods.some((m) => typeof (provider as Record<string, unknown>)[m] !== 'function')) {
+    } else if (!hasMethods(provider, methods)) {
       throw invalidContext(`providers.${name} must be an object with ${methods.map((m) => `${m}()`).join(' and ')}.`);
     }
   }
@@ -53,7 +62,7 @@ function checkProviders(value: unknown): Providers {
 /** Checks a decide context once; the sync core and decidePool share it. */
 export function resolveContext(context: DecideContext): ResolvedContext {
   if (typeof context !== 'object' || context === null) throw invalidContext(`The context must be an object, got ${show(context)}.`);
-  for (const key of Object.keys(context)) {
+  for (const key in context) {
     if (!CONTEXT_KEYS.includes(key)) throw invalidContext(`Unknown context field ${show(key)}; known: ${CONTEXT_KEYS.join(', ')}.`);
   }
   const policy = isPolicy(context.policy) ? context.policy : createPolicy(context.policy);
