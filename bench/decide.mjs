@@ -16,17 +16,22 @@ for (let i = 0; i < 50; i++) zone[`sender${i}.example`] = { MX: [{ exchange: `mx
 zone['contoso.com'] = { MX: [{ exchange: 'mx.contoso.com', priority: 10 }] };
 const dns = createStaticResolver(zone);
 const spamScores = new Map([['spam', 9.1]]);
-// In-memory providers answer synchronously, as the provider interfaces allow (MaybePromise);
-// the static resolver offers lookupSync. The async variants below show what promises cost.
+// In-memory providers: verdicts looked up in maps, answered synchronously as the provider
+// interfaces allow (MaybePromise); the static resolver offers lookupSync. The async variants
+// below show what promises cost.
+const spamBySender = new Map();
+const authBySender = new Map();
+const verdictsFor = (mailFrom) => {
+  if (!spamBySender.has(mailFrom)) {
+    const domain = mailFrom.split('@')[1] ?? '';
+    spamBySender.set(mailFrom, { score: spamScores.get(mailFrom.split('@')[0]) ?? 0.5 });
+    authBySender.set(mailFrom, { spf: { result: domain.endsWith('0.example') ? 'fail' : 'pass', domain } });
+  }
+};
 const providers = {
   dns,
-  spam: { classify: (message) => ({ score: spamScores.get(message.mailFrom.split('@')[0]) ?? 0.5 }) },
-  authenticator: {
-    authenticate: (message) => {
-      const domain = message.mailFrom.split('@')[1];
-      return { spf: { result: domain.endsWith('0.example') ? 'fail' : 'pass', domain } };
-    },
-  },
+  spam: { classify: (message) => spamBySender.get(message.mailFrom) },
+  authenticator: { authenticate: (message) => authBySender.get(message.mailFrom) },
   rateLimiter: {
     consume: () => ({ restriction: null, breaches: [], counted: true }),
     restriction: () => null,
@@ -48,6 +53,7 @@ for (let i = 0; i < 200; i++) {
   const mailFrom = kind === 0 ? `user${i}@contoso.com` : kind === 1 ? '' : kind === 2 ? `spam@sender${i % 50}.example` : `user${i}@sender${i % 50}.example`;
   messages.push({ mailFrom, rcptTo: [`rcpt${i}@northwind.example`, `colleague${i}@contoso.com`] });
 }
+for (const message of messages) verdictsFor(message.mailFrom);
 const verdicts = messages.map((message) => ({
   spam: { state: 'provided', value: { score: message.mailFrom.startsWith('spam@') ? 9.1 : 0.5 } },
   senderDomain: { state: 'provided', value: { domain: 'x', receivesMail: true, basis: 'mx' } },

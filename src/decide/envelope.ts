@@ -27,10 +27,15 @@ function isDeliveryStatusReport(fields: HeaderFields): boolean {
   return contentType?.type === 'multipart/report' && contentType.parameters.get('report-type')?.toLowerCase() === 'delivery-status';
 }
 
+// The three possible NDR verdicts, shared (frozen) rather than made for every message.
+const NULL_SENDER: NdrVerdict = Object.freeze({ isNdr: true, basis: 'null-sender' });
+const DELIVERY_STATUS_REPORT: NdrVerdict = Object.freeze({ isNdr: true, basis: 'delivery-status-report' });
+const NOT_AN_NDR: NdrVerdict = Object.freeze({ isNdr: false, basis: null });
+
 function ndrVerdict(sender: EnvelopeAddress | null, fields: HeaderFields | null): NdrVerdict {
-  if (sender === null) return { isNdr: true, basis: 'null-sender' };
-  if (fields !== null && isDeliveryStatusReport(fields)) return { isNdr: true, basis: 'delivery-status-report' };
-  return { isNdr: false, basis: null };
+  if (sender === null) return NULL_SENDER;
+  if (fields !== null && isDeliveryStatusReport(fields)) return DELIVERY_STATUS_REPORT;
+  return NOT_AN_NDR;
 }
 
 /**
@@ -41,7 +46,7 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
     throw invalid(`The message must be an object with mailFrom and rcptTo, got ${show(message)}.`);
   }
-  for (const key of Object.keys(message)) {
+  for (const key in message) {
     if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
   }
   const { mailFrom, rcptTo, submitter } = message;
