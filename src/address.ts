@@ -193,7 +193,8 @@ function parseAddress(input: unknown, allowAddressLiteral: boolean): EnvelopeAdd
   }
   // The domain is ASCII now (A-labels or an address literal): its length is its octets.
   if (localOctets + 1 + domain.length > MAX_ADDRESS_OCTETS) throw new AddressSyntaxError(`longer than ${MAX_ADDRESS_OCTETS} octets`);
-  return { local, domain, address: `${local}@${domain}`, isAddressLiteral };
+  // Most addresses are already normalised: keep the string rather than build an equal one.
+  return { local, domain, address: domain === rawDomain ? text : `${local}@${domain}`, isAddressLiteral };
 }
 
 /** Whether an envelope sender is the null reverse-path (`''` or `<>`), used by DSNs (RFC 5321 §4.5.5). */
