@@ -1,7 +1,7 @@
 // decidePool throughput: the synchronous core, and the async path with in-memory providers
 // (static DNS, an in-memory spam classifier, authenticator and rate limiter), on a mix of
 // messages that reaches every pool. Target (SPEC §6): ≥ 300,000 decisions/s on one core.
-import { benchmark, quantile } from './lib/measure.mjs';
+import { asyncInProcess, benchmark, quantile } from './lib/measure.mjs';
 
 const quick = process.argv.includes('--quick');
 const { createDecider, createPolicy, createStaticResolver, decideFromVerdicts, decidePool, Srs } = await import('../dist/index.js');
@@ -69,20 +69,7 @@ for (const message of messages) {
 }
 
 let i = 0;
-const asyncCase = (name, fn) => ({
-  name,
-  async run(ms) {
-    let ops = 0;
-    const start = performance.now();
-    let elapsed = 0;
-    do {
-      for (let k = 0; k < 100; k++) await fn(messages[i++ % messages.length]);
-      ops += 100;
-      elapsed = performance.now() - start;
-    } while (elapsed < ms);
-    return (ops * 1000) / elapsed;
-  },
-});
+const asyncCase = (name, fn) => asyncInProcess(name, 100, (k) => fn(messages[k % messages.length]));
 const cases = [
   {
     name: 'sync core (decideFromVerdicts)',

@@ -5,7 +5,7 @@
 // after a full collection.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { benchmark, quantile } from './lib/measure.mjs';
+import { benchmark, quantile, asyncInProcess } from './lib/measure.mjs';
 
 if (typeof globalThis.gc !== 'function' && process.env.OUTBOUND_POOLS_BENCH_GC !== '1') {
   const { status } = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
@@ -95,20 +95,7 @@ const messages = keys.map((mailFrom, i) => ({ mailFrom: i % 7 === 0 ? `spam${mai
 
 // Each sender gets a message every 10,000 operations, the clock moving 10 ms per operation:
 // one per 100 s, well inside every preset limit, so the counting path is what is measured.
-const asyncCase = (name, op) => ({
-  name,
-  async run(ms) {
-    let ops = 0;
-    const start = performance.now();
-    let elapsed = 0;
-    do {
-      for (let k = 0; k < 100; k++) await op(n++ % SENDERS, new Date((clock += 10)));
-      ops += 100;
-      elapsed = performance.now() - start;
-    } while (elapsed < ms);
-    return (ops * 1000) / elapsed;
-  },
-});
+const asyncCase = (name, op) => asyncInProcess(name, 100, () => op(n++ % SENDERS, new Date((clock += 10))));
 const idLimiter = createMemoryRateLimiter({ maxSenders: SENDERS });
 const consumeCase = asyncCase('consume (2 limit sets)', (i, now) => consumeLimiter.consume({ key: keys[i], internalRecipients: 1, externalRecipients: 1, limits, now }));
 // Every message with its own id: up to 100 ids remembered per sender, 1,000,000 in all.

@@ -58,3 +58,26 @@ export async function benchmark(cases, { warmupMs, roundMs, rounds }) {
   }
   return samples;
 }
+
+/**
+ * A case timed in this process whose op is asynchronous: `op(k)` is awaited `perBatch` times a
+ * batch, with k counting up across batches; returns the achieved ops/s.
+ * @returns {{ name: string, run: (ms: number) => Promise<number> }}
+ */
+export function asyncInProcess(name, perBatch, op) {
+  let k = 0;
+  return {
+    name,
+    async run(ms) {
+      let ops = 0;
+      let elapsed = 0;
+      const start = performance.now();
+      do {
+        for (let j = 0; j < perBatch; j++) await op(k++);
+        ops += perBatch;
+        elapsed = performance.now() - start;
+      } while (elapsed < ms);
+      return (ops * 1000) / elapsed;
+    },
+  };
+}
