@@ -30,14 +30,14 @@
 // DKIM key) comes back truncated over UDP and node:dns asks again over TCP, which a forked
 // dnsmasq child answers and logs: such a lookup counts as two queries.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
-import { findExecutable } from './executables.js';
+import { findExecutable, spawnWatched } from './processes.js';
 
 const LOOPBACK = '127.0.0.1';
 const MISSING = 'dnsmasq not found: apt-get install dnsmasq-base (or run scripts/install-servers.sh)';
@@ -353,16 +353,6 @@ const QUERY_LINE = /dnsmasq\[\d+\]: query\[([^\]]+)\] (\S+) from /;
 const MARKER_DOMAIN = 'dnsmasq-helper.invalid';
 
 /** Every dnsmasq started here, killed if the test process exits without stop(). */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
 
 /**
  * Starts dnsmasq serving `zone` (see the top of this file) and resolves once it answers.
@@ -439,44 +429,24 @@ export async function startDnsmasq(zone: DnsmasqZone, options: DnsmasqOptions = 
       ];
       // As root, dnsmasq would drop to `nobody`, who cannot write the temporary directory.
       if (process.getuid?.() === 0) args.push('--user=root');
-      let output = '';
-      let exited: string | null = null;
-      const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      child = started;
-      running.add(started);
-      installExitHook();
-      const keep = (chunk: Buffer) => {
-        output = (output + chunk.toString('utf8')).slice(-4_000);
-      };
-      started.stdout!.on('data', keep);
-      started.stderr!.on('data', keep);
-      exit = new Promise<void>((resolve) => {
-        started.once('exit', (code, signal) => {
-          exited = signal === null ? `exit code ${code}` : `signal ${signal}`;
-          running.delete(started);
-          resolve();
-        });
-        started.once('error', (error) => {
-          exited = error.message;
-          running.delete(started);
-          resolve();
-        });
-      });
+      const started = spawnWatched(binary, args);
+      child = started.child;
+      exit = started.exit;
 
       const deadline = Date.now() + startTimeoutMs;
       let ready = false;
-      while (exited === null && Date.now() < deadline) {
+      while (started.exited() === null && Date.now() < deadline) {
         if (await answers(port, `ready.${MARKER_DOMAIN}`, 100)) {
           ready = true;
           break;
         }
       }
       if (ready) break;
-      if (exited === null) throw new Error(`dnsmasq did not answer on ${LOOPBACK}:${port} within ${startTimeoutMs} ms:\n${output}`);
+      if (started.exited() === null) throw new Error(`dnsmasq did not answer on ${LOOPBACK}:${port} within ${startTimeoutMs} ms:\n${started.output()}`);
       await exit;
       // Another process took the port between freePort() and dnsmasq's bind: try another.
-      if (/Address already in use/i.test(output) && attempt < 5) continue;
-      throw new Error(`dnsmasq exited during startup (${String(exited)}):\n${output}\ndnsmasq ${args.join(' ')}`);
+      if (/Address already in use/i.test(started.output()) && attempt < 5) continue;
+      throw new Error(`dnsmasq exited during startup (${String(started.exited())}):\n${started.output()}\ndnsmasq ${args.join(' ')}`);
     }
 
     const log = async () => readFile(logFile, 'utf8').catch(() => '');

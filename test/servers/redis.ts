@@ -4,12 +4,12 @@
 // is touched. `kill()` simulates a crash (SIGKILL); `restart()` starts it again on the same port
 // (empty: nothing was saved), as a Redis coming back after an outage.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable } from './executables.js';
+import { findExecutable, freeTcpPort, spawnWatched, type WatchedProcess } from './processes.js';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -46,16 +46,6 @@ export interface StartRedisOptions {
   readonly startTimeoutMs?: number;
 }
 
-async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Sends PING in the inline protocol; true when +PONG comes back within 500 ms. */
 function ping(port: number): Promise<boolean> {
@@ -80,16 +70,6 @@ function ping(port: number): Promise<boolean> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every redis-server started here, killed if the test process exits without stop(). */
-const children = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of children) child.kill('SIGKILL');
-  });
-}
 
 /**
  * Starts redis-server on a free loopback port (`--port N --bind 127.0.0.1 --save "" --appendonly
@@ -105,52 +85,34 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   let child: ChildProcess | undefined;
   let exit: Promise<void> = Promise.resolve();
-  let exited: string | null = 'not started';
-  let output = '';
+  let watched: WatchedProcess | undefined;
+  const exited = () => (watched === undefined ? 'not started' : watched.exited());
+  const output = () => watched?.output() ?? '';
 
   const launch = async () => {
-    output = '';
-    exited = null;
-    const started = spawn(
+    const started = spawnWatched(
       binary,
       ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'no'],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: dir },
     );
-    child = started;
-    children.add(started);
-    installExitHook();
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-4_000);
-    };
-    started.stdout!.on('data', keep);
-    started.stderr!.on('data', keep);
-    exit = new Promise<void>((resolve) => {
-      started.once('exit', (code, signal) => {
-        exited = signal === null ? `exit code ${code}` : `signal ${signal}`;
-        children.delete(started);
-        resolve();
-      });
-      started.once('error', (error) => {
-        exited = error.message;
-        children.delete(started);
-        resolve();
-      });
-    });
+    child = started.child;
+    exit = started.exit;
+    watched = started;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (exited !== null) throw new Error(`redis-server exited during startup (${exited}):\n${output}`);
+      if (exited() !== null) throw new Error(`redis-server exited during startup (${exited()}):\n${output()}`);
       if (await ping(port)) return;
       if (Date.now() > deadline) {
-        started.kill('SIGKILL');
+        started.child.kill('SIGKILL');
         await exit;
-        throw new Error(`redis-server did not answer PING on ${LOOPBACK}:${port} within ${timeoutMs} ms:\n${output}`);
+        throw new Error(`redis-server did not answer PING on ${LOOPBACK}:${port} within ${timeoutMs} ms:\n${output()}`);
       }
       await sleep(50);
     }
   };
 
   const signal = async (name: NodeJS.Signals) => {
-    if (child === undefined || exited !== null) return;
+    if (child === undefined || exited() !== null) return;
     child.kill(name);
     await exit;
   };
@@ -160,7 +122,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     url: `redis://${LOOPBACK}:${port}`,
     port,
     dir,
-    running: () => exited === null,
+    running: () => exited() === null,
     kill: () => signal('SIGKILL'),
     async restart() {
       if (stopped) throw new Error('redis-server was stopped for good; start a new one');
@@ -170,7 +132,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (child !== undefined && exited === null) {
+      if (child !== undefined && exited() === null) {
         child.kill('SIGTERM');
         let timer: NodeJS.Timeout | undefined;
         const gone = await Promise.race([exit.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, 2_000, false)))]);

@@ -20,10 +20,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable } from './executables.js';
+import { findExecutable, freeTcpPort } from './processes.js';
 
 const LOOPBACK = '127.0.0.1';
 const PACKAGED_CONFDIR = '/etc/rspamd';
@@ -153,16 +152,6 @@ export interface StartRspamdOptions {
   readonly startTimeoutMs?: number;
 }
 
-async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A UDP port nothing listens on (it was free a moment ago): DNS sent there fails at once. */
 async function closedUdpPort(): Promise<number> {
