@@ -12,7 +12,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { authenticate, dkimSign } from 'mailauth';
 import { DNSMASQ_MISSING, findDnsmasq, startDnsmasq } from './lib/dnsmasq.mjs';
-import { benchmark, pairedRatio, quantile } from './lib/measure.mjs';
+import { asyncInProcess, benchmark, inProcess, pairedRatio, quantile } from './lib/measure.mjs';
 
 const quick = process.argv.includes('--quick');
 const budget = quick ? { warmupMs: 200, roundMs: 100, rounds: 5 } : { warmupMs: 1000, roundMs: 200, rounds: 20 };
@@ -32,43 +32,16 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const pct = (x) => `${(x * 100).toFixed(2)} %`;
 const iqrOf = (xs) => (quantile(xs, 0.75) - quantile(xs, 0.25)) / quantile(xs, 0.5);
 
-/** A case awaiting `fn()` `perBatch` times per batch, one call at a time; returns ops/s. */
-function asyncCase(name, perBatch, fn) {
-  return {
-    name,
-    async run(ms) {
-      let ops = 0;
-      let elapsed = 0;
-      const start = performance.now();
-      do {
-        for (let k = 0; k < perBatch; k++) await fn();
-        ops += perBatch;
-        elapsed = performance.now() - start;
-      } while (elapsed < ms);
-      return (ops * 1000) / elapsed;
-    },
-  };
-}
+/** A case awaiting `fn()` `perBatch` times per batch, one call at a time. */
+const asyncCase = (name, perBatch, fn) => asyncInProcess(name, perBatch, () => fn());
 
-// Results are folded into this so V8 cannot treat a batch as dead code.
-let sink = 0;
-
-/** A synchronous case calling `fn()` `perBatch` times per batch; returns ops/s. */
+/** A synchronous case calling `fn()` `perBatch` times per batch (a decision each time). */
 function syncCase(name, perBatch, fn) {
-  return {
-    name,
-    run(ms) {
-      let ops = 0;
-      let elapsed = 0;
-      const start = performance.now();
-      do {
-        for (let k = 0; k < perBatch; k++) sink ^= fn().reasons.length;
-        ops += perBatch;
-        elapsed = performance.now() - start;
-      } while (elapsed < ms);
-      return (ops * 1000) / elapsed;
-    },
-  };
+  return inProcess(name, perBatch, () => {
+    let folded = 0;
+    for (let k = 0; k < perBatch; k++) folded ^= fn().reasons.length;
+    return folded;
+  });
 }
 
 function table(samples, unit, reference) {

@@ -7,23 +7,10 @@ import { MAX_HEADER_BYTES, fromDomain, parseContentType, parseHeaders, type Cont
 import { readEnvelope } from '../src/decide/envelope.js';
 import { OutboundPoolsError } from '../src/errors.js';
 import { createPolicy } from '../src/policy.js';
+import { expectRefused } from './assertions.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
-/** Asserts an OutboundPoolsError with `code` and a message matching `pattern`; says what came back otherwise. */
-function expectRefused(run: () => unknown, code: string, pattern: RegExp, label: string): void {
-  let result: unknown;
-  try {
-    result = run();
-  } catch (error) {
-    assert.ok(error instanceof OutboundPoolsError, `${label}: threw ${String(error)} instead of an OutboundPoolsError`);
-    assert.equal(error.code, code, `${label}: wrong error code`);
-    assert.match(error.message, pattern, `${label}: unexpected message`);
-    return;
-  }
-  const shown = Array.isArray(result) ? `${result.length} fields` : JSON.stringify(result);
-  assert.fail(`${label}: expected OutboundPoolsError ${code}, but it returned ${shown}`);
-}
 
 const params = (contentType: ContentType | null): Record<string, string> => Object.fromEntries(contentType?.parameters ?? []);
 

@@ -12,20 +12,8 @@ import {
   type ParsedAuthenticationResults,
 } from '../../src/providers/authentication-results.js';
 import { OutboundPoolsError } from '../../src/errors.js';
+import { expectRefused } from '../assertions.js';
 
-/** Asserts an OutboundPoolsError with `code` and a message matching `pattern`; says what came back otherwise. */
-function expectRefused(run: () => unknown, code: string, pattern: RegExp, label: string): void {
-  let result: unknown;
-  try {
-    result = run();
-  } catch (error) {
-    assert.ok(error instanceof OutboundPoolsError, `${label}: threw ${String(error)} instead of an OutboundPoolsError`);
-    assert.equal(error.code, code, `${label}: wrong error code`);
-    assert.match(error.message, pattern, `${label}: unexpected message`);
-    return;
-  }
-  assert.fail(`${label}: expected OutboundPoolsError ${code}, but it returned ${JSON.stringify(result)}`);
-}
 
 const trusting = (...authservIds: string[]): AuthenticationResultsOptions => ({ authservIds });
 

@@ -43,20 +43,37 @@ export interface WatchedProcess {
   readonly exit: Promise<void>;
 }
 
+// Every process started here and still running; and those that lead their own process group.
 const running = new Set<ChildProcess>();
+const groupLeaders = new WeakSet<ChildProcess>();
 let exitHookInstalled = false;
 
+/** Kills a process, or its whole process group when it was started detached (a daemon with workers). */
+export function killWatched(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (groupLeaders.has(child) && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, signal);
+      return;
+    } catch {
+      // the group is gone already
+    }
+    return;
+  }
+  child.kill(signal);
+}
+
 /**
- * Spawns a server and watches it. Whatever the tests do, every process started here is killed
- * when the test process exits.
+ * Spawns a server and watches it. Whatever the tests do, every process started here (with its
+ * process group, when detached) is killed when the test process exits.
  */
 export function spawnWatched(binary: string, args: readonly string[], options: SpawnOptions = {}): WatchedProcess {
   const child = spawn(binary, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
+  if (options.detached === true) groupLeaders.add(child);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const started of running) started.kill('SIGKILL');
+      for (const started of running) killWatched(started, 'SIGKILL');
     });
   }
   let output = '';

@@ -16,13 +16,12 @@
 // - No Redis: ratelimit, greylist, bayes, neural and the like disable themselves (and log so).
 // - rspamd.local.lua adds test rules that force outcomes (see TEST_RULES).
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable, freeTcpPort } from './processes.js';
+import { findExecutable, freeTcpPort, killWatched, spawnWatched } from './processes.js';
 
 const LOOPBACK = '127.0.0.1';
 const PACKAGED_CONFDIR = '/etc/rspamd';
@@ -165,26 +164,6 @@ async function closedUdpPort(): Promise<number> {
   });
 }
 
-/** Every rspamd started here, killed by process group if the test process exits without stop(). */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) killGroup(child, 'SIGKILL');
-  });
-}
 
 function topLevelConfig(port: number, controllerPort: number | null): string {
   return `# outbound-pools test rspamd: packaged rules, this directory's overrides, loopback workers only.
@@ -281,28 +260,9 @@ export async function startRspamd(options: StartRspamdOptions = {}): Promise<Rsp
   // temporary directory: keep them root.
   if (process.getuid?.() === 0) args.push('-u', 'root', '-g', 'root');
 
-  let output = '';
-  const child = spawn(binary, args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  installExitHook();
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString('utf8')).slice(-8_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let exited: string | null = null;
-  const exit = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      running.delete(child);
-      resolve();
-    });
-    child.once('error', (error) => {
-      exited = error.message;
-      running.delete(child);
-      resolve();
-    });
-  });
+  // Detached: rspamd's workers join its process group, and the whole group is stopped together.
+  const watched = spawnWatched(binary, args, { cwd: dir, detached: true });
+  const { child, exit } = watched;
 
   const logFile = join(dir, 'log', 'rspamd.log');
   const log = async () => {
@@ -316,18 +276,18 @@ export async function startRspamd(options: StartRspamdOptions = {}): Promise<Rsp
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    if (exited === null) {
-      killGroup(child, 'SIGTERM');
+    if (watched.exited() === null) {
+      killWatched(child, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
       const killed = await Promise.race([exit.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, 2_000, false)))]);
       clearTimeout(timer);
       if (!killed) {
-        killGroup(child, 'SIGKILL');
+        killWatched(child, 'SIGKILL');
         await exit;
       }
     }
     // The workers are in the main process's group: none may outlive it and keep writing here.
-    killGroup(child, 'SIGKILL');
+    killWatched(child, 'SIGKILL');
     child.stdout!.destroy();
     child.stderr!.destroy();
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
@@ -336,16 +296,16 @@ export async function startRspamd(options: StartRspamdOptions = {}): Promise<Rsp
   const url = `http://${LOOPBACK}:${port}`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   for (;;) {
-    if (exited !== null) {
+    if (watched.exited() !== null) {
       const text = (await log()).slice(-4_000);
       await stop();
-      throw new Error(`rspamd exited during startup (${exited}):\n${output}\n${text}`);
+      throw new Error(`rspamd exited during startup (${watched.exited()}):\n${watched.output()}\n${text}`);
     }
     if (await pong(url)) break;
     if (Date.now() > deadline) {
       const text = (await log()).slice(-4_000);
       await stop();
-      throw new Error(`rspamd did not answer ${url}/ping within ${options.startTimeoutMs ?? 30_000} ms:\n${output}\n${text}`);
+      throw new Error(`rspamd did not answer ${url}/ping within ${options.startTimeoutMs ?? 30_000} ms:\n${watched.output()}\n${text}`);
     }
     await sleep(100);
   }
