@@ -138,6 +138,7 @@ export const presets = Object.freeze({
 });
 
 const POLICY_BRAND: unique symbol = Symbol('outbound-pools.policy');
+const ACCEPTED: unique symbol = Symbol('outbound-pools.accepted-domains');
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-policy', message);
@@ -278,6 +279,8 @@ export function createPolicy(input: PolicyInput | Policy = {}): Policy {
     },
   };
   Object.defineProperty(policy, POLICY_BRAND, { value: true });
+  // Checked for every recipient of every message: worked out once, kept out of sight.
+  Object.defineProperty(policy, ACCEPTED, { value: Object.freeze(acceptedMatcher(policy.acceptedDomains)) });
   return deepFreeze(policy);
 }
 
@@ -291,8 +294,24 @@ export function isPolicy(value: unknown): value is Policy {
  * subdomain of a `*.` entry.
  */
 export function isAcceptedDomain(policy: Policy, domain: string): boolean {
-  for (const entry of policy.acceptedDomains) {
-    if (entry.startsWith('*.') ? domain.endsWith(entry.slice(1)) : domain === entry) return true;
-  }
+  const matcher = (policy as { [ACCEPTED]?: AcceptedMatcher })[ACCEPTED] ?? acceptedMatcher(policy.acceptedDomains);
+  if (matcher.exact.has(domain)) return true;
+  for (const suffix of matcher.suffixes) if (domain.endsWith(suffix)) return true;
   return false;
+}
+
+/** The accepted domains as a set of exact names and a list of `.suffix`es for the `*.` entries. */
+interface AcceptedMatcher {
+  readonly exact: ReadonlySet<string>;
+  readonly suffixes: readonly string[];
+}
+
+function acceptedMatcher(acceptedDomains: readonly string[]): AcceptedMatcher {
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const entry of acceptedDomains) {
+    if (entry.startsWith('*.')) suffixes.push(entry.slice(1));
+    else exact.add(entry);
+  }
+  return { exact, suffixes };
 }

@@ -27,6 +27,53 @@ function describeError(error: unknown): string {
 /** Microtask turns a provider may take before the deadline timer is set. */
 const FREE_TURNS = 8;
 
+/** A provider call that answered with a promise: handed to a {@link Consultation} to wait for. */
+export interface Pending {
+  readonly answer: PromiseLike<unknown>;
+  readonly check: (value: unknown) => unknown;
+  readonly controller: AbortController | undefined;
+}
+
+const NOT_ASKED_ABORTED: Verdict<never> = Object.freeze({ state: 'failed', error: 'not asked: the caller aborted the decision' });
+
+/**
+ * Calls a provider. An answer given at once (an in-memory provider) is checked and returned as
+ * its verdict, with no promise and no timer; so is a synchronous throw. A promise comes back as
+ * {@link Pending}, for a {@link Consultation} to wait for under its deadline. `call` gets an
+ * AbortSignal (aborted when its time is up) when `wantsSignal`.
+ */
+export function ask(
+  call: (signal: AbortSignal | undefined) => unknown,
+  check: (value: unknown) => unknown,
+  wantsSignal: boolean,
+  callerSignal: AbortSignal | undefined,
+): Verdict<unknown> | Pending {
+  if (callerSignal?.aborted) return NOT_ASKED_ABORTED;
+  const controller = wantsSignal ? new AbortController() : undefined;
+  let answer: unknown;
+  let isThenable: boolean;
+  try {
+    answer = call(controller?.signal);
+    isThenable = typeof (answer as { then?: unknown } | null)?.then === 'function';
+  } catch (error) {
+    return { state: 'failed', error: describeError(error) };
+  }
+  return isThenable ? { answer: answer as PromiseLike<unknown>, check, controller } : checked(answer, check);
+}
+
+/** Whether {@link ask} has to wait for the answer. */
+export function isPending(answer: Verdict<unknown> | Pending): answer is Pending {
+  return (answer as Partial<Pending>).answer !== undefined;
+}
+
+function checked(value: unknown, check: (value: unknown) => unknown): Verdict<unknown> {
+  try {
+    return { state: 'provided', value: check(value) };
+  } catch (error) {
+    return { state: 'failed', error: describeError(error) };
+  }
+}
+
 interface Call {
   verdict: Verdict<unknown> | undefined;
   readonly deadlineMs: number;
@@ -34,79 +81,51 @@ interface Call {
   readonly controller: AbortController | undefined;
 }
 
-/** One decision's provider calls. Add the calls, then await {@link Consultation.settled}. */
+/**
+ * The provider calls of one decision that answered with a promise: {@link watch} each, then
+ * await {@link settled}. Deadlines count from `startMs`, taken before the first call.
+ */
 export class Consultation {
   readonly #calls: Call[] = [];
   readonly #totalMs: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #start = Date.now();
+  readonly #start: number;
   #pending = 0;
   #timer: NodeJS.Timeout | undefined;
   #finish: (() => void) | undefined;
   #onAbort: (() => void) | undefined;
 
-  constructor(totalMs: number, signal: AbortSignal | undefined) {
+  constructor(totalMs: number, signal: AbortSignal | undefined, startMs: number) {
     this.#totalMs = totalMs;
     this.#signal = signal;
+    this.#start = startMs;
   }
 
-  /**
-   * Starts a provider call; returns its slot for {@link verdict}. `call` gets an AbortSignal
-   * (aborted when its time is up) when `wantsSignal`; its answer goes through `check`.
-   */
-  add(deadlineMs: number, wantsSignal: boolean, call: (signal: AbortSignal | undefined) => unknown, check: (value: unknown) => unknown): number {
+  /** Waits for a pending call under `deadlineMs` (cut to the total); returns its slot for {@link verdict}. */
+  watch(pending: Pending, deadlineMs: number): number {
     const slot = this.#calls.length;
     const entry: Call = {
       verdict: undefined,
       deadlineMs: Math.min(deadlineMs, this.#totalMs),
       cutToTotal: this.#totalMs < deadlineMs,
-      controller: wantsSignal ? new AbortController() : undefined,
+      controller: pending.controller,
     };
     this.#calls.push(entry);
-    if (this.#signal?.aborted) {
-      entry.verdict = { state: 'failed', error: 'not asked: the caller aborted the decision' };
-      return slot;
-    }
     this.#pending++;
-    let answer: unknown;
     try {
-      answer = call(entry.controller?.signal);
+      pending.answer.then(
+        (value) => {
+          if (entry.verdict === undefined) this.#settle(entry, checked(value, pending.check)); // else too late: already cut off
+        },
+        (error: unknown) => {
+          if (entry.verdict === undefined) this.#settle(entry, { state: 'failed', error: describeError(error) });
+        },
+      );
     } catch (error) {
+      // A thenable whose then() throws.
       this.#settle(entry, { state: 'failed', error: describeError(error) });
-      return slot;
     }
-    if (typeof (answer as { then?: unknown } | null)?.then !== 'function') {
-      // An in-memory provider answered at once: no promise, no timer.
-      let verdict: Verdict<unknown>;
-      try {
-        verdict = { state: 'provided', value: check(answer) };
-      } catch (error) {
-        verdict = { state: 'failed', error: describeError(error) };
-      }
-      this.#settle(entry, verdict);
-      return slot;
-    }
-    (answer as Promise<unknown>).then(
-      (value) => {
-        if (entry.verdict !== undefined) return; // too late: already cut off
-        let verdict: Verdict<unknown>;
-        try {
-          verdict = { state: 'provided', value: check(value) };
-        } catch (error) {
-          verdict = { state: 'failed', error: describeError(error) };
-        }
-        this.#settle(entry, verdict);
-      },
-      (error: unknown) => {
-        if (entry.verdict === undefined) this.#settle(entry, { state: 'failed', error: describeError(error) });
-      },
-    );
     return slot;
-  }
-
-  /** Whether every call has answered already (all synchronously): no need to await {@link settled}. */
-  get done(): boolean {
-    return this.#pending === 0;
   }
 
   /** The verdict in `slot`, once {@link settled} has resolved. */

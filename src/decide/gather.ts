@@ -6,11 +6,11 @@
 import { OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy } from '../policy.js';
-import type { ProviderMessage, Providers } from '../providers/types.js';
+import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter } from '../providers/types.js';
 import { readEnvelope } from './envelope.js';
 import { applyRules } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
-import { Consultation } from './consultation.js';
+import { ask, Consultation, isPending, type Pending } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
 
 /** The context, checked. */
@@ -86,7 +86,7 @@ function given<T>(value: unknown, field: string, check: (value: unknown) => T): 
   }
 }
 
-const absent = (why: string) => ({ state: 'absent', why }) as const;
+const absent = (why: string) => Object.freeze({ state: 'absent', why } as const);
 
 /**
  * Whether a provider method takes the AbortSignal: it declares a second parameter. Node's
@@ -97,101 +97,117 @@ function wantsSignal(method: (...args: never[]) => unknown): boolean {
   return method.length >= 2;
 }
 
-/** Gathers every verdict the rules may read, concurrently. */
+type Answer = Verdict<unknown> | Pending;
+
+// Why a verdict was not asked for; shared (frozen) rather than made for every message.
+const ABSENT = {
+  noLimiter: absent('no rate limiter configured'),
+  noResolver: absent('no DNS resolver configured'),
+  noClassifier: absent('no spam classifier configured'),
+  noAuthenticator: absent('no authenticator configured'),
+  ndrDomain: absent('not needed: an NDR goes to the high-risk pool whatever its domain'),
+  ndrContent: absent('not needed: an NDR goes to the high-risk pool whatever its content'),
+  notForward: absent('not needed: only forwards from outside the accepted domains are checked'),
+} as const;
+
+/** The message as the spam classifier and the authenticator see it. */
+function providerMessage(message: OutboundMessage): ProviderMessage {
+  const forProviders: { -readonly [K in keyof ProviderMessage]: ProviderMessage[K] } = {
+    raw: message.headers,
+    mailFrom: message.mailFrom,
+    rcptTo: message.rcptTo,
+  };
+  if (message.submitter !== undefined) forProviders.submitter = message.submitter;
+  if (message.queueId !== undefined) forProviders.queueId = message.queueId;
+  if (message.ingress !== undefined) forProviders.ingress = message.ingress;
+  return forProviders;
+}
+
+/** What the rate limiter is asked: count the message, or (rule 2 refuses it anyway) only whether rule 1 comes first. */
+function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, now: Date, signal: AbortSignal | undefined): Answer {
+  const perMessage = policy.recipientsPerMessage;
+  if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
+    return ask(() => limiter.restriction(envelope.limitKey, now), checkRestrictionOnly, false, signal);
+  }
+  const request: { -readonly [K in keyof ConsumeRequest]: ConsumeRequest[K] } = {
+    key: envelope.limitKey,
+    internalRecipients: envelope.internalRecipients,
+    externalRecipients: envelope.externalRecipients,
+    limits: policy.limits,
+    now,
+  };
+  if (envelope.messageId !== null) request.messageId = envelope.messageId;
+  return ask(() => limiter.consume(request), checkConsumeResult, false, signal);
+}
+
+function checkRestrictionOnly(value: unknown): ConsumeResult {
+  return { restriction: checkRestriction(value), breaches: [], counted: false };
+}
+
+/**
+ * Gathers every verdict the rules may read: all providers are called at once, and only when one
+ * answers with a promise is there anything to wait for.
+ */
 function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext, now: Date, signal: AbortSignal | undefined): Verdicts | Promise<Verdicts> {
   const { policy, providers } = ctx;
-  const { deadlines } = policy;
   const spamGiven = given(message.spam, 'spam', checkSpam);
   const authGiven = given(message.authentication, 'authentication', checkAuthentication);
   const isNdr = envelope.ndr.isNdr;
   const sender = envelope.sender;
-  const consultation = new Consultation(deadlines.totalMs, signal);
-  const NOT_ASKED = -1;
+  const start = Date.now();
 
-  let limitsSlot = NOT_ASKED;
   const limiter = providers.rateLimiter;
-  if (limiter !== undefined) {
-    const perMessage = policy.recipientsPerMessage;
-    limitsSlot =
-      perMessage !== null && envelope.recipients.length > perMessage.limit
-        ? // Rule 2 refuses it anyway: ask only whether rule 1 comes first, and count nothing.
-          consultation.add(deadlines.rateLimiterMs, false, () => limiter.restriction(envelope.limitKey, now), (value) => ({
-            restriction: checkRestriction(value),
-            breaches: [],
-            counted: false,
-          }))
-        : consultation.add(
-            deadlines.rateLimiterMs,
-            false,
-            () =>
-              limiter.consume({
-                key: envelope.limitKey,
-                ...(envelope.messageId === null ? {} : { messageId: envelope.messageId }),
-                internalRecipients: envelope.internalRecipients,
-                externalRecipients: envelope.externalRecipients,
-                limits: policy.limits,
-                now,
-              }),
-            checkConsumeResult,
-          );
-  }
+  const limits: Answer = limiter === undefined ? ABSENT.noLimiter : askLimiter(limiter, envelope, policy, now, signal);
   const dns = providers.dns;
-  const dnsSlot =
-    isNdr || sender === null || dns === undefined
-      ? NOT_ASKED
-      : consultation.add(
-          deadlines.dnsMs,
-          false,
-          // A resolver that can answer at once (createStaticResolver) is asked without promises.
-          () => (dns.lookupSync === undefined ? checkMailHost(dns, sender.domain) : checkMailHostSync(dns.lookupSync, sender.domain)),
-          checkSenderDomain,
-        );
-
-  let providerMessage: ProviderMessage | undefined;
-  const forProviders = (): ProviderMessage =>
-    (providerMessage ??= {
-      raw: message.headers,
-      mailFrom: message.mailFrom,
-      rcptTo: message.rcptTo,
-      ...(message.submitter === undefined ? {} : { submitter: message.submitter }),
-      ...(message.queueId === undefined ? {} : { queueId: message.queueId }),
-      ...(message.ingress === undefined ? {} : { ingress: message.ingress }),
-    });
+  const senderDomain: Answer =
+    isNdr ? ABSENT.ndrDomain
+    : dns === undefined || sender === null ? ABSENT.noResolver
+    : ask(
+        // A resolver that can answer at once (createStaticResolver) is asked without promises.
+        () => (dns.lookupSync === undefined ? checkMailHost(dns, sender.domain) : checkMailHostSync(dns.lookupSync, sender.domain)),
+        checkSenderDomain,
+        false,
+        signal,
+      );
   const classifier = providers.spam;
-  const spamSlot =
-    spamGiven !== undefined || isNdr || classifier === undefined
-      ? NOT_ASKED
-      : consultation.add(deadlines.spamMs, wantsSignal(classifier.classify), (signal) => classifier.classify(forProviders(), signal!), checkSpam);
   const authenticator = providers.authenticator;
-  const authSlot =
-    authGiven !== undefined || isNdr || envelope.senderAccepted || authenticator === undefined
-      ? NOT_ASKED
-      : consultation.add(
-          deadlines.authenticatorMs,
-          wantsSignal(authenticator.authenticate),
-          (signal) => authenticator.authenticate(forProviders(), signal!),
-          checkAuthentication,
-        );
+  const askSpam = spamGiven === undefined && !isNdr && classifier !== undefined;
+  const askAuth = authGiven === undefined && !isNdr && !envelope.senderAccepted && authenticator !== undefined;
+  const forProviders = askSpam || askAuth ? providerMessage(message) : undefined;
+  const spam: Answer =
+    spamGiven ??
+    (askSpam ? ask((s) => classifier.classify(forProviders!, s!), checkSpam, wantsSignal(classifier.classify), signal)
+    : isNdr ? ABSENT.ndrContent
+    : ABSENT.noClassifier);
+  const authentication: Answer =
+    authGiven ??
+    (askAuth ? ask((s) => authenticator.authenticate(forProviders!, s!), checkAuthentication, wantsSignal(authenticator.authenticate), signal)
+    : isNdr || envelope.senderAccepted ? ABSENT.notForward
+    : ABSENT.noAuthenticator);
 
-  const collect = (): Verdicts => ({
-    limits: limitsSlot === NOT_ASKED ? absent('no rate limiter configured') : consultation.verdict(limitsSlot),
-    senderDomain:
-      dnsSlot !== NOT_ASKED
-        ? consultation.verdict(dnsSlot)
-        : absent(isNdr ? 'not needed: an NDR goes to the high-risk pool whatever its domain' : 'no DNS resolver configured'),
-    spam:
-      spamGiven ??
-      (spamSlot !== NOT_ASKED
-        ? consultation.verdict(spamSlot)
-        : absent(isNdr ? 'not needed: an NDR goes to the high-risk pool whatever its content' : 'no spam classifier configured')),
-    authentication:
-      authGiven ??
-      (authSlot !== NOT_ASKED
-        ? consultation.verdict(authSlot)
-        : absent(isNdr || envelope.senderAccepted ? 'not needed: only forwards from outside the accepted domains are checked' : 'no authenticator configured')),
-  });
-  // Every provider answered synchronously: the decision needs no promise at all.
-  return consultation.done ? collect() : consultation.settled().then(collect);
+  if (!isPending(limits) && !isPending(senderDomain) && !isPending(spam) && !isPending(authentication)) {
+    // Every provider answered at once: the decision needs no promise at all.
+    return { limits, senderDomain, spam, authentication } as Verdicts;
+  }
+  const { deadlines } = policy;
+  const consultation = new Consultation(deadlines.totalMs, signal, start);
+  const slot = (answer: Answer, deadlineMs: number): Answer | number => (isPending(answer) ? consultation.watch(answer, deadlineMs) : answer);
+  const slots = [
+    slot(limits, deadlines.rateLimiterMs),
+    slot(senderDomain, deadlines.dnsMs),
+    slot(spam, deadlines.spamMs),
+    slot(authentication, deadlines.authenticatorMs),
+  ] as const;
+  const verdict = (answer: Answer | number): Verdict<unknown> => (typeof answer === 'number' ? consultation.verdict(answer) : (answer as Verdict<unknown>));
+  return consultation.settled().then(
+    () =>
+      ({
+        limits: verdict(slots[0]),
+        senderDomain: verdict(slots[1]),
+        spam: verdict(slots[2]),
+        authentication: verdict(slots[3]),
+      }) as Verdicts,
+  );
 }
 
 /** Per-call options of a decider made by {@link createDecider}. */
@@ -234,8 +250,14 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
  * of SPEC §3. No I/O of its own besides the providers; never mutates its arguments; never throws
  * or hangs because a provider misbehaved.
  */
-export async function decidePool(message: OutboundMessage, context: DecideContext = {}): Promise<Decision> {
-  const ctx = resolveContext(context);
+export function decidePool(message: OutboundMessage, context: DecideContext = {}): Promise<Decision> {
+  // Not async: an async function returning decideWith's promise would add two microtask turns.
+  let ctx: ResolvedContext;
+  try {
+    ctx = resolveContext(context);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return decideWith(ctx, message, ctx.now, ctx.signal);
 }
 
