@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../src/address.js';
+import { isNullSender, normaliseDomain, parseAddressInFull, parseCommonAddress, parseEnvelopeAddress, type EnvelopeAddress } from '../src/address.js';
 import { OutboundPoolsError } from '../src/errors.js';
 
 const octets = (text: string): number => Buffer.byteLength(text, 'utf8');
@@ -369,6 +369,45 @@ describe('parseEnvelopeAddress properties', () => {
 
   it('on address-like strings: the same', () => {
     fc.assert(fc.property(addressLike, check), { numRuns: 5000 });
+  });
+
+  /** The one-pass parser for common addresses answers only where the full parser agrees. */
+  function agrees(input: string): boolean {
+    const common = parseCommonAddress(input);
+    if (common === undefined) return false;
+    for (const allowLiteral of [true, false]) {
+      let full: EnvelopeAddress | string;
+      try {
+        full = parseAddressInFull(input, allowLiteral);
+      } catch (error) {
+        full = `refused: ${(error as Error).message}`;
+      }
+      assert.deepEqual(common, full, `the common-case parser and the full parser differ on ${JSON.stringify(input)}`);
+    }
+    return true;
+  }
+
+  it('the one-pass parser for common addresses gives what the full parser gives, wherever it answers', () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(fc.oneof(addressLike, fc.string({ maxLength: 300 }), fc.string({ unit: codeUnit, maxLength: 80 })), (input) => {
+        if (agrees(input)) answered++;
+      }),
+      { numRuns: 20_000 },
+    );
+    // It must also be the path common addresses take, or it speeds nothing up.
+    assert.ok(answered > 2000, `the common-case parser answered only ${answered} of 20,000 inputs`);
+  });
+
+  it('the one-pass parser answers for plain addresses and leaves every other form to the full parser', () => {
+    const common = ['megan@contoso.com', '<megan@contoso.com>', 'Megan.Bowen@Contoso.COM', 'a@b.co.', "o'brien+tag@mail.example.org", 'x@sub-1.example', `${'l'.repeat(64)}@example.org`];
+    for (const input of common) assert.ok(agrees(input), `${JSON.stringify(input)} should take the common-case path`);
+    const others = [
+      '', '<>', '<a@b.com', 'a@b.com>', '@relay:a@b.com', '"quoted"@b.com', 'a@b@c.com', 'é@b.com', 'a@bücher.de', 'a@xn--bcher-kva.de',
+      'a@localhost', 'a@[192.0.2.1]', 'a@192.0.2.1', 'a..b@c.com', '.a@c.com', 'a.@c.com', 'a@-b.com', 'a@b-.com', 'a@b..com', 'a@b.com..',
+      `${'l'.repeat(65)}@example.org`, 'a@b_c.com', 'a b@c.com',
+    ];
+    for (const input of others) assert.equal(parseCommonAddress(input), undefined, `${JSON.stringify(input)} should go to the full parser`);
   });
 
   it('on non-strings: always OutboundPoolsError invalid-address', () => {
