@@ -154,7 +154,6 @@ function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedConte
   const authGiven = given(message.authentication, 'authentication', checkAuthentication);
   const isNdr = envelope.ndr.isNdr;
   const sender = envelope.sender;
-  const start = Date.now();
 
   const limiter = providers.rateLimiter;
   const limits: Answer = limiter === undefined ? ABSENT.noLimiter : askLimiter(limiter, envelope, policy, now, signal);
@@ -190,7 +189,7 @@ function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedConte
     return { limits, senderDomain, spam, authentication } as Verdicts;
   }
   const { deadlines } = policy;
-  const consultation = new Consultation(deadlines.totalMs, signal, start);
+  const consultation = new Consultation(deadlines.totalMs, signal);
   const slot = (answer: Answer, deadlineMs: number): Answer | number => (isPending(answer) ? consultation.watch(answer, deadlineMs) : answer);
   const slots = [
     slot(limits, deadlines.rateLimiterMs),

@@ -25,45 +25,66 @@ function providerFailed(provider: ProviderName, error: string, rule: number): Re
   return { code: 'provider-failed', rule, provider, message: `The ${provider} provider failed: ${error}.` };
 }
 
+const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
+
 function describeBreach(breach: LimitBreach): string {
   return `${breach.window} ${breach.used}/${breach.limit} (${breach.set}, ${breach.action})`;
+}
+
+/** The reasons of a decision: the decisive one first, then its consequence, then the notes. */
+function reasonsWith(decisive: Reason, consequence: Reason | undefined, notes: readonly Reason[]): Reason[] {
+  const reasons = consequence === undefined ? [decisive] : [decisive, consequence];
+  for (const note of notes) reasons.push(note);
+  return reasons;
+}
+
+// Object literals of one shape for each kind of decision: no spreads, no closures per call.
+function deliver(
+  input: RuleInput,
+  policy: Policy,
+  notes: readonly Reason[],
+  pool: Pool,
+  decisive: Reason,
+  srs: SrsOutcome | null = null,
+  consequence?: Reason,
+): Decision {
+  return {
+    action: 'deliver',
+    pool,
+    poolName: policy.pools[pool],
+    mailFrom: srs?.applied ? srs.rewritten : (input.envelope.sender?.address ?? ''),
+    srs,
+    reply: null,
+    reasons: reasonsWith(decisive, consequence, notes),
+    verdicts: input.verdicts,
+    ndr: input.envelope.ndr,
+  };
+}
+
+function refuse(input: RuleInput, notes: readonly Reason[], action: 'block' | 'defer', reply: SmtpReply, decisive: Reason): Decision {
+  return {
+    action,
+    pool: null,
+    poolName: null,
+    mailFrom: input.envelope.sender?.address ?? '',
+    srs: null,
+    reply,
+    reasons: reasonsWith(decisive, undefined, notes),
+    verdicts: input.verdicts,
+    ndr: input.envelope.ndr,
+  };
 }
 
 /** Applies rules 1–9 to gathered verdicts. Pure: same input, same decision. */
 export function applyRules(input: RuleInput, policy: Policy): Decision {
   const { envelope, verdicts } = input;
   const notes: Reason[] = [];
-  const sender = envelope.sender?.address ?? '';
-
-  // Object literals of one shape for each kind of decision: no spreads on the hot path.
-  const deliver = (pool: Pool, decisive: Reason, srs: SrsOutcome | null = null, consequence?: Reason): Decision => ({
-    action: 'deliver',
-    pool,
-    poolName: policy.pools[pool],
-    mailFrom: srs?.applied ? srs.rewritten : sender,
-    srs,
-    reply: null,
-    reasons: consequence === undefined ? [decisive, ...notes] : [decisive, consequence, ...notes],
-    verdicts,
-    ndr: envelope.ndr,
-  });
-  const refuse = (action: 'block' | 'defer', reply: SmtpReply, decisive: Reason): Decision => ({
-    action,
-    pool: null,
-    poolName: null,
-    mailFrom: sender,
-    srs: null,
-    reply,
-    reasons: [decisive, ...notes],
-    verdicts,
-    ndr: envelope.ndr,
-  });
 
   // Rules 1 and 3 read the rate limiter's answer.
   const limits = verdicts.limits;
   if (limits.state === 'failed') {
     const reason = providerFailed('rateLimiter', limits.error, 1);
-    if (policy.onProviderFailure.rateLimiter === 'defer') return refuse('defer', REPLIES.providerDeferred('rateLimiter'), reason);
+    if (policy.onProviderFailure.rateLimiter === 'defer') return refuse(input, notes, 'defer', REPLIES.providerDeferred('rateLimiter'), reason);
     notes.push(reason);
   }
   const limitOutcome = valueOf(limits);
@@ -71,7 +92,7 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   // Rule 1: a restricted sender sends nothing.
   if (limitOutcome?.restriction) {
     const { until, reason } = limitOutcome.restriction;
-    return refuse('block', REPLIES.senderRestricted, {
+    return refuse(input, notes, 'block', REPLIES.senderRestricted, {
       code: 'sender-restricted',
       rule: 1,
       message: `${envelope.limitKey} is restricted from sending ${until === null ? 'until released' : `until ${until}`}${reason ? `: ${reason}` : ''}.`,
@@ -82,7 +103,7 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   // Rule 2: recipients per message, stateless.
   const perMessage = policy.recipientsPerMessage;
   if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
-    return refuse('block', REPLIES.tooManyRecipients(perMessage.limit), {
+    return refuse(input, notes, 'block', REPLIES.tooManyRecipients(perMessage.limit), {
       code: 'recipients-per-message-exceeded',
       rule: 2,
       message: `${envelope.recipients.length} recipients; ${perMessage.set} allows ${perMessage.limit} per message.`,
@@ -91,8 +112,8 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   }
 
   // Rule 3: sending limits. `alert` breaches only inform.
-  const breaches = limitOutcome?.breaches ?? [];
-  const enforced = breaches.filter((breach) => breach.action !== 'alert');
+  const breaches = limitOutcome?.breaches ?? NO_BREACHES;
+  const enforced = breaches.length === 0 ? NO_BREACHES : breaches.filter((breach) => breach.action !== 'alert');
   for (const breach of breaches) {
     if (breach.action === 'alert') {
       notes.push({
@@ -112,13 +133,13 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
       message: `Over ${enforced.map(describeBreach).join('; ')}${restricts ? '; the sender is now restricted' : ''}.`,
       detail: { window: first.window, limit: first.limit, used: first.used, set: first.set, action: first.action },
     };
-    if (policy.overLimit === 'high-risk') return deliver('high-risk', reason);
-    return refuse('block', restricts ? REPLIES.limitRestricted : REPLIES.rateLimited, reason);
+    if (policy.overLimit === 'high-risk') return deliver(input, policy, notes, 'high-risk', reason);
+    return refuse(input, notes, 'block', restricts ? REPLIES.limitRestricted : REPLIES.rateLimited, reason);
   }
 
   // Rule 4: every NDR leaves through the high-risk pool (backscatter looks like spam).
   if (envelope.ndr.isNdr) {
-    return deliver('high-risk', {
+    return deliver(input, policy, notes, 'high-risk', {
       code: 'ndr',
       rule: 4,
       message:
@@ -138,13 +159,13 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
       provider: 'dns',
       message: `The sender domain could not be checked in DNS (${senderDomain.error}); the policy says ${policy.dns.onError}.`,
     };
-    if (policy.dns.onError === 'defer') return refuse('defer', REPLIES.dnsDeferred, reason);
-    if (policy.dns.onError === 'high-risk') return deliver('high-risk', reason);
+    if (policy.dns.onError === 'defer') return refuse(input, notes, 'defer', REPLIES.dnsDeferred, reason);
+    if (policy.dns.onError === 'high-risk') return deliver(input, policy, notes, 'high-risk', reason);
     notes.push(reason);
   }
   const domain = valueOf(senderDomain);
   if (domain !== undefined && !domain.receivesMail) {
-    return deliver('high-risk', {
+    return deliver(input, policy, notes, 'high-risk', {
       code: 'sender-domain-unresolvable',
       rule: 5,
       message:
@@ -159,7 +180,7 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   const spamVerdict = verdicts.spam;
   if (spamVerdict.state === 'failed') {
     const reason = providerFailed('spam', spamVerdict.error, 6);
-    if (policy.onProviderFailure.spam === 'defer') return refuse('defer', REPLIES.providerDeferred('spam'), reason);
+    if (policy.onProviderFailure.spam === 'defer') return refuse(input, notes, 'defer', REPLIES.providerDeferred('spam'), reason);
     notes.push(reason);
   }
   const spam = valueOf(spamVerdict);
@@ -168,10 +189,10 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
     const overThreshold = spam.score !== undefined && policy.spam.threshold !== null && spam.score >= policy.spam.threshold;
     const detail = { score: spam.score ?? null, threshold: policy.spam.threshold, isSpam: spam.isSpam ?? null, category: blocking ?? null };
     if (blocking !== undefined) {
-      return refuse('block', REPLIES.spamBlocked, { code: 'spam', rule: 6, message: `Classified ${blocking}, which the policy blocks.`, detail });
+      return refuse(input, notes, 'block', REPLIES.spamBlocked, { code: 'spam', rule: 6, message: `Classified ${blocking}, which the policy blocks.`, detail });
     }
     if (overThreshold || spam.isSpam === true) {
-      return deliver('high-risk', {
+      return deliver(input, policy, notes, 'high-risk', {
         code: 'spam',
         rule: 6,
         message: overThreshold ? `Spam score ${spam.score} ≥ threshold ${policy.spam.threshold}.` : 'Classified as spam.',
@@ -183,19 +204,19 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   // Rule 9 comes before 7 and 8 in effect: they only concern senders outside the accepted domains.
   const from = envelope.sender!;
   if (envelope.senderAccepted) {
-    return deliver('normal', { code: 'accepted-domain', rule: 9, message: `${from.domain} is an accepted domain.`, detail: { domain: from.domain } });
+    return deliver(input, policy, notes, 'normal', { code: 'accepted-domain', rule: 9, message: `${from.domain} is an accepted domain.`, detail: { domain: from.domain } });
   }
 
   // Rules 7 and 8: a forward from outside is verified at ingress, or relayed.
   const authVerdict = verdicts.authentication;
   if (authVerdict.state === 'failed') {
     const reason = providerFailed('authenticator', authVerdict.error, 7);
-    if (policy.onProviderFailure.authenticator === 'defer') return refuse('defer', REPLIES.providerDeferred('authenticator'), reason);
+    if (policy.onProviderFailure.authenticator === 'defer') return refuse(input, notes, 'defer', REPLIES.providerDeferred('authenticator'), reason);
     notes.push(reason);
   }
   const verification = verifyForward(valueOf(authVerdict), envelope, policy);
   if (verification === null) {
-    return deliver('relay', {
+    return deliver(input, policy, notes, 'relay', {
       code: 'relay-unverified',
       rule: 7,
       message: `${from.domain} is not an accepted domain and neither SPF nor aligned DKIM${policy.relay.trustedArcSealers.length > 0 ? ' nor trusted ARC' : ''} passed at ingress.`,
@@ -207,7 +228,7 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   const srsReason: Reason = srs.applied
     ? { code: 'srs-rewritten', rule: 8, message: `Envelope sender rewritten with SRS to ${srs.rewritten}.`, detail: { original: srs.original } }
     : { code: 'srs-skipped', rule: 8, message: `Envelope sender not rewritten: ${srs.why}.` };
-  return deliver('normal', decisive, srs, srsReason);
+  return deliver(input, policy, notes, 'normal', decisive, srs, srsReason);
 }
 
 /**
