@@ -295,23 +295,29 @@ export function isPolicy(value: unknown): value is Policy {
  */
 export function isAcceptedDomain(policy: Policy, domain: string): boolean {
   const matcher = (policy as { [ACCEPTED]?: AcceptedMatcher })[ACCEPTED] ?? acceptedMatcher(policy.acceptedDomains);
-  if (matcher.exact.has(domain)) return true;
-  for (const suffix of matcher.suffixes) if (domain.endsWith(suffix)) return true;
+  const { exact, suffixes } = matcher;
+  if (exact instanceof Set ? exact.has(domain) : (exact as readonly string[]).includes(domain)) return true;
+  for (let i = 0; i < suffixes.length; i++) if (domain.endsWith(suffixes[i]!)) return true;
   return false;
 }
 
-/** The accepted domains as a set of exact names and a list of `.suffix`es for the `*.` entries. */
+/**
+ * The accepted domains as exact names and `.suffix`es for the `*.` entries. A few names are
+ * compared one by one (a set would hash every freshly parsed domain); many go in a set.
+ */
 interface AcceptedMatcher {
-  readonly exact: ReadonlySet<string>;
+  readonly exact: ReadonlySet<string> | readonly string[];
   readonly suffixes: readonly string[];
 }
 
+const EXACT_LIST_MAX = 16;
+
 function acceptedMatcher(acceptedDomains: readonly string[]): AcceptedMatcher {
-  const exact = new Set<string>();
+  const exact: string[] = [];
   const suffixes: string[] = [];
   for (const entry of acceptedDomains) {
     if (entry.startsWith('*.')) suffixes.push(entry.slice(1));
-    else exact.add(entry);
+    else exact.push(entry);
   }
-  return { exact, suffixes };
+  return { exact: exact.length > EXACT_LIST_MAX ? new Set(exact) : exact, suffixes };
 }

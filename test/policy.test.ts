@@ -230,6 +230,24 @@ describe('isAcceptedDomain', () => {
   it('nothing is accepted with no accepted domains', () => {
     assert.equal(isAcceptedDomain(createPolicy({}), 'contoso.com'), false);
   });
+
+  it('a long list (kept as a set) matches like a short one', () => {
+    const tenants = Array.from({ length: 40 }, (_, i) => `tenant${i}.example`);
+    const long = createPolicy({ acceptedDomains: [...tenants, '*.contoso.com'] });
+    for (const domain of tenants) assert.equal(isAcceptedDomain(long, domain), true, domain);
+    assert.equal(isAcceptedDomain(long, 'a.contoso.com'), true);
+    assert.equal(isAcceptedDomain(long, 'tenant40.example'), false);
+    assert.equal(isAcceptedDomain(long, 'a.tenant1.example'), false);
+  });
+
+  it('a policy object not made by createPolicy is matched the same way', () => {
+    const made = createPolicy({ acceptedDomains: ['contoso.com', '*.tailspin.example'] });
+    const copy = { ...made } as Policy; // own enumerable fields only: no precomputed matcher
+    for (const domain of ['contoso.com', 'a.contoso.com', 'x.tailspin.example', 'tailspin.example']) {
+      assert.equal(isAcceptedDomain(copy, domain), isAcceptedDomain(made, domain), domain);
+    }
+    assert.equal(isAcceptedDomain(copy, 'x.tailspin.example'), true);
+  });
 });
 
 describe('createPolicy refusals name the setting', () => {

@@ -27,33 +27,41 @@ function invalidContext(message: string): OutboundPoolsError {
 }
 
 const CONTEXT_KEYS = ['policy', 'providers', 'srs', 'now', 'signal'];
-const PROVIDER_METHODS: Record<keyof Providers, readonly string[] | null> = {
-  dns: null,
-  rateLimiter: ['consume', 'restriction'],
-  spam: ['classify'],
-  authenticator: ['authenticate'],
-};
+const PROVIDER_NAMES: readonly (keyof Providers)[] = ['dns', 'rateLimiter', 'spam', 'authenticator'];
 
-/** Whether `provider` is an object with every one of `methods`. */
-function hasMethods(provider: unknown, methods: readonly string[]): boolean {
+/** Whether `provider` is an object with methods `a` and (when given) `b`. */
+function hasMethods(provider: unknown, a: string, b?: string): boolean {
   if (typeof provider !== 'object' || provider === null) return false;
-  for (const method of methods) if (typeof (provider as Record<string, unknown>)[method] !== 'function') return false;
-  return true;
+  const methods = provider as Record<string, unknown>;
+  return typeof methods[a] === 'function' && (b === undefined || typeof methods[b] === 'function');
 }
 
-// Checked on every decidePool call: plain loops, no allocation (createDecider checks once).
+function badProvider(name: string, what: string): OutboundPoolsError {
+  return invalidContext(`providers.${name} must be ${what}.`);
+}
+
+// Checked on every decidePool call (createDecider checks once): no allocation, no loops but
+// the one over the keys, which refuses a name it does not know.
 function checkProviders(value: unknown): Providers {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw invalidContext(`providers must be an object, got ${show(value)}.`);
   for (const name in value) {
     const provider = (value as Record<string, unknown>)[name];
-    if (!Object.hasOwn(PROVIDER_METHODS, name)) throw invalidContext(`Unknown provider ${show(name)}; known: ${Object.keys(PROVIDER_METHODS).join(', ')}.`);
-    if (provider === undefined) continue;
-    const methods = PROVIDER_METHODS[name as keyof Providers];
-    if (methods === null) {
-      if (typeof provider !== 'function') throw invalidContext('providers.dns must be a function (name, rrtype) => Promise, like dns.promises.resolve.');
-    } else if (!hasMethods(provider, methods)) {
-      throw invalidContext(`providers.${name} must be an object with ${methods.map((m) => `${m}()`).join(' and ')}.`);
+    switch (name) {
+      case 'dns':
+        if (provider !== undefined && typeof provider !== 'function') throw badProvider(name, 'a function (name, rrtype) => Promise, like dns.promises.resolve');
+        break;
+      case 'rateLimiter':
+        if (provider !== undefined && !hasMethods(provider, 'consume', 'restriction')) throw badProvider(name, 'an object with consume() and restriction()');
+        break;
+      case 'spam':
+        if (provider !== undefined && !hasMethods(provider, 'classify')) throw badProvider(name, 'an object with classify()');
+        break;
+      case 'authenticator':
+        if (provider !== undefined && !hasMethods(provider, 'authenticate')) throw badProvider(name, 'an object with authenticate()');
+        break;
+      default:
+        throw invalidContext(`Unknown provider ${show(name)}; known: ${PROVIDER_NAMES.join(', ')}.`);
     }
   }
   return value as Providers;
