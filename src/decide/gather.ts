@@ -232,8 +232,8 @@ function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, s
   try {
     const envelope = readEnvelope(message, ctx.policy);
     const verdicts = gather(message, envelope, ctx, now, signal);
-    const decide = (gathered: Verdicts) => applyRules({ envelope, verdicts: gathered, srs: ctx.srs, now }, ctx.policy);
-    return verdicts instanceof Promise ? verdicts.then(decide) : Promise.resolve(decide(verdicts));
+    if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules({ envelope, verdicts: gathered, srs: ctx.srs, now }, ctx.policy));
+    return Promise.resolve(applyRules({ envelope, verdicts, srs: ctx.srs, now }, ctx.policy));
   } catch (error) {
     return Promise.reject(error);
   }
