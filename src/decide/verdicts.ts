@@ -8,6 +8,7 @@ import type {
   LimitBreach,
   Restriction,
   SpamVerdict,
+  SpfResult,
 } from '../providers/types.js';
 import { show } from '../errors.js';
 import type { SenderDomainVerdict } from './types.js';
@@ -51,7 +52,8 @@ function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
   if (value === undefined) return undefined;
   const spf = object(value, what);
   const domain = optionalString(spf.domain, `${what}.domain`);
-  return { result: result(spf.result, SPF_RESULTS, `${what}.result`), ...(domain === undefined ? {} : { domain }) };
+  const checked = result<SpfResult>(spf.result, SPF_RESULTS, `${what}.result`);
+  return domain === undefined ? { result: checked } : { result: checked, domain };
 }
 
 function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefined {

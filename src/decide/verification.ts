@@ -18,7 +18,7 @@ export interface Verification {
 function spfPasses(spf: { readonly result: SpfResult; readonly domain?: string } | undefined, senderDomain: string): string | null {
   if (spf?.result !== 'pass') return null;
   // SPF checks one domain, the ingress MAIL FROM's: it vouches only for that domain (no alignment).
-  if (spf.domain === undefined) return senderDomain;
+  if (spf.domain === undefined || spf.domain === senderDomain) return senderDomain;
   return normaliseDomain(spf.domain) === senderDomain ? senderDomain : null;
 }
 
