@@ -160,7 +160,7 @@ function dotStringOctets(local: string): number {
 
 /**
  * The common case in one pass over the string: a dot-string local part of ASCII atext and a
- * letter-digit-hyphen domain of two labels or more (no A-labels), as `user@example.org` or
+ * letter-digit-hyphen domain (no A-labels; see asciiDomain), as `user@example.org` or
  * `<user@example.org>`. Returns undefined for anything else — quoted or UTF-8 local parts, IDN,
  * address literals, and every error — which {@link parseAddressInFull} then reads and explains.
  * It gives the same result as parseAddressInFull wherever it gives one (a property test holds it
@@ -190,40 +190,11 @@ export function parseCommonAddress(input: string): EnvelopeAddress | undefined {
     }
   }
   if (at === end || previousDot || at - start > MAX_LOCAL_OCTETS) return undefined;
-  // The domain, label by label, as asciiDomain reads it.
-  const domainStart = at + 1;
-  const domainEnd = end > domainStart && input.charCodeAt(end - 1) === 0x2e ? end - 1 : end; // the root's dot
-  let labelStart = domainStart;
-  let dots = 0;
-  let labelAllDigits = true;
-  let upper = false;
-  for (let i = domainStart; i <= domainEnd; i++) {
-    const code = i === domainEnd ? 0x2e : input.charCodeAt(i);
-    if (code === 0x2e) {
-      const length = i - labelStart;
-      if (length === 0 || length > 63) return undefined;
-      if (input.charCodeAt(labelStart) === 0x2d || input.charCodeAt(i - 1) === 0x2d) return undefined;
-      if (length >= 4 && input.charCodeAt(labelStart + 2) === 0x2d && input.charCodeAt(labelStart + 3) === 0x2d) return undefined;
-      if (i < domainEnd) dots++;
-      else if (labelAllDigits) return undefined;
-      labelAllDigits = true;
-      labelStart = i + 1;
-    } else if (code >= 0x30 && code <= 0x39) {
-      continue;
-    } else if ((code >= 0x61 && code <= 0x7a) || code === 0x2d) {
-      labelAllDigits = false;
-    } else if (code >= 0x41 && code <= 0x5a) {
-      labelAllDigits = false;
-      upper = true;
-    } else {
-      return undefined;
-    }
-  }
-  const domainLength = domainEnd - domainStart;
-  if (dots === 0 || domainLength > MAX_DOMAIN_OCTETS || at - start + 1 + domainLength > MAX_ADDRESS_OCTETS) return undefined;
+  const rawDomain = input.slice(at + 1, end);
+  const domain = asciiDomain(rawDomain);
+  if (domain === null || domain === undefined || at - start + 1 + domain.length > MAX_ADDRESS_OCTETS) return undefined;
   const local = input.slice(start, at);
-  const domain = upper ? input.slice(domainStart, domainEnd).toLowerCase() : input.slice(domainStart, domainEnd);
-  const address = upper || domainEnd !== end ? `${local}@${domain}` : start === 0 ? input : input.slice(start, end);
+  const address = domain !== rawDomain ? `${local}@${domain}` : start === 0 ? input : input.slice(start, end);
   return { local, domain, address, isAddressLiteral: false };
 }
 
