@@ -294,30 +294,28 @@ export function isPolicy(value: unknown): value is Policy {
  * subdomain of a `*.` entry.
  */
 export function isAcceptedDomain(policy: Policy, domain: string): boolean {
-  const matcher = (policy as { [ACCEPTED]?: AcceptedMatcher })[ACCEPTED] ?? acceptedMatcher(policy.acceptedDomains);
-  const { exact, suffixes } = matcher;
-  if (exact instanceof Set ? exact.has(domain) : (exact as readonly string[]).includes(domain)) return true;
-  for (let i = 0; i < suffixes.length; i++) if (domain.endsWith(suffixes[i]!)) return true;
-  return false;
+  const accepts = (policy as { [ACCEPTED]?: AcceptedMatcher })[ACCEPTED] ?? acceptedMatcher(policy.acceptedDomains);
+  return accepts(domain);
 }
 
-/**
- * The accepted domains as exact names and `.suffix`es for the `*.` entries. A few names are
- * compared one by one (a set would hash every freshly parsed domain); many go in a set.
- */
-interface AcceptedMatcher {
-  readonly exact: ReadonlySet<string> | readonly string[];
-  readonly suffixes: readonly string[];
-}
+/** Whether a domain (lowercase A-labels) is accepted: one policy's list, worked out once. */
+type AcceptedMatcher = (domain: string) => boolean;
 
+/** A few names are compared one by one (a set would hash every freshly parsed domain); many go in a set. */
 const EXACT_LIST_MAX = 16;
 
 function acceptedMatcher(acceptedDomains: readonly string[]): AcceptedMatcher {
   const exact: string[] = [];
-  const suffixes: string[] = [];
+  const suffixes: string[] = []; // `.contoso.com` for `*.contoso.com`
   for (const entry of acceptedDomains) {
     if (entry.startsWith('*.')) suffixes.push(entry.slice(1));
     else exact.push(entry);
   }
-  return { exact: exact.length > EXACT_LIST_MAX ? new Set(exact) : exact, suffixes };
+  const exactSet = exact.length > EXACT_LIST_MAX ? new Set(exact) : null;
+  // A closure: what it matches against cannot be reached, let alone changed, from the policy.
+  return (domain) => {
+    if (exactSet === null ? exact.includes(domain) : exactSet.has(domain)) return true;
+    for (let i = 0; i < suffixes.length; i++) if (domain.endsWith(suffixes[i]!)) return true;
+    return false;
+  };
 }

@@ -83,24 +83,23 @@ interface Call {
 
 /**
  * The provider calls of one decision that answered with a promise: {@link watch} each, then
- * await {@link settled}. Deadlines count from its construction, right after the providers were
- * called: the clock is read only when there is something to wait for (Date.now() took about
- * 90 ns on the bench machine, some 2 % of a decision), and a provider's synchronous work could
- * not have been cut off anyway.
+ * await {@link settled}. Deadlines count from `startMs`, read before the first provider was
+ * called, so a provider's synchronous work counts against them too.
  */
 export class Consultation {
   readonly #calls: Call[] = [];
   readonly #totalMs: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #start = Date.now();
+  readonly #start: number;
   #pending = 0;
   #timer: NodeJS.Timeout | undefined;
   #finish: (() => void) | undefined;
   #onAbort: (() => void) | undefined;
 
-  constructor(totalMs: number, signal: AbortSignal | undefined) {
+  constructor(totalMs: number, signal: AbortSignal | undefined, startMs: number) {
     this.#totalMs = totalMs;
     this.#signal = signal;
+    this.#start = startMs;
   }
 
   /** Waits for a pending call under `deadlineMs` (cut to the total); returns its slot for {@link verdict}. */
@@ -124,8 +123,8 @@ export class Consultation {
         },
       );
     } catch (error) {
-      // A thenable whose then() throws.
-      this.#settle(entry, { state: 'failed', error: describeError(error) });
+      // A thenable whose then() throws (perhaps after calling back: then the answer stands).
+      if (entry.verdict === undefined) this.#settle(entry, { state: 'failed', error: describeError(error) });
     }
     return slot;
   }

@@ -457,6 +457,38 @@ describe('garbage that must be a failed verdict, not a crash or a guess', () => 
     assertDecision(decision, { action: 'deliver', pool: 'normal', codes: ['accepted-domain', 'provider-failed(spam)'], reply: null }, 'unprintable error code (sync)');
   });
 
+  // Thenables that are not promises: the answer is whatever the thenable reported first.
+  const thenables: readonly (readonly [string, () => unknown, readonly string[], RegExp | null])[] = [
+    ['a thenable whose then() throws', () => ({ then: () => { throw new Error('then exploded'); } }), ['accepted-domain', 'provider-failed(spam)'], /then exploded/],
+    ['a thenable whose then getter throws', () => ({ get then(): never { throw new Error('getter exploded'); } }), ['accepted-domain', 'provider-failed(spam)'], /getter exploded/],
+    [
+      'a thenable that resolves, then throws',
+      () => ({ then(resolve: (value: unknown) => void) { resolve({ score: 1 }); throw new Error('after resolving'); } }),
+      ['accepted-domain'],
+      null,
+    ],
+    [
+      'a thenable that rejects, then throws',
+      () => ({ then(_resolve: unknown, reject: (error: unknown) => void) { reject(new Error('rejected first')); throw new Error('after rejecting'); } }),
+      ['accepted-domain', 'provider-failed(spam)'],
+      /rejected first/,
+    ],
+  ];
+  for (const [name, classify, codes, error] of thenables) {
+    for (const withHanging of [false, true]) {
+      it(`${name}${withHanging ? ', beside a hanging authenticator,' : ''} gives a decision with the first answer it reported`, async () => {
+        const providers: Providers = { spam: { classify: classify as never } };
+        if (withHanging) Object.assign(providers, { authenticator: { authenticate: () => new Promise<never>(() => {}) } });
+        const { decision, ms } = await decideTimed(INSIDE, { policy: { acceptedDomains: ACCEPTED, deadlines: DEADLINES }, providers }, name);
+        assertDecision(decision, { action: 'deliver', pool: 'normal', codes, reply: null }, name);
+        const spam = decision.verdicts.spam;
+        if (error === null) assert.deepEqual(spam, { state: 'provided', value: { score: 1 } }, `${name}: the answer given before the throw stands`);
+        else assert.match((spam as { error: string }).error, error, `${name}: the failure names what happened`);
+        assert.ok(ms < DEADLINES.totalMs + MARGIN_MS, `${name}: took ${Math.round(ms)} ms`);
+      });
+    }
+  }
+
   it('a DNS resolver whose MX answer has a hole ([ , ]) is a dns-error, not a null MX', async () => {
     const dns = async (_name: string, rrtype: string) => (rrtype === 'MX' ? new Array(1) : []);
     const { decision } = await decideTimed(INSIDE, { policy: { acceptedDomains: ACCEPTED, deadlines: DEADLINES }, providers: { dns } }, 'MX answered [ <hole> ]');
@@ -514,6 +546,21 @@ describe('deadlines and cancellation', () => {
     }
     assert.equal(counter.signals.length, 2, 'spam and authenticator receive a signal');
     assert.ok(counter.signals.every((signal) => signal.aborted), 'the providers were told to stop when the total deadline passed');
+  });
+
+  it("a provider's synchronous work counts against the deadlines: the decision is not late by it twice", async () => {
+    const busyMs = 150;
+    // Works synchronously past most of the total, then hangs: the total is measured from the
+    // start of the gathering, so the cut-off comes at totalMs, not busyMs + totalMs.
+    const classify = () => {
+      const until = Date.now() + busyMs;
+      while (Date.now() < until);
+      return new Promise<never>(() => {});
+    };
+    const deadlines = { ...DEADLINES, spamMs: 200, totalMs: 200 };
+    const { decision, ms } = await decideTimed(INSIDE, { policy: { acceptedDomains: ACCEPTED, deadlines }, providers: { spam: { classify } } }, 'busy, then hanging');
+    assertDecision(decision, { action: 'deliver', pool: 'normal', codes: ['accepted-domain', 'provider-failed(spam)'], reply: null }, 'busy, then hanging');
+    assert.ok(ms < busyMs + deadlines.totalMs - 50, `took ${Math.round(ms)} ms: the ${busyMs} ms of synchronous work was not counted against the ${deadlines.totalMs} ms total`);
   });
 
   it('deadlines.totalMs with defer modes defers on the first provider in rule order (rateLimiter)', async () => {
