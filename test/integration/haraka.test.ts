@@ -69,6 +69,37 @@ install(exports, (op) => ({
 `;
 }
 
+// The second Haraka: no nextHop, so get_mx looks the recipient domain's MX up with resolveMx,
+// which points fabrikam.example at the loopback sink on port 25 and fails for every other domain
+// (nothing else may be looked up); and a policy that defers when the spam classifier fails,
+// with a classifier that throws for the marker Subject.
+const MX_DOMAIN = 'fabrikam.example';
+const MX_EXCHANGE = '127.0.0.1';
+const DEFER_POLICY = { ...TEST_POLICY, onProviderFailure: { spam: 'defer' as const } };
+const CLASSIFIER_DOWN = 'classifier-down';
+function mxPluginSource(): string {
+  return `const { install } = require(${JSON.stringify(ENTRY)});
+install(exports, (op) => ({
+  policy: op.createPolicy(${JSON.stringify(DEFER_POLICY)}),
+  providers: {
+    dns: op.createStaticResolver(${JSON.stringify(ZONE)}),
+    spam: {
+      async classify(message) {
+        const subject = /^Subject:(.*)$/im.exec(Buffer.from(message.raw ?? '').toString('utf8'))?.[1] ?? '';
+        if (subject.includes(${JSON.stringify(CLASSIFIER_DOWN)})) throw new Error('the classifier is unreachable');
+        return { score: /winner|lottery|free money/i.test(subject) ? 12 : 0.5 };
+      },
+    },
+  },
+  pools: ${JSON.stringify(POOLS)},
+  async resolveMx(domain) {
+    if (domain === ${JSON.stringify(MX_DOMAIN)}) return [{ exchange: ${JSON.stringify(MX_EXCHANGE)}, priority: 10 }];
+    throw Object.assign(new Error('queryMx ENOTFOUND ' + domain), { code: 'ENOTFOUND' });
+  },
+}));
+`;
+}
+
 async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -98,6 +129,74 @@ async function waitForPort(port: number, child: ChildProcess, output: () => stri
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`Haraka did not listen on ${port} within ${timeoutMs} ms:\n${output()}`);
+}
+
+/** A Haraka started on loopback from a temporary directory, with the given plugin file. */
+interface HarakaInstance {
+  readonly port: number;
+  /** Everything Haraka wrote so far (stdout and stderr). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+let built = false;
+function buildOnce(): void {
+  if (built) return;
+  // The plugin runs from dist: build it (npm test builds too).
+  const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
+    encoding: 'utf8',
+  });
+  assert.ok(existsSync(ENTRY), `the build did not produce ${ENTRY}:\n${build.stdout}${build.stderr}`);
+  built = true;
+}
+
+async function startHaraka(plugin: string): Promise<HarakaInstance> {
+  buildOnce();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-haraka-'));
+  let log = '';
+  let child: ChildProcess | undefined;
+  const stop = async (): Promise<void> => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const running = child;
+      const exited = once(running, 'exit');
+      running.kill('SIGTERM');
+      const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // Haraka's default configs (as `haraka -i` installs them), then ours over them.
+    cpSync(join(ROOT, 'node_modules', 'Haraka', 'config'), join(dir, 'config'), { recursive: true });
+    mkdirSync(join(dir, 'plugins'));
+    mkdirSync(join(dir, 'queue'));
+    const config = (name: string, text: string): void => writeFileSync(join(dir, 'config', name), text);
+    config('smtp.ini', `[main]\nlisten=127.0.0.1:${port}\nnodes=\n`);
+    config('me', 'mx1.contoso.com\n');
+    config('host_list', 'contoso.com\n');
+    config('plugins', 'relay\nspf_stub\noutbound_pools\n');
+    // Haraka renames every Authentication-Results field it receives (clean_auth_results): this
+    // relay trusts the inbound MX's fields, so it keeps them (docs/haraka.md).
+    const connectionIni = readFileSync(join(dir, 'config', 'connection.ini'), 'utf8');
+    config('connection.ini', connectionIni.replace(/^;\s*clean_auth_results=true$/m, 'clean_auth_results=false'));
+    assert.match(readFileSync(join(dir, 'config', 'connection.ini'), 'utf8'), /^clean_auth_results=false$/m);
+    config('relay.ini', '[relay]\nacl=true\nforce_routing=false\ndest_domains=false\n');
+    config('relay_acl_allow', '127.0.0.0/8\n');
+    config('outbound.ini', `[main]\nqueue_dir=${join(dir, 'queue')}\n`);
+    config('log.ini', '[main]\nlevel=info\n');
+    writeFileSync(join(dir, 'plugins', 'outbound_pools.js'), plugin);
+    writeFileSync(join(dir, 'plugins', 'spf_stub.js'), SPF_STUB);
+    child = spawn(process.execPath, [HARAKA_BIN, '-c', dir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+    await waitForPort(port, child, () => log);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, log: () => log, stop };
 }
 
 interface TestMessage {
@@ -158,73 +257,48 @@ const MESSAGES = {
   },
 } satisfies Record<string, TestMessage>;
 
+/** Sends a message to the Haraka listening on `port`, as a relaying client on loopback. */
+async function sendVia(port: number, message: TestMessage): Promise<void> {
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: true,
+    name: 'client.contoso.com',
+    tls: { rejectUnauthorized: false },
+  });
+  try {
+    await transport.sendMail({ envelope: { from: message.from, to: [...message.to] }, raw: raw(message) });
+  } finally {
+    transport.close();
+  }
+}
+
+function findDelivery(deliveries: readonly SinkDelivery[], name: string, log: () => string): SinkDelivery {
+  const found = deliveries.find((delivery) => delivery.message.includes(`Message-ID: <${name}@test.contoso.com>`));
+  assert.ok(found, `${name} did not reach the sink; Haraka log:\n${log().slice(-4000)}`);
+  return found;
+}
+
 describe('the Haraka plugin in a real Haraka', () => {
   let sink: SmtpSink;
-  let haraka: ChildProcess | undefined;
-  let dir: string;
+  let haraka: HarakaInstance | undefined;
   let port: number;
-  let log = '';
+  const log = (): string => haraka?.log() ?? '';
 
   before(async () => {
-    // The plugin runs from dist: build it (npm test builds too).
-    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
-      encoding: 'utf8',
-    });
-    assert.ok(existsSync(ENTRY), `the build did not produce ${ENTRY}:\n${build.stdout}${build.stderr}`);
     sink = await startSmtpSink();
-    port = await freePort();
-    dir = mkdtempSync(join(tmpdir(), 'outbound-pools-haraka-'));
-    // Haraka's default configs (as `haraka -i` installs them), then ours over them.
-    cpSync(join(ROOT, 'node_modules', 'Haraka', 'config'), join(dir, 'config'), { recursive: true });
-    mkdirSync(join(dir, 'plugins'));
-    mkdirSync(join(dir, 'queue'));
-    const config = (name: string, text: string): void => writeFileSync(join(dir, 'config', name), text);
-    config('smtp.ini', `[main]\nlisten=127.0.0.1:${port}\nnodes=\n`);
-    config('me', 'mx1.contoso.com\n');
-    config('host_list', 'contoso.com\n');
-    config('plugins', 'relay\nspf_stub\noutbound_pools\n');
-    // Haraka renames every Authentication-Results field it receives (clean_auth_results): this
-    // relay trusts the inbound MX's fields, so it keeps them (docs/haraka.md).
-    const connectionIni = readFileSync(join(dir, 'config', 'connection.ini'), 'utf8');
-    config('connection.ini', connectionIni.replace(/^;\s*clean_auth_results=true$/m, 'clean_auth_results=false'));
-    assert.match(readFileSync(join(dir, 'config', 'connection.ini'), 'utf8'), /^clean_auth_results=false$/m);
-    config('relay.ini', '[relay]\nacl=true\nforce_routing=false\ndest_domains=false\n');
-    config('relay_acl_allow', '127.0.0.0/8\n');
-    config('outbound.ini', `[main]\nqueue_dir=${join(dir, 'queue')}\n`);
-    config('log.ini', '[main]\nlevel=info\n');
-    writeFileSync(join(dir, 'plugins', 'outbound_pools.js'), pluginSource(sink.port));
-    writeFileSync(join(dir, 'plugins', 'spf_stub.js'), SPF_STUB);
-    const child = spawn(process.execPath, [HARAKA_BIN, '-c', dir], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    haraka = child;
-    child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-    child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-    await waitForPort(port, child, () => log);
+    haraka = await startHaraka(pluginSource(sink.port));
+    port = haraka.port;
   });
 
   after(async () => {
-    if (haraka !== undefined && haraka.exitCode === null) {
-      const exited = once(haraka, 'exit');
-      haraka.kill('SIGTERM');
-      const timer = setTimeout(() => haraka?.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await haraka?.stop();
     await sink?.stop();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  const transport = () =>
-    nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, name: 'client.contoso.com', tls: { rejectUnauthorized: false } });
-
-  async function send(message: TestMessage): Promise<void> {
-    await transport().sendMail({ envelope: { from: message.from, to: [...message.to] }, raw: raw(message) });
-  }
-
-  function delivered(deliveries: readonly SinkDelivery[], name: string): SinkDelivery {
-    const found = deliveries.find((delivery) => delivery.message.includes(`Message-ID: <${name}@test.contoso.com>`));
-    assert.ok(found, `${name} did not reach the sink; Haraka log:\n${log.slice(-4000)}`);
-    return found;
-  }
+  const send = (message: TestMessage): Promise<void> => sendVia(port, message);
+  const delivered = (deliveries: readonly SinkDelivery[], name: string): SinkDelivery => findDelivery(deliveries, name, log);
 
   it('uses the return codes of haraka-constants', () => {
     const constants = createRequire(join(ROOT, 'node_modules', 'Haraka', 'package.json'))('haraka-constants') as Record<string, number>;
@@ -235,7 +309,7 @@ describe('the Haraka plugin in a real Haraka', () => {
     const sent: TestMessage[] = [MESSAGES.accepted, MESSAGES.ndr, MESSAGES.spam, MESSAGES.unverified, MESSAGES.verified, MESSAGES.verifiedByHaraka];
     for (const message of sent) await send(message);
     const deliveries = await sink.waitFor(sent.length, 20_000).catch((error: unknown) => {
-      throw new Error(`${String(error)}\nHaraka log:\n${log.slice(-6000)}`);
+      throw new Error(`${String(error)}\nHaraka log:\n${log().slice(-6000)}`);
     });
 
     const expect = (name: keyof typeof MESSAGES, pool: keyof typeof POOLS, reason: string): SinkDelivery => {
@@ -279,5 +353,121 @@ describe('the Haraka plugin in a real Haraka', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(sink.deliveries.length, before, 'a blocked message reached the sink');
+  });
+});
+
+/** Fails, saying why and what to do, when 127.0.0.1:25 cannot be listened on. */
+async function probePort25(): Promise<void> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(25, MX_EXCHANGE, () => resolve());
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? String(error);
+    throw new Error(
+      `cannot listen on ${MX_EXCHANGE}:25 (${code}): Haraka delivers to an MX on port 25, so this test needs that port free ` +
+        `(see what holds it: ss -ltnp 'sport = :25') and the right to bind it (root, or CAP_NET_BIND_SERVICE).`,
+    );
+  }
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+describe('the Haraka plugin in a real Haraka, delivering by MX and deferring on a classifier failure', () => {
+  let sink: SmtpSink | undefined;
+  let haraka: HarakaInstance | undefined;
+  let port: number;
+  const log = (): string => haraka?.log() ?? '';
+
+  const MX_MESSAGES = {
+    accepted: { ...MESSAGES.accepted, name: 'mx-accepted' },
+    spam: { ...MESSAGES.spam, name: 'mx-spam' },
+    deferred: {
+      name: 'mx-deferred',
+      from: 'megan@contoso.com',
+      to: ['lee@fabrikam.example'],
+      headers: `From: megan@contoso.com\nTo: lee@fabrikam.example\nSubject: Minutes (${CLASSIFIER_DOWN})`,
+    },
+    afterDeferred: { ...MESSAGES.accepted, name: 'mx-after-deferred' },
+  } satisfies Record<string, TestMessage>;
+
+  before(async () => {
+    // An MX is reached on port 25, always: the sink must listen there (on the exchange the
+    // plugin's resolveMx gives). startSmtpSink does not report a failed listen, so try first.
+    await probePort25();
+    sink = await startSmtpSink(25);
+    assert.equal(sink.host, MX_EXCHANGE);
+    assert.equal(sink.port, 25);
+    haraka = await startHaraka(mxPluginSource());
+    port = haraka.port;
+  });
+
+  after(async () => {
+    await haraka?.stop();
+    await sink?.stop();
+  });
+
+  it('delivers to the MX resolveMx finds, from the pool address and with the pool HELO', async () => {
+    assert.ok(sink);
+    const before = sink.deliveries.length;
+    await sendVia(port, MX_MESSAGES.accepted);
+    await sendVia(port, MX_MESSAGES.spam);
+    const deliveries = (await sink.waitFor(before + 2, 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nHaraka log:\n${log().slice(-6000)}`);
+    })).slice(before);
+    const accepted = findDelivery(deliveries, MX_MESSAGES.accepted.name, log);
+    assert.equal(accepted.clientAddress, POOLS.normal.bind, 'accepted: source address');
+    assert.equal(accepted.helo, POOLS.normal.helo, 'accepted: HELO');
+    assert.match(accepted.message, /^X-Outbound-Pool: .*; pool=normal; reasons=accepted-domain/m);
+    assert.deepEqual(accepted.rcptTo, MX_MESSAGES.accepted.to);
+    const spam = findDelivery(deliveries, MX_MESSAGES.spam.name, log);
+    assert.equal(spam.clientAddress, POOLS['high-risk'].bind, 'spam: source address');
+    assert.equal(spam.helo, POOLS['high-risk'].helo, 'spam: HELO');
+    assert.match(spam.message, /^X-Outbound-Pool: .*; pool=high-risk; reasons=spam/m);
+    // The plugin answered get_mx with the MX itself: Haraka did not fall back to the deprecated
+    // notes.outbound_ip binding (it logs when it does).
+    assert.doesNotMatch(log(), /notes\.outbound_ip is deprecated/);
+  });
+
+  it('defers a message whose spam check failed, with the reply of the decision, and delivers nothing of it', async () => {
+    assert.ok(sink);
+    const { createPolicy, createStaticResolver } = await import('../../src/index.js');
+    const decision = await decidePool(
+      { mailFrom: MX_MESSAGES.deferred.from, rcptTo: MX_MESSAGES.deferred.to, headers: raw(MX_MESSAGES.deferred) },
+      {
+        policy: createPolicy(DEFER_POLICY),
+        providers: {
+          dns: createStaticResolver(ZONE as never),
+          spam: {
+            classify: async () => {
+              throw new Error('the classifier is unreachable');
+            },
+          },
+        },
+      },
+    );
+    assert.equal(decision.action, 'defer');
+    const reply = decision.reply;
+    assert.ok(reply);
+    assert.equal(reply.code, 451);
+    assert.match(reply.enhancedCode, /^4\./);
+    const before = sink.deliveries.length;
+    await assert.rejects(sendVia(port, MX_MESSAGES.deferred), (error: { responseCode?: number; response?: string }) => {
+      assert.equal(error.responseCode, reply.code, `response: ${error.response}`);
+      assert.match(error.response ?? '', new RegExp(`^${reply.code} `), `response: ${error.response}`);
+      assert.ok(error.response?.includes(`${reply.enhancedCode} ${reply.text}`), `response: ${error.response}`);
+      return true;
+    });
+    // A message sent after it arrives; the deferred one must not have been queued before it.
+    await sendVia(port, MX_MESSAGES.afterDeferred);
+    const deliveries = (await sink.waitFor(before + 1, 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nHaraka log:\n${log().slice(-6000)}`);
+    })).slice(before);
+    findDelivery(deliveries, MX_MESSAGES.afterDeferred.name, log);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const arrived = sink.deliveries.slice(before);
+    assert.equal(arrived.length, 1, `expected only ${MX_MESSAGES.afterDeferred.name}; arrived: ${arrived.map((d) => /Message-ID: <([^>]*)>/.exec(d.message)?.[1]).join(', ')}`);
+    assert.ok(!arrived.some((delivery) => delivery.message.includes(`<${MX_MESSAGES.deferred.name}@`)), 'the deferred message reached the sink');
   });
 });

@@ -1,0 +1,235 @@
+// The get_mx hook of the Haraka plugin without Haraka: what it answers for the MX records its
+// resolveMx finds (sorted, bound to the pool), and how it hands over to Haraka's own lookup
+// (CONT, bound through todo.notes.outbound_ip/outbound_helo) for a null MX, no MX or a failed
+// lookup. The decisions are real ones, made by the plugin's own decider.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createHarakaPlugin,
+  HARAKA_CODES,
+  NOTE,
+  type HarakaMxAnswer,
+  type HarakaPluginOptions,
+} from '../src/haraka/plugin.js';
+import { createPolicy, createStaticResolver, type Decision, type StaticZone } from '../src/index.js';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const ZONE = JSON.parse(readFileSync(join(ROOT, 'examples', 'zone.json'), 'utf8')) as StaticZone;
+const POOLS = {
+  normal: { bind: '127.0.0.10', helo: 'out.contoso.com' },
+  'high-risk': { bind: '127.0.0.20', helo: 'hr.contoso.com' },
+  relay: { bind: '127.0.0.30', helo: 'rly.contoso.com' },
+} as const;
+
+type MxRecord = { readonly exchange: string; readonly priority: number };
+type ResolveMx = NonNullable<HarakaPluginOptions['resolveMx']>;
+
+/** A plugin whose resolveMx is `resolveMx`, recording the domains it was asked for. */
+function pluginWith(resolveMx: ResolveMx) {
+  const asked: string[] = [];
+  const plugin = createHarakaPlugin({
+    policy: createPolicy({ acceptedDomains: ['contoso.com'], spam: { threshold: 6 } }),
+    providers: {
+      dns: createStaticResolver(ZONE),
+      spam: {
+        classify: async (message) => ({ score: /lottery/.test(Buffer.from(message.raw ?? '').toString('utf8')) ? 12 : 0.5 }),
+      },
+    },
+    pools: POOLS,
+    resolveMx: (domain) => {
+      asked.push(domain);
+      return resolveMx(domain);
+    },
+  });
+  return { plugin, asked };
+}
+
+async function decision(plugin: ReturnType<typeof createHarakaPlugin>, subject = 'Quarterly numbers'): Promise<Decision> {
+  return plugin.decide({
+    mailFrom: 'megan@contoso.com',
+    rcptTo: ['lee@fabrikam.example'],
+    headers: `From: megan@contoso.com\r\nTo: lee@fabrikam.example\r\nSubject: ${subject}\r\n\r\n`,
+  });
+}
+
+/** Calls hook_get_mx as Haraka does, with a todo carrying `notes`; resolves with what it answered. */
+async function getMx(
+  plugin: ReturnType<typeof createHarakaPlugin>,
+  notes: Record<string, unknown>,
+  domain = 'fabrikam.example',
+): Promise<{ code: number | undefined; answer: unknown; calls: number }> {
+  let calls = 0;
+  let code: number | undefined;
+  let answer: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('hook_get_mx never called next')), 2000);
+    plugin
+      .hook_get_mx(
+        (c, a) => {
+          calls += 1;
+          code = c;
+          answer = a;
+          clearTimeout(timer);
+          resolve();
+        },
+        { todo: { notes } },
+        domain,
+      )
+      .catch(reject);
+  });
+  // A second call of next would make Haraka run the next hook twice: give it a chance to show.
+  await new Promise((resolve) => setImmediate(resolve));
+  return { code, answer, calls };
+}
+
+describe('hook_get_mx without a nextHop', () => {
+  it('answers OK with the MX records sorted by priority, each on port 25 bound to the pool', async () => {
+    const records: MxRecord[] = [
+      { exchange: 'mx3.fabrikam.example', priority: 30 },
+      { exchange: 'mx1.fabrikam.example', priority: 5 },
+      { exchange: 'mx2.fabrikam.example', priority: 10 },
+    ];
+    const { plugin, asked } = pluginWith(async () => records);
+    const decided = await decision(plugin);
+    assert.equal(decided.action, 'deliver');
+    assert.equal(decided.action === 'deliver' ? decided.pool : undefined, 'normal');
+    const notes: Record<string, unknown> = { [NOTE]: decided };
+    const { code, answer, calls } = await getMx(plugin, notes);
+    assert.equal(calls, 1);
+    assert.equal(code, HARAKA_CODES.OK);
+    assert.deepEqual(asked, ['fabrikam.example']);
+    const expected: HarakaMxAnswer[] = [
+      { exchange: 'mx1.fabrikam.example', port: 25, priority: 5, bind: '127.0.0.10', bind_helo: 'out.contoso.com' },
+      { exchange: 'mx2.fabrikam.example', port: 25, priority: 10, bind: '127.0.0.10', bind_helo: 'out.contoso.com' },
+      { exchange: 'mx3.fabrikam.example', port: 25, priority: 30, bind: '127.0.0.10', bind_helo: 'out.contoso.com' },
+    ];
+    assert.deepEqual(answer, expected);
+    // The records resolveMx gave are not reordered in place.
+    assert.deepEqual(
+      records.map((mx) => mx.priority),
+      [30, 5, 10],
+    );
+    // Bound through the answer, not through the deprecated notes.
+    assert.equal(notes['outbound_ip'], undefined);
+    assert.equal(notes['outbound_helo'], undefined);
+  });
+
+  it('binds to the pool of the decision (high-risk for spam)', async () => {
+    const { plugin } = pluginWith(async () => [{ exchange: '127.0.0.5', priority: 10 }]);
+    const decided = await decision(plugin, 'You won the lottery');
+    assert.equal(decided.action === 'deliver' ? decided.pool : undefined, 'high-risk');
+    const { code, answer } = await getMx(plugin, { [NOTE]: decided });
+    assert.equal(code, HARAKA_CODES.OK);
+    assert.deepEqual(answer, [{ exchange: '127.0.0.5', port: 25, priority: 10, bind: '127.0.0.20', bind_helo: 'hr.contoso.com' }]);
+  });
+
+  const handedOver: { readonly name: string; readonly resolveMx: ResolveMx }[] = [
+    { name: 'a null MX (RFC 7505) as node:dns gives it', resolveMx: async () => [{ exchange: '', priority: 0 }] },
+    { name: "a null MX written '.'", resolveMx: async () => [{ exchange: '.', priority: 0 }] },
+    { name: 'no MX records', resolveMx: async () => [] },
+    {
+      name: 'a null MX among other records',
+      resolveMx: async () => [
+        { exchange: 'mx1.fabrikam.example', priority: 10 },
+        { exchange: '', priority: 0 },
+      ],
+    },
+    {
+      name: 'a lookup that rejects (ENOTFOUND)',
+      resolveMx: async (domain) => {
+        throw Object.assign(new Error(`queryMx ENOTFOUND ${domain}`), { code: 'ENOTFOUND' });
+      },
+    },
+    {
+      name: 'a lookup that rejects (ESERVFAIL)',
+      resolveMx: async (domain) => {
+        throw Object.assign(new Error(`queryMx ESERVFAIL ${domain}`), { code: 'ESERVFAIL' });
+      },
+    },
+    {
+      name: 'a lookup that throws synchronously',
+      resolveMx: () => {
+        throw new Error('resolver misconfigured');
+      },
+    },
+  ];
+  for (const { name, resolveMx } of handedOver) {
+    it(`answers CONT with notes.outbound_ip and outbound_helo of the pool for ${name}`, async () => {
+      const { plugin, asked } = pluginWith(resolveMx);
+      const decided = await decision(plugin);
+      assert.equal(decided.action === 'deliver' ? decided.pool : undefined, 'normal');
+      const notes: Record<string, unknown> = { [NOTE]: decided };
+      const { code, answer, calls } = await getMx(plugin, notes);
+      assert.equal(calls, 1);
+      assert.deepEqual(asked, ['fabrikam.example']);
+      assert.equal(code, HARAKA_CODES.CONT);
+      assert.equal(answer, undefined);
+      assert.equal(notes['outbound_ip'], '127.0.0.10');
+      assert.equal(notes['outbound_helo'], 'out.contoso.com');
+    });
+  }
+
+  it('leaves a message without a deliver decision alone: CONT, no lookup, no notes', async () => {
+    const { plugin, asked } = pluginWith(async () => [{ exchange: 'mx1.fabrikam.example', priority: 10 }]);
+    for (const notes of [{}, { [NOTE]: { action: 'defer' } }, { [NOTE]: 'not a decision' }] as Record<string, unknown>[]) {
+      const { code, answer } = await getMx(plugin, notes);
+      assert.equal(code, HARAKA_CODES.CONT);
+      assert.equal(answer, undefined);
+      assert.equal(notes['outbound_ip'], undefined);
+      assert.equal(notes['outbound_helo'], undefined);
+    }
+    assert.deepEqual(asked, []);
+  });
+});
+
+describe('hook_data_post with a deferred decision', () => {
+  // Over SMTP, Haraka sends the DSN's code whichever of DENY and DENYSOFT the hook answered (the
+  // integration test sees the 451); here, that the hook answers DENYSOFT, which keeps the client
+  // retrying and Haraka logging a temporary refusal.
+  it('answers DENYSOFT with the exact reply of the decision when the spam classifier fails and the policy defers', async () => {
+    const plugin = createHarakaPlugin({
+      policy: createPolicy({ acceptedDomains: ['contoso.com'], spam: { threshold: 6 }, onProviderFailure: { spam: 'defer' } }),
+      providers: {
+        dns: createStaticResolver(ZONE),
+        spam: {
+          classify: async () => {
+            throw new Error('the classifier is unreachable');
+          },
+        },
+      },
+      pools: POOLS,
+      resolveMx: async () => assert.fail('get_mx is not reached'),
+    });
+    const headers = Buffer.from('From: megan@contoso.com\r\nTo: lee@fabrikam.example\r\nSubject: Minutes\r\n\r\nHello.\r\n');
+    const address = (user: string, host: string) => ({ user, host, isNull: () => false });
+    const added: string[] = [];
+    const transaction = {
+      mail_from: address('megan', 'contoso.com'),
+      rcpt_to: [address('lee', 'fabrikam.example')],
+      notes: {} as Record<string, unknown>,
+      message_stream: { get_data: (callback: (data: Buffer) => void) => callback(headers) },
+      add_header: (name: string, value: string) => added.push(`${name}: ${value}`),
+      remove_header: () => undefined,
+    };
+    const answered: { code: number | undefined; message: unknown }[] = [];
+    await plugin.hook_data_post((code, message) => answered.push({ code, message }), {
+      transaction,
+      relaying: true,
+      remote: { ip: '127.0.0.1' },
+    });
+    assert.equal(answered.length, 1);
+    const [{ code, message }] = answered as [{ code: number | undefined; message: unknown }];
+    assert.equal(code, HARAKA_CODES.DENYSOFT);
+    const decided = transaction.notes[NOTE] as Decision;
+    assert.equal(decided.action, 'defer');
+    const reply = decided.reply;
+    assert.ok(reply);
+    assert.deepEqual({ code: reply.code, enhancedCode: reply.enhancedCode }, { code: 451, enhancedCode: '4.3.0' });
+    // Haraka reads a DSN-shaped reply: a class named DSN with the code and the text after it.
+    assert.equal((message as { constructor: { name: string } }).constructor.name, 'DSN');
+    assert.deepEqual({ ...(message as object) }, { code: 451, reply: `${reply.enhancedCode} ${reply.text}` });
+    assert.deepEqual(added, [], 'a deferred message got a trace header');
+  });
+});
