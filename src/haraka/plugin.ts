@@ -50,16 +50,17 @@ export interface HarakaPluginOptions {
    */
   readonly relayingOnly?: boolean;
   /**
-   * Looks up the MX of a recipient domain when there is no `nextHop`. Default: `resolveMx` of
-   * `node:dns/promises`. When it fails or finds nothing usable, Haraka looks the domain up
-   * itself (and handles implicit and null MX), bound through `todo.notes.outbound_ip`.
-   */
-  /**
    * Use the authentication Haraka's own plugins did (spf, dkim_verify …: the results they give
    * `connection.auth_results()`, under the authserv-id `connection.local.host`) as the message's
    * authentication, skipping the authenticator provider, whenever there are any. Default true.
    */
   readonly harakaAuthResults?: boolean;
+  /**
+   * Looks up the MX of a recipient domain when there is no `nextHop`. Default: `resolveMx` of
+   * `node:dns/promises`. When it fails or finds nothing usable (no MX, a null MX, or a null MX
+   * among other records), Haraka looks the domain up itself (and handles implicit and null MX),
+   * bound through `todo.notes.outbound_ip`. Code only: it cannot be set in outbound_pools.json.
+   */
   readonly resolveMx?: (domain: string) => Promise<readonly { readonly exchange: string; readonly priority: number }[]>;
 }
 
