@@ -1,6 +1,5 @@
 // A sink SMTP server on loopback for the integration tests: accepts every message and records,
 // for each delivery, the client address it came from, the envelope and the message.
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
@@ -48,8 +47,16 @@ export async function startSmtpSink(port = 0): Promise<SmtpSink> {
       });
     },
   });
-  server.listen(port, '127.0.0.1');
-  await once(server.server, 'listening');
+  // smtp-server re-emits a listen error (EADDRINUSE, EACCES) on itself: fail with it, not hang.
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: Error) => reject(new Error(`the SMTP sink cannot listen on 127.0.0.1:${port}: ${error.message}`));
+    server.once('error', failed);
+    server.server.once('listening', () => {
+      server.off('error', failed);
+      resolve();
+    });
+    server.listen(port, '127.0.0.1');
+  });
   const address = server.server.address() as AddressInfo;
   return {
     host: '127.0.0.1',
