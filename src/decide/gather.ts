@@ -36,6 +36,12 @@ function hasMethods(provider: unknown, a: string, b?: string): boolean {
   return typeof methods[a] === 'function' && (b === undefined || typeof methods[b] === 'function');
 }
 
+/** Whether `provider`'s optional methods `a` and `b` are functions where present. */
+function optionalMethods(provider: unknown, a: string, b: string): boolean {
+  const methods = provider as Record<string, unknown>;
+  return (methods[a] === undefined || typeof methods[a] === 'function') && (methods[b] === undefined || typeof methods[b] === 'function');
+}
+
 function badProvider(name: string, what: string): OutboundPoolsError {
   return invalidContext(`providers.${name} must be ${what}.`);
 }
@@ -52,7 +58,9 @@ function checkProviders(value: unknown): Providers {
         if (provider !== undefined && typeof provider !== 'function') throw badProvider(name, 'a function (name, rrtype) => Promise, like dns.promises.resolve');
         break;
       case 'rateLimiter':
-        if (provider !== undefined && !hasMethods(provider, 'consume', 'restriction')) throw badProvider(name, 'an object with consume() and restriction()');
+        if (provider !== undefined && (!hasMethods(provider, 'consume', 'restriction') || !optionalMethods(provider, 'consumeSync', 'restrictionSync'))) {
+          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync())');
+        }
         break;
       case 'spam':
         if (provider !== undefined && !hasMethods(provider, 'classify')) throw badProvider(name, 'an object with classify()');
@@ -135,7 +143,10 @@ function providerMessage(message: OutboundMessage): ProviderMessage {
 function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, now: Date, signal: AbortSignal | undefined): Answer {
   const perMessage = policy.recipientsPerMessage;
   if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
-    return ask(() => limiter.restriction(envelope.limitKey, now), checkRestrictionOnly, false, signal);
+    // A limiter that can answer at once (createMemoryRateLimiter) is asked without promises.
+    return limiter.restrictionSync === undefined
+      ? ask(() => limiter.restriction(envelope.limitKey, now), checkRestrictionOnly, false, signal)
+      : ask(() => limiter.restrictionSync!(envelope.limitKey, now), checkRestrictionOnly, false, signal);
   }
   const { limitKey: key, messageId, internalRecipients, externalRecipients } = envelope;
   const { limits } = policy;
@@ -144,7 +155,9 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
     messageId === null
       ? { key, internalRecipients, externalRecipients, limits, now }
       : { key, messageId, internalRecipients, externalRecipients, limits, now };
-  return ask(() => limiter.consume(request), checkConsumeResult, false, signal);
+  return limiter.consumeSync === undefined
+    ? ask(() => limiter.consume(request), checkConsumeResult, false, signal)
+    : ask(() => limiter.consumeSync!(request), checkConsumeResult, false, signal);
 }
 
 function checkRestrictionOnly(value: unknown): ConsumeResult {

@@ -69,15 +69,27 @@ export function incrementsOf(internalRecipients: number, externalRecipients: num
  */
 export function computeBreaches(limits: readonly LimitSet[], used: WindowCounts, increments: WindowCounts): LimitBreach[] {
   const breaches: LimitBreach[] = [];
+  // The four windows spelled out in LIMIT_WINDOWS order: one property each, no lookups by name.
   for (const set of limits) {
-    for (const window of LIMIT_WINDOWS) {
-      const limit = set[window];
-      if (limit === undefined) continue;
-      const before = used[window];
-      if (before + increments[window] > limit) breaches.push({ window, limit, used: before, action: set.action, set: set.name });
+    const { messagesPerMinute, internalRecipientsPerHour, externalRecipientsPerHour, recipientsPerDay } = set;
+    if (messagesPerMinute !== undefined && used.messagesPerMinute + increments.messagesPerMinute > messagesPerMinute) {
+      breaches.push(breach(set, 'messagesPerMinute', messagesPerMinute, used.messagesPerMinute));
+    }
+    if (internalRecipientsPerHour !== undefined && used.internalRecipientsPerHour + increments.internalRecipientsPerHour > internalRecipientsPerHour) {
+      breaches.push(breach(set, 'internalRecipientsPerHour', internalRecipientsPerHour, used.internalRecipientsPerHour));
+    }
+    if (externalRecipientsPerHour !== undefined && used.externalRecipientsPerHour + increments.externalRecipientsPerHour > externalRecipientsPerHour) {
+      breaches.push(breach(set, 'externalRecipientsPerHour', externalRecipientsPerHour, used.externalRecipientsPerHour));
+    }
+    if (recipientsPerDay !== undefined && used.recipientsPerDay + increments.recipientsPerDay > recipientsPerDay) {
+      breaches.push(breach(set, 'recipientsPerDay', recipientsPerDay, used.recipientsPerDay));
     }
   }
   return breaches;
+}
+
+function breach(set: LimitSet, window: LimitWindow, limit: number, used: number): LimitBreach {
+  return { window, limit, used, action: set.action, set: set.name };
 }
 
 /** Whether the message is counted despite its breaches: there are none, or every one is `alert`. */

@@ -7,7 +7,6 @@ import { LRUCache } from 'lru-cache';
 import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
-  LIMIT_WINDOWS,
   MESSAGE_ID_MEMORY_MS,
   bucketIndex,
   computeBreaches,
@@ -51,8 +50,14 @@ export interface MemoryRateLimiterStats {
   readonly maxRestricted: number;
 }
 
-/** The in-memory limiter: a {@link ManagedRateLimiter} that also reports its sizes. */
+/**
+ * The in-memory limiter: a {@link ManagedRateLimiter} that also answers at once
+ * (`consumeSync`, `restrictionSync`: `decidePool` uses them, so a decision through it needs no
+ * promise) and reports its sizes.
+ */
 export interface MemoryRateLimiter extends ManagedRateLimiter {
+  consumeSync(request: ConsumeRequest): ConsumeResult;
+  restrictionSync(key: string, now: Date): Restriction | null;
   /** Current sizes and bounds. */
   stats(): MemoryRateLimiterStats;
 }
@@ -60,8 +65,6 @@ export interface MemoryRateLimiter extends ManagedRateLimiter {
 const DEFAULTS = { maxSenders: 100_000, maxMessageIdsPerSender: 100 } as const;
 const LIMITS = { maxSenders: 100_000_000, maxMessageIdsPerSender: 1_000_000 } as const;
 const OPTION_KEYS = ['maxSenders', 'maxRestricted', 'maxMessageIdsPerSender'] as const;
-/** Most (bucket, count) pairs a window keeps: its 60 buckets, plus slack for a clock moved back. */
-const MAX_PAIRS = 2 * BUCKETS_PER_WINDOW;
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', `createMemoryRateLimiter: ${message}`);
@@ -76,16 +79,39 @@ function integer(value: unknown, name: string, min: number, max: number, fallbac
 }
 
 /**
- * One window's non-empty buckets as flat `[index, count, index, count, …]` pairs, oldest first.
- * Sparse on purpose: a sender who sent one message holds one pair, not 60 slots.
+ * One window: `[total, start, index, count, index, count, …]`. `total` is the sum of the live
+ * counts; the live buckets are the (index, count) pairs from position `start` on, oldest first.
+ * Sparse on purpose: a sender who sent one message holds one pair, not 60 slots. Buckets that
+ * leave the window are dropped by moving `start` past them, and the array is compacted once the
+ * dropped pairs outnumber the live ones: each write costs O(1) amortised, and a read costs the
+ * buckets that have left the window since the last write, not all of them.
  */
 type Buckets = number[];
 
-/** Sums the buckets of `pairs` whose index is in `current − 59 … current`. At most 120 pairs. */
+/** Where the pairs of a compacted window begin: after the total and the start. */
+const HEAD = 2;
+
+/** The shared empty window: never written to, as addTo replaces an empty window. */
+const EMPTY: Buckets = [0, HEAD];
+
+/**
+ * The window's count at bucket `current`: the buckets whose index is in `current − 59 … current`.
+ * Does not change the window (expired buckets are dropped when it is next written).
+ */
 function windowCount(pairs: Buckets, current: number): number {
+  const length = pairs.length;
+  const start = pairs[1]!;
+  if (start === length) return 0;
   const oldest = oldestBucket(current);
+  if (pairs[length - 2]! <= current) {
+    // The usual case, no bucket ahead of the clock: the total less the expired buckets in front.
+    let sum = pairs[0]!;
+    for (let i = start; i < length && pairs[i]! < oldest; i += 2) sum -= pairs[i + 1]!;
+    return sum;
+  }
+  // The clock went back: count the buckets inside the window one by one.
   let sum = 0;
-  for (let i = 0; i < pairs.length; i += 2) {
+  for (let i = start; i < length; i += 2) {
     const index = pairs[i]!;
     if (index >= oldest && index <= current) sum += pairs[i + 1]!;
   }
@@ -93,31 +119,42 @@ function windowCount(pairs: Buckets, current: number): number {
 }
 
 /**
- * Adds `amount` to bucket `current`, dropping the buckets that have left the window. Returns
- * the array to keep: a new exact-size one for an empty window (V8 would otherwise reserve
- * room for 17 elements in each of the four arrays of a sender who sends once).
+ * Adds `amount` to bucket `current`, dropping the buckets that have left the window and, past
+ * 60 live buckets (a clock moved back), the oldest. Returns the array to keep: a new exact-size
+ * one for an empty window (V8 would otherwise reserve room for 17 elements in each of the four
+ * arrays of a sender who sends once).
  */
 function addTo(pairs: Buckets, current: number, amount: number): Buckets {
   const oldest = oldestBucket(current);
-  let drop = 0;
-  while (drop < pairs.length && pairs[drop]! < oldest) drop += 2;
-  if (drop === pairs.length) return [current, amount];
-  if (drop > 0) pairs.splice(0, drop);
+  let total = pairs[0]!;
+  let start = pairs[1]!;
+  while (start < pairs.length && pairs[start]! < oldest) {
+    total -= pairs[start + 1]!;
+    start += 2;
+  }
+  if (start === pairs.length) return [amount, HEAD, current, amount];
   // Usually the newest bucket is the current one, or the current one is new and goes last.
   let at = pairs.length;
-  while (at > 0 && pairs[at - 2]! > current) at -= 2;
-  if (at > 0 && pairs[at - 2] === current) {
-    pairs[at - 1]! += amount;
-    return pairs;
+  while (at > start && pairs[at - 2]! > current) at -= 2;
+  if (at > start && pairs[at - 2] === current) pairs[at - 1]! += amount;
+  else if (at === pairs.length) pairs.push(current, amount);
+  else pairs.splice(at, 0, current, amount); // the clock went back: rare
+  total += amount;
+  if (pairs.length - start > 2 * BUCKETS_PER_WINDOW) {
+    total -= pairs[start + 1]!;
+    start += 2;
   }
-  if (at === pairs.length) pairs.push(current, amount);
-  else pairs.splice(at, 0, current, amount);
-  if (pairs.length > MAX_PAIRS) pairs.splice(0, 2);
+  // Compact once the dropped pairs outnumber the live ones: amortised O(1) a write.
+  const live = pairs.length - start;
+  if (start - HEAD >= live) {
+    for (let i = 0; i < live; i++) pairs[HEAD + i] = pairs[start + i]!;
+    pairs.length = HEAD + live;
+    start = HEAD;
+  }
+  pairs[0] = total;
+  pairs[1] = start;
   return pairs;
 }
-
-/** The shared empty window: never written to, as addTo replaces an empty window. */
-const EMPTY: Buckets = [];
 
 /** The counters of one sender. */
 class SenderCounters {
@@ -193,10 +230,15 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       state = new SenderCounters();
       counters.set(key, state);
     }
-    for (const window of LIMIT_WINDOWS) {
-      const amount = increments[window];
-      if (amount > 0) state[window] = addTo(state[window], bucketIndex(window, nowMs), amount);
+    // Spelled out rather than looped over LIMIT_WINDOWS: one property each, no lookups by name.
+    state.messagesPerMinute = addTo(state.messagesPerMinute, bucketIndex('messagesPerMinute', nowMs), increments.messagesPerMinute);
+    if (increments.internalRecipientsPerHour > 0) {
+      state.internalRecipientsPerHour = addTo(state.internalRecipientsPerHour, bucketIndex('internalRecipientsPerHour', nowMs), increments.internalRecipientsPerHour);
     }
+    if (increments.externalRecipientsPerHour > 0) {
+      state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, bucketIndex('externalRecipientsPerHour', nowMs), increments.externalRecipientsPerHour);
+    }
+    if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, bucketIndex('recipientsPerDay', nowMs), increments.recipientsPerDay);
     if (messageId !== undefined && maxIds > 0) {
       const ids = (state.ids ??= new Map());
       ids.delete(messageId);
@@ -205,32 +247,41 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     }
   };
 
+  /** `consume`, answered at once: every step is in memory. */
+  const consumeSync = (request: ConsumeRequest): ConsumeResult => {
+    const nowMs = timeOf(request.now, 'request.now');
+    const { key, messageId } = request;
+    const restriction = activeRestriction(key, nowMs);
+    if (restriction !== null) return { restriction, breaches: [], counted: false };
+
+    const state = counters.get(key);
+    if (messageId !== undefined && state?.ids) {
+      const countedAt = state.ids.get(messageId);
+      if (countedAt !== undefined && nowMs - countedAt < MESSAGE_ID_MEMORY_MS) return { restriction: null, breaches: [], counted: true };
+    }
+
+    const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
+    const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, nowMs), increments);
+    if (countsDespite(breaches)) {
+      count(key, state, increments, nowMs, messageId);
+      return { restriction: null, breaches, counted: true };
+    }
+    const imposed = restrictionFor(breaches, nowMs);
+    if (imposed !== null) restrictions.set(key, { restriction: imposed, untilMs: imposed.until === null ? Infinity : Date.parse(imposed.until) });
+    return { restriction: null, breaches, counted: false };
+  };
+  const restrictionSync = (key: string, now: Date): Restriction | null => activeRestriction(key, timeOf(now, 'now'));
+
   return {
+    consumeSync,
+    restrictionSync,
+
     async consume(request: ConsumeRequest): Promise<ConsumeResult> {
-      const nowMs = timeOf(request.now, 'request.now');
-      const { key, messageId } = request;
-      const restriction = activeRestriction(key, nowMs);
-      if (restriction !== null) return { restriction, breaches: [], counted: false };
-
-      const state = counters.get(key);
-      if (messageId !== undefined && state?.ids) {
-        const countedAt = state.ids.get(messageId);
-        if (countedAt !== undefined && nowMs - countedAt < MESSAGE_ID_MEMORY_MS) return { restriction: null, breaches: [], counted: true };
-      }
-
-      const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
-      const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, nowMs), increments);
-      if (countsDespite(breaches)) {
-        count(key, state, increments, nowMs, messageId);
-        return { restriction: null, breaches, counted: true };
-      }
-      const imposed = restrictionFor(breaches, nowMs);
-      if (imposed !== null) restrictions.set(key, { restriction: imposed, untilMs: imposed.until === null ? Infinity : Date.parse(imposed.until) });
-      return { restriction: null, breaches, counted: false };
+      return consumeSync(request);
     },
 
     async restriction(key: string, now: Date): Promise<Restriction | null> {
-      return activeRestriction(key, timeOf(now, 'now'));
+      return restrictionSync(key, now);
     },
 
     // True when a restriction was stored for the key (a for-today one past its end but not yet

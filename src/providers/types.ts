@@ -152,6 +152,13 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface RateLimiter {
   consume(request: ConsumeRequest): MaybePromise<ConsumeResult>;
   restriction(key: string, now: Date): MaybePromise<Restriction | null>;
+  /**
+   * Optional: `consume` answered at once (thrown instead of rejected), for a limiter that keeps
+   * its state in memory; `decidePool` then asks it without a promise. Same semantics as `consume`.
+   */
+  readonly consumeSync?: (request: ConsumeRequest) => ConsumeResult;
+  /** Optional: `restriction` answered at once, as {@link RateLimiter.consumeSync}. */
+  readonly restrictionSync?: (key: string, now: Date) => Restriction | null;
 }
 
 /** A restricted sender, as {@link ManagedRateLimiter.restricted} lists it. */

@@ -2,14 +2,36 @@
 // and 3 end to end through decidePool.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
-import { nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
-import type { ConsumeRequest, LimitSet } from '../../src/providers/types.js';
+import { BUCKET_MS, LIMIT_WINDOWS, nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
+import type { ConsumeRequest, LimitBreach, LimitSet, LimitWindow, ManagedRateLimiter } from '../../src/providers/types.js';
 import { describeRateLimiterBehaviour } from './rate-limiter-behaviour.js';
 
 describeRateLimiterBehaviour('memory rate limiter', async () => ({ limiter: createMemoryRateLimiter({ maxSenders: 10_000 }), close: async () => {} }));
+
+// The same behaviour through consumeSync and restrictionSync, the methods decidePool uses: the
+// promise methods are replaced by the synchronous ones, answered through a resolved promise.
+describeRateLimiterBehaviour('memory rate limiter, synchronous methods', async () => {
+  const memory = createMemoryRateLimiter({ maxSenders: 10_000 });
+  const limiter: ManagedRateLimiter = {
+    consume: (request) => {
+      const answer = memory.consumeSync(request);
+      assert.ok(!(answer instanceof Promise), 'consumeSync answered with a promise');
+      return Promise.resolve(answer);
+    },
+    restriction: (key, now) => {
+      const answer = memory.restrictionSync(key, now);
+      assert.ok(!(answer instanceof Promise), 'restrictionSync answered with a promise');
+      return Promise.resolve(answer);
+    },
+    release: (key) => memory.release(key),
+    restricted: (now) => memory.restricted(now),
+  };
+  return { limiter, close: async () => {} };
+});
 
 const NOW = Date.parse('2026-11-23T09:00:00.000Z');
 const perMinute = (max: number, action: LimitSet['action'] = 'block'): LimitSet[] => [{ name: 'per-minute', messagesPerMinute: max, action }];
@@ -95,6 +117,89 @@ describe('memory rate limiter: bounded memory', () => {
   });
 });
 
+describe('memory rate limiter: windows under a clock that moves back and forth', () => {
+  // A reference model of the windows: each keeps its (bucket, count) pairs in bucket order,
+  // forgets those that have left the window when it is written (the clock going back later
+  // does not bring them back), keeps at most 60 pairs, and counts the pairs inside
+  // current − 59 … current. The limiter keeps running totals; it must count exactly the same.
+  class ModelWindow {
+    pairs: [number, number][] = [];
+    count(current: number): number {
+      let sum = 0;
+      for (const [index, amount] of this.pairs) if (index >= current - 59 && index <= current) sum += amount;
+      return sum;
+    }
+    add(current: number, amount: number): void {
+      this.pairs = this.pairs.filter(([index]) => index >= current - 59);
+      const same = this.pairs.find(([index]) => index === current);
+      if (same !== undefined) same[1] += amount;
+      else {
+        this.pairs.push([current, amount]);
+        this.pairs.sort((a, b) => a[0] - b[0]);
+        if (this.pairs.length > 60) this.pairs.shift();
+      }
+    }
+  }
+  const limits: LimitSet[] = [
+    { name: 'alerts', action: 'alert', messagesPerMinute: 3, internalRecipientsPerHour: 10, externalRecipientsPerHour: 10, recipientsPerDay: 30 },
+    { name: 'blocks', action: 'block', messagesPerMinute: 70, internalRecipientsPerHour: 400, externalRecipientsPerHour: 400, recipientsPerDay: 1000 },
+  ];
+
+  // Two kinds of traffic: steps of any size, the clock jumping back up to two minutes; and a
+  // message every two seconds or so with the clock now and then set back by about a minute: the
+  // buckets ahead of the clock stay, new ones fall between them, and the minute window reaches
+  // the cap of 60 buckets it keeps.
+  const anySteps = fc.oneof(fc.integer({ min: -120_000, max: 5_000 }), fc.integer({ min: 0, max: 3_000_000 }));
+  const secondsAndSetBacks = fc.oneof({ arbitrary: fc.integer({ min: 1_500, max: 2_500 }), weight: 12 }, { arbitrary: fc.integer({ min: -65_000, max: -40_000 }), weight: 1 });
+  for (const [label, dt, maxLength] of [
+    ['random traffic, the clock jumping back up to two minutes', anySteps, 100],
+    ['a message every two seconds, the clock set back about a minute now and then', secondsAndSetBacks, 250],
+  ] as const) {
+  it(`counts like the reference model on ${label}`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            dt,
+            internal: fc.integer({ min: 0, max: 4 }),
+            external: fc.integer({ min: 0, max: 4 }),
+          }),
+          // size 'max': fast-check would otherwise keep most arrays to about ten steps.
+          { minLength: 1, maxLength, size: 'max' },
+        ),
+        async (steps) => {
+          const limiter = createMemoryRateLimiter({ maxSenders: 10 });
+          const model = Object.fromEntries(LIMIT_WINDOWS.map((window) => [window, new ModelWindow()])) as Record<LimitWindow, ModelWindow>;
+          let now = NOW;
+          for (const [i, step] of steps.entries()) {
+            now += step.dt;
+            const increments: Record<LimitWindow, number> = {
+              messagesPerMinute: 1,
+              internalRecipientsPerHour: step.internal,
+              externalRecipientsPerHour: step.external,
+              recipientsPerDay: step.internal + step.external,
+            };
+            const expected: LimitBreach[] = [];
+            for (const set of limits) {
+              for (const window of LIMIT_WINDOWS) {
+                const limit = set[window]!;
+                const used = model[window].count(Math.floor(now / BUCKET_MS[window]));
+                if (used + increments[window] > limit) expected.push({ window, limit, used, action: set.action, set: set.name });
+              }
+            }
+            const counted = expected.every((breach) => breach.action === 'alert');
+            const result = limiter.consumeSync({ key: 'k', internalRecipients: step.internal, externalRecipients: step.external, limits, now: new Date(now) });
+            assert.deepEqual({ breaches: result.breaches, counted: result.counted }, { breaches: expected, counted }, `step ${i} at ${now - NOW} ms`);
+            if (counted) for (const window of LIMIT_WINDOWS) if (increments[window] > 0) model[window].add(Math.floor(now / BUCKET_MS[window]), increments[window]);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+  }
+});
+
 describe('memory rate limiter: options and arguments', () => {
   for (const [label, options] of [
     ['an unknown option', { maxSender: 10 }],
@@ -142,6 +247,52 @@ describe('limit-windows helpers', () => {
 describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
   const message = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example', 'alex@contoso.com'] };
   const at = (offsetMs: number): Date => new Date(NOW + offsetMs);
+
+  it('decidePool asks it through consumeSync and restrictionSync, never through the promise methods', async () => {
+    const memory = createMemoryRateLimiter({ maxSenders: 100 });
+    const calls = { consume: 0, restriction: 0, consumeSync: 0, restrictionSync: 0 };
+    const rateLimiter = {
+      consume: (request: ConsumeRequest) => (calls.consume++, memory.consume(request)),
+      restriction: (key: string, now: Date) => (calls.restriction++, memory.restriction(key, now)),
+      consumeSync: (request: ConsumeRequest) => (calls.consumeSync++, memory.consumeSync(request)),
+      restrictionSync: (key: string, now: Date) => (calls.restrictionSync++, memory.restrictionSync(key, now)),
+    };
+    const policy = { acceptedDomains: ['contoso.com'], limits: [{ name: 'small', messagesPerMinute: 1, recipientsPerMessage: 2, action: 'block-user' as const }] };
+    const first = await decidePool(message, { policy, providers: { rateLimiter }, now: at(0) });
+    assert.equal(first.action, 'deliver');
+    const second = await decidePool(message, { policy, providers: { rateLimiter }, now: at(1) });
+    assert.equal(second.reasons[0]?.code, 'sending-limit-exceeded');
+    // Over the per-message limit: only the restriction is asked (rule 1 before rule 2).
+    const crowd = { ...message, rcptTo: ['a@northwind.example', 'b@northwind.example', 'c@northwind.example'] };
+    const third = await decidePool(crowd, { policy, providers: { rateLimiter }, now: at(2) });
+    assert.equal(third.reasons[0]?.code, 'sender-restricted');
+    assert.deepEqual(calls, { consume: 0, restriction: 0, consumeSync: 2, restrictionSync: 1 });
+  });
+
+  it('a consumeSync that throws is a provider failure like a consume that rejects', async () => {
+    const rateLimiter = {
+      consume: async () => ({ restriction: null, breaches: [], counted: true }),
+      restriction: async () => null,
+      consumeSync: () => {
+        throw new Error('counters unavailable');
+      },
+    };
+    const policy = { acceptedDomains: ['contoso.com'], onProviderFailure: { rateLimiter: 'defer' as const } };
+    const decision = await decidePool(message, { policy, providers: { rateLimiter }, now: at(0) });
+    assert.equal(decision.action, 'defer');
+    assert.match((decision.verdicts.limits as { error: string }).error, /counters unavailable/);
+  });
+
+  it('consumeSync or restrictionSync that is not a function is refused as a bad context', async () => {
+    for (const extra of [{ consumeSync: 42 }, { restrictionSync: 'no' }]) {
+      const rateLimiter = { consume: async () => ({ restriction: null, breaches: [], counted: true }), restriction: async () => null, ...extra };
+      await assert.rejects(
+        decidePool(message, { providers: { rateLimiter: rateLimiter as never }, now: at(0) }),
+        (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context' && /consumeSync\(\) and restrictionSync\(\)/.test(error.message),
+        JSON.stringify(extra),
+      );
+    }
+  });
 
   it('sending-limit-exceeded when a block set is full, then delivered again when the window allows', async () => {
     const rateLimiter = createMemoryRateLimiter({ maxSenders: 100 });
