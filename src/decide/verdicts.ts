@@ -23,6 +23,8 @@ const AUTH_RESULTS = new Set(['pass', 'fail', 'neutral', 'none', 'temperror', 'p
 const LIMIT_ACTIONS = new Set(['block', 'alert', 'block-user-for-today', 'block-user']);
 const LIMIT_WINDOWS = new Set(['messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay']);
 
+const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
+
 function fail(message: string): never {
   throw new GarbageError(message);
 }
@@ -143,6 +145,8 @@ export function checkConsumeResult(value: unknown): ConsumeResult {
   const verdict = object(value, 'the rate limiter answer');
   if (!Array.isArray(verdict.breaches)) fail('breaches is not an array');
   if (typeof verdict.counted !== 'boolean') fail('counted is not a boolean');
+  // The usual answer has no breach: nothing to copy.
+  if (verdict.breaches.length === 0) return { restriction: restriction(verdict.restriction), breaches: NO_BREACHES, counted: verdict.counted };
   const breaches = items(verdict.breaches).map((item, index): LimitBreach => {
     const breach = object(item, `breaches[${index}]`);
     if (typeof breach.window !== 'string' || !LIMIT_WINDOWS.has(breach.window)) fail(`breaches[${index}].window is not a limit window`);

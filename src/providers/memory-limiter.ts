@@ -217,6 +217,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
 
   /** The restriction in force for `key` at `nowMs`; drops it when it has expired. */
   const activeRestriction = (key: string, nowMs: number): Restriction | null => {
+    if (restrictions.size === 0) return null;
     const stored = restrictions.get(key);
     if (stored === undefined) return null;
     if (nowMs < stored.untilMs) return stored.restriction;
