@@ -22,14 +22,18 @@ function settleLookup(domain: string, rrtype: string, outcome: { records: unknow
     if (isAbsent(error)) return [];
     throw error;
   }
-  const { records } = outcome;
+  return checkedRecords(domain, rrtype, outcome.records);
+}
+
+/** The records of an answer, checked; index loops read holes as undefined, refused like garbage. */
+function checkedRecords(domain: string, rrtype: string, records: unknown): Lookup {
   if (!Array.isArray(records)) throw new GarbageError(`the resolver answered ${rrtype} ${domain} with ${typeof records}, not an array`);
-  // Array.from turns holes into undefined, which the checks below refuse (filter would skip them).
-  const list = Array.from(records as unknown[]);
-  if ((rrtype === 'A' || rrtype === 'AAAA') && !list.every((address) => typeof address === 'string')) {
-    throw new GarbageError(`the resolver answered ${rrtype} ${domain} with something other than address strings`);
+  if (rrtype === 'A' || rrtype === 'AAAA') {
+    for (let i = 0; i < records.length; i++) {
+      if (typeof records[i] !== 'string') throw new GarbageError(`the resolver answered ${rrtype} ${domain} with something other than address strings`);
+    }
   }
-  return list;
+  return records as readonly unknown[];
 }
 
 /** Records of one type; `'nxdomain'` when the name does not exist; failures and garbage are thrown. */
@@ -45,13 +49,13 @@ async function lookup(resolve: DnsResolver, domain: string, rrtype: string): Pro
 
 /** The same lookup through a synchronous resolver (see {@link SyncDnsLookup}). */
 function lookupSync(resolve: SyncDnsLookup, domain: string, rrtype: string): Lookup {
-  let outcome: { records: unknown } | { error: unknown };
+  let records: unknown;
   try {
-    outcome = { records: resolve(domain, rrtype) };
+    records = resolve(domain, rrtype);
   } catch (error) {
-    outcome = { error };
+    return settleLookup(domain, rrtype, { error });
   }
-  return settleLookup(domain, rrtype, outcome);
+  return checkedRecords(domain, rrtype, records);
 }
 
 /**
@@ -65,8 +69,10 @@ function fromMx(domain: string, mx: Lookup): SenderDomainVerdict | null {
   // NXDOMAIN: the name does not exist, so it has no A or AAAA either.
   if (mx === 'nxdomain') return { domain, receivesMail: false, basis: 'no-records' };
   if (mx.length === 0) return null;
-  const real = mx.filter((record) => !isNullMx(record));
-  return real.length > 0 ? { domain, receivesMail: true, basis: 'mx' } : { domain, receivesMail: false, basis: 'null-mx' };
+  // Every record is checked (an index loop: a hole is garbage, where filter would skip it).
+  let real = false;
+  for (let i = 0; i < mx.length; i++) if (!isNullMx(mx[i])) real = true;
+  return real ? { domain, receivesMail: true, basis: 'mx' } : { domain, receivesMail: false, basis: 'null-mx' };
 }
 
 /** The verdict from the A and AAAA lookups (each settled: records, or the failure to throw). */
