@@ -8,7 +8,7 @@ import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
-  bucketIndex,
+  BUCKET_MS,
   computeBreaches,
   countsDespite,
   incrementsOf,
@@ -168,13 +168,29 @@ class SenderCounters {
 
 const ZERO: Readonly<WindowCounts> = Object.freeze({ messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 });
 
-function usedBy(counters: SenderCounters | undefined, nowMs: number): WindowCounts {
+/** The current bucket of each window at one instant: the two hourly windows share their buckets. */
+interface CurrentBuckets {
+  readonly minute: number;
+  readonly hour: number;
+  readonly day: number;
+}
+
+const MINUTE_BUCKET_MS = BUCKET_MS.messagesPerMinute;
+const HOUR_BUCKET_MS = BUCKET_MS.internalRecipientsPerHour;
+const DAY_BUCKET_MS = BUCKET_MS.recipientsPerDay;
+
+/** `bucketIndex` (limit-windows.ts) of every window at once, worked out once per consume. */
+function currentBuckets(nowMs: number): CurrentBuckets {
+  return { minute: Math.floor(nowMs / MINUTE_BUCKET_MS), hour: Math.floor(nowMs / HOUR_BUCKET_MS), day: Math.floor(nowMs / DAY_BUCKET_MS) };
+}
+
+function usedBy(counters: SenderCounters | undefined, current: CurrentBuckets): WindowCounts {
   if (counters === undefined) return ZERO;
   return {
-    messagesPerMinute: windowCount(counters.messagesPerMinute, bucketIndex('messagesPerMinute', nowMs)),
-    internalRecipientsPerHour: windowCount(counters.internalRecipientsPerHour, bucketIndex('internalRecipientsPerHour', nowMs)),
-    externalRecipientsPerHour: windowCount(counters.externalRecipientsPerHour, bucketIndex('externalRecipientsPerHour', nowMs)),
-    recipientsPerDay: windowCount(counters.recipientsPerDay, bucketIndex('recipientsPerDay', nowMs)),
+    messagesPerMinute: windowCount(counters.messagesPerMinute, current.minute),
+    internalRecipientsPerHour: windowCount(counters.internalRecipientsPerHour, current.hour),
+    externalRecipientsPerHour: windowCount(counters.externalRecipientsPerHour, current.hour),
+    recipientsPerDay: windowCount(counters.recipientsPerDay, current.day),
   };
 }
 
@@ -225,21 +241,21 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     return null;
   };
 
-  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, messageId: string | undefined): void => {
+  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, current: CurrentBuckets, messageId: string | undefined): void => {
     let state = existing;
     if (state === undefined) {
       state = new SenderCounters();
       counters.set(key, state);
     }
     // Spelled out rather than looped over LIMIT_WINDOWS: one property each, no lookups by name.
-    state.messagesPerMinute = addTo(state.messagesPerMinute, bucketIndex('messagesPerMinute', nowMs), increments.messagesPerMinute);
+    state.messagesPerMinute = addTo(state.messagesPerMinute, current.minute, increments.messagesPerMinute);
     if (increments.internalRecipientsPerHour > 0) {
-      state.internalRecipientsPerHour = addTo(state.internalRecipientsPerHour, bucketIndex('internalRecipientsPerHour', nowMs), increments.internalRecipientsPerHour);
+      state.internalRecipientsPerHour = addTo(state.internalRecipientsPerHour, current.hour, increments.internalRecipientsPerHour);
     }
     if (increments.externalRecipientsPerHour > 0) {
-      state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, bucketIndex('externalRecipientsPerHour', nowMs), increments.externalRecipientsPerHour);
+      state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, current.hour, increments.externalRecipientsPerHour);
     }
-    if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, bucketIndex('recipientsPerDay', nowMs), increments.recipientsPerDay);
+    if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
     if (messageId !== undefined && maxIds > 0) {
       const ids = (state.ids ??= new Map());
       ids.delete(messageId);
@@ -262,9 +278,10 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     }
 
     const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
-    const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, nowMs), increments);
+    const current = currentBuckets(nowMs);
+    const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, current), increments);
     if (countsDespite(breaches)) {
-      count(key, state, increments, nowMs, messageId);
+      count(key, state, increments, nowMs, current, messageId);
       return { restriction: null, breaches, counted: true };
     }
     const imposed = restrictionFor(breaches, nowMs);
