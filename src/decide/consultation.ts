@@ -115,16 +115,12 @@ export class Consultation {
     this.#pending++;
     try {
       pending.answer.then(
-        (value) => {
-          if (entry.verdict === undefined) this.#settle(entry, checked(value, pending.check)); // else too late: already cut off
-        },
-        (error: unknown) => {
-          if (entry.verdict === undefined) this.#settle(entry, { state: 'failed', error: describeError(error) });
-        },
+        (value) => this.#settle(entry, checked(value, pending.check)),
+        (error: unknown) => this.#settle(entry, { state: 'failed', error: describeError(error) }),
       );
     } catch (error) {
-      // A thenable whose then() throws (perhaps after calling back: then the answer stands).
-      if (entry.verdict === undefined) this.#settle(entry, { state: 'failed', error: describeError(error) });
+      // A thenable whose then() throws (after calling back, the answer it gave stands).
+      this.#settle(entry, { state: 'failed', error: describeError(error) });
     }
     return slot;
   }
@@ -155,7 +151,9 @@ export class Consultation {
     });
   }
 
+  /** Records a call's verdict, once: a later report (too late, or a thenable calling back twice) is ignored. */
   #settle(entry: Call, verdict: Verdict<unknown>): void {
+    if (entry.verdict !== undefined) return;
     entry.verdict = verdict;
     this.#pending--;
     if (this.#pending === 0 && this.#finish !== undefined) this.#done();

@@ -7,6 +7,7 @@ import type { LimitBreach, ProviderName } from '../providers/types.js';
 import { SrsError } from '../srs/index.js';
 import { REPLIES } from './replies.js';
 import type { Decision, Envelope, Reason, SmtpReply, SrsContext, SrsOutcome, Verdict, Verdicts } from './types.js';
+import { NO_BREACHES } from './verdicts.js';
 import { verifyForward } from './verification.js';
 
 /** Everything a decision is made from, besides the policy. */
@@ -24,8 +25,6 @@ function valueOf<T>(verdict: Verdict<T>): T | undefined {
 function providerFailed(provider: ProviderName, error: string, rule: number): Reason {
   return { code: 'provider-failed', rule, provider, message: `The ${provider} provider failed: ${error}.` };
 }
-
-const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
 
 function describeBreach(breach: LimitBreach): string {
   return `${breach.window} ${breach.used}/${breach.limit} (${breach.set}, ${breach.action})`;

@@ -23,7 +23,8 @@ const AUTH_RESULTS = new Set(['pass', 'fail', 'neutral', 'none', 'temperror', 'p
 const LIMIT_ACTIONS = new Set(['block', 'alert', 'block-user-for-today', 'block-user']);
 const LIMIT_WINDOWS = new Set(['messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay']);
 
-const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
+/** The answer of a limiter that found no breach, shared rather than made for every message. */
+export const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
 
 function fail(message: string): never {
   throw new GarbageError(message);

@@ -35,11 +35,23 @@ export const BUCKET_MS: Readonly<Record<LimitWindow, number>> = Object.freeze({
 export const MESSAGE_ID_MEMORY_MS = 86_400_000;
 
 /**
- * The bucket `nowMs` falls in: `floor(nowMs / bucketMs)`. A window's count is the sum of the
- * buckets whose index is in `current − 59 … current` ({@link oldestBucket} … current).
+ * The bucket `nowMs` falls in, for each bucket length: `floor(nowMs / bucketMs)` (the two hourly
+ * windows share theirs). A window's count is the sum of the buckets whose index is in
+ * `current − 59 … current` ({@link oldestBucket} … current).
  */
-export function bucketIndex(window: LimitWindow, nowMs: number): number {
-  return Math.floor(nowMs / BUCKET_MS[window]);
+export interface CurrentBuckets {
+  readonly minute: number;
+  readonly hour: number;
+  readonly day: number;
+}
+
+/** The {@link CurrentBuckets} at `nowMs`. */
+export function currentBuckets(nowMs: number): CurrentBuckets {
+  return {
+    minute: Math.floor(nowMs / BUCKET_MS.messagesPerMinute),
+    hour: Math.floor(nowMs / BUCKET_MS.internalRecipientsPerHour),
+    day: Math.floor(nowMs / BUCKET_MS.recipientsPerDay),
+  };
 }
 
 /** The oldest bucket index still inside the window whose newest bucket is `current`. */

@@ -8,12 +8,13 @@ import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
-  BUCKET_MS,
   computeBreaches,
+  currentBuckets,
   countsDespite,
   incrementsOf,
   oldestBucket,
   restrictionFor,
+  type CurrentBuckets,
   type WindowCounts,
 } from './limit-windows.js';
 import type { ConsumeRequest, ConsumeResult, ManagedRateLimiter, Restriction, RestrictedSender } from './types.js';
@@ -167,22 +168,6 @@ class SenderCounters {
 }
 
 const ZERO: Readonly<WindowCounts> = Object.freeze({ messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 });
-
-/** The current bucket of each window at one instant: the two hourly windows share their buckets. */
-interface CurrentBuckets {
-  readonly minute: number;
-  readonly hour: number;
-  readonly day: number;
-}
-
-const MINUTE_BUCKET_MS = BUCKET_MS.messagesPerMinute;
-const HOUR_BUCKET_MS = BUCKET_MS.internalRecipientsPerHour;
-const DAY_BUCKET_MS = BUCKET_MS.recipientsPerDay;
-
-/** `bucketIndex` (limit-windows.ts) of every window at once, worked out once per consume. */
-function currentBuckets(nowMs: number): CurrentBuckets {
-  return { minute: Math.floor(nowMs / MINUTE_BUCKET_MS), hour: Math.floor(nowMs / HOUR_BUCKET_MS), day: Math.floor(nowMs / DAY_BUCKET_MS) };
-}
 
 function usedBy(counters: SenderCounters | undefined, current: CurrentBuckets): WindowCounts {
   if (counters === undefined) return ZERO;

@@ -45,20 +45,11 @@ export function createStaticResolver(zone: StaticZone): DnsResolver & { readonly
     const entry = entries.get(name) ?? entries.get(normaliseDomain(name) ?? name.toLowerCase().replace(/\.$/, ''));
     if (entry === undefined) throw dnsError('ENOTFOUND', rrtype, name);
     if (entry.fail !== undefined) throw dnsError(entry.fail, rrtype, name);
-    const type = rrtype === 'MX' || rrtype === 'A' || rrtype === 'AAAA' ? rrtype : rrtype.toUpperCase();
+    const type = rrtype.toUpperCase();
     const records = entry[type as 'A' | 'AAAA' | 'MX' | 'TXT' | 'CNAME'];
     if (records === undefined || records.length === 0) throw dnsError('ENODATA', type, name);
-    // Fresh arrays and records every time, as node:dns gives: a caller may change what it gets.
     if (type === 'TXT') return (records as StaticZoneEntry['TXT'])!.map((record) => (typeof record === 'string' ? [record] : [...record]));
-    if (type === 'MX') {
-      const mx = records as NonNullable<StaticZoneEntry['MX']>;
-      const answer: { exchange: string; priority: number }[] = new Array(mx.length);
-      for (let i = 0; i < mx.length; i++) {
-        const { exchange, priority } = mx[i]!;
-        answer[i] = { exchange: exchange === '.' ? '' : exchange, priority };
-      }
-      return answer;
-    }
+    if (type === 'MX') return (records as StaticZoneEntry['MX'])!.map(({ exchange, priority }) => ({ exchange: exchange === '.' ? '' : exchange, priority }));
     return [...(records as readonly string[])];
   };
   // The promise form is the DnsResolver contract (mailauth awaits it); decidePool uses the
