@@ -131,6 +131,45 @@ describe('competing rules: the earlier one wins', () => {
   ]);
 });
 
+describe('competing rules: every pair, generated', () => {
+  // Each rule's trigger alone; every two of them together, and the earlier rule must decide.
+  // Rules 7 and 8 cannot meet (a forward is verified or not); rule 9 decides before 7 and 8
+  // (they only concern senders outside the accepted domains), which the table above shows.
+  const tooMany = ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'];
+  const triggers: Record<number, { readonly code: string; readonly row: Omit<Row, 'name' | 'expect'> }> = {
+    1: { code: 'sender-restricted', row: { verdicts: { limits: ok(restricted) } } },
+    2: { code: 'recipients-per-message-exceeded', row: { rcptTo: tooMany } },
+    3: { code: 'sending-limit-exceeded', row: { verdicts: { limits: ok(over('block')) } } },
+    4: { code: 'ndr', row: { headers: DSN_HEADERS } },
+    5: { code: 'sender-domain-unresolvable', row: { verdicts: { senderDomain: unresolvable } } },
+    6: { code: 'spam', row: { verdicts: { spam } } },
+    7: { code: 'relay-unverified', row: { verdicts: { authentication: unverified } } },
+    8: { code: 'spf-pass', row: { verdicts: { authentication: spfPass } } },
+    9: { code: 'accepted-domain', row: { mailFrom: INTERNAL } },
+  };
+  /** Both triggers at once; a restriction and a breach meet in one limiter answer. */
+  function both(a: Omit<Row, 'name' | 'expect'>, b: Omit<Row, 'name' | 'expect'>): Omit<Row, 'name' | 'expect'> {
+    const verdicts: Record<string, unknown> = { ...a.verdicts, ...b.verdicts };
+    const limitsA = a.verdicts?.limits;
+    const limitsB = b.verdicts?.limits;
+    if (limitsA?.state === 'provided' && limitsB?.state === 'provided') {
+      verdicts['limits'] = ok({ restriction: limitsA.value.restriction ?? limitsB.value.restriction, breaches: [...limitsA.value.breaches, ...limitsB.value.breaches], counted: false });
+    }
+    return { ...a, ...b, verdicts: verdicts as VerdictsInput };
+  }
+  for (let earlier = 1; earlier <= 9; earlier++) {
+    for (let later = earlier + 1; later <= 9; later++) {
+      if (earlier === 7 && later === 8) continue;
+      const winner = later === 9 && (earlier === 7 || earlier === 8) ? 9 : earlier;
+      it(`${earlier} and ${later}: rule ${winner} decides (${triggers[winner]!.code})`, () => {
+        const decision = decide({ name: '', ...both(triggers[earlier]!.row, triggers[later]!.row), expect: { action: 'deliver', pool: null, codes: [] } });
+        assert.equal(decision.reasons[0]?.code, triggers[winner]!.code, JSON.stringify(decision.reasons.map((r) => r.code)));
+        assert.equal(decision.reasons[0]?.rule, winner);
+      });
+    }
+  }
+});
+
 describe('edge cases', () => {
   check([
     { name: 'a message that fits every limit goes on to the later rules', mailFrom: INTERNAL, verdicts: { limits: ok(fits) }, expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] } },
