@@ -21,11 +21,16 @@ import type { PolicyInput } from '../../src/policy.js';
 import type { AsyncSpamClassifier, ProviderMessage } from '../../src/providers/types.js';
 import { startRspamd, type RspamdServer } from '../servers/rspamd.js';
 
+/**
+ * rspamd scores the `Date:` field against its own wall clock (DATE_IN_PAST, DATE_IN_FUTURE), which
+ * no test can inject, so the message is dated now: a fixed date drifts into DATE_IN_PAST.
+ */
+const DATE = new Date().toUTCString().replace(/GMT$/, '+0000');
 const HEADERS = [
   'From: Megan Bowen <megan@contoso.com>',
   'To: Lee Gu <lee@example.net>',
   'Subject: Lunch on Friday?',
-  'Date: Mon, 23 Nov 2026 09:20:11 +0000',
+  `Date: ${DATE}`,
   'Message-ID: <lunch-42@contoso.com>',
   'MIME-Version: 1.0',
   'Content-Type: text/plain; charset=utf-8',
