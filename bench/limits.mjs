@@ -131,7 +131,7 @@ if (!hasRedisServer()) {
   console.log(`\nRedis limiter: not measured: ${REDIS_MISSING}`);
 } else {
   const redis = await startRedis();
-  const redisLimiter = api.createRedisRateLimiter({ url: redis.url, prefix: `bench-${process.pid}:` });
+  const redisLimiter = (await import('../dist/redis/index.js')).createRedisRateLimiter({ url: redis.url, prefix: `bench-${process.pid}:` });
   try {
     const withRedis = createDecider({ policy, providers: { ...common, rateLimiter: redisLimiter } });
     const concurrency = 64;

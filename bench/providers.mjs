@@ -19,14 +19,13 @@ const budget = quick ? { warmupMs: 200, roundMs: 100, rounds: 5 } : { warmupMs: 
 const {
   createDecider,
   createDnsResolver,
-  createMailauthAuthenticator,
   createPolicy,
   createStaticResolver,
   decideFromVerdicts,
   decidePool,
   Srs,
-  verdictFromMailauth,
 } = await import('../dist/index.js');
+const { createMailauthAuthenticator, verdictFromMailauth } = await import('../dist/mailauth/index.js');
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const pct = (x) => `${(x * 100).toFixed(2)} %`;

@@ -2,6 +2,11 @@
  * outbound-pools: decide which outbound delivery pool an email leaves through — normal,
  * high-risk, relay, or not at all — and rewrite the envelope sender of verified forwards with SRS.
  *
+ * The root entry is the core: the decision, policies, addresses, the DNS resolvers, the in-memory
+ * limiter and the Authentication-Results reader. Adapters that need another package or talk to
+ * another server have entry points of their own: `outbound-pools/mailauth`, `outbound-pools/rspamd`,
+ * `outbound-pools/redis`, `outbound-pools/haraka`; and `outbound-pools/srs` stands alone.
+ *
  * @packageDocumentation
  */
 export {
@@ -62,13 +67,6 @@ export {
   type DnsResolverStats,
 } from './providers/dns.js';
 export {
-  createMailauthAuthenticator,
-  firstUntrustedHop,
-  receivedFrom,
-  verdictFromMailauth,
-  type MailauthAuthenticatorOptions,
-} from './providers/mailauth.js';
-export {
   authenticationFromHeaders,
   parseAuthenticationResults,
   type AuthenticationFromHeaders,
@@ -80,20 +78,9 @@ export {
   type UntrustedAuthenticationResults,
 } from './providers/authentication-results.js';
 export {
-  createRspamdClassifier,
-  verdictFromRspamd,
-  RspamdError,
-  DEFAULT_RSPAMD_SPAM_ACTIONS,
-  DEFAULT_RSPAMD_CATEGORIES,
-  type RspamdAction,
-  type RspamdClassifierOptions,
-  type RspamdErrorCode,
-} from './providers/rspamd.js';
-export {
   createMemoryRateLimiter,
   type MemoryRateLimiter,
   type MemoryRateLimiterOptions,
   type MemoryRateLimiterStats,
 } from './providers/memory-limiter.js';
-export { createRedisRateLimiter, type RedisClient, type RedisRateLimiter, type RedisRateLimiterOptions } from './providers/redis-limiter.js';
 export { LIMIT_WINDOWS, nextUtcMidnight } from './providers/limit-windows.js';

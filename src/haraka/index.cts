@@ -3,7 +3,9 @@
 // file requires this module, which imports the ESM code and installs hooks that wait for it.
 // See docs/haraka.md.
 
-import type * as OutboundPools from '../index.js' with { 'resolution-mode': 'import' };
+import type * as Root from '../index.js' with { 'resolution-mode': 'import' };
+import type * as Mailauth from '../mailauth/index.js' with { 'resolution-mode': 'import' };
+import type * as Rspamd from '../rspamd/index.js' with { 'resolution-mode': 'import' };
 import type { HarakaPlugin, HarakaPluginOptions } from './plugin.js' with { 'resolution-mode': 'import' };
 
 /** The parts of a Haraka plugin object (`this` in `register`, `exports` in the plugin file) used. */
@@ -15,15 +17,22 @@ interface HarakaPluginObject {
 
 type Next = (code?: number, message?: unknown) => void;
 
-/** Builds the plugin's options; given the `outbound-pools` module and the Haraka plugin object. */
+/**
+ * What a {@link Configure} function is given: the root entry together with `outbound-pools/mailauth`
+ * and `outbound-pools/rspamd`. (The Redis limiter is left out so that these types need no ioredis:
+ * `await import('outbound-pools/redis')` in an async `configure` when you use it.)
+ */
+type OutboundPools = typeof Root & typeof Mailauth & typeof Rspamd;
+
+/** Builds the plugin's options; given the `outbound-pools` modules and the Haraka plugin object. */
 type Configure = (
-  outboundPools: typeof OutboundPools,
+  outboundPools: OutboundPools,
   plugin: HarakaPluginObject,
 ) => HarakaPluginOptions | Promise<HarakaPluginOptions>;
 
 /** The JSON of `config/outbound_pools.json`, read when {@link install} gets no `configure`. */
 interface JsonConfig {
-  readonly policy?: OutboundPools.PolicyInput;
+  readonly policy?: Root.PolicyInput;
   readonly srs?: { readonly secret: string; readonly domain: string };
   readonly pools: HarakaPluginOptions['pools'];
   readonly nextHop?: { readonly host: string; readonly port?: number };
@@ -72,8 +81,13 @@ function install(target: HarakaPluginObject, configure: Configure = fromConfigFi
   let ready: Promise<HarakaPlugin> | undefined;
   const start = (plugin: HarakaPluginObject): Promise<HarakaPlugin> => {
     ready ??= (async () => {
-      const [outboundPools, { createHarakaPlugin }] = await Promise.all([import('../index.js'), import('./plugin.js')]);
-      return createHarakaPlugin(await configure(outboundPools, plugin));
+      const [root, mailauth, rspamd, { createHarakaPlugin }] = await Promise.all([
+        import('../index.js'),
+        import('../mailauth/index.js'),
+        import('../rspamd/index.js'),
+        import('./plugin.js'),
+      ]);
+      return createHarakaPlugin(await configure({ ...root, ...mailauth, ...rspamd }, plugin));
     })();
     ready.catch((error: unknown) => plugin.logcrit?.(`outbound-pools: cannot start: ${error instanceof Error ? error.message : String(error)}`));
     return ready;

@@ -20,7 +20,7 @@ const POOL_ADDRESSES = { normal: '127.0.0.10', 'high-risk': '127.0.0.20', relay:
 const SRS_SECRET = 'relay-mta-test-secret';
 
 /**
- * A stand-in for rspamd (which has its own tests, test/providers/rspamd.test.ts): the score is
+ * A stand-in for rspamd (which has its own tests, test/rspamd/classifier.test.ts): the score is
  * whatever the message's `X-Spam-Score` field says, 0 without one.
  */
 const spamFromHeader: SpamClassifier = {

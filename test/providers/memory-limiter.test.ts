@@ -8,7 +8,7 @@ import { OutboundPoolsError } from '../../src/errors.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { BUCKET_MS, LIMIT_WINDOWS, nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
 import type { ConsumeRequest, LimitBreach, LimitSet, LimitWindow, ManagedRateLimiter } from '../../src/providers/types.js';
-import { describeRateLimiterBehaviour } from './rate-limiter-behaviour.js';
+import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 
 describeRateLimiterBehaviour('memory rate limiter', async () => ({ limiter: createMemoryRateLimiter({ maxSenders: 10_000 }), close: async () => {} }));
 

@@ -1,12 +1,12 @@
-// A child process for test/providers/redis-limiter.test.ts: its own Redis rate limiter (its own
-// connection), started with `node --import tsx redis-limiter-worker.ts <mode> <json>`.
+// A child process for test/redis/limiter.test.ts: its own Redis rate limiter (its own
+// connection), started with `node --import tsx limiter-worker.ts <mode> <json>`.
 //
 // - `consume {url, key, total, batch, now, messagesPerMinute}`: prints `ready`, waits for a line
 //   on stdin (so that all workers start together), then makes `total` consume calls for one key,
 //   `batch` at a time concurrently (Promise.all), and prints `{counted, refused, failed, ms}`.
 // - `restriction {url, key, now}`: prints the restriction of `key` as JSON.
 import { createInterface } from 'node:readline';
-import { createRedisRateLimiter } from '../../src/providers/redis-limiter.js';
+import { createRedisRateLimiter } from '../../src/redis/limiter.js';
 
 const [mode, json] = process.argv.slice(2);
 const args = JSON.parse(json ?? '{}') as {

@@ -8,7 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import { authenticate } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
 import { parseHeaders } from '../headers.js';
-import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from './types.js';
+import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
 
 /** Options of {@link createMailauthAuthenticator}. */
 export interface MailauthAuthenticatorOptions {

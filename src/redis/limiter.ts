@@ -35,8 +35,8 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { computeBreaches, incrementsOf, LIMIT_WINDOWS, MESSAGE_ID_MEMORY_MS, nextUtcMidnight } from './limit-windows.js';
-import type { ConsumeRequest, ConsumeResult, LimitSet, LimitWindow, ManagedRateLimiter, RestrictedSender, Restriction } from './types.js';
+import { computeBreaches, incrementsOf, LIMIT_WINDOWS, MESSAGE_ID_MEMORY_MS, nextUtcMidnight } from '../providers/limit-windows.js';
+import type { ConsumeRequest, ConsumeResult, LimitSet, LimitWindow, ManagedRateLimiter, RestrictedSender, Restriction } from '../providers/types.js';
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
 export type RedisClient = Redis | Cluster;

@@ -13,7 +13,7 @@ import {
   RspamdError,
   verdictFromRspamd,
   type RspamdClassifierOptions,
-} from '../../src/providers/rspamd.js';
+} from '../../src/rspamd/classifier.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import type { Decision } from '../../src/decide/types.js';

@@ -18,7 +18,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { OutboundPoolsError, show } from '../errors.js';
-import type { AsyncSpamClassifier, ProviderMessage, SpamVerdict } from './types.js';
+import type { AsyncSpamClassifier, ProviderMessage, SpamVerdict } from '../providers/types.js';
 
 /**
  * The actions rspamd 3.x answers with (note the spaces). `discard` and `quarantine` come from

@@ -9,10 +9,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/providers/redis-limiter.js';
+import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/redis/limiter.js';
 import type { LimitSet } from '../../src/providers/types.js';
 import { startRedisCluster, type ClusterNode, type RedisCluster } from '../servers/redis-cluster.js';
-import { describeRateLimiterBehaviour } from './rate-limiter-behaviour.js';
+import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 
 /** One cluster for every test here (keys are unique per test). */
 let shared: Promise<RedisCluster> | undefined;
@@ -52,7 +52,7 @@ function nodeClient(node: ClusterNode): Redis {
   return client;
 }
 
-/** The limiter's six key names for `key` (src/providers/redis-limiter.ts: `<prefix>{<escaped key>}:<suffix>`). */
+/** The limiter's six key names for `key` (src/redis/limiter.ts: `<prefix>{<escaped key>}:<suffix>`). */
 const keyNames = (prefix: string, key: string): string[] => {
   const escaped = key.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
   return ['m', 'i', 'e', 'a', 'r', 'ids'].map((suffix) => `${prefix}{${escaped}}:${suffix}`);

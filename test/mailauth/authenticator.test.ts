@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { authenticate, dkimSign, sealMessage } from 'mailauth';
 import { createDnsResolver } from '../../src/providers/dns.js';
-import { createMailauthAuthenticator, receivedFrom } from '../../src/providers/mailauth.js';
+import { createMailauthAuthenticator, receivedFrom } from '../../src/mailauth/authenticator.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { createPolicy } from '../../src/policy.js';
 import { Srs } from '../../src/srs/index.js';

@@ -10,16 +10,16 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/providers/redis-limiter.js';
+import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/redis/limiter.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import type { Decision, OutboundMessage } from '../../src/decide/types.js';
 import type { PolicyInput } from '../../src/policy.js';
 import type { LimitSet } from '../../src/providers/types.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
-import { describeRateLimiterBehaviour } from './rate-limiter-behaviour.js';
+import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 
-const WORKER = fileURLToPath(new URL('./redis-limiter-worker.ts', import.meta.url));
+const WORKER = fileURLToPath(new URL('./limiter-worker.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** One Redis for the behaviour suite and the cross-process tests (keys are unique per test). */

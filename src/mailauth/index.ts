@@ -1,0 +1,13 @@
+/**
+ * `outbound-pools/mailauth`: SPF, DKIM, ARC and DMARC at ingress with mailauth, as an
+ * authenticator for `decidePool`. A leaf of its own so that the root entry loads no mailauth.
+ *
+ * @packageDocumentation
+ */
+export {
+  createMailauthAuthenticator,
+  firstUntrustedHop,
+  receivedFrom,
+  verdictFromMailauth,
+  type MailauthAuthenticatorOptions,
+} from './authenticator.js';
