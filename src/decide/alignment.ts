@@ -2,14 +2,10 @@
 // organisational (registrable) domain, found with the Public Suffix List via tldts; strict
 // means the same domain.
 
-import { getDomain } from 'tldts';
 import { normaliseDomain } from '../address.js';
+import { registrableDomain } from '../public-suffix.js';
 
-/** The registrable domain (`mail.example.co.uk` → `example.co.uk`), private suffixes included. */
-export function registrableDomain(domain: string): string {
-  // Private suffixes count (github.io, …): two users of one hosting suffix are not aligned.
-  return getDomain(domain, { allowPrivateDomains: true }) ?? domain;
-}
+export { registrableDomain };
 
 /** Whether two domains are aligned; both are normalised first, so case and U-labels do not matter. */
 export function isAligned(a: string, b: string, mode: 'relaxed' | 'strict'): boolean {
