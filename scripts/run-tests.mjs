@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts file with Node's own test runner, TypeScript loaded by tsx.
-// Node 20's `--test` does not expand globs, so the file list is gathered here.
-import { readdirSync } from 'node:fs';
+// Runs test/**/*.test.ts with Node's own test runner, TypeScript loaded by tsx.
+//
+//   node scripts/run-tests.mjs              every test (needs the Debian peers and servers)
+//   node scripts/run-tests.mjs --unit       only the tests that start no server and no peer
+//   node scripts/run-tests.mjs FILE...      those files
+//
+// A test "starts a server or a peer" when it imports from test/servers/ or test/peers/, lives in
+// test/integration/, or is the consumer test (which installs the packed tarball with npm).
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -13,7 +19,15 @@ function testFiles(dir) {
   });
 }
 
-const only = process.argv.slice(2);
-const files = only.length > 0 ? only : testFiles('test').sort();
+function needsServers(path) {
+  if (path.startsWith(join('test', 'integration')) || path === join('test', 'package', 'consumer.test.ts')) return true;
+  return /from '\.\.?\/(\.\.\/)?(servers|peers)\//.test(readFileSync(path, 'utf8'));
+}
+
+const args = process.argv.slice(2);
+const unit = args.includes('--unit');
+const only = args.filter((arg) => arg !== '--unit');
+let files = only.length > 0 ? only : testFiles('test').sort();
+if (unit) files = files.filter((path) => !needsServers(path));
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
