@@ -1,0 +1,99 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPolicy } from '../src/policy.js';
+import { createPolicySet, isPolicySet, selectPolicy, type PolicySetInput, type PolicySubject } from '../src/policy-set.js';
+import { OutboundPoolsError } from '../src/errors.js';
+
+const SET: PolicySetInput = {
+  default: { acceptedDomains: ['contoso.com', '*.contoso.com'], spam: { threshold: 5 }, limits: { name: 'eol', messagesPerMinute: 30 } },
+  scoped: [
+    // Written out of priority order on purpose.
+    { name: 'sales-strict', priority: 2, domains: ['sales.contoso.com'], policy: { spam: { threshold: 3 } } },
+    { name: 'executives', priority: 0, users: ['ceo@contoso.com', 'cfo@contoso.com'], exceptGroups: ['interns'], policy: { limits: { messagesPerMinute: 100 } } },
+    { name: 'marketing-bulk', priority: 1, groups: ['marketing'], domains: ['contoso.com', 'sales.contoso.com'], exceptUsers: ['intern@contoso.com'], policy: { overLimit: 'high-risk' } },
+  ],
+};
+
+describe('createPolicySet', () => {
+  const set = createPolicySet(SET);
+
+  it('sorts scoped policies by priority, freezes the set and brands it', () => {
+    assert.deepEqual(set.scoped.map((p) => p.name), ['executives', 'marketing-bulk', 'sales-strict']);
+    assert.ok(Object.isFrozen(set) && Object.isFrozen(set.scoped) && Object.isFrozen(set.scoped[0]));
+    assert.ok(isPolicySet(set));
+    assert.equal(isPolicySet({ ...set }), false);
+    assert.equal(createPolicySet(set), set);
+  });
+
+  it("a scoped policy's settings replace the default's where given; the rest come from the default", () => {
+    const [executives, marketing, sales] = set.scoped;
+    assert.equal(sales!.policy.spam.threshold, 3);
+    assert.deepEqual(sales!.policy.acceptedDomains, ['contoso.com', '*.contoso.com']);
+    assert.deepEqual(sales!.policy.limits.map((l) => l.messagesPerMinute), [30]);
+    assert.equal(executives!.policy.limits[0]!.messagesPerMinute, 100, 'a list replaces whole');
+    assert.equal(executives!.policy.spam.threshold, 5);
+    assert.equal(marketing!.policy.overLimit, 'high-risk');
+    assert.equal(set.default.overLimit, 'block');
+  });
+
+  it('merges object settings key by key: a scoped spam.blockCategories keeps the default spam.threshold', () => {
+    const merged = createPolicySet({
+      default: { spam: { threshold: 6 } },
+      scoped: [{ name: 'p', priority: 0, users: ['a@contoso.com'], policy: { spam: { blockCategories: ['malware'] } } }],
+    });
+    assert.equal(merged.scoped[0]!.policy.spam.threshold, 6);
+    assert.deepEqual(merged.scoped[0]!.policy.spam.blockCategories, ['malware']);
+  });
+
+  const refusals: [string, unknown, RegExp][] = [
+    ['an unknown key in the set', { default: {}, scopes: [] }, /Unknown setting policy set\.scopes/],
+    ['an unknown key in a scoped policy', { default: {}, scoped: [{ name: 'a', priority: 0, users: ['a@b.example'], policy: {}, userz: [] }] }, /Unknown setting scoped\[0\]\.userz/],
+    ['duplicate priorities', { default: {}, scoped: [{ name: 'a', priority: 1, users: ['a@b.example'], policy: {} }, { name: 'b', priority: 1, groups: ['g'], policy: {} }] }, /"a" and "b" both have priority 1/],
+    ['duplicate names', { default: {}, scoped: [{ name: 'a', priority: 1, users: ['a@b.example'], policy: {} }, { name: 'a', priority: 2, groups: ['g'], policy: {} }] }, /Two policies are named "a"/],
+    ['a scoped policy named like the default', { default: {}, scoped: [{ name: 'Default', priority: 1, users: ['a@b.example'], policy: {} }] }, /named "Default"/],
+    ['a scoped policy with no condition', { default: {}, scoped: [{ name: 'a', priority: 0, exceptUsers: ['a@b.example'], policy: {} }] }, /applies to nobody/],
+    ['a negative priority', { default: {}, scoped: [{ name: 'a', priority: -1, users: ['a@b.example'], policy: {} }] }, /priority must be a whole number/],
+    ['a user that is not an address', { default: {}, scoped: [{ name: 'a', priority: 0, users: ['alice'], policy: {} }] }, /users\[0\] "alice" is not an email address/],
+    ['a domain that is not a domain', { default: {}, scoped: [{ name: 'a', priority: 0, domains: ['not a domain'], policy: {} }] }, /domains\[0\] "not a domain" is not a domain name/],
+    ['a name with a control character', { default: {}, scoped: [{ name: 'a\r\nb', priority: 0, users: ['a@b.example'], policy: {} }] }, /name must be a name/],
+    ['a merged policy that createPolicy refuses', { default: {}, scoped: [{ name: 'a', priority: 0, users: ['a@b.example'], policy: { spam: { threshold: 'high' } } }] }, /scoped\[0\]\.policy \("a"\): spam\.threshold must be a finite number/],
+    ['a default made by createPolicy (nothing to merge onto)', { default: createPolicy({}) }, /a policy as written/],
+    ['no default', { scoped: [] }, /default must be a policy object/],
+  ];
+  for (const [what, input, message] of refusals) {
+    it(`refuses ${what} with invalid-policy`, () => {
+      assert.throws(() => createPolicySet(input as PolicySetInput), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-policy' && message.test(error.message));
+    });
+  }
+});
+
+describe('selectPolicy: first match by priority, OR within a condition, AND across, any exception excludes', () => {
+  const set = createPolicySet(SET);
+  const rows: [string, PolicySubject, string][] = [
+    ['a listed user', { mailFrom: 'ceo@contoso.com' }, 'executives'],
+    ['a listed user, any case', { mailFrom: 'CFO@contoso.com' }, 'executives'],
+    ['a listed user excepted by group', { mailFrom: 'ceo@contoso.com', groups: ['interns'] }, 'Default'],
+    ['group AND domain: both hold', { mailFrom: 'bob@contoso.com', groups: ['marketing'] }, 'marketing-bulk'],
+    ['group AND domain: the group alone is not enough', { mailFrom: 'bob@fabrikam.example', groups: ['marketing'] }, 'Default'],
+    ['group AND domain: the domain alone is not enough (falls to the next policy)', { mailFrom: 'bob@sales.contoso.com' }, 'sales-strict'],
+    ['either listed domain (OR within a condition)', { mailFrom: 'bob@sales.contoso.com', groups: ['marketing'] }, 'marketing-bulk'],
+    ['an excepted user', { mailFrom: 'intern@contoso.com', groups: ['marketing'] }, 'Default'],
+    ['a higher-priority policy wins when two apply', { mailFrom: 'ceo@contoso.com', groups: ['marketing'] }, 'executives'],
+    ['the submitter counts when it is an address', { mailFrom: 'noreply@fabrikam.example', submitter: 'ceo@contoso.com' }, 'executives'],
+    ['a submitter that is not an address does not', { mailFrom: 'noreply@fabrikam.example', submitter: 'user-42' }, 'Default'],
+    ['the null sender matches no user or domain', { mailFrom: '', groups: ['marketing'] }, 'Default'],
+    ['domains match exactly, not subdomains', { mailFrom: 'x@eu.sales.contoso.com' }, 'Default'],
+  ];
+  for (const [what, subject, expected] of rows) {
+    it(`${what} → ${expected}`, () => {
+      const selected = selectPolicy(set, subject);
+      assert.equal(selected.name, expected);
+      assert.equal(selected.policy, expected === 'Default' ? set.default : set.scoped.find((p) => p.name === expected)!.policy);
+    });
+  }
+
+  it('an empty set always gives the default, under its own name', () => {
+    const only = createPolicySet({ default: {}, defaultName: 'Org default' });
+    assert.deepEqual(selectPolicy(only, { mailFrom: 'ceo@contoso.com' }), { name: 'Org default', policy: only.default });
+  });
+});
