@@ -91,7 +91,7 @@ describe('the packed tarball', () => {
     // node16 leaves out node10 resolution (no "exports" support), which Node ≥ 22 never uses.
     const output = succeeds(run(join(BIN, 'attw'), [tarball, '--profile', 'node16', '--format', 'table-flipped', '--no-color'], ROOT), 'attw');
     const entries = output.split('\n').filter((line) => line.includes('"outbound-pools'));
-    assert.equal(entries.length, 7, output);
+    assert.equal(entries.length, 8, output);
     for (const line of entries) {
       const judged = line.replace(/\(ignored\)[^│]*/u, '');
       assert.equal((judged.match(/🟢/gu) ?? []).length, 3, `node16 from CJS, node16 from ESM and bundler all clean: ${line}`);
@@ -118,6 +118,7 @@ import { Srs, SrsError } from 'outbound-pools/srs';
 import { createMailauthAuthenticator } from 'outbound-pools/mailauth';
 import { createRspamdClassifier } from 'outbound-pools/rspamd';
 import { createHarakaPlugin } from 'outbound-pools/haraka';
+import { createDecisionMetrics } from 'outbound-pools/metrics';
 
 const policy = createPolicy({ acceptedDomains: ['contoso.com'] });
 const message: OutboundMessage = { mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'] };
@@ -129,6 +130,8 @@ const decision: Decision = await decidePool(message, {
     spam: createRspamdClassifier({ url: 'http://127.0.0.1:11333' }),
   },
 });
+const metrics = createDecisionMetrics();
+metrics.observe(decision);
 if (decision.action === 'deliver') {
   const pool: 'normal' | 'high-risk' | 'relay' = decision.pool;
   console.log(pool, formatTrace(decision));
@@ -221,6 +224,7 @@ assert.equal(rewriter.forward('test@otherdomain.com', 'example.com', { now: 1577
 assert.equal(typeof require('outbound-pools/mailauth').createMailauthAuthenticator, 'function');
 assert.equal(typeof require('outbound-pools/rspamd').createRspamdClassifier, 'function');
 assert.equal(typeof require('outbound-pools/haraka').install, 'function');
+assert.equal(typeof require('outbound-pools/metrics').createDecisionMetrics, 'function');
 import('outbound-pools').then((imported) => {
   assert.equal(imported.decidePool, root.decidePool);
   console.log('required');
@@ -245,7 +249,7 @@ console.log(JSON.stringify({ ms, loaded }));
     const { ms, loaded } = JSON.parse(succeeds(run(process.execPath, ['loaded.mjs'], consumer), 'import')) as { ms: number; loaded: string[] };
     t.diagnostic(`import('outbound-pools') took ${ms.toFixed(1)} ms here (a figure, not a target: bench/import.mjs measures it)`);
     assert.ok(loaded.some((url) => url.includes('/outbound-pools/dist/decide/')), 'the hook saw the core load');
-    const adapters = loaded.filter((url) => /\/node_modules\/(mailauth|ioredis|tldts)\/|\/dist\/(mailauth|rspamd|redis|haraka|cli)\//.test(url));
+    const adapters = loaded.filter((url) => /\/node_modules\/(mailauth|ioredis|tldts)\/|\/dist\/(mailauth|rspamd|redis|metrics|haraka|cli)\//.test(url));
     assert.deepEqual(adapters, []);
   });
 });
