@@ -99,9 +99,134 @@ export function checkAddressText(address: unknown, what = 'address'): number {
     if (code === 0x40) lastAt = i;
     else if (code < 0x20 || code === 0x7f) {
       throw new SrsError('invalid-address', `The ${what} ${describe(address)} contains control characters.`);
+    } else if (code >= 0xd800 && code <= 0xdfff) {
+      // A lone surrogate has no UTF-8 form: it would reach the hash as U+FFFD, so two different
+      // strings would carry one hash. A high surrogate followed by a low one is a real character.
+      if (code <= 0xdbff && (address.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+      else throw new SrsError('invalid-address', `The ${what} ${describe(address)} is not well-formed Unicode (a lone surrogate).`);
     }
   }
   return lastAt;
+}
+
+/** UTF-8 length of `text` in octets, counted without encoding it (the input is well-formed). */
+export function octets(text: string): number {
+  let count = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) count += 1;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      count += 2; // a surrogate pair: two UTF-16 units, four octets
+      i++;
+    } else count += 2;
+  }
+  return count;
+}
+
+/** Longest local part RFC 5321 §4.5.3.1.1 allows, in octets. */
+export const MAX_LOCAL_PART_OCTETS = 64;
+/** Longest domain RFC 5321 §4.5.3.1.2 allows, in octets. */
+const MAX_DOMAIN_OCTETS = 255;
+/** Longest DNS label, RFC 1035 §2.3.4. */
+const MAX_LABEL_OCTETS = 63;
+
+/**
+ * Whether `text` is a domain an envelope address can carry, and so one a genuine SRS field can
+ * hold: dot-separated labels of letters, digits, `-` (not first or last, RFC 5321 §4.1.2
+ * `sub-domain`), `_` (found in real DNS names) and non-ASCII characters (RFC 6531 §3.3 U-labels),
+ * each 1–63 octets; or an address literal `[…]` (RFC 5321 §4.1.3) of printable ASCII. Never `=`,
+ * the SRS field separator: a host holding one could not be read back. At most 255 octets, no
+ * trailing dot.
+ */
+export function isDomainName(text: string): boolean {
+  const length = text.length;
+  if (length === 0 || length > MAX_DOMAIN_OCTETS) return false;
+  if (text.charCodeAt(0) === 0x5b) return isAddressLiteral(text);
+  let labelStart = 0;
+  let labelOctets = 0;
+  let total = 0;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x2e) {
+      // '.': the label before it must be non-empty and must not end with '-'.
+      if (labelOctets === 0 || text.charCodeAt(i - 1) === 0x2d) return false;
+      labelStart = i + 1;
+      labelOctets = 0;
+      total++;
+      continue;
+    }
+    let size = 1;
+    if (code >= 0x80) {
+      size = code < 0x800 ? 2 : code >= 0xd800 && code <= 0xdbff ? 4 : 3;
+      if (size === 4) i++;
+    } else if (DOMAIN_CHAR[code] !== 1 || (code === 0x2d && i === labelStart)) {
+      return false;
+    }
+    labelOctets += size;
+    total += size;
+    if (labelOctets > MAX_LABEL_OCTETS) return false;
+  }
+  return labelOctets > 0 && text.charCodeAt(length - 1) !== 0x2d && total <= MAX_DOMAIN_OCTETS;
+}
+
+/** ASCII characters of a domain label: letters, digits, `-` and `_`. */
+const DOMAIN_CHAR = asciiSet('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
+
+function asciiSet(chars: string): Uint8Array {
+  const set = new Uint8Array(128);
+  for (let i = 0; i < chars.length; i++) set[chars.charCodeAt(i)] = 1;
+  return set;
+}
+
+/** `[…]` with printable ASCII inside other than `[`, `\`, `]` (RFC 5321 dcontent) and `=`. */
+function isAddressLiteral(text: string): boolean {
+  if (text.length < 3 || text.charCodeAt(text.length - 1) !== 0x5d) return false;
+  for (let i = 1; i < text.length - 1; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e || code === 0x5b || code === 0x5c || code === 0x5d || code === 0x3d) return false;
+  }
+  return true;
+}
+
+/** RFC 5322 §3.2.3 atext (which RFC 5321 Dot-string uses) and `.`; non-ASCII is atext too (RFC 6531 §3.3). */
+const ATEXT = asciiSet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~.");
+
+/**
+ * Whether a local part can be written bare: only atext and dots. Stricter would be RFC 5321
+ * §4.1.2 Dot-string (no leading, trailing or doubled dot), but senders such as `john..doe` exist
+ * and every peer hands them back bare; what matters is that nothing in it (space, `@`, `"`, `\\`,
+ * `,` …) changes where the address splits.
+ */
+function isBareLocalPart(local: string): boolean {
+  for (let i = 0; i < local.length; i++) {
+    const code = local.charCodeAt(i);
+    if (code < 0x80 && ATEXT[code] !== 1) return false;
+  }
+  return true;
+}
+
+/** Whether `local` is a whole RFC 5321 §4.1.2 Quoted-string: `"…"` with `\\` escaping the next character. */
+function isQuotedString(local: string): boolean {
+  const last = local.length - 1;
+  if (last < 1 || local.charCodeAt(0) !== 0x22 || local.charCodeAt(last) !== 0x22) return false;
+  let i = 1;
+  while (i < last) {
+    const code = local.charCodeAt(i);
+    if (code === 0x22) return false;
+    i += code === 0x5c ? 2 : 1; // quoted-pair: the next character is literal, even '"'
+  }
+  return i === last; // past it: the closing quote was escaped
+}
+
+/**
+ * The local part `content` as it is written in an address: bare when it is atext and dots, as it
+ * stands when it already is a whole quoted-string (the form Mail::SRS signs for a quoted sender),
+ * otherwise quoted. `reverse` writes the unwrapped local part this way, so the result depends only
+ * on the text the hash covers, never on quoting around the SRS address, which it does not cover.
+ */
+export function asLocalPart(content: string): string {
+  return isBareLocalPart(content) || isQuotedString(content) ? content : quoteLocalPart(content);
 }
 
 function unquote(quoted: string): string {
@@ -142,60 +267,68 @@ function malformed(address: string, missing: string): SrsError {
   return new SrsError('malformed', `The SRS address ${describe(address)} is malformed: ${missing}.`);
 }
 
-/**
- * Splits `rest` at its first `count` `=` signs. The last field keeps any further `=`: original
- * local parts such as `user=with=equals` survive (Mail::SRS `split` with a limit).
- */
-export function splitFields(rest: string, count: number): string[] | null {
-  const fields: string[] = [];
-  let start = 0;
-  for (let i = 0; i < count; i++) {
-    const end = rest.indexOf('=', start);
-    if (end < 0) return null;
-    fields.push(rest.slice(start, end));
-    start = end + 1;
-  }
-  fields.push(rest.slice(start));
-  return fields;
+/** Whether an SRS1 part starts as forward leaves it: with the separator of the SRS0 it wraps. */
+export function isWrappedSrs0(rest: string): boolean {
+  const code = rest.charCodeAt(0);
+  return code === 0x3d || code === 0x2b || code === 0x2d; // = + -
 }
 
-/** Parses the local part of an SRS address; `address` is only used in error messages. */
+/**
+ * Parses the local part of an SRS address; `address` is only used in error messages. Besides the
+ * form, it refuses what no genuine forward produces, so that `reverse` never hands on a host or
+ * local part that a forwarder could not have signed: a host that is not a domain name, an empty
+ * or over-64-octet original local part, an original local part that is itself SRS (forward wraps
+ * those as SRS1), an SRS1 part that does not start with a separator.
+ */
 export function parseSrsLocal(parts: AddressParts, address: string): SrsAddress {
-  const kind = srsKind(parts.local);
+  const local = parts.local;
+  const kind = srsKind(local);
   if (kind === null) {
     throw new SrsError('not-srs', `The address ${describe(address)} is not an SRS address (no SRS0/SRS1 tag).`);
   }
-  const separator = parts.local.charAt(4) as SrsSeparator;
-  const rest = parts.local.slice(5);
+  const separator = local.charAt(4) as SrsSeparator;
+  // Fields are split at the first `=` signs after the tag; the last field keeps any further `=`
+  // (original local parts such as `user=with=equals`, Mail::SRS `split` with a limit).
+  const hashEnd = local.indexOf('=', 5);
+  if (hashEnd < 0) throw malformed(address, kind === 'SRS0' ? 'SRS0 needs HASH=TT=host=local' : 'SRS1 needs HASH=srs0host=srs0part');
+  const hash = local.slice(5, hashEnd);
+  if (hash.length === 0) throw malformed(address, 'the hash is empty');
   if (kind === 'SRS0') {
-    const fields = splitFields(rest, 3);
-    if (fields === null) throw malformed(address, 'SRS0 needs HASH=TT=host=local');
-    const [hash, timestamp, host, local] = fields as [string, string, string, string];
-    if (hash.length === 0) throw malformed(address, 'the hash is empty');
+    const stampEnd = local.indexOf('=', hashEnd + 1);
+    const hostEnd = stampEnd < 0 ? -1 : local.indexOf('=', stampEnd + 1);
+    if (hostEnd < 0) throw malformed(address, 'SRS0 needs HASH=TT=host=local');
+    const timestamp = local.slice(hashEnd + 1, stampEnd);
     if (decodeStamp(timestamp) < 0) {
       throw malformed(address, `the timestamp ${describe(timestamp)} is not two characters of A-Z2-7`);
     }
-    if (host.length === 0) throw malformed(address, 'the original domain is empty');
-    if (local.length === 0) throw malformed(address, 'the original local part is empty');
-    return { type: 'SRS0', separator, hash, timestamp, host, local, domain: parts.domain };
+    const host = local.slice(stampEnd + 1, hostEnd);
+    if (!isDomainName(host)) throw malformed(address, `the original domain ${describe(host)} is not a domain name`);
+    const original = local.slice(hostEnd + 1);
+    checkOriginalLocal(original, address);
+    return { type: 'SRS0', separator, hash, timestamp, host, local: original, domain: parts.domain };
   }
-  const fields = splitFields(rest, 2);
-  if (fields === null) throw malformed(address, 'SRS1 needs HASH=srs0host=srs0part');
-  const [hash, srs0Host, srs0Rest] = fields as [string, string, string];
-  if (hash.length === 0) throw malformed(address, 'the hash is empty');
   if (hash.includes('.')) {
     throw malformed(address, 'hashless SRS1 (Mail::SRS before 0.28) is not accepted: it cannot be verified');
   }
-  if (srs0Host.length === 0) throw malformed(address, 'the SRS0 host is empty');
-  if (srs0Rest.length === 0) throw malformed(address, 'the wrapped SRS0 part is empty');
-  return {
-    type: 'SRS1',
-    separator,
-    hash,
-    srs0Host,
-    srs0Local: `SRS0${srs0Rest}`,
-    domain: parts.domain,
-  };
+  const hostEnd = local.indexOf('=', hashEnd + 1);
+  if (hostEnd < 0) throw malformed(address, 'SRS1 needs HASH=srs0host=srs0part');
+  const srs0Host = local.slice(hashEnd + 1, hostEnd);
+  if (!isDomainName(srs0Host)) throw malformed(address, `the SRS0 host ${describe(srs0Host)} is not a domain name`);
+  const srs0Rest = local.slice(hostEnd + 1);
+  if (!isWrappedSrs0(srs0Rest)) throw malformed(address, 'the wrapped SRS0 part does not start with a separator (= + -)');
+  const srs0Local = `SRS0${srs0Rest}`;
+  if (octets(srs0Local) > MAX_LOCAL_PART_OCTETS) {
+    throw malformed(address, `the wrapped SRS0 local part is over ${MAX_LOCAL_PART_OCTETS} octets, which forward never emits`);
+  }
+  return { type: 'SRS1', separator, hash, srs0Host, srs0Local, domain: parts.domain };
+}
+
+function checkOriginalLocal(original: string, address: string): void {
+  if (original.length === 0) throw malformed(address, 'the original local part is empty');
+  if (octets(original) > MAX_LOCAL_PART_OCTETS) {
+    throw malformed(address, `the original local part is over ${MAX_LOCAL_PART_OCTETS} octets (RFC 5321 §4.5.3.1.1)`);
+  }
+  if (srsKind(original) !== null) throw malformed(address, 'the original local part is itself SRS, which forward wraps as SRS1');
 }
 
 /**
