@@ -124,6 +124,12 @@ export function octets(text: string): number {
   return count;
 }
 
+/** Whether `text` takes more than `max` octets in UTF-8; counts only when the length cannot tell. */
+export function exceedsOctets(text: string, max: number): boolean {
+  if (text.length > max) return true;
+  return text.length * 3 > max && octets(text) > max; // at most three octets per UTF-16 unit
+}
+
 /** Longest local part RFC 5321 §4.5.3.1.1 allows, in octets. */
 export const MAX_LOCAL_PART_OCTETS = 64;
 /** Longest domain RFC 5321 §4.5.3.1.2 allows, in octets. */
@@ -148,6 +154,12 @@ export function isDomainName(text: string): boolean {
   let total = 0;
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i);
+    if (code < 0x80 && DOMAIN_CHAR[code] === 1 && (code !== 0x2d || i !== labelStart)) {
+      // The usual case first: a letter, digit, '_' or an inner '-'.
+      if (++labelOctets > MAX_LABEL_OCTETS) return false;
+      total++;
+      continue;
+    }
     if (code === 0x2e) {
       // '.': the label before it must be non-empty and must not end with '-'.
       if (labelOctets === 0 || text.charCodeAt(i - 1) === 0x2d) return false;
@@ -156,13 +168,9 @@ export function isDomainName(text: string): boolean {
       total++;
       continue;
     }
-    let size = 1;
-    if (code >= 0x80) {
-      size = code < 0x800 ? 2 : code >= 0xd800 && code <= 0xdbff ? 4 : 3;
-      if (size === 4) i++;
-    } else if (DOMAIN_CHAR[code] !== 1 || (code === 0x2d && i === labelStart)) {
-      return false;
-    }
+    if (code < 0x80) return false;
+    const size = code < 0x800 ? 2 : code >= 0xd800 && code <= 0xdbff ? 4 : 3;
+    if (size === 4) i++;
     labelOctets += size;
     total += size;
     if (labelOctets > MAX_LABEL_OCTETS) return false;
@@ -317,7 +325,7 @@ export function parseSrsLocal(parts: AddressParts, address: string): SrsAddress 
   const srs0Rest = local.slice(hostEnd + 1);
   if (!isWrappedSrs0(srs0Rest)) throw malformed(address, 'the wrapped SRS0 part does not start with a separator (= + -)');
   const srs0Local = `SRS0${srs0Rest}`;
-  if (octets(srs0Local) > MAX_LOCAL_PART_OCTETS) {
+  if (exceedsOctets(srs0Local, MAX_LOCAL_PART_OCTETS)) {
     throw malformed(address, `the wrapped SRS0 local part is over ${MAX_LOCAL_PART_OCTETS} octets, which forward never emits`);
   }
   return { type: 'SRS1', separator, hash, srs0Host, srs0Local, domain: parts.domain };
@@ -325,7 +333,7 @@ export function parseSrsLocal(parts: AddressParts, address: string): SrsAddress 
 
 function checkOriginalLocal(original: string, address: string): void {
   if (original.length === 0) throw malformed(address, 'the original local part is empty');
-  if (octets(original) > MAX_LOCAL_PART_OCTETS) {
+  if (exceedsOctets(original, MAX_LOCAL_PART_OCTETS)) {
     throw malformed(address, `the original local part is over ${MAX_LOCAL_PART_OCTETS} octets (RFC 5321 §4.5.3.1.1)`);
   }
   if (srsKind(original) !== null) throw malformed(address, 'the original local part is itself SRS, which forward wraps as SRS1');

@@ -4,7 +4,7 @@
 // locale and pysrs with `bytes.lower()`: all three leave non-ASCII bytes alone, so `Ü` stays `Ü`.
 // String.prototype.toLowerCase() would turn it into `ü` and break interoperability.
 
-import { HmacSha1 } from './hmac-sha1.js';
+import { HmacSha1, paddedSize } from './hmac-sha1.js';
 
 /** base64 of a 20-byte SHA-1 digest is 28 characters, the last one padding: 27 carry data. */
 export const MAX_HASH_LENGTH = 27;
@@ -28,7 +28,7 @@ const ALPHABETS: Record<HashAlphabet, string> = {
 
 const encoder = new TextEncoder();
 // Reused message buffer (synchronous, never re-entered); grows for long addresses.
-let message = new Uint8Array(256);
+let message = new Uint8Array(512);
 
 const EQUALS = 0x3d;
 
@@ -38,7 +38,8 @@ const EQUALS = 0x3d;
  * spares joining them into a new string. `c` is absent for the two fields of SRS1.
  */
 function writeMacMessage(delimited: boolean, a: string, b: string, c: string | undefined): number {
-  const most = 3 * (a.length + b.length + (c?.length ?? 0)) + 2; // three UTF-8 bytes per UTF-16 unit at most
+  // Three UTF-8 bytes per UTF-16 unit at most, two delimiters, and room for the SHA-1 padding.
+  const most = paddedSize(3 * (a.length + b.length + (c?.length ?? 0)) + 2);
   if (message.length < most) message = new Uint8Array(most);
   let at = writeField(a, 0);
   if (delimited) message[at++] = EQUALS;
