@@ -135,9 +135,17 @@ export class SrsHasher {
    * three fields (stamp, host, local) or, for SRS1, two (`c` absent).
    */
   sign(length: number, a: string, b: string, c?: string): string {
-    const words = this.#keys[0]!.digest(message, writeMacMessage(this.#delimited, a, b, c));
+    const bytes = writeMacMessage(this.#delimited, a, b, c);
+    this.signedOctets = this.#delimited ? bytes - (c === undefined ? 1 : 2) : bytes;
+    const words = this.#keys[0]!.digest(message, bytes);
     return base64Prefix(words, length, this.#alphabet);
   }
+
+  /**
+   * The UTF-8 octets of the fields the last {@link sign} covered, delimiters left out: the size
+   * of the address built from them follows, without counting the fields again.
+   */
+  signedOctets = 0;
 
   /**
    * Whether `received` is a correct prefix of the hash of the fields under any secret. Every

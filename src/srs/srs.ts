@@ -12,9 +12,11 @@ import {
   octets,
   parseSrsLocal,
   quoteLocalPart,
+  scanSrsFields,
   splitAddress,
   srsKind,
   startsWithIgnoringAsciiCase,
+  viewAddress,
   type AddressParts,
   type SrsAddress,
 } from './address.js';
@@ -86,6 +88,8 @@ export class Srs {
   // The stamp of the day last signed: it changes once a day.
   #stampDay = -1;
   #stamp = '';
+  // Octets of the local part #rewriteLocal last built.
+  #rewrittenOctets = 0;
 
   constructor(options: SrsOptions) {
     const { settings, secrets } = normaliseSrsOptions(options);
@@ -107,15 +111,16 @@ export class Srs {
    */
   forward(address: string, forwardingDomain: string, options?: SrsCallOptions): string {
     const host = this.#forwardingHost(forwardingDomain);
-    const parts = splitAddress(address);
-    if (!isDomainName(parts.domain)) {
+    const { text, end, at, quoted } = viewAddress(address);
+    const domain = address.slice(at + 1);
+    if (!isDomainName(domain)) {
       throw new SrsError('invalid-domain', `The sender's domain in ${JSON.stringify(address)} is not a domain name, so SRS cannot carry it.`);
     }
-    if (!this.settings.alwaysRewrite && equalsIgnoringAsciiCase(parts.domain, host)) return address;
+    if (!this.settings.alwaysRewrite && equalsIgnoringAsciiCase(domain, host)) return address;
     const now = nowMs(options);
-    const rewritten = this.#rewriteLocal(parts, address, now);
-    let { local, size } = rewritten;
-    if (parts.quoted) {
+    let local = this.#rewriteLocal(quoted ? text : text.slice(0, end), domain, address, now);
+    let size = this.#rewrittenOctets;
+    if (quoted) {
       local = quoteLocalPart(local);
       size = octets(local);
     }
@@ -141,42 +146,43 @@ export class Srs {
   }
 
   /**
-   * The SRS local part for `parts`, and its size in octets. The size is added up from the fields
-   * (the rest is ASCII) rather than counted on the result, which would flatten a fresh string.
+   * The SRS local part for a sender's `local` part and `domain`; leaves its size in octets in
+   * #rewrittenOctets, added up from the octets the hasher has just written rather than counted
+   * on the result (the rest is ASCII).
    */
-  #rewriteLocal(parts: AddressParts, address: string, now: number): { local: string; size: number } {
+  #rewriteLocal(local: string, domain: string, address: string, now: number): string {
     const { separator, hashLength } = this.settings;
-    const kind = srsKind(parts.local);
+    const hasher = this.#hasher;
+    const kind = srsKind(local);
     if (kind === 'SRS1') {
       // SRS1 → SRS1: keep the first forwarder's host and the wrapped SRS0, re-sign for this hop.
       // The old hash is not checked: it belongs to the previous forwarder, not to us.
-      const local = parts.local;
       const hostStart = local.indexOf('=', 5) + 1;
       const hostEnd = hostStart === 0 ? -1 : local.indexOf('=', hostStart);
-      const srs0Host = hostEnd < 0 ? '' : local.slice(hostStart, hostEnd);
-      const rest = hostEnd < 0 ? '' : local.slice(hostEnd + 1);
-      if (!isDomainName(srs0Host) || !isWrappedSrs0(rest)) {
+      if (hostEnd < 0 || !isDomainName(local, hostStart, hostEnd) || !isWrappedSrs0(local, hostEnd + 1)) {
         throw new SrsError(
           'malformed',
           `The SRS1 address ${JSON.stringify(address)} is malformed: SRS1 needs HASH=srs0host=<separator>srs0part with a domain name as srs0host.`,
         );
       }
-      const hash = this.#hasher.sign(hashLength, srs0Host, rest);
-      return { local: `SRS1${separator}${hash}=${srs0Host}=${rest}`, size: 7 + hash.length + octets(srs0Host) + octets(rest) };
+      const srs0Host = local.slice(hostStart, hostEnd);
+      const rest = local.slice(hostEnd + 1);
+      const hash = hasher.sign(hashLength, srs0Host, rest);
+      this.#rewrittenOctets = 7 + hash.length + hasher.signedOctets; // SRS1 s HASH = =
+      return `SRS1${separator}${hash}=${srs0Host}=${rest}`;
     }
     if (kind === 'SRS0') {
       // SRS0 → SRS1: strip only the literal `SRS0` and keep its separator, hence `==`
       // (Mail::SRS Guarded). The SRS0 is opaque here: its own forwarder verifies it.
-      const rest = parts.local.slice(4);
-      const hash = this.#hasher.sign(hashLength, parts.domain, rest);
-      return { local: `SRS1${separator}${hash}=${parts.domain}=${rest}`, size: 7 + hash.length + octets(parts.domain) + octets(rest) };
+      const rest = local.slice(4);
+      const hash = hasher.sign(hashLength, domain, rest);
+      this.#rewrittenOctets = 7 + hash.length + hasher.signedOctets;
+      return `SRS1${separator}${hash}=${domain}=${rest}`;
     }
     const stamp = this.#stampFor(now);
-    const hash = this.#hasher.sign(hashLength, stamp, parts.domain, parts.local);
-    return {
-      local: `SRS0${separator}${hash}=${stamp}=${parts.domain}=${parts.local}`,
-      size: 10 + hash.length + octets(parts.domain) + octets(parts.local),
-    };
+    const hash = hasher.sign(hashLength, stamp, domain, local);
+    this.#rewrittenOctets = 8 + hash.length + hasher.signedOctets; // SRS0 s HASH = (TT) = =
+    return `SRS0${separator}${hash}=${stamp}=${domain}=${local}`;
   }
 
   #tooLong(address: string, host: string, size: number, now: number): string {
@@ -208,22 +214,33 @@ export class Srs {
    * `invalid-address`, `no-domain`.
    */
   reverse(address: string, options?: SrsCallOptions): string {
-    const parts = splitAddress(address);
+    const { text, end, at } = viewAddress(address);
     const now = nowMs(options);
-    const parsed = this.#parseParts(parts, address);
-    switch (parsed.type) {
-      case 'SRS0':
-        this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.host, parsed.local);
-        this.#checkStamp(parsed.timestamp, now, address);
-        return `${asLocalPart(parsed.local)}@${parsed.host}`;
-      case 'SRS1':
-        this.#checkHash(address, parsed.hash, parsed.srs0Host, parsed.srs0Local.slice(4));
-        return `${asLocalPart(parsed.srs0Local)}@${parsed.srs0Host}`;
-      case 'bounces':
-        this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.domain, parsed.mailbox);
-        this.#checkStamp(parsed.timestamp, now, address);
-        return `${parsed.mailbox}@${parsed.domain}`;
+    // The fallback first, as in parse(): its prefix is this rewriter's own, so it wins.
+    if (startsWithIgnoringAsciiCase(text, this.#bouncesPrefix)) {
+      return this.#reverseBounces(address, text.slice(0, end), address.slice(at + 1), now);
     }
+    const { kind, hashEnd, stampEnd, hostEnd } = scanSrsFields(text, end, address);
+    const hash = text.slice(5, hashEnd);
+    if (kind === 'SRS0') {
+      const stamp = text.slice(hashEnd + 1, stampEnd);
+      const host = text.slice(stampEnd + 1, hostEnd);
+      const local = text.slice(hostEnd + 1, end);
+      this.#checkHash(address, hash, stamp, host, local);
+      this.#checkStamp(stamp, now, address);
+      return `${asLocalPart(local)}@${host}`;
+    }
+    const srs0Host = text.slice(hashEnd + 1, hostEnd);
+    const rest = text.slice(hostEnd + 1, end);
+    this.#checkHash(address, hash, srs0Host, rest);
+    return `${asLocalPart(`SRS0${rest}`)}@${srs0Host}`;
+  }
+
+  #reverseBounces(address: string, local: string, domain: string, now: number): string {
+    const parsed = this.#parseBounces({ local, domain, quoted: false }, address)!;
+    this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.domain, parsed.mailbox);
+    this.#checkStamp(parsed.timestamp, now, address);
+    return `${parsed.mailbox}@${parsed.domain}`;
   }
 
   /**
