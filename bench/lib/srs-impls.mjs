@@ -9,12 +9,15 @@ const ALIAS = 'example.com';
 // One fixed instant: no Date is allocated per op, and the timestamp is the same for every call.
 const NOW = Date.now();
 
-async function ours() {
+export const OURS = 'outbound-pools (ours)';
+export const DELIMITED = "ours, hashInput 'delimited'";
+
+async function ours(name, hashInput) {
   const { Srs } = await import('../../dist/srs/index.js');
-  const srs = new Srs({ secret: SECRET });
+  const srs = new Srs({ secret: SECRET, hashInput });
   const opts = { now: NOW };
   return {
-    name: 'outbound-pools (ours)',
+    name,
     forward: (address) => srs.forward(address, ALIAS, opts),
     reverse: (address) => srs.reverse(address, opts),
   };
@@ -58,5 +61,5 @@ function naive() {
 }
 
 export async function loadImplementations() {
-  return [await ours(), senderRewritingScheme(), srsJs(), naive()];
+  return [await ours(OURS, 'concatenated'), await ours(DELIMITED, 'delimited'), senderRewritingScheme(), srsJs(), naive()];
 }

@@ -1,15 +1,25 @@
-// The SRS hash: HMAC-SHA1 keyed with a secret, over the concatenation (no delimiters) of the
-// fields, each lowercased with ASCII rules only, as UTF-8 bytes; then standard base64, cut short.
+// The SRS hash: HMAC-SHA1 keyed with a secret, over the concatenation (no delimiters, or `=`
+// between them in the opt-in 'delimited' input) of the fields, each lowercased with ASCII rules only, as UTF-8 bytes; then standard base64, cut short.
 // Mail::SRS lowercases byte strings with Perl `lc`, libsrs2/postsrsd with C `tolower` in the C
 // locale and pysrs with `bytes.lower()`: all three leave non-ASCII bytes alone, so `Ü` stays `Ü`.
 // String.prototype.toLowerCase() would turn it into `ü` and break interoperability.
 
-import { HmacSha1 } from './hmac-sha1.js';
+import { HmacSha1, paddedSize } from './hmac-sha1.js';
 
 /** base64 of a 20-byte SHA-1 digest is 28 characters, the last one padding: 27 carry data. */
 export const MAX_HASH_LENGTH = 27;
 
 export type HashAlphabet = 'base64' | 'base64url';
+
+/**
+ * What the HMAC covers:
+ * - `'concatenated'`: the fields joined with nothing between them, as Mail::SRS (Guarded),
+ *   postsrsd and pysrs sign. The boundary between host and local part is not signed, so one hash
+ *   fits every split of `host‖local` (see docs/srs.md, "Boundary shifts").
+ * - `'delimited'`: the fields joined with `=`, exactly as they stand in the address. A host never
+ *   contains `=`, so the split is signed too; only outbound-pools reads these hashes.
+ */
+export type HashInput = 'concatenated' | 'delimited';
 
 const ALPHABETS: Record<HashAlphabet, string> = {
   base64: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/',
@@ -18,17 +28,24 @@ const ALPHABETS: Record<HashAlphabet, string> = {
 
 const encoder = new TextEncoder();
 // Reused message buffer (synchronous, never re-entered); grows for long addresses.
-let message = new Uint8Array(256);
+let message = new Uint8Array(512);
+
+const EQUALS = 0x3d;
 
 /**
  * Writes the fields one after another, as UTF-8 with ASCII letters lowercased, into the shared
- * buffer; returns the byte count. Writing them in turn spares joining them into a new string.
+ * buffer, with `=` between them when `delimited`; returns the byte count. Writing them in turn
+ * spares joining them into a new string. `c` is absent for the two fields of SRS1.
  */
-function writeMacMessage(a: string, b: string, c: string): number {
-  const most = 3 * (a.length + b.length + c.length); // three UTF-8 bytes per UTF-16 unit at most
+function writeMacMessage(delimited: boolean, a: string, b: string, c: string | undefined): number {
+  // Three UTF-8 bytes per UTF-16 unit at most, two delimiters, and room for the SHA-1 padding.
+  const most = paddedSize(3 * (a.length + b.length + (c?.length ?? 0)) + 2);
   if (message.length < most) message = new Uint8Array(most);
   let at = writeField(a, 0);
+  if (delimited) message[at++] = EQUALS;
   at = writeField(b, at);
+  if (c === undefined) return at;
+  if (delimited) message[at++] = EQUALS;
   return writeField(c, at);
 }
 
@@ -105,29 +122,38 @@ function matchesDigest(received: string, words: Int32Array): boolean {
 export class SrsHasher {
   readonly #keys: readonly HmacSha1[];
   readonly #alphabet: string;
+  readonly #delimited: boolean;
 
-  constructor(secrets: readonly Uint8Array[], alphabet: HashAlphabet) {
+  constructor(secrets: readonly Uint8Array[], alphabet: HashAlphabet, input: HashInput) {
     this.#keys = secrets.map((secret) => new HmacSha1(secret));
     this.#alphabet = ALPHABETS[alphabet];
+    this.#delimited = input === 'delimited';
   }
-
 
   /**
-   * The first `length` characters of the hash of the fields (concatenated, no delimiters)
-   * under the signing secret. SRS hashes three fields (stamp, host, local) or two (`c` empty).
+   * The first `length` characters of the hash of the fields under the signing secret. SRS hashes
+   * three fields (stamp, host, local) or, for SRS1, two (`c` absent).
    */
-  sign(length: number, a: string, b: string, c = ''): string {
-    const words = this.#keys[0]!.digest(message, writeMacMessage(a, b, c));
+  sign(length: number, a: string, b: string, c?: string): string {
+    const bytes = writeMacMessage(this.#delimited, a, b, c);
+    this.signedOctets = this.#delimited ? bytes - (c === undefined ? 1 : 2) : bytes;
+    const words = this.#keys[0]!.digest(message, bytes);
     return base64Prefix(words, length, this.#alphabet);
   }
+
+  /**
+   * The UTF-8 octets of the fields the last {@link sign} covered, delimiters left out: the size
+   * of the address built from them follows, without counting the fields again.
+   */
+  signedOctets = 0;
 
   /**
    * Whether `received` is a correct prefix of the hash of the fields under any secret. Every
    * secret is tried (no early exit), so timing does not reveal which secret matched.
    */
-  verify(received: string, a: string, b: string, c = ''): boolean {
+  verify(received: string, a: string, b: string, c?: string): boolean {
     if (received.length === 0 || received.length > MAX_HASH_LENGTH) return false;
-    const length = writeMacMessage(a, b, c);
+    const length = writeMacMessage(this.#delimited, a, b, c);
     let matched = false;
     for (const key of this.#keys) matched = matchesDigest(received, key.digest(message, length)) || matched;
     return matched;

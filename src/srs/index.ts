@@ -8,4 +8,4 @@ export { Srs, type BouncesAddress, type SrsCallOptions } from './srs.js';
 export { SrsError, MAX_ADDRESS_LENGTH, type SrsErrorCode } from './errors.js';
 export { isSrs, parseSrs, type Srs0Address, type Srs1Address, type SrsAddress, type SrsSeparator } from './address.js';
 export type { LongLocalPartAction, SrsOptions, SrsSettings } from './options.js';
-export type { HashAlphabet } from './hash.js';
+export type { HashAlphabet, HashInput } from './hash.js';

@@ -2,7 +2,7 @@
 // precise error at start-up, never a surprise on the first bounce.
 
 import { SrsError } from './errors.js';
-import { MAX_HASH_LENGTH, type HashAlphabet } from './hash.js';
+import { MAX_HASH_LENGTH, type HashAlphabet, type HashInput } from './hash.js';
 import type { SrsSeparator } from './address.js';
 import { STAMP_CYCLE } from './timestamp.js';
 
@@ -41,6 +41,17 @@ export interface SrsOptions {
    * accepts both whatever this says.
    */
   readonly alphabet?: HashAlphabet;
+  /**
+   * What the hash covers. `'concatenated'` (default) is the hash of Mail::SRS, postsrsd and
+   * pysrs: stamp, host and local part run together, so the host/local boundary is not signed and
+   * a genuine address for `victim.example-x.test` also verifies as one for `victim.example`
+   * (docs/srs.md, "Boundary shifts"). `'delimited'` signs the fields with their `=` separators,
+   * so no boundary can move; choose it when only this forwarder (or others running
+   * outbound-pools with the same secret and setting) reverses its addresses, never a peer.
+   * Switching invalidates the addresses in flight, like a new secret: bounces to addresses
+   * signed the other way fail for up to `maxAge` days.
+   */
+  readonly hashInput?: HashInput;
   /** Rewrite even when the sender's domain is the forwarding domain. Default false. */
   readonly alwaysRewrite?: boolean;
   /** What to do when the rewritten local part would exceed 64 octets. Default `'refuse'`. */
@@ -56,6 +67,7 @@ export interface SrsSettings {
   readonly hashMin: number;
   readonly maxAge: number;
   readonly alphabet: HashAlphabet;
+  readonly hashInput: HashInput;
   readonly alwaysRewrite: boolean;
   readonly longLocalPart: LongLocalPartAction;
   readonly bouncesLocalPart: string;
@@ -71,6 +83,7 @@ const KNOWN_OPTIONS = new Set([
   'hashMin',
   'maxAge',
   'alphabet',
+  'hashInput',
   'alwaysRewrite',
   'longLocalPart',
   'bouncesLocalPart',
@@ -148,6 +161,7 @@ export function normaliseSrsOptions(options: unknown): { settings: SrsSettings; 
     hashMin,
     maxAge: integerIn('maxAge', input.maxAge ?? 21, 0, STAMP_CYCLE - 1),
     alphabet: oneOf('alphabet', input.alphabet ?? 'base64', ['base64', 'base64url'] as const),
+    hashInput: oneOf('hashInput', input.hashInput ?? 'concatenated', ['concatenated', 'delimited'] as const),
     alwaysRewrite: input.alwaysRewrite ?? false,
     longLocalPart: oneOf('longLocalPart', input.longLocalPart ?? 'refuse', ['refuse', 'bounces'] as const),
     bouncesLocalPart,

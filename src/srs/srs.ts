@@ -2,15 +2,21 @@
 // SRS1 for later hops so that addresses never grow past one level of wrapping.
 
 import {
+  asLocalPart,
   checkAddressText,
   equalsIgnoringAsciiCase,
+  isDomainName,
   isSrs as hasSrsTag,
+  isWrappedSrs0,
+  MAX_LOCAL_PART_OCTETS,
+  octets,
   parseSrsLocal,
   quoteLocalPart,
+  scanSrsFields,
   splitAddress,
-  splitFields,
   srsKind,
   startsWithIgnoringAsciiCase,
+  viewAddress,
   type AddressParts,
   type SrsAddress,
 } from './address.js';
@@ -35,9 +41,6 @@ export interface BouncesAddress {
   readonly domain: string;
 }
 
-/** Longest local part RFC 5321 §4.5.3.1.1 allows, in octets. */
-const MAX_LOCAL_PART_OCTETS = 64;
-
 /** Stamps more than this many days ahead are reported as expired rather than future. */
 const FUTURE_HORIZON = STAMP_CYCLE / 2;
 
@@ -51,25 +54,10 @@ function nowMs(options: SrsCallOptions | undefined): number {
   return ms;
 }
 
-/** UTF-8 length of `text` in octets, counted without encoding it. */
-function octets(text: string): number {
-  let count = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    if (code < 0x800) count += 1;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      count += 2; // a surrogate pair: two UTF-16 units, four octets
-      i++;
-    } else count += 2; // three octets (a lone surrogate becomes U+FFFD, also three)
-  }
-  return count;
-}
-
 function forwardingHost(forwardingDomain: unknown): string {
   // Like Mail::SRS, a full address is accepted and its domain used.
   const host = (forwardingDomain as string).slice(checkAddressText(forwardingDomain, 'forwarding domain') + 1);
-  if (host.length === 0 || /[\s"=]/.test(host)) {
+  if (!isDomainName(host)) {
     throw new SrsError('invalid-domain', `The forwarding domain ${JSON.stringify(forwardingDomain)} is not a domain name.`);
   }
   return host;
@@ -100,11 +88,13 @@ export class Srs {
   // The stamp of the day last signed: it changes once a day.
   #stampDay = -1;
   #stamp = '';
+  // Octets of the local part #rewriteLocal last built.
+  #rewrittenOctets = 0;
 
   constructor(options: SrsOptions) {
     const { settings, secrets } = normaliseSrsOptions(options);
     this.settings = settings;
-    this.#hasher = new SrsHasher(secrets, settings.alphabet);
+    this.#hasher = new SrsHasher(secrets, settings.alphabet, settings.hashInput);
     this.#bouncesPrefix = `${settings.bouncesLocalPart}+SRS=`.toLowerCase();
   }
 
@@ -114,17 +104,23 @@ export class Srs {
    * forwarder → SRS1; an SRS1 address → SRS1 re-signed for this hop. A sender already in the
    * forwarding domain comes back unchanged unless `alwaysRewrite`.
    *
-   * @throws {SrsError} `invalid-address`, `no-domain`, `invalid-domain`, `malformed` (an SRS1
-   * input without its fields), `local-part-too-long` (when `longLocalPart` is `'refuse'`).
+   * @throws {SrsError} `invalid-address`, `no-domain`, `invalid-domain` (the forwarding domain
+   * or the sender's domain is not a domain name: `reverse` would refuse the result),
+   * `malformed` (an SRS1 input without its fields), `local-part-too-long` (when
+   * `longLocalPart` is `'refuse'`).
    */
   forward(address: string, forwardingDomain: string, options?: SrsCallOptions): string {
     const host = this.#forwardingHost(forwardingDomain);
-    const parts = splitAddress(address);
-    if (!this.settings.alwaysRewrite && equalsIgnoringAsciiCase(parts.domain, host)) return address;
+    const { text, end, at, quoted } = viewAddress(address);
+    const domain = address.slice(at + 1);
+    if (!isDomainName(domain)) {
+      throw new SrsError('invalid-domain', `The sender's domain in ${JSON.stringify(address)} is not a domain name, so SRS cannot carry it.`);
+    }
+    if (!this.settings.alwaysRewrite && equalsIgnoringAsciiCase(domain, host)) return address;
     const now = nowMs(options);
-    const rewritten = this.#rewriteLocal(parts, address, now);
-    let { local, size } = rewritten;
-    if (parts.quoted) {
+    let local = this.#rewriteLocal(quoted ? text : text.slice(0, end), domain, address, now);
+    let size = this.#rewrittenOctets;
+    if (quoted) {
       local = quoteLocalPart(local);
       size = octets(local);
     }
@@ -150,36 +146,43 @@ export class Srs {
   }
 
   /**
-   * The SRS local part for `parts`, and its size in octets. The size is added up from the fields
-   * (the rest is ASCII) rather than counted on the result, which would flatten a fresh string.
+   * The SRS local part for a sender's `local` part and `domain`; leaves its size in octets in
+   * #rewrittenOctets, added up from the octets the hasher has just written rather than counted
+   * on the result (the rest is ASCII).
    */
-  #rewriteLocal(parts: AddressParts, address: string, now: number): { local: string; size: number } {
+  #rewriteLocal(local: string, domain: string, address: string, now: number): string {
     const { separator, hashLength } = this.settings;
-    const kind = srsKind(parts.local);
+    const hasher = this.#hasher;
+    const kind = srsKind(local);
     if (kind === 'SRS1') {
       // SRS1 → SRS1: keep the first forwarder's host and the wrapped SRS0, re-sign for this hop.
       // The old hash is not checked: it belongs to the previous forwarder, not to us.
-      const fields = splitFields(parts.local.slice(5), 2);
-      const [, srs0Host, rest] = fields ?? [];
-      if (!srs0Host || !rest) {
-        throw new SrsError('malformed', `The SRS1 address ${JSON.stringify(address)} is malformed: SRS1 needs HASH=srs0host=srs0part.`);
+      const hostStart = local.indexOf('=', 5) + 1;
+      const hostEnd = hostStart === 0 ? -1 : local.indexOf('=', hostStart);
+      if (hostEnd < 0 || !isDomainName(local, hostStart, hostEnd) || !isWrappedSrs0(local, hostEnd + 1)) {
+        throw new SrsError(
+          'malformed',
+          `The SRS1 address ${JSON.stringify(address)} is malformed: SRS1 needs HASH=srs0host=<separator>srs0part with a domain name as srs0host.`,
+        );
       }
-      const hash = this.#hasher.sign(hashLength, srs0Host, rest);
-      return { local: `SRS1${separator}${hash}=${srs0Host}=${rest}`, size: 7 + hash.length + octets(srs0Host) + octets(rest) };
+      const srs0Host = local.slice(hostStart, hostEnd);
+      const rest = local.slice(hostEnd + 1);
+      const hash = hasher.sign(hashLength, srs0Host, rest);
+      this.#rewrittenOctets = 7 + hash.length + hasher.signedOctets; // SRS1 s HASH = =
+      return `SRS1${separator}${hash}=${srs0Host}=${rest}`;
     }
     if (kind === 'SRS0') {
       // SRS0 → SRS1: strip only the literal `SRS0` and keep its separator, hence `==`
       // (Mail::SRS Guarded). The SRS0 is opaque here: its own forwarder verifies it.
-      const rest = parts.local.slice(4);
-      const hash = this.#hasher.sign(hashLength, parts.domain, rest);
-      return { local: `SRS1${separator}${hash}=${parts.domain}=${rest}`, size: 7 + hash.length + octets(parts.domain) + octets(rest) };
+      const rest = local.slice(4);
+      const hash = hasher.sign(hashLength, domain, rest);
+      this.#rewrittenOctets = 7 + hash.length + hasher.signedOctets;
+      return `SRS1${separator}${hash}=${domain}=${rest}`;
     }
     const stamp = this.#stampFor(now);
-    const hash = this.#hasher.sign(hashLength, stamp, parts.domain, parts.local);
-    return {
-      local: `SRS0${separator}${hash}=${stamp}=${parts.domain}=${parts.local}`,
-      size: 10 + hash.length + octets(parts.domain) + octets(parts.local),
-    };
+    const hash = hasher.sign(hashLength, stamp, domain, local);
+    this.#rewrittenOctets = 8 + hash.length + hasher.signedOctets; // SRS0 s HASH = (TT) = =
+    return `SRS0${separator}${hash}=${stamp}=${domain}=${local}`;
   }
 
   #tooLong(address: string, host: string, size: number, now: number): string {
@@ -202,31 +205,42 @@ export class Srs {
    * against every secret (case-insensitive, `+`≡`-`, `/`≡`_`, at least `hashMin` characters)
    * and the timestamp (SRS0 and fallback; at most `maxAge` days old, not in the future).
    * The domain after `@` is not checked: it is not covered by the hash (as in every peer).
+   * What no genuine forward produces is refused as `malformed` (a host that is not a domain name,
+   * an empty or over-64-octet original local part). The local part comes back bare when it is a
+   * Dot-string and quoted otherwise, whatever quoting the SRS address itself had: quotes are
+   * outside the hash, so they must not change the result.
    *
    * @throws {SrsError} `not-srs`, `malformed`, `bad-hash`, `expired`, `future`,
    * `invalid-address`, `no-domain`.
    */
   reverse(address: string, options?: SrsCallOptions): string {
-    const parts = splitAddress(address);
+    const { text, end, at } = viewAddress(address);
     const now = nowMs(options);
-    const parsed = this.#parseParts(parts, address);
-    switch (parsed.type) {
-      case 'SRS0': {
-        this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.host, parsed.local);
-        this.#checkStamp(parsed.timestamp, now, address);
-        const local = parts.quoted ? quoteLocalPart(parsed.local) : parsed.local;
-        return `${local}@${parsed.host}`;
-      }
-      case 'SRS1': {
-        this.#checkHash(address, parsed.hash, parsed.srs0Host, parsed.srs0Local.slice(4));
-        const local = parts.quoted ? quoteLocalPart(parsed.srs0Local) : parsed.srs0Local;
-        return `${local}@${parsed.srs0Host}`;
-      }
-      case 'bounces':
-        this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.domain, parsed.mailbox);
-        this.#checkStamp(parsed.timestamp, now, address);
-        return `${parsed.mailbox}@${parsed.domain}`;
+    // The fallback first, as in parse(): its prefix is this rewriter's own, so it wins.
+    if (startsWithIgnoringAsciiCase(text, this.#bouncesPrefix)) {
+      return this.#reverseBounces(address, text.slice(0, end), address.slice(at + 1), now);
     }
+    const { kind, hashEnd, stampEnd, hostEnd } = scanSrsFields(text, end, address);
+    const hash = text.slice(5, hashEnd);
+    if (kind === 'SRS0') {
+      const stamp = text.slice(hashEnd + 1, stampEnd);
+      const host = text.slice(stampEnd + 1, hostEnd);
+      const local = text.slice(hostEnd + 1, end);
+      this.#checkHash(address, hash, stamp, host, local);
+      this.#checkStamp(stamp, now, address);
+      return `${asLocalPart(local)}@${host}`;
+    }
+    const srs0Host = text.slice(hashEnd + 1, hostEnd);
+    const rest = text.slice(hostEnd + 1, end);
+    this.#checkHash(address, hash, srs0Host, rest);
+    return `${asLocalPart(`SRS0${rest}`)}@${srs0Host}`;
+  }
+
+  #reverseBounces(address: string, local: string, domain: string, now: number): string {
+    const parsed = this.#parseBounces({ local, domain, quoted: false }, address)!;
+    this.#checkHash(address, parsed.hash, parsed.timestamp, parsed.domain, parsed.mailbox);
+    this.#checkStamp(parsed.timestamp, now, address);
+    return `${parsed.mailbox}@${parsed.domain}`;
   }
 
   /**
@@ -256,7 +270,7 @@ export class Srs {
     if (!startsWithIgnoringAsciiCase(parts.local, prefix)) return null;
     const fields = parts.local.slice(prefix.length).split('=');
     const [hash, timestamp] = fields;
-    if (fields.length !== 2 || !hash || decodeStamp(timestamp ?? '') < 0) {
+    if (fields.length !== 2 || !hash || decodeStamp(timestamp ?? '') < 0 || !isDomainName(parts.domain)) {
       throw new SrsError('malformed', `The bounce address ${JSON.stringify(address)} is malformed: expected ${prefix}HASH=TT@domain.`);
     }
     return { type: 'bounces', mailbox: this.settings.bouncesLocalPart, hash, timestamp: timestamp!, domain: parts.domain };

@@ -26,13 +26,14 @@ function stampDigit(code: number): number {
 }
 
 /**
- * The day of the cycle a stamp names, or -1 when it is not exactly two base32 characters.
+ * The day of the cycle the stamp `stamp[start, end)` names, or -1 when it is not exactly two
+ * base32 characters.
  * postsrsd ≥ 1.10 insists on exactly two (CVE-2020-35573 was CPU burn on long stamps).
  */
-export function decodeStamp(stamp: string): number {
-  if (stamp.length !== 2) return -1;
-  const high = stampDigit(stamp.charCodeAt(0));
-  const low = stampDigit(stamp.charCodeAt(1));
+export function decodeStamp(stamp: string, start = 0, end = stamp.length): number {
+  if (end - start !== 2) return -1;
+  const high = stampDigit(stamp.charCodeAt(start));
+  const low = stampDigit(stamp.charCodeAt(start + 1));
   return high < 0 || low < 0 ? -1 : (high << 5) | low;
 }
 

@@ -272,6 +272,7 @@ describe('options are checked once, in the constructor', () => {
       hashMin: 6,
       maxAge: 21,
       alphabet: 'base64',
+      hashInput: 'concatenated',
       alwaysRewrite: false,
       longLocalPart: 'refuse',
       bouncesLocalPart: 'bounces',
