@@ -101,7 +101,7 @@ export async function listen(address: ListenAddress, accept: (socket: Socket) =>
       return draining;
     },
     idle(socket) {
-      if (draining) socket.end();
+      if (draining) closeIdle(socket);
     },
     close(graceMs = 10_000) {
       draining = true;
@@ -109,7 +109,7 @@ export async function listen(address: ListenAddress, accept: (socket: Socket) =>
       const drained = new Promise<void>((resolve) => {
         if (sockets.size === 0) return resolve();
         allClosed = resolve;
-        for (const [socket, tracked] of sockets) if (tracked.idle) socket.end();
+        for (const [socket, tracked] of sockets) if (tracked.idle) closeIdle(socket);
         const timer = setTimeout(() => {
           for (const socket of sockets.keys()) socket.destroy();
         }, graceMs);
@@ -120,6 +120,14 @@ export async function listen(address: ListenAddress, accept: (socket: Socket) =>
       });
     },
   };
+}
+
+/**
+ * Closes an idle connection once what was written to it is flushed. Not a half-close: an MTA
+ * waiting on its SMTP client does not read the milter socket, so it would never answer a FIN.
+ */
+function closeIdle(socket: Socket): void {
+  socket.destroySoon();
 }
 
 /** A socket file left by a daemon that died is removed; any other file is left (listen then fails). */
