@@ -44,12 +44,19 @@ export function encodeNetstring(text: string): Buffer {
 const COMMA = Buffer.from(',', 'latin1');
 
 /**
- * Cuts a byte stream into netstrings. The length prefix is read digit by digit and refused as
- * soon as it exceeds the limit, so a hostile prefix never makes the reader buffer more than it.
+ * Cuts a byte stream into netstrings. The length prefix is read digit by digit as it arrives and
+ * refused as soon as it exceeds the limit, so a hostile prefix never makes the reader buffer more
+ * than the limit; the data is gathered in a list of chunks and joined once, so the work is linear
+ * in the octets received however they are split.
  */
 export class NetstringReader {
   readonly #max: number;
-  #buffer: Buffer = Buffer.alloc(0);
+  /** The length being read (prefix digits so far), or the length read once `#colon` is true. */
+  #length = 0;
+  #digits = 0;
+  #colon = false;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
 
   constructor(maxLength = DEFAULT_MAX_REQUEST) {
     this.#max = maxLength;
@@ -57,38 +64,45 @@ export class NetstringReader {
 
   /** Adds a chunk and returns the netstrings it completed. @throws {SocketmapProtocolError} */
   push(chunk: Buffer): Buffer[] {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
     const out: Buffer[] = [];
-    for (;;) {
-      let length = 0;
-      let digits = 0;
-      let colon = -1;
-      for (let i = 0; i < this.#buffer.length; i++) {
-        const octet = this.#buffer[i]!;
-        if (octet === 0x3a && digits > 0) {
-          colon = i;
-          break;
+    let at = 0;
+    while (at < chunk.length) {
+      if (!this.#colon) {
+        const octet = chunk[at++]!;
+        if (octet === 0x3a && this.#digits > 0) {
+          this.#colon = true;
+          continue;
         }
         if (octet < 0x30 || octet > 0x39) throw new SocketmapProtocolError('malformed', 'a netstring must start with its decimal length and ":"');
         // Netstrings: no leading zeros (except the length 0 itself).
-        if (digits === 1 && length === 0) throw new SocketmapProtocolError('malformed', 'a netstring length has a leading zero');
-        length = length * 10 + (octet - 0x30);
-        digits++;
-        if (length > this.#max) throw new SocketmapProtocolError('oversized', `a request of more than ${this.#max} octets`);
+        if (this.#digits === 1 && this.#length === 0) throw new SocketmapProtocolError('malformed', 'a netstring length has a leading zero');
+        this.#length = this.#length * 10 + (octet - 0x30);
+        this.#digits++;
+        if (this.#length > this.#max) throw new SocketmapProtocolError('oversized', `a request of more than ${this.#max} octets`);
+        continue;
       }
-      if (colon === -1) break;
-      const end = colon + 1 + length;
-      if (this.#buffer.length < end + 1) break;
-      if (this.#buffer[end] !== 0x2c) throw new SocketmapProtocolError('malformed', 'a netstring must end with ","');
-      out.push(this.#buffer.subarray(colon + 1, end));
-      this.#buffer = this.#buffer.subarray(end + 1);
+      // The data and its "," terminator: length + 1 octets in all.
+      const wanted = this.#length + 1 - this.#buffered;
+      const piece = chunk.subarray(at, at + wanted);
+      at += piece.length;
+      this.#chunks.push(piece);
+      this.#buffered += piece.length;
+      if (this.#buffered < this.#length + 1) break;
+      const whole = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+      if (whole[this.#length] !== 0x2c) throw new SocketmapProtocolError('malformed', 'a netstring must end with ","');
+      out.push(whole.subarray(0, this.#length));
+      this.#length = 0;
+      this.#digits = 0;
+      this.#colon = false;
+      this.#chunks = [];
+      this.#buffered = 0;
     }
     return out;
   }
 
   /** Called when the stream ends. @throws {SocketmapProtocolError} `truncated` in the middle of a netstring. */
   end(): void {
-    if (this.#buffer.length > 0) throw new SocketmapProtocolError('truncated', `the connection ended ${this.#buffer.length} octet(s) into a request`);
+    if (this.#digits > 0) throw new SocketmapProtocolError('truncated', 'the connection ended in the middle of a request');
   }
 }
 

@@ -57,17 +57,23 @@ export function encodePacket(command: number, data: Uint8Array = EMPTY): Buffer 
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_PACKETS: readonly Packet[] = Object.freeze([]);
 
 /**
  * Cuts a byte stream into packets. Chunks go in with {@link push}; whole packets come out in
  * order. A length over the limit throws `oversized` as soon as its four octets arrive, so a
- * hostile length never makes the reader buffer more than the limit. Work is linear in the bytes
- * received: chunks are kept in a list and joined once per packet.
+ * hostile length never makes the reader buffer more than the limit. A packet inside one chunk
+ * is a view of it; a packet split across chunks is copied once into a buffer of its size, so the
+ * work is linear in the octets received however they are split, and no chunk is held on to.
  */
 export class PacketReader {
   readonly #maxPacketSize: number;
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  /** The length field being read: up to four octets. */
+  readonly #head = Buffer.alloc(LENGTH_BYTES);
+  #headFilled = 0;
+  /** The packet being filled (command and data), once its length is known. */
+  #body: Buffer | null = null;
+  #bodyFilled = 0;
 
   constructor(maxPacketSize = DEFAULT_MAX_PACKET_SIZE) {
     this.#maxPacketSize = maxPacketSize;
@@ -75,54 +81,62 @@ export class PacketReader {
 
   /** Octets received that are not yet a whole packet. */
   get pending(): number {
-    return this.#buffered;
+    return this.#headFilled + this.#bodyFilled;
   }
 
   /** Adds a chunk and returns the packets it completed. @throws {MilterProtocolError} */
-  push(chunk: Buffer): Packet[] {
-    if (chunk.length === 0) return [];
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    const packets: Packet[] = [];
-    for (;;) {
-      if (this.#buffered < LENGTH_BYTES) break;
-      const length = this.#peekLength();
-      if (length === 0) throw new MilterProtocolError('empty-packet', 'a packet of length 0 has no command');
-      if (length > this.#maxPacketSize) {
-        throw new MilterProtocolError('oversized', `a packet of ${length} octets is over the limit of ${this.#maxPacketSize}`);
+  push(chunk: Buffer): readonly Packet[] {
+    // No array for a chunk that completes nothing (most chunks of a large packet).
+    let packets: Packet[] | undefined;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#body === null) {
+        // A whole packet in what is left of the chunk: a view, no copy.
+        if (this.#headFilled === 0 && chunk.length - at >= LENGTH_BYTES) {
+          const length = this.#checkLength(chunk.readUInt32BE(at));
+          if (chunk.length - at - LENGTH_BYTES >= length) {
+            const start = at + LENGTH_BYTES;
+            (packets ??= []).push({ command: chunk[start]!, data: chunk.subarray(start + 1, start + length) });
+            at = start + length;
+            continue;
+          }
+          this.#body = Buffer.allocUnsafe(length);
+          at += LENGTH_BYTES;
+          continue;
+        }
+        const take = Math.min(LENGTH_BYTES - this.#headFilled, chunk.length - at);
+        chunk.copy(this.#head, this.#headFilled, at, at + take);
+        this.#headFilled += take;
+        at += take;
+        if (this.#headFilled < LENGTH_BYTES) break;
+        this.#body = Buffer.allocUnsafe(this.#checkLength(this.#head.readUInt32BE(0)));
+        this.#headFilled = 0;
+        continue;
       }
-      if (this.#buffered < LENGTH_BYTES + length) break;
-      const whole = this.#take(LENGTH_BYTES + length);
-      packets.push({ command: whole[LENGTH_BYTES]!, data: whole.subarray(LENGTH_BYTES + 1) });
+      const take = Math.min(this.#body.length - this.#bodyFilled, chunk.length - at);
+      chunk.copy(this.#body, this.#bodyFilled, at, at + take);
+      this.#bodyFilled += take;
+      at += take;
+      if (this.#bodyFilled === this.#body.length) {
+        (packets ??= []).push({ command: this.#body[0]!, data: this.#body.subarray(1) });
+        this.#body = null;
+        this.#bodyFilled = 0;
+      }
     }
-    return packets;
+    return packets ?? NO_PACKETS;
   }
 
   /** Called when the stream ends. @throws {MilterProtocolError} `truncated` when a packet was cut off. */
   end(): void {
-    if (this.#buffered > 0) throw new MilterProtocolError('truncated', `the connection ended ${this.#buffered} octet(s) into a packet`);
+    const pending = this.pending + (this.#body === null ? 0 : LENGTH_BYTES);
+    if (pending > 0) throw new MilterProtocolError('truncated', `the connection ended ${pending} octet(s) into a packet`);
   }
 
-  #peekLength(): number {
-    const first = this.#chunks[0]!;
-    if (first.length >= LENGTH_BYTES) return first.readUInt32BE(0);
-    const head = Buffer.concat(this.#chunks, LENGTH_BYTES);
-    return head.readUInt32BE(0);
-  }
-
-  #take(size: number): Buffer {
-    const first = this.#chunks[0]!;
-    let taken: Buffer;
-    if (first.length >= size) {
-      taken = first.subarray(0, size);
-      if (first.length === size) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(size);
-    } else {
-      const all = Buffer.concat(this.#chunks, this.#buffered);
-      taken = all.subarray(0, size);
-      this.#chunks = all.length === size ? [] : [all.subarray(size)];
+  #checkLength(length: number): number {
+    if (length === 0) throw new MilterProtocolError('empty-packet', 'a packet of length 0 has no command');
+    if (length > this.#maxPacketSize) {
+      throw new MilterProtocolError('oversized', `a packet of ${length} octets is over the limit of ${this.#maxPacketSize}`);
     }
-    this.#buffered -= size;
-    return taken;
+    return length;
   }
 }

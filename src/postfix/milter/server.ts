@@ -97,7 +97,7 @@ function serve(
   };
 
   socket.on('data', (chunk: Buffer) => {
-    let packets: Packet[];
+    let packets: readonly Packet[];
     try {
       packets = reader.push(chunk);
     } catch (error) {

@@ -253,7 +253,8 @@ export class MilterSession {
   }
 
   #message(): MilterMessage {
-    const macros = this.#macros;
+    // A copy: the message's own stages are cleared when it ends, and the verdict may read later.
+    const macros = new Map(this.#macros);
     return {
       client: this.#client,
       helo: this.#helo,
