@@ -46,17 +46,17 @@ const COMMA = Buffer.from(',', 'latin1');
 /**
  * Cuts a byte stream into netstrings. The length prefix is read digit by digit as it arrives and
  * refused as soon as it exceeds the limit, so a hostile prefix never makes the reader buffer more
- * than the limit; the data is gathered in a list of chunks and joined once, so the work is linear
- * in the octets received however they are split.
+ * than the limit; the data is copied once into a buffer of its size (a view when it lies in one
+ * chunk), so the work is linear in the octets received however they are split.
  */
 export class NetstringReader {
   readonly #max: number;
-  /** The length being read (prefix digits so far), or the length read once `#colon` is true. */
+  /** The length prefix read so far. */
   #length = 0;
   #digits = 0;
-  #colon = false;
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  /** The data and its "," once the prefix is read. */
+  #data: Buffer | null = null;
+  #filled = 0;
 
   constructor(maxLength = DEFAULT_MAX_REQUEST) {
     this.#max = maxLength;
@@ -67,10 +67,17 @@ export class NetstringReader {
     const out: Buffer[] = [];
     let at = 0;
     while (at < chunk.length) {
-      if (!this.#colon) {
+      if (this.#data === null) {
         const octet = chunk[at++]!;
         if (octet === 0x3a && this.#digits > 0) {
-          this.#colon = true;
+          // The data and its "," terminator: length + 1 octets. In this chunk: a view.
+          const size = this.#length + 1;
+          if (chunk.length - at >= size) {
+            out.push(this.#finish(chunk.subarray(at, at + size)));
+            at += size;
+          } else {
+            this.#data = Buffer.allocUnsafe(this.#length + 1);
+          }
           continue;
         }
         if (octet < 0x30 || octet > 0x39) throw new SocketmapProtocolError('malformed', 'a netstring must start with its decimal length and ":"');
@@ -81,21 +88,11 @@ export class NetstringReader {
         if (this.#length > this.#max) throw new SocketmapProtocolError('oversized', `a request of more than ${this.#max} octets`);
         continue;
       }
-      // The data and its "," terminator: length + 1 octets in all.
-      const wanted = this.#length + 1 - this.#buffered;
-      const piece = chunk.subarray(at, at + wanted);
-      at += piece.length;
-      this.#chunks.push(piece);
-      this.#buffered += piece.length;
-      if (this.#buffered < this.#length + 1) break;
-      const whole = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
-      if (whole[this.#length] !== 0x2c) throw new SocketmapProtocolError('malformed', 'a netstring must end with ","');
-      out.push(whole.subarray(0, this.#length));
-      this.#length = 0;
-      this.#digits = 0;
-      this.#colon = false;
-      this.#chunks = [];
-      this.#buffered = 0;
+      const take = Math.min(this.#data.length - this.#filled, chunk.length - at);
+      chunk.copy(this.#data, this.#filled, at, at + take);
+      this.#filled += take;
+      at += take;
+      if (this.#filled === this.#data.length) out.push(this.#finish(this.#data));
     }
     return out;
   }
@@ -103,6 +100,16 @@ export class NetstringReader {
   /** Called when the stream ends. @throws {SocketmapProtocolError} `truncated` in the middle of a netstring. */
   end(): void {
     if (this.#digits > 0) throw new SocketmapProtocolError('truncated', 'the connection ended in the middle of a request');
+  }
+
+  #finish(whole: Buffer): Buffer {
+    if (whole[this.#length] !== 0x2c) throw new SocketmapProtocolError('malformed', 'a netstring must end with ","');
+    const data = whole.subarray(0, this.#length);
+    this.#length = 0;
+    this.#digits = 0;
+    this.#data = null;
+    this.#filled = 0;
+    return data;
   }
 }
 
