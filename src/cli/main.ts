@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { processIo, UsageError, type CliIo } from './io.js';
 import { runDecide, runExplain } from './decide.js';
 import { runSrs } from './srs.js';
+import { runMilter } from './milter.js';
+import { runSrsMap } from './srs-map.js';
 
 const USAGE = `Usage: outbound-pools <command> [options]
 
@@ -15,6 +17,8 @@ Commands:
                         table (outbound-pools decide --help)
   explain <file.eml>    why a message gets its pool, rule by rule (outbound-pools explain --help)
   srs forward|reverse   rewrite or undo an envelope sender with SRS (outbound-pools srs --help)
+  milter                the Postfix milter daemon (outbound-pools milter --help)
+  srs-map               the SRS socketmap daemon for Postfix (outbound-pools srs-map --help)
 
 Options:
   -h, --help            this text
@@ -39,6 +43,10 @@ async function main(args: readonly string[], io: CliIo = processIo): Promise<num
         return await runDecide(rest, io);
       case 'explain':
         return await runExplain(rest, io);
+      case 'milter':
+        return await runMilter(rest, io);
+      case 'srs-map':
+        return await runSrsMap(rest, io);
       case 'demo':
         return await runDecide(rest, io, true);
       case '-v':

@@ -23,14 +23,26 @@ export interface SmtpSink {
   stop(): Promise<void>;
 }
 
+/** Options of {@link startSmtpSink}. */
+export interface SmtpSinkOptions {
+  /** Recipients refused with 550 at RCPT TO (to make the sending MTA bounce). Default: none. */
+  readonly rejectRecipient?: (address: string) => boolean;
+}
+
 /** Starts the sink on 127.0.0.1 at a free port (or `port`). */
-export async function startSmtpSink(port = 0): Promise<SmtpSink> {
+export async function startSmtpSink(port = 0, options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const deliveries: SinkDelivery[] = [];
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onRcptTo(address, _session, callback) {
+      if (options.rejectRecipient?.(address.address) === true) {
+        return callback(Object.assign(new Error('5.1.1 Recipient refused by the sink'), { responseCode: 550 }));
+      }
+      callback();
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -1,0 +1,122 @@
+// `outbound-pools milter`: the Postfix milter daemon. Configured like `decide` (policy, DNS,
+// rspamd, Redis, SRS), it decides each message submitted through the listener that has it in
+// smtpd_milters, and logs one line per decision.
+
+import { OutboundPoolsError } from '../errors.js';
+import { createPoolMilter, POOL_HEADER } from '../postfix/pool-milter.js';
+import { startMilterServer } from '../postfix/milter/server.js';
+import type { SocketmapServer } from '../postfix/socketmap.js';
+import { setUp } from './decide.js';
+import { UsageError, type CliIo } from './io.js';
+import { clockFlag, listenFlag, parseFlags, readSecretsFile, started, startSrsMap, untilSignal } from './srs-map.js';
+
+export const MILTER_USAGE = `Usage: outbound-pools milter --listen <address> [options]
+
+A milter for Postfix (protocol 6): at the end of each message it decides the pool and adds
+  X-Outbound-Pool-Route: <normal|high-risk|relay>   for milter_header_checks → FILTER pool_x:
+  X-Outbound-Pool: <trace>                          why (also logged, one line per decision)
+rewrites the envelope sender of verified forwards with SRS, refuses blocked messages with the
+decision's 5xx and deferred ones with its 4xx. docs/postfix.md has the main.cf/master.cf lines.
+
+Options:
+  --listen <address>        inet:host:port or unix:/path (smtpd_milters = inet:host:port)
+  --policy <file.json>      policy (default: the bundled examples/policy.json)
+  --zone <file.json>        DNS zone for the static resolver (default: examples/zone.json)
+  --dns-server <host:port>  ask this DNS server instead of the static zone; repeat for several
+  --rspamd-url <url>        classify spam with rspamd (then the body is read, up to --body-limit)
+  --redis-url <url>         count sending limits in Redis (redis://host:port)
+  --srs-secret-file <file>  rewrite verified forwards with SRS: one secret a line, the first signs
+  --srs-domain <domain>     SRS forwarding domain (default: the first accepted domain)
+  --srs-map-listen <addr>   also serve the SRS socketmap (forward, reverse) here, as srs-map does
+  --authserv-id <id>        trust Authentication-Results fields of this authserv-id (the inbound
+                            MX that checked SPF/DKIM/ARC of forwarded mail); repeat for several
+  --spam-score-header <h>   read the spam score from this header field (its first number), put
+                            there by a filter that runs before this milter and removes the
+                            client's own; without it and without --rspamd-url, no spam verdict
+  --pool-header <name>      the pool header (default ${POOL_HEADER})
+  --body-limit <octets>     body octets read for rspamd (default 10485760 with --rspamd-url, else 0)
+  --now <time>              clock: Unix seconds or ISO 8601 (default: now; for tests)
+
+When the daemon is down, Postfix applies milter_default_action (tempfail by default: messages
+wait in the client's queue; docs/postfix.md).
+Runs until SIGTERM or SIGINT, then finishes the messages under way and exits 0.
+Exit status: 0 stopped by a signal, 2 usage error (or the address cannot be listened on).`;
+
+const OPTIONS = {
+  listen: { type: 'string' },
+  policy: { type: 'string' },
+  zone: { type: 'string' },
+  'dns-server': { type: 'string', multiple: true },
+  'rspamd-url': { type: 'string' },
+  'redis-url': { type: 'string' },
+  'srs-secret-file': { type: 'string' },
+  'srs-domain': { type: 'string' },
+  'srs-map-listen': { type: 'string' },
+  'authserv-id': { type: 'string', multiple: true },
+  'spam-score-header': { type: 'string' },
+  'pool-header': { type: 'string' },
+  'body-limit': { type: 'string' },
+  now: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const RSPAMD_BODY_LIMIT = 10 * 1024 * 1024;
+
+/** Runs `milter` until a signal; returns the exit status. */
+export async function runMilter(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, OPTIONS);
+  if (values.help) {
+    io.stdout(`${MILTER_USAGE}\n`);
+    return 0;
+  }
+  const address = listenFlag(values.listen);
+  const mapAddress = values['srs-map-listen'] === undefined ? undefined : listenFlag(values['srs-map-listen'], '--srs-map-listen');
+  const secrets = values['srs-secret-file'] === undefined ? undefined : readSecretsFile(values['srs-secret-file']);
+  if (mapAddress !== undefined && secrets === undefined) throw new UsageError('--srs-map-listen needs --srs-secret-file.');
+  const bodyLimitText = values['body-limit'];
+  if (bodyLimitText !== undefined && !/^\d{1,10}$/.test(bodyLimitText)) throw new UsageError(`--body-limit must be a number of octets, got "${bodyLimitText}".`);
+  const bodyLimit = bodyLimitText !== undefined ? Number(bodyLimitText) : values['rspamd-url'] !== undefined ? RSPAMD_BODY_LIMIT : 0;
+  const now = clockFlag(values.now);
+
+  const setup = setUp({ ...values, ...(secrets === undefined ? {} : { 'srs-secret': secrets[0] }) });
+  let handler;
+  try {
+    handler = createPoolMilter({
+      decide: setup.decide,
+      bodyLimit,
+      log: (line) => io.stdout(`milter: ${line}\n`),
+      ...(values['authserv-id'] === undefined ? {} : { authservIds: values['authserv-id'] }),
+      ...(values['spam-score-header'] === undefined ? {} : { spamScoreHeader: values['spam-score-header'] }),
+      ...(values['pool-header'] === undefined ? {} : { poolHeader: values['pool-header'] }),
+    });
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof OutboundPoolsError) throw new UsageError(error.message);
+    throw error;
+  }
+  const servers: { readonly address: string; readonly connections: number; close(): Promise<void> }[] = [];
+  try {
+    const milter = await started('milter', values.listen!, () =>
+      startMilterServer(address, { handler, onError: (error, remote) => io.stderr(`milter: ${remote}: ${error.message}\n`) }),
+    );
+    servers.push(milter);
+    io.stdout(`milter: listening on ${milter.address}\n`);
+    if (mapAddress !== undefined) {
+      const srsDomain = values['srs-domain'] ?? setup.policy.acceptedDomains.find((domain) => !domain.startsWith('*.'));
+      if (srsDomain === undefined) throw new UsageError('--srs-map-listen needs --srs-domain (the policy has no accepted domain to use).');
+      const map: SocketmapServer = await startSrsMap(
+        mapAddress,
+        values['srs-map-listen']!,
+        { secrets: secrets!, domain: srsDomain, localDomains: setup.policy.acceptedDomains.filter((domain) => !domain.startsWith('*.')), now },
+        io,
+      );
+      servers.push(map);
+      io.stdout(`srs-map: listening on ${map.address}\n`);
+    }
+    const signal = await untilSignal();
+    io.stdout(`milter: ${signal}: draining ${servers.reduce((sum, server) => sum + server.connections, 0)} connection(s)\n`);
+  } finally {
+    await Promise.all(servers.map((server) => server.close()));
+    await setup.close();
+  }
+  return 0;
+}

@@ -1,0 +1,140 @@
+// Where the daemons listen, in Postfix's own notation (`inet:host:port`, `unix:/path`, as in
+// smtpd_milters and socketmap: tables), and the listening server they share: it tracks each
+// connection and drains them on close — no new connections, busy ones finish, idle ones close.
+
+import { lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/** A listening address: TCP on a host and port, or a Unix-domain socket. */
+export type ListenAddress =
+  | { readonly kind: 'inet'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
+
+/**
+ * Reads `inet:host:port`, `inet:[v6addr]:port`, `inet:port` (all addresses) or `unix:/path`
+ * (also a bare absolute path). @throws {TypeError} naming what is wrong.
+ */
+export function parseListenAddress(spec: string): ListenAddress {
+  if (typeof spec !== 'string' || spec === '') throw new TypeError('a listen address must be inet:host:port or unix:/path');
+  if (spec.startsWith('unix:') || spec.startsWith('/')) {
+    const path = spec.startsWith('unix:') ? spec.slice(5) : spec;
+    if (path === '') throw new TypeError(`${JSON.stringify(spec)} has no socket path`);
+    return { kind: 'unix', path };
+  }
+  if (!spec.startsWith('inet:')) throw new TypeError(`${JSON.stringify(spec)} is not inet:host:port or unix:/path`);
+  const rest = spec.slice(5);
+  const colon = rest.lastIndexOf(':');
+  const portText = colon === -1 ? rest : rest.slice(colon + 1);
+  let host = colon === -1 ? '' : rest.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new TypeError(`${JSON.stringify(spec)} has no valid port`);
+  return { kind: 'inet', host, port };
+}
+
+/** What the listener needs to know about each connection it tracks. */
+export interface TrackedConnection {
+  /** Whether the connection is between requests, so that a drain may close it now. */
+  readonly idle: boolean;
+}
+
+/** A listening daemon. */
+export interface Listener {
+  /** Where it listens, in the notation of {@link parseListenAddress} (the real port for port 0). */
+  readonly address: string;
+  /** Open connections now. */
+  readonly connections: number;
+  /** Whether {@link close} was called: connections close when they become idle. */
+  readonly draining: boolean;
+  /**
+   * Stops accepting, closes idle connections now and busy ones when they become idle (each
+   * handler calls {@link idle} when it finishes a request), and destroys whatever is left after
+   * `graceMs` (default 10 s). Resolves when every connection is closed.
+   */
+  close(graceMs?: number): Promise<void>;
+  /** Tells a draining listener that a connection has become idle. */
+  idle(socket: Socket): void;
+}
+
+/**
+ * Listens on `address`; `accept` is called with each new socket and returns its tracker.
+ * Rejects when the address cannot be listened on.
+ */
+export async function listen(address: ListenAddress, accept: (socket: Socket) => TrackedConnection): Promise<Listener> {
+  const sockets = new Map<Socket, TrackedConnection>();
+  let draining = false;
+  const server: Server = createServer((socket) => {
+    if (draining) {
+      socket.destroy();
+      return;
+    }
+    const tracked = accept(socket);
+    sockets.set(socket, tracked);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (draining && sockets.size === 0) allClosed?.();
+    });
+  });
+  let allClosed: (() => void) | undefined;
+  if (address.kind === 'unix') removeStaleSocket(address.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const listening = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (address.kind === 'unix') server.listen(address.path, listening);
+    else server.listen(address.port, address.host === '' ? undefined : address.host, listening);
+  });
+  const bound = server.address();
+  const shown =
+    address.kind === 'unix'
+      ? `unix:${address.path}`
+      : `inet:${(bound as AddressInfo).family === 'IPv6' ? `[${(bound as AddressInfo).address}]` : (bound as AddressInfo).address}:${(bound as AddressInfo).port}`;
+
+  return {
+    address: shown,
+    get connections() {
+      return sockets.size;
+    },
+    get draining() {
+      return draining;
+    },
+    idle(socket) {
+      if (draining) closeIdle(socket);
+    },
+    close(graceMs = 10_000) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const drained = new Promise<void>((resolve) => {
+        if (sockets.size === 0) return resolve();
+        allClosed = resolve;
+        for (const [socket, tracked] of sockets) if (tracked.idle) closeIdle(socket);
+        const timer = setTimeout(() => {
+          for (const socket of sockets.keys()) socket.destroy();
+        }, graceMs);
+        timer.unref();
+      });
+      return Promise.all([closed, drained]).then(() => {
+        if (address.kind === 'unix') removeStaleSocket(address.path);
+      });
+    },
+  };
+}
+
+/**
+ * Closes an idle connection once what was written to it is flushed. Not a half-close: an MTA
+ * waiting on its SMTP client does not read the milter socket, so it would never answer a FIN.
+ */
+function closeIdle(socket: Socket): void {
+  socket.destroySoon();
+}
+
+/** A socket file left by a daemon that died is removed; any other file is left (listen then fails). */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // nothing there
+  }
+}

@@ -1,0 +1,125 @@
+// The milter server: one MilterSession per MTA connection, fed packet by packet in order. A
+// protocol error (oversized, truncated, malformed, out of order) closes that connection and only
+// that one; the MTA then applies its milter_default_action to that SMTP session.
+
+import type { Socket } from 'node:net';
+import { listen, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { decodeCommand } from './commands.js';
+import { DEFAULT_MAX_PACKET_SIZE, PacketReader, type Packet } from './packet.js';
+import { MilterSession, type MilterHandler } from './session.js';
+
+/** Options of {@link startMilterServer}. */
+export interface MilterServerOptions {
+  /** Decides each message. */
+  readonly handler: MilterHandler;
+  /** The largest packet accepted (default 1 MiB); a larger one closes the connection. */
+  readonly maxPacketSize?: number;
+  /**
+   * A connection silent this long is closed (default 10 minutes; Postfix's own
+   * milter_content_timeout is 300 s, and smtpd keeps the connection for its whole SMTP session).
+   */
+  readonly idleTimeoutMs?: number;
+  /** Where protocol errors and connection failures are reported (default: nowhere). */
+  readonly onError?: (error: Error, remote: string) => void;
+}
+
+/** A running milter server. */
+export interface MilterServer {
+  /** Where it listens: `inet:127.0.0.1:PORT` or `unix:/path`. */
+  readonly address: string;
+  /** Open MTA connections. */
+  readonly connections: number;
+  /** Stops accepting; messages under way are finished, then every connection closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Starts a milter server on `address`. */
+export async function startMilterServer(address: ListenAddress, options: MilterServerOptions): Promise<MilterServer> {
+  const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+  let listener: Listener | undefined;
+  listener = await listen(address, (socket) => serve(socket, options.handler, maxPacketSize, idleTimeoutMs, options.onError, () => listener));
+  const ready = listener;
+  return {
+    address: ready.address,
+    get connections() {
+      return ready.connections;
+    },
+    close: (graceMs) => ready.close(graceMs),
+  };
+}
+
+function serve(
+  socket: Socket,
+  handler: MilterHandler,
+  maxPacketSize: number,
+  idleTimeoutMs: number,
+  onError: ((error: Error, remote: string) => void) | undefined,
+  listener: () => Listener | undefined,
+): TrackedConnection {
+  const session = new MilterSession(handler);
+  const reader = new PacketReader(maxPacketSize);
+  const queue: Packet[] = [];
+  let running = false;
+  const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
+  socket.setNoDelay(true);
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+
+  const fail = (error: unknown) => {
+    onError?.(error instanceof Error ? error : new Error(String(error)), remote);
+    socket.destroy();
+  };
+
+  // Packets are handled strictly in order; only end of message awaits, and while it does, later
+  // packets wait in the queue (an MTA sends none before the answer, but no-reply steps may be
+  // pipelined after an answered one).
+  const drain = async () => {
+    running = true;
+    try {
+      while (queue.length > 0 && !socket.destroyed) {
+        const packet = queue.shift()!;
+        const result = session.handle(decodeCommand(packet));
+        const replies = Array.isArray(result) ? (result as readonly Buffer[]) : await result;
+        if (socket.destroyed) return;
+        if (replies.length === 1) socket.write(replies[0]!);
+        else if (replies.length > 1) socket.write(Buffer.concat(replies as Buffer[]));
+        if (session.closed) {
+          socket.end();
+          return;
+        }
+        if (!session.busy) listener()?.idle(socket);
+      }
+    } catch (error) {
+      fail(error);
+    } finally {
+      running = false;
+    }
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    let packets: readonly Packet[];
+    try {
+      packets = reader.push(chunk);
+    } catch (error) {
+      return fail(error);
+    }
+    if (packets.length === 0) return;
+    queue.push(...packets);
+    if (!running) void drain();
+  });
+  socket.on('end', () => {
+    try {
+      reader.end();
+    } catch (error) {
+      return fail(error);
+    }
+    if (!running && queue.length === 0) socket.end();
+  });
+  socket.on('error', (error) => onError?.(error, remote));
+
+  return {
+    get idle() {
+      return !running && queue.length === 0 && !session.busy;
+    },
+  };
+}

@@ -1,0 +1,328 @@
+// The milter session state machine: one per MTA connection. It negotiates options, keeps the
+// connection's and the message's macros, collects the envelope, the header and as much of the
+// body as its handler asks for, and at end of message turns the handler's verdict into responses.
+// It does no I/O: the server feeds it decoded commands and writes back what it returns.
+//
+// The order of a conversation (milter-protocol.txt, "PROTOCOL STATES" and the SMFIC_* entries):
+//   OPTNEG, then per SMTP session CONNECT, HELO*, then per message MAIL, RCPT+, DATA, HEADER*,
+//   EOH, BODY*, BODYEOB; ABORT ends a message early, QUIT the connection, QUIT_NC the SMTP
+//   session (a new CONNECT follows on the same connection). SMFIC_MACRO may precede any of them.
+
+import { MILTER_VERSION, respond, SMFIC, SMFIF, SMFIP, type ConnectFamily, type MilterCommand, type SymbolLists } from './commands.js';
+import { MilterProtocolError } from './packet.js';
+
+/** Where the SMTP client connected from (SMFIC_CONNECT). */
+export interface MilterClient {
+  readonly hostname: string;
+  readonly family: ConnectFamily;
+  readonly port: number;
+  readonly address: string;
+}
+
+/** A message as the milter saw it at end of message. */
+export interface MilterMessage {
+  readonly client: MilterClient | null;
+  /** The HELO/EHLO name, when the client gave one. */
+  readonly helo: string | null;
+  /** The envelope sender without angle brackets; `''` for the null sender. */
+  readonly mailFrom: string;
+  /** The ESMTP parameters of MAIL FROM (`SIZE=…`, `BODY=8BITMIME` …). */
+  readonly mailParameters: readonly string[];
+  /** The envelope recipients without angle brackets. */
+  readonly rcptTo: readonly string[];
+  /** The header fields in order: `[name, value]`, octets kept as Latin-1 code points. */
+  readonly headers: readonly (readonly [string, string])[];
+  /** The first octets of the body, up to the handler's `bodyLimit` (empty when it asked for none). */
+  readonly body: Buffer;
+  /** Whether the body was longer than what was kept. */
+  readonly bodyTruncated: boolean;
+  /** A macro's value (`i`, `auth_authen`, `client_addr`, `j` …; names without braces), latest first. */
+  macro(name: string): string | undefined;
+  /** The actions the MTA agreed to (SMFIF_* bits): a change it did not agree to cannot be made. */
+  readonly actions: number;
+}
+
+/** A change to the message made at end of message. */
+export type MessageChange =
+  | { readonly type: 'add-header'; readonly name: string; readonly value: string }
+  /** Changes the `index`-th (from 1) field named `name`; an empty value deletes it. */
+  | { readonly type: 'change-header'; readonly name: string; readonly index: number; readonly value: string }
+  | { readonly type: 'change-from'; readonly address: string };
+
+/** What to do with a message. */
+export type MilterVerdict =
+  /** Let it through, with these changes. */
+  | { readonly action: 'continue'; readonly changes: readonly MessageChange[] }
+  /** Refuse it for good: the reply line is `5xx x.y.z text`, or Postfix's default 5xx. */
+  | { readonly action: 'reject'; readonly reply?: string }
+  /** Refuse it for now: the reply line is `4xx x.y.z text`, or Postfix's default 4xx. */
+  | { readonly action: 'tempfail'; readonly reply?: string };
+
+/** What the session asks of its user: how much body it needs, which macros, and the verdict. */
+export interface MilterHandler {
+  /** Body octets to collect for the verdict; 0 (the default) asks the MTA for no body at all. */
+  readonly bodyLimit?: number;
+  /**
+   * Macros to ask for per stage (SMFIR_OPTNEG macro lists, when the MTA offers SMFIF_SETSYMLIST),
+   * replacing the MTA's configured lists for those stages (Postfix's milter_*_macros).
+   */
+  readonly macros?: SymbolLists;
+  /** The verdict on a message, at end of message. May throw: the message is then tempfailed. */
+  endOfMessage(message: MilterMessage): MilterVerdict | Promise<MilterVerdict>;
+}
+
+/** Actions the session may use; the MTA's offer is intersected with these. */
+const WANTED_ACTIONS = SMFIF.ADDHDRS | SMFIF.CHGHDRS | SMFIF.CHGFROM;
+
+/**
+ * Steps the session does without (SMFIP_NO*) and steps it need not answer (SMFIP_NR_*): each is
+ * asked for only when the MTA offers it. Postfix ≥ 2.6 offers them all; the no-reply steps spare
+ * one round trip per SMTP command.
+ */
+const WANTED_PROTOCOL =
+  SMFIP.NOUNKNOWN | SMFIP.NODATA | SMFIP.SKIP | SMFIP.NR_CONN | SMFIP.NR_HELO | SMFIP.NR_MAIL | SMFIP.NR_RCPT | SMFIP.NR_DATA | SMFIP.NR_UNKN | SMFIP.NR_EOH | SMFIP.NR_HDR;
+
+type State = 'negotiate' | 'session' | 'message' | 'closed';
+
+/** Macro stages (SMFIC_MACRO command codes) that belong to a message and end with it. */
+const MESSAGE_STAGES = new Set<number>([SMFIC.MAIL, SMFIC.RCPT, SMFIC.DATA, SMFIC.HEADER, SMFIC.EOH, SMFIC.BODY, SMFIC.BODYEOB]);
+
+const NONE: readonly Buffer[] = Object.freeze([]);
+
+/** The decision failed: tempfail rather than guess (as the Haraka adapter does). */
+const FAILED_REPLY = '451 4.3.0 Outbound pool decision failed';
+
+function unbracket(address: string): string {
+  const trimmed = address.trim();
+  return trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1) : trimmed;
+}
+
+/** One milter conversation. Feed it commands in order; write out what each returns. */
+export class MilterSession {
+  readonly #handler: MilterHandler;
+  readonly #bodyLimit: number;
+  #state: State = 'negotiate';
+  #protocol = 0;
+  #actions = 0;
+  #macros = new Map<number, ReadonlyMap<string, string>>();
+  #client: MilterClient | null = null;
+  #helo: string | null = null;
+  #mailFrom = '';
+  #mailParameters: readonly string[] = [];
+  #rcptTo: string[] = [];
+  #headers: (readonly [string, string])[] = [];
+  #body: Buffer[] = [];
+  #bodyLength = 0;
+  #bodyTruncated = false;
+  #deciding = false;
+
+  constructor(handler: MilterHandler) {
+    this.#handler = handler;
+    this.#bodyLimit = handler.bodyLimit ?? 0;
+  }
+
+  /** Whether a message is under way (between MAIL and its end): a draining server waits for it. */
+  get busy(): boolean {
+    return this.#state === 'message' || this.#deciding;
+  }
+
+  /** Whether the MTA said QUIT: the connection should be closed. */
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** The protocol flags agreed in negotiation (SMFIP_* bits), 0 before it. */
+  get protocol(): number {
+    return this.#protocol;
+  }
+
+  /**
+   * Handles one command; returns the packets to send back (none for a no-reply step). Only end
+   * of message is asynchronous. @throws {MilterProtocolError} `out-of-order` or `negotiation`.
+   */
+  handle(command: MilterCommand): readonly Buffer[] | Promise<readonly Buffer[]> {
+    if (this.#state === 'closed') throw this.#outOfOrder(command.type);
+    if (this.#state === 'negotiate' && command.type !== 'optneg' && command.type !== 'macro') throw this.#outOfOrder(command.type);
+    switch (command.type) {
+      case 'optneg':
+        return [this.#negotiate(command.version, command.actions, command.protocol)];
+      case 'macro':
+        // SMFIC_MACRO: sent before the command it belongs to, never answered.
+        this.#macros.set(command.stage, command.macros);
+        return NONE;
+      case 'connect':
+        if (this.#state !== 'session' || this.#client !== null) throw this.#outOfOrder('connect');
+        this.#client = { hostname: command.hostname, family: command.family, port: command.port, address: command.address };
+        return this.#reply(SMFIP.NR_CONN);
+      case 'helo':
+        if (this.#state !== 'session') throw this.#outOfOrder('helo');
+        this.#helo = command.name;
+        return this.#reply(SMFIP.NR_HELO);
+      case 'mail':
+        if (this.#state !== 'session') throw this.#outOfOrder('mail');
+        this.#state = 'message';
+        this.#mailFrom = unbracket(command.args[0] ?? '');
+        this.#mailParameters = command.args.slice(1);
+        return this.#reply(SMFIP.NR_MAIL);
+      case 'rcpt':
+        this.#inMessage('rcpt');
+        this.#rcptTo.push(unbracket(command.args[0] ?? ''));
+        return this.#reply(SMFIP.NR_RCPT);
+      case 'data':
+        this.#inMessage('data');
+        return this.#reply(SMFIP.NR_DATA);
+      case 'header':
+        this.#inMessage('header');
+        this.#headers.push([command.name, command.value]);
+        return this.#reply(SMFIP.NR_HDR);
+      case 'eoh':
+        this.#inMessage('eoh');
+        return this.#reply(SMFIP.NR_EOH);
+      case 'body':
+        this.#inMessage('body');
+        return this.#bodyChunk(command.chunk);
+      case 'eob':
+        this.#inMessage('eob');
+        if (command.chunk !== undefined) this.#keep(command.chunk);
+        return this.#endOfMessage();
+      case 'unknown':
+        return this.#reply(SMFIP.NR_UNKN);
+      case 'abort':
+        // SMFIC_ABORT: the message is over (RSET, or the MTA gave up); the SMTP session goes on.
+        this.#resetMessage();
+        return NONE;
+      case 'quit':
+        this.#state = 'closed';
+        return NONE;
+      case 'quit-nc':
+        // SMFIC_QUIT_NC: this SMTP session is over, another one follows on this connection.
+        this.#resetMessage();
+        this.#client = null;
+        this.#helo = null;
+        this.#macros = new Map();
+        return NONE;
+    }
+  }
+
+  #negotiate(version: number, offeredActions: number, offeredProtocol: number): Buffer {
+    // milter-protocol.txt SMFIC_OPTNEG: the filter answers with the version it speaks and the
+    // subsets of the offered actions and steps it wants; protocol 2 is the oldest with this form.
+    if (this.#state !== 'negotiate') throw this.#outOfOrder('optneg');
+    if (version < 2) throw new MilterProtocolError('negotiation', `the MTA speaks milter protocol ${version}; at least 2 is needed`);
+    this.#actions = offeredActions & WANTED_ACTIONS;
+    let wanted = WANTED_PROTOCOL;
+    if (this.#bodyLimit === 0) wanted |= SMFIP.NOBODY;
+    this.#protocol = offeredProtocol & wanted;
+    this.#state = 'session';
+    const symbols = offeredActions & SMFIF.SETSYMLIST && this.#handler.macros !== undefined && this.#handler.macros.size > 0 ? this.#handler.macros : undefined;
+    if (symbols !== undefined) this.#actions |= SMFIF.SETSYMLIST;
+    return respond.optneg(Math.min(version, MILTER_VERSION), this.#actions, this.#protocol, symbols);
+  }
+
+  #reply(noReplyFlag: number): readonly Buffer[] {
+    return this.#protocol & noReplyFlag ? NONE : [respond.continue()];
+  }
+
+  #inMessage(what: string): void {
+    if (this.#state !== 'message') throw this.#outOfOrder(what);
+  }
+
+  #outOfOrder(what: string): MilterProtocolError {
+    return new MilterProtocolError('out-of-order', `${what} is not allowed ${this.#state === 'message' ? 'during a message' : this.#state === 'closed' ? 'after QUIT' : this.#state === 'negotiate' ? 'before option negotiation' : 'outside a message'}`);
+  }
+
+  #keep(chunk: Buffer): boolean {
+    const room = this.#bodyLimit - this.#bodyLength;
+    if (room <= 0) {
+      this.#bodyTruncated ||= chunk.length > 0;
+      return false;
+    }
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    // The packet's buffer may be reused by the reader: keep a copy.
+    this.#body.push(Buffer.from(kept));
+    this.#bodyLength += kept.length;
+    if (kept.length < chunk.length) this.#bodyTruncated = true;
+    return this.#bodyLength < this.#bodyLimit;
+  }
+
+  #bodyChunk(chunk: Buffer): readonly Buffer[] {
+    const wantsMore = this.#keep(chunk);
+    // SMFIR_SKIP (protocol 6, when the MTA offered SMFIP_SKIP): no more body chunks for this message.
+    if (!wantsMore && this.#protocol & SMFIP.SKIP) return [respond.skip()];
+    return [respond.continue()];
+  }
+
+  #message(): MilterMessage {
+    // A copy: the message's own stages are cleared when it ends, and the verdict may read later.
+    const macros = new Map(this.#macros);
+    return {
+      client: this.#client,
+      helo: this.#helo,
+      mailFrom: this.#mailFrom,
+      mailParameters: this.#mailParameters,
+      rcptTo: this.#rcptTo,
+      headers: this.#headers,
+      body: this.#body.length === 1 ? this.#body[0]! : Buffer.concat(this.#body, this.#bodyLength),
+      bodyTruncated: this.#bodyTruncated,
+      actions: this.#actions,
+      macro(name) {
+        // The latest stage first: end of message, then back to connect.
+        for (const stage of [SMFIC.BODYEOB, SMFIC.EOH, SMFIC.HEADER, SMFIC.DATA, SMFIC.RCPT, SMFIC.MAIL, SMFIC.HELO, SMFIC.CONNECT]) {
+          const value = macros.get(stage)?.get(name);
+          if (value !== undefined) return value;
+        }
+        return undefined;
+      },
+    };
+  }
+
+  async #endOfMessage(): Promise<readonly Buffer[]> {
+    const message = this.#message();
+    this.#deciding = true;
+    let verdict: MilterVerdict;
+    try {
+      verdict = await this.#handler.endOfMessage(message);
+    } catch {
+      verdict = { action: 'tempfail', reply: FAILED_REPLY };
+    } finally {
+      this.#deciding = false;
+    }
+    this.#resetMessage();
+    return this.#responses(verdict);
+  }
+
+  #responses(verdict: MilterVerdict): readonly Buffer[] {
+    switch (verdict.action) {
+      case 'reject':
+        return [verdict.reply === undefined ? respond.reject() : respond.replyCode(verdict.reply)];
+      case 'tempfail':
+        return [verdict.reply === undefined ? respond.tempfail() : respond.replyCode(verdict.reply)];
+      case 'continue': {
+        const out: Buffer[] = [];
+        for (const change of verdict.changes) {
+          // A change the MTA did not agree to would end the conversation (Postfix logs it and
+          // applies milter_default_action): refuse the message for now instead.
+          const needed = change.type === 'add-header' ? SMFIF.ADDHDRS : change.type === 'change-header' ? SMFIF.CHGHDRS : SMFIF.CHGFROM;
+          if ((this.#actions & needed) === 0) return [respond.replyCode(`451 4.3.0 The MTA does not allow the milter to ${change.type.replace('-', ' ')}`)];
+          if (change.type === 'add-header') out.push(respond.addHeader(change.name, change.value));
+          else if (change.type === 'change-header') out.push(respond.changeHeader(change.index, change.name, change.value));
+          else out.push(respond.changeFrom(change.address));
+        }
+        out.push(respond.continue());
+        return out;
+      }
+    }
+  }
+
+  #resetMessage(): void {
+    if (this.#state === 'message') this.#state = 'session';
+    this.#mailFrom = '';
+    this.#mailParameters = [];
+    this.#rcptTo = [];
+    this.#headers = [];
+    this.#body = [];
+    this.#bodyLength = 0;
+    this.#bodyTruncated = false;
+    for (const stage of MESSAGE_STAGES) this.#macros.delete(stage);
+  }
+}

@@ -1,0 +1,155 @@
+// The outbound-pools milter for Postfix: at end of message it decides the pool and tells Postfix
+// with a header that milter_header_checks turns into `FILTER pool_x:` (docs/postfix.md). It maps
+// decisions to the MTA as the Haraka adapter does (src/haraka/plugin.ts): block → the decision's
+// 5xx, defer → its 4xx, deliver → the pool, the trace header and the SRS sender.
+
+import type { Decision, OutboundMessage } from '../decide/types.js';
+import { formatTrace, TRACE_HEADER } from '../decide/trace.js';
+import { authenticationFromHeaders } from '../providers/authentication-results.js';
+import type { SpamVerdict } from '../providers/types.js';
+import { SMFIM, type SymbolLists } from './milter/commands.js';
+import type { MessageChange, MilterHandler, MilterMessage, MilterVerdict } from './milter/session.js';
+
+/** The header naming the pool, for milter_header_checks: `X-Outbound-Pool-Route: high-risk`. */
+export const POOL_HEADER = 'X-Outbound-Pool-Route';
+
+/** Options of {@link createPoolMilter}. */
+export interface PoolMilterOptions {
+  /** Decides a message: `createDecider(...)` or `(message) => decidePool(message, context)`. */
+  readonly decide: (message: OutboundMessage) => Promise<Decision>;
+  /** The header naming the pool (default {@link POOL_HEADER}); any such field from the client is removed. */
+  readonly poolHeader?: string;
+  /**
+   * The authserv-ids whose Authentication-Results fields are trusted (RFC 8601 §5): those of
+   * the MTA that received the message before it was forwarded. None: no authentication verdict
+   * is read from the header (the decider's authenticator provider, if any, decides).
+   */
+  readonly authservIds?: readonly string[];
+  /**
+   * A header field carrying a spam score put there by a trusted filter that runs before this
+   * milter (the score is the field's first number, e.g. `X-Spam-Score: 7.5`). Used only when
+   * given, and only for messages that have it; the last such field counts.
+   */
+  readonly spamScoreHeader?: string;
+  /**
+   * Body octets to collect, for a spam classifier that reads the whole message (rspamd).
+   * Default 0: only the header is read, and Postfix is asked not to send the body.
+   */
+  readonly bodyLimit?: number;
+  /** Called with one line per decision: the queue id and the trace (default: nowhere). */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The macros asked for (replacing Postfix's milter_*_macros for these stages): the queue id `i`
+ * and the SASL login `{auth_authen}` (the key for sending limits) at MAIL FROM (Postfix's smtpd
+ * opens the queue file there, so `i` is known), the queue id again at end of message.
+ */
+const MACROS: SymbolLists = new Map([
+  [SMFIM.ENVFROM, ['i', 'auth_authen', 'auth_type']],
+  [SMFIM.EOM, ['i']],
+]);
+
+/** The header block of a milter message as octets, lines ending in CRLF, then the blank line. */
+function headerBlock(message: MilterMessage): string {
+  let block = '';
+  for (const [name, value] of message.headers) block += `${name}: ${value.replace(/\r?\n/g, '\r\n')}\r\n`;
+  return `${block}\r\n`;
+}
+
+function spamFromHeader(message: MilterMessage, name: string): SpamVerdict | undefined {
+  const lower = name.toLowerCase();
+  let value: string | undefined;
+  for (const [field, text] of message.headers) if (field.toLowerCase() === lower) value = text;
+  if (value === undefined) return undefined;
+  const score = /[-+]?\d+(?:\.\d+)?/.exec(value);
+  return score === null ? undefined : { score: Number(score[0]) };
+}
+
+/** The decision's input for a message as the milter saw it. */
+export function milterMessage(message: MilterMessage, options: Pick<PoolMilterOptions, 'authservIds' | 'spamScoreHeader'> = {}): OutboundMessage {
+  const header = headerBlock(message);
+  const raw = Buffer.from(message.body.length > 0 ? header + message.body.toString('latin1') : header, 'latin1');
+  const client = message.client;
+  const ip = client !== null && (client.family === 'inet' || client.family === 'inet6') ? client.address : undefined;
+  const submitter = message.macro('auth_authen');
+  const queueId = message.macro('i');
+  const authservIds = options.authservIds ?? [];
+  const authentication = authservIds.length > 0 ? authenticationFromHeaders(header, { authservIds }).verdict : undefined;
+  const spam = options.spamScoreHeader === undefined ? undefined : spamFromHeader(message, options.spamScoreHeader);
+  return {
+    mailFrom: message.mailFrom,
+    rcptTo: message.rcptTo,
+    headers: raw,
+    ...(submitter !== undefined && submitter !== '' ? { submitter } : {}),
+    ...(queueId !== undefined && queueId !== '' ? { queueId } : {}),
+    ...(authentication !== undefined ? { authentication } : {}),
+    ...(spam !== undefined ? { spam } : {}),
+    ingress: { ...(ip !== undefined ? { ip } : {}), ...(message.helo ? { helo: message.helo } : {}), mailFrom: message.mailFrom },
+  };
+}
+
+/** Deletes every field called `name` the client sent, last first so that indexes stay valid. */
+function deletions(message: MilterMessage, name: string): MessageChange[] {
+  const lower = name.toLowerCase();
+  let count = 0;
+  for (const [field] of message.headers) if (field.toLowerCase() === lower) count++;
+  const out: MessageChange[] = [];
+  for (let index = count; index >= 1; index--) out.push({ type: 'change-header', name, index, value: '' });
+  return out;
+}
+
+/** The milter verdict for a decision. */
+export function verdictFor(decision: Decision, message: MilterMessage, poolHeader = POOL_HEADER): MilterVerdict {
+  if (decision.action === 'block') return { action: 'reject', reply: decision.reply.line };
+  if (decision.action === 'defer') return { action: 'tempfail', reply: decision.reply.line };
+  const changes: MessageChange[] = [
+    ...deletions(message, poolHeader),
+    ...deletions(message, TRACE_HEADER),
+    { type: 'add-header', name: poolHeader, value: decision.pool },
+    { type: 'add-header', name: TRACE_HEADER, value: formatTrace(decision) },
+  ];
+  if (decision.srs?.applied) changes.push({ type: 'change-from', address: decision.mailFrom });
+  return { action: 'continue', changes };
+}
+
+/**
+ * Creates the milter handler that decides each message's pool. Give it to
+ * {@link startMilterServer}; the `outbound-pools milter` command does both.
+ *
+ * @example
+ * ```ts
+ * import { createDecider, createPolicy } from 'outbound-pools';
+ * import { createPoolMilter, parseListenAddress, startMilterServer } from 'outbound-pools/postfix';
+ * const decide = createDecider({ policy: createPolicy({ acceptedDomains: ['contoso.com'] }) });
+ * const server = await startMilterServer(parseListenAddress('inet:127.0.0.1:8890'), {
+ *   handler: createPoolMilter({ decide, authservIds: ['mx.contoso.com'] }),
+ * });
+ * ```
+ */
+export function createPoolMilter(options: PoolMilterOptions): MilterHandler {
+  const poolHeader = options.poolHeader ?? POOL_HEADER;
+  if (!/^[\x21-\x39\x3b-\x7e]+$/.test(poolHeader)) throw new TypeError(`poolHeader must be a header field name, got ${JSON.stringify(poolHeader)}`);
+  const { decide, log } = options;
+  const readOptions = {
+    ...(options.authservIds !== undefined ? { authservIds: options.authservIds } : {}),
+    ...(options.spamScoreHeader !== undefined ? { spamScoreHeader: options.spamScoreHeader } : {}),
+  };
+  return {
+    bodyLimit: options.bodyLimit ?? 0,
+    macros: MACROS,
+    async endOfMessage(message) {
+      const queueId = message.macro('i') ?? 'NOQUEUE';
+      let decision: Decision;
+      try {
+        decision = await decide(milterMessage(message, readOptions));
+      } catch (error) {
+        // Bad input (no recipients, an unparsable address): try again later, never guess a pool.
+        log?.(`${queueId}: no decision: ${error instanceof Error ? error.message : String(error)}`);
+        return { action: 'tempfail', reply: '451 4.3.0 Outbound pool decision failed' };
+      }
+      log?.(`${queueId}: ${formatTrace(decision)}`);
+      return verdictFor(decision, message, poolHeader);
+    },
+  };
+}

@@ -1,0 +1,384 @@
+// The milter protocol over a real socket, with hand-made packets (test/postfix/milter-client.ts):
+// every command, every negotiation, every malformed case, concurrency and draining.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMilterServer, type MilterServer } from '../../../src/postfix/milter/server.js';
+import type { MilterHandler, MilterMessage, MilterVerdict } from '../../../src/postfix/milter/session.js';
+import { MilterTestClient, mta, packet, strings, type Response } from '../milter-client.js';
+
+// Protocol flags (milter-protocol-extras.txt) written out here, not imported.
+const NOBODY = 0x10;
+const NOUNKNOWN = 0x100;
+const NODATA = 0x200;
+const SKIP = 0x400;
+const NR_ALL = 0x80 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x20000 | 0x40000;
+const ADDHDRS = 0x01;
+const CHGHDRS = 0x10;
+const CHGFROM = 0x40;
+const SETSYMLIST = 0x100;
+
+/** A handler recording each message and answering with the verdict the test sets. */
+function recorder(options: { bodyLimit?: number; verdict?: (message: MilterMessage) => MilterVerdict | Promise<MilterVerdict> } = {}) {
+  const messages: MilterMessage[] = [];
+  const handler: MilterHandler = {
+    bodyLimit: options.bodyLimit ?? 0,
+    macros: new Map([
+      [2, ['i', 'auth_authen']],
+      [5, ['i']],
+    ]),
+    endOfMessage(message) {
+      messages.push(message);
+      return options.verdict?.(message) ?? { action: 'continue', changes: [] };
+    },
+  };
+  return { handler, messages };
+}
+
+function word(data: Buffer, at: number): number {
+  return data.readUInt32BE(at);
+}
+
+/** Negotiates as Postfix does and returns the milter's OPTNEG reply. */
+async function negotiate(client: MilterTestClient, version = 6, actions = 0x1ff, protocol = 0x1fffff): Promise<Response> {
+  client.send(mta.optneg(version, actions, protocol));
+  const [reply] = await client.read();
+  assert.equal(reply!.command, 'O');
+  return reply!;
+}
+
+/** A whole message, Postfix-style, with no-reply steps (after a negotiation asking for them). */
+function message(from = '<megan@contoso.com>', rcpts = ['<lee@fabrikam.example>'], headers: [string, string][] = [['Subject', 'hi']]): Buffer[] {
+  return [
+    mta.macro('C', { j: 'mta.contoso.test', '{daemon_name}': 'submission' }),
+    mta.connect('client.contoso.test', '4', 52000, '192.0.2.7'),
+    mta.helo('client.contoso.test'),
+    mta.macro('M', { i: 'ABC123', '{auth_authen}': 'megan' }),
+    mta.mail(from, 'SIZE=100'),
+    ...rcpts.map((rcpt) => mta.rcpt(rcpt)),
+    ...headers.map(([name, value]) => mta.header(name, value)),
+    mta.eoh(),
+    mta.macro('E', { i: 'ABC123' }),
+    mta.eob(),
+  ];
+}
+
+describe('the milter server, packet by packet', () => {
+  let server: MilterServer;
+  const state = recorder({
+    bodyLimit: 0,
+    verdict: (m) => {
+      const subject = m.headers.find(([name]) => name === 'Subject')?.[1] ?? '';
+      if (subject === 'reject') return { action: 'reject', reply: '550 5.7.1 Refused by policy' };
+      if (subject === 'tempfail') return { action: 'tempfail', reply: '451 4.3.0 Try later' };
+      if (subject === 'bare-reject') return { action: 'reject' };
+      if (subject === 'bare-tempfail') return { action: 'tempfail' };
+      if (subject === 'throw') throw new Error('the handler failed');
+      return {
+        action: 'continue',
+        changes: [
+          { type: 'change-header', name: 'X-Route', index: 1, value: '' },
+          { type: 'add-header', name: 'X-Route', value: 'relay' },
+          { type: 'change-from', address: 'SRS0=abcd=2W=fabrikam.example=alex@contoso.com' },
+        ],
+      };
+    },
+  });
+  const errors: string[] = [];
+
+  before(async () => {
+    server = await startMilterServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { handler: state.handler, maxPacketSize: 70_000, onError: (error) => errors.push(error.message) });
+  });
+  after(async () => {
+    await server.close();
+  });
+  const port = () => Number(server.address.split(':').pop());
+
+  it('negotiates with Postfix’s offer: version 6, the three actions it needs, no body, no-reply steps, macro lists', async () => {
+    const client = await MilterTestClient.open(port());
+    const reply = await negotiate(client);
+    assert.equal(word(reply.data, 0), 6);
+    assert.equal(word(reply.data, 4), ADDHDRS | CHGHDRS | CHGFROM | SETSYMLIST);
+    assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NODATA | SKIP | NR_ALL);
+    // SMFIR_OPTNEG macro lists: uint32 stage, then the names, NUL-terminated.
+    const lists = reply.data.subarray(12);
+    assert.equal(word(lists, 0), 2);
+    const first = lists.indexOf(0, 4);
+    assert.equal(lists.toString('latin1', 4, first), 'i {auth_authen}');
+    assert.equal(word(lists, first + 1), 5);
+    assert.equal(lists.toString('latin1', first + 5, lists.length - 1), 'i');
+    client.close();
+  });
+
+  it('asks only for what the MTA offers: a version 2 MTA gets v2 steps, answers for each, and no macro lists', async () => {
+    const client = await MilterTestClient.open(port());
+    // Version 2: actions ADDHDRS..QUARANTINE (0x3f), steps NOCONNECT..NOEOH (0x7f).
+    const reply = await negotiate(client, 2, 0x3f, 0x7f);
+    assert.equal(word(reply.data, 0), 2);
+    assert.equal(word(reply.data, 4), ADDHDRS | CHGHDRS);
+    assert.equal(word(reply.data, 8), NOBODY);
+    assert.equal(reply.data.length, 12);
+    // Every step is answered with CONTINUE now.
+    client.send(mta.connect('client', '4', 25, '192.0.2.7'), mta.helo('client'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.header('Subject', 'hi'), mta.eoh());
+    const answers = await client.read(6);
+    assert.deepEqual(answers.map((a) => a.command), ['c', 'c', 'c', 'c', 'c', 'c']);
+    // No CHGFROM in protocol 2: the message is refused for now rather than sent unrewritten.
+    client.send(mta.eob());
+    const final = await client.readUntilFinal();
+    assert.deepEqual(final.map((r) => r.command), ['y']);
+    assert.match(strings(final[0]!.data)[0]!, /^451 4\.3\.0 /);
+    client.close();
+  });
+
+  it('refuses protocol versions below 2: the connection is closed', async () => {
+    const client = await MilterTestClient.open(port());
+    client.send(mta.optneg(1, 0xf, 0x7f));
+    await client.closed;
+    assert.equal(client.unread, 0);
+  });
+
+  it('collects a whole message: client, HELO, envelope with parameters, headers, macros', async () => {
+    const client = await MilterTestClient.open(port());
+    await negotiate(client);
+    const before = state.messages.length;
+    client.send(...message('<megan@contoso.com>', ['<lee@fabrikam.example>', '<kim@northwind.example>'], [['Subject', 'hi'], ['X-Multi', 'one\n\ttwo']]));
+    const final = await client.readUntilFinal();
+    assert.deepEqual(final.map((r) => r.command), ['m', 'h', 'e', 'c']);
+    // SMFIR_CHGHEADER: uint32 index, name, value; SMFIR_ADDHEADER: name, value; SMFIR_CHGFROM: <address>.
+    assert.equal(word(final[0]!.data, 0), 1);
+    assert.deepEqual(strings(final[0]!.data.subarray(4)), ['X-Route', '']);
+    assert.deepEqual(strings(final[1]!.data), ['X-Route', 'relay']);
+    assert.deepEqual(strings(final[2]!.data), ['<SRS0=abcd=2W=fabrikam.example=alex@contoso.com>']);
+    const seen = state.messages[before]!;
+    assert.deepEqual(seen.client, { hostname: 'client.contoso.test', family: 'inet', port: 52000, address: '192.0.2.7' });
+    assert.equal(seen.helo, 'client.contoso.test');
+    assert.equal(seen.mailFrom, 'megan@contoso.com');
+    assert.deepEqual(seen.mailParameters, ['SIZE=100']);
+    assert.deepEqual(seen.rcptTo, ['lee@fabrikam.example', 'kim@northwind.example']);
+    assert.deepEqual(seen.headers, [['Subject', 'hi'], ['X-Multi', 'one\n\ttwo']]);
+    assert.equal(seen.macro('i'), 'ABC123');
+    assert.equal(seen.macro('auth_authen'), 'megan');
+    assert.equal(seen.macro('daemon_name'), 'submission');
+    assert.equal(seen.macro('j'), 'mta.contoso.test');
+    assert.equal(seen.macro('nope'), undefined);
+    client.send(mta.quit());
+    await client.closed;
+  });
+
+  it('reads every connect family: IPv4, IPv6, a Unix socket, unknown', async () => {
+    for (const [family, address, expected] of [
+      ['4', '192.0.2.7', 'inet'],
+      ['6', '2001:db8::7', 'inet6'],
+      ['L', '/var/run/client', 'unix'],
+      ['U', '', 'unknown'],
+    ] as const) {
+      const client = await MilterTestClient.open(port());
+      await negotiate(client);
+      const before = state.messages.length;
+      client.send(mta.connect('host', family, 25, address), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+      await client.readUntilFinal();
+      assert.equal(state.messages[before]!.client?.family, expected);
+      assert.equal(state.messages[before]!.client?.address, address);
+      client.close();
+    }
+  });
+
+  it('replies to end of message as the verdict says: REPLYCODE with the reply, REJECT, TEMPFAIL, and 451 when the handler throws', async () => {
+    const client = await MilterTestClient.open(port());
+    await negotiate(client);
+    const cases: [string, string, string | null][] = [
+      ['reject', 'y', '550 5.7.1 Refused by policy'],
+      ['tempfail', 'y', '451 4.3.0 Try later'],
+      ['bare-reject', 'r', null],
+      ['bare-tempfail', 't', null],
+      ['throw', 'y', '451 4.3.0 Outbound pool decision failed'],
+    ];
+    for (const [subject, command, reply] of cases) {
+      client.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.header('Subject', subject), mta.eoh(), mta.eob());
+      const final = await client.readUntilFinal();
+      assert.deepEqual(final.map((r) => r.command), [command], subject);
+      if (reply !== null) assert.deepEqual(strings(final[0]!.data), [reply]);
+    }
+    client.close();
+  });
+
+  it('forgets a message on ABORT, and starts a new SMTP session after QUIT_NC on the same connection', async () => {
+    const client = await MilterTestClient.open(port());
+    await negotiate(client);
+    const before = state.messages.length;
+    client.send(mta.connect('one', '4', 25, '192.0.2.1'), mta.macro('M', { i: 'FIRST' }), mta.mail('<a@contoso.com>'), mta.rcpt('<x@fabrikam.example>'), mta.abort());
+    client.send(mta.mail('<b@contoso.com>'), mta.rcpt('<y@fabrikam.example>'), mta.eoh(), mta.eob());
+    await client.readUntilFinal();
+    assert.deepEqual(state.messages[before]!.rcptTo, ['y@fabrikam.example']);
+    assert.equal(state.messages[before]!.macro('i'), undefined, 'the aborted message’s macros are gone');
+    client.send(mta.quitNc(), mta.connect('two', '6', 25, '2001:db8::2'), mta.helo('two'), mta.mail('<c@contoso.com>'), mta.rcpt('<z@fabrikam.example>'), mta.eoh(), mta.eob());
+    await client.readUntilFinal();
+    assert.equal(state.messages[before + 1]!.client?.hostname, 'two');
+    assert.equal(state.messages[before + 1]!.mailFrom, 'c@contoso.com');
+    client.close();
+  });
+
+  it('answers an unknown SMTP command and DATA only when the MTA did not agree to skip them', async () => {
+    const client = await MilterTestClient.open(port());
+    await negotiate(client, 6, 0x1ff, 0x7f | SKIP);
+    client.send(mta.connect('h', '4', 25, '192.0.2.1'), mta.unknown('XFOO bar'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.data());
+    const answers = await client.read(5);
+    assert.deepEqual(answers.map((a) => a.command), ['c', 'c', 'c', 'c', 'c']);
+    client.close();
+  });
+
+  for (const [name, packets] of [
+    ['a command before negotiation', [mta.helo('x')]],
+    ['a second negotiation', [mta.optneg(), mta.optneg()]],
+    ['RCPT before MAIL', [mta.optneg(), mta.rcpt('<b@fabrikam.example>')]],
+    ['a header outside a message', [mta.optneg(), mta.header('Subject', 'x')]],
+    ['MAIL during a message', [mta.optneg(), mta.mail('<a@contoso.com>'), mta.mail('<a@contoso.com>')]],
+    ['a second CONNECT', [mta.optneg(), mta.connect('a', '4', 1, '192.0.2.1'), mta.connect('a', '4', 1, '192.0.2.1')]],
+    ['a short OPTNEG', [packet('O', [0, 0, 0, 6])]],
+    ['a MACRO without its command code', [mta.optneg(), packet('D')]],
+    ['a MACRO name without a value', [mta.optneg(), packet('D', 'C', 'j\0')]],
+    ['a CONNECT of an unknown family', [mta.optneg(), packet('C', 'host\0', 'X')]],
+    ['a CONNECT without its address', [mta.optneg(), packet('C', 'host\0', '4', [0, 25])]],
+    ['a HELO not NUL-terminated', [mta.optneg(), packet('H', 'client')]],
+    ['a HEADER with one string', [mta.optneg(), mta.mail('<a@contoso.com>'), packet('L', 'Subject\0')]],
+    ['a HEADER with an empty name', [mta.optneg(), mta.mail('<a@contoso.com>'), packet('L', '\0value\0')]],
+    ['EOH with data', [mta.optneg(), mta.mail('<a@contoso.com>'), packet('N', 'x')]],
+    ['an unknown command octet', [mta.optneg(), packet('Z', 'x\0')]],
+    ['a packet of length 0', [mta.optneg(), Buffer.from([0, 0, 0, 0])]],
+    ['a packet over the size limit', [mta.optneg(), Buffer.from([0, 1, 0x11, 0x71])]],
+    ['anything after QUIT', [mta.optneg(), mta.quit(), mta.helo('x')]],
+  ] as const) {
+    it(`closes the connection on ${name}, and only that one`, async () => {
+      const other = await MilterTestClient.open(port());
+      await negotiate(other);
+      other.send(mta.connect('h', '4', 25, '192.0.2.1'), mta.mail('<a@contoso.com>'));
+      const bad = await MilterTestClient.open(port());
+      bad.send(...packets);
+      await bad.closed;
+      // The other connection finishes its message.
+      other.send(mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+      const final = await other.readUntilFinal();
+      assert.equal(final.at(-1)!.command, 'c');
+      assert.equal(other.isClosed, false);
+      other.close();
+    });
+  }
+
+  it('closes a connection cut in the middle of a packet, and only that one', async () => {
+    const other = await MilterTestClient.open(port());
+    await negotiate(other);
+    const bad = await MilterTestClient.open(port());
+    await negotiate(bad);
+    const errorsBefore = errors.length;
+    bad.socket.end(mta.helo('client.contoso.test').subarray(0, 7));
+    await bad.closed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(errors.slice(errorsBefore).some((message) => /ended 7 octet\(s\) into a packet/.test(message)), errors.join('\n'));
+    other.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+    assert.equal((await other.readUntilFinal()).at(-1)!.command, 'c');
+    other.close();
+  });
+
+  it('serves many connections at once, each with its own message', async () => {
+    const count = 60;
+    const clients = await Promise.all(Array.from({ length: count }, () => MilterTestClient.open(port())));
+    await Promise.all(clients.map((client) => negotiate(client)));
+    // Interleaved: every client sends the first half of its message, then every client the rest.
+    clients.forEach((client, index) => client.send(mta.connect(`c${index}`, '4', 25, '192.0.2.1'), mta.mail(`<s${index}@contoso.com>`)));
+    clients.forEach((client, index) => client.send(mta.rcpt(`<r${index}@fabrikam.example>`), mta.header('Subject', index % 2 === 0 ? 'reject' : 'hi'), mta.eoh(), mta.eob()));
+    const finals = await Promise.all(clients.map((client) => client.readUntilFinal(10_000)));
+    finals.forEach((final, index) => assert.equal(final.at(-1)!.command, index % 2 === 0 ? 'y' : 'c', `client ${index}`));
+    for (const client of clients) client.close();
+  });
+});
+
+describe('the milter server, collecting the body', () => {
+  it('keeps the body up to the limit, then asks the MTA to skip the rest (SMFIR_SKIP)', async () => {
+    const state = recorder({ bodyLimit: 10 });
+    const server = await startMilterServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { handler: state.handler });
+    try {
+      const client = await MilterTestClient.open(Number(server.address.split(':').pop()));
+      const reply = await negotiate(client);
+      assert.equal(word(reply.data, 8) & NOBODY, 0, 'the body is asked for');
+      client.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.body('0123456'));
+      assert.equal((await client.read())[0]!.command, 'c');
+      client.send(mta.body('789abc'));
+      assert.equal((await client.read())[0]!.command, 's');
+      client.send(mta.eob());
+      await client.readUntilFinal();
+      assert.equal(state.messages[0]!.body.toString(), '0123456789');
+      assert.equal(state.messages[0]!.bodyTruncated, true);
+      // Without SMFIP_SKIP the rest is read and dropped, each chunk answered with CONTINUE.
+      const old = await MilterTestClient.open(Number(server.address.split(':').pop()));
+      await negotiate(old, 6, 0x1ff, 0x7f);
+      old.send(mta.connect('h', '4', 25, '192.0.2.1'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh());
+      await old.read(4);
+      old.send(mta.body('0123456789abc'), mta.body('more'));
+      assert.deepEqual((await old.read(2)).map((r) => r.command), ['c', 'c']);
+      client.close();
+      old.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('listens on a Unix socket too, and removes it when closed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-milter-'));
+    const path = join(dir, 'milter.sock');
+    const server = await startMilterServer({ kind: 'unix', path }, { handler: recorder().handler });
+    try {
+      assert.equal(server.address, `unix:${path}`);
+      const client = await MilterTestClient.openPath(path);
+      await negotiate(client);
+      client.close();
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the milter server, draining', () => {
+  it('on close: refuses new connections, closes idle ones now, lets a message under way finish, then closes it', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const state = recorder({
+      verdict: async () => {
+        await held;
+        return { action: 'continue', changes: [] };
+      },
+    });
+    const server = await startMilterServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { handler: state.handler });
+    const port = Number(server.address.split(':').pop());
+    const idle = await MilterTestClient.open(port);
+    await negotiate(idle);
+    const busy = await MilterTestClient.open(port);
+    await negotiate(busy);
+    busy.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+    while (state.messages.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const closing = server.close(10_000);
+    await idle.closed;
+    await assert.rejects(MilterTestClient.open(port), 'a new connection while draining');
+    assert.equal(busy.isClosed, false);
+    release();
+    const final = await busy.readUntilFinal();
+    assert.equal(final.at(-1)!.command, 'c');
+    await busy.closed;
+    await closing;
+  });
+
+  it('destroys a connection still busy when the grace period ends', async () => {
+    const state = recorder({ verdict: () => new Promise<MilterVerdict>(() => undefined) });
+    const server = await startMilterServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { handler: state.handler });
+    const busy = await MilterTestClient.open(Number(server.address.split(':').pop()));
+    await negotiate(busy);
+    busy.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+    while (state.messages.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const started = Date.now();
+    await server.close(200);
+    assert.ok(busy.isClosed || (await busy.closed, true));
+    assert.ok(Date.now() - started < 3_000);
+  });
+});
