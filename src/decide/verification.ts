@@ -15,13 +15,20 @@ export interface Verification {
   readonly domain: string;
 }
 
+/**
+ * The sender's domain when `spf` is a pass for it. SPF checks one identity — the MAIL FROM's
+ * domain, or the HELO's for a null sender (RFC 7208 §2.3, §2.4) — and vouches for that domain
+ * only, with no alignment. A pass that does not name its domain vouches for nobody: the
+ * identity rule holds alike for precomputed verdicts, mailauth's results, Authentication-Results
+ * and ARC-Authentication-Results.
+ */
 function spfPasses(spf: { readonly result: SpfResult; readonly domain?: string } | undefined, senderDomain: string): string | null {
-  if (spf?.result !== 'pass') return null;
-  // SPF checks one domain, the ingress MAIL FROM's: it vouches only for that domain (no alignment).
-  if (spf.domain === undefined || spf.domain === senderDomain) return senderDomain;
+  if (spf?.result !== 'pass' || spf.domain === undefined) return null;
+  if (spf.domain === senderDomain) return senderDomain;
   return normaliseDomain(spf.domain) === senderDomain ? senderDomain : null;
 }
 
+/** The `d=` of a DKIM pass aligned with the envelope sender or header From; a pass counts only for the domain it names. */
 function alignedDkimPass(signatures: readonly DkimVerdict[] | undefined, envelope: Envelope, policy: Policy): string | null {
   const sender = envelope.sender!.domain;
   for (const signature of signatures ?? []) {

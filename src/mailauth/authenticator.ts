@@ -100,7 +100,15 @@ function text(value: unknown): string | undefined {
 
 function domainOf(identity: unknown): string | undefined {
   const value = text(identity);
-  return value === undefined ? undefined : value.slice(value.lastIndexOf('@') + 1);
+  return value === undefined ? undefined : value.slice(value.lastIndexOf('@') + 1) || undefined;
+}
+
+/** The domain an SPF result recorded in an ARC-Authentication-Results vouches for, if it names one. */
+function spfIdentity(smtp: { readonly mailfrom: string | undefined; readonly mfrom: string | undefined; readonly helo: string | undefined }): string | undefined {
+  const mailfrom = smtp.mailfrom ?? smtp.mfrom;
+  // A null MAIL FROM (RFC 5321 §4.5.5): SPF checked the HELO identity (RFC 7208 §2.4).
+  if (mailfrom === undefined || mailfrom === '<>') return domainOf(smtp.helo);
+  return domainOf(mailfrom);
 }
 
 /** mailauth's result, in the shape of {@link AuthenticationVerdict}. */
@@ -116,9 +124,21 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop): Authentic
   }
   const arc = field(result, 'arc');
   const arcResult = text(field(arc, 'status', 'result'));
-  const sealer = text(field(arc, 'signature', 'signingDomain'));
+  // RFC 8617 §5.1.1: the sealer is the ADMD that signed the newest ARC-Seal, whose d= is what a
+  // trusted sealer is compared with. The newest ARC-Message-Signature (mailauth's arc.signature)
+  // may name any other domain: the seal's signature does not bind the two.
+  const chain = field(arc, 'chain');
+  const newestSet = Array.isArray(chain) ? (chain[chain.length - 1] as unknown) : undefined;
+  const sealer = text(field(newestSet, 'arc-seal', 'parsed', 'd', 'value'));
   const arcSpfResult = text(field(arc, 'authenticationResults', 'spf', 'result'));
-  const arcSpfDomain = domainOf(field(arc, 'authenticationResults', 'spf', 'smtp', 'mailfrom'));
+  const arcSpfSmtp = field(arc, 'authenticationResults', 'spf', 'smtp');
+  // The identity the sealer's SPF check vouches for: smtp.mailfrom, or the legacy smtp.mfrom
+  // that sealers still write, or smtp.helo for a null sender (RFC 8601 §2.7.2, RFC 7208 §2.4).
+  const arcSpfDomain = spfIdentity({
+    mailfrom: text(field(arcSpfSmtp, 'mailfrom')),
+    mfrom: text(field(arcSpfSmtp, 'mfrom')),
+    helo: text(field(arcSpfSmtp, 'helo')),
+  });
   const arcDkim: DkimVerdict[] = [];
   for (const row of (field(arc, 'authenticationResults', 'dkim') as Loose[] | undefined) ?? []) {
     const result = text(field(row, 'result'));

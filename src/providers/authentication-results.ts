@@ -533,13 +533,17 @@ type Mapped<T> = { readonly ok: T } | { readonly why: string };
 
 function mapSpf(result: AuthenticationMethodResult): Mapped<Spf & { readonly helo: boolean }> {
   if (!SPF_RESULTS.has(result.result)) return { why: `${label(result)}: ${show(result.result)} is not an SPF result (RFC 7208 §2.6)` };
-  const mailfrom = result.properties['smtp.mailfrom'];
+  // smtp.mailfrom (RFC 8601 §2.7.2); smtp.mfrom is its name in the drafts before RFC 5451, which
+  // sealers and filters still write, and means the same.
+  const mailfromProperty = result.properties['smtp.mailfrom'] === undefined && result.properties['smtp.mfrom'] !== undefined ? 'smtp.mfrom' : 'smtp.mailfrom';
+  const mailfrom = result.properties[mailfromProperty];
   const helo = result.properties['smtp.helo'];
   // A null MAIL FROM (RFC 5321 §4.5.5): SPF checked the HELO identity (RFC 7208 §2.4).
   const nullSender = mailfrom === undefined || mailfrom === '' || mailfrom === '<>';
   const identity = nullSender ? helo : mailfrom;
-  const property = nullSender ? 'smtp.helo' : 'smtp.mailfrom';
-  if (identity === undefined) return { why: `${label(result)} names no domain (neither smtp.mailfrom nor smtp.helo): the checked domain is not known` };
+  const property = nullSender ? 'smtp.helo' : mailfromProperty;
+  // The identity rule: a pass vouches only for the identity it names, so a result naming none is not used.
+  if (identity === undefined) return { why: `${label(result)} names no domain (neither smtp.mailfrom, smtp.mfrom nor smtp.helo): the checked domain is not known` };
   const domain = identityDomain(identity);
   if (domain === null) return { why: `${label(result)}: ${property}=${show(identity)} has no domain name` };
   return { ok: { result: result.result as SpfResult, domain, helo: nullSender } };
@@ -581,36 +585,38 @@ function trustedMalformed(which: string, authservId: string, error: unknown): un
   return new OutboundPoolsError('invalid-headers', `${which}, from trusted authserv-id ${show(authservId)}: ${error.message}`);
 }
 
-/** Why a later result of a method is not used. */
-function supersededBy(method: string, usedField: number, field: number): string {
-  return usedField < field ? `the ${method} result of field ${usedField + 1} (more recent) is used` : `an earlier ${method} result in this field is used`;
-}
-
 /**
- * Reads every Authentication-Results field of a header block (or a whole message: the header
- * ends at the first empty line) and maps the fields added by a trusted authserv-id to the
- * {@link AuthenticationVerdict} the decision core reads:
+ * Reads the Authentication-Results fields of a header block (or a whole message: the header
+ * ends at the first empty line) and maps the newest field added by a trusted authserv-id to the
+ * {@link AuthenticationVerdict} the decision core reads.
  *
- * - `spf`: result, and the domain of `smtp.mailfrom` — of `smtp.helo` when the MAIL FROM was
- *   null (`""`, `<>` or absent). An SPF result naming neither is not used: the core would take
- *   a domain-less pass for the sender's domain.
- * - `dkim`: every signature of every trusted field: result, domain of `header.d` (else of
- *   `header.i`), selector `header.s`.
- * - `arc`: the chain's result only; Authentication-Results names no sealer, so `sealer` is
- *   undefined (and an ARC pass cannot verify a forward on its own).
- * - `dmarc`: result, and the domain of `header.from` when given.
+ * Only that one field is read (RFC 8601 §5): it is the one this service's border MTA added on
+ * top. Every older field claiming a trusted authserv-id is listed in `ignored` and not parsed:
+ * the border should have removed such fields on ingress, and if it did not, one of them may be a
+ * forgery that came with the message (so a malformed one is not an error either). An MTA whose
+ * several filters each write a field of their own must consolidate them into one, or hand
+ * `decidePool` a precomputed verdict.
  *
- * Domains are normalised (lowercase A-labels). For spf, arc and dmarc the topmost trusted
- * field reporting the method — the most recently added — wins; within a field the first result
- * wins, except that an SPF result for the MAIL FROM beats one for the HELO. Results of other
- * methods (iprev, auth, …) are not used, nor listed. Method versions other than 1, results
- * outside the verdict's types (`spf=policy`, `dkim=hardfail`) and identities that are not domain
- * names are not used, and are listed in `ignored` with the reason, as are superseded results,
- * untrusted fields, fields of an authres-version other than 1, and fields too malformed to name
- * their authserv-id (`authservId: null`; Microsoft 365 writes fields without one).
+ * From that field:
+ * - `spf`: result, and the domain of `smtp.mailfrom` (or of the legacy `smtp.mfrom`) — of
+ *   `smtp.helo` when the MAIL FROM was null (`""`, `<>` or absent). The MAIL FROM's result is
+ *   used before the HELO's, else the first. An SPF result naming no identity is not used: a
+ *   pass vouches only for the domain it names.
+ * - `dkim`: every signature: result, domain of `header.d` (else of `header.i`), selector
+ *   `header.s`. A result naming neither is not used.
+ * - `arc`: the chain's result only (the first); Authentication-Results names no sealer, so
+ *   `sealer` is undefined (and an ARC pass cannot verify a forward on its own).
+ * - `dmarc`: the first result, and the domain of `header.from` when given.
+ *
+ * Domains are normalised (lowercase A-labels). Results of other methods (iprev, auth, …) are
+ * not used, nor listed. Method versions other than 1, results outside the verdict's types
+ * (`spf=policy`, `dkim=hardfail`) and identities that are not domain names are not used, and are
+ * listed in `ignored` with the reason, as are superseded results, untrusted and older trusted
+ * fields, a newest trusted field of an authres-version other than 1, and fields too malformed to
+ * name their authserv-id (`authservId: null`; Microsoft 365 writes fields without one).
  *
  * @throws {OutboundPoolsError} `invalid-headers` when the headers are not a string or bytes, are
- *   over the size limit, or when a field added by a trusted authserv-id is malformed (this
+ *   over the size limit, or when the newest field of a trusted authserv-id is malformed (this
  *   service's own verdict is never guessed at); `invalid-context` when `options` has no usable
  *   `authservIds`.
  */
@@ -618,11 +624,9 @@ export function authenticationFromHeaders(headers: string | Uint8Array, options:
   const trusted = trust(options);
   const fields = parseHeaders(headers).filter(([name]) => name === 'authentication-results');
   const ignored: IgnoredAuthenticationResults[] = [];
-  // With the index of the field they come from.
-  let spf: { readonly field: number; readonly ok: Spf } | undefined;
-  let arc: { readonly field: number; readonly ok: Arc } | undefined;
-  let dmarc: { readonly field: number; readonly ok: Dmarc } | undefined;
-  const dkim: DkimVerdict[] = [];
+  let verdict: AuthenticationVerdict = {};
+  // The index of the newest field of a trusted authserv-id, once found.
+  let newest: number | undefined;
 
   fields.forEach(([, value], index) => {
     const which = `Authentication-Results field ${index + 1} of ${fields.length}`;
@@ -651,6 +655,12 @@ export function authenticationFromHeaders(headers: string | Uint8Array, options:
     // Microsoft 365): an untrusted one is unreadable; a trusted one is this service's, malformed.
     if (headError !== undefined && !isTrusted) return unreadable(headError);
     if (!isTrusted) return skip(untrustedReason(authservId, trusted));
+    if (newest !== undefined) {
+      return skip(
+        `an older field of a trusted authserv-id, not read: only the newest (field ${newest + 1}, added by this service's border) counts, RFC 8601 §5; an older one may be forged`,
+      );
+    }
+    newest = index;
     if (headError !== undefined) throw trustedMalformed(which, authservId, headError);
     // Another version of the field may have another grammar: not parsed, not an error.
     if (version !== undefined && version !== 1) return skip(`authres-version ${version} is not 1, the only version defined (RFC 8601 §2.2)`);
@@ -660,61 +670,61 @@ export function authenticationFromHeaders(headers: string | Uint8Array, options:
     } catch (error) {
       throw trustedMalformed(which, authservId, error);
     }
-
-    const spfFound: (Spf & { readonly helo: boolean; readonly label: string })[] = [];
-    for (const result of results) {
-      if (!MAPPED_METHODS.has(result.method)) continue;
-      if (result.version !== undefined && result.version !== 1) {
-        skip(`${label(result)}: version ${result.version} of ${result.method} is not known (only 1 is)`);
-        continue;
-      }
-      switch (result.method) {
-        case 'spf': {
-          const mapped = mapSpf(result);
-          if ('why' in mapped) skip(mapped.why);
-          else spfFound.push({ ...mapped.ok, label: label(result) });
-          break;
-        }
-        case 'dkim': {
-          const mapped = mapDkim(result);
-          if ('why' in mapped) skip(mapped.why);
-          else dkim.push(mapped.ok);
-          break;
-        }
-        case 'dmarc': {
-          const mapped = mapDmarc(result);
-          if ('why' in mapped) skip(mapped.why);
-          else if (dmarc !== undefined) skip(`${label(result)} not used: ${supersededBy('DMARC', dmarc.field, index)}`);
-          else dmarc = { field: index, ok: mapped.ok };
-          break;
-        }
-        case 'arc': {
-          const mapped = mapArc(result);
-          if ('why' in mapped) skip(mapped.why);
-          else if (arc !== undefined) skip(`${label(result)} not used: ${supersededBy('ARC', arc.field, index)}`);
-          else arc = { field: index, ok: mapped.ok };
-        }
-      }
-    }
-    // The MAIL FROM's SPF result before the HELO's (RFC 7208 §2.3, §2.4); else in order.
-    const chosen = spfFound.find((found) => !found.helo) ?? spfFound[0];
-    if (chosen !== undefined) {
-      const earlier = spf;
-      if (earlier === undefined) spf = { field: index, ok: { result: chosen.result, ...(chosen.domain === undefined ? {} : { domain: chosen.domain }) } };
-      for (const found of spfFound) {
-        if (earlier !== undefined) skip(`${found.label} not used: ${supersededBy('SPF', earlier.field, index)}`);
-        else if (found !== chosen) {
-          skip(`${found.label} not used: ${found.helo && !chosen.helo ? 'the SPF result for the MAIL FROM in this field is used, not the one for the HELO' : 'an earlier SPF result in this field is used'}`);
-        }
-      }
-    }
+    verdict = verdictOf(results, skip);
   });
-
-  const verdict: AuthenticationVerdict = {
-    ...(spf === undefined ? {} : { spf: spf.ok }),
-    ...(dkim.length === 0 ? {} : { dkim }),
-    ...(arc === undefined ? {} : { arc: arc.ok }),
-    ...(dmarc === undefined ? {} : { dmarc: dmarc.ok }),
-  };
   return { verdict, ignored };
+}
+
+/** The verdict of the results of one field; `skip` lists what is not used, and why. */
+function verdictOf(results: readonly AuthenticationMethodResult[], skip: (reason: string) => void): AuthenticationVerdict {
+  let arc: Arc | undefined;
+  let dmarc: Dmarc | undefined;
+  const dkim: DkimVerdict[] = [];
+  const spfFound: (Spf & { readonly helo: boolean; readonly label: string })[] = [];
+  for (const result of results) {
+    if (!MAPPED_METHODS.has(result.method)) continue;
+    if (result.version !== undefined && result.version !== 1) {
+      skip(`${label(result)}: version ${result.version} of ${result.method} is not known (only 1 is)`);
+      continue;
+    }
+    switch (result.method) {
+      case 'spf': {
+        const mapped = mapSpf(result);
+        if ('why' in mapped) skip(mapped.why);
+        else spfFound.push({ ...mapped.ok, label: label(result) });
+        break;
+      }
+      case 'dkim': {
+        const mapped = mapDkim(result);
+        if ('why' in mapped) skip(mapped.why);
+        else dkim.push(mapped.ok);
+        break;
+      }
+      case 'dmarc': {
+        const mapped = mapDmarc(result);
+        if ('why' in mapped) skip(mapped.why);
+        else if (dmarc !== undefined) skip(`${label(result)} not used: an earlier DMARC result in this field is used`);
+        else dmarc = mapped.ok;
+        break;
+      }
+      case 'arc': {
+        const mapped = mapArc(result);
+        if ('why' in mapped) skip(mapped.why);
+        else if (arc !== undefined) skip(`${label(result)} not used: an earlier ARC result in this field is used`);
+        else arc = mapped.ok;
+      }
+    }
+  }
+  // The MAIL FROM's SPF result before the HELO's (RFC 7208 §2.3, §2.4); else in order.
+  const chosen = spfFound.find((found) => !found.helo) ?? spfFound[0];
+  for (const found of spfFound) {
+    if (found === chosen) continue;
+    skip(`${found.label} not used: ${found.helo && !chosen!.helo ? 'the SPF result for the MAIL FROM in this field is used, not the one for the HELO' : 'an earlier SPF result in this field is used'}`);
+  }
+  return {
+    ...(chosen === undefined ? {} : { spf: { result: chosen.result, ...(chosen.domain === undefined ? {} : { domain: chosen.domain }) } }),
+    ...(dkim.length === 0 ? {} : { dkim }),
+    ...(arc === undefined ? {} : { arc }),
+    ...(dmarc === undefined ? {} : { dmarc }),
+  };
 }

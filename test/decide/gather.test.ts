@@ -74,3 +74,29 @@ it('providers may answer synchronously (in-memory ones): same decision as with p
   assert.deepEqual(sync.verdicts.senderDomain, { state: 'provided', value: { domain: 'fabrikam.example', receivesMail: true, basis: 'mx' } });
   assert.deepEqual(sync.verdicts.authentication, { state: 'failed', error: 'boom' });
 });
+
+// The identity rule (SPEC §3): a pass vouches only for the identity it names. A precomputed
+// verdict is the caller's input like any other: a pass that names no domain verifies nothing.
+const FORWARD = { mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'] } as const;
+const TRUSTING_LISTS = { acceptedDomains: ['contoso.com'], relay: { trustedArcSealers: ['lists.example'] } };
+const identityCases: [name: string, authentication: Record<string, unknown>, codes: string[]][] = [
+  ['an SPF pass naming no domain', { spf: { result: 'pass' } }, ['relay-unverified']],
+  ['an SPF pass for another domain', { spf: { result: 'pass', domain: 'other.example' } }, ['relay-unverified']],
+  ['an SPF pass for the sender domain', { spf: { result: 'pass', domain: 'Fabrikam.Example' } }, ['spf-pass']],
+  ['a DKIM pass with an empty domain', { dkim: [{ result: 'pass', domain: '' }] }, ['relay-unverified']],
+  ['a DKIM pass for an aligned domain', { dkim: [{ result: 'pass', domain: 'mail.fabrikam.example' }] }, ['dkim-pass']],
+  ['a trusted ARC pass whose SPF pass names no domain', { arc: { result: 'pass', sealer: 'lists.example', spf: { result: 'pass' } } }, ['relay-unverified']],
+  ['a trusted ARC pass whose SPF pass names another domain', { arc: { result: 'pass', sealer: 'lists.example', spf: { result: 'pass', domain: 'other.example' } } }, ['relay-unverified']],
+  ['a trusted ARC pass whose DKIM pass has an empty domain', { arc: { result: 'pass', sealer: 'lists.example', dkim: [{ result: 'pass', domain: '' }] } }, ['relay-unverified']],
+  ['a trusted ARC pass whose SPF pass names the sender domain', { arc: { result: 'pass', sealer: 'lists.example', spf: { result: 'pass', domain: 'fabrikam.example' } } }, ['arc-pass']],
+];
+for (const [name, authentication, codes] of identityCases) {
+  it(`identity rule, precomputed verdict: ${name} → ${codes.join(', ')}`, async () => {
+    const decision = await decidePool({ ...FORWARD, authentication }, { policy: TRUSTING_LISTS, now: new Date(0) });
+    // srs-skipped: no SRS rewriter was given; only the verification reason matters here.
+    assert.deepEqual(
+      decision.reasons.map((reason) => reason.code).filter((code) => code !== 'srs-skipped'),
+      codes,
+    );
+  });
+}

@@ -245,7 +245,7 @@ describe('edge cases', () => {
     {
       name: 'a verified forward whose SRS local part would pass 64 octets is sent unrewritten, with srs-skipped',
       mailFrom: `${'a'.repeat(50)}@fabrikam.example`,
-      verdicts: { authentication: ok({ spf: { result: 'pass' } }) },
+      verdicts: { authentication: ok({ spf: { result: 'pass', domain: 'fabrikam.example' } }) },
       expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-skipped'], mailFrom: `${'a'.repeat(50)}@fabrikam.example` },
     },
     {

@@ -3,9 +3,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { authenticate, dkimSign, sealMessage } from 'mailauth';
 import { createDnsResolver } from '../../src/providers/dns.js';
-import { createMailauthAuthenticator, receivedFrom } from '../../src/mailauth/authenticator.js';
+import { createMailauthAuthenticator, receivedFrom, verdictFromMailauth } from '../../src/mailauth/authenticator.js';
+import { createStaticResolver } from '../../src/providers/static-dns.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { createPolicy } from '../../src/policy.js';
 import { Srs } from '../../src/srs/index.js';
@@ -180,5 +182,69 @@ describe('receivedFrom', () => {
     assert.deepEqual(receivedFrom('from client (unknown [IPv6:2001:db8::7]) by mx1'), { helo: 'client', ip: '2001:db8::7' });
     assert.deepEqual(receivedFrom('from [192.0.2.7] by mx1'), { helo: '[192.0.2.7]', ip: '192.0.2.7' });
     assert.deepEqual(receivedFrom('by mx1 with LMTP'), null);
+  });
+});
+
+describe('the ARC sealer and the identity an ARC-Authentication-Results vouches for', () => {
+  // A case of ValiMail's ARC validation suite (test/fixtures/conformance/arc): a valid chain whose
+  // ARC-Seal is by example2.org and whose ARC-Message-Signature is by example.org; its AAR
+  // records "spf=pass smtp.mfrom=jqd@d1.example" and "dkim=pass header.i=@d1.example".
+  const suite = JSON.parse(readFileSync(new URL('../fixtures/conformance/arc/arc-draft-validation-tests.json', import.meta.url), 'utf8')) as {
+    tests: Record<string, { message: string }>;
+    'txt-records': Record<string, string>;
+  }[];
+  const scenario = suite.find((doc) => doc.tests.ams_as_diff_s_d !== undefined)!;
+  const message = scenario.tests.ams_as_diff_s_d!.message.replace(/\r?\n/g, '\r\n');
+  const zone = Object.fromEntries(Object.entries(scenario['txt-records']).map(([name, txt]) => [name, { TXT: [txt] }]));
+
+  function decideFor(mailFrom: string, trustedArcSealers: string[]) {
+    return decidePool(
+      { mailFrom, rcptTo: ['lee@northwind.example'], headers: message, ingress: { ip: '203.0.113.50', helo: 'lists.example.org' } },
+      {
+        policy: { acceptedDomains: ['contoso.com'], relay: { trustedArcSealers } },
+        providers: { authenticator: createMailauthAuthenticator({ resolver: createStaticResolver(zone), mta: 'mx1.contoso.com' }) },
+        now: new Date('2018-11-09T00:00:00Z'),
+      },
+    );
+  }
+
+  it("the sealer is the newest ARC-Seal's d=, not the ARC-Message-Signature's (RFC 8617 §5.1.1)", async () => {
+    const bySealer = await decideFor('jqd@d1.example', ['example2.org']);
+    assert.deepEqual(bySealer.reasons.map((r) => r.code), ['arc-pass', 'srs-skipped']);
+    const verdict = bySealer.verdicts.authentication;
+    assert.ok(verdict.state === 'provided');
+    assert.equal(verdict.value.arc?.result, 'pass');
+    assert.equal(verdict.value.arc?.sealer, 'example2.org');
+    const byMessageSigner = await decideFor('jqd@d1.example', ['example.org']);
+    assert.deepEqual(byMessageSigner.reasons.map((r) => r.code), ['relay-unverified'], 'the message signature names no sealer');
+  });
+
+  it('an AAR SPF pass written with smtp.mfrom vouches for that domain only, not for any sender', async () => {
+    const trusted = await decideFor('jqd@d1.example', ['example2.org']);
+    const verdict = trusted.verdicts.authentication;
+    assert.ok(verdict.state === 'provided');
+    assert.deepEqual(verdict.value.arc?.spf, { result: 'pass', domain: 'd1.example' });
+    const stranger = await decideFor('alice@fabrikam.example', ['example2.org']);
+    assert.deepEqual(stranger.reasons.map((r) => r.code), ['relay-unverified']);
+  });
+});
+
+describe('verdictFromMailauth: the identity rule on mailauth results', () => {
+  const hop = { source: 'connection' } as const;
+  it('an ARC pass whose AAR SPF result names no identity carries a domain-less SPF result, which verifies nothing', () => {
+    const arc = { status: { result: 'pass' }, authenticationResults: { spf: { result: 'pass' } } };
+    Object.defineProperty(arc, 'chain', { value: [{ 'arc-seal': { parsed: { d: { value: 'lists.example' } } } }], enumerable: false });
+    const verdict = verdictFromMailauth({ arc }, hop);
+    assert.deepEqual(verdict.arc, { result: 'pass', sealer: 'lists.example', spf: { result: 'pass' } });
+  });
+  it('takes smtp.mailfrom before smtp.mfrom, and smtp.helo for a null sender', () => {
+    const aar = (smtp: Record<string, string>) => {
+      const arc = { status: { result: 'pass' }, authenticationResults: { spf: { result: 'pass', smtp } } };
+      return verdictFromMailauth({ arc }, hop).arc?.spf;
+    };
+    assert.deepEqual(aar({ mailfrom: 'a@one.example', mfrom: 'b@two.example' }), { result: 'pass', domain: 'one.example' });
+    assert.deepEqual(aar({ mfrom: 'b@two.example' }), { result: 'pass', domain: 'two.example' });
+    assert.deepEqual(aar({ mailfrom: '<>', helo: 'mx.three.example' }), { result: 'pass', domain: 'mx.three.example' });
+    assert.deepEqual(aar({ mailfrom: 'nobody@' }), { result: 'pass' });
   });
 });

@@ -13,6 +13,7 @@ import {
 } from '../../src/providers/authentication-results.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import { expectRefused } from '../assertions.js';
+import { decidePool } from '../../src/decide/gather.js';
 
 
 const trusting = (...authservIds: string[]): AuthenticationResultsOptions => ({ authservIds });
@@ -360,7 +361,7 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     assert.deepEqual(authenticationFromHeaders(message, mx), { verdict: {}, ignored: [] });
   });
 
-  it('B.5: both fields of one authserv-id count, DKIM from the newer, SPF from the older', () => {
+  it("B.5: of two fields of one authserv-id only the newest (the border's) is read, the older one is listed unread", () => {
     const message =
       'Authentication-Results: example.com;\r\n          dkim=pass (good signature) header.d=example.com\r\n' +
       'Received: from mail-router.example.com (mail-router.example.com [192.0.2.1])\r\n        by auth-checker.example.com (8.11.6/8.11.6) with ESMTP id i7PK0sH7021929;\r\n        Fri, Feb 15 2002 17:19:22 -0800\r\n' +
@@ -369,8 +370,14 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
       'Received: from dialup-1-2-3-4.example.net (dialup-1-2-3-4.example.net [192.0.2.200])\r\n        by mail-router.example.com (8.11.6/8.11.6)\r\n        with ESMTPA id g1G0r1kA003489;\r\n        Fri, Feb 15 2002 17:19:07 -0800\r\n' +
       'From: sender@example.com\r\nDate: Fri, Feb 15 2002 16:54:30 -0800\r\nTo: receiver@example.com\r\nMessage-Id: <12345.abc@example.com>\r\nSubject: here\'s a sample\r\n\r\nHello! Goodbye!\r\n';
     assert.deepEqual(authenticationFromHeaders(message, trusting('example.com')), {
-      verdict: { spf: { result: 'fail', domain: 'example.com' }, dkim: [{ result: 'pass', domain: 'example.com' }] },
-      ignored: [],
+      verdict: { dkim: [{ result: 'pass', domain: 'example.com' }] },
+      ignored: [
+        {
+          authservId: 'example.com',
+          reason:
+            "Authentication-Results field 2 of 2: an older field of a trusted authserv-id, not read: only the newest (field 1, added by this service's border) counts, RFC 8601 §5; an older one may be forged",
+        },
+      ],
     });
   });
 
@@ -447,29 +454,49 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     assert.match(ignored[0]?.reason ?? '', /authres-version 2 is not 1/);
   });
 
-  it('takes SPF and DMARC from the topmost trusted field reporting them, and collects DKIM from all', () => {
+  it('reads only the newest trusted field: an older one, of the same or another trusted authserv-id, changes nothing', () => {
     const headers =
       'Authentication-Results: mx.example.org; dkim=pass header.d=newer.example\r\n' +
-      'Authentication-Results: mx.example.org; spf=softfail smtp.mailfrom=a.example; dmarc=fail header.from=a.example; dkim=fail header.d=middle.example\r\n' +
-      'Authentication-Results: edge.example.org; spf=pass smtp.mailfrom=a.example; dmarc=pass header.from=a.example; arc=pass; dkim=pass header.d=older.example\r\n';
+      'Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a.example; dmarc=pass header.from=a.example; dkim=pass header.d=a.example\r\n' +
+      'Authentication-Results: edge.example.org; spf=pass smtp.mailfrom=a.example; arc=pass; dkim=pass header.d=older.example\r\n';
     const { verdict, ignored } = authenticationFromHeaders(headers, trusting('mx.example.org', 'edge.example.org'));
-    assert.deepEqual(verdict, {
-      spf: { result: 'softfail', domain: 'a.example' },
-      dkim: [
-        { result: 'pass', domain: 'newer.example' },
-        { result: 'fail', domain: 'middle.example' },
-        { result: 'pass', domain: 'older.example' },
-      ],
-      arc: { result: 'pass' },
-      dmarc: { result: 'fail', domain: 'a.example' },
-    });
+    assert.deepEqual(verdict, { dkim: [{ result: 'pass', domain: 'newer.example' }] });
     assert.deepEqual(
-      ignored.map((entry) => entry.reason),
+      ignored.map((entry) => [entry.authservId, entry.reason.replace(/:.*/, '')]),
       [
-        'Authentication-Results field 3 of 3: dmarc=pass not used: the DMARC result of field 2 (more recent) is used',
-        'Authentication-Results field 3 of 3: spf=pass not used: the SPF result of field 2 (more recent) is used',
+        ['mx.example.org', 'Authentication-Results field 2 of 3'],
+        ['edge.example.org', 'Authentication-Results field 3 of 3'],
       ],
     );
+    assert.ok(ignored.every((entry) => entry.reason.includes('only the newest (field 1')));
+  });
+
+  it('an unstripped forged field below the border\'s own cannot verify a forward, whatever it claims', async () => {
+    const forged = 'Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=alice@fabrikam.example; dkim=pass header.d=fabrikam.example\r\n';
+    const border = 'Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=alice@fabrikam.example\r\n';
+    const headers = `${border}Received: from relay.example (relay.example [203.0.113.9]) by mx.example.org; Mon, 23 Nov 2026 09:20:12 +0000\r\n${forged}`;
+    const { verdict } = authenticationFromHeaders(headers, mx);
+    const decision = await decidePool(
+      { mailFrom: 'alice@fabrikam.example', rcptTo: ['bob@northwind.example'], authentication: verdict },
+      { policy: { acceptedDomains: ['contoso.com'] }, now: new Date(0) },
+    );
+    assert.deepEqual(decision.reasons.map((reason) => reason.code), ['relay-unverified']);
+    // The same forged field alone, where it would be the newest, is what a missing border field lets through.
+    assert.deepEqual(authenticationFromHeaders(forged, mx).verdict.spf, { result: 'pass', domain: 'fabrikam.example' });
+  });
+
+  it('does not parse an older trusted field: a malformed one below the newest is listed, not an error', () => {
+    const { verdict, ignored } = authenticationFromHeaders(
+      'Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a.example\r\nAuthentication-Results: mx.example.org; spf=pass smtp.mailfrom=(((\r\n',
+      mx,
+    );
+    assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'a.example' } });
+    assert.equal(ignored.length, 1);
+  });
+
+  it('takes SPF from smtp.mfrom, the legacy name real sealers still write, as from smtp.mailfrom', () => {
+    const { verdict } = authenticationFromHeaders('Authentication-Results: mx.example.org; spf=pass smtp.mfrom=jqd@D1.example\r\n', mx);
+    assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'd1.example' } });
   });
 
   it("prefers the MAIL FROM's SPF result to the HELO's in one field", () => {
@@ -496,7 +523,7 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
   }
 
   const unused: [name: string, results: string, pattern: RegExp][] = [
-    ['an SPF result that names no domain (the core would take it for the sender)', 'spf=pass', /spf=pass names no domain \(neither smtp.mailfrom nor smtp.helo\)/],
+    ['an SPF result that names no domain (the core would take it for the sender)', 'spf=pass', /spf=pass names no domain \(neither smtp.mailfrom, smtp.mfrom nor smtp.helo\)/],
     ['an SPF result whose smtp.mailfrom has no domain name', 'spf=pass smtp.mailfrom=alice@', /smtp.mailfrom="alice@" has no domain name/],
     ['an SPF result that is not an SPF result', 'spf=policy smtp.mailfrom=a.example', /"policy" is not an SPF result/],
     ['the legacy "hardfail"', 'spf=hardfail smtp.mailfrom=a.example', /"hardfail" is not an SPF result/],
@@ -874,7 +901,8 @@ describe('parseAuthenticationResults: large inputs', () => {
     const attackerField = 'Authentication-Results: attacker.example; dkim=pass header.d=bank.example\r\n';
     const pairs = Math.floor((BIG - 1024) / (trustedField.length + attackerField.length));
     const { verdict, ignored } = authenticationFromHeaders((trustedField + attackerField).repeat(pairs), trusting('mx.example.org'));
-    assert.equal(verdict.dkim?.length, pairs);
+    // Only the newest trusted field is read; every other field is listed, unread.
+    assert.deepEqual(verdict, { dkim: [{ result: 'pass', domain: 'example.com' }], spf: { result: 'pass', domain: 'example.com' } });
     assert.equal(ignored.length, pairs + (pairs - 1));
   });
 });

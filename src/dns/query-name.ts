@@ -1,0 +1,34 @@
+// The name a DNS query is asked for, as the resolvers of outbound-pools take it: host names
+// normalised as everywhere else (case, a trailing dot, U-labels to A-labels), and the other names
+// DNS carries (`_dmarc.example.org`, `s1._domainkey.example.org`, single labels) label by label.
+
+import { domainToASCII } from 'node:url';
+import { normaliseDomain } from '../address.js';
+
+/** Printable ASCII: what a label may hold once it is in A-labels (DNS itself is 8-bit clean; c-ares is not). */
+const ASCII_LABEL = /^[\x21-\x7e]+$/;
+/** RFC 1035 §2.3.4: 255 octets on the wire, so 253 characters written without the root dot. */
+const MAX_NAME = 253;
+/** RFC 1035 §2.3.4: a label is 1 to 63 octets. */
+const MAX_LABEL = 63;
+
+/**
+ * `name` as it is asked: lowercase, without a trailing dot, U-labels as A-labels. Null when it
+ * cannot be a DNS name (an empty label, a label over 63 octets, over 253 octets, a space or a
+ * control character): node:dns answers such a name with EBADNAME, without sending a query.
+ */
+export function dnsQueryName(name: string): string | null {
+  const domain = normaliseDomain(name);
+  if (domain !== null) return domain;
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (bare.length === 0) return null;
+  const labels = bare.split('.');
+  for (let index = 0; index < labels.length; index++) {
+    const label = labels[index]!;
+    const ascii = ASCII_LABEL.test(label) ? label.toLowerCase() : domainToASCII(label);
+    if (ascii.length === 0 || ascii.length > MAX_LABEL || !ASCII_LABEL.test(ascii)) return null;
+    labels[index] = ascii;
+  }
+  const normalised = labels.join('.');
+  return normalised.length > MAX_NAME ? null : normalised;
+}
