@@ -3,7 +3,7 @@
 
 import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
-import { fromDomain, headerValue, parseContentType, parseHeaders, type HeaderFields } from '../headers.js';
+import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
@@ -20,21 +20,25 @@ function invalid(message: string): OutboundPoolsError {
  * RFC 3462/6522: a DSN is `multipart/report` with `report-type=delivery-status` (parameter
  * names and the value are case-insensitive, the value may be quoted).
  */
-function isDeliveryStatusReport(fields: HeaderFields): boolean {
-  const value = headerValue(fields, 'content-type');
+function isDeliveryStatusReport(value: string | undefined): boolean {
   if (value === undefined) return false;
+  // Most messages are no report: a type other than multipart/report, with no comment that could
+  // hide the real one (`multipart(x)/report`), needs no parsing.
+  if (!MAYBE_REPORT.test(value) && value.indexOf('(') < 0) return false;
   const contentType = parseContentType(value);
   return contentType?.type === 'multipart/report' && contentType.parameters.get('report-type')?.toLowerCase() === 'delivery-status';
 }
+
+const MAYBE_REPORT = /^\s*multipart\/report/i;
 
 // The three possible NDR verdicts, shared (frozen) rather than made for every message.
 const NULL_SENDER: NdrVerdict = Object.freeze({ isNdr: true, basis: 'null-sender' });
 const DELIVERY_STATUS_REPORT: NdrVerdict = Object.freeze({ isNdr: true, basis: 'delivery-status-report' });
 const NOT_AN_NDR: NdrVerdict = Object.freeze({ isNdr: false, basis: null });
 
-function ndrVerdict(sender: EnvelopeAddress | null, fields: HeaderFields | null): NdrVerdict {
+function ndrVerdict(sender: EnvelopeAddress | null, fields: DecisionFields | null): NdrVerdict {
   if (sender === null) return NULL_SENDER;
-  if (fields !== null && isDeliveryStatusReport(fields)) return DELIVERY_STATUS_REPORT;
+  if (fields !== null && isDeliveryStatusReport(fields.contentType)) return DELIVERY_STATUS_REPORT;
   return NOT_AN_NDR;
 }
 
@@ -69,16 +73,17 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
     recipients[index] = recipient;
     if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;
   }
-  const fields = message.headers === undefined ? null : parseHeaders(message.headers);
-  const from = fields === null ? undefined : headerValue(fields, 'from');
-  const fromHost = from === undefined ? undefined : fromDomain(from);
+  const fields = message.headers === undefined ? null : decisionFields(message.headers);
+  const fromHost = fields?.from === undefined ? undefined : fromDomain(fields.from);
+  const headerFromDomain = fromHost === undefined ? null : normaliseDomain(fromHost);
   return {
     sender,
     recipients,
     internalRecipients,
     externalRecipients: recipients.length - internalRecipients,
-    headerFromDomain: fromHost === undefined ? null : normaliseDomain(fromHost),
-    messageId: fields === null ? null : (headerValue(fields, 'message-id') ?? null),
+    // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
+    headerFromDomain: headerFromDomain === null ? null : detach(headerFromDomain),
+    messageId: fields?.messageId === undefined ? null : detach(fields.messageId),
     limitKey: submitter ?? sender?.address.toLowerCase() ?? '<>',
     senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
     ndr: ndrVerdict(sender, fields),

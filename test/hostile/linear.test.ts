@@ -53,25 +53,26 @@ const repeated = (...units: string[]): Shape[] => units.map((unit) => ({ name: `
 const prefixed = (prefix: string, ...units: string[]): Shape[] =>
   units.map((unit) => ({ name: `${JSON.stringify(prefix)} then ${JSON.stringify(unit)} repeated`, make: (size: number) => prefix + fill(unit, size) }));
 
-// Inputs long enough that the work, not the call, is measured; short enough for 32× to be quick.
-const FIELD: DoublingOptions = { start: 16 * 1024 };
+// 1 Ki to 32 Ki characters: long enough that the work, not the call, is measured, and below
+// V8's large-object threshold throughout (see doubling.ts): quadratic work shows as 4× a step.
+const FIELD: DoublingOptions = { start: 1024 };
 
 describe('envelope addresses (parseEnvelopeAddress, normaliseDomain)', () => {
   const shapes = [
-    ...repeated('a', '.', '@', 'a@', '"', '\\"', '<', 'ü', 'xn--', 'a.'),
+    ...repeated('a.', '@', '"', 'ü', 'xn--'),
     ...prefixed('"', 'a\\'),
-    ...prefixed('user@', 'a.', 'ü.', '-'),
+    ...prefixed('user@', 'a.', 'ü.'),
   ];
-  linearIn('parseEnvelopeAddress (sender)', shapes, (text) => parseEnvelopeAddress(text, 'mailFrom', false), { start: 2048 });
-  linearIn('parseEnvelopeAddress (recipient)', shapes, (text) => parseEnvelopeAddress(text, 'rcptTo', true), { start: 2048 });
-  linearIn('normaliseDomain', [...repeated('a.', 'ü.', 'xn--a.', '-', '.')], (text) => normaliseDomain(text), { start: 2048 });
+  linearIn('parseEnvelopeAddress (sender)', shapes, (text) => parseEnvelopeAddress(text, 'mailFrom', false), FIELD);
+  linearIn('parseEnvelopeAddress (recipient)', shapes, (text) => parseEnvelopeAddress(text, 'rcptTo', true), FIELD);
+  linearIn('normaliseDomain', [...repeated('a.', 'ü.', 'xn--a.')], (text) => normaliseDomain(text), FIELD);
 });
 
 describe('header fields (fromDomain, parseContentType, parseHeaders)', () => {
   linearIn(
     'fromDomain',
     [
-      ...repeated(',', ':', ';', '@', 'a@b,', 'a:', '<', '<>', '"', '\\', '(', ')', '("', '"(', ' '),
+      ...repeated(',', ':', 'a@b,', 'a:', '<', '"', '(', '("', ' '),
       ...prefixed('"', '\\a'),
       ...prefixed('(', '\\)'),
       ...prefixed('a@', ',', ':'),
@@ -82,8 +83,8 @@ describe('header fields (fromDomain, parseContentType, parseHeaders)', () => {
   linearIn(
     'parseContentType',
     [
-      ...repeated(';', ' ', '(', '"', '\\', '=', ';a=', ';a="', '; a="x', ';a="\\', '; a = "'),
-      ...prefixed('text/plain', ';', ';a="x', '; a', ';a=b', '(a)', ' '),
+      ...repeated(';', '(', ';a="', '; a="x', ';a="\\'),
+      ...prefixed('text/plain', ';', ';a="x', '; a', ';a=b', '(a)'),
       ...prefixed('multipart/report; report-type="', 'a\\'),
     ],
     (text) => parseContentType(text),
@@ -92,7 +93,7 @@ describe('header fields (fromDomain, parseContentType, parseHeaders)', () => {
   linearIn(
     'parseHeaders',
     [
-      ...repeated('a\n', 'a:\n', 'a: b\r\n', ' \n', 'a b: c\n', ':\n', '\r', '\t\r\n', 'From: x\r\n x\r\n'),
+      ...repeated('a\n', 'a: b\r\n', ' \n', 'a b: c\n', '\r', 'From: x\r\n x\r\n'),
       { name: 'one long line without a colon', make: (size) => `A: b\r\n${fill('a', size)}` },
       { name: 'many lines without a colon before the first one', make: (size) => `${fill('abcdefghij\n', size)}A: b\n` },
       { name: 'one field folded many times', make: (size) => `Subject: a\r\n${fill(' b\r\n', size)}` },
@@ -135,9 +136,9 @@ describe('the whole decision (decidePool) with a huge header block', () => {
 describe('Authentication-Results (parseAuthenticationResults, authenticationFromHeaders)', () => {
   const options = { authservIds: ['mx.contoso.com'] };
   const values = [
-    ...prefixed('mx.contoso.com;', ' spf=pass', ' spf=pass smtp.mailfrom=a;', ' (', '(a)', ' dkim=pass header.d="', ';', ' a=b', '\\'),
+    ...prefixed('mx.contoso.com;', ' spf=pass smtp.mailfrom=a;', ' (', '(a)', ' dkim=pass header.d="', ';'),
     ...prefixed('mx.contoso.com; spf=pass smtp.mailfrom=', 'a', '"a', '(', 'a@'),
-    ...repeated('(', '"', ';', ' ', '=', '(\\'),
+    ...repeated('(', '"', ' ', '(\\'),
   ];
   linearIn('parseAuthenticationResults', values, (value) => parseAuthenticationResults(value, options), FIELD);
   linearIn(
@@ -156,10 +157,10 @@ describe('Received (receivedFrom, firstUntrustedHop)', () => {
   linearIn(
     'receivedFrom',
     [
-      ...repeated(' ', 'from ', ' from', '(', '[', '[1', '[IPv6:', 'from (', ' from [1.'),
+      ...repeated(' ', ' from', '[1', 'from (', ' from [1.'),
       ...prefixed('from ', 'a', ' ', '('),
-      ...prefixed('from a (', '[1', '[', ' '),
-      ...prefixed('from a ([', '1', ':'),
+      ...prefixed('from a (', '[1', ' '),
+      ...prefixed('from a ([', '1'),
     ],
     (value) => receivedFrom(value),
     FIELD,
@@ -183,9 +184,9 @@ describe('SRS (Srs.reverse)', () => {
     'Srs.reverse',
     [
       ...prefixed('SRS0=', '=', 'a=', '@'),
-      ...prefixed('SRS1=', '=', '=='),
+      ...prefixed('SRS1=', '=='),
       ...prefixed('SRS0=vmyz=2W=', 'a'),
-      ...repeated('=', '@', 'SRS0=', 'SRS1=a=='),
+      ...repeated('SRS0=', 'SRS1=a=='),
     ],
     (address) => srs.reverse(`${address}@example.com`, { now: 1577836860_000 }),
     FIELD,
@@ -206,6 +207,6 @@ describe('policy JSON (createPolicy(JSON.parse(…)))', () => {
       { name: 'a deeply nested unknown value', make: (size) => `{"spam":{"threshold":${'['.repeat(size / 2)}${']'.repeat(size / 2)}}}` },
     ],
     (text) => createPolicy(JSON.parse(text)),
-    { start: 8 * 1024 },
+    FIELD,
   );
 });
