@@ -4,6 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { OutboundPoolsError, show } from './errors.js';
+import { aLabelToUnicode } from './punycode.js';
 
 /** A parsed envelope address. */
 export interface EnvelopeAddress {
@@ -86,10 +87,23 @@ export function normaliseDomain(domain: string): string | null {
   const ascii = domainToASCII(domain);
   if (ascii === '') return null;
   const checked = asciiDomain(ascii);
-  // domainToASCII returns A-labels it validated; check the LDH rule on the result once more.
   if (checked !== undefined) return checked;
   const labels = (ascii.endsWith('.') ? ascii.slice(0, -1) : ascii).split('.');
-  return labels.length >= 2 && ascii.length <= MAX_DOMAIN_OCTETS && labels.every((label) => LABEL.test(label)) ? labels.join('.') : null;
+  return labels.length >= 2 && ascii.length <= MAX_DOMAIN_OCTETS && labels.every(isLabel) ? labels.join('.') : null;
+}
+
+/**
+ * Whether a lowercase label of domainToASCII's output is a letter-digit-hyphen label and, when
+ * it is an A-label (`xn--`), a valid one: its Punycode decodes (checked here, since Node 24's
+ * domainToASCII no longer refuses `xn--abc`) to a U-label that IDNA encodes back to the same
+ * A-label (RFC 5891 §5.4: the label round-trips; that refuses non-canonical encodings and
+ * U-labels IDNA would map, such as capitals or unnormalised text).
+ */
+function isLabel(label: string): boolean {
+  if (!LABEL.test(label)) return false;
+  if (!label.startsWith('xn--')) return true;
+  const unicode = aLabelToUnicode(label);
+  return unicode !== null && domainToASCII(`${unicode}.example`) === `${label}.example`;
 }
 
 /**

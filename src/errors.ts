@@ -30,6 +30,10 @@ export class OutboundPoolsError extends Error {
 export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
+  try {
+    if (Array.isArray(value)) return 'an array';
+  } catch {
+    // Array.isArray throws on a revoked Proxy: it is an object all the same.
+  }
   return typeof value;
 }

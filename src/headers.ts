@@ -1,5 +1,8 @@
 // The few header fields the decision reads (Content-Type, From, Message-ID), found in a header
 // block or a whole message (RFC 5322 §2.2: the header ends at the first empty line).
+//
+// Every function here runs in time linear in its input (test/hostile/linear.test.ts holds them
+// to it): a header block is attacker-controlled text of up to a megabyte.
 
 import { OutboundPoolsError, show } from './errors.js';
 
@@ -27,40 +30,120 @@ function bytesHeaderEnd(bytes: Uint8Array): number {
   return bytes.length;
 }
 
-/** The header section of a header block or of a whole message (without the empty line). */
-function headerSection(input: string | Uint8Array): string {
+/** Whether `code` is in JavaScript's `\s` (what `trim()` removes): a field name has none. */
+function isSpace(code: number): boolean {
+  if (code > 0x20 && code < 0x7f) return false;
+  return (
+    code === 0x20 || (code >= 0x09 && code <= 0x0d) || code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0x3000 || code === 0xfeff
+  );
+}
+
+/**
+ * The colon ending the field name of the line [start, end), or -1 when the line is not a field:
+ * no colon, an empty name, or whitespace in the name (a leading mbox `From ` line, garbage).
+ * Lines that are not fields are skipped, not guessed at.
+ */
+function fieldColon(text: string, start: number, end: number): number {
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x3a) return i > start ? i : -1;
+    if (isSpace(code)) return -1;
+  }
+  return -1;
+}
+
+/**
+ * Picks the fields whose value is wanted: given the name's span [start, colon) of `text`, a slot
+ * number (≥ 0) that {@link FieldSink.take} gets back with the value, or -1 to skip the field.
+ */
+interface FieldSink {
+  pick(text: string, start: number, colon: number): number;
+  take(slot: number, value: string): void;
+}
+
+/**
+ * Reads the header section of `input` in one pass: the section ends at the first empty line
+ * (RFC 5322 §2.1; a message that starts with one has no header fields); continuation lines are
+ * unfolded into the field they continue (RFC 5322 §2.2.3) — joined by one space, each part
+ * trimmed. Only the values `sink` picks are sliced out, and only their lines: the other fields
+ * cost a look at their name and a jump to the next line break.
+ *
+ * @throws {OutboundPoolsError} `invalid-headers` for a section over {@link MAX_HEADER_BYTES}, or input that is not text.
+ */
+function scanFields(input: string | Uint8Array, sink: FieldSink): void {
+  let text: string;
+  let countBytes: boolean;
   if (input instanceof Uint8Array) {
     const end = bytesHeaderEnd(input);
     if (end > MAX_HEADER_BYTES) throw tooLarge();
-    return decoder.decode(input.subarray(0, end));
-  }
-  if (typeof input !== 'string') {
+    // Decoded bytes are counted already (a replacement character would count 3 bytes again).
+    text = decoder.decode(input.subarray(0, end));
+    countBytes = false;
+  } else if (typeof input === 'string') {
+    text = input;
+    countBytes = true;
+  } else {
     throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
   }
-  // RFC 5322 §2.1: a message that starts with the empty line has no header fields.
-  if (input.startsWith('\n') || input.startsWith('\r\n')) return '';
-  const blank = /\r?\n\r?\n/.exec(input.length > MAX_HEADER_BYTES + 4 ? input.slice(0, MAX_HEADER_BYTES + 4) : input);
-  const section = blank === null ? input : input.slice(0, blank.index);
+  const length = text.length;
+  if (length === 0 || text.charCodeAt(0) === 0x0a || (text.charCodeAt(0) === 0x0d && text.charCodeAt(1) === 0x0a)) return;
+
+  let slot = -1; // the slot of the field being read, -1 when its value is not wanted (or no field yet)
+  let value = '';
+  // The parts of a folded value, joined once at the end: appending to a string line by line
+  // would build a rope as deep as the field is long.
+  let parts: string[] | null = null;
+  let sectionEnd = length;
+  for (let pos = 0; ; ) {
+    const newline = text.indexOf('\n', pos);
+    const lineEnd = newline < 0 ? length : newline;
+    // The section reaches at least this line's end (a CR before an empty line aside): over the
+    // limit in characters is over it in bytes, whatever the rest holds.
+    if (countBytes && lineEnd > MAX_HEADER_BYTES + 1) throw tooLarge();
+    const first = text.charCodeAt(pos);
+    if (first === 0x20 || first === 0x09) {
+      // A continuation line: part of the last field (a line before any field is not a field).
+      if (slot >= 0) {
+        const more = text.slice(pos, lineEnd).trim();
+        if (more !== '') (parts ??= value === '' ? [] : [value]).push(more);
+      }
+    } else {
+      const colon = fieldColon(text, pos, lineEnd);
+      if (colon > 0) {
+        if (slot >= 0) sink.take(slot, parts === null ? value : parts.join(' '));
+        slot = sink.pick(text, pos, colon);
+        value = slot >= 0 ? text.slice(colon + 1, lineEnd).trim() : '';
+        parts = null;
+      }
+    }
+    if (newline < 0) break;
+    pos = newline + 1;
+    const next = text.charCodeAt(pos);
+    if (next === 0x0a || (next === 0x0d && text.charCodeAt(pos + 1) === 0x0a)) {
+      sectionEnd = text.charCodeAt(newline - 1) === 0x0d ? newline - 1 : newline;
+      break;
+    }
+  }
+  if (slot >= 0) sink.take(slot, parts === null ? value : parts.join(' '));
   // Characters count at most 3 UTF-8 bytes: only long sections need counting.
-  if (section.length > MAX_HEADER_BYTES / 3 && Buffer.byteLength(section, 'utf8') > MAX_HEADER_BYTES) throw tooLarge();
-  return section;
+  if (countBytes && sectionEnd > MAX_HEADER_BYTES / 3) {
+    if (sectionEnd > MAX_HEADER_BYTES || Buffer.byteLength(sectionEnd === length ? text : text.slice(0, sectionEnd), 'utf8') > MAX_HEADER_BYTES) throw tooLarge();
+  }
 }
 
 /** Parses the header fields: unfolds continuation lines (RFC 5322 §2.2.3) and lowercases names. */
 export function parseHeaders(input: string | Uint8Array): HeaderFields {
   const fields: [string, string][] = [];
-  for (const line of headerSection(input).split(/\r?\n/)) {
-    if ((line.startsWith(' ') || line.startsWith('\t')) && fields.length > 0) {
-      const field = fields[fields.length - 1]!;
-      const more = line.trim();
-      field[1] = field[1] === '' ? more : more === '' ? field[1] : `${field[1]} ${more}`;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    // Lines that are not fields (a leading mbox "From " line, garbage) are skipped, not guessed at.
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) continue;
-    fields.push([line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()]);
-  }
+  scanFields(input, {
+    pick(text, start, colon) {
+      fields.push([text.slice(start, colon).toLowerCase(), '']);
+      return fields.length - 1;
+    },
+    take(slot, value) {
+      fields[slot]![1] = value;
+    },
+  });
   return fields;
 }
 
@@ -69,27 +152,101 @@ export function headerValue(fields: HeaderFields, name: string): string | undefi
   return fields.find(([field]) => field === name)?.[1];
 }
 
-/** Removes RFC 5322 comments `( … )`, nested, outside quoted strings. */
+/** The three fields the decision reads: the first of each, unfolded and trimmed. */
+export interface DecisionFields {
+  /** RFC 5322 §3.6.2, for DKIM alignment (rules 7 and 8). */
+  readonly from: string | undefined;
+  /** RFC 2045 §5, for a delivery-status report (rule 4). */
+  readonly contentType: string | undefined;
+  /** RFC 5322 §3.6.4, so that a limiter counts a message once. */
+  readonly messageId: string | undefined;
+}
+
+/** Whether the name [start, start + lower.length) of `text` is `lower` (lowercase letters and '-'), ignoring ASCII case. */
+function nameIs(text: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const expected = lower.charCodeAt(i);
+    const code = text.charCodeAt(start + i);
+    // Only ASCII letters fold: the name is compared as RFC 5322 §1.2.2 says, not as toLowerCase would.
+    if (code !== expected && !(expected >= 0x61 && expected <= 0x7a && code === expected - 0x20)) return false;
+  }
+  return true;
+}
+
+const FROM = 0;
+const CONTENT_TYPE = 1;
+const MESSAGE_ID = 2;
+
+/**
+ * The fields the decision reads, in one pass over the header section, without splitting it into
+ * lines or copying the fields it does not read (see {@link scanFields}). Same values as
+ * {@link headerValue} on {@link parseHeaders}. The values may share memory with `input`: copy
+ * ({@link detach}) what outlives the call.
+ *
+ * @throws {OutboundPoolsError} `invalid-headers`, as {@link parseHeaders}.
+ */
+export function decisionFields(input: string | Uint8Array): DecisionFields {
+  const found: [string | undefined, string | undefined, string | undefined] = [undefined, undefined, undefined];
+  scanFields(input, {
+    pick(text, start, colon) {
+      let slot: number;
+      switch (colon - start) {
+        case 4:
+          slot = nameIs(text, start, 'from') ? FROM : -1;
+          break;
+        case 12:
+          slot = nameIs(text, start, 'content-type') ? CONTENT_TYPE : -1;
+          break;
+        case 10:
+          slot = nameIs(text, start, 'message-id') ? MESSAGE_ID : -1;
+          break;
+        default:
+          return -1;
+      }
+      // The first field of each name counts (RFC 5322 §3.6 allows one of each).
+      return slot >= 0 && found[slot] === undefined ? slot : -1;
+    },
+    take(slot, value) {
+      found[slot] = value;
+    },
+  });
+  return { from: found[FROM], contentType: found[CONTENT_TYPE], messageId: found[MESSAGE_ID] };
+}
+
+/**
+ * A copy of `value` that shares no memory with the string it was sliced from. V8 represents a
+ * slice of 13 characters or more as a view of its parent, which keeps the whole parent alive: a
+ * Message-ID kept by a limiter would keep the caller's megabyte of message with it. Joining a
+ * character and slicing it off makes V8 flatten the pair into a new string of the value's size.
+ */
+export function detach(value: string): string {
+  return value.length < 13 ? value : ` ${value}`.slice(1);
+}
+
+/** Removes RFC 5322 comments `( … )`, nested, outside quoted strings (RFC 5322 §3.2.2). */
 function stripComments(value: string): string {
+  if (value.indexOf('(') < 0) return value;
   let out = '';
+  let kept = 0; // where the text being kept started
   let depth = 0;
   let quoted = false;
   for (let i = 0; i < value.length; i++) {
-    const char = value[i]!;
-    if (char === '\\' && (quoted || depth > 0)) {
-      if (depth === 0) out += char + (value[i + 1] ?? '');
-      i++;
+    const code = value.charCodeAt(i);
+    if (code === 0x5c && (quoted || depth > 0)) {
+      i++; // a quoted-pair: kept inside a quoted string, dropped inside a comment
     } else if (quoted) {
-      out += char;
-      if (char === '"') quoted = false;
-    } else if (char === '(') depth++;
-    else if (char === ')' && depth > 0) depth--;
-    else if (depth === 0) {
-      if (char === '"') quoted = true;
-      out += char;
+      if (code === 0x22) quoted = false;
+    } else if (code === 0x28) {
+      if (depth === 0) out += value.slice(kept, i);
+      depth++;
+    } else if (code === 0x29 && depth > 0) {
+      depth--;
+      if (depth === 0) kept = i + 1;
+    } else if (code === 0x22 && depth === 0) {
+      quoted = true;
     }
   }
-  return out;
+  return depth === 0 ? out + value.slice(kept) : out;
 }
 
 /** A parsed Content-Type (RFC 2045 §5.1): type and subtype lowercased, parameter names lowercased. */
@@ -98,19 +255,88 @@ export interface ContentType {
   readonly parameters: ReadonlyMap<string, string>;
 }
 
-/** Parses a Content-Type value; null when it has no `type/subtype`. */
+// RFC 2045 §5.1 token characters, as a lookup table.
+const TOKEN = new Uint8Array(128);
+for (const char of "!#$%&'*+.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") TOKEN[char.charCodeAt(0)] = 1;
+
+function isToken(code: number): boolean {
+  return code < 0x80 && TOKEN[code] === 1;
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function skipToken(text: string, i: number): number {
+  while (i < text.length && isToken(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function isLineTerminator(code: number): boolean {
+  return code === 0x0a || code === 0x0d || code === 0x2028 || code === 0x2029;
+}
+
+/**
+ * Parses a Content-Type value; null when it has no `type/subtype`. Parameters are
+ * `; name = value` with a token or a quoted-string value (quoted-pairs unescaped); text between
+ * them that is not a parameter is skipped; the first of parameters with the same name counts.
+ */
 export function parseContentType(value: string): ContentType | null {
   const text = stripComments(value);
-  const match = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*/.exec(text);
-  if (match === null) return null;
+  const typeStart = skipSpace(text, 0);
+  const slash = skipToken(text, typeStart);
+  if (slash === typeStart || text.charCodeAt(slash) !== 0x2f) return null;
+  const typeEnd = skipToken(text, slash + 1);
+  if (typeEnd === slash + 1) return null;
   const parameters = new Map<string, string>();
-  const parameter = /;\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))/g;
-  parameter.lastIndex = match[0].length;
-  for (let found = parameter.exec(text); found !== null; found = parameter.exec(text)) {
-    const name = found[1]!.toLowerCase();
-    if (!parameters.has(name)) parameters.set(name, found[2] !== undefined ? found[2].replace(/\\(.)/g, '$1') : found[3]!);
+  // A quoted value that finds no closing quote fails at `openFailsBefore`: so does every one
+  // opened before that point (it reads the same characters the same way), which keeps runs of
+  // unclosed quotes linear.
+  let openFailsBefore = -1;
+  for (let semicolon = text.indexOf(';', typeEnd); semicolon >= 0; ) {
+    const nameStart = skipSpace(text, semicolon + 1);
+    const nameEnd = skipToken(text, nameStart);
+    const equals = skipSpace(text, nameEnd);
+    if (nameEnd === nameStart || text.charCodeAt(equals) !== 0x3d) {
+      semicolon = text.indexOf(';', semicolon + 1);
+      continue;
+    }
+    const valueStart = skipSpace(text, equals + 1);
+    let parameter: string | undefined;
+    let end = valueStart;
+    if (text.charCodeAt(valueStart) === 0x22 && valueStart >= openFailsBefore) {
+      let unescaped = '';
+      let kept = valueStart + 1;
+      for (let i = valueStart + 1; i < text.length; i++) {
+        const code = text.charCodeAt(i);
+        if (code === 0x22) {
+          parameter = unescaped + text.slice(kept, i);
+          end = i + 1;
+          break;
+        }
+        if (code === 0x5c) {
+          if (i + 1 >= text.length || isLineTerminator(text.charCodeAt(i + 1))) {
+            openFailsBefore = i;
+            break;
+          }
+          unescaped += text.slice(kept, i);
+          kept = i + 1;
+          i++;
+        }
+      }
+      if (parameter === undefined && openFailsBefore < valueStart) openFailsBefore = text.length;
+    }
+    if (parameter === undefined) {
+      // A token, or whatever runs to the next ';' or space (an unclosed quote included).
+      while (end < text.length && text.charCodeAt(end) !== 0x3b && !isSpace(text.charCodeAt(end))) end++;
+      parameter = text.slice(valueStart, end);
+    }
+    const name = text.slice(nameStart, nameEnd).toLowerCase();
+    if (!parameters.has(name)) parameters.set(name, parameter);
+    semicolon = text.indexOf(';', end);
   }
-  return { type: match[1]!.toLowerCase(), parameters };
+  return { type: text.slice(typeStart, typeEnd).toLowerCase(), parameters };
 }
 
 /**
@@ -124,31 +350,42 @@ export function fromDomain(value: string): string | undefined {
   let start = 0;
   let angle = -1;
   let end = text.length;
+  // The last '@' seen, quoted or not: "is there an '@' since `start`" in constant time.
+  let lastAt = -1;
   for (let i = 0; i < text.length; i++) {
-    const char = text[i]!;
-    if (char === '\\' && quoted) {
+    const code = text.charCodeAt(i);
+    if (code === 0x40) lastAt = i;
+    if (code === 0x5c && quoted) {
       i++;
-    } else if (char === '"') {
+      if (text.charCodeAt(i) === 0x40) lastAt = i;
+    } else if (code === 0x22) {
       quoted = !quoted;
     } else if (quoted) {
       continue;
-    } else if (char === ':' && angle < 0 && !text.slice(start, i).includes('@')) {
-      start = i + 1; // a group name: its mailboxes follow
-    } else if (char === '<') {
+    } else if (code === 0x3a && angle < 0 && lastAt < start) {
+      start = i + 1; // a group name (RFC 5322 §3.4): its mailboxes follow
+    } else if (code === 0x3c) {
       angle = i + 1;
-    } else if (char === '>' && angle >= 0) {
+    } else if (code === 0x3e && angle >= 0) {
       end = i;
       break;
-    } else if ((char === ',' || char === ';') && angle < 0 && text.slice(start, i).includes('@')) {
+    } else if ((code === 0x2c || code === 0x3b) && angle < 0 && lastAt >= start) {
       // The end of the first mailbox. (A comma before any @ is in an unquoted display name,
       // "Doe, John <john@example.org>": invalid, but common.)
       end = i;
       break;
     }
   }
-  const mailbox = angle >= 0 ? text.slice(angle, end) : text.slice(start, end);
-  const at = mailbox.lastIndexOf('@');
-  if (at < 0) return undefined;
-  const domain = mailbox.slice(at + 1).trim().split(/[\s<>]/)[0]!;
-  return domain.length > 0 ? domain : undefined;
+  const mailboxStart = angle >= 0 ? angle : start;
+  const at = end > 0 ? text.lastIndexOf('@', end - 1) : -1;
+  if (at < mailboxStart) return undefined;
+  // The domain runs from the first non-space after the '@' to a space or an angle bracket.
+  const domainStart = skipSpace(text, at + 1);
+  let domainEnd = domainStart;
+  while (domainEnd < end) {
+    const code = text.charCodeAt(domainEnd);
+    if (code === 0x3c || code === 0x3e || isSpace(code)) break;
+    domainEnd++;
+  }
+  return domainEnd > domainStart ? text.slice(domainStart, domainEnd) : undefined;
 }

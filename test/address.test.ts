@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isNullSender, normaliseDomain, parseAddressInFull, parseCommonAddress, parseEnvelopeAddress, type EnvelopeAddress } from '../src/address.js';
 import { OutboundPoolsError } from '../src/errors.js';
+import { decodePunycode } from '../src/punycode.js';
+// Deprecated for applications, still in Node 22 and 24: an independent RFC 3492 implementation to test against.
+import punycode from 'node:punycode';
 
 const octets = (text: string): number => Buffer.byteLength(text, 'utf8');
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -288,6 +291,60 @@ describe('normaliseDomain', () => {
   it('accepts a 255-octet domain and refuses a 256-octet one', () => {
     assert.equal(normaliseDomain(domainOfLength(255)), domainOfLength(255));
     assert.equal(normaliseDomain(domainOfLength(256)), null);
+  });
+});
+
+// Issue 10: Node 24's domainToASCII passes an `xn--` label with bad Punycode through unchanged
+// (Node 22 refused it), so A-labels are checked by src/punycode.ts. These hold on both majors:
+// run this file with Node 22 and with Node 24.
+describe('normaliseDomain: A-labels, checked the same on every Node version', () => {
+  const rows: readonly (readonly [string, string | null, string])[] = [
+    ['xn--abc.example', null, 'Punycode that does not decode (a truncated number)'],
+    ['xn--.example', null, 'an empty Punycode part'],
+    ['xn--a.example', null, 'a single digit that is not a whole number'],
+    ['xn--bcher-kva9.de', null, 'a valid A-label with a trailing digit'],
+    ['xn--a-ecp.example', null, 'a U-label IDNA would not produce'],
+    ['xn--zz-.example', null, 'Punycode of ASCII only (Node 22 accepted it)'],
+    ['xn--ss-.example', null, 'Punycode of ASCII only, again'],
+    ['xn--ab--c.example', null, 'a hyphen where a digit should be'],
+    ['bücher.xn--abc', null, 'a bad A-label as the top-level domain'],
+    ['xn--bcher-kva.de', 'xn--bcher-kva.de', 'a valid A-label'],
+    ['XN--BCHER-KVA.DE', 'xn--bcher-kva.de', 'a valid A-label in capitals'],
+    ['xn--ls8h.la', 'xn--ls8h.la', 'an A-label outside the BMP (U+1F4A9)'],
+    ['xn--9ca.xn--9ca', 'xn--9ca.xn--9ca', 'A-labels in every label'],
+    ['Bücher.xn--tda', 'xn--bcher-kva.xn--tda', 'a U-label beside an A-label'],
+    ['ab--c.example', 'ab--c.example', 'hyphens at 3–4 of a label that is not an A-label'],
+  ];
+  for (const [input, expected, why] of rows) {
+    it(`${expected === null ? 'refuses' : 'accepts'} ${input}: ${why} (Node ${process.versions.node})`, () => {
+      assert.equal(normaliseDomain(input), expected);
+    });
+  }
+
+  it('refuses a sender whose domain is a bad A-label with invalid-address', () => {
+    expectRefused(() => parseEnvelopeAddress('alice@xn--abc.example', 'mailFrom', false), 'mailFrom', 'xn--abc', /is not a domain name/);
+  });
+
+  it('decodes Punycode as Node\'s punycode module (RFC 3492) does, and refuses what it cannot encode back', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }), (text) => {
+        const encoded = punycode.encode(text);
+        assert.deepEqual(decodePunycode(encoded), [...text].map((char) => char.codePointAt(0)), encoded);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('every domain domainToASCII makes from Unicode is accepted back, as the same A-labels', () => {
+    const unicodeLabel = fc.string({ unit: fc.constantFrom(...'aäbßcçéñøüжя中文☕😀-'), minLength: 1, maxLength: 10 });
+    fc.assert(
+      fc.property(unicodeLabel, (label) => {
+        const ascii = normaliseDomain(`${label}.example`);
+        if (ascii === null) return;
+        assert.equal(normaliseDomain(ascii), ascii, `${label} → ${ascii} is not accepted back`);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

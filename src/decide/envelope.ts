@@ -1,10 +1,12 @@
 // From the message as given to what the rules read: every field checked, addresses parsed,
 // recipients split into internal and external, and NDR-ness settled (rule 4).
 
+import { isIP } from 'node:net';
 import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
-import { fromDomain, headerValue, parseContentType, parseHeaders, type HeaderFields } from '../headers.js';
+import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
+import type { Ingress } from '../providers/types.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
 const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam']);
@@ -20,22 +22,105 @@ function invalid(message: string): OutboundPoolsError {
  * RFC 3462/6522: a DSN is `multipart/report` with `report-type=delivery-status` (parameter
  * names and the value are case-insensitive, the value may be quoted).
  */
-function isDeliveryStatusReport(fields: HeaderFields): boolean {
-  const value = headerValue(fields, 'content-type');
+function isDeliveryStatusReport(value: string | undefined): boolean {
   if (value === undefined) return false;
+  // Most messages are no report: a type other than multipart/report, with no comment that could
+  // hide the real one (`multipart(x)/report`), needs no parsing.
+  if (!MAYBE_REPORT.test(value) && value.indexOf('(') < 0) return false;
   const contentType = parseContentType(value);
   return contentType?.type === 'multipart/report' && contentType.parameters.get('report-type')?.toLowerCase() === 'delivery-status';
 }
+
+const MAYBE_REPORT = /^\s*multipart\/report/i;
 
 // The three possible NDR verdicts, shared (frozen) rather than made for every message.
 const NULL_SENDER: NdrVerdict = Object.freeze({ isNdr: true, basis: 'null-sender' });
 const DELIVERY_STATUS_REPORT: NdrVerdict = Object.freeze({ isNdr: true, basis: 'delivery-status-report' });
 const NOT_AN_NDR: NdrVerdict = Object.freeze({ isNdr: false, basis: null });
 
-function ndrVerdict(sender: EnvelopeAddress | null, fields: HeaderFields | null): NdrVerdict {
+function ndrVerdict(sender: EnvelopeAddress | null, fields: DecisionFields | null): NdrVerdict {
   if (sender === null) return NULL_SENDER;
-  if (fields !== null && isDeliveryStatusReport(fields)) return DELIVERY_STATUS_REPORT;
+  if (fields !== null && isDeliveryStatusReport(fields.contentType)) return DELIVERY_STATUS_REPORT;
   return NOT_AN_NDR;
+}
+
+/** A thrown value in words, safe on anything. */
+function describeThrown(error: unknown): string {
+  try {
+    return error instanceof Error && typeof error.message === 'string' ? error.message : `threw ${show(error)}`;
+  } catch {
+    return 'an error that cannot be described';
+  }
+}
+
+const INGRESS_KEYS = new Set(['ip', 'helo', 'mailFrom']);
+/** RFC 1035 §2.3.4: a name is at most 255 octets; a HELO argument is a name or an address literal. */
+const MAX_HELO_LENGTH = 255;
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/**
+ * `message.ingress`, checked and copied: `ip` an IPv4 or IPv6 address, `helo` a name without
+ * spaces or control characters (RFC 5321 §4.1.1.1), `mailFrom` an envelope address or the null
+ * sender. The authenticator evaluates SPF for them (rules 7 and 8): a guess would verify the wrong sender.
+ */
+function checkIngress(ingress: unknown): Ingress {
+  if (typeof ingress !== 'object' || ingress === null || Array.isArray(ingress)) {
+    throw invalid(`ingress must be an object { ip?, helo?, mailFrom? }, got ${show(ingress)}.`);
+  }
+  let ip: unknown;
+  let helo: unknown;
+  let mailFrom: unknown;
+  try {
+    for (const key in ingress) {
+      if (!INGRESS_KEYS.has(key)) throw invalid(`Unknown ingress field ${show(key)}; known: ${[...INGRESS_KEYS].join(', ')}.`);
+    }
+    ({ ip, helo, mailFrom } = ingress as Record<string, unknown>);
+  } catch (error) {
+    if (error instanceof OutboundPoolsError) throw error;
+    throw invalid(`ingress cannot be read (${describeThrown(error)}).`);
+  }
+  const checked: { -readonly [K in keyof Ingress]: Ingress[K] } = {};
+  if (ip !== undefined) {
+    if (typeof ip !== 'string' || isIP(ip) === 0) throw invalid(`ingress.ip must be an IPv4 or IPv6 address, got ${show(ip)}.`);
+    checked.ip = ip;
+  }
+  if (helo !== undefined) {
+    if (typeof helo !== 'string' || helo.length === 0 || helo.length > MAX_HELO_LENGTH || /[\s\x00-\x1f\x7f]/.test(helo)) {
+      throw invalid(`ingress.helo must be a name of 1 to ${MAX_HELO_LENGTH} characters without spaces or control characters, got ${show(helo)}.`);
+    }
+    checked.helo = helo;
+  }
+  if (mailFrom !== undefined) {
+    if (typeof mailFrom !== 'string') throw invalid(`ingress.mailFrom must be a string ('' for the null sender), got ${show(mailFrom)}.`);
+    if (!isNullSender(mailFrom)) parseEnvelopeAddress(mailFrom, 'ingress.mailFrom', true);
+    checked.mailFrom = mailFrom;
+  }
+  return checked;
+}
+
+/**
+ * The message's fields, each read once into an object of our own (a getter may answer
+ * differently each time, or throw), with unknown fields refused and `ingress` checked. What
+ * follows reads only the copy.
+ * @throws {OutboundPoolsError} `invalid-message`, `invalid-address`.
+ */
+export function readMessage(message: unknown): OutboundMessage {
+  let fields: OutboundMessage;
+  try {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      throw invalid(`The message must be an object with mailFrom and rcptTo, got ${show(message)}.`);
+    }
+    for (const key in message) {
+      if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
+    }
+    const { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam } = message as OutboundMessage;
+    fields = { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam } as OutboundMessage;
+  } catch (error) {
+    if (error instanceof OutboundPoolsError) throw error;
+    throw invalid(`The message cannot be read (${describeThrown(error)}).`);
+  }
+  if (fields.ingress === undefined) return fields;
+  return { ...fields, ingress: checkIngress(fields.ingress) };
 }
 
 /**
@@ -43,42 +128,54 @@ function ndrVerdict(sender: EnvelopeAddress | null, fields: HeaderFields | null)
  * @throws {OutboundPoolsError} `invalid-message`, `invalid-address`, `invalid-headers`.
  */
 export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope {
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    throw invalid(`The message must be an object with mailFrom and rcptTo, got ${show(message)}.`);
-  }
-  for (const key in message) {
-    if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
-  }
+  return envelopeOf(readMessage(message), policy);
+}
+
+/** {@link readEnvelope} of a message {@link readMessage} has read. */
+export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   const { mailFrom, rcptTo, submitter } = message;
   if (typeof mailFrom !== 'string') throw invalid(`mailFrom must be a string ('' for the null sender), got ${show(mailFrom)}.`);
-  if (!Array.isArray(rcptTo) || rcptTo.length === 0) throw invalid('rcptTo must be a non-empty array of addresses.');
-  if (rcptTo.length > MAX_RECIPIENTS) throw invalid(`rcptTo has ${rcptTo.length} addresses; at most ${MAX_RECIPIENTS} are accepted in one call.`);
-  if (submitter !== undefined && (typeof submitter !== 'string' || submitter.length === 0 || submitter.length > MAX_SUBMITTER_LENGTH || /[\x00-\x1f\x7f]/.test(submitter))) {
+  let count: number;
+  try {
+    count = Array.isArray(rcptTo) ? rcptTo.length : 0;
+  } catch (error) {
+    throw invalid(`rcptTo cannot be read (${describeThrown(error)}).`);
+  }
+  if (count === 0) throw invalid('rcptTo must be a non-empty array of addresses.');
+  if (count > MAX_RECIPIENTS) throw invalid(`rcptTo has ${count} addresses; at most ${MAX_RECIPIENTS} are accepted in one call.`);
+  if (submitter !== undefined && (typeof submitter !== 'string' || submitter.length === 0 || submitter.length > MAX_SUBMITTER_LENGTH || CONTROL.test(submitter))) {
     throw invalid(`submitter must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(submitter)}.`);
   }
   const { queueId } = message;
-  if (queueId !== undefined && (typeof queueId !== 'string' || queueId.length === 0 || queueId.length > MAX_SUBMITTER_LENGTH || /[\x00-\x1f\x7f]/.test(queueId))) {
+  if (queueId !== undefined && (typeof queueId !== 'string' || queueId.length === 0 || queueId.length > MAX_SUBMITTER_LENGTH || CONTROL.test(queueId))) {
     throw invalid(`queueId must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(queueId)}.`);
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // An index loop reads holes as undefined, refused like any non-string (map would skip them).
-  const recipients: EnvelopeAddress[] = new Array(rcptTo.length);
+  const recipients: EnvelopeAddress[] = new Array(count);
   let internalRecipients = 0;
-  for (let index = 0; index < rcptTo.length; index++) {
-    const recipient = parseEnvelopeAddress(rcptTo[index], 'rcptTo', true, index);
+  for (let index = 0; index < count; index++) {
+    let address: unknown;
+    try {
+      address = rcptTo[index];
+    } catch (error) {
+      throw invalid(`rcptTo[${index}] cannot be read (${describeThrown(error)}).`);
+    }
+    const recipient = parseEnvelopeAddress(address, 'rcptTo', true, index);
     recipients[index] = recipient;
     if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;
   }
-  const fields = message.headers === undefined ? null : parseHeaders(message.headers);
-  const from = fields === null ? undefined : headerValue(fields, 'from');
-  const fromHost = from === undefined ? undefined : fromDomain(from);
+  const fields = message.headers === undefined ? null : decisionFields(message.headers);
+  const fromHost = fields?.from === undefined ? undefined : fromDomain(fields.from);
+  const headerFromDomain = fromHost === undefined ? null : normaliseDomain(fromHost);
   return {
     sender,
     recipients,
     internalRecipients,
     externalRecipients: recipients.length - internalRecipients,
-    headerFromDomain: fromHost === undefined ? null : normaliseDomain(fromHost),
-    messageId: fields === null ? null : (headerValue(fields, 'message-id') ?? null),
+    // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
+    headerFromDomain: headerFromDomain === null ? null : detach(headerFromDomain),
+    messageId: fields?.messageId === undefined ? null : detach(fields.messageId),
     limitKey: submitter ?? sender?.address.toLowerCase() ?? '<>',
     senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
     ndr: ndrVerdict(sender, fields),

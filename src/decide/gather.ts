@@ -3,11 +3,12 @@
 // the rules. Every provider fault (throw, reject, hang, garbage) becomes a failed verdict; the
 // policy's fail modes decide what that means. Nothing here throws because a provider misbehaved.
 
+import { normaliseDomain } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy } from '../policy.js';
 import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter } from '../providers/types.js';
-import { readEnvelope } from './envelope.js';
+import { envelopeOf, readMessage } from './envelope.js';
 import { applyRules } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
 import { ask, Consultation, isPending, type Pending } from './consultation.js';
@@ -29,36 +30,63 @@ function invalidContext(message: string): OutboundPoolsError {
 const CONTEXT_KEYS = ['policy', 'providers', 'srs', 'now', 'signal'];
 const PROVIDER_NAMES: readonly (keyof Providers)[] = ['dns', 'rateLimiter', 'spam', 'authenticator'];
 
+/**
+ * The type of `provider[name]`. A getter that throws, or a Proxy that does, reads as
+ * `'function'`: that is a fault of the provider, which the call then reports as
+ * `provider-failed` (SPEC §4: never a throw because a provider misbehaved).
+ */
+function methodType(provider: object, name: string): string {
+  try {
+    return typeof (provider as Record<string, unknown>)[name];
+  } catch {
+    return 'function';
+  }
+}
+
 /** Whether `provider` is an object with methods `a` and (when given) `b`. */
 function hasMethods(provider: unknown, a: string, b?: string): boolean {
   if (typeof provider !== 'object' || provider === null) return false;
-  const methods = provider as Record<string, unknown>;
-  return typeof methods[a] === 'function' && (b === undefined || typeof methods[b] === 'function');
+  return methodType(provider, a) === 'function' && (b === undefined || methodType(provider, b) === 'function');
 }
 
 /** Whether `provider`'s optional methods `a` and `b` are functions where present. */
-function optionalMethods(provider: unknown, a: string, b: string): boolean {
-  const methods = provider as Record<string, unknown>;
-  return (methods[a] === undefined || typeof methods[a] === 'function') && (methods[b] === undefined || typeof methods[b] === 'function');
+function optionalMethods(provider: object, a: string, b: string): boolean {
+  const typeA = methodType(provider, a);
+  const typeB = methodType(provider, b);
+  return (typeA === 'undefined' || typeA === 'function') && (typeB === 'undefined' || typeB === 'function');
 }
 
 function badProvider(name: string, what: string): OutboundPoolsError {
   return invalidContext(`providers.${name} must be ${what}.`);
 }
 
-// Checked on every decidePool call (createDecider checks once): no allocation, no loops but
-// the one over the keys, which refuses a name it does not know.
+const NO_PROVIDERS: Providers = Object.freeze({});
+
+// Checked on every decidePool call (createDecider checks once). The providers are read once,
+// into an object of our own: a getter on the caller's object cannot answer differently later.
 function checkProviders(value: unknown): Providers {
-  if (value === undefined) return {};
+  if (value === undefined) return NO_PROVIDERS;
   if (typeof value !== 'object' || value === null) throw invalidContext(`providers must be an object, got ${show(value)}.`);
-  for (const name in value) {
-    const provider = (value as Record<string, unknown>)[name];
+  const providers: { -readonly [K in keyof Providers]: unknown } = {};
+  let names: string[];
+  try {
+    names = Object.keys(value);
+  } catch (error) {
+    throw invalidContext(`providers cannot be read (${describeThrown(error)}).`);
+  }
+  for (const name of names) {
+    let provider: unknown;
+    try {
+      provider = (value as Record<string, unknown>)[name];
+    } catch (error) {
+      throw invalidContext(`providers.${name} cannot be read (${describeThrown(error)}).`);
+    }
     switch (name) {
       case 'dns':
         if (provider !== undefined && typeof provider !== 'function') throw badProvider(name, 'a function (name, rrtype) => Promise, like dns.promises.resolve');
         break;
       case 'rateLimiter':
-        if (provider !== undefined && (!hasMethods(provider, 'consume', 'restriction') || !optionalMethods(provider, 'consumeSync', 'restrictionSync'))) {
+        if (provider !== undefined && (!hasMethods(provider, 'consume', 'restriction') || !optionalMethods(provider as object, 'consumeSync', 'restrictionSync'))) {
           throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync())');
         }
         break;
@@ -71,28 +99,59 @@ function checkProviders(value: unknown): Providers {
       default:
         throw invalidContext(`Unknown provider ${show(name)}; known: ${PROVIDER_NAMES.join(', ')}.`);
     }
+    if (provider !== undefined) providers[name] = provider;
   }
-  return value as Providers;
+  return providers as Providers;
+}
+
+/** A thrown value in words, safe on anything (a Proxy, a getter that throws, a Symbol). */
+function describeThrown(error: unknown): string {
+  try {
+    return error instanceof Error && typeof error.message === 'string' ? error.message : `threw ${show(error)}`;
+  } catch {
+    return 'an error that cannot be described';
+  }
 }
 
 /** Checks a decide context once; the sync core and decidePool share it. */
 export function resolveContext(context: DecideContext): ResolvedContext {
   if (typeof context !== 'object' || context === null) throw invalidContext(`The context must be an object, got ${show(context)}.`);
-  for (const key in context) {
-    if (!CONTEXT_KEYS.includes(key)) throw invalidContext(`Unknown context field ${show(key)}; known: ${CONTEXT_KEYS.join(', ')}.`);
-  }
-  const policy = isPolicy(context.policy) ? context.policy : createPolicy(context.policy);
-  const { srs, now, signal } = context;
-  if (srs !== undefined) {
-    if (typeof srs !== 'object' || srs === null || typeof srs.rewriter?.forward !== 'function' || typeof srs.domain !== 'string' || srs.domain.length === 0) {
-      throw invalidContext('srs must be { rewriter: new Srs({ secret }), domain: "forwarding.example" }.');
+  let given: DecideContext;
+  try {
+    for (const key in context) {
+      if (!CONTEXT_KEYS.includes(key)) throw invalidContext(`Unknown context field ${show(key)}; known: ${CONTEXT_KEYS.join(', ')}.`);
     }
+    // Each field read once (a getter may answer differently, or throw).
+    const { policy, providers, srs, now, signal } = context;
+    given = { policy, providers, srs, now, signal } as DecideContext;
+  } catch (error) {
+    if (error instanceof OutboundPoolsError) throw error;
+    throw invalidContext(`The context cannot be read (${describeThrown(error)}).`);
   }
-  return { policy, providers: checkProviders(context.providers), srs, now: checkNow(now), signal: checkSignal(signal) };
+  const policy = isPolicy(given.policy) ? given.policy : createPolicy(given.policy);
+  return { policy, providers: checkProviders(given.providers), srs: checkSrs(given.srs), now: checkNow(given.now), signal: checkSignal(given.signal) };
+}
+
+const SRS_SHAPE = 'srs must be { rewriter: new Srs({ secret }), domain: "forwarding.example" }';
+
+/** The SRS context, read once into an object of our own; the rewriter is called later, as `rewriter.forward(…)`. */
+function checkSrs(srs: unknown): SrsContext | undefined {
+  if (srs === undefined) return undefined;
+  if (typeof srs !== 'object' || srs === null) throw invalidContext(`${SRS_SHAPE}, got ${show(srs)}.`);
+  let rewriter: unknown;
+  let domain: unknown;
+  try {
+    ({ rewriter, domain } = srs as Record<string, unknown>);
+  } catch (error) {
+    throw invalidContext(`srs cannot be read (${describeThrown(error)}).`);
+  }
+  if (typeof rewriter !== 'object' || rewriter === null || methodType(rewriter, 'forward') !== 'function') throw invalidContext(`${SRS_SHAPE}: rewriter has no forward().`);
+  if (typeof domain !== 'string' || normaliseDomain(domain) === null) throw invalidContext(`${SRS_SHAPE}: domain ${show(domain)} is not a domain name.`);
+  return { rewriter: rewriter as SrsContext['rewriter'], domain };
 }
 
 /** Precomputed verdicts on the message are the caller's input: garbage there is an input error. */
-function given<T>(value: unknown, field: string, check: (value: unknown) => T): Verdict<T> | undefined {
+function precomputed<T>(value: unknown, field: string, check: (value: unknown) => T): Verdict<T> | undefined {
   if (value === undefined) return undefined;
   try {
     return { state: 'given', value: check(value) };
@@ -109,8 +168,13 @@ const absent = (why: string) => Object.freeze({ state: 'absent', why } as const)
  * AbortController costs more than a whole decision, so in-memory providers written as
  * `classify(message)` are spared it. (A method declared with rest parameters gets no signal.)
  */
-function wantsSignal(method: (...args: never[]) => unknown): boolean {
-  return method.length >= 2;
+function wantsSignal(provider: object, name: string): boolean {
+  try {
+    const method = (provider as Record<string, unknown>)[name];
+    return typeof method === 'function' && method.length >= 2;
+  } catch {
+    return false; // the call reads it again, fails, and reports it
+  }
 }
 
 type Answer = Verdict<unknown> | Pending;
@@ -144,9 +208,13 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
   const perMessage = policy.recipientsPerMessage;
   if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
     // A limiter that can answer at once (createMemoryRateLimiter) is asked without promises.
-    return limiter.restrictionSync === undefined
-      ? ask(() => limiter.restriction(envelope.limitKey, now), checkRestrictionOnly, false, signal)
-      : ask(() => limiter.restrictionSync!(envelope.limitKey, now), checkRestrictionOnly, false, signal);
+    // The methods are read inside the call: a getter that throws is the limiter's failure.
+    return ask(
+      () => (limiter.restrictionSync === undefined ? limiter.restriction(envelope.limitKey, now) : limiter.restrictionSync(envelope.limitKey, now)),
+      checkRestrictionOnly,
+      false,
+      signal,
+    );
   }
   const { limitKey: key, messageId, internalRecipients, externalRecipients } = envelope;
   const { limits } = policy;
@@ -155,9 +223,7 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
     messageId === null
       ? { key, internalRecipients, externalRecipients, limits, now }
       : { key, messageId, internalRecipients, externalRecipients, limits, now };
-  return limiter.consumeSync === undefined
-    ? ask(() => limiter.consume(request), checkConsumeResult, false, signal)
-    : ask(() => limiter.consumeSync!(request), checkConsumeResult, false, signal);
+  return ask(() => (limiter.consumeSync === undefined ? limiter.consume(request) : limiter.consumeSync(request)), checkConsumeResult, false, signal);
 }
 
 function checkRestrictionOnly(value: unknown): ConsumeResult {
@@ -170,8 +236,8 @@ function checkRestrictionOnly(value: unknown): ConsumeResult {
  */
 function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext, now: Date, signal: AbortSignal | undefined): Verdicts | Promise<Verdicts> {
   const { policy, providers } = ctx;
-  const spamGiven = given(message.spam, 'spam', checkSpam);
-  const authGiven = given(message.authentication, 'authentication', checkAuthentication);
+  const spamGiven = precomputed(message.spam, 'spam', checkSpam);
+  const authGiven = precomputed(message.authentication, 'authentication', checkAuthentication);
   const isNdr = envelope.ndr.isNdr;
   const sender = envelope.sender;
   // The deadlines count from here: a provider's synchronous work cannot be cut off, but it counts.
@@ -197,12 +263,12 @@ function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedConte
   const forProviders = askSpam || askAuth ? providerMessage(message) : undefined;
   const spam: Answer =
     spamGiven ??
-    (askSpam ? ask((s) => classifier.classify(forProviders!, s!), checkSpam, wantsSignal(classifier.classify), signal)
+    (askSpam ? ask((s) => classifier.classify(forProviders!, s!), checkSpam, wantsSignal(classifier, 'classify'), signal)
     : isNdr ? ABSENT.ndrContent
     : ABSENT.noClassifier);
   const authentication: Answer =
     authGiven ??
-    (askAuth ? ask((s) => authenticator.authenticate(forProviders!, s!), checkAuthentication, wantsSignal(authenticator.authenticate), signal)
+    (askAuth ? ask((s) => authenticator.authenticate(forProviders!, s!), checkAuthentication, wantsSignal(authenticator, 'authenticate'), signal)
     : isNdr || envelope.senderAccepted ? ABSENT.notForward
     : ABSENT.noAuthenticator);
 
@@ -244,8 +310,9 @@ function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, s
   // Not an async function: when every provider answers at once, one resolved promise is all
   // the asynchrony a decision costs. Bad input still rejects rather than throws.
   try {
-    const envelope = readEnvelope(message, ctx.policy);
-    const verdicts = gather(message, envelope, ctx, now, signal);
+    const given = readMessage(message);
+    const envelope = envelopeOf(given, ctx.policy);
+    const verdicts = gather(given, envelope, ctx, now, signal);
     if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules({ envelope, verdicts: gathered, srs: ctx.srs, now }, ctx.policy));
     return Promise.resolve(applyRules({ envelope, verdicts, srs: ctx.srs, now }, ctx.policy));
   } catch (error) {
@@ -298,8 +365,37 @@ export function createDecider(context: Omit<DecideContext, 'now' | 'signal'> = {
   const base = resolveContext(context);
   return (message, options) => {
     if (options === undefined) return decideWith(base, message, new Date(), undefined);
-    return decideWith(base, message, checkNow(options.now), checkSignal(options.signal));
+    // Bad options reject, as every bad input of decidePool does; nothing here throws.
+    let now: Date;
+    let signal: AbortSignal | undefined;
+    try {
+      ({ now, signal } = checkOptions(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return decideWith(base, message, now, signal);
   };
+}
+
+const OPTION_KEYS = ['now', 'signal'];
+
+/** A decider's per-call options, checked: an object with `now` and `signal`, both optional. */
+function checkOptions(options: unknown): { now: Date; signal: AbortSignal | undefined } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidContext(`The options of a decider must be an object { now?, signal? }, got ${show(options)}.`);
+  }
+  let now: unknown;
+  let signal: unknown;
+  try {
+    for (const key in options) {
+      if (!OPTION_KEYS.includes(key)) throw invalidContext(`Unknown decider option ${show(key)}; known: ${OPTION_KEYS.join(', ')}.`);
+    }
+    ({ now, signal } = options as Record<string, unknown>);
+  } catch (error) {
+    if (error instanceof OutboundPoolsError) throw error;
+    throw invalidContext(`The options of a decider cannot be read (${describeThrown(error)}).`);
+  }
+  return { now: checkNow(now), signal: checkSignal(signal) };
 }
 
 /** A verdict handed to the sync core, checked like a provider's answer (garbage is an input error). */
@@ -332,16 +428,17 @@ export type VerdictsInput = Partial<Verdicts>;
  */
 export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsInput, context: Omit<DecideContext, 'providers' | 'signal'> = {}): Decision {
   const ctx = resolveContext(context);
-  const envelope = readEnvelope(message, ctx.policy);
+  const given = readMessage(message);
+  const envelope = envelopeOf(given, ctx.policy);
   if (typeof verdicts !== 'object' || verdicts === null) throw invalidContext(`verdicts must be an object, got ${show(verdicts)}.`);
   const notGiven = absent('not given');
   const full: Verdicts = {
     limits: checkedVerdict(verdicts.limits, 'limits', checkConsumeResult) ?? notGiven,
     senderDomain: checkedVerdict(verdicts.senderDomain, 'senderDomain', checkSenderDomain) ?? notGiven,
-    spam: checkedVerdict(verdicts.spam, 'spam', checkSpam) ?? given(message.spam, 'spam', checkSpam) ?? notGiven,
+    spam: checkedVerdict(verdicts.spam, 'spam', checkSpam) ?? precomputed(given.spam, 'spam', checkSpam) ?? notGiven,
     authentication:
       checkedVerdict(verdicts.authentication, 'authentication', checkAuthentication) ??
-      given(message.authentication, 'authentication', checkAuthentication) ??
+      precomputed(given.authentication, 'authentication', checkAuthentication) ??
       notGiven,
   };
   return applyRules({ envelope, verdicts: full, srs: ctx.srs, now: ctx.now }, ctx.policy);

@@ -2,6 +2,8 @@
 // synchronous function over gathered verdicts; read it beside the table in
 // docs/decision-rules.md.
 
+import { parseEnvelopeAddress } from '../address.js';
+import { OutboundPoolsError, show } from '../errors.js';
 import type { Policy, Pool } from '../policy.js';
 import type { LimitBreach, ProviderName } from '../providers/types.js';
 import { SrsError } from '../srs/index.js';
@@ -231,17 +233,34 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
 }
 
 /**
- * Rule 8's SRS step; never throws: an address SRS cannot carry (over 64 octets) or a failing
- * rewriter leaves the sender as it was, with the reason.
+ * Rule 8's SRS step; never throws: an address SRS cannot carry (over 64 octets), a failing
+ * rewriter, or one that answers something other than an envelope address (a number, text with
+ * CR LF) leaves the sender as it was, with the reason. Only a checked address reaches `mailFrom`.
  */
 function rewriteSender(address: string, input: RuleInput): SrsOutcome {
   if (input.srs === undefined) return { applied: false, why: 'no SRS rewriter configured (context.srs)' };
+  let rewritten: unknown;
   try {
-    const rewritten = input.srs.rewriter.forward(address, input.srs.domain, { now: input.now });
-    if (rewritten === address) return { applied: false, why: `the sender is already in ${input.srs.domain}` };
+    rewritten = input.srs.rewriter.forward(address, input.srs.domain, { now: input.now });
+  } catch (error) {
+    return { applied: false, why: rewriterError(error) };
+  }
+  if (rewritten === address) return { applied: false, why: `the sender is already in ${input.srs.domain}` };
+  if (typeof rewritten !== 'string') return { applied: false, why: `the SRS rewriter returned ${show(rewritten)}, not an address` };
+  try {
+    parseEnvelopeAddress(rewritten, 'the SRS address', false);
     return { applied: true, original: address, rewritten };
   } catch (error) {
-    if (error instanceof SrsError) return { applied: false, why: `${error.code}: ${error.message}` };
-    return { applied: false, why: `the SRS rewriter failed: ${error instanceof Error ? error.message : String(error)}` };
+    return { applied: false, why: `the SRS rewriter returned an invalid address: ${error instanceof OutboundPoolsError ? error.message : 'unreadable'}` };
+  }
+}
+
+/** Why the rewriter threw, in words; safe on anything it can throw. */
+function rewriterError(error: unknown): string {
+  try {
+    if (error instanceof SrsError) return `${error.code}: ${error.message}`;
+    return `the SRS rewriter failed: ${error instanceof Error && typeof error.message === 'string' ? error.message : show(error)}`;
+  } catch {
+    return 'the SRS rewriter failed with an error that cannot be described';
   }
 }

@@ -1,0 +1,114 @@
+// The doubling series every parser is held to (SPEC §6, "Hostile input"): the same hostile
+// shape at sizes n, 2n, 4n … (five doublings), the time of each size the minimum of several
+// runs, and the growth of each step — time(2n) / time(n) — compared with a bound. A linear
+// parser grows about 2× a step; a quadratic one 4×. A ratio of times from one process, never an
+// absolute timing, so a slow or busy machine passes the same test as a fast one.
+//
+// Keep a series below 64 Ki characters (32 Ki for text outside Latin-1, two bytes a character):
+// V8 puts a string over 128 KB in its large-object space, and a parser that copies its input
+// (a slice that gets flattened, a trim, a regex over a cons string) pays up to 200× more per
+// character there — measured: `(s + ' ').trim()` 0.1 ns a character at 64 Ki, 20 ns at
+// 128 Ki, then 2× a doubling again. A series that crosses the threshold reports that one step,
+// which is the heap's, not the parser's; a quadratic parser shows 4× a step well below it.
+
+import assert from 'node:assert/strict';
+
+/** Options of {@link doublingSeries}. */
+export interface DoublingOptions {
+  /** The smallest size; the series is start, 2·start, … 2^doublings·start. */
+  readonly start: number;
+  /** How many times the size doubles (default 5). */
+  readonly doublings?: number;
+  /** Runs per size; the minimum counts (default 5). */
+  readonly runs?: number;
+  /** The bound on one step's growth (default 3). */
+  readonly maxGrowth?: number;
+  /**
+   * Calls per run, the same for every size: by default as many as make the smallest size take
+   * about `minRunMs`, so that the clock's resolution and timer noise do not decide the ratio.
+   */
+  readonly minRunMs?: number;
+}
+
+/** What a series measured. */
+export interface DoublingResult {
+  readonly sizes: readonly number[];
+  /** CPU milliseconds per run (of `calls` calls), the minimum over the runs, per size. */
+  readonly times: readonly number[];
+  /** times[i + 1] / times[i]. */
+  readonly growth: readonly number[];
+  readonly calls: number;
+  /** Set when the series stopped early at a step over twice the bound (a nonlinear parser at 32× would take minutes). */
+  readonly stoppedEarly: boolean;
+}
+
+/** CPU time, in milliseconds, of `calls` calls: the process's own, so other processes on a shared machine do not count. */
+async function timeRun(input: unknown, run: (input: never) => unknown, calls: number): Promise<number> {
+  const start = process.cpuUsage();
+  for (let call = 0; call < calls; call++) {
+    const result = run(input as never);
+    if (result instanceof Promise) await result;
+  }
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+}
+
+/**
+ * Measures `run` on `make(size)` for each size of the series, in CPU time. Inputs are made
+ * before timing; a run may be async. The runs go round the sizes (every size once, then again)
+ * so that a change of machine load or clock speed touches all sizes alike. The first round
+ * stops at a step over twice `maxGrowth`: a nonlinear parser at 32× could take minutes.
+ */
+export async function doublingSeries<T>(make: (size: number) => T, run: (input: T) => unknown, options: DoublingOptions): Promise<DoublingResult> {
+  const { start, doublings = 5, runs = 5, maxGrowth = 3, minRunMs = 2 } = options;
+  const call = run as (input: never) => unknown;
+  let sizes = Array.from({ length: doublings + 1 }, (_, i) => start * 2 ** i);
+  // Warm up (and let the JIT see the shape) on the smallest input, then calibrate on it.
+  const first = make(sizes[0]!);
+  await timeRun(first, call, 3);
+  let calls = 1;
+  while ((await timeRun(first, call, calls)) < minRunMs && calls < 1 << 16) calls *= 2;
+
+  const inputs = [first];
+  const times = [await timeRun(first, call, calls)];
+  let stoppedEarly = false;
+  for (const size of sizes.slice(1)) {
+    const input = make(size);
+    await timeRun(input, call, 1);
+    inputs.push(input);
+    times.push(await timeRun(input, call, calls));
+    if (times.at(-1)! > 2 * maxGrowth * times.at(-2)!) {
+      stoppedEarly = inputs.length < sizes.length;
+      break;
+    }
+  }
+  sizes = sizes.slice(0, inputs.length);
+  for (let r = 1; r < runs; r++) {
+    for (let i = 0; i < inputs.length; i++) times[i] = Math.min(times[i]!, await timeRun(inputs[i], call, calls));
+  }
+  const growth = times.slice(1).map((time, i) => time / times[i]!);
+  return { sizes, times, growth, calls, stoppedEarly };
+}
+
+/** The series in words, for assertion messages and the report. */
+export function describeSeries(result: DoublingResult): string {
+  const steps = result.growth.map((g, i) => `${result.sizes[i]}→${result.sizes[i + 1]}: ${g.toFixed(2)}×`);
+  const last = result.times.at(-1)!;
+  return `growth per doubling ${steps.join(', ')} (${result.calls} call(s) per run; ${(last / result.calls).toFixed(2)} ms per call at ${result.sizes.at(-1)})${result.stoppedEarly ? '; stopped early' : ''}`;
+}
+
+/**
+ * Asserts that `run` is linear on `make`'s inputs: no step of the doubling series grows more
+ * than `maxGrowth`. A failing step is measured once more, as a whole new series, before the
+ * test fails: one busy moment on a shared machine is not a quadratic parser.
+ */
+export async function assertLinear<T>(make: (size: number) => T, run: (input: T) => unknown, options: DoublingOptions): Promise<DoublingResult> {
+  const maxGrowth = options.maxGrowth ?? 3;
+  let result = await doublingSeries(make, run, options);
+  if (result.growth.every((g) => g <= maxGrowth)) return result;
+  const again = await doublingSeries(make, run, options);
+  // The better of the two series, step by step: noise only ever adds time.
+  if (again.growth.every((g) => g <= maxGrowth)) return again;
+  result = again.growth.length > result.growth.length ? again : result;
+  assert.fail(`not linear: ${describeSeries(result)} (bound ${maxGrowth}×, in two series)`);
+}

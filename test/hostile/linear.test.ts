@@ -1,0 +1,212 @@
+// Every parser runs in time linear in its input (SPEC §6, "Hostile input"; issue 11): each is
+// fed hostile shapes — runs of the characters its grammar treats specially — in a doubling
+// series (test/hostile/doubling.ts), through its public function, and fails when one doubling
+// grows the time more than 3×. Each test prints the measured growth as a diagnostic.
+import { describe, it, type TestContext } from 'node:test';
+import { BlockList } from 'node:net';
+import { decidePool, parseEnvelopeAddress, normaliseDomain, createPolicy, OutboundPoolsError, type OutboundMessage } from '../../src/index.js';
+import { fromDomain, parseContentType, parseHeaders } from '../../src/headers.js';
+import { authenticationFromHeaders, parseAuthenticationResults } from '../../src/providers/authentication-results.js';
+import { firstUntrustedHop, receivedFrom } from '../../src/mailauth/authenticator.js';
+import { Srs, SrsError } from '../../src/srs/index.js';
+import { assertLinear, describeSeries, type DoublingOptions } from './doubling.js';
+
+/** Repeats `unit` until the string is `size` characters long (cut to size). */
+function fill(unit: string, size: number): string {
+  return unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+}
+
+/** Calls `run`, swallowing the typed refusals a parser may answer hostile input with (and nothing else). */
+function refusedOrParsed(run: () => unknown): () => Promise<unknown> | unknown {
+  return () => {
+    try {
+      const result = run();
+      return result instanceof Promise ? result.catch(typedOnly) : result;
+    } catch (error) {
+      return typedOnly(error);
+    }
+  };
+}
+
+function typedOnly(error: unknown): undefined {
+  if (error instanceof OutboundPoolsError || error instanceof SrsError) return undefined;
+  throw error;
+}
+
+interface Shape {
+  readonly name: string;
+  readonly make: (size: number) => string;
+}
+
+/** One test per shape: `run` over `make(size)`, linear or failing with the measured series. */
+function linearIn(parser: string, shapes: readonly Shape[], run: (input: string) => unknown, options: DoublingOptions): void {
+  for (const shape of shapes) {
+    it(`${parser} is linear on ${shape.name}`, async (t: TestContext) => {
+      const result = await assertLinear(shape.make, (input) => refusedOrParsed(() => run(input))(), options);
+      t.diagnostic(describeSeries(result));
+    });
+  }
+}
+
+/** Shapes built from one repeated unit. */
+const repeated = (...units: string[]): Shape[] => units.map((unit) => ({ name: `${JSON.stringify(unit)} repeated`, make: (size: number) => fill(unit, size) }));
+const prefixed = (prefix: string, ...units: string[]): Shape[] =>
+  units.map((unit) => ({ name: `${JSON.stringify(prefix)} then ${JSON.stringify(unit)} repeated`, make: (size: number) => prefix + fill(unit, size) }));
+
+// 1 Ki to 32 Ki characters: long enough that the work, not the call, is measured, and below
+// V8's large-object threshold throughout (see doubling.ts): quadratic work shows as 4× a step.
+const FIELD: DoublingOptions = { start: 1024 };
+
+describe('envelope addresses (parseEnvelopeAddress, normaliseDomain)', () => {
+  const shapes = [
+    ...repeated('a.', '@', '"', 'ü', 'xn--'),
+    ...prefixed('"', 'a\\'),
+    ...prefixed('user@', 'a.', 'ü.'),
+  ];
+  linearIn('parseEnvelopeAddress (sender)', shapes, (text) => parseEnvelopeAddress(text, 'mailFrom', false), FIELD);
+  linearIn('parseEnvelopeAddress (recipient)', shapes, (text) => parseEnvelopeAddress(text, 'rcptTo', true), FIELD);
+  linearIn('normaliseDomain', [...repeated('a.', 'ü.', 'xn--a.')], (text) => normaliseDomain(text), FIELD);
+});
+
+describe('header fields (fromDomain, parseContentType, parseHeaders)', () => {
+  linearIn(
+    'fromDomain',
+    [
+      ...repeated(',', ':', 'a@b,', 'a:', '<', '"', '(', '("', ' '),
+      ...prefixed('"', '\\a'),
+      ...prefixed('(', '\\)'),
+      ...prefixed('a@', ',', ':'),
+    ],
+    (text) => fromDomain(text),
+    FIELD,
+  );
+  linearIn(
+    'parseContentType',
+    [
+      ...repeated(';', '(', ';a="', '; a="x', ';a="\\'),
+      ...prefixed('text/plain', ';', ';a="x', '; a', ';a=b', '(a)'),
+      ...prefixed('multipart/report; report-type="', 'a\\'),
+    ],
+    (text) => parseContentType(text),
+    FIELD,
+  );
+  linearIn(
+    'parseHeaders',
+    [
+      ...repeated('a\n', 'a: b\r\n', ' \n', 'a b: c\n', '\r', 'From: x\r\n x\r\n'),
+      { name: 'one long line without a colon', make: (size) => `A: b\r\n${fill('a', size)}` },
+      { name: 'many lines without a colon before the first one', make: (size) => `${fill('abcdefghij\n', size)}A: b\n` },
+      { name: 'one field folded many times', make: (size) => `Subject: a\r\n${fill(' b\r\n', size)}` },
+    ],
+    (text) => parseHeaders(text),
+    FIELD,
+  );
+});
+
+describe('the whole decision (decidePool) with a huge header block', () => {
+  const context = { policy: createPolicy({ acceptedDomains: ['contoso.com'] }) };
+  const decide = (headers: string) => decidePool({ mailFrom: 'alice@fabrikam.example', rcptTo: ['bob@example.net'], headers }, context);
+  linearIn(
+    'decidePool',
+    [
+      { name: 'many small fields', make: (size) => fill('X-Filler: some value\r\n', size) },
+      { name: 'a From field of commas', make: (size) => `From: ${fill(',', size)}\r\n` },
+      { name: 'a From field of colons', make: (size) => `From: ${fill(':', size)}\r\n` },
+      { name: 'a From field of "a@b," repeated', make: (size) => `From: ${fill('a@b,', size)}\r\n` },
+      { name: 'a From field of quotes and backslashes', make: (size) => `From: "${fill('\\"', size)}\r\n` },
+      { name: 'a folded From field', make: (size) => `From: a\r\n${fill(' ,:\r\n', size)}` },
+      { name: 'a Content-Type of ;a="x', make: (size) => `Content-Type: multipart/report${fill(';a="x', size)}\r\n` },
+      { name: 'a Content-Type of comments', make: (size) => `Content-Type: multipart/report${fill('(a(b)', size)}\r\n` },
+      { name: 'a long Message-ID', make: (size) => `Message-ID: <${fill('a', size)}@example.org>\r\n` },
+      { name: 'lines without colons', make: (size) => `${fill('garbage line\r\n', size)}From: a@b.example\r\n` },
+    ],
+    decide,
+    FIELD,
+  );
+  it('decidePool is linear in the number of recipients', async (t: TestContext) => {
+    const make = (count: number): OutboundMessage => ({
+      mailFrom: 'alice@contoso.com',
+      rcptTo: Array.from({ length: count }, (_, i) => `user${i}@${i % 2 === 0 ? 'contoso.com' : `d${i % 97}.example`}`),
+    });
+    const result = await assertLinear(make, (message) => decidePool(message, context), { start: 1000 });
+    t.diagnostic(describeSeries(result));
+  });
+});
+
+describe('Authentication-Results (parseAuthenticationResults, authenticationFromHeaders)', () => {
+  const options = { authservIds: ['mx.contoso.com'] };
+  const values = [
+    ...prefixed('mx.contoso.com;', ' spf=pass smtp.mailfrom=a;', ' (', '(a)', ' dkim=pass header.d="', ';'),
+    ...prefixed('mx.contoso.com; spf=pass smtp.mailfrom=', 'a', '"a', '(', 'a@'),
+    ...repeated('(', '"', ' ', '(\\'),
+  ];
+  linearIn('parseAuthenticationResults', values, (value) => parseAuthenticationResults(value, options), FIELD);
+  linearIn(
+    'authenticationFromHeaders',
+    [
+      { name: 'many fields', make: (size) => fill('Authentication-Results: mx.contoso.com; spf=pass smtp.mailfrom=a.example\r\n', size) },
+      { name: 'one long field of results', make: (size) => `Authentication-Results: mx.contoso.com;${fill(' dkim=pass header.d=a.example;', size)}\r\n` },
+      { name: 'untrusted fields', make: (size) => fill('Authentication-Results: other.example; spf=pass\r\n', size) },
+    ],
+    (headers) => authenticationFromHeaders(headers, options),
+    FIELD,
+  );
+});
+
+describe('Received (receivedFrom, firstUntrustedHop)', () => {
+  linearIn(
+    'receivedFrom',
+    [
+      ...repeated(' ', ' from', '[1', 'from (', ' from [1.'),
+      ...prefixed('from ', 'a', ' ', '('),
+      ...prefixed('from a (', '[1', ' '),
+      ...prefixed('from a ([', '1'),
+    ],
+    (value) => receivedFrom(value),
+    FIELD,
+  );
+  const gateways = new BlockList();
+  gateways.addSubnet('192.0.2.0', 24, 'ipv4');
+  linearIn(
+    'firstUntrustedHop',
+    [
+      { name: 'many Received fields through trusted gateways', make: (size) => fill('Received: from gw.example (gw.example [192.0.2.1]) by mx\r\n', size) },
+      { name: 'one long Received field', make: (size) => `Received: from ${fill('a (', size)}\r\n` },
+    ],
+    (raw) => firstUntrustedHop({ raw, mailFrom: 'a@b.example', rcptTo: ['c@d.example'], ingress: { ip: '192.0.2.1' } }, gateways),
+    FIELD,
+  );
+});
+
+describe('SRS (Srs.reverse)', () => {
+  const srs = new Srs({ secret: 'tops3cr3t' });
+  linearIn(
+    'Srs.reverse',
+    [
+      ...prefixed('SRS0=', '=', 'a=', '@'),
+      ...prefixed('SRS1=', '=='),
+      ...prefixed('SRS0=vmyz=2W=', 'a'),
+      ...repeated('SRS0=', 'SRS1=a=='),
+    ],
+    (address) => srs.reverse(`${address}@example.com`, { now: 1577836860_000 }),
+    FIELD,
+  );
+});
+
+describe('policy JSON (createPolicy(JSON.parse(…)))', () => {
+  const jsonOf = (value: unknown) => JSON.stringify(value);
+  linearIn(
+    'createPolicy',
+    [
+      { name: 'many accepted domains', make: (size) => jsonOf({ acceptedDomains: Array.from({ length: size / 16 }, (_, i) => `d${i}.example`) }) },
+      { name: 'many wildcard accepted domains', make: (size) => jsonOf({ acceptedDomains: Array.from({ length: size / 16 }, (_, i) => `*.d${i}.example`) }) },
+      { name: 'many limit sets', make: (size) => jsonOf({ limits: Array.from({ length: size / 64 }, (_, i) => ({ name: `set-${i}`, messagesPerMinute: 1 + i })) }) },
+      { name: 'a long limit-set name', make: (size) => jsonOf({ limits: { name: fill('a', size), messagesPerMinute: 1 } }) },
+      { name: 'a long accepted domain', make: (size) => jsonOf({ acceptedDomains: [fill('a.', size)] }) },
+      { name: 'many spam categories', make: (size) => jsonOf({ spam: { blockCategories: Array.from({ length: size / 8 }, (_, i) => `c${i}`) } }) },
+      { name: 'a deeply nested unknown value', make: (size) => `{"spam":{"threshold":${'['.repeat(size / 2)}${']'.repeat(size / 2)}}}` },
+    ],
+    (text) => createPolicy(JSON.parse(text)),
+    FIELD,
+  );
+});
