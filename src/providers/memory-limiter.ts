@@ -9,6 +9,7 @@ import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
   computeBreaches,
+  messageIdHash,
   currentBuckets,
   countsDespite,
   incrementsOf,
@@ -35,8 +36,10 @@ export interface MemoryRateLimiterOptions {
   readonly maxRestricted?: number;
   /**
    * Counted message ids remembered per sender for retries, the newest kept (default 100; 0
-   * disables). Each costs about 100–150 bytes: the worst case is `maxSenders` × this × that, so
-   * raise it only with a smaller `maxSenders`. A retry of a forgotten id counts again.
+   * disables). Each is remembered as a 53-bit hash, never as the string, so it costs the same
+   * whatever the id's or the message's size (about 60–110 bytes, docs/limits.md): the worst
+   * case is `maxSenders` × this × that, so raise it only with a smaller `maxSenders`. A retry of
+   * a forgotten id counts again.
    */
   readonly maxMessageIdsPerSender?: number;
 }
@@ -163,8 +166,12 @@ class SenderCounters {
   internalRecipientsPerHour: Buckets = EMPTY;
   externalRecipientsPerHour: Buckets = EMPTY;
   recipientsPerDay: Buckets = EMPTY;
-  /** Counted message id → when it was counted (epoch ms); insertion order = age. */
-  ids: Map<string, number> | null = null;
+  /**
+   * Counted message id, as its {@link messageIdHash} → when it was counted (epoch ms); insertion
+   * order = age. Numbers, not the id strings: an id sliced from a header block would keep the
+   * whole block alive.
+   */
+  ids: Map<number, number> | null = null;
 }
 
 const ZERO: Readonly<WindowCounts> = Object.freeze({ messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 });
@@ -226,7 +233,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     return null;
   };
 
-  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, current: CurrentBuckets, messageId: string | undefined): void => {
+  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, current: CurrentBuckets, idHash: number): void => {
     let state = existing;
     if (state === undefined) {
       state = new SenderCounters();
@@ -241,10 +248,10 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, current.hour, increments.externalRecipientsPerHour);
     }
     if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
-    if (messageId !== undefined && maxIds > 0) {
+    if (idHash >= 0) {
       const ids = (state.ids ??= new Map());
-      ids.delete(messageId);
-      ids.set(messageId, nowMs);
+      ids.delete(idHash);
+      ids.set(idHash, nowMs);
       if (ids.size > maxIds) ids.delete(ids.keys().next().value!);
     }
   };
@@ -253,12 +260,15 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   const consumeSync = (request: ConsumeRequest): ConsumeResult => {
     const nowMs = timeOf(request.now, 'request.now');
     const { key, messageId } = request;
+    if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
     const restriction = activeRestriction(key, nowMs);
     if (restriction !== null) return { restriction, breaches: [], counted: false };
 
     const state = counters.get(key);
-    if (messageId !== undefined && state?.ids) {
-      const countedAt = state.ids.get(messageId);
+    // -1: no id to remember (none given, or remembering is off).
+    const idHash = messageId === undefined || maxIds === 0 ? -1 : messageIdHash(messageId);
+    if (idHash >= 0 && state?.ids) {
+      const countedAt = state.ids.get(idHash);
       if (countedAt !== undefined && nowMs - countedAt < MESSAGE_ID_MEMORY_MS) return { restriction: null, breaches: [], counted: true };
     }
 
@@ -266,7 +276,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     const current = currentBuckets(nowMs);
     const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, current), increments);
     if (countsDespite(breaches)) {
-      count(key, state, increments, nowMs, current, messageId);
+      count(key, state, increments, nowMs, current, idHash);
       return { restriction: null, breaches, counted: true };
     }
     const imposed = restrictionFor(breaches, nowMs);
