@@ -117,26 +117,30 @@ export function incrementsOf(internalRecipients: number, externalRecipients: num
  * when `used + increment > limit`. Returns every breach, `alert` ones included, set by set in
  * {@link LIMIT_WINDOWS} order. `recipientsPerMessage` is the core's (rule 2) and is ignored.
  */
-export function computeBreaches(limits: readonly LimitSet[], used: WindowCounts, increments: WindowCounts): LimitBreach[] {
-  const breaches: LimitBreach[] = [];
+export function computeBreaches(limits: readonly LimitSet[], used: WindowCounts, increments: WindowCounts): readonly LimitBreach[] {
+  // Allocated at the first breach: the usual message breaches nothing and gets the shared NONE.
+  let breaches: LimitBreach[] | null = null;
   // The four windows spelled out in LIMIT_WINDOWS order: one property each, no lookups by name.
   for (const set of limits) {
     const { messagesPerMinute, internalRecipientsPerHour, externalRecipientsPerHour, recipientsPerDay } = set;
     if (messagesPerMinute !== undefined && used.messagesPerMinute + increments.messagesPerMinute > messagesPerMinute) {
-      breaches.push(breach(set, 'messagesPerMinute', messagesPerMinute, used.messagesPerMinute));
+      (breaches ??= []).push(breach(set, 'messagesPerMinute', messagesPerMinute, used.messagesPerMinute));
     }
     if (internalRecipientsPerHour !== undefined && used.internalRecipientsPerHour + increments.internalRecipientsPerHour > internalRecipientsPerHour) {
-      breaches.push(breach(set, 'internalRecipientsPerHour', internalRecipientsPerHour, used.internalRecipientsPerHour));
+      (breaches ??= []).push(breach(set, 'internalRecipientsPerHour', internalRecipientsPerHour, used.internalRecipientsPerHour));
     }
     if (externalRecipientsPerHour !== undefined && used.externalRecipientsPerHour + increments.externalRecipientsPerHour > externalRecipientsPerHour) {
-      breaches.push(breach(set, 'externalRecipientsPerHour', externalRecipientsPerHour, used.externalRecipientsPerHour));
+      (breaches ??= []).push(breach(set, 'externalRecipientsPerHour', externalRecipientsPerHour, used.externalRecipientsPerHour));
     }
     if (recipientsPerDay !== undefined && used.recipientsPerDay + increments.recipientsPerDay > recipientsPerDay) {
-      breaches.push(breach(set, 'recipientsPerDay', recipientsPerDay, used.recipientsPerDay));
+      (breaches ??= []).push(breach(set, 'recipientsPerDay', recipientsPerDay, used.recipientsPerDay));
     }
   }
-  return breaches;
+  return breaches ?? NONE;
 }
+
+/** No breach: shared and frozen. */
+const NONE: readonly LimitBreach[] = Object.freeze([]);
 
 function breach(set: LimitSet, window: LimitWindow, limit: number, used: number): LimitBreach {
   return { window, limit, used, action: set.action, set: set.name };
