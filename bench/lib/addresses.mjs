@@ -2,7 +2,7 @@
 // (and every run) rewrites exactly the same work.
 
 // mulberry32: a tiny seeded PRNG; Math.random cannot be seeded.
-function prng(seed) {
+export function prng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

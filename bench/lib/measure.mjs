@@ -81,3 +81,42 @@ export function asyncInProcess(name, perBatch, op) {
     },
   };
 }
+
+/** CPU time (user + system, every thread of the process: GC helpers included) in seconds. */
+export function cpuSeconds() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+/**
+ * A case whose op may be synchronous or asynchronous, measured in ops per CPU-second: `op(k)`
+ * is called `perBatch` times a batch (awaited when it returns a promise), k counting up across
+ * batches and rounds; a round runs whole batches until `ms` of wall time have passed and
+ * returns ops ÷ the process's CPU time (process.cpuUsage) over the round. CPU time rather than
+ * wall time, so that time the machine gives to other processes does not count against the case.
+ * @returns {{ name: string, run: (ms: number) => Promise<number> }}
+ */
+export function cpuCase(name, perBatch, op) {
+  let k = 0;
+  return {
+    name,
+    async run(ms) {
+      let ops = 0;
+      const startCpu = cpuSeconds();
+      const start = performance.now();
+      do {
+        for (let j = 0; j < perBatch; j++) {
+          const result = op(k++);
+          if (result instanceof Promise) await result;
+        }
+        ops += perBatch;
+      } while (performance.now() - start < ms);
+      return ops / (cpuSeconds() - startCpu);
+    },
+  };
+}
+
+/** `{ median, min, max }` of a list of numbers. */
+export function spread(values) {
+  return { median: quantile(values, 0.5), min: Math.min(...values), max: Math.max(...values) };
+}

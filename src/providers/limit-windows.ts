@@ -35,6 +35,44 @@ export const BUCKET_MS: Readonly<Record<LimitWindow, number>> = Object.freeze({
 export const MESSAGE_ID_MEMORY_MS = 86_400_000;
 
 /**
+ * What a limiter remembers of a counted Message-ID: a 53-bit hash of it, a plain number, never
+ * the string. The id the decision hands over is usually a slice of the header block (or of the
+ * whole message), and a slice keeps its parent alive: remembering the string itself would pin
+ * the whole 2–4 KB header block (or a 1 MB message) per remembered id. A number costs the same
+ * few bytes whatever the id's length (docs/limits.md measures it), and is the same on every node,
+ * so the Redis limiter remembers the same value.
+ *
+ * Two lanes of 32-bit multiply-xor over the UTF-16 code units, each finished with an avalanche
+ * step; the result is lane A's 32 bits above lane B's low 21 bits, exact in a double. Two
+ * different ids of one sender within the memory's 24 h match by accident with a chance of about
+ * n²/2⁵⁴ for n remembered ids (≈ 5·10⁻¹³ at 100): the retry check becomes "same hash". The hash
+ * is not cryptographic; a sender who crafts colliding ids gains nothing it could not have by
+ * reusing one id, since the ids are per sender key and set by the same sender.
+ */
+export function messageIdHash(id: string): number {
+  let a = 0x811c9dc5 ^ id.length;
+  let b = 0x27d4eb2f;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
+  }
+  a ^= a >>> 16;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 13;
+  a = Math.imul(a, 0xc2b2ae35);
+  a ^= a >>> 16;
+  b ^= a;
+  b ^= b >>> 15;
+  b = Math.imul(b, 0x2c1b3c6d);
+  b ^= b >>> 12;
+  b = Math.imul(b, 0x297a2d39);
+  b ^= b >>> 15;
+  return (a >>> 0) * 0x200000 + (b & 0x1fffff);
+}
+
+/**
  * The bucket `nowMs` falls in, for each bucket length: `floor(nowMs / bucketMs)` (the two hourly
  * windows share theirs). A window's count is the sum of the buckets whose index is in
  * `current − 59 … current` ({@link oldestBucket} … current).
@@ -79,26 +117,30 @@ export function incrementsOf(internalRecipients: number, externalRecipients: num
  * when `used + increment > limit`. Returns every breach, `alert` ones included, set by set in
  * {@link LIMIT_WINDOWS} order. `recipientsPerMessage` is the core's (rule 2) and is ignored.
  */
-export function computeBreaches(limits: readonly LimitSet[], used: WindowCounts, increments: WindowCounts): LimitBreach[] {
-  const breaches: LimitBreach[] = [];
+export function computeBreaches(limits: readonly LimitSet[], used: WindowCounts, increments: WindowCounts): readonly LimitBreach[] {
+  // Allocated at the first breach: the usual message breaches nothing and gets the shared NONE.
+  let breaches: LimitBreach[] | null = null;
   // The four windows spelled out in LIMIT_WINDOWS order: one property each, no lookups by name.
   for (const set of limits) {
     const { messagesPerMinute, internalRecipientsPerHour, externalRecipientsPerHour, recipientsPerDay } = set;
     if (messagesPerMinute !== undefined && used.messagesPerMinute + increments.messagesPerMinute > messagesPerMinute) {
-      breaches.push(breach(set, 'messagesPerMinute', messagesPerMinute, used.messagesPerMinute));
+      (breaches ??= []).push(breach(set, 'messagesPerMinute', messagesPerMinute, used.messagesPerMinute));
     }
     if (internalRecipientsPerHour !== undefined && used.internalRecipientsPerHour + increments.internalRecipientsPerHour > internalRecipientsPerHour) {
-      breaches.push(breach(set, 'internalRecipientsPerHour', internalRecipientsPerHour, used.internalRecipientsPerHour));
+      (breaches ??= []).push(breach(set, 'internalRecipientsPerHour', internalRecipientsPerHour, used.internalRecipientsPerHour));
     }
     if (externalRecipientsPerHour !== undefined && used.externalRecipientsPerHour + increments.externalRecipientsPerHour > externalRecipientsPerHour) {
-      breaches.push(breach(set, 'externalRecipientsPerHour', externalRecipientsPerHour, used.externalRecipientsPerHour));
+      (breaches ??= []).push(breach(set, 'externalRecipientsPerHour', externalRecipientsPerHour, used.externalRecipientsPerHour));
     }
     if (recipientsPerDay !== undefined && used.recipientsPerDay + increments.recipientsPerDay > recipientsPerDay) {
-      breaches.push(breach(set, 'recipientsPerDay', recipientsPerDay, used.recipientsPerDay));
+      (breaches ??= []).push(breach(set, 'recipientsPerDay', recipientsPerDay, used.recipientsPerDay));
     }
   }
-  return breaches;
+  return breaches ?? NONE;
 }
+
+/** No breach: shared and frozen. */
+const NONE: readonly LimitBreach[] = Object.freeze([]);
 
 function breach(set: LimitSet, window: LimitWindow, limit: number, used: number): LimitBreach {
   return { window, limit, used, action: set.action, set: set.name };

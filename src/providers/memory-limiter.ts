@@ -9,6 +9,7 @@ import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
   computeBreaches,
+  messageIdHash,
   currentBuckets,
   countsDespite,
   incrementsOf,
@@ -17,7 +18,7 @@ import {
   type CurrentBuckets,
   type WindowCounts,
 } from './limit-windows.js';
-import type { ConsumeRequest, ConsumeResult, ManagedRateLimiter, Restriction, RestrictedSender } from './types.js';
+import type { ConsumeRequest, ConsumeResult, LimitBreach, ManagedRateLimiter, Restriction, RestrictedSender } from './types.js';
 
 /** Options of {@link createMemoryRateLimiter}. */
 export interface MemoryRateLimiterOptions {
@@ -35,8 +36,10 @@ export interface MemoryRateLimiterOptions {
   readonly maxRestricted?: number;
   /**
    * Counted message ids remembered per sender for retries, the newest kept (default 100; 0
-   * disables). Each costs about 100–150 bytes: the worst case is `maxSenders` × this × that, so
-   * raise it only with a smaller `maxSenders`. A retry of a forgotten id counts again.
+   * disables). Each is remembered as a 53-bit hash, never as the string, so it costs the same
+   * whatever the id's or the message's size (about 60–110 bytes, docs/limits.md): the worst
+   * case is `maxSenders` × this × that, so raise it only with a smaller `maxSenders`. A retry of
+   * a forgotten id counts again.
    */
   readonly maxMessageIdsPerSender?: number;
 }
@@ -133,7 +136,16 @@ function addTo(pairs: Buckets, current: number, amount: number): Buckets {
     total -= pairs[start + 1]!;
     start += 2;
   }
-  if (start === pairs.length) return [amount, HEAD, current, amount];
+  if (start === pairs.length) {
+    if (pairs === EMPTY) return [amount, HEAD, current, amount];
+    // Every bucket has left the window (a sender back after a pause): reuse the array.
+    pairs.length = HEAD + 2;
+    pairs[0] = amount;
+    pairs[1] = HEAD;
+    pairs[2] = current;
+    pairs[3] = amount;
+    return pairs;
+  }
   // Usually the newest bucket is the current one, or the current one is new and goes last.
   let at = pairs.length;
   while (at > start && pairs[at - 2]! > current) at -= 2;
@@ -163,9 +175,27 @@ class SenderCounters {
   internalRecipientsPerHour: Buckets = EMPTY;
   externalRecipientsPerHour: Buckets = EMPTY;
   recipientsPerDay: Buckets = EMPTY;
-  /** Counted message id → when it was counted (epoch ms); insertion order = age. */
-  ids: Map<string, number> | null = null;
+  /**
+   * Counted message ids: `[hash, countedAtMs, hash, countedAtMs, …]`, a ring of at most
+   * `maxMessageIdsPerSender` pairs, the slot to overwrite next at {@link idNext} once full.
+   * Numbers, not the id strings (an id sliced from a header block would keep the whole block
+   * alive), in one array of doubles: 16 bytes an id, no object for each, nothing for the
+   * collector to trace. Looking an id up scans the pairs: at most 100 by default, cheaper than
+   * the hashing and the entry churn of a Map at that size.
+   */
+  ids: number[] | null = null;
+  /** Where the next id goes once the ring is full (a pair index × 2). */
+  idNext = 0;
 }
+
+/** The position of `hash` in the sender's remembered ids, or -1. */
+function findId(ids: number[], hash: number): number {
+  for (let i = 0; i < ids.length; i += 2) if (ids[i] === hash) return i;
+  return -1;
+}
+
+/** The answer to the usual message, counted without a breach: one shared, frozen object. */
+const COUNTED: ConsumeResult = Object.freeze({ restriction: null, breaches: Object.freeze([]) as readonly LimitBreach[], counted: true });
 
 const ZERO: Readonly<WindowCounts> = Object.freeze({ messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 });
 
@@ -226,7 +256,8 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     return null;
   };
 
-  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, current: CurrentBuckets, messageId: string | undefined): void => {
+  /** Counts the message; `idAt` is where its id is already remembered (expired), else -1. */
+  const count = (key: string, existing: SenderCounters | undefined, increments: WindowCounts, nowMs: number, current: CurrentBuckets, idHash: number, idAt: number): void => {
     let state = existing;
     if (state === undefined) {
       state = new SenderCounters();
@@ -241,11 +272,17 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, current.hour, increments.externalRecipientsPerHour);
     }
     if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
-    if (messageId !== undefined && maxIds > 0) {
-      const ids = (state.ids ??= new Map());
-      ids.delete(messageId);
-      ids.set(messageId, nowMs);
-      if (ids.size > maxIds) ids.delete(ids.keys().next().value!);
+    if (idHash < 0) return;
+    const ids = state.ids;
+    if (ids === null) state.ids = [idHash, nowMs];
+    else if (idAt >= 0) ids[idAt + 1] = nowMs;
+    else if (ids.length < 2 * maxIds) ids.push(idHash, nowMs);
+    else {
+      // Full: the oldest pair gives way.
+      const at = state.idNext;
+      ids[at] = idHash;
+      ids[at + 1] = nowMs;
+      state.idNext = at + 2 === ids.length ? 0 : at + 2;
     }
   };
 
@@ -253,21 +290,29 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   const consumeSync = (request: ConsumeRequest): ConsumeResult => {
     const nowMs = timeOf(request.now, 'request.now');
     const { key, messageId } = request;
+    if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
     const restriction = activeRestriction(key, nowMs);
     if (restriction !== null) return { restriction, breaches: [], counted: false };
 
     const state = counters.get(key);
-    if (messageId !== undefined && state?.ids) {
-      const countedAt = state.ids.get(messageId);
-      if (countedAt !== undefined && nowMs - countedAt < MESSAGE_ID_MEMORY_MS) return { restriction: null, breaches: [], counted: true };
+    // -1: no id to remember (none given, or remembering is off).
+    const idHash = messageId === undefined || maxIds === 0 ? -1 : messageIdHash(messageId);
+    let idAt = -1;
+    if (idHash >= 0 && state !== undefined && state.ids !== null) {
+      idAt = findId(state.ids, idHash);
+      if (idAt >= 0 && nowMs - state.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) return COUNTED;
     }
 
     const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
     const current = currentBuckets(nowMs);
-    const breaches = request.limits.length === 0 ? [] : computeBreaches(request.limits, usedBy(state, current), increments);
+    if (request.limits.length === 0) {
+      count(key, state, increments, nowMs, current, idHash, idAt);
+      return COUNTED;
+    }
+    const breaches = computeBreaches(request.limits, usedBy(state, current), increments);
     if (countsDespite(breaches)) {
-      count(key, state, increments, nowMs, current, messageId);
-      return { restriction: null, breaches, counted: true };
+      count(key, state, increments, nowMs, current, idHash, idAt);
+      return breaches.length === 0 ? COUNTED : { restriction: null, breaches, counted: true };
     }
     const imposed = restrictionFor(breaches, nowMs);
     if (imposed !== null) restrictions.set(key, { restriction: imposed, untilMs: imposed.until === null ? Infinity : Date.parse(imposed.until) });

@@ -2,11 +2,13 @@
 // and 3 end to end through decidePool.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
-import { BUCKET_MS, LIMIT_WINDOWS, nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
+import { BUCKET_MS, LIMIT_WINDOWS, messageIdHash, nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
 import type { ConsumeRequest, LimitBreach, LimitSet, LimitWindow, ManagedRateLimiter } from '../../src/providers/types.js';
 import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 
@@ -114,6 +116,60 @@ describe('memory rate limiter: bounded memory', () => {
     // Messages per minute: 60 s / 7 s per message.
     const last = await limiter.consume(request('busy', [{ name: 'm', messagesPerMinute: 1, action: 'block' }], 86_400_000));
     assert.equal(last.breaches[0]?.used, 8);
+  });
+});
+
+/** Runs test/providers/memory-limiter-heap.ts under --expose-gc; returns what it measured. */
+function heapPerId(...args: string[]): { ids: number; senders: number; bytesPerId: number; retryRecognised: boolean } {
+  const script = fileURLToPath(new URL('./memory-limiter-heap.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...args], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!);
+}
+
+describe('memory rate limiter: a remembered Message-ID costs at most 400 bytes, whatever the message size', () => {
+  // Retained heap after a full collection (SPEC §6). An id kept as the string the header parser
+  // sliced out of the block would keep the block alive: 2.8 KB an id for 2.7 KB blocks, 256 KB
+  // for 256 KB blocks (measured before the fix).
+  for (const [label, args] of [
+    ['ids sliced from 2.7 KB header blocks, 200 senders × 100 ids', ['2700', '200', '100']],
+    ['ids sliced from 256 KB header blocks, 8 senders × 50 ids', ['262144', '8', '50']],
+    ['whole 2.7 KB header blocks through decidePool, 200 senders × 50 ids', ['2700', '200', '50', 'decide']],
+  ] as const) {
+    it(label, () => {
+      const measured = heapPerId(...args);
+      assert.equal(measured.retryRecognised, true, 'the first id was not remembered');
+      assert.ok(measured.bytesPerId <= 400, `${measured.bytesPerId.toFixed(0)} bytes retained per remembered id`);
+    });
+  }
+
+  it('remembers ids by a 53-bit hash without collisions among 300,000 ids and their one-character variants', () => {
+    const seen = new Set<number>();
+    let n = 0;
+    const add = (id: string): void => {
+      const hash = messageIdHash(id);
+      assert.ok(Number.isSafeInteger(hash) && hash >= 0 && hash < 2 ** 53, `hash ${hash} of ${id}`);
+      seen.add(hash);
+      n++;
+    };
+    for (let i = 0; i < 100_000; i++) {
+      const id = `<${(i * 2654435761) % 4294967296}.${i}@mail.fabrikam.example>`;
+      add(id);
+      add(id.replace('<', '<x')); // one more character
+      add(`<${i}@a>`); // short and sequential
+    }
+    assert.equal(seen.size, n);
+    // Differs in the last character only; in one code unit above 255.
+    assert.notEqual(messageIdHash('<abc@example.org>'), messageIdHash('<abc@example.orh>'));
+    assert.notEqual(messageIdHash('<ü@example.org>'), messageIdHash('<ý@example.org>'));
+  });
+
+  it('refuses a messageId that is not a string', () => {
+    const limiter = createMemoryRateLimiter();
+    assert.throws(
+      () => limiter.consumeSync(request('k', perMinute(2), 0, { messageId: 42 as unknown as string })),
+      (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context',
+    );
   });
 });
 
