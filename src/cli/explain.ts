@@ -24,7 +24,8 @@ export const RULES: readonly { readonly rule: number; readonly name: string }[] 
   { rule: 9, name: 'accepted domain' },
 ];
 
-type Outcome = 'applies' | 'does not apply' | 'not reached';
+/** What a rule did for a message. */
+export type RuleOutcome = 'applies' | 'does not apply' | 'not reached';
 
 function verdictText<T>(verdict: Verdict<T>, what: string, describe: (value: T) => string): string {
   switch (verdict.state) {
@@ -75,11 +76,35 @@ function decisionText(decision: Decision): string {
     : `${decision.action} — ${decision.reply.line}`;
 }
 
+/** One rule of the table, as `explain` reports it. */
+export interface RuleExplanation {
+  readonly rule: number;
+  readonly name: string;
+  /** The verdict the rule read, in words. */
+  readonly read: string;
+  readonly outcome: RuleOutcome;
+  /** The deciding reason, on the rule that applies. */
+  readonly reason?: { readonly code: string; readonly message: string };
+  /** Other reasons of the decision that belong to this rule (a failed provider, …). */
+  readonly notes: readonly { readonly code: string; readonly message: string }[];
+}
+
+/** A decision explained: each rule in table order, the decision in words, the trace line. */
+export interface Explanation {
+  readonly rules: readonly RuleExplanation[];
+  readonly decision: string;
+  /** The SRS outcome (srs-rewritten, srs-skipped), if any. */
+  readonly srs: readonly { readonly code: string; readonly message: string }[];
+  readonly trace: string;
+}
+
+const brief = (reason: Reason) => ({ code: reason.code, message: reason.message });
+
 /**
- * Lines saying, for rules 1–9 in table order, whether each applies, does not apply or was not
- * reached, with the verdict it read; then the decision and its trace line. Pure.
+ * For rules 1–9 in table order, whether each applies, does not apply or was not reached, with
+ * the verdict it read; then the decision, its SRS outcome and its trace line. Pure.
  */
-export function explainDecision(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): string[] {
+export function explain(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): Explanation {
   const { verdicts, ndr } = decision;
   const decisive: Reason = decision.reasons[0]!;
   const decidingRule = decisive.rule ?? 0;
@@ -88,7 +113,7 @@ export function explainDecision(decision: Decision, policy: Policy, envelope: Ex
   const senderDomain = valueOf(verdicts.senderDomain)?.domain ?? (sender === '' ? null : domainOf(sender));
   const accepted = senderDomain !== null && isAcceptedDomain(policy, senderDomain);
   // Rule 9 is checked before 7 and 8: for senders outside the accepted domains, it is known not to apply.
-  const outcomeOf = (rule: number): Outcome => {
+  const outcomeOf = (rule: number): RuleOutcome => {
     if (rule === decidingRule) return 'applies';
     if (decidingRule === 7 || decidingRule === 8) {
       if (rule === 9) return 'does not apply';
@@ -139,19 +164,41 @@ export function explainDecision(decision: Decision, policy: Policy, envelope: Ex
     }
   };
 
+  const rules = RULES.map(({ rule, name }): RuleExplanation => {
+    const outcome = outcomeOf(rule);
+    return {
+      rule,
+      name,
+      read: read(rule),
+      outcome,
+      ...(outcome === 'applies' ? { reason: brief(decisive) } : {}),
+      notes: noteFor(rule).map(brief),
+    };
+  });
+  return {
+    rules,
+    decision: decisionText(decision),
+    srs: decision.reasons.filter((reason) => reason.code === 'srs-rewritten' || reason.code === 'srs-skipped').map(brief),
+    trace: formatTrace(decision),
+  };
+}
+
+/**
+ * Lines saying, for rules 1–9 in table order, whether each applies, does not apply or was not
+ * reached, with the verdict it read; then the decision and its trace line. Pure.
+ */
+export function explainDecision(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): string[] {
+  const explanation = explain(decision, policy, envelope);
   const width = Math.max(...RULES.map(({ rule, name }) => `${rule} ${name}:`.length));
   const lines: string[] = [];
-  for (const { rule, name } of RULES) {
-    const outcome = outcomeOf(rule);
-    let line = `${`${rule} ${name}:`.padEnd(width)} ${read(rule)} → ${outcome}`;
-    if (outcome === 'applies') line += `: ${decisive.code} — ${decisive.message}`;
+  for (const { rule, name, read, outcome, reason, notes } of explanation.rules) {
+    let line = `${`${rule} ${name}:`.padEnd(width)} ${read} → ${outcome}`;
+    if (reason !== undefined) line += `: ${reason.code} — ${reason.message}`;
     lines.push(line);
-    for (const note of noteFor(rule)) lines.push(`${' '.repeat(width)}   note ${note.code}: ${note.message}`);
+    for (const note of notes) lines.push(`${' '.repeat(width)}   note ${note.code}: ${note.message}`);
   }
-  lines.push(`decision: ${decisionText(decision)}`);
-  for (const reason of decision.reasons) {
-    if (reason.code === 'srs-rewritten' || reason.code === 'srs-skipped') lines.push(`  ${reason.code}: ${reason.message}`);
-  }
-  lines.push(`trace: ${formatTrace(decision)}`);
+  lines.push(`decision: ${explanation.decision}`);
+  for (const reason of explanation.srs) lines.push(`  ${reason.code}: ${reason.message}`);
+  lines.push(`trace: ${explanation.trace}`);
   return lines;
 }

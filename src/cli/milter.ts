@@ -78,7 +78,7 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
   const bodyLimit = bodyLimitText !== undefined ? Number(bodyLimitText) : values['rspamd-url'] !== undefined ? RSPAMD_BODY_LIMIT : 0;
   const now = clockFlag(values.now);
 
-  const setup = setUp({ ...values, ...(secrets === undefined ? {} : { 'srs-secret': secrets[0] }) });
+  const setup = await setUp({ ...values, ...(secrets === undefined ? {} : { 'srs-secret': secrets[0] }) });
   let handler;
   try {
     handler = createPoolMilter({

@@ -2,8 +2,8 @@
 // secrets file of postsrsd (one secret per line, the first signs).
 
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Srs, SrsError, type SrsOptions } from '../srs/index.js';
+import { parseCommandLine } from './args.js';
 import { UsageError, type CliIo } from './io.js';
 
 export const SRS_USAGE = `Usage:
@@ -87,11 +87,7 @@ function srsOptions(values: ReturnType<typeof parseSrsArgs>['values']): SrsOptio
 }
 
 function parseSrsArgs(args: readonly string[]) {
-  try {
-    return parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  return parseCommandLine(args, OPTIONS);
 }
 
 async function addressesFrom(positionals: readonly string[], io: CliIo): Promise<string[]> {
