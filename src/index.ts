@@ -18,7 +18,18 @@ export {
   type DecideOptions,
   type VerdictsInput,
 } from './decide/gather.js';
-export { applyRules, type RuleInput } from './decide/rules.js';
+export { applyRules, DEFAULT_POLICY_NAME, type RuleInput } from './decide/rules.js';
+export {
+  createPolicySet,
+  isPolicySet,
+  selectPolicy,
+  type PolicySet,
+  type PolicySetInput,
+  type PolicySubject,
+  type ScopedPolicy,
+  type ScopedPolicyInput,
+  type SelectedPolicy,
+} from './policy-set.js';
 export { formatTrace, TRACE_HEADER } from './decide/trace.js';
 export type {
   BlockDecision,

@@ -38,6 +38,12 @@ export interface PolicyInput {
   readonly limits?: LimitSetInput | readonly LimitSetInput[];
   /** Over-limit messages are blocked (default), or — the older Microsoft behaviour — sent through the high-risk pool. */
   readonly overLimit?: 'block' | 'high-risk';
+  /**
+   * Automatic forwarding to external recipients (`message.autoForwarded`): `'on'` (default)
+   * allows it, `'off'` blocks it — Microsoft's outbound spam policy setting "Automatic forwarding
+   * rules", whose default ("Automatic - System-controlled") now means off: see `presets.microsoftDefault`.
+   */
+  readonly autoForwarding?: 'on' | 'off';
   readonly spam?: {
     /** Score at or above which a message is spam. Without it, only the classifier's own judgement counts. */
     readonly threshold?: number;
@@ -81,6 +87,7 @@ export interface Policy {
   /** The smallest recipients-per-message limit of all sets, or null. */
   readonly recipientsPerMessage: { readonly limit: number; readonly set: string } | null;
   readonly overLimit: 'block' | 'high-risk';
+  readonly autoForwarding: 'on' | 'off';
   readonly spam: { readonly threshold: number | null; readonly blockCategories: readonly string[] };
   readonly relay: { readonly dkim: boolean; readonly alignment: 'relaxed' | 'strict'; readonly trustedArcSealers: readonly string[] };
   readonly dns: { readonly onError: DnsErrorAction };
@@ -135,6 +142,18 @@ export const presets = Object.freeze({
     recipientsPerDay: 800,
     action: 'block-user',
   } satisfies LimitSetInput),
+  /**
+   * Microsoft's default outbound spam policy, as far as a policy here can say it: automatic
+   * forwarding to external recipients off (the default "Automatic - System-controlled" means off),
+   * and no recipient limits of its own (0 in the portal), so only the service's sending limits
+   * apply. A starting point: `createPolicy({ ...presets.microsoftDefault, acceptedDomains: [...] })`.
+   */
+  microsoftDefault: Object.freeze({
+    autoForwarding: 'off',
+    limits: Object.freeze([
+      Object.freeze({ name: 'exchange-online', messagesPerMinute: 30, recipientsPerDay: 10_000, recipientsPerMessage: 500, action: 'block' }),
+    ]),
+  } satisfies PolicyInput),
 });
 
 const POLICY_BRAND: unique symbol = Symbol('outbound-pools.policy');
@@ -217,7 +236,7 @@ function deepFreeze<T>(value: T): T {
 export function createPolicy(input: PolicyInput | Policy = {}): Policy {
   if (isPolicy(input)) return input;
   const value = record(input, 'policy', [
-    'acceptedDomains', 'limits', 'overLimit', 'spam', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure',
+    'acceptedDomains', 'limits', 'overLimit', 'autoForwarding', 'spam', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure',
   ]);
   const rawLimits = value.limits === undefined ? [] : Array.isArray(value.limits) ? value.limits : [value.limits];
   const limits = rawLimits.map(limitSet);
@@ -255,6 +274,7 @@ export function createPolicy(input: PolicyInput | Policy = {}): Policy {
     limits,
     recipientsPerMessage,
     overLimit: oneOf(value.overLimit, 'overLimit', ['block', 'high-risk'] as const, 'block'),
+    autoForwarding: oneOf(value.autoForwarding, 'autoForwarding', ['on', 'off'] as const, 'on'),
     spam: {
       threshold: (spam.threshold as number | undefined) ?? null,
       blockCategories: stringList(spam.blockCategories, 'spam.blockCategories').map((c) => c.toLowerCase()),

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { createPolicy } from '../src/policy.js';
 import { createPolicySet, isPolicySet, selectPolicy, type PolicySetInput, type PolicySubject } from '../src/policy-set.js';
 import { OutboundPoolsError } from '../src/errors.js';
+import { createDecider, decideFromVerdicts, decidePool } from '../src/decide/gather.js';
+import { createStaticResolver } from '../src/providers/static-dns.js';
 
 const SET: PolicySetInput = {
   default: { acceptedDomains: ['contoso.com', '*.contoso.com'], spam: { threshold: 5 }, limits: { name: 'eol', messagesPerMinute: 30 } },
@@ -95,5 +97,59 @@ describe('selectPolicy: first match by priority, OR within a condition, AND acro
   it('an empty set always gives the default, under its own name', () => {
     const only = createPolicySet({ default: {}, defaultName: 'Org default' });
     assert.deepEqual(selectPolicy(only, { mailFrom: 'ceo@contoso.com' }), { name: 'Org default', policy: only.default });
+  });
+});
+
+describe('a policy set as context.policy', () => {
+  const set = createPolicySet({
+    default: { acceptedDomains: ['contoso.com'], spam: { threshold: 8 } },
+    scoped: [
+      { name: 'strict-marketing', priority: 0, groups: ['marketing'], policy: { spam: { threshold: 3 } } },
+      { name: 'subsidiary', priority: 1, domains: ['fabrikam.example'], policy: { acceptedDomains: ['contoso.com', 'fabrikam.example'] } },
+    ],
+  });
+  const dns = createStaticResolver({
+    'contoso.com': { MX: [{ exchange: 'mx.contoso.com', priority: 10 }] },
+    'fabrikam.example': { MX: [{ exchange: 'mx.fabrikam.example', priority: 10 }] },
+  });
+  const now = new Date(1_800_000_000_000);
+
+  it("decides with the scoped policy that applies and names it in decision.policyName", async () => {
+    const message = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'], spam: { score: 5 } };
+    const marketing = await decidePool({ ...message, groups: ['marketing'] }, { policy: set, providers: { dns }, now });
+    assert.deepEqual([marketing.policyName, marketing.pool, marketing.reasons[0]?.code], ['strict-marketing', 'high-risk', 'spam']);
+    const other = await decidePool(message, { policy: set, providers: { dns }, now });
+    assert.deepEqual([other.policyName, other.pool, other.reasons[0]?.code], ['Default', 'normal', 'accepted-domain']);
+  });
+
+  it("reads the envelope under the chosen policy: its accepted domains decide who is internal", async () => {
+    const decide = createDecider({ policy: set, providers: { dns } });
+    const decision = await decide({ mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@example.net'] }, { now });
+    assert.deepEqual([decision.policyName, decision.pool, decision.reasons[0]?.code], ['subsidiary', 'normal', 'accepted-domain']);
+  });
+
+  it('the sync core takes a set too', () => {
+    const decision = decideFromVerdicts({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'], groups: ['marketing'], spam: { score: 4 } }, {}, { policy: set, now });
+    assert.deepEqual([decision.policyName, decision.pool], ['strict-marketing', 'high-risk']);
+  });
+
+  it('a single policy is named Default', async () => {
+    const decision = await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] }, { policy: { acceptedDomains: ['contoso.com'] }, providers: { dns }, now });
+    assert.equal(decision.policyName, 'Default');
+  });
+
+  for (const [what, groups] of [
+    ['not an array', 'marketing'],
+    ['a name with a control character', ['mark\neting']],
+    ['an empty name', ['']],
+    ['a number', [5]],
+  ] as const) {
+    it(`message.groups that is ${what} is refused with invalid-message`, async () => {
+      await assert.rejects(decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'], groups } as never, { policy: set, now }), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-message' && /groups/.test(error.message));
+    });
+  }
+
+  it('message.autoForwarded must be a boolean', async () => {
+    await assert.rejects(decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'], autoForwarded: 'yes' } as never, { now }), /autoForwarded must be true or false/);
   });
 });

@@ -403,7 +403,16 @@ describe('presets', () => {
   });
 
   it('are accepted each on its own, and all three together', () => {
-    for (const preset of Object.values(presets)) assert.equal(createPolicy({ limits: preset }).limits[0]?.name, preset.name);
-    assert.equal(createPolicy({ limits: Object.values(presets) }).limits.length, 3);
+    const sets = [presets.exchangeOnline, presets.outboundSpamStandard, presets.outboundSpamStrict];
+    for (const preset of sets) assert.equal(createPolicy({ limits: preset }).limits[0]?.name, preset.name);
+    assert.equal(createPolicy({ limits: sets }).limits.length, 3);
+  });
+
+  it("microsoftDefault is Microsoft's default outbound spam policy: automatic forwarding off, the service's limits", () => {
+    const policy = createPolicy({ ...presets.microsoftDefault, acceptedDomains: ['contoso.com'] });
+    assert.equal(policy.autoForwarding, 'off');
+    assert.deepEqual(policy.limits.map((set) => ({ ...set })), [{ ...presets.exchangeOnline }]);
+    assert.equal(createPolicy({}).autoForwarding, 'on');
+    assert.throws(() => createPolicy({ autoForwarding: 'yes' as never }), /autoForwarding must be one of 'on', 'off'/);
   });
 });

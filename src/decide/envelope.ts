@@ -9,7 +9,11 @@ import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Ingress } from '../providers/types.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
-const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam']);
+const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam', 'groups', 'autoForwarded']);
+/** Groups a sender may be in, as far as one message says (a directory's nested groups, flattened). */
+const MAX_GROUPS = 1_000;
+const MAX_GROUP_LENGTH = 256;
+const NO_GROUPS: readonly string[] = Object.freeze([]);
 /** More recipients than this in one call is refused as input, whatever the policy says. */
 export const MAX_RECIPIENTS = 100_000;
 const MAX_SUBMITTER_LENGTH = 512;
@@ -113,8 +117,8 @@ export function readMessage(message: unknown): OutboundMessage {
     for (const key in message) {
       if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
     }
-    const { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam } = message as OutboundMessage;
-    fields = { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam } as OutboundMessage;
+    const { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam, groups, autoForwarded } = message as OutboundMessage;
+    fields = { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam, groups, autoForwarded } as OutboundMessage;
   } catch (error) {
     if (error instanceof OutboundPoolsError) throw error;
     throw invalid(`The message cannot be read (${describeThrown(error)}).`);
@@ -150,6 +154,9 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   if (queueId !== undefined && (typeof queueId !== 'string' || queueId.length === 0 || queueId.length > MAX_SUBMITTER_LENGTH || CONTROL.test(queueId))) {
     throw invalid(`queueId must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(queueId)}.`);
   }
+  const { autoForwarded } = message;
+  if (autoForwarded !== undefined && typeof autoForwarded !== 'boolean') throw invalid(`autoForwarded must be true or false, got ${show(autoForwarded)}.`);
+  const groups = checkGroups(message.groups);
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // An index loop reads holes as undefined, refused like any non-string (map would skip them).
   const recipients: EnvelopeAddress[] = new Array(count);
@@ -179,5 +186,28 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     limitKey: submitter ?? sender?.address.toLowerCase() ?? '<>',
     senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
     ndr: ndrVerdict(sender, fields),
+    groups,
+    autoForwarded: autoForwarded === true,
   };
+}
+
+/** `message.groups`: a copy (frozen) of at most {@link MAX_GROUPS} names without control characters. */
+function checkGroups(groups: unknown): readonly string[] {
+  if (groups === undefined) return NO_GROUPS;
+  if (!Array.isArray(groups)) throw invalid(`groups must be an array of group names, got ${show(groups)}.`);
+  if (groups.length > MAX_GROUPS) throw invalid(`groups has ${groups.length} names; at most ${MAX_GROUPS} are accepted.`);
+  const copy: string[] = new Array(groups.length);
+  for (let index = 0; index < groups.length; index++) {
+    let group: unknown;
+    try {
+      group = groups[index];
+    } catch (error) {
+      throw invalid(`groups[${index}] cannot be read (${describeThrown(error)}).`);
+    }
+    if (typeof group !== 'string' || group.length === 0 || group.length > MAX_GROUP_LENGTH || CONTROL.test(group)) {
+      throw invalid(`groups[${index}] must be a non-empty name of at most ${MAX_GROUP_LENGTH} characters without control characters, got ${show(group)}.`);
+    }
+    copy[index] = detach(group);
+  }
+  return Object.freeze(copy);
 }

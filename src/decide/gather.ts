@@ -6,7 +6,8 @@
 import { normaliseDomain } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
-import { createPolicy, isPolicy, type Policy } from '../policy.js';
+import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy.js';
+import { isPolicySet, selectPolicy, type PolicySet } from '../policy-set.js';
 import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter } from '../providers/types.js';
 import { envelopeOf, readMessage } from './envelope.js';
 import { applyRules } from './rules.js';
@@ -16,7 +17,10 @@ import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderD
 
 /** The context, checked. */
 export interface ResolvedContext {
+  /** The policy; with a policy set, its default (the one that applies is chosen per message). */
   readonly policy: Policy;
+  /** The scoped policies, when `context.policy` came from `createPolicySet`. */
+  readonly policySet: PolicySet | undefined;
   readonly providers: Providers;
   readonly srs: SrsContext | undefined;
   readonly now: Date;
@@ -128,8 +132,9 @@ export function resolveContext(context: DecideContext): ResolvedContext {
     if (error instanceof OutboundPoolsError) throw error;
     throw invalidContext(`The context cannot be read (${describeThrown(error)}).`);
   }
-  const policy = isPolicy(given.policy) ? given.policy : createPolicy(given.policy);
-  return { policy, providers: checkProviders(given.providers), srs: checkSrs(given.srs), now: checkNow(given.now), signal: checkSignal(given.signal) };
+  const policySet = isPolicySet(given.policy) ? given.policy : undefined;
+  const policy = policySet !== undefined ? policySet.default : isPolicy(given.policy) ? given.policy : createPolicy(given.policy as PolicyInput);
+  return { policy, policySet, providers: checkProviders(given.providers), srs: checkSrs(given.srs), now: checkNow(given.now), signal: checkSignal(given.signal) };
 }
 
 const SRS_SHAPE = 'srs must be { rewriter: new Srs({ secret }), domain: "forwarding.example" }';
@@ -306,15 +311,43 @@ export interface DecideOptions {
 /** A decision function with its context checked once: see {@link createDecider}. */
 export type Decider = (message: OutboundMessage, options?: DecideOptions) => Promise<Decision>;
 
-function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, signal: AbortSignal | undefined): Promise<Decision> {
+/** One message under a policy set: the policy that applies to it, and its envelope read under that policy. */
+interface Scoped {
+  readonly ctx: ResolvedContext;
+  readonly envelope: Envelope;
+  readonly policyName: string;
+}
+
+/**
+ * Chooses the scoped policy for a message. The sender is read under the default policy first;
+ * when the chosen policy accepts other domains, the envelope is read again under it (its
+ * internal and external recipients, and whether the sender is accepted, depend on them).
+ */
+function scoped(ctx: ResolvedContext, set: PolicySet, given: OutboundMessage): Scoped {
+  const first = envelopeOf(given, ctx.policy);
+  const { name, policy } = selectPolicy(set, { mailFrom: first.sender?.address ?? '', submitter: given.submitter, groups: first.groups });
+  if (policy === ctx.policy) return { ctx, envelope: first, policyName: name };
+  const sameDomains = policy.acceptedDomains.length === ctx.policy.acceptedDomains.length && policy.acceptedDomains.every((domain, i) => domain === ctx.policy.acceptedDomains[i]);
+  return { ctx: { ...ctx, policy }, envelope: sameDomains ? first : envelopeOf(given, policy), policyName: name };
+}
+
+function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, signal: AbortSignal | undefined): Promise<Decision> {
   // Not an async function: when every provider answers at once, one resolved promise is all
   // the asynchrony a decision costs. Bad input still rejects rather than throws.
   try {
     const given = readMessage(message);
-    const envelope = envelopeOf(given, ctx.policy);
+    let ctx = base;
+    let envelope: Envelope;
+    let policyName: string | undefined;
+    if (base.policySet === undefined) {
+      envelope = envelopeOf(given, base.policy);
+    } else {
+      ({ ctx, envelope, policyName } = scoped(base, base.policySet, given));
+    }
+    const input = (verdicts: Verdicts) => (policyName === undefined ? { envelope, verdicts, srs: ctx.srs, now } : { envelope, verdicts, srs: ctx.srs, now, policyName });
     const verdicts = gather(given, envelope, ctx, now, signal);
-    if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules({ envelope, verdicts: gathered, srs: ctx.srs, now }, ctx.policy));
-    return Promise.resolve(applyRules({ envelope, verdicts, srs: ctx.srs, now }, ctx.policy));
+    if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules(input(gathered), ctx.policy));
+    return Promise.resolve(applyRules(input(verdicts), ctx.policy));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -427,9 +460,10 @@ export type VerdictsInput = Partial<Verdicts>;
  * `context.now` is missing.
  */
 export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsInput, context: Omit<DecideContext, 'providers' | 'signal'> = {}): Decision {
-  const ctx = resolveContext(context);
+  const base = resolveContext(context);
   const given = readMessage(message);
-  const envelope = envelopeOf(given, ctx.policy);
+  const { ctx, envelope, policyName } =
+    base.policySet === undefined ? { ctx: base, envelope: envelopeOf(given, base.policy), policyName: undefined } : scoped(base, base.policySet, given);
   if (typeof verdicts !== 'object' || verdicts === null) throw invalidContext(`verdicts must be an object, got ${show(verdicts)}.`);
   const notGiven = absent('not given');
   const full: Verdicts = {
@@ -441,5 +475,8 @@ export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsI
       precomputed(given.authentication, 'authentication', checkAuthentication) ??
       notGiven,
   };
-  return applyRules({ envelope, verdicts: full, srs: ctx.srs, now: ctx.now }, ctx.policy);
+  return applyRules(
+    policyName === undefined ? { envelope, verdicts: full, srs: ctx.srs, now: ctx.now } : { envelope, verdicts: full, srs: ctx.srs, now: ctx.now, policyName },
+    ctx.policy,
+  );
 }

@@ -14,6 +14,8 @@ export const REPLIES = {
   rateLimited: reply(451, '4.7.1', 'Sending rate limit exceeded, try again later'),
   limitRestricted: reply(550, '5.1.8', 'Sending limit exceeded: sender is restricted from sending mail'),
   spamBlocked: reply(550, '5.7.1', 'Message refused by outbound spam policy'),
+  // 5.7.520 is the code Microsoft 365 gives when the outbound spam policy disables automatic forwarding.
+  autoForwardingBlocked: reply(550, '5.7.520', 'Access denied: your organization does not allow automatic forwarding to external recipients'),
   dnsDeferred: reply(451, '4.4.3', 'Cannot check the sender domain in DNS, try again later'),
   providerDeferred: (provider: string) => reply(451, '4.3.0', `Temporary failure checking the message (${provider}), try again later`),
 } as const;

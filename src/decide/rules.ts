@@ -18,7 +18,12 @@ export interface RuleInput {
   readonly verdicts: Verdicts;
   readonly srs: SrsContext | undefined;
   readonly now: Date;
+  /** The name of the policy applied (`decision.policyName`); default {@link DEFAULT_POLICY_NAME}. */
+  readonly policyName?: string;
 }
+
+/** The name a decision gives a single policy, and the default policy of a set unless renamed (Microsoft's "Default"). */
+export const DEFAULT_POLICY_NAME = 'Default';
 
 function valueOf<T>(verdict: Verdict<T>): T | undefined {
   return verdict.state === 'given' || verdict.state === 'provided' ? verdict.value : undefined;
@@ -51,6 +56,7 @@ function deliver(
 ): Decision {
   return {
     action: 'deliver',
+    policyName: input.policyName ?? DEFAULT_POLICY_NAME,
     pool,
     poolName: policy.pools[pool],
     mailFrom: srs?.applied ? srs.rewritten : (input.envelope.sender?.address ?? ''),
@@ -65,6 +71,7 @@ function deliver(
 function refuse(input: RuleInput, notes: readonly Reason[], action: 'block' | 'defer', reply: SmtpReply, decisive: Reason): Decision {
   return {
     action,
+    policyName: input.policyName ?? DEFAULT_POLICY_NAME,
     pool: null,
     poolName: null,
     mailFrom: input.envelope.sender?.address ?? '',
@@ -98,6 +105,20 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
       rule: 1,
       message: `${envelope.limitKey} is restricted from sending ${until === null ? 'until released' : `until ${until}`}${reason ? `: ${reason}` : ''}.`,
       detail: { key: envelope.limitKey, until },
+    });
+  }
+
+  // Rule 10 (SPEC §7, forwarding control), applied right after rule 1: with automatic forwarding off, an automatic forward
+  // to anyone outside the organisation is refused, whatever its authentication; forwards inside
+  // the organisation are not affected. After rule 1, whose refusal is the stronger statement
+  // (the sender may send nothing at all); before the limits, because the forward is refused for
+  // what it is, not for how much was sent — a permanent reason the administrator can act on.
+  if (envelope.autoForwarded && policy.autoForwarding === 'off' && envelope.externalRecipients > 0) {
+    return refuse(input, notes, 'block', REPLIES.autoForwardingBlocked, {
+      code: 'auto-forwarding-blocked',
+      rule: 10,
+      message: `An automatic forward to ${envelope.externalRecipients} external recipient${envelope.externalRecipients === 1 ? '' : 's'}; the policy turns automatic forwarding off.`,
+      detail: { externalRecipients: envelope.externalRecipients },
     });
   }
 

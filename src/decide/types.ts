@@ -2,6 +2,7 @@
 
 import type { EnvelopeAddress } from '../address.js';
 import type { Policy, PolicyInput, Pool } from '../policy.js';
+import type { PolicySet } from '../policy-set.js';
 import type {
   AuthenticationVerdict,
   ConsumeResult,
@@ -30,6 +31,13 @@ export interface OutboundMessage {
   readonly authentication?: AuthenticationVerdict;
   /** A spam verdict already made (skips the spam provider). */
   readonly spam?: SpamVerdict;
+  /** The sender's groups, from your directory: scoped policies (`createPolicySet`) match them. */
+  readonly groups?: readonly string[];
+  /**
+   * Whether the MTA forwards this message automatically (mailbox forwarding, an inbox rule's
+   * redirect): with `policy.autoForwarding: 'off'` it may not go to external recipients.
+   */
+  readonly autoForwarded?: boolean;
 }
 
 /** What the SRS step needs: a rewriter and the forwarding domain to rewrite into. */
@@ -40,8 +48,11 @@ export interface SrsContext {
 
 /** The second argument of `decidePool`. */
 export interface DecideContext {
-  /** A plain policy object, or the frozen result of `createPolicy()` (faster: validated once). */
-  readonly policy?: PolicyInput | Policy;
+  /**
+   * A plain policy object, the frozen result of `createPolicy()` (faster: validated once), or a
+   * set of scoped policies from `createPolicySet()` (the one that applies is chosen per message).
+   */
+  readonly policy?: PolicyInput | Policy | PolicySet;
   readonly providers?: Providers;
   /** When given, rule 8 rewrites the envelope sender of verified forwards. */
   readonly srs?: SrsContext;
@@ -100,6 +111,10 @@ export interface Envelope {
   readonly limitKey: string;
   readonly senderAccepted: boolean;
   readonly ndr: NdrVerdict;
+  /** `message.groups`, checked (empty when not given). */
+  readonly groups: readonly string[];
+  /** `message.autoForwarded`, checked (false when not given). */
+  readonly autoForwarded: boolean;
 }
 
 /** Reason codes that decide: one per rule of SPEC §3. */
@@ -114,7 +129,8 @@ export type DecisiveReasonCode =
   | 'spf-pass'
   | 'dkim-pass'
   | 'arc-pass'
-  | 'accepted-domain';
+  | 'accepted-domain'
+  | 'auto-forwarding-blocked';
 
 /** Reason codes that inform; `dns-error` and `provider-failed` decide when the policy says defer. */
 export type InformationalReasonCode = 'srs-rewritten' | 'srs-skipped' | 'limit-alert' | 'dns-error' | 'provider-failed';
@@ -147,6 +163,8 @@ export type SrsOutcome =
   | { readonly applied: false; readonly why: string };
 
 interface DecisionCommon {
+  /** The name of the policy applied: a scoped policy's, or the default's (`'Default'` for a single policy). */
+  readonly policyName: string;
   /** Most decisive first: the deciding reason, what it led to (SRS), then notes. */
   readonly reasons: readonly Reason[];
   readonly verdicts: Verdicts;

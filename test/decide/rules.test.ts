@@ -43,6 +43,7 @@ interface Row {
   readonly headers?: string;
   readonly verdicts?: VerdictsInput;
   readonly policy?: PolicyInput;
+  readonly autoForwarded?: boolean;
   readonly expect: { readonly action: Decision['action']; readonly pool: Decision['pool']; readonly codes: readonly string[]; readonly mailFrom?: string };
 }
 
@@ -51,6 +52,7 @@ function decide(row: Row): Decision {
     mailFrom: row.mailFrom ?? EXTERNAL,
     rcptTo: row.rcptTo ?? ['carol@northwind.example'],
     ...(row.headers === undefined ? {} : { headers: row.headers }),
+    ...(row.autoForwarded === undefined ? {} : { autoForwarded: row.autoForwarded }),
   };
   return decideFromVerdicts(message, row.verdicts ?? {}, { policy: row.policy ? createPolicy({ ...policyInput, ...row.policy }) : policy, srs, now: NOW });
 }
@@ -132,12 +134,15 @@ describe('competing rules: the earlier one wins', () => {
 });
 
 describe('competing rules: every pair, generated', () => {
-  // Each rule's trigger alone; every two of them together, and the earlier rule must decide.
-  // Rules 7 and 8 cannot meet (a forward is verified or not); rule 9 decides before 7 and 8
-  // (they only concern senders outside the accepted domains), which the table above shows.
+  // Each rule's trigger alone; every two of them together, and the one evaluated first must
+  // decide. The order is SPEC §3's with rule 10 (automatic forwarding off, SPEC §7) right after
+  // rule 1. Rules 7 and 8 cannot meet (a forward is verified or not); rule 9 decides before 7
+  // and 8 (they only concern senders outside the accepted domains), which the table above shows.
   const tooMany = ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'];
+  const ORDER = [1, 10, 2, 3, 4, 5, 6, 7, 8, 9] as const;
   const triggers: Record<number, { readonly code: string; readonly row: Omit<Row, 'name' | 'expect'> }> = {
     1: { code: 'sender-restricted', row: { verdicts: { limits: ok(restricted) } } },
+    10: { code: 'auto-forwarding-blocked', row: { autoForwarded: true, policy: { autoForwarding: 'off' } } },
     2: { code: 'recipients-per-message-exceeded', row: { rcptTo: tooMany } },
     3: { code: 'sending-limit-exceeded', row: { verdicts: { limits: ok(over('block')) } } },
     4: { code: 'ndr', row: { headers: DSN_HEADERS } },
@@ -155,10 +160,12 @@ describe('competing rules: every pair, generated', () => {
     if (limitsA?.state === 'provided' && limitsB?.state === 'provided') {
       verdicts['limits'] = ok({ restriction: limitsA.value.restriction ?? limitsB.value.restriction, breaches: [...limitsA.value.breaches, ...limitsB.value.breaches], counted: false });
     }
-    return { ...a, ...b, verdicts: verdicts as VerdictsInput };
+    return { ...a, ...b, verdicts: verdicts as VerdictsInput, policy: { ...a.policy, ...b.policy } };
   }
-  for (let earlier = 1; earlier <= 9; earlier++) {
-    for (let later = earlier + 1; later <= 9; later++) {
+  for (let i = 0; i < ORDER.length; i++) {
+    for (let j = i + 1; j < ORDER.length; j++) {
+      const earlier = ORDER[i]!;
+      const later = ORDER[j]!;
       if (earlier === 7 && later === 8) continue;
       const winner = later === 9 && (earlier === 7 || earlier === 8) ? 9 : earlier;
       it(`${earlier} and ${later}: rule ${winner} decides (${triggers[winner]!.code})`, () => {
@@ -168,6 +175,23 @@ describe('competing rules: every pair, generated', () => {
       });
     }
   }
+});
+
+describe('forwarding control (SPEC §7)', () => {
+  const off: PolicyInput = { autoForwarding: 'off' };
+  check([
+    { name: 'with automatic forwarding off, an automatic forward to an external recipient is blocked (auto-forwarding-blocked)', autoForwarded: true, policy: off, verdicts: { authentication: spfPass }, expect: { action: 'block', pool: null, codes: ['auto-forwarding-blocked'] } },
+    { name: 'whatever its authentication: a forward from an accepted domain is blocked too', mailFrom: INTERNAL, autoForwarded: true, policy: off, expect: { action: 'block', pool: null, codes: ['auto-forwarding-blocked'] } },
+    { name: 'one external recipient among internal ones is enough', autoForwarded: true, policy: off, rcptTo: ['bob@contoso.com', 'carol@northwind.example'], expect: { action: 'block', pool: null, codes: ['auto-forwarding-blocked'] } },
+    { name: 'forwarding inside the organisation is not affected', autoForwarded: true, policy: off, rcptTo: ['bob@contoso.com', 'ops@eu.contoso.com'], verdicts: { authentication: spfPass }, expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-rewritten'] } },
+    { name: 'a message not forwarded automatically is not affected', autoForwarded: false, policy: off, verdicts: { authentication: spfPass }, expect: { action: 'deliver', pool: 'normal', codes: ['spf-pass', 'srs-rewritten'] } },
+    { name: "with automatic forwarding on (the default), an automatic forward is routed like any forward", autoForwarded: true, verdicts: { authentication: unverified }, expect: { action: 'deliver', pool: 'relay', codes: ['relay-unverified'] } },
+  ]);
+
+  it('the refusal carries 550 5.7.520, as Microsoft 365 gives it', () => {
+    const decision = decide({ name: '', autoForwarded: true, policy: off, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(decision.action === 'block' ? decision.reply.line.slice(0, 13) : null, '550 5.7.520 A');
+  });
 });
 
 describe('edge cases', () => {
