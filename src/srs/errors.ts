@@ -3,11 +3,15 @@
  *
  * - `invalid-option`: a constructor or call option is wrong (the message names it).
  * - `invalid-address`: the address is not a usable envelope address (not a string, empty,
- *   control characters, longer than {@link MAX_ADDRESS_LENGTH}, empty local part).
- * - `invalid-domain`: the forwarding domain is empty or contains characters a domain cannot.
+ *   control characters, a lone UTF-16 surrogate, longer than {@link MAX_ADDRESS_LENGTH}, empty
+ *   local part).
+ * - `invalid-domain`: the forwarding domain, or the domain of the sender given to
+ *   {@link Srs.forward}, is not a domain name.
  * - `no-domain`: the address has no `@domain` part.
  * - `not-srs`: {@link Srs.reverse} was given an address that is not SRS0, SRS1 or our fallback.
- * - `malformed`: it looks like SRS (tag and separator) but a field is missing or invalid.
+ * - `malformed`: it looks like SRS (tag and separator) but a field is missing or invalid, or it
+ *   holds what no genuine forward produces (a host that is not a domain name, an original local
+ *   part over 64 octets or itself SRS, an SRS1 part without its separator).
  * - `bad-hash`: the hash does not match under any configured secret, or is shorter than `hashMin`.
  * - `expired`: the timestamp is older than `maxAge` days.
  * - `future`: the timestamp lies in the future.

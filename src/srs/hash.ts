@@ -27,8 +27,10 @@ const ALPHABETS: Record<HashAlphabet, string> = {
 };
 
 const encoder = new TextEncoder();
-// Reused message buffer (synchronous, never re-entered); grows for long addresses.
+// Reused message buffer (synchronous, never re-entered), written as bytes and read by the
+// hashing as a DataView of the same memory; both grow together for long addresses.
 let message = new Uint8Array(512);
+let messageView = new DataView(message.buffer);
 
 const EQUALS = 0x3d;
 
@@ -40,7 +42,10 @@ const EQUALS = 0x3d;
 function writeMacMessage(delimited: boolean, a: string, b: string, c: string | undefined): number {
   // Three UTF-8 bytes per UTF-16 unit at most, two delimiters, and room for the SHA-1 padding.
   const most = paddedSize(3 * (a.length + b.length + (c?.length ?? 0)) + 2);
-  if (message.length < most) message = new Uint8Array(most);
+  if (message.length < most) {
+    message = new Uint8Array(most);
+    messageView = new DataView(message.buffer);
+  }
   let at = writeField(a, 0);
   if (delimited) message[at++] = EQUALS;
   at = writeField(b, at);
@@ -137,7 +142,7 @@ export class SrsHasher {
   sign(length: number, a: string, b: string, c?: string): string {
     const bytes = writeMacMessage(this.#delimited, a, b, c);
     this.signedOctets = this.#delimited ? bytes - (c === undefined ? 1 : 2) : bytes;
-    const words = this.#keys[0]!.digest(message, bytes);
+    const words = this.#keys[0]!.digest(messageView, bytes);
     return base64Prefix(words, length, this.#alphabet);
   }
 
@@ -155,7 +160,7 @@ export class SrsHasher {
     if (received.length === 0 || received.length > MAX_HASH_LENGTH) return false;
     const length = writeMacMessage(this.#delimited, a, b, c);
     let matched = false;
-    for (const key of this.#keys) matched = matchesDigest(received, key.digest(message, length)) || matched;
+    for (const key of this.#keys) matched = matchesDigest(received, key.digest(messageView, length)) || matched;
     return matched;
   }
 }

@@ -13,9 +13,12 @@ const K2 = 0x6ed9eba1;
 const K3 = 0x8f1bbcdc | 0;
 const K4 = 0xca62c1d6 | 0;
 
-// Scratch space shared by every call: the functions below are synchronous and never re-entered,
-// so sharing is safe and keeps the hot path free of allocations.
-const block = new Int32Array(16);
+// The outer block of every HMAC: the 20-byte inner digest, then its padding (0x80, zeros, and
+// the length, 64 + 20 bytes in bits), which never changes. Shared by every call: the functions
+// below are synchronous and never re-entered, so sharing is safe and allocates nothing.
+const outerBlock = new DataView(new ArrayBuffer(64));
+outerBlock.setUint8(20, 0x80);
+outerBlock.setUint32(60, (64 + 20) * 8);
 
 // The SHA-1 functions of FIPS 180-4 §4.1.1 and the rotations of §3.2; V8 inlines them.
 const rotl1 = (x: number): number => (x << 1) | (x >>> 31);
@@ -29,7 +32,9 @@ const parity = (x: number, y: number, z: number): number => x ^ y ^ z;
 const majority = (x: number, y: number, z: number): number => (x & y) | (z & (x | y));
 
 /**
- * One SHA-1 compression of the 16-word `block` into `state` (FIPS 180-4 §6.1.2).
+ * One SHA-1 compression of the 64-byte block at `offset` in `data` into `state` (FIPS 180-4
+ * §6.1.2). DataView reads the block's big-endian words directly (V8 compiles each to one load
+ * and a byte swap), instead of assembling each from four bytes.
  *
  * Written out round by round, on purpose: with the message schedule in sixteen local variables
  * (the 16-word circular form of FIPS 180-4 §6.1.3: W[t] replaces W[t-16] in place) and the five
@@ -40,9 +45,11 @@ const majority = (x: number, y: number, z: number): number => (x & y) | (z & (x 
  * every round; from round 16 on, the line first computes W[t] = ROTL1(W[t-3] ^ W[t-8] ^
  * W[t-14] ^ W[t-16]). The property tests compare the result with node:crypto.
  */
-function compress(state: Int32Array): void {
-  let w0 = block[0]!, w1 = block[1]!, w2 = block[2]!, w3 = block[3]!, w4 = block[4]!, w5 = block[5]!, w6 = block[6]!, w7 = block[7]!;
-  let w8 = block[8]!, w9 = block[9]!, w10 = block[10]!, w11 = block[11]!, w12 = block[12]!, w13 = block[13]!, w14 = block[14]!, w15 = block[15]!;
+function compress(state: Int32Array, data: DataView, offset: number): void {
+  let w0 = data.getInt32(offset), w1 = data.getInt32(offset + 4), w2 = data.getInt32(offset + 8), w3 = data.getInt32(offset + 12);
+  let w4 = data.getInt32(offset + 16), w5 = data.getInt32(offset + 20), w6 = data.getInt32(offset + 24), w7 = data.getInt32(offset + 28);
+  let w8 = data.getInt32(offset + 32), w9 = data.getInt32(offset + 36), w10 = data.getInt32(offset + 40), w11 = data.getInt32(offset + 44);
+  let w12 = data.getInt32(offset + 48), w13 = data.getInt32(offset + 52), w14 = data.getInt32(offset + 56), w15 = data.getInt32(offset + 60);
   let a = state[0]!;
   let b = state[1]!;
   let c = state[2]!;
@@ -145,36 +152,32 @@ export function paddedSize(length: number): number {
 }
 
 /**
- * Continues SHA-1 from `state`, which has already absorbed `prefixBytes` bytes, over
- * `message[0, length)`; leaves the digest in `state`. Pads in place (FIPS 180-4 §5.1.1) so that
- * every word is then read the same way, without a branch per word.
+ * Continues SHA-1 from `state`, which has already absorbed `prefixBytes` bytes, over the first
+ * `length` bytes of `data`; leaves the digest in `state`. Pads in place (FIPS 180-4 §5.1.1), so
+ * that every block is then read the same way.
  */
-function finish(state: Int32Array, message: Uint8Array, length: number, prefixBytes: number): void {
+function finish(state: Int32Array, data: DataView, length: number, prefixBytes: number): void {
   const total = paddedSize(length);
-  message[length] = 0x80;
-  for (let i = length + 1; i < total - 4; i++) message[i] = 0;
-  // The length in bits as a 64-bit big-endian number; its high half is zero for anything an
-  // address can be (under 512 MB).
-  const bits = (prefixBytes + length) * 8;
-  message[total - 4] = bits >>> 24;
-  message[total - 3] = bits >>> 16;
-  message[total - 2] = bits >>> 8;
-  message[total - 1] = bits;
-  for (let i = 0; i < total; ) {
-    for (let word = 0; word < 16; word++, i += 4) {
-      block[word] = (message[i]! << 24) | (message[i + 1]! << 16) | (message[i + 2]! << 8) | message[i + 3]!;
-    }
-    compress(state);
-  }
+  data.setUint8(length, 0x80);
+  for (let i = length + 1; i < total - 4; i++) data.setUint8(i, 0);
+  // The length in bits as a 64-bit big-endian number; its high half (zeroed above) is zero for
+  // anything an address can be (under 512 MB).
+  data.setUint32(total - 4, (prefixBytes + length) * 8);
+  for (let offset = 0; offset < total; offset += BLOCK_BYTES) compress(state, data, offset);
 }
 
 /** SHA-1 of a whole byte array (a long HMAC key), copied into a buffer with room for the padding. */
 function sha1(bytes: Uint8Array): Int32Array {
   const state = Int32Array.from(INITIAL_STATE);
-  const message = new Uint8Array(paddedSize(bytes.length));
-  message.set(bytes);
-  finish(state, message, bytes.length, 0);
+  finish(state, paddedCopy(bytes), bytes.length, 0);
   return state;
+}
+
+/** `bytes` in a new buffer with room for the SHA-1 padding, as the DataView that the hashing reads. */
+function paddedCopy(bytes: Uint8Array): DataView {
+  const copy = new Uint8Array(paddedSize(bytes.length));
+  copy.set(bytes);
+  return new DataView(copy.buffer);
 }
 
 function wordsToBytes(words: Int32Array, out: Uint8Array): Uint8Array {
@@ -199,21 +202,19 @@ export class HmacSha1 {
     const padded = new Uint8Array(BLOCK_BYTES);
     padded.set(key.length > BLOCK_BYTES ? wordsToBytes(sha1(key), new Uint8Array(20)) : key);
     for (const [state, xor] of [[this.#inner, 0x36], [this.#outer, 0x5c]] as const) {
-      for (let word = 0; word < 16; word++) {
-        const i = 4 * word;
-        block[word] = ((padded[i]! ^ xor) << 24) | ((padded[i + 1]! ^ xor) << 16) | ((padded[i + 2]! ^ xor) << 8) | (padded[i + 3]! ^ xor);
-      }
+      const keyBlock = Uint8Array.from(padded, (byte) => byte ^ xor);
       state.set(INITIAL_STATE);
-      compress(state);
+      compress(state, new DataView(keyBlock.buffer), 0);
     }
   }
 
   /**
-   * The HMAC of `message[0, length)` as five big-endian 32-bit words. `message` must hold
-   * {@link paddedSize}(length) bytes: the bytes after `length` are overwritten with the padding.
-   * Returns a buffer of this instance that the next call overwrites: read it before calling again.
+   * The HMAC of the first `length` bytes of `message` as five big-endian 32-bit words.
+   * `message` must hold {@link paddedSize}(length) bytes: the bytes after `length` are
+   * overwritten with the padding. Returns a buffer of this instance that the next call
+   * overwrites: read it before calling again.
    */
-  digest(message: Uint8Array, length: number): Int32Array {
+  digest(message: DataView, length: number): Int32Array {
     const work = this.#work;
     const inner = this.#inner;
     work[0] = inner[0]!;
@@ -222,29 +223,24 @@ export class HmacSha1 {
     work[3] = inner[3]!;
     work[4] = inner[4]!;
     finish(work, message, length, BLOCK_BYTES);
-    // The outer hash takes the 20-byte inner digest: one block, padded, 84 bytes in all.
-    block[0] = work[0]!;
-    block[1] = work[1]!;
-    block[2] = work[2]!;
-    block[3] = work[3]!;
-    block[4] = work[4]!;
-    block[5] = 0x80000000 | 0;
-    for (let word = 6; word < 15; word++) block[word] = 0;
-    block[15] = (BLOCK_BYTES + 20) * 8;
+    // The outer hash takes the 20-byte inner digest (its padding is already in outerBlock).
+    outerBlock.setInt32(0, work[0]!);
+    outerBlock.setInt32(4, work[1]!);
+    outerBlock.setInt32(8, work[2]!);
+    outerBlock.setInt32(12, work[3]!);
+    outerBlock.setInt32(16, work[4]!);
     const outer = this.#outer;
     work[0] = outer[0]!;
     work[1] = outer[1]!;
     work[2] = outer[2]!;
     work[3] = outer[3]!;
     work[4] = outer[4]!;
-    compress(work);
+    compress(work, outerBlock, 0);
     return work;
   }
 
   /** The HMAC as 20 bytes (a new array): for tests and callers off the hot path. */
   digestBytes(bytes: Uint8Array): Uint8Array {
-    const message = new Uint8Array(paddedSize(bytes.length));
-    message.set(bytes);
-    return wordsToBytes(this.digest(message, bytes.length), new Uint8Array(20));
+    return wordsToBytes(this.digest(paddedCopy(bytes), bytes.length), new Uint8Array(20));
   }
 }

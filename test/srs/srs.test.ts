@@ -164,6 +164,16 @@ describe('rejections, each with its code', () => {
     ['SRS0 without a separator', 'SRS0vmyz=2W=otherdomain.com=test@example.com', 'not-srs'],
     ['no @', 'SRS0=vmyz=2W=otherdomain.com=test', 'no-domain'],
     ['a CR LF injection', 'SRS0=vmyz=2W=otherdomain.com=test@example.com\r\nRCPT TO:<x@y>', 'invalid-address'],
+    ['a lone surrogate (it would hash as U+FFFD)', 'SRS0=vmyz=2W=otherdomain.com=te\ud800st@example.com', 'invalid-address'],
+    // What no genuine forward produces, refused before the hash is even checked.
+    ['a host that is not a domain name (space)', 'SRS0=vmyz=2W=other domain.com=test@example.com', 'malformed'],
+    ['a host with an empty label', 'SRS0=vmyz=2W=otherdomain..com=test@example.com', 'malformed'],
+    ['a host label ending with -', 'SRS0=vmyz=2W=other-.com=test@example.com', 'malformed'],
+    ['a host with a label over 63 octets', `SRS0=vmyz=2W=${'a'.repeat(64)}.com=test@example.com`, 'malformed'],
+    ['an original local part over 64 octets', `SRS0=vmyz=2W=otherdomain.com=${'a'.repeat(65)}@example.com`, 'malformed'],
+    ['an original local part that is itself SRS', 'SRS0=vmyz=2W=otherdomain.com=SRS0=x=2W=a.b=c@example.com', 'malformed'],
+    ['an SRS1 part without its separator', 'SRS1=JO9m=example.co=m==vmyz=2W=otherdomain.com=test@second.example', 'malformed'],
+    ['an SRS1 host that is not a domain name', 'SRS1=JO9m=exa mple.com==vmyz=2W=otherdomain.com=test@second.example', 'malformed'],
   ];
   for (const [name, address, code] of cases) {
     it(`reverse refuses ${name} with ${code}`, () => throwsCode(() => srs.reverse(address, { now: NOW }), code));
@@ -200,6 +210,74 @@ describe('rejections, each with its code', () => {
       assert.match(error.message, /SRS0=FAKE=2V=otherdomain\.com=test@example\.com/);
       assert.match(error.message, /no configured secret/);
     }
+  });
+});
+
+describe('reverse hands on only what a forward could have signed (issue 11)', () => {
+  it('accepts address literals and U-labels as hosts, as forward does', () => {
+    for (const sender of ['user@[192.0.2.1]', 'user@[IPv6:2001:db8::1]', 'user@bücher.example', 'user@a_b.example', 'user@x']) {
+      const forwarded = srs.forward(sender, 'example.com', { now: NOW });
+      assert.equal(srs.reverse(forwarded, { now: NOW }), sender);
+    }
+  });
+
+  it('forward refuses a sender whose domain is not a domain name (reverse would refuse the result)', () => {
+    for (const sender of ['user@exa mple.org', 'user@a..b', 'user@-a.example', 'user@a-.example', 'user@a=b.example', 'user@example.org.', 'user@[1.2=3]']) {
+      throwsCode(() => srs.forward(sender, 'example.com', { now: NOW }), 'invalid-domain');
+    }
+  });
+
+  it('forward refuses an SRS1 sender whose host is not a domain name or whose part lacks its separator', () => {
+    throwsCode(() => srs.forward('SRS1=X=third domain.com==opaque@otherdomain.com', 'example.com', { now: NOW }), 'malformed');
+    throwsCode(() => srs.forward('SRS1=X=thirddomain.com=opaque@otherdomain.com', 'example.com', { now: NOW }), 'malformed');
+  });
+
+  it('the reversed local part does not depend on quoting around the SRS address, which the hash does not cover', () => {
+    const quoted = srs.forward('"foo bar"@otherdomain.com', 'example.com', { now: NOW });
+    const unquoted = quoted.replace(/^"(.*)"@/, '$1@');
+    const escaped = quoted.replace('foo', 'f\\oo');
+    for (const address of [quoted, unquoted, escaped]) assert.equal(srs.reverse(address, { now: NOW }), '"foo bar"@otherdomain.com', address);
+    const plain = srs.forward('test@otherdomain.com', 'example.com', { now: NOW });
+    assert.equal(srs.reverse(`"${plain.replace('@', '"@')}`, { now: NOW }), 'test@otherdomain.com');
+  });
+
+  it('a local part Mail::SRS signed with its quotes comes back as that quoted-string', () => {
+    // Mail::SRS forwards "foo bar"@otherdomain.com as SRS0=4PFQ=2W=otherdomain.com="foo bar"@example.com.
+    assert.equal(srs.reverse('SRS0=4PFQ=2W=otherdomain.com="foo bar"@example.com', { now: NOW }), '"foo bar"@otherdomain.com');
+  });
+
+  it('a sloppy but quote-free local part (john..doe) comes back bare, as the peers return it', () => {
+    const forwarded = srs.forward('john..doe@otherdomain.com', 'example.com', { now: NOW });
+    assert.equal(srs.reverse(forwarded, { now: NOW }), 'john..doe@otherdomain.com');
+  });
+});
+
+describe("hashInput 'delimited'", () => {
+  const delimited = new Srs({ secret: SECRET, hashInput: 'delimited' });
+
+  it('keeps the address format: only the hash differs from the compatible one', () => {
+    const compatible = srs.forward('test@otherdomain.com', 'example.com', { now: NOW });
+    const signed = delimited.forward('test@otherdomain.com', 'example.com', { now: NOW });
+    assert.match(signed, /^SRS0=[A-Za-z0-9+/]{4}=2W=otherdomain\.com=test@example\.com$/);
+    assert.notEqual(signed, compatible);
+    assert.equal(delimited.reverse(signed, { now: NOW }), 'test@otherdomain.com');
+  });
+
+  it('round-trips SRS1 and the bounces fallback too', () => {
+    const srs1 = delimited.forward('SRS0=vmyz=2W=otherdomain.com=test@example.com', 'second.example', { now: NOW });
+    assert.equal(delimited.reverse(srs1, { now: NOW }), 'SRS0=vmyz=2W=otherdomain.com=test@example.com');
+    assert.notEqual(srs1, 'SRS1=JO9m=example.com==vmyz=2W=otherdomain.com=test@second.example');
+    const bounces = new Srs({ secret: SECRET, hashInput: 'delimited', longLocalPart: 'bounces' });
+    const fallback = bounces.forward(`${'a'.repeat(60)}@otherdomain.com`, 'example.com', { now: NOW });
+    assert.equal(bounces.reverse(fallback, { now: NOW }), 'bounces@example.com');
+  });
+
+  it('refuses an SRS1 whose host/rest boundary was moved, which the compatible hash accepts', () => {
+    const hop = (options: SrsOptions) => new Srs(options).forward('SRS0=abcd=2W=x.example=u@a-b.example', 'second.example', { now: NOW });
+    const shift = (address: string) => address.replace('=a-b.example==abcd', '=a=-b.example=abcd');
+    const compatible = new Srs({ secret: SECRET });
+    assert.equal(compatible.reverse(shift(hop({ secret: SECRET })), { now: NOW }), 'SRS0-b.example=abcd=2W=x.example=u@a');
+    throwsCode(() => delimited.reverse(shift(hop({ secret: SECRET, hashInput: 'delimited' })), { now: NOW }), 'bad-hash');
   });
 });
 
@@ -254,6 +332,7 @@ describe('options are checked once, in the constructor', () => {
     ['negative maxAge', { secret: 'a', maxAge: -1 }],
     ['maxAge beyond the stamp cycle', { secret: 'a', maxAge: 1024 }],
     ['an unknown alphabet', { secret: 'a', alphabet: 'hex' }],
+    ['an unknown hashInput', { secret: 'a', hashInput: 'guarded' }],
     ['an unknown longLocalPart', { secret: 'a', longLocalPart: 'truncate' }],
     ['a bounces mailbox with =', { secret: 'a', bouncesLocalPart: 'a=b' }],
     ['a non-boolean alwaysRewrite', { secret: 'a', alwaysRewrite: 'yes' }],
