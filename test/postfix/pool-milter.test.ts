@@ -52,9 +52,11 @@ describe('milterMessage: the decision input', () => {
     assert.equal(input.spam, undefined);
   });
 
-  it('has no ingress IP for a Unix-socket client, and appends the collected body to the header', () => {
+  it('has no ingress IP for a Unix-socket client unless {client_addr} gives one, and appends the collected body to the header', () => {
     const input = milterMessage(milter({ client: { hostname: 'localhost', family: 'unix', port: 0, address: '/run/x' }, body: Buffer.from('Hello\r\n') }));
     assert.equal(input.ingress?.ip, undefined);
+    const unknown = milterMessage(milter({ client: { hostname: 'unknown', family: 'unknown', port: 0, address: '' }, macros: { client_addr: '198.51.100.9' } }));
+    assert.equal(unknown.ingress?.ip, '198.51.100.9');
     assert.match(Buffer.from(input.headers as Uint8Array).toString('latin1'), /\r\n\r\nHello\r\n$/);
   });
 
