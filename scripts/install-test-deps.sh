@@ -5,3 +5,4 @@ set -euo pipefail
 here="$(dirname "$0")"
 bash "$here/install-peers.sh"
 bash "$here/install-servers.sh"
+bash "$here/install-postfix.sh"

@@ -63,6 +63,7 @@ export interface Listener {
 export async function listen(address: ListenAddress, accept: (socket: Socket) => TrackedConnection): Promise<Listener> {
   const sockets = new Map<Socket, TrackedConnection>();
   let draining = false;
+  let allClosed: (() => void) | undefined;
   const server: Server = createServer((socket) => {
     if (draining) {
       socket.destroy();
@@ -75,7 +76,6 @@ export async function listen(address: ListenAddress, accept: (socket: Socket) =>
       if (draining && sockets.size === 0) allClosed?.();
     });
   });
-  let allClosed: (() => void) | undefined;
   if (address.kind === 'unix') removeStaleSocket(address.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -66,12 +66,17 @@ function spamFromHeader(message: MilterMessage, name: string): SpamVerdict | und
   return score === null ? undefined : { score: Number(score[0]) };
 }
 
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
 /** The decision's input for a message as the milter saw it. */
 export function milterMessage(message: MilterMessage, options: Pick<PoolMilterOptions, 'authservIds' | 'spamScoreHeader'> = {}): OutboundMessage {
   const header = headerBlock(message);
   const raw = Buffer.from(message.body.length > 0 ? header + message.body.toString('latin1') : header, 'latin1');
   const client = message.client;
-  const ip = client !== null && (client.family === 'inet' || client.family === 'inet6') ? client.address : undefined;
+  // The address of SMFIC_CONNECT; Postfix's {client_addr} macro when the MTA sent no usable one.
+  const ip = client !== null && (client.family === 'inet' || client.family === 'inet6') ? client.address : nonEmpty(message.macro('client_addr'));
   const submitter = message.macro('auth_authen');
   const queueId = message.macro('i');
   const authservIds = options.authservIds ?? [];

@@ -183,7 +183,7 @@ function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLooku
     }
   };
 
-  const drain = async () => {
+  const work = async () => {
     running = true;
     try {
       while (queue.length > 0 && !socket.destroyed) {
@@ -208,7 +208,7 @@ function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLooku
     }
     if (requests.length === 0) return;
     queue.push(...requests);
-    if (!running) void drain();
+    if (!running) void work();
   });
   socket.on('end', () => {
     try {

@@ -18,3 +18,10 @@ it('outbound-pools/haraka loads from CommonJS, as a Haraka plugin file requires 
   const imported = await import('outbound-pools/haraka');
   assert.equal(typeof imported.createHarakaPlugin, 'function');
 });
+
+it('outbound-pools/postfix resolves through the exports map to the build', async () => {
+  const postfix = await import('outbound-pools/postfix');
+  assert.equal(typeof postfix.startMilterServer, 'function');
+  assert.equal(typeof postfix.startSocketmapServer, 'function');
+  assert.equal(postfix.POOL_HEADER, 'X-Outbound-Pool-Route');
+});

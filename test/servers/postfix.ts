@@ -37,6 +37,8 @@ export interface PostfixOptions {
    * keeps the recipient domain as next hop (header_checks(5)), not the relayhost.
    */
   readonly filterNexthop?: string;
+  /** A second submission listener with another milter (the bench compares milters). */
+  readonly secondMilter?: string;
 }
 
 export interface PostfixInstance {
@@ -44,6 +46,8 @@ export interface PostfixInstance {
   readonly submissionPort: number;
   /** The MX listener: smtpd without the milter (where bounces from the world arrive). */
   readonly mxPort: number;
+  /** The listener with `secondMilter`, when given. */
+  readonly secondPort: number | null;
   readonly dir: string;
   /** The mail log so far. */
   log(): string;
@@ -120,6 +124,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   const log = () => (existsSync(maillog) ? readFileSync(maillog, 'utf8') : '');
   const submissionPort = await freeTcpPort();
   const mxPort = await freeTcpPort();
+  const secondPort = options.secondMilter === undefined ? null : await freeTcpPort();
   const pools = Object.entries(options.pools);
 
   writeFileSync(
@@ -167,6 +172,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   const master = [
     `127.0.0.1:${submissionPort} inet n - n - - smtpd -o syslog_name=postfix/submission${options.milter === undefined ? '' : ` -o smtpd_milters=${options.milter}`}`,
     `127.0.0.1:${mxPort} inet n - n - - smtpd -o syslog_name=postfix/mx`,
+    ...(secondPort === null ? [] : [`127.0.0.1:${secondPort} inet n - n - - smtpd -o syslog_name=postfix/second -o smtpd_milters=${options.secondMilter}`]),
     ...pools.map(([, pool]) => `${pool.transport} unix - - n - - smtp -o smtp_bind_address=${pool.bind} -o smtp_helo_name=${pool.helo} -o syslog_name=postfix/${pool.transport}`),
   ];
   writeFileSync(join(conf, 'master.cf'), `${master.join('\n')}\n${SERVICES}`);
@@ -188,7 +194,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
     await stop();
     throw error;
   }
-  return { submissionPort, mxPort, dir, log, stop };
+  return { submissionPort, mxPort, secondPort, dir, log, stop };
 }
 
 function postfixUser(): { uid: number; gid: number } {

@@ -73,7 +73,7 @@ function serve(
   // Packets are handled strictly in order; only end of message awaits, and while it does, later
   // packets wait in the queue (an MTA sends none before the answer, but no-reply steps may be
   // pipelined after an answered one).
-  const drain = async () => {
+  const work = async () => {
     running = true;
     try {
       while (queue.length > 0 && !socket.destroyed) {
@@ -105,7 +105,7 @@ function serve(
     }
     if (packets.length === 0) return;
     queue.push(...packets);
-    if (!running) void drain();
+    if (!running) void work();
   });
   socket.on('end', () => {
     try {

@@ -1,0 +1,134 @@
+// `outbound-pools milter` and `outbound-pools srs-map` as daemons: real processes, real sockets,
+// real signals.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Srs } from '../../src/srs/index.js';
+import { MilterTestClient, mta } from '../postfix/milter-client.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', cwd: ROOT });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+interface Daemon {
+  readonly child: ChildProcess;
+  output(): string;
+  /** The port printed in `<what>: listening on inet:127.0.0.1:PORT`. */
+  port(what: string): Promise<number>;
+  readonly exit: Promise<number | null>;
+}
+
+function daemon(args: string[]): Daemon {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => output,
+    exit,
+    async port(what) {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const match = new RegExp(`${what}: listening on inet:127\\.0\\.0\\.1:(\\d+)`).exec(output);
+        if (match) return Number(match[1]);
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+  };
+}
+
+describe('outbound-pools milter and srs-map: the command line', () => {
+  it('refuses bad usage with status 2 and says why', () => {
+    for (const [args, why] of [
+      [['milter'], /--listen is required/],
+      [['milter', '--listen', 'tcp:1.2.3.4'], /--listen: .* is not inet:host:port or unix:\/path/],
+      [['milter', '--listen', 'inet:127.0.0.1:99999'], /no valid port/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--srs-map-listen', 'inet:127.0.0.1:0'], /--srs-map-listen needs --srs-secret-file/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--body-limit', 'lots'], /--body-limit must be a number/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', '/nonexistent/secrets'], /cannot read the SRS secrets file/],
+      [['srs-map', '--listen', 'inet:127.0.0.1:0'], /--srs-secret-file is required/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--no-such-flag'], /Unknown option/],
+    ] as const) {
+      const result = run([...args]);
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, why, args.join(' '));
+    }
+    const help = run(['milter', '--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /milter_default_action/);
+    assert.match(run(['srs-map', '--help']).stdout, /recipient_canonical_maps = socketmap:inet:/);
+    assert.match(run(['--help']).stdout, /milter .*\n.*srs-map/);
+  });
+
+  it('milter: on SIGTERM closes idle connections, finishes the message under way, then exits 0', async () => {
+    const milter = daemon(['milter', '--listen', 'inet:127.0.0.1:0']);
+    try {
+      const port = await milter.port('milter');
+      const idle = await MilterTestClient.open(port);
+      idle.send(mta.optneg());
+      await idle.read();
+      const busy = await MilterTestClient.open(port);
+      busy.send(mta.optneg());
+      await busy.read();
+      busy.send(mta.connect('client', '4', 25, '192.0.2.7'), mta.macro('M', { i: 'DRAIN1' }), mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>'));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      milter.child.kill('SIGTERM');
+      await idle.closed;
+      assert.equal(busy.isClosed, false, 'a message under way is not cut off');
+      assert.equal(milter.child.exitCode, null, 'the daemon waits for it');
+      busy.send(mta.header('From', 'megan@contoso.com'), mta.eoh(), mta.eob());
+      const final = await busy.readUntilFinal();
+      assert.deepEqual(final.map((response) => response.command), ['h', 'h', 'c']);
+      await busy.closed;
+      assert.equal(await milter.exit, 0, milter.output());
+      assert.match(milter.output(), /milter: SIGTERM: draining 2 connection\(s\)/);
+      assert.match(milter.output(), /milter: DRAIN1: OutboundIpPoolName=RegularOutboundPool; action=deliver; pool=normal; reasons=accepted-domain/);
+    } finally {
+      milter.child.kill('SIGKILL');
+    }
+  });
+
+  it('srs-map: answers the forward and reverse maps, and exits 0 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-srs-map-'));
+    writeFileSync(join(dir, 'secrets'), 'new-secret\nold-secret\n');
+    const map = daemon(['srs-map', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', join(dir, 'secrets'), '--srs-domain', 'contoso.com', '--policy', join(ROOT, 'examples', 'policy.json')]);
+    try {
+      const port = await map.port('srs-map');
+      const old = new Srs({ secret: 'old-secret' }).forward('alex@fabrikam.example', 'contoso.com');
+      const request = (text: string) => `${Buffer.byteLength(text)}:${text},`;
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(request(`reverse ${old}`) + request('forward megan@contoso.com') + request('forward alex@fabrikam.example')));
+        let data = '';
+        socket.on('data', (chunk: Buffer) => {
+          data += chunk.toString();
+          if ((data.match(/,/g) ?? []).length >= 3) {
+            socket.destroy();
+            resolve(data);
+          }
+        });
+        socket.on('error', reject);
+      });
+      const [reversed, local, forwarded] = reply.split(',').map((part) => part.slice(part.indexOf(':') + 1));
+      assert.equal(reversed, 'OK alex@fabrikam.example');
+      assert.equal(local, 'NOTFOUND Local domain.');
+      const address = forwarded!.replace(/^OK /, '');
+      assert.equal(new Srs({ secret: 'new-secret' }).reverse(address), 'alex@fabrikam.example', 'the first secret signs');
+      map.child.kill('SIGTERM');
+      assert.equal(await map.exit, 0, map.output());
+    } finally {
+      map.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
