@@ -83,8 +83,8 @@ interface Call {
 
 /**
  * The provider calls of one decision that answered with a promise: {@link watch} each, then
- * await {@link settled}. Deadlines count from `startMs`, read before the first provider was
- * called, so a provider's synchronous work counts against them too.
+ * await {@link settled}. Deadlines count from `startMs`, `performance.now()` read before the
+ * first provider was called, so a provider's synchronous work counts against them too.
  */
 export class Consultation {
   readonly #calls: Call[] = [];
@@ -170,7 +170,9 @@ export class Consultation {
     let next = Infinity;
     for (const call of this.#calls) if (call.verdict === undefined && call.deadlineMs < next) next = call.deadlineMs;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#cutOff(Date.now() - this.#start), Math.max(0, next - (Date.now() - this.#start)));
+    // performance.now(), not Date.now(): deadlines are durations, and a wall clock stepped back
+    // (NTP, an administrator) would otherwise hold a call open until the clock caught up.
+    this.#timer = setTimeout(() => this.#cutOff(performance.now() - this.#start), Math.max(0, next - (performance.now() - this.#start)));
   }
 
   /** Fails every open call whose deadline has passed at `elapsedMs`. */

@@ -195,12 +195,13 @@ const ABSENT = {
   notForward: absent('not needed: only forwards from outside the accepted domains are checked'),
 } as const;
 
-/** The message as the spam classifier and the authenticator see it. */
-function providerMessage(message: OutboundMessage): ProviderMessage {
+/** The message as the spam classifier and the authenticator see it, with the decision's clock. */
+function providerMessage(message: OutboundMessage, now: Date): ProviderMessage {
   const forProviders: { -readonly [K in keyof ProviderMessage]: ProviderMessage[K] } = {
     raw: message.headers,
     mailFrom: message.mailFrom,
     rcptTo: message.rcptTo,
+    now,
   };
   if (message.submitter !== undefined) forProviders.submitter = message.submitter;
   if (message.queueId !== undefined) forProviders.queueId = message.queueId;
@@ -246,7 +247,8 @@ function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedConte
   const isNdr = envelope.ndr.isNdr;
   const sender = envelope.sender;
   // The deadlines count from here: a provider's synchronous work cannot be cut off, but it counts.
-  const start = Date.now();
+  // A monotonic clock: a step of the wall clock cannot stretch or cut a deadline.
+  const start = performance.now();
 
   const limiter = providers.rateLimiter;
   const limits: Answer = limiter === undefined ? ABSENT.noLimiter : askLimiter(limiter, envelope, policy, now, signal);
@@ -265,7 +267,7 @@ function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedConte
   const authenticator = providers.authenticator;
   const askSpam = spamGiven === undefined && !isNdr && classifier !== undefined;
   const askAuth = authGiven === undefined && !isNdr && !envelope.senderAccepted && authenticator !== undefined;
-  const forProviders = askSpam || askAuth ? providerMessage(message) : undefined;
+  const forProviders = askSpam || askAuth ? providerMessage(message, now) : undefined;
   const spam: Answer =
     spamGiven ??
     (askSpam ? ask((s) => classifier.classify(forProviders!, s!), checkSpam, wantsSignal(classifier, 'classify'), signal)

@@ -5,7 +5,7 @@
 // sender's own server, not the gateway in front of this service that re-sent the message.
 
 import { BlockList, isIP } from 'node:net';
-import { authenticate } from 'mailauth';
+import { arc as verifyArc, dkimVerify, dmarc as verifyDmarc, spf as verifySpf } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
 import { parseHeaders } from '../headers.js';
 import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
@@ -165,11 +165,71 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop): Authentic
   };
 }
 
+/** What {@link runMailauth} is asked: the message, the hop SPF is evaluated for, and the clock. */
+interface MailauthInput {
+  readonly raw: string | Uint8Array;
+  readonly hop: IngressHop;
+  readonly sender: string;
+  readonly now: Date;
+}
+
 /**
- * An {@link Authenticator} that runs mailauth's `authenticate()` on the message as it arrived
- * (give the whole message as `headers`: DKIM needs the body), with the ingress IP, HELO and MAIL
- * FROM — or, with `trustedGateways`, those of the first untrusted hop — through `resolver`.
- * The verdict says which hop was used (`ingress`).
+ * mailauth's `authenticate()` without BIMI and without writing header fields, step by step so
+ * that the clock reaches it: `authenticate()` does not pass a time to its DKIM verifier, which
+ * then judges `t=` and `x=` of DKIM-Signatures and ARC-Message-Signatures by the wall clock. The
+ * steps and their options are authenticate()'s own (mailauth 7.1, lib/mailauth.js).
+ */
+async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorOptions): Promise<Record<string, unknown>> {
+  const resolver = options.resolver as never;
+  const message = typeof input.raw === 'string' ? input.raw : Buffer.from(input.raw);
+  const dkim = await dkimVerify(message, {
+    sender: input.sender,
+    curTime: input.now,
+    ...(resolver === undefined ? {} : { resolver }),
+    ...(options.minBitLength === undefined ? {} : { minBitLength: options.minBitLength }),
+  });
+  const { ip } = input.hop;
+  // As authenticate(): no HELO name means the client address, written as an address literal.
+  const heloName = input.hop.helo ?? ip;
+  const helo = heloName !== undefined && isIP(heloName) !== 0 ? `[${heloName}]` : heloName;
+  const spf = await verifySpf({
+    sender: input.sender,
+    ...(ip === undefined ? {} : { ip }),
+    ...(helo === undefined ? {} : { helo }),
+    ...(options.mta === undefined ? {} : { mta: options.mta }),
+    ...(resolver === undefined ? {} : { resolver }),
+  } as Parameters<typeof verifySpf>[0]);
+  // dkimVerify hands the parsed ARC chain on as a non-enumerable property, as authenticate() uses it.
+  const chain = (dkim as unknown as { readonly arc: Parameters<typeof verifyArc>[0] }).arc;
+  const arc = await verifyArc(chain, {
+    ...(resolver === undefined ? {} : { resolver }),
+    ...(options.minBitLength === undefined ? {} : { minBitLength: options.minBitLength }),
+  } as Parameters<typeof verifyArc>[1]);
+  const headerFrom = (dkim as { headerFrom?: unknown }).headerFrom;
+  const dmarc =
+    headerFrom === undefined || headerFrom === null || headerFrom === false
+      ? false
+      : await verifyDmarc({
+          headerFrom,
+          fromFields: (dkim as { fromFields?: unknown }).fromFields,
+          spfDomains: spf.status.result === 'pass' && typeof spf.domain === 'string' ? [spf.domain] : [],
+          dkimDomains: (dkim.results ?? [])
+            .filter((row) => row.status?.result === 'pass')
+            .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status.aligned, underSized: row.status.underSized })),
+          arcResult: arc,
+          ...(resolver === undefined ? {} : { resolver }),
+        } as unknown as Parameters<typeof verifyDmarc>[0]);
+  return { dkim, spf, arc, dmarc };
+}
+
+/**
+ * An {@link Authenticator} that runs mailauth on the message as it arrived (give the whole
+ * message as `headers`: DKIM needs the body) — SPF, every DKIM signature, the ARC chain and
+ * DMARC, as mailauth's `authenticate()` does — with the ingress IP, HELO and MAIL FROM (or, with
+ * `trustedGateways`, those of the first untrusted hop) through `resolver`, at the decision's
+ * clock (`message.now`, the context's `now`): signature times (DKIM and ARC `t=`, `x=`) are
+ * judged at that instant, so the verdict depends only on the inputs. The verdict says which hop
+ * was used (`ingress`).
  */
 export function createMailauthAuthenticator(options: MailauthAuthenticatorOptions = {}): AsyncAuthenticator {
   if (typeof options !== 'object' || options === null) throw invalid('createMailauthAuthenticator takes an options object.');
@@ -178,21 +238,15 @@ export function createMailauthAuthenticator(options: MailauthAuthenticatorOption
   if (options.mta !== undefined && (typeof options.mta !== 'string' || options.mta.length === 0)) throw invalid('mta must be a host name.');
   if (options.minBitLength !== undefined && (!Number.isInteger(options.minBitLength) || options.minBitLength < 512)) throw invalid('minBitLength must be an integer of at least 512.');
   const gateways = gatewayList(options.trustedGateways);
+  const settings = { ...options };
   return {
     async authenticate(message) {
       if (message.raw === undefined) throw new Error('no message to authenticate: pass the whole message as headers');
       const hop = firstUntrustedHop(message, gateways);
       const sender = message.ingress?.mailFrom ?? message.mailFrom;
-      const result = await authenticate(typeof message.raw === 'string' ? message.raw : Buffer.from(message.raw), {
-        ...(hop.ip === undefined ? {} : { ip: hop.ip }),
-        ...(hop.helo === undefined ? {} : { helo: hop.helo }),
-        sender,
-        ...(options.mta === undefined ? {} : { mta: options.mta }),
-        ...(options.resolver === undefined ? {} : { resolver: options.resolver as never }),
-        ...(options.minBitLength === undefined ? {} : { minBitLength: options.minBitLength }),
-        trustReceived: false,
-        disableBimi: true,
-      });
+      // A caller that does not go through decidePool may leave the clock out: then it is now.
+      const now = message.now ?? new Date();
+      const result = await runMailauth({ raw: message.raw, hop, sender, now }, settings);
       return verdictFromMailauth(result, hop);
     },
   };

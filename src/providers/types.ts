@@ -188,6 +188,11 @@ export interface ProviderMessage {
   /** The MTA's queue id, when the caller gave one. */
   readonly queueId?: string;
   readonly ingress?: Ingress;
+  /**
+   * The decision's clock (the context's `now`): a provider that judges time — signature `t=` and
+   * `x=`, ARC — judges it at this instant, so that a decision depends only on its inputs.
+   */
+  readonly now?: Date;
 }
 
 /** Where the message came from when it reached this service. */

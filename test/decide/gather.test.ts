@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { decidePool } from '../../src/decide/gather.js';
 import type { ProviderMessage } from '../../src/providers/types.js';
 
-it('the spam classifier and the authenticator get the envelope, submitter, queue id, ingress and raw message', async () => {
+it('the spam classifier and the authenticator get the envelope, submitter, queue id, ingress, raw message and the decision\'s clock', async () => {
   const seen: ProviderMessage[] = [];
   const headers = 'From: alice@fabrikam.example\r\n\r\nbody\r\n';
+  const now = new Date(Date.UTC(2026, 10, 23, 9, 20, 0));
   await decidePool(
     { mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'], headers, submitter: 'user-42', queueId: '4Xk9Lz1abc', ingress: { ip: '198.51.100.25', helo: 'mx.fabrikam.example' } },
     {
@@ -14,11 +15,13 @@ it('the spam classifier and the authenticator get the envelope, submitter, queue
         spam: { classify: async (message) => (seen.push(message), { score: 0 }) },
         authenticator: { authenticate: async (message) => (seen.push(message), {}) },
       },
+      now,
     },
   );
   assert.equal(seen.length, 2);
   for (const message of seen) {
     assert.deepEqual(message, {
+      now,
       raw: headers,
       mailFrom: 'alice@fabrikam.example',
       rcptTo: ['lee@northwind.example'],
@@ -100,3 +103,32 @@ for (const [name, authentication, codes] of identityCases) {
     );
   });
 }
+
+it('provider deadlines run on a monotonic clock: a wall clock stepped back an hour does not hold a hung provider open', { timeout: 5_000 }, async () => {
+  const realNow = Date.now;
+  const started = performance.now();
+  try {
+    const decision = await decidePool(
+      { mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'], headers: 'From: alice@fabrikam.example\r\n\r\n' },
+      {
+        policy: { deadlines: { authenticatorMs: 100, totalMs: 200 } },
+        providers: {
+          authenticator: {
+            authenticate: () => {
+              // The wall clock jumps back an hour while the call is out, as NTP or an administrator may do.
+              const offset = realNow() - 3_600_000;
+              const base = realNow();
+              Date.now = () => offset + (realNow() - base);
+              return new Promise<never>(() => {});
+            },
+          },
+        },
+        now: new Date(0),
+      },
+    );
+    assert.deepEqual(decision.verdicts.authentication, { state: 'failed', error: 'no answer within 100 ms' });
+  } finally {
+    Date.now = realNow;
+  }
+  assert.ok(performance.now() - started < 2_000, `decided after ${(performance.now() - started).toFixed(0)} ms`);
+});

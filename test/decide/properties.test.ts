@@ -240,7 +240,8 @@ function expectedFirst(msg: OutboundMessage, input: VerdictsInput, policy: Polic
   const authValue = valueOf(auth);
   if (authValue === undefined) return 'relay-unverified';
   const passes = (result: string | undefined) => result?.toLowerCase() === 'pass';
-  if (passes(authValue.spf?.result) && (authValue.spf?.domain === undefined || authValue.spf.domain.toLowerCase() === senderDomainName)) return 'spf-pass';
+  // The identity rule: an SPF pass vouches only for the domain it names (none: nobody).
+  if (passes(authValue.spf?.result) && authValue.spf?.domain !== undefined && authValue.spf.domain.toLowerCase() === senderDomainName) return 'spf-pass';
   const anyDkimPass = (authValue.dkim ?? []).some((d) => passes(d.result));
   const arcCould = policy.relay.trustedArcSealers.length > 0 && passes(authValue.arc?.result);
   if (!(policy.relay.dkim && anyDkimPass) && !arcCould) return 'relay-unverified';

@@ -248,3 +248,52 @@ describe('verdictFromMailauth: the identity rule on mailauth results', () => {
     assert.deepEqual(aar({ mailfrom: 'nobody@' }), { result: 'pass' });
   });
 });
+
+describe('the clock is an input: mailauth judges signature times at the decision\'s now', () => {
+  // A signature made on 2 March 2011 that expired a day later (x=): whether it passes depends on
+  // the injected clock only, never on today's date.
+  const signed = new Date(Date.UTC(2011, 2, 2, 9, 0, 0));
+  const key = rsaKey();
+  const zone = { 'k1._domainkey.fabrikam.example': { TXT: [key.record] } };
+
+  async function signedWithExpiry(): Promise<string> {
+    const { signatures, errors } = await dkimSign(MESSAGE, {
+      canonicalization: 'relaxed/relaxed',
+      signTime: signed,
+      expires: new Date(signed.getTime() + 86_400_000),
+      signatureData: [{ signingDomain: 'fabrikam.example', selector: 'k1', privateKey: key.privateKey }],
+    } as unknown as Parameters<typeof dkimSign>[1]);
+    assert.deepEqual(errors, []);
+    return signatures + MESSAGE;
+  }
+
+  async function decideAt(now: Date, raw: string) {
+    return decidePool(
+      { mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'], headers: raw, ingress: { ip: STRANGER, helo: 'relay.example' } },
+      {
+        policy: { acceptedDomains: ['contoso.com'] },
+        providers: { authenticator: createMailauthAuthenticator({ resolver: createStaticResolver(zone), mta: 'mx1.contoso.com' }) },
+        now,
+      },
+    );
+  }
+
+  it('a DKIM signature inside its x= window at now passes; the same message a day after x= does not', async () => {
+    const raw = await signedWithExpiry();
+    const within = await decideAt(new Date(signed.getTime() + 3_600_000), raw);
+    assert.deepEqual(within.reasons.map((r) => r.code), ['dkim-pass', 'srs-skipped']);
+    const after = await decideAt(new Date(signed.getTime() + 2 * 86_400_000), raw);
+    assert.deepEqual(after.reasons.map((r) => r.code), ['relay-unverified']);
+    const verdict = after.verdicts.authentication;
+    assert.ok(verdict.state === 'provided');
+    assert.notEqual(verdict.value.dkim?.[0]?.result, 'pass');
+  });
+
+  it('the same inputs give the same decision, whatever the wall clock says', async () => {
+    const raw = await signedWithExpiry();
+    const now = new Date(signed.getTime() + 3_600_000);
+    const first = await decideAt(now, raw);
+    const second = await decideAt(now, raw);
+    assert.deepEqual(first, second);
+  });
+});
