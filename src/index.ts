@@ -19,7 +19,7 @@ export {
   type VerdictsInput,
 } from './decide/gather.js';
 export { applyRules, type RuleInput } from './decide/rules.js';
-export { formatTrace, TRACE_HEADER } from './decide/trace.js';
+export { formatTrace, parseTrace, traceFields, TRACE_HEADER, type TraceField } from './decide/trace.js';
 export type {
   BlockDecision,
   DecideContext,
