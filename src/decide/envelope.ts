@@ -64,13 +64,13 @@ const CONTROL = /[\x00-\x1f\x7f]/;
  * sender. The authenticator evaluates SPF for them (rules 7 and 8): a guess would verify the wrong sender.
  */
 function checkIngress(ingress: unknown): Ingress {
-  if (typeof ingress !== 'object' || ingress === null || Array.isArray(ingress)) {
-    throw invalid(`ingress must be an object { ip?, helo?, mailFrom? }, got ${show(ingress)}.`);
-  }
   let ip: unknown;
   let helo: unknown;
   let mailFrom: unknown;
   try {
+    if (typeof ingress !== 'object' || ingress === null || Array.isArray(ingress)) {
+      throw invalid(`ingress must be an object { ip?, helo?, mailFrom? }, got ${show(ingress)}.`);
+    }
     for (const key in ingress) {
       if (!INGRESS_KEYS.has(key)) throw invalid(`Unknown ingress field ${show(key)}; known: ${[...INGRESS_KEYS].join(', ')}.`);
     }

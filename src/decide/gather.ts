@@ -320,15 +320,31 @@ function decideWith(ctx: ResolvedContext, message: OutboundMessage, now: Date, s
   }
 }
 
+/** `value instanceof type`, false where asking throws (a revoked Proxy, a throwing getPrototypeOf trap). */
+function isInstance(value: unknown, type: abstract new (...args: never[]) => unknown): boolean {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
+}
+
 function checkNow(now: unknown): Date {
   if (now === undefined) return new Date();
-  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw invalidContext(`now must be a valid Date, got ${show(now)}.`);
-  return now;
+  // Date.prototype.getTime throws on anything that is not a real Date, whatever its prototype says.
+  let time: number;
+  try {
+    time = isInstance(now, Date) ? Date.prototype.getTime.call(now) : Number.NaN;
+  } catch {
+    time = Number.NaN;
+  }
+  if (Number.isNaN(time)) throw invalidContext(`now must be a valid Date, got ${show(now)}.`);
+  return now as Date;
 }
 
 function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidContext('signal must be an AbortSignal.');
-  return signal;
+  if (signal !== undefined && !isInstance(signal, AbortSignal)) throw invalidContext('signal must be an AbortSignal.');
+  return signal as AbortSignal | undefined;
 }
 
 /**
@@ -381,12 +397,12 @@ const OPTION_KEYS = ['now', 'signal'];
 
 /** A decider's per-call options, checked: an object with `now` and `signal`, both optional. */
 function checkOptions(options: unknown): { now: Date; signal: AbortSignal | undefined } {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalidContext(`The options of a decider must be an object { now?, signal? }, got ${show(options)}.`);
-  }
   let now: unknown;
   let signal: unknown;
   try {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw invalidContext(`The options of a decider must be an object { now?, signal? }, got ${show(options)}.`);
+    }
     for (const key in options) {
       if (!OPTION_KEYS.includes(key)) throw invalidContext(`Unknown decider option ${show(key)}; known: ${OPTION_KEYS.join(', ')}.`);
     }
