@@ -4,7 +4,7 @@
 // policy's fail modes decide what that means. Nothing here throws because a provider misbehaved.
 
 import { normaliseDomain } from '../address.js';
-import { OutboundPoolsError, show } from '../errors.js';
+import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy } from '../policy.js';
 import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter } from '../providers/types.js';
@@ -104,14 +104,6 @@ function checkProviders(value: unknown): Providers {
   return providers as Providers;
 }
 
-/** A thrown value in words, safe on anything (a Proxy, a getter that throws, a Symbol). */
-function describeThrown(error: unknown): string {
-  try {
-    return error instanceof Error && typeof error.message === 'string' ? error.message : `threw ${show(error)}`;
-  } catch {
-    return 'an error that cannot be described';
-  }
-}
 
 /** Checks a decide context once; the sync core and decidePool share it. */
 export function resolveContext(context: DecideContext): ResolvedContext {
@@ -128,7 +120,13 @@ export function resolveContext(context: DecideContext): ResolvedContext {
     if (error instanceof OutboundPoolsError) throw error;
     throw invalidContext(`The context cannot be read (${describeThrown(error)}).`);
   }
-  const policy = isPolicy(given.policy) ? given.policy : createPolicy(given.policy);
+  let policy: Policy;
+  try {
+    policy = isPolicy(given.policy) ? given.policy : createPolicy(given.policy);
+  } catch (error) {
+    if (error instanceof OutboundPoolsError) throw error;
+    throw new OutboundPoolsError('invalid-policy', `The policy cannot be read (${describeThrown(error)}).`);
+  }
   return { policy, providers: checkProviders(given.providers), srs: checkSrs(given.srs), now: checkNow(given.now), signal: checkSignal(given.signal) };
 }
 
@@ -157,7 +155,7 @@ function precomputed<T>(value: unknown, field: string, check: (value: unknown) =
     return { state: 'given', value: check(value) };
   } catch (error) {
     if (error instanceof GarbageError) throw new OutboundPoolsError('invalid-message', `message.${field} is malformed: ${error.message}.`);
-    throw error;
+    throw new OutboundPoolsError('invalid-message', `message.${field} cannot be read (${describeThrown(error)}).`);
   }
 }
 
@@ -418,18 +416,26 @@ function checkOptions(options: unknown): { now: Date; signal: AbortSignal | unde
 function checkedVerdict<T>(verdict: Verdict<T> | undefined, name: string, check: (value: unknown) => T): Verdict<T> | undefined {
   if (verdict === undefined) return undefined;
   if (typeof verdict !== 'object' || verdict === null) throw invalidContext(`verdicts.${name} must be a verdict object, got ${show(verdict)}.`);
-  const state = (verdict as { state?: unknown }).state;
-  if (state === 'failed') {
-    if (typeof (verdict as { error?: unknown }).error !== 'string') throw invalidContext(`verdicts.${name}.error must be a string.`);
-    return verdict;
+  // Read once, into a verdict of our own: the rules never touch the caller's object.
+  let state: unknown;
+  let detail: unknown;
+  try {
+    state = (verdict as { state?: unknown }).state;
+    detail = state === 'failed' ? (verdict as { error?: unknown }).error : state === 'absent' ? (verdict as { why?: unknown }).why : (verdict as { value?: unknown }).value;
+  } catch (error) {
+    throw invalidContext(`verdicts.${name} cannot be read (${describeThrown(error)}).`);
   }
-  if (state === 'absent') return verdict;
+  if (state === 'failed') {
+    if (typeof detail !== 'string') throw invalidContext(`verdicts.${name}.error must be a string.`);
+    return { state, error: detail };
+  }
+  if (state === 'absent') return { state, why: typeof detail === 'string' ? detail : 'not given' };
   if (state !== 'given' && state !== 'provided') throw invalidContext(`verdicts.${name}.state must be given, provided, failed or absent.`);
   try {
-    return { state, value: check((verdict as { value?: unknown }).value) } as Verdict<T>;
+    return { state, value: check(detail) } as Verdict<T>;
   } catch (error) {
     if (error instanceof GarbageError) throw invalidContext(`verdicts.${name} is malformed: ${error.message}.`);
-    throw error;
+    throw invalidContext(`verdicts.${name} cannot be read (${describeThrown(error)}).`);
   }
 }
 
@@ -447,13 +453,20 @@ export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsI
   const given = readMessage(message);
   const envelope = envelopeOf(given, ctx.policy);
   if (typeof verdicts !== 'object' || verdicts === null) throw invalidContext(`verdicts must be an object, got ${show(verdicts)}.`);
+  let supplied: VerdictsInput;
+  try {
+    const { limits, senderDomain, spam, authentication } = verdicts;
+    supplied = { limits, senderDomain, spam, authentication } as VerdictsInput;
+  } catch (error) {
+    throw invalidContext(`verdicts cannot be read (${describeThrown(error)}).`);
+  }
   const notGiven = absent('not given');
   const full: Verdicts = {
-    limits: checkedVerdict(verdicts.limits, 'limits', checkConsumeResult) ?? notGiven,
-    senderDomain: checkedVerdict(verdicts.senderDomain, 'senderDomain', checkSenderDomain) ?? notGiven,
-    spam: checkedVerdict(verdicts.spam, 'spam', checkSpam) ?? precomputed(given.spam, 'spam', checkSpam) ?? notGiven,
+    limits: checkedVerdict(supplied.limits, 'limits', checkConsumeResult) ?? notGiven,
+    senderDomain: checkedVerdict(supplied.senderDomain, 'senderDomain', checkSenderDomain) ?? notGiven,
+    spam: checkedVerdict(supplied.spam, 'spam', checkSpam) ?? precomputed(given.spam, 'spam', checkSpam) ?? notGiven,
     authentication:
-      checkedVerdict(verdicts.authentication, 'authentication', checkAuthentication) ??
+      checkedVerdict(supplied.authentication, 'authentication', checkAuthentication) ??
       precomputed(given.authentication, 'authentication', checkAuthentication) ??
       notGiven,
   };
