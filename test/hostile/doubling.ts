@@ -60,7 +60,7 @@ async function timeRun(input: unknown, run: (input: never) => unknown, calls: nu
  * stops at a step over twice `maxGrowth`: a nonlinear parser at 32× could take minutes.
  */
 export async function doublingSeries<T>(make: (size: number) => T, run: (input: T) => unknown, options: DoublingOptions): Promise<DoublingResult> {
-  const { start, doublings = 5, runs = 5, maxGrowth = 3, minRunMs = 2 } = options;
+  const { start, doublings = 5, runs = 5, maxGrowth = 3, minRunMs = 1 } = options;
   const call = run as (input: never) => unknown;
   let sizes = Array.from({ length: doublings + 1 }, (_, i) => start * 2 ** i);
   // Warm up (and let the JIT see the shape) on the smallest input, then calibrate on it.
