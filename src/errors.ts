@@ -37,3 +37,12 @@ export function show(value: unknown): string {
   }
   return typeof value;
 }
+
+/** A thrown value in words, for an error message; safe on anything (a Proxy, a getter that throws, a Symbol). */
+export function describeThrown(error: unknown): string {
+  try {
+    return error instanceof Error && typeof error.message === 'string' ? error.message : `threw ${show(error)}`;
+  } catch {
+    return 'an error that cannot be described';
+  }
+}

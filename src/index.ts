@@ -30,7 +30,7 @@ export {
   type ScopedPolicyInput,
   type SelectedPolicy,
 } from './policy-set.js';
-export { formatTrace, TRACE_HEADER } from './decide/trace.js';
+export { formatTrace, parseTrace, traceFields, TRACE_HEADER, type TraceField } from './decide/trace.js';
 export type {
   BlockDecision,
   DecideContext,

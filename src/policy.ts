@@ -2,6 +2,7 @@
 // frozen, normalised object. Unknown keys are errors: a misspelt setting silently ignored would
 // route mail differently from what the administrator wrote.
 
+import { parse as parseDomain } from 'tldts';
 import { normaliseDomain } from './address.js';
 import { OutboundPoolsError, show } from './errors.js';
 import { settingsObject } from './settings.js';
@@ -188,22 +189,48 @@ function stringList(value: unknown, path: string): string[] {
   return value as string[];
 }
 
-function domainList(value: unknown, path: string, allowWildcard: boolean): string[] {
+function domainList(value: unknown, path: string, accepted: boolean): string[] {
   return stringList(value, path).map((entry, index) => {
-    const wildcard = allowWildcard && entry.startsWith('*.');
+    const wildcard = accepted && entry.startsWith('*.');
     const domain = normaliseDomain(wildcard ? entry.slice(2) : entry);
     if (domain === null) {
-      throw invalid(`${path}[${index}] ${show(entry)} is not a domain name${allowWildcard ? ' (use example.com, or *.example.com for its subdomains)' : ''}.`);
+      // A top-level domain alone (`com`, `рф`) is no mail domain: say it is a public suffix.
+      const label = accepted ? normaliseDomain(`${wildcard ? entry.slice(2) : entry}.example`)?.slice(0, -'.example'.length) : undefined;
+      if (label !== undefined && !label.includes('.')) checkNotPublicSuffix(label, wildcard, `${path}[${index}]`, entry);
+      throw invalid(`${path}[${index}] ${show(entry)} is not a domain name${accepted ? ' (use example.com, or *.example.com for its subdomains)' : ''}.`);
     }
+    if (accepted) checkNotPublicSuffix(domain, wildcard, `${path}[${index}]`, entry);
     return wildcard ? `*.${domain}` : domain;
   });
 }
 
+/**
+ * An accepted domain is the organisation's own: a public suffix (`com`, `co.uk`, per the Public
+ * Suffix List that tldts carries) is no one's, and `*.co.uk` would accept every sender in the
+ * United Kingdom as internal (rule 9: normal pool, no verification). A suffix from the list's
+ * private section (`github.io`, where anyone can have a subdomain) is refused with `*.`; on its
+ * own it names only its operator's domain.
+ */
+function checkNotPublicSuffix(domain: string, wildcard: boolean, path: string, entry: string): void {
+  const parsed = parseDomain(domain, { allowPrivateDomains: true });
+  if (parsed.domain !== null || parsed.publicSuffix !== domain) return;
+  if (parsed.isIcann === true) {
+    throw invalid(`${path} ${show(entry)} is a public suffix (${domain}, in the Public Suffix List): no organisation owns it; accept your own domains under it (example.${domain}).`);
+  }
+  if (parsed.isPrivate === true && wildcard) {
+    throw invalid(`${path} ${show(entry)} covers a public suffix (${domain}, in the private section of the Public Suffix List): its subdomains belong to different owners.`);
+  }
+}
+
+/** What a limit-set name may not hold: control characters (C0, DEL, C1), line separators and bidi controls, which could forge or reorder log lines. */
+const UNPRINTABLE_NAME = /[\p{Cc}\u2028\u2029\p{Bidi_Control}]|\p{Cs}/u;
+const MAX_NAME_LENGTH = 128;
+
 function limitSet(input: unknown, index: number): LimitSet {
   const path = `limits[${index}]`;
   const value = record(input, path, ['name', 'action', ...LIMIT_WINDOWS]);
-  if (value.name !== undefined && (typeof value.name !== 'string' || value.name.length === 0)) {
-    throw invalid(`${path}.name must be a non-empty string.`);
+  if (value.name !== undefined && (typeof value.name !== 'string' || value.name.length === 0 || value.name.length > MAX_NAME_LENGTH || UNPRINTABLE_NAME.test(value.name))) {
+    throw invalid(`${path}.name must be a non-empty string of at most ${MAX_NAME_LENGTH} printable characters (no control characters, line separators or bidi controls), got ${show(value.name)}.`);
   }
   const set: Record<string, unknown> = {
     name: (value.name as string | undefined) ?? path,

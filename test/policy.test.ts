@@ -110,6 +110,15 @@ describe('createPolicy defaults', () => {
 });
 
 describe('createPolicy normalisation', () => {
+  it('accepts domains under public suffixes, a private-section suffix on its own, and names with any printable text', () => {
+    const policy = createPolicy({
+      acceptedDomains: ['contoso.co.uk', '*.contoso.co.uk', 'github.io', 'example.invalid', 'localhost', '*.fabrikam.github.io'],
+      limits: { name: 'Ventes — équipe 東京 (hourly)', messagesPerMinute: 1 },
+    });
+    assert.deepEqual(policy.acceptedDomains, ['contoso.co.uk', '*.contoso.co.uk', 'github.io', 'example.invalid', 'localhost', '*.fabrikam.github.io']);
+    assert.equal(policy.limits[0]!.name, 'Ventes — équipe 東京 (hourly)');
+  });
+
   it('normalises accepted domains to lowercase A-labels and keeps *. wildcards', () => {
     const policy = createPolicy({ acceptedDomains: ['Contoso.COM', '*.Contoso.com', 'Bücher.DE', '*.Пример.РФ', 'fabrikam.com.'] });
     assert.deepEqual(policy.acceptedDomains, ['contoso.com', '*.contoso.com', 'xn--bcher-kva.de', '*.xn--e1afmkfd.xn--p1ai', 'fabrikam.com']);
@@ -291,6 +300,21 @@ describe('createPolicy refusals name the setting', () => {
     ['a bad limit action', { limits: { messagesPerMinute: 1, action: 'Block' } }, /^limits\[0\]\.action must be one of 'block', 'alert', 'block-user-for-today', 'block-user'/],
     ['an empty limit set name', { limits: { name: '', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be a non-empty string/],
     ['a limit set name that is a number', { limits: { name: 7, messagesPerMinute: 1 } }, /^limits\[0\]\.name must be a non-empty string/],
+    ['a limit set name with a line feed', { limits: { name: 'set\nforged: line', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be a non-empty string of at most 128 printable characters \(no control characters/],
+    ['a limit set name with a carriage return', { limits: { name: 'set\r', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be .*no control characters/],
+    ['a limit set name with a NUL', { limits: { name: 'a\u0000b', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be .*no control characters/],
+    ['a limit set name with a C1 control (U+0085)', { limits: { name: 'a\u0085b', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be .*no control characters/],
+    ['a limit set name with a line separator (U+2028)', { limits: { name: 'a\u2028b', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be .*line separators/],
+    ['a limit set name with a bidi override (U+202E)', { limits: { name: 'a\u202eb', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be .*bidi controls/],
+    ['a limit set name with a lone surrogate', { limits: { name: 'a\ud800', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be /],
+    ['a limit set name over 128 characters', { limits: { name: 'n'.repeat(129), messagesPerMinute: 1 } }, /^limits\[0\]\.name must be a non-empty string of at most 128/],
+    ['a public suffix as an accepted domain (com)', { acceptedDomains: ['com'] }, /^acceptedDomains\[0\] "com" is a public suffix \(com, in the Public Suffix List\)/],
+    ['a public suffix as an accepted domain (co.uk)', { acceptedDomains: ['contoso.com', 'CO.UK'] }, /^acceptedDomains\[1\] "CO.UK" is a public suffix \(co\.uk/],
+    ['a wildcard over a public suffix (*.co.uk)', { acceptedDomains: ['*.co.uk'] }, /^acceptedDomains\[0\] "\*\.co\.uk" is a public suffix \(co\.uk/],
+    ['a wildcard over a public suffix (*.com)', { acceptedDomains: ['*.com'] }, /^acceptedDomains\[0\] "\*\.com" is a public suffix/],
+    ['a wildcard over an IDN public suffix (*.рф)', { acceptedDomains: ['*.рф'] }, /^acceptedDomains\[0\] "\*\.рф" is a public suffix \(xn--p1ai/],
+    ['a wildcard over a wildcard-rule suffix (*.foo.ck)', { acceptedDomains: ['*.foo.ck'] }, /is a public suffix \(foo\.ck/],
+    ['a wildcard over a private-section suffix (*.github.io)', { acceptedDomains: ['*.github.io'] }, /^acceptedDomains\[0\] "\*\.github\.io" covers a public suffix \(github\.io, in the private section/],
     ['a set with no window', { limits: [{ messagesPerMinute: 1 }, { name: 'empty', action: 'alert' }] }, /^limits\[1\] sets no limit/],
     ['an empty set', { limits: {} }, /^limits\[0\] sets no limit/],
     ['duplicate set names', { limits: [{ name: 'a', messagesPerMinute: 1 }, { name: 'a', recipientsPerDay: 1 }] }, /Two limit sets are named "a"/],
@@ -326,7 +350,7 @@ describe('createPolicy refusals name the setting', () => {
     ['an empty accepted domain', { acceptedDomains: [''] }, /^acceptedDomains must be an array of non-empty strings/],
     ['an accepted domain that is a number', { acceptedDomains: [42] }, /^acceptedDomains must be an array of non-empty strings/],
     ['an accepted domain with a space', { acceptedDomains: ['contoso.com', 'not a domain'] }, /^acceptedDomains\[1\] "not a domain" is not a domain name/],
-    ['a wildcard over a top-level domain', { acceptedDomains: ['*.com'] }, /^acceptedDomains\[0\] "\*\.com" is not a domain name/],
+    ['a wildcard over a top-level domain', { acceptedDomains: ['*.com'] }, /^acceptedDomains\[0\] "\*\.com" is a public suffix/],
     ['a bare *', { acceptedDomains: ['*'] }, /^acceptedDomains\[0\] "\*" is not a domain name/],
     ['a wildcard without its dot', { acceptedDomains: ['*contoso.com'] }, /^acceptedDomains\[0\]/],
     ['a double wildcard', { acceptedDomains: ['*.*.contoso.com'] }, /^acceptedDomains\[0\]/],

@@ -3,7 +3,7 @@
 
 import { isIP } from 'node:net';
 import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../address.js';
-import { OutboundPoolsError, show } from '../errors.js';
+import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Ingress } from '../providers/types.js';
@@ -48,14 +48,6 @@ function ndrVerdict(sender: EnvelopeAddress | null, fields: DecisionFields | nul
   return NOT_AN_NDR;
 }
 
-/** A thrown value in words, safe on anything. */
-function describeThrown(error: unknown): string {
-  try {
-    return error instanceof Error && typeof error.message === 'string' ? error.message : `threw ${show(error)}`;
-  } catch {
-    return 'an error that cannot be described';
-  }
-}
 
 const INGRESS_KEYS = new Set(['ip', 'helo', 'mailFrom']);
 /** RFC 1035 §2.3.4: a name is at most 255 octets; a HELO argument is a name or an address literal. */
@@ -68,13 +60,13 @@ const CONTROL = /[\x00-\x1f\x7f]/;
  * sender. The authenticator evaluates SPF for them (rules 7 and 8): a guess would verify the wrong sender.
  */
 function checkIngress(ingress: unknown): Ingress {
-  if (typeof ingress !== 'object' || ingress === null || Array.isArray(ingress)) {
-    throw invalid(`ingress must be an object { ip?, helo?, mailFrom? }, got ${show(ingress)}.`);
-  }
   let ip: unknown;
   let helo: unknown;
   let mailFrom: unknown;
   try {
+    if (typeof ingress !== 'object' || ingress === null || Array.isArray(ingress)) {
+      throw invalid(`ingress must be an object { ip?, helo?, mailFrom? }, got ${show(ingress)}.`);
+    }
     for (const key in ingress) {
       if (!INGRESS_KEYS.has(key)) throw invalid(`Unknown ingress field ${show(key)}; known: ${[...INGRESS_KEYS].join(', ')}.`);
     }

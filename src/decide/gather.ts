@@ -4,7 +4,7 @@
 // policy's fail modes decide what that means. Nothing here throws because a provider misbehaved.
 
 import { normaliseDomain } from '../address.js';
-import { OutboundPoolsError, show } from '../errors.js';
+import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy.js';
 import { isPolicySet, selectPolicy, type PolicySet } from '../policy-set.js';
@@ -108,14 +108,6 @@ function checkProviders(value: unknown): Providers {
   return providers as Providers;
 }
 
-/** A thrown value in words, safe on anything (a Proxy, a getter that throws, a Symbol). */
-function describeThrown(error: unknown): string {
-  try {
-    return error instanceof Error && typeof error.message === 'string' ? error.message : `threw ${show(error)}`;
-  } catch {
-    return 'an error that cannot be described';
-  }
-}
 
 /** Checks a decide context once; the sync core and decidePool share it. */
 export function resolveContext(context: DecideContext): ResolvedContext {
@@ -133,7 +125,13 @@ export function resolveContext(context: DecideContext): ResolvedContext {
     throw invalidContext(`The context cannot be read (${describeThrown(error)}).`);
   }
   const policySet = isPolicySet(given.policy) ? given.policy : undefined;
-  const policy = policySet !== undefined ? policySet.default : isPolicy(given.policy) ? given.policy : createPolicy(given.policy as PolicyInput);
+  let policy: Policy;
+  try {
+    policy = policySet !== undefined ? policySet.default : isPolicy(given.policy) ? given.policy : createPolicy(given.policy as PolicyInput);
+  } catch (error) {
+    if (error instanceof OutboundPoolsError) throw error;
+    throw new OutboundPoolsError('invalid-policy', `The policy cannot be read (${describeThrown(error)}).`);
+  }
   return { policy, policySet, providers: checkProviders(given.providers), srs: checkSrs(given.srs), now: checkNow(given.now), signal: checkSignal(given.signal) };
 }
 
@@ -162,7 +160,7 @@ function precomputed<T>(value: unknown, field: string, check: (value: unknown) =
     return { state: 'given', value: check(value) };
   } catch (error) {
     if (error instanceof GarbageError) throw new OutboundPoolsError('invalid-message', `message.${field} is malformed: ${error.message}.`);
-    throw error;
+    throw new OutboundPoolsError('invalid-message', `message.${field} cannot be read (${describeThrown(error)}).`);
   }
 }
 
@@ -355,15 +353,31 @@ function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, 
   }
 }
 
+/** `value instanceof type`, false where asking throws (a revoked Proxy, a throwing getPrototypeOf trap). */
+function isInstance(value: unknown, type: abstract new (...args: never[]) => unknown): boolean {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
+}
+
 function checkNow(now: unknown): Date {
   if (now === undefined) return new Date();
-  if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw invalidContext(`now must be a valid Date, got ${show(now)}.`);
-  return now;
+  // Date.prototype.getTime throws on anything that is not a real Date, whatever its prototype says.
+  let time: number;
+  try {
+    time = isInstance(now, Date) ? Date.prototype.getTime.call(now) : Number.NaN;
+  } catch {
+    time = Number.NaN;
+  }
+  if (Number.isNaN(time)) throw invalidContext(`now must be a valid Date, got ${show(now)}.`);
+  return now as Date;
 }
 
 function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidContext('signal must be an AbortSignal.');
-  return signal;
+  if (signal !== undefined && !isInstance(signal, AbortSignal)) throw invalidContext('signal must be an AbortSignal.');
+  return signal as AbortSignal | undefined;
 }
 
 /**
@@ -416,12 +430,12 @@ const OPTION_KEYS = ['now', 'signal'];
 
 /** A decider's per-call options, checked: an object with `now` and `signal`, both optional. */
 function checkOptions(options: unknown): { now: Date; signal: AbortSignal | undefined } {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalidContext(`The options of a decider must be an object { now?, signal? }, got ${show(options)}.`);
-  }
   let now: unknown;
   let signal: unknown;
   try {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw invalidContext(`The options of a decider must be an object { now?, signal? }, got ${show(options)}.`);
+    }
     for (const key in options) {
       if (!OPTION_KEYS.includes(key)) throw invalidContext(`Unknown decider option ${show(key)}; known: ${OPTION_KEYS.join(', ')}.`);
     }
@@ -437,18 +451,26 @@ function checkOptions(options: unknown): { now: Date; signal: AbortSignal | unde
 function checkedVerdict<T>(verdict: Verdict<T> | undefined, name: string, check: (value: unknown) => T): Verdict<T> | undefined {
   if (verdict === undefined) return undefined;
   if (typeof verdict !== 'object' || verdict === null) throw invalidContext(`verdicts.${name} must be a verdict object, got ${show(verdict)}.`);
-  const state = (verdict as { state?: unknown }).state;
-  if (state === 'failed') {
-    if (typeof (verdict as { error?: unknown }).error !== 'string') throw invalidContext(`verdicts.${name}.error must be a string.`);
-    return verdict;
+  // Read once, into a verdict of our own: the rules never touch the caller's object.
+  let state: unknown;
+  let detail: unknown;
+  try {
+    state = (verdict as { state?: unknown }).state;
+    detail = state === 'failed' ? (verdict as { error?: unknown }).error : state === 'absent' ? (verdict as { why?: unknown }).why : (verdict as { value?: unknown }).value;
+  } catch (error) {
+    throw invalidContext(`verdicts.${name} cannot be read (${describeThrown(error)}).`);
   }
-  if (state === 'absent') return verdict;
+  if (state === 'failed') {
+    if (typeof detail !== 'string') throw invalidContext(`verdicts.${name}.error must be a string.`);
+    return { state, error: detail };
+  }
+  if (state === 'absent') return { state, why: typeof detail === 'string' ? detail : 'not given' };
   if (state !== 'given' && state !== 'provided') throw invalidContext(`verdicts.${name}.state must be given, provided, failed or absent.`);
   try {
-    return { state, value: check((verdict as { value?: unknown }).value) } as Verdict<T>;
+    return { state, value: check(detail) } as Verdict<T>;
   } catch (error) {
     if (error instanceof GarbageError) throw invalidContext(`verdicts.${name} is malformed: ${error.message}.`);
-    throw error;
+    throw invalidContext(`verdicts.${name} cannot be read (${describeThrown(error)}).`);
   }
 }
 
@@ -467,13 +489,20 @@ export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsI
   const { ctx, envelope, policyName } =
     base.policySet === undefined ? { ctx: base, envelope: envelopeOf(given, base.policy), policyName: undefined } : scoped(base, base.policySet, given);
   if (typeof verdicts !== 'object' || verdicts === null) throw invalidContext(`verdicts must be an object, got ${show(verdicts)}.`);
+  let supplied: VerdictsInput;
+  try {
+    const { limits, senderDomain, spam, authentication } = verdicts;
+    supplied = { limits, senderDomain, spam, authentication } as VerdictsInput;
+  } catch (error) {
+    throw invalidContext(`verdicts cannot be read (${describeThrown(error)}).`);
+  }
   const notGiven = absent('not given');
   const full: Verdicts = {
-    limits: checkedVerdict(verdicts.limits, 'limits', checkConsumeResult) ?? notGiven,
-    senderDomain: checkedVerdict(verdicts.senderDomain, 'senderDomain', checkSenderDomain) ?? notGiven,
-    spam: checkedVerdict(verdicts.spam, 'spam', checkSpam) ?? precomputed(given.spam, 'spam', checkSpam) ?? notGiven,
+    limits: checkedVerdict(supplied.limits, 'limits', checkConsumeResult) ?? notGiven,
+    senderDomain: checkedVerdict(supplied.senderDomain, 'senderDomain', checkSenderDomain) ?? notGiven,
+    spam: checkedVerdict(supplied.spam, 'spam', checkSpam) ?? precomputed(given.spam, 'spam', checkSpam) ?? notGiven,
     authentication:
-      checkedVerdict(verdicts.authentication, 'authentication', checkAuthentication) ??
+      checkedVerdict(supplied.authentication, 'authentication', checkAuthentication) ??
       precomputed(given.authentication, 'authentication', checkAuthentication) ??
       notGiven,
   };

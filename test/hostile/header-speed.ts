@@ -1,10 +1,18 @@
 // Measures what reading the header block costs a decision: decisions per CPU-second through a
 // decider with a realistic 2–4 KB header block and with the same envelopes and no header, in
-// interleaved rounds (median and range of the ratio). Not a test and not the official bench
-// (bench/ has that): a quick check of a change to src/headers.ts.
-//   node --import tsx test/hostile/header-speed.ts [rounds]
+// interleaved rounds (median and range of the ratio), for this checkout ("now") and a baseline
+// ("old": another checkout of src/, or this one again when none is given). Not a test and not
+// the official bench (bench/ has that): a quick check of a change to src/headers.ts.
+//   node --import tsx test/hostile/header-speed.ts [rounds] [baseline directory]
 import { randomBytes } from 'node:crypto';
-import { createDecider, createPolicy, type OutboundMessage } from '../../src/index.js';
+import * as now from '../../src/index.js';
+import type { OutboundMessage } from '../../src/index.js';
+
+// A baseline to compare with, in the same process: a checkout of src/ from another commit, e.g.
+//   mkdir /tmp/old && git archive <commit> src | tar -x -C /tmp/old && ln -s "$PWD/node_modules" /tmp/old/
+//   node --import tsx test/hostile/header-speed.ts 9 /tmp/old
+const baselineDir = process.argv[3];
+const old = (baselineDir === undefined ? now : await import(`${baselineDir}/src/index.ts`)) as typeof now;
 
 const rounds = Number(process.argv[2] ?? 7);
 const PER_ROUND = 20_000;
@@ -48,7 +56,8 @@ for (let i = 0; i < 2_000; i++) {
   bare.push({ mailFrom, rcptTo });
 }
 const sizes = messages.map((m) => (m.headers as string).length).sort((a, b) => a - b);
-const decide = createDecider({ policy: createPolicy({ acceptedDomains: ['contoso.com'] }) });
+const deciders = { old: old.createDecider({ policy: old.createPolicy({ acceptedDomains: ['contoso.com'] }) }), now: now.createDecider({ policy: now.createPolicy({ acceptedDomains: ['contoso.com'] }) }) };
+let decide = deciders.now;
 
 async function run(list: readonly OutboundMessage[]): Promise<number> {
   const start = process.cpuUsage();
@@ -57,22 +66,22 @@ async function run(list: readonly OutboundMessage[]): Promise<number> {
   return PER_ROUND / ((used.user + used.system) / 1e6);
 }
 
-await run(messages);
-await run(bare);
-const withHeaders: number[] = [];
-const without: number[] = [];
-const ratios: number[] = [];
-for (let r = 0; r < rounds; r++) {
-  const a = r % 2 === 0 ? await run(messages) : 0;
-  const b = await run(bare);
-  const c = r % 2 === 1 ? await run(messages) : a;
-  withHeaders.push(c);
-  without.push(b);
-  ratios.push(c / b);
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
-console.log(`node ${process.version}; header blocks ${sizes[0]}–${sizes.at(-1)} bytes; ${rounds} rounds of ${PER_ROUND} decisions each`);
-console.log(`with headers:    median ${fmt(median(withHeaders))}/CPU-s (range ${fmt(Math.min(...withHeaders))}–${fmt(Math.max(...withHeaders))})`);
-console.log(`without headers: median ${fmt(median(without))}/CPU-s (range ${fmt(Math.min(...without))}–${fmt(Math.max(...without))})`);
-console.log(`ratio:           median ${median(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`);
+const results: Record<string, { with: number[]; without: number[]; ratio: number[] }> = { old: { with: [], without: [], ratio: [] }, now: { with: [], without: [], ratio: [] } };
+for (const which of ['old', 'now'] as const) { decide = deciders[which]; await run(messages); await run(bare); }
+for (let r = 0; r < rounds; r++) {
+  for (const which of (r % 2 === 0 ? ['old', 'now'] : ['now', 'old']) as ('old' | 'now')[]) {
+    decide = deciders[which];
+    const a = await run(messages);
+    const b = await run(bare);
+    results[which]!.with.push(a); results[which]!.without.push(b); results[which]!.ratio.push(a / b);
+  }
+}
+console.log(`node ${process.version}; header blocks ${sizes[0]}–${sizes.at(-1)} bytes; ${rounds} interleaved rounds of ${PER_ROUND} decisions each, CPU time`);
+for (const which of ['old', 'now'] as const) {
+  const x = results[which]!;
+  console.log(`${which}: with headers median ${fmt(median(x.with))}/CPU-s (${fmt(Math.min(...x.with))}–${fmt(Math.max(...x.with))}); without ${fmt(median(x.without))} (${fmt(Math.min(...x.without))}–${fmt(Math.max(...x.without))}); ratio median ${median(x.ratio).toFixed(3)} (${Math.min(...x.ratio).toFixed(3)}–${Math.max(...x.ratio).toFixed(3)})`);
+}
+const speedup = results.now!.with.map((v, i) => v / results.old!.with[i]!);
+console.log(`with headers, now/old per round: median ${median(speedup).toFixed(2)}× (${Math.min(...speedup).toFixed(2)}–${Math.max(...speedup).toFixed(2)})`);
