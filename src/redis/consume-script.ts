@@ -8,10 +8,10 @@
 // script makes is paid by every sender. The arithmetic is limit-windows.ts's, step by step (the
 // shared behaviour suite checks that both limiters answer alike).
 //
-// KEYS: 1 the sender's hash `<prefix>{<key>}`, all there is about the sender: the four windows'
-// buckets (`m<bucket>`, `i<bucket>`, `e<bucket>`, `a<bucket>`), the remembered message ids (`d`),
-// the restriction (`ru` until as ISO or '', `rm` until in ms or 'inf', `rw` why). One HGETALL
-// reads it all, one HSET writes what changed: two `redis.call`s for the usual message.
+// KEYS: 1 the sender's hash `<prefix>{<key>}`, all there is about the sender: the four windows
+// (`m`, `i`, `e`, `a`), the remembered message ids (`d`), the restriction (`ru` until as ISO or
+// '', `rm` until in ms or 'inf', `rw` why). One HGETALL reads it all, one HSET writes what
+// changed: two `redis.call`s for the usual message.
 // ARGV: 1 now (ms), 2 internal recipients, 3 external recipients, 4 the message id's hash as 16
 // digits ('' for none), 5 the next UTC midnight in ms, 6 the same as ISO 8601.
 // Answers: 0 counted, nothing breached (the usual answer, a plain integer); 2 a message id
@@ -19,6 +19,12 @@
 // restricted (0|1), m, i, e, a, until ms or 'inf' or ''}` when a window was breached, with the
 // four windows' counts before this message (the caller derives the breaches from them).
 //
+// A window (`m` messages, 1 s buckets; `i` internal and `e` external recipients, 60 s; `a` all
+// recipients, 1,440 s): one MessagePack array `[bucket, count, bucket, count, …]` of its
+// non-empty buckets, unpacked and packed by Redis's cmsgpack (C), so that reading a sender costs
+// a few fields whatever its activity, not a field per bucket parsed in Lua. Its count is the sum
+// of the buckets current − 59 … current; buckets that left the window are dropped when it is
+// next written.
 // The message ids (`d`): one string of 29-character records, a 16-digit id hash then the 13-digit
 // time it was counted, oldest first, at most MAX_IDS of them: looked up with a plain
 // `string.find`, in C, rather than one sorted-set call for the lookup and three for the update.
@@ -51,56 +57,28 @@ local all = internal + external
 local cm = math.floor(now / 1000)
 local ch = math.floor(now / 60000)
 local ca = math.floor(now / 1440000)
-local um, ui, ue, ua = 0, 0, 0, 0
-local nm, ni, ne, na = 0, 0, 0, 0
-local stale = {}
 local ids, ru, rm, rw = '', nil, nil, nil
+local pm, pi, pe, pa = nil, nil, nil, nil
 
--- One read: field = window letter .. bucket index (m: 1 s buckets, i and e: 60 s, a: 1,440 s),
--- a window's count being the sum of its buckets current - 59 .. current; the ids; the
--- restriction. Buckets that left their window are collected, deleted when the sender is counted.
 local flat = redis.call('HGETALL', KEYS[1])
 for j = 1, #flat, 2 do
   local field = flat[j]
-  local kind = string.byte(field, 1)
-  if kind == 100 then ids = flat[j + 1]
-  elseif kind == 114 then
-    if field == 'rm' then rm = flat[j + 1] elseif field == 'ru' then ru = flat[j + 1] else rw = flat[j + 1] end
-  else
-    local index = tonumber(string.sub(field, 2))
-    if kind == 109 then
-      if index < cm - 59 then stale[#stale + 1] = field
-      elseif index <= cm then
-        local n = tonumber(flat[j + 1])
-        um = um + n
-        if index == cm then nm = n end
-      end
-    elseif kind == 97 then
-      if index < ca - 59 then stale[#stale + 1] = field
-      elseif index <= ca then
-        local n = tonumber(flat[j + 1])
-        ua = ua + n
-        if index == ca then na = n end
-      end
-    elseif index < ch - 59 then stale[#stale + 1] = field
-    elseif index <= ch then
-      local n = tonumber(flat[j + 1])
-      if kind == 105 then
-        ui = ui + n
-        if index == ch then ni = n end
-      else
-        ue = ue + n
-        if index == ch then ne = n end
-      end
-    end
-  end
+  if field == 'm' then pm = flat[j + 1]
+  elseif field == 'i' then pi = flat[j + 1]
+  elseif field == 'e' then pe = flat[j + 1]
+  elseif field == 'a' then pa = flat[j + 1]
+  elseif field == 'd' then ids = flat[j + 1]
+  elseif field == 'rm' then rm = flat[j + 1]
+  elseif field == 'ru' then ru = flat[j + 1]
+  elseif field == 'rw' then rw = flat[j + 1] end
 end
 
 -- Rule 1: a restricted sender; nothing is counted. A for-today restriction past its end is
 -- dropped when the sender is next counted.
+local drop = nil
 if rm then
   if rm == 'inf' or now < tonumber(rm) then return { 1, ru or '', rw or '' } end
-  stale[#stale + 1] = 'ru'; stale[#stale + 1] = 'rm'; stale[#stale + 1] = 'rw'
+  drop = { 'ru', 'rm', 'rw' }
 end
 
 -- A retry of a message counted in the last 24 hours counts once. The record's position must be
@@ -115,16 +93,53 @@ if id ~= '' then
   end
 end
 
+-- A window's live buckets (current - 59 and later; later ones after a clock moved back), their
+-- count up to the current bucket, and where the current bucket's count is (or nil).
+local function window(packed, current)
+  local live, used, at = {}, 0, nil
+  if packed then
+    local pairs_ = cmsgpack.unpack(packed)
+    for j = 1, #pairs_, 2 do
+      local index = pairs_[j]
+      if index >= current - 59 then
+        local n = pairs_[j + 1]
+        live[#live + 1] = index
+        live[#live + 1] = n
+        if index <= current then
+          used = used + n
+          if index == current then at = #live end
+        end
+      end
+    end
+  end
+  return live, used, at
+end
+local lm, um, am = window(pm, cm)
+local li, ui, ai = window(pi, ch)
+local le, ue, ae = window(pe, ch)
+local la, ua, aa = window(pa, ca)
+
 -- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
 local any, enforced, which = false, false, nil
 `;
 
 const COUNT = (sets: string): string => String.raw`
 if not enforced then
-  local set = { 'm' .. cm, nm + 1 }
-  if internal > 0 then set[#set + 1] = 'i' .. ch; set[#set + 1] = ni + internal end
-  if external > 0 then set[#set + 1] = 'e' .. ch; set[#set + 1] = ne + external end
-  if all > 0 then set[#set + 1] = 'a' .. ca; set[#set + 1] = na + all end
+  -- Adds to the current bucket, or appends it; past 120 buckets (a clock moved back and forth)
+  -- the first is dropped.
+  local function add(live, at, current, n)
+    if at then live[at] = live[at] + n
+    else
+      live[#live + 1] = current
+      live[#live + 1] = n
+      if #live > 240 then table.remove(live, 1); table.remove(live, 1) end
+    end
+    return cmsgpack.pack(live)
+  end
+  local set = { 'm', add(lm, am, cm, 1) }
+  if internal > 0 then set[#set + 1] = 'i'; set[#set + 1] = add(li, ai, ch, internal) end
+  if external > 0 then set[#set + 1] = 'e'; set[#set + 1] = add(le, ae, ch, external) end
+  if all > 0 then set[#set + 1] = 'a'; set[#set + 1] = add(la, aa, ca, all) end
   if id ~= '' then
     local record = id .. string.format('%013d', now)
     if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + 29)
@@ -135,11 +150,11 @@ if not enforced then
     set[#set + 1] = 'd'; set[#set + 1] = ids
   end
   redis.call('HSET', KEYS[1], unpack(set))
-  if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
+  if drop then redis.call('HDEL', KEYS[1], unpack(drop)) end
   -- The key must outlive its newest day bucket's window (60 buckets of 1,440 s) and its newest
   -- id (24 h): 24 h 25 min after the day bucket began. Set when the day bucket is new — once per
   -- 24 minutes of a sender's activity at most, not on every message.
-  if na == 0 then redis.call('PEXPIRE', KEYS[1], 87900000) end
+  if not aa then redis.call('PEXPIRE', KEYS[1], 87900000) end
   if not any then return 0 end
   return { 3, 1, 0, um, ui, ue, ua, '' }
 end
