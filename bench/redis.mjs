@@ -44,6 +44,8 @@ const theirs = new RateLimiterRedis({ storeClient: theirClient, keyPrefix: `rlfl
 const base = Date.parse('2026-12-07T00:00:00Z');
 let k = 0;
 let failed = 0;
+/** Why decisions failed open: message → count. */
+const failures = new Map();
 let notDelivered = 0;
 /** One decision with a fresh Message-ID; the clock 50 ms a decision, as in bench/decide.mjs. */
 const oneDecision = async () => {
@@ -52,7 +54,11 @@ const oneDecision = async () => {
   // The id as the header would give it, without the header block: counted and remembered.
   const message = { ...envelope, headers: `Message-ID: <${n}.bench@contoso.com>\r\n\r\n` };
   const decision = await decide(message, { now: new Date(base + n * 50) });
-  if (decision.reasons.some((reason) => reason.code === 'provider-failed')) failed++;
+  const failure = decision.reasons.find((reason) => reason.code === 'provider-failed');
+  if (failure !== undefined) {
+    failed++;
+    failures.set(failure.message, (failures.get(failure.message) ?? 0) + 1);
+  }
   if (decision.action !== 'deliver') notDelivered++;
 };
 let j = 0;
@@ -103,6 +109,9 @@ try {
   console.log(`  rate-limiter-flexible RateLimiterRedis.consume (one window):                    ${fmt(t.median)} consumes/s (range ${fmt(t.min)}–${fmt(t.max)})`);
   console.log(`  ratio per round: ${ratio.median.toFixed(2)}× (range ${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)}) — target ≥ 1.0×: ${ratio.median >= 1 ? 'met' : 'NOT met'}`);
 
+  if (failures.size > 0) console.log(`  why they failed: ${[...failures].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
+  failures.clear();
+
   // 2. 1,024 in flight over 60,000 decisions: nothing left uncounted.
   const total = quick ? 20_000 : 60_000;
   failed = 0;
@@ -112,6 +121,7 @@ try {
   const rate = await closedLoop(oneDecision, total, 1_024);
   const after = await countedMessages(counter);
   counter.disconnect();
+  if (failures.size > 0) console.log(`  why they failed: ${[...failures].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
   console.log(`\n1,024 in flight over ${fmt(total)} decisions: ${fmt(rate)} decisions/s, ${failed} failed open (uncounted), ${notDelivered} not delivered; messages counted in Redis: ${fmt(after - before)} — target 0 uncounted: ${failed === 0 && after - before === total - notDelivered ? 'met' : 'NOT met'}`);
 } finally {
   await ours.close();
