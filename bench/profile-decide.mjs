@@ -6,7 +6,9 @@ import { generateWorkload } from './lib/messages.mjs';
 
 const total = Number(process.argv[2] ?? 300_000);
 const headers = !process.argv.includes('--no-headers');
-const { createDecider, createMemoryRateLimiter, createPolicy, createStaticResolver, presets, Srs } = await import('../dist/index.js');
+// OUTBOUND_POOLS_DIST: another build to profile (e.g. an older one), default ../dist.
+const dist = process.env.OUTBOUND_POOLS_DIST ?? new URL('../dist', import.meta.url).pathname;
+const { createDecider, createMemoryRateLimiter, createPolicy, createStaticResolver, presets, Srs } = await import(`${dist}/index.js`);
 const workload = generateWorkload();
 const policy = createPolicy({ acceptedDomains: workload.accepted, spam: { threshold: 5 }, limits: [presets.exchangeOnline, presets.outboundSpamStandard] });
 const decide = createDecider({

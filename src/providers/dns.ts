@@ -9,6 +9,14 @@
 // c-ares query to one server with its own timer; a try that times out or meets a server-level
 // failure (SERVFAIL, REFUSED, connection refused) moves on to the next server, the way a stub
 // resolver walks resolv.conf. A whole lookup therefore ends within `timeoutMs × tries`.
+//
+// Under a burst (thousands of decisions for hundreds of new domains) two more things matter.
+// UDP has no flow control: hundreds of queries sent at once overflow a socket buffer (the
+// server's, or ours for the answers) and are dropped without a word, then retried — so at most
+// `maxInFlight` queries are on the wire at once, the rest wait here. And a lost datagram should
+// not cost a fixed 2 s: a try that is not the last waits the server's retransmission timeout,
+// estimated from its answers as TCP does (RFC 6298 §2: smoothed RTT + 4 × its variation), at
+// least MIN_RETRY_MS and at most `timeoutMs`; the last try waits `timeoutMs`.
 
 import { promises as dnsPromises } from 'node:dns';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -57,12 +65,23 @@ export interface DnsResolverOptions {
   readonly tries?: number;
   /** Cache settings, or `false` for no cache (concurrent identical queries are still coalesced). */
   readonly cache?: DnsCacheOptions | false;
+  /**
+   * Most queries on the wire at once (default 64); more wait, in order, and go out as answers
+   * come back. UDP datagrams beyond what the sockets buffer are dropped silently and retried:
+   * a bounded burst reaches the server once per name and type.
+   */
+  readonly maxInFlight?: number;
 }
 
 /** Counters of a {@link CachingDnsResolver} since it was created. */
 export interface DnsResolverStats {
   /** Lookups that went upstream (each may have made up to `tries` tries). */
   readonly queries: number;
+  /**
+   * Queries sent on the wire: one per try (a lookup that timed out and tried again counts
+   * twice). What the DNS servers received, unless a datagram was lost on the way.
+   */
+  readonly sent: number;
   /** Lookups answered from the cache, positive or negative. */
   readonly cacheHits: number;
   /** Lookups that joined an identical lookup already on its way upstream. */
@@ -103,10 +122,15 @@ const RRTYPES: ReadonlySet<string> = new Set(['A', 'AAAA', 'CAA', 'CNAME', 'MX',
 /** Server-level failures: another server (or the same one, later) may answer. */
 const NEXT_SERVER: ReadonlySet<string> = new Set(['ETIMEOUT', 'ESERVFAIL', 'EREFUSED', 'ECONNREFUSED']);
 
-const DEFAULTS = { timeoutMs: 2000, tries: 2 } as const;
+const DEFAULTS = { timeoutMs: 2000, tries: 2, maxInFlight: 64 } as const;
+/**
+ * The shortest wait before a try that is not the last gives up (RFC 6298 says 1 s for TCP; a
+ * resolver answers in milliseconds, but a busy machine can stall a process for tens of them).
+ */
+const MIN_RETRY_MS = 200;
 const CACHE_DEFAULTS = { maxEntries: 10_000, maxTtlSeconds: 300, minTtlSeconds: 0, negativeTtlSeconds: 60 } as const;
-const LIMITS = { timeoutMs: 600_000, tries: 10, maxEntries: 10_000_000, ttlSeconds: 7 * 86_400 } as const;
-const OPTION_KEYS = ['servers', 'timeoutMs', 'tries', 'cache'] as const;
+const LIMITS = { timeoutMs: 600_000, tries: 10, maxEntries: 10_000_000, ttlSeconds: 7 * 86_400, maxInFlight: 100_000 } as const;
+const OPTION_KEYS = ['servers', 'timeoutMs', 'tries', 'cache', 'maxInFlight'] as const;
 const CACHE_KEYS = ['maxEntries', 'maxTtlSeconds', 'minTtlSeconds', 'negativeTtlSeconds'] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -125,6 +149,7 @@ interface Settings {
   readonly servers: readonly string[];
   readonly timeoutMs: number;
   readonly tries: number;
+  readonly maxInFlight: number;
   readonly cache: CacheSettings | null;
 }
 
@@ -183,7 +208,8 @@ function settingsOf(options: unknown): Settings {
   }
   const timeoutMs = integer(given.timeoutMs, 'timeoutMs', 1, LIMITS.timeoutMs, DEFAULTS.timeoutMs);
   const tries = integer(given.tries, 'tries', 1, LIMITS.tries, DEFAULTS.tries);
-  if (given.cache === false) return { servers, timeoutMs, tries, cache: null };
+  const maxInFlight = integer(given.maxInFlight, 'maxInFlight', 1, LIMITS.maxInFlight, DEFAULTS.maxInFlight);
+  if (given.cache === false) return { servers, timeoutMs, tries, maxInFlight, cache: null };
   if (given.cache !== undefined && !isRecord(given.cache)) {
     throw invalid(`cache must be an object (use {} for the defaults) or false, got ${show(given.cache)}.`);
   }
@@ -193,7 +219,7 @@ function settingsOf(options: unknown): Settings {
   const minTtl = seconds(cache.minTtlSeconds, 'cache.minTtlSeconds', 0, LIMITS.ttlSeconds, Math.min(CACHE_DEFAULTS.minTtlSeconds, maxTtl));
   if (minTtl > maxTtl) throw invalid(`cache.minTtlSeconds (${minTtl}) must not be above cache.maxTtlSeconds (${maxTtl}).`);
   const negativeTtl = seconds(cache.negativeTtlSeconds, 'cache.negativeTtlSeconds', 0, LIMITS.ttlSeconds, CACHE_DEFAULTS.negativeTtlSeconds);
-  return { servers, timeoutMs, tries, cache: { maxEntries, maxTtlMs: maxTtl * 1000, minTtlMs: minTtl * 1000, negativeTtlMs: negativeTtl * 1000 } };
+  return { servers, timeoutMs, tries, maxInFlight, cache: { maxEntries, maxTtlMs: maxTtl * 1000, minTtlMs: minTtl * 1000, negativeTtlMs: negativeTtl * 1000 } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,13 +354,52 @@ export function createDnsResolver(options: DnsResolverOptions = {}): CachingDnsR
   const channels = settings.servers.map((server) => {
     const channel = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 1 });
     channel.setServers([server]);
-    return channel;
+    return { channel, srtt: 0, rttvar: 0, samples: 0 };
   });
+  type Upstream = (typeof channels)[number];
+  /** RFC 6298 §2.2–2.3: folds one round trip into the server's estimate. */
+  const observe = (upstream: Upstream, rttMs: number): void => {
+    if (upstream.samples++ === 0) {
+      upstream.srtt = rttMs;
+      upstream.rttvar = rttMs / 2;
+    } else {
+      upstream.rttvar = 0.75 * upstream.rttvar + 0.25 * Math.abs(upstream.srtt - rttMs);
+      upstream.srtt = 0.875 * upstream.srtt + 0.125 * rttMs;
+    }
+  };
+  /** How long a try that is not the last waits: the server's retransmission timeout. */
+  const retryAfter = (upstream: Upstream): number =>
+    upstream.samples === 0 ? timeoutMs : Math.min(timeoutMs, Math.max(MIN_RETRY_MS, Math.ceil(upstream.srtt + 4 * upstream.rttvar)));
+
+  // The queries on the wire, at most maxInFlight; the rest wait in arrival order.
+  let onTheWire = 0;
+  let waiting: (() => void)[] = [];
+  let waitingHead = 0;
+  const takeSlot = (): Promise<void> | undefined => {
+    if (onTheWire < settings.maxInFlight) {
+      onTheWire++;
+      return undefined;
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  /** Hands the slot to the next waiting query, or frees it. */
+  const releaseSlot = (): void => {
+    if (waitingHead < waiting.length) {
+      const next = waiting[waitingHead]!;
+      waiting[waitingHead++] = undefined as unknown as () => void;
+      if (waitingHead === waiting.length) {
+        waiting = [];
+        waitingHead = 0;
+      }
+      next();
+    } else onTheWire--;
+  };
   const cacheSettings = settings.cache;
   const cache = cacheSettings === null ? null : new LRUCache<string, Outcome>({ max: cacheSettings.maxEntries });
   const inflight = new Map<string, Promise<Outcome>>();
   let generation = 0;
   let queries = 0;
+  let sent = 0;
   let cacheHits = 0;
   let coalesced = 0;
   let failures = 0;
@@ -350,7 +415,14 @@ export function createDnsResolver(options: DnsResolverOptions = {}): CachingDnsR
   async function lookUpstream(name: string, rrtype: string): Promise<Outcome> {
     let outcome = TIMED_OUT;
     for (let attempt = 0; attempt < tries; attempt++) {
-      outcome = await tryOnce(channels[attempt % channels.length]!, name, rrtype, timeoutMs);
+      const upstream = channels[attempt % channels.length]!;
+      const wait = takeSlot();
+      if (wait !== undefined) await wait;
+      sent++;
+      const started = performance.now();
+      outcome = await tryOnce(upstream.channel, name, rrtype, attempt === tries - 1 ? timeoutMs : retryAfter(upstream));
+      releaseSlot();
+      if (outcome !== TIMED_OUT) observe(upstream, performance.now() - started);
       if (outcome.kind !== 'failure' || !NEXT_SERVER.has(outcome.code)) break;
     }
     return outcome;
@@ -398,7 +470,7 @@ export function createDnsResolver(options: DnsResolverOptions = {}): CachingDnsR
   };
 
   return Object.assign(resolve, {
-    stats: (): DnsResolverStats => ({ queries, cacheHits, coalesced, failures, cached: cache?.size ?? 0 }),
+    stats: (): DnsResolverStats => ({ queries, sent, cacheHits, coalesced, failures, cached: cache?.size ?? 0 }),
     clear: (): void => {
       generation++;
       inflight.clear();

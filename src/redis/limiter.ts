@@ -13,30 +13,41 @@
 // restriction (block-user, block-user-for-today) written in the same step as the breach. One
 // script does check-then-count for every window at once.
 //
-// Key layout (prefix default `outbound-pools:`; `{…}` is the sender key, a Redis Cluster hash
-// tag, so that one sender's keys live in one slot and the script may touch them all):
-//   <prefix>{<key>}:m   hash, bucket index → messages           (60 × 1 s buckets, TTL ~61 s)
-//   <prefix>{<key>}:i   hash, bucket index → internal recipients (60 × 60 s, TTL ~1 h)
-//   <prefix>{<key>}:e   hash, bucket index → external recipients (60 × 60 s, TTL ~1 h)
-//   <prefix>{<key>}:a   hash, bucket index → all recipients      (60 × 1,440 s, TTL ~24 h)
-//   <prefix>{<key>}:r   hash { u: ISO end or '', um: end in ms or 'inf', why: reason }: the
-//                       restriction; PX expiry for block-user-for-today, none for block-user
-//   <prefix>{<key>}:ids sorted set, message id → time counted (ms); entries older than 24 h are
-//                       trimmed, the key expires 24 h after the last count
+// Key layout (prefix default `outbound-pools:`):
+//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): the four sliding
+//                       windows' buckets, field `m<bucket>` messages (60 × 1 s buckets),
+//                       `i<bucket>` internal and `e<bucket>` external recipients (60 × 60 s),
+//                       `a<bucket>` all recipients (60 × 1,440 s); `d` the remembered message
+//                       ids (at most maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of
+//                       the id, limit-windows.ts messageIdHash, and the time it was counted); the
+//                       restriction `ru` (end as ISO, '' until released), `rm` (end in ms or
+//                       'inf'), `rw` (reason). Buckets that left their window are deleted when
+//                       the sender is next counted. The key expires 24 h 25 min after its newest
+//                       day bucket began, never while a block-user restriction stands. `{<key>}`
+//                       is a Redis Cluster hash tag: the sender lives in one slot.
 //   <prefix>restricted  sorted set, sender key → end of restriction (ms, +inf): the listing for
 //                       restricted(). It lives in another slot, so it is written after the script
 //                       (not atomically with it); restricted() checks each entry against its
-//                       restriction key and drops stale ones.
+//                       sender's hash and drops stale ones.
 // Braces and `%` in sender keys are %-escaped in key names, so that a key cannot end its hash tag.
 //
 // Time is the caller's (`request.now`), never Redis TIME: bucket indexes, the 24 h of message
 // ids and the end of a restriction are computed from it, so tests can move the clock, and nodes
 // should keep their clocks in sync (NTP). Redis expiries only collect garbage.
+//
+// Speed (bench/redis.mjs): the script makes two `redis.call`s for a message that fits (HGETALL,
+// HSET; an HDEL when buckets left their window, a PEXPIRE once per day bucket), its limits are
+// constants compiled into it (one script per list of limit sets), and it answers a number for
+// the usual message. On the Node side: no JSON, the next midnight computed once a day, and one
+// sweep timer for every call in flight (in-flight.ts) instead of a timer each.
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { computeBreaches, incrementsOf, LIMIT_WINDOWS, MESSAGE_ID_MEMORY_MS, nextUtcMidnight } from '../providers/limit-windows.js';
-import type { ConsumeRequest, ConsumeResult, LimitSet, LimitWindow, ManagedRateLimiter, RestrictedSender, Restriction } from '../providers/types.js';
+import { computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, nextUtcMidnight } from '../providers/limit-windows.js';
+import { createHash } from 'node:crypto';
+import { consumeScript } from './consume-script.js';
+import { InFlight, timeoutError } from './in-flight.js';
+import type { ConsumeRequest, ConsumeResult, LimitBreach, LimitSet, ManagedRateLimiter, RestrictedSender, Restriction } from '../providers/types.js';
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -60,11 +71,24 @@ export interface RedisRateLimiterOptions {
   /** Prepended to every key. Default `outbound-pools:`. No braces. */
   readonly prefix?: string;
   /**
-   * How long a command may take before it rejects, in milliseconds (default 500): keep it below
-   * the policy's `deadlines.rateLimiterMs`. Applied to every call, and as ioredis
-   * `commandTimeout` on a client created from `url`.
+   * How long Redis may take to answer a command once it is sent, in milliseconds (default 500):
+   * keep it below the policy's `deadlines.rateLimiterMs`. A command unanswered that long means
+   * Redis is stalled or gone: it rejects, and so does every call waiting to be sent. It also
+   * bounds the wait for a connection. Calls waiting behind `maxInFlight` others have no timeout
+   * of their own (the decision's deadline bounds them).
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * Most commands sent to Redis and not answered yet (default 128); further calls wait in this
+   * process, in arrival order, and are sent as answers come back. Backpressure: under a burst
+   * the queue is here, where waiting is not mistaken for Redis being down.
+   */
+  readonly maxInFlight?: number;
+  /**
+   * Counted message ids remembered per sender for retries, the newest kept (default 100, as the
+   * memory limiter; 0 disables). Each is stored as a 16-digit hash, whatever the id's length.
+   */
+  readonly maxMessageIdsPerSender?: number;
 }
 
 /** A {@link ManagedRateLimiter} on Redis. */
@@ -73,138 +97,26 @@ export interface RedisRateLimiter extends ManagedRateLimiter {
   close(): Promise<void>;
 }
 
-const KNOWN = ['client', 'url', 'prefix', 'commandTimeoutMs'];
+const KNOWN = ['client', 'url', 'prefix', 'commandTimeoutMs', 'maxInFlight', 'maxMessageIdsPerSender'];
 const DEFAULT_PREFIX = 'outbound-pools:';
 const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 const MAX_COMMAND_TIMEOUT_MS = 60_000;
-const COMMAND = 'outboundPoolsConsume';
+const DEFAULT_MAX_IN_FLIGHT = 128;
+const MAX_IN_FLIGHT = 100_000;
+const DEFAULT_MAX_IDS = 100;
+const MAX_IDS = 1_000_000;
 const DAY_MS = MESSAGE_ID_MEMORY_MS;
+/** How long a sender's hash outlives its last day bucket: the script's PEXPIRE (24 h 25 min). */
+const SENDER_TTL_MS = 87_900_000;
 
-/**
- * The consume script. KEYS: the four counters (m, i, e, a), the restriction, the message ids.
- * ARGV: now (ms), internal, external, message id ('' for none), limit sets as JSON
- * `[[name, action, m, i, e, a], …]` (-1: no limit), next UTC midnight as ISO and in ms.
- * Answers JSON: `{r: restriction}` when restricted, `{d: 1}` for a message id already counted,
- * else `{c: counted}` plus, when a window was breached, `n: [used per window]` (the caller
- * derives the breaches with computeBreaches) and `x: 1, um: end` when it restricted the sender.
- */
-const CONSUME_LUA = String.raw`
-local now = tonumber(ARGV[1])
-local internal = tonumber(ARGV[2])
-local external = tonumber(ARGV[3])
-local messageId = ARGV[4]
-local sets = cjson.decode(ARGV[5])
-local DAY = 86400000
+/** The script's answer (see consume-script.ts). */
+type ScriptAnswer = 0 | 2 | [1, string, string] | [3, 0 | 1, 0 | 1, number, number, number, number, string];
 
--- Rule 1: a restricted sender; nothing is counted.
-local r = redis.call('HMGET', KEYS[5], 'u', 'um', 'why')
-if r[1] and (r[2] == 'inf' or now < tonumber(r[2])) then
-  return cjson.encode({ r = { u = r[1], why = r[3] or '' } })
-end
+type ConsumeCommand = (...args: (string | number)[]) => Promise<ScriptAnswer>;
 
--- A retry of a message counted in the last 24 hours counts once.
-if messageId ~= '' then
-  local at = redis.call('ZSCORE', KEYS[6], messageId)
-  if at and tonumber(at) > now - DAY then
-    return '{"d":1}'
-  end
-end
-
--- The four sliding windows: 60 buckets each; count = buckets (current - 59 .. current).
-local BUCKET = { 1000, 60000, 60000, 1440000 }
-local NAMES = { 'messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay' }
-local inc = { 1, internal, external, internal + external }
-local used = {}
-local current = {}
-local stale = {}
-for w = 1, 4 do
-  local cur = math.floor(now / BUCKET[w])
-  local lo = cur - 59
-  local flat = redis.call('HGETALL', KEYS[w])
-  local sum = 0
-  local old = {}
-  for j = 1, #flat, 2 do
-    local index = tonumber(flat[j])
-    if index < lo then
-      old[#old + 1] = flat[j]
-    elseif index <= cur then
-      sum = sum + tonumber(flat[j + 1])
-    end
-  end
-  used[w] = sum
-  current[w] = cur
-  stale[w] = old
-end
-
--- Breaches (used + increment > limit) decide; the caller reports them from 'n', with the same
--- arithmetic (limit-windows.ts computeBreaches).
-local enforced = false
-local blockUser = nil
-local forToday = nil
-local any = false
-for s = 1, #sets do
-  local set = sets[s]
-  for w = 1, 4 do
-    local limit = set[w + 2]
-    if limit >= 0 and used[w] + inc[w] > limit then
-      any = true
-      local action = set[2]
-      if action ~= 'alert' then enforced = true end
-      if action == 'block-user' and not blockUser then blockUser = { s, w } end
-      if action == 'block-user-for-today' and not forToday then forToday = { s, w } end
-    end
-  end
-end
-
-if not enforced then
-  for w = 1, 4 do
-    for _, field in ipairs(stale[w]) do redis.call('HDEL', KEYS[w], field) end
-    if inc[w] > 0 then
-      redis.call('HINCRBY', KEYS[w], string.format('%d', current[w]), inc[w])
-    end
-    redis.call('PEXPIRE', KEYS[w], BUCKET[w] * 61 + 60000)
-  end
-  if messageId ~= '' then
-    redis.call('ZADD', KEYS[6], now, messageId)
-    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - DAY)
-    redis.call('PEXPIRE', KEYS[6], DAY + 60000)
-  end
-  if not any then return '{"c":1}' end
-  return cjson.encode({ n = used, c = 1 })
-end
-
--- Refused: count nothing; restrict when a breached set says so (block-user first). The reason
--- is limit-windows.ts restrictionFor's; set names come JSON-quoted.
-local which = blockUser or forToday
-if which then
-  local set = sets[which[1]]
-  local w = which[2]
-  local why = 'over ' .. NAMES[w] .. ' (' .. string.format('%d', used[w]) .. ' used, limit ' .. string.format('%d', set[w + 2]) .. ') of limit set ' .. set[1] .. ', action ' .. set[2]
-  local u = ''
-  local um = 'inf'
-  if not blockUser then
-    u = ARGV[6]
-    um = ARGV[7]
-  end
-  redis.call('DEL', KEYS[5])
-  redis.call('HSET', KEYS[5], 'u', u, 'um', um, 'why', why)
-  if not blockUser then redis.call('PEXPIRE', KEYS[5], math.max(1, tonumber(um) - now)) end
-  return cjson.encode({ n = used, c = 0, x = 1, um = um })
-end
-return cjson.encode({ n = used, c = 0 })
-`;
-
-interface ScriptAnswer {
-  readonly r?: { readonly u: string; readonly why: string };
-  readonly d?: 1;
-  /** The four windows' counts before this message, when some set was breached. */
-  readonly n?: readonly [number, number, number, number];
-  readonly c?: 0 | 1;
-  readonly x?: 1;
-  readonly um?: string;
-}
-
-type ConsumeCommand = (k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, ...argv: string[]) => Promise<string>;
+const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
+/** The usual answer: counted, nothing breached (or a retry already counted). Shared, frozen. */
+const COUNTED: ConsumeResult = Object.freeze({ restriction: null, breaches: NO_BREACHES, counted: true });
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', message);
@@ -215,6 +127,15 @@ interface Config {
   readonly url: string | undefined;
   readonly prefix: string;
   readonly commandTimeoutMs: number;
+  readonly maxInFlight: number;
+  readonly maxIds: number;
+}
+
+function wholeNumber(value: unknown, name: string, min: number, max: number, unit = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be a whole number${unit} from ${min} to ${max}, got ${typeof value === 'number' ? value : show(value)}.`);
+  }
+  return value;
 }
 
 function isClient(value: unknown): value is RedisClient {
@@ -232,7 +153,7 @@ function checkOptions(options: unknown): Config {
   for (const key of Object.keys(record)) {
     if (!KNOWN.includes(key)) throw invalid(`Unknown Redis rate limiter option ${show(key)}; known: ${KNOWN.join(', ')}.`);
   }
-  const { client, url, prefix = DEFAULT_PREFIX, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS } = record;
+  const { client, url, prefix = DEFAULT_PREFIX, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS, maxInFlight = DEFAULT_MAX_IN_FLIGHT, maxMessageIdsPerSender = DEFAULT_MAX_IDS } = record;
   if (client !== undefined && url !== undefined) throw invalid('Give the Redis rate limiter either client or url, not both.');
   if (client === undefined && url === undefined) throw invalid(`The Redis rate limiter needs client or url, such as ${example}.`);
   if (client !== undefined && !isClient(client)) throw invalid('client must be an ioredis client (new Redis(…) or new Redis.Cluster(…)).');
@@ -249,16 +170,21 @@ function checkOptions(options: unknown): Config {
   if (typeof prefix !== 'string' || /[{}]/.test(prefix) || prefix.length > 200) {
     throw invalid(`prefix must be a string without braces (they would break the per-sender hash tags), got ${show(prefix)}.`);
   }
-  if (typeof commandTimeoutMs !== 'number' || !Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 1 || commandTimeoutMs > MAX_COMMAND_TIMEOUT_MS) {
-    throw invalid(
-      `commandTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_COMMAND_TIMEOUT_MS}, got ${typeof commandTimeoutMs === 'number' ? commandTimeoutMs : show(commandTimeoutMs)}.`,
-    );
-  }
-  return { client: client as RedisClient | undefined, url: url as string | undefined, prefix, commandTimeoutMs };
+  return {
+    client: client as RedisClient | undefined,
+    url: url as string | undefined,
+    prefix,
+    commandTimeoutMs: wholeNumber(commandTimeoutMs, 'commandTimeoutMs', 1, MAX_COMMAND_TIMEOUT_MS, ' of milliseconds'),
+    maxInFlight: wholeNumber(maxInFlight, 'maxInFlight', 1, MAX_IN_FLIGHT),
+    maxIds: wholeNumber(maxMessageIdsPerSender, 'maxMessageIdsPerSender', 0, MAX_IDS),
+  };
 }
+
+const UNSAFE_IN_TAG = /[%{}]/;
 
 /** The sender key in a key name: `%`, `{` and `}` escaped, so that it cannot end its hash tag. */
 function escapeKey(key: string): string {
+  if (!UNSAFE_IN_TAG.test(key)) return key;
   return key.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
 }
 
@@ -278,10 +204,6 @@ function count(value: unknown, name: string): number {
   return value;
 }
 
-function limitOf(set: LimitSet, window: LimitWindow): number {
-  const limit = set[window];
-  return typeof limit === 'number' && Number.isFinite(limit) ? limit : -1;
-}
 
 /** Loads ioredis on first use, so that the package works without it when no url is given. */
 async function loadIoredis(): Promise<new (url: string, options: RedisOptions) => Redis> {
@@ -297,11 +219,7 @@ async function loadIoredis(): Promise<new (url: string, options: RedisOptions) =
   }
 }
 
-function timeoutError(ms: number, what: string): Error {
-  return Object.assign(new Error(`Redis did not answer ${what} within ${ms} ms`), { code: 'ETIMEDOUT' });
-}
-
-/** `promise`, or a rejection after `ms`. */
+/** `promise`, or a rejection after `ms` (for the few calls that do not go through InFlight). */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -311,16 +229,27 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /**
+ * A rejection delivered from the event loop's check phase (setImmediate), not as a microtask.
+ * While Redis is down every call fails at once; a caller looping `while (…) await decide(…)`
+ * would otherwise run only microtasks, and no timer — ioredis's reconnection included — or I/O
+ * would get a turn: the loop would spin at 100 % CPU and Redis never come back.
+ */
+function rejectAfterYield(error: Error): Promise<never> {
+  return new Promise((_, reject) => setImmediate(reject, error));
+}
+
+/**
  * Waits, up to `ms`, until a client is connected. A client that is reconnecting (Redis down)
- * makes the call reject after `ms` rather than queue: the policy's fail mode then applies.
+ * makes the call reject at once (after yielding to the event loop) rather than queue: the
+ * policy's fail mode then applies.
  */
 function whenReady(client: RedisClient, ms: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   // A created client reconnects by itself ('close' → 'reconnecting'); 'end' is final.
-  if (client.status === 'end') return Promise.reject(Object.assign(new Error('The Redis connection is closed'), { code: 'ECONNCLOSED' }));
+  if (client.status === 'end') return rejectAfterYield(Object.assign(new Error('The Redis connection is closed'), { code: 'ECONNCLOSED' }));
   // Reconnecting after a lost connection: Redis is down; fail now rather than pile calls up.
   if (client.status === 'reconnecting' || client.status === 'close') {
-    return Promise.reject(Object.assign(new Error(`Redis is not connected (${client.status}); ioredis is reconnecting`), { code: 'ECONNREFUSED' }));
+    return rejectAfterYield(Object.assign(new Error(`Redis is not connected (${client.status}); ioredis is reconnecting`), { code: 'ECONNREFUSED' }));
   }
   if (client.status === 'wait') void client.connect().catch(() => {});
   return new Promise<void>((resolve, reject) => {
@@ -364,23 +293,23 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   let created: Redis | undefined;
   let closed = false;
 
-  const prepare = (client: RedisClient): RedisClient => {
-    if (typeof (client as unknown as Record<string, unknown>)[COMMAND] !== 'function') {
-      client.defineCommand(COMMAND, { numberOfKeys: 6, lua: CONSUME_LUA });
-    }
-    return client;
-  };
 
+  /** The client once it exists (prepared), for the fast path of `run`. */
+  let current: RedisClient | undefined;
   const getClient = (): Promise<RedisClient> => {
     if (closed) return Promise.reject(new Error('The Redis rate limiter is closed'));
     clientPromise ??= config.client !== undefined
-      ? Promise.resolve(prepare(config.client))
+      ? Promise.resolve((current = config.client))
       : loadIoredis().then((RedisClass) => {
           const client = new RedisClass(config.url!, {
-            commandTimeout: commandTimeoutMs,
+            // No ioredis commandTimeout: InFlight times commands from when they are sent, with
+            // one sweep timer rather than one timer per command.
             connectTimeout: Math.max(commandTimeoutMs, 1_000),
             maxRetriesPerRequest: 1,
             enableOfflineQueue: false,
+            // Commands of one event-loop turn go out in one write (a pipeline): under load, one
+            // system call for many decisions.
+            enableAutoPipelining: true,
             // Reconnect quickly after an outage: 100 ms, 200 ms, … at most 1 s apart.
             retryStrategy: (times: number) => Math.min(times * 100, 1_000),
           });
@@ -388,7 +317,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
           client.on('error', () => {});
           created = client;
           if (closed) client.disconnect();
-          return prepare(client);
+          return (current = client);
         });
     return clientPromise;
   };
@@ -402,77 +331,94 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     }));
   };
 
-  /** Runs `command` on a ready client, within commandTimeoutMs in all (connecting included). */
-  const run = <T>(what: string, command: (client: RedisClient) => Promise<T>): Promise<T> =>
-    within(
+  const inFlight = new InFlight(config.maxInFlight, commandTimeoutMs);
+
+  /**
+   * Runs `command` on a ready client through InFlight. The usual case — the client exists and
+   * is connected — goes straight there; otherwise the client is created or awaited first
+   * (within commandTimeoutMs), and a Redis that is down fails the call at once.
+   */
+  const run = <T>(what: string, command: (client: RedisClient) => Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(new Error('The Redis rate limiter is closed'));
+    const client = current;
+    if (client !== undefined && (!owned || client.status === 'ready')) return inFlight.run(what, () => command(client));
+    return within(
       getClient().then(async (client) => {
         if (owned) await ready(client);
-        return command(client);
+        return client;
       }),
       commandTimeoutMs,
       what,
-    );
-
-  const names = (key: string) => {
-    const tag = `${prefix}{${escapeKey(key)}}`;
-    return { m: `${tag}:m`, i: `${tag}:i`, e: `${tag}:e`, a: `${tag}:a`, r: `${tag}:r`, ids: `${tag}:ids` };
+    ).then((client) => inFlight.run(what, () => command(client)));
   };
+
+  /** The sender's hash: `<prefix>{<key>}`, the key a Cluster hash tag. */
+  const senderKey = (key: string): string => `${prefix}{${escapeKey(key)}}`;
+
+  // One script per list of limit sets (consume-script.ts), defined on the client as a command
+  // named after the script's hash: found by the list itself (a policy's list is the same array
+  // from call to call), else by its content (a policy given as a plain object each time).
+  const commandBySets = new WeakMap<readonly LimitSet[], string>();
+  const commandByContent = new Map<string, string>();
+  const commandFor = (client: RedisClient, sets: readonly LimitSet[]): string => {
+    let name = commandBySets.get(sets);
+    if (name === undefined) {
+      const content = JSON.stringify(sets);
+      name = commandByContent.get(content);
+      if (name === undefined) {
+        const lua = consumeScript(sets, config.maxIds);
+        name = `outboundPoolsConsume_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
+        if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
+        // Bounded: policies are few; a caller inventing limit sets per message starts over.
+        if (commandByContent.size >= 1_000) commandByContent.clear();
+        commandByContent.set(content, name);
+      }
+      commandBySets.set(sets, name);
+    }
+    return name;
+  };
+  // The next UTC midnight, as ms and ISO, recomputed when the day changes (a restriction
+  // "for today" ends there).
+  let midnightMs = 0;
+  let midnightIso = '';
 
   const consume = async (request: ConsumeRequest): Promise<ConsumeResult> => {
     const key = checkKey(request.key);
     const nowMs = checkNow(request.now, 'request.now');
     const internal = count(request.internalRecipients, 'internalRecipients');
     const external = count(request.externalRecipients, 'externalRecipients');
-    const messageId = request.messageId ?? '';
-    if (typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+    const { messageId } = request;
+    if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
     const sets = request.limits;
-    // Names go JSON-quoted: the script puts them in the restriction's reason as restrictionFor does.
-    const encoded = JSON.stringify(sets.map((set) => [JSON.stringify(set.name), set.action, ...LIMIT_WINDOWS.map((window) => limitOf(set, window))]));
-    const midnight = nextUtcMidnight(nowMs);
-    const k = names(key);
-    const raw = await run('consume', (client) =>
-      (client as unknown as Record<typeof COMMAND, ConsumeCommand>)[COMMAND](
-        k.m,
-        k.i,
-        k.e,
-        k.a,
-        k.r,
-        k.ids,
-        String(nowMs),
-        String(internal),
-        String(external),
-        messageId,
-        encoded,
-        midnight,
-        String(Date.parse(midnight)),
-      ),
-    );
-    const answer = JSON.parse(raw) as ScriptAnswer;
-    if (answer.r !== undefined) {
-      const restriction: Restriction = { until: answer.r.u === '' ? null : answer.r.u, ...(answer.r.why === '' ? {} : { reason: answer.r.why }) };
-      return { restriction, breaches: [], counted: false };
+    if (!(nowMs < midnightMs && nowMs >= midnightMs - DAY_MS)) {
+      midnightMs = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
+      midnightIso = nextUtcMidnight(nowMs);
     }
-    if (answer.d === 1) return { restriction: null, breaches: [], counted: true };
+    // 16 digits, zero-padded: the script's id records have a fixed width.
+    const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+    const answer = await run('consume', (client) =>
+      (client as unknown as Record<string, ConsumeCommand>)[commandFor(client, sets)]!(senderKey(key), nowMs, internal, external, idHash, midnightMs, midnightIso),
+    );
+    if (answer === 0) return COUNTED;
+    if (answer === 2) return COUNTED;
+    if (answer[0] === 1) {
+      const [, until, why] = answer;
+      const restriction: Restriction = { until: until === '' ? null : until, ...(why === '' ? {} : { reason: why }) };
+      return { restriction, breaches: NO_BREACHES, counted: false };
+    }
     // The script compared the same numbers; the breaches are reported as the memory limiter does.
-    const used = answer.n;
-    const breaches =
-      used === undefined
-        ? []
-        : computeBreaches(
-            sets,
-            { messagesPerMinute: used[0], internalRecipientsPerHour: used[1], externalRecipientsPerHour: used[2], recipientsPerDay: used[3] },
-            incrementsOf(internal, external),
-          );
-    if (answer.x === 1) {
+    const [, counted, restricted, m, i, e, a, until] = answer;
+    const breaches = computeBreaches(sets, { messagesPerMinute: m, internalRecipientsPerHour: i, externalRecipientsPerHour: e, recipientsPerDay: a }, incrementsOf(internal, external));
+    if (restricted === 1) {
       // The listing lives in another slot than the sender's keys: written after the script.
-      const score = answer.um === 'inf' ? '+inf' : String(answer.um);
+      const score = until === 'inf' ? '+inf' : until;
       await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
     }
-    return { restriction: null, breaches, counted: answer.c === 1 };
+    return { restriction: null, breaches, counted: counted === 1 };
   };
 
   const read = async (client: RedisClient, key: string, nowMs: number): Promise<Restriction | null | 'gone'> => {
-    const [u, um, why] = await client.hmget(names(key).r, 'u', 'um', 'why');
+    const [u, um, why] = await client.hmget(senderKey(key), 'ru', 'rm', 'rw');
     if (u === null || u === undefined || um === null || um === undefined) return 'gone';
     if (um !== 'inf' && !(nowMs < Number(um))) return null;
     return { until: u === '' ? null : u, ...(why ? { reason: why } : {}) };
@@ -491,7 +437,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     async release(key: string): Promise<boolean> {
       const sender = checkKey(key);
       return run('release', async (client) => {
-        const removed = await client.del(names(sender).r);
+        const removed = await client.hdel(senderKey(sender), 'ru', 'rm', 'rw');
+        // A block-user restriction made the hash persistent; its counters expire again.
+        if (removed > 0) await client.pexpire(senderKey(sender), SENDER_TTL_MS);
         await client.zrem(indexKey, sender);
         return removed > 0;
       });

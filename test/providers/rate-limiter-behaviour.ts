@@ -437,6 +437,26 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.deepEqual((await send(DAY + 1, { external: 2, messageId: 'id-2' })).breaches.map((b) => b.used), [2]);
       });
 
+      it('remembers at most 100 message ids per sender (the default), the newest', async () => {
+        const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 103 })]);
+        for (let i = 0; i <= 100; i++) assertCounted(await send(i, { messageId: `<${i}@fabrikam.example>` }));
+        // 101 counted. The newest 100 are remembered: a retry of the 101st counts once…
+        assertCounted(await send(200, { messageId: '<100@fabrikam.example>' }));
+        // …but the first was forgotten: its retry counts again (102), as does a new id (103).
+        assertCounted(await send(201, { messageId: '<0@fabrikam.example>' }));
+        assertCounted(await send(202, { messageId: '<new@fabrikam.example>' }));
+        assert.deepEqual((await send(203, { messageId: '<newer@fabrikam.example>' })).breaches.map((b) => b.used), [103]);
+      });
+
+      it('an id of 50,000 characters is remembered like a short one, and told apart by its last character', async () => {
+        const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 2 })]);
+        const long = `<${'x'.repeat(50_000)}@fabrikam.example>`;
+        assertCounted(await send(0, { messageId: long }));
+        assertCounted(await send(1, { messageId: long }));
+        assertCounted(await send(2, { messageId: `${long.slice(0, -1)})` }));
+        assert.deepEqual((await send(3, { messageId: long.replace('<', '<y') })).breaches.map((b) => b.used), [2]);
+      });
+
       it('the same messageId from another sender is another message', async () => {
         const limits = [set('per-minute', 'block', { messagesPerMinute: 1 })];
         const a = sender(limits);

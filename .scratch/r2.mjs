@@ -1,0 +1,15 @@
+import { Redis } from 'ioredis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { startRedis } from '../bench/lib/redis.mjs';
+const redis = await startRedis();
+const c = new Redis(redis.url);
+const theirs = new RateLimiterRedis({ storeClient: new Redis(redis.url), keyPrefix: 'x', points: 1e9, duration: 60 });
+let s = 0;
+const t = performance.now();
+await Promise.all(Array.from({ length: 256 }, async () => { while (s < 5000) { const n = s++; await theirs.consume(`user${n % 10000}@x.example`); } }));
+await c.config('RESETSTAT'); s = 0;
+const t2 = performance.now();
+await Promise.all(Array.from({ length: 256 }, async () => { while (s < 20000) { const n = s++; await theirs.consume(`user${n % 10000}@x.example`); } }));
+console.log(Math.round(20000 / ((performance.now() - t2) / 1000)));
+console.log((await c.info('commandstats')).split('\n').filter((l) => /eval/.test(l)).join('\n'));
+c.disconnect(); process.exit(0);

@@ -1,0 +1,138 @@
+// The Redis limiter's calls in flight: at most `maxInFlight` sent to Redis at once, the rest
+// waiting here in arrival order; one sweep timer, not one timer a call.
+//
+// Why: a timeout per call that starts when the call is made counts the time the call waits
+// behind others in the client's queue. With 1,024 decisions in flight that wait, not Redis, is
+// what times out, and the decision fails open uncounted although Redis is answering. Here the
+// timeout starts when a command is sent, with at most `maxInFlight` ahead of it: it measures
+// Redis, not our backlog. When a sent command has had no answer for `timeoutMs`, Redis is
+// stalled or gone: that command and every call still waiting fail together (the policy's fail
+// mode applies); a waiting call was never sent, so it never counts later. A call waiting while
+// Redis answers has no timeout of its own: the decision's deadline (`deadlines.rateLimiterMs`)
+// bounds it.
+
+/** One call: how to start it, and how to settle it. */
+interface Call {
+  readonly start: () => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+  readonly what: string;
+  sentAt: number;
+  done: boolean;
+}
+
+/** The error of a call that Redis did not answer in time; `code` as Node's own timeouts. */
+export function timeoutError(ms: number, what: string): Error {
+  return Object.assign(new Error(`Redis did not answer ${what} within ${ms} ms`), { code: 'ETIMEDOUT' });
+}
+
+/**
+ * Runs calls with at most `maxInFlight` sent at once; a sent call unanswered after `timeoutMs`
+ * fails, and with it every call still waiting.
+ */
+export class InFlight {
+  readonly #maxInFlight: number;
+  readonly #timeoutMs: number;
+  /** Calls not sent yet, oldest from `#waitingHead` on. */
+  #waiting: Call[] = [];
+  #waitingHead = 0;
+  /** Calls sent, in the order they were sent (so in the order their time runs out). */
+  #sent: Call[] = [];
+  #sentHead = 0;
+  #active = 0;
+  #sweep: NodeJS.Timeout | null = null;
+
+  constructor(maxInFlight: number, timeoutMs: number) {
+    this.#maxInFlight = maxInFlight;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Calls sent and not answered yet. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Calls waiting to be sent. */
+  get waiting(): number {
+    return this.#waiting.length - this.#waitingHead;
+  }
+
+  run<T>(what: string, start: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call: Call = { start, resolve: resolve as (value: unknown) => void, reject, what, sentAt: 0, done: false };
+      if (this.#active < this.#maxInFlight) this.#send(call);
+      else this.#waiting.push(call);
+    });
+  }
+
+  #send(call: Call): void {
+    this.#active++;
+    call.sentAt = performance.now();
+    this.#sent.push(call);
+    this.#sweep ??= setInterval(() => this.#check(), Math.max(5, Math.min(100, this.#timeoutMs / 5))).unref();
+    let answer: Promise<unknown>;
+    try {
+      answer = call.start();
+    } catch (error) {
+      this.#settle(call, error, true);
+      return;
+    }
+    answer.then(
+      (value) => this.#settle(call, value, false),
+      (error: unknown) => this.#settle(call, error, true),
+    );
+  }
+
+  #settle(call: Call, value: unknown, failed: boolean): void {
+    if (call.done) return;
+    call.done = true;
+    this.#active--;
+    if (failed) call.reject(value);
+    else call.resolve(value);
+    while (this.#active < this.#maxInFlight && this.#waitingHead < this.#waiting.length) {
+      const next = this.#waiting[this.#waitingHead]!;
+      this.#waiting[this.#waitingHead++] = undefined as unknown as Call;
+      this.#send(next);
+    }
+    if (this.#waitingHead > 1024 && this.#waitingHead * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#waitingHead);
+      this.#waitingHead = 0;
+    }
+  }
+
+  /** The sweep: fails sent calls past their time, and then every waiting call; stops when idle. */
+  #check(): void {
+    const now = performance.now();
+    let stalled: Call | null = null;
+    while (this.#sentHead < this.#sent.length) {
+      const call = this.#sent[this.#sentHead]!;
+      if (!call.done) {
+        if (now - call.sentAt < this.#timeoutMs) break;
+        stalled = call;
+        this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
+      }
+      this.#sent[this.#sentHead++] = undefined as unknown as Call;
+    }
+    if (this.#sentHead > 1024 && this.#sentHead * 2 > this.#sent.length) {
+      this.#sent = this.#sent.slice(this.#sentHead);
+      this.#sentHead = 0;
+    }
+    if (stalled !== null) {
+      // Redis left a command unanswered for timeoutMs: the calls waiting behind it fail now
+      // rather than one by one after it.
+      const waiting = this.#waiting.slice(this.#waitingHead);
+      this.#waiting = [];
+      this.#waitingHead = 0;
+      for (const call of waiting) {
+        call.done = true;
+        call.reject(Object.assign(new Error(`Redis did not answer ${stalled.what} within ${this.#timeoutMs} ms; ${call.what} was not sent`), { code: 'ETIMEDOUT' }));
+      }
+    }
+    if (this.#active === 0 && this.waiting === 0 && this.#sweep !== null) {
+      clearInterval(this.#sweep);
+      this.#sweep = null;
+      this.#sent = [];
+      this.#sentHead = 0;
+    }
+  }
+}
