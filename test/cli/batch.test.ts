@@ -175,8 +175,9 @@ describe('outbound-pools decide: batches', () => {
 
     const shown = run(['decide', batch, '--json', '--progress']);
     assert.equal(shown.status, 0, shown.stderr);
-    assert.match(shown.stderr, /^progress: 1\/4$/m);
-    assert.match(shown.stderr, /^progress: 4\/4$/m);
+    // The first message and the last are always reported, with the rate and the time left.
+    assert.match(shown.stderr, /^progress: 1\/4 \(25%\), [\d,]+\/s, ETA \d+:\d\d$/m);
+    assert.match(shown.stderr, /^progress: 4\/4 \(100%\), [\d,]+\/s, ETA 0:00$/m);
     assert.doesNotMatch(shown.stdout, /progress/);
     // stdout is the same JSON lines as without --progress.
     assert.equal(shown.stdout, quietJson.stdout);
@@ -196,6 +197,7 @@ describe('outbound-pools decide: batches', () => {
         stdout: (text: string) => void (io.out += text),
         stderr: (text: string) => void (io.err += text),
         readStdin: async () => '',
+        stdin: async function* () {},
       };
       return io;
     };
@@ -222,6 +224,6 @@ describe('outbound-pools decide: batches', () => {
       assert.ok(help.stdout.includes(text), `decide --help lacks ${text}`);
     }
     const main = run(['--help']);
-    assert.match(main.stdout, /explain <file\.eml>/);
+    assert.match(main.stdout, /explain <message \| ->/);
   });
 });

@@ -55,11 +55,14 @@ describe('outbound-pools demo and decide', () => {
     assert.equal(run(['demo', '--json']).stdout, first.stdout);
   });
 
-  it('decide takes one .eml with the envelope as flags', () => {
+  it('decide takes one .eml with the envelope as flags, which replace only the fields they name', () => {
     const result = run(['decide', join(EXAMPLES, '03-spam.eml'), '--mail-from', 'megan@contoso.com', '--rcpt', 'lee@adventure-works.example', '--json']);
     assert.equal(result.status, 0, result.stderr);
     const decision = JSON.parse(result.stdout.split('\n')[0]!);
-    assert.deepEqual([decision.action, decision.pool, decision.reasons[0].code], ['deliver', 'normal', 'accepted-domain']);
+    // The sender is the flag's; the precomputed spam verdict of 03-spam.json is kept, and decides.
+    assert.equal(decision.mailFrom, 'megan@contoso.com');
+    assert.deepEqual([decision.action, decision.pool, decision.reasons[0].code], ['deliver', 'high-risk', 'spam']);
+    assert.deepEqual(decision.verdicts.spam, { state: 'given', value: { score: 14.2, isSpam: true } });
   });
 
   describe('with a policy of its own', () => {
@@ -69,13 +72,16 @@ describe('outbound-pools demo and decide', () => {
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    it('--policy changes the outcome: a lower spam threshold, renamed pools', () => {
+    it('--policy changes the outcome: a higher spam threshold, renamed pools', () => {
       const policy = join(dir, 'policy.json');
       writeFileSync(policy, JSON.stringify({ acceptedDomains: ['contoso.com'], spam: { threshold: 20 }, pools: { 'high-risk': 'HRDP-1' } }));
-      const result = run(['decide', join(EXAMPLES, '03-spam.eml'), '--mail-from', 'x@bulk-offers.example', '--rcpt', 'a@b.example', '--policy', policy, '--json']);
-      const decision = JSON.parse(result.stdout.split('\n')[0]!);
-      // Without the precomputed verdict of 03-spam.json, nothing says spam: an unverified forward.
-      assert.equal(decision.pool, 'relay');
+      // A score of 14.2 without a judgement: spam at the bundled threshold 6, not at 20.
+      const scored = join(dir, 'scored.json');
+      writeFileSync(scored, JSON.stringify({ raw: 'From: x@bulk-offers.example\r\nSubject: hi\r\n\r\nhi\r\n', mailFrom: 'x@bulk-offers.example', rcptTo: ['a@b.example'], spam: { score: 14.2 } }));
+      const bundled = JSON.parse(run(['decide', scored, '--json']).stdout.split('\n')[0]!);
+      assert.deepEqual([bundled.pool, bundled.reasons[0].code], ['high-risk', 'spam']);
+      const decision = JSON.parse(run(['decide', scored, '--policy', policy, '--json']).stdout.split('\n')[0]!);
+      assert.deepEqual([decision.pool, decision.reasons[0].code], ['relay', 'relay-unverified']);
       const ndr = JSON.parse(run(['decide', join(EXAMPLES, '02-ndr.eml'), '--mail-from', '<>', '--rcpt', 'a@b.example', '--policy', policy, '--json']).stdout.split('\n')[0]!);
       assert.equal(ndr.poolName, 'HRDP-1');
     });

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsmasq, type DnsmasqServer, type DnsmasqZone } from '../servers/dnsmasq.js';
@@ -91,21 +91,28 @@ describe('outbound-pools decide --dns-server (a real dnsmasq)', () => {
 
 describe('outbound-pools decide --rspamd-url (a real rspamd)', () => {
   let rspamd: RspamdServer;
+  let dir: string;
+  let spamEml: string;
   before(
     async () => {
+      // 03-spam.eml without its 03-spam.json, whose precomputed spam verdict would be used
+      // (the flags replace the envelope fields they name, not the verdicts).
+      dir = mkdtempSync(join(tmpdir(), 'outbound-pools-cli-rspamd-'));
+      spamEml = join(dir, '03-spam.eml');
+      copyFileSync(join(MESSAGES, '03-spam.eml'), spamEml);
       rspamd = await startRspamd();
     },
     { timeout: 40_000 },
   );
   after(async () => {
     await rspamd?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  // The envelope as flags: 03-spam.json's precomputed spam verdict is not used.
   const envelope = ['--mail-from', 'winner@bulk-offers.example', '--rcpt', 'lee@adventure-works.example'];
 
   it('classifies 03-spam.eml (GTUBE) as spam: the high-risk pool', async () => {
-    const result = await run(['decide', join(MESSAGES, '03-spam.eml'), ...envelope, '--rspamd-url', rspamd.url, '--json']);
+    const result = await run(['decide', spamEml, ...envelope, '--rspamd-url', rspamd.url, '--json']);
     assert.equal(result.status, 0, result.stderr);
     const [decision, summary] = jsonLines(result.stdout);
     assert.deepEqual([decision!.action, decision!.pool, decision!.reasons[0].code], ['deliver', 'high-risk', 'spam']);
@@ -113,8 +120,8 @@ describe('outbound-pools decide --rspamd-url (a real rspamd)', () => {
     assert.equal(decision!.verdicts.spam.value.isSpam, true);
     assert.equal(summary!.summary.outcomes['high-risk'], 1);
 
-    // Without rspamd, nothing says spam: an unverified forward (test/cli/decide.test.ts).
-    const without = await run(['decide', join(MESSAGES, '03-spam.eml'), ...envelope, '--json']);
+    // Without rspamd, nothing says spam: an unverified forward.
+    const without = await run(['decide', spamEml, ...envelope, '--json']);
     assert.equal(jsonLines(without.stdout)[0]!.pool, 'relay');
   });
 
