@@ -13,7 +13,7 @@ import { dirname, join, relative } from 'node:path';
 const DIST = 'dist';
 const CJS = join(DIST, 'cjs');
 /** The ESM entry points (dist-relative folders holding index.js; '' is the root). */
-const ENTRIES = ['', 'srs', 'mailauth', 'rspamd', 'redis', 'metrics'];
+const ENTRIES = ['', 'srs', 'mailauth', 'rspamd', 'redis', 'metrics', 'postfix'];
 
 rmSync(CJS, { recursive: true, force: true });
 mkdirSync(CJS, { recursive: true });

@@ -91,7 +91,7 @@ describe('the packed tarball', () => {
     // node16 leaves out node10 resolution (no "exports" support), which Node ≥ 22 never uses.
     const output = succeeds(run(join(BIN, 'attw'), [tarball, '--profile', 'node16', '--format', 'table-flipped', '--no-color'], ROOT), 'attw');
     const entries = output.split('\n').filter((line) => line.includes('"outbound-pools'));
-    assert.equal(entries.length, 8, output);
+    assert.equal(entries.length, 9, output);
     for (const line of entries) {
       const judged = line.replace(/\(ignored\)[^│]*/u, '');
       assert.equal((judged.match(/🟢/gu) ?? []).length, 3, `node16 from CJS, node16 from ESM and bundler all clean: ${line}`);
@@ -225,6 +225,7 @@ assert.equal(typeof require('outbound-pools/mailauth').createMailauthAuthenticat
 assert.equal(typeof require('outbound-pools/rspamd').createRspamdClassifier, 'function');
 assert.equal(typeof require('outbound-pools/haraka').install, 'function');
 assert.equal(typeof require('outbound-pools/metrics').createDecisionMetrics, 'function');
+assert.equal(typeof require('outbound-pools/postfix').createPoolMilter, 'function');
 import('outbound-pools').then((imported) => {
   assert.equal(imported.decidePool, root.decidePool);
   console.log('required');
