@@ -1,8 +1,8 @@
 // Milter commands: the MTA's requests (SMFIC_*) decoded from packet data into typed objects, and
 // the milter's responses (SMFIR_*) encoded into packets. Codes, flags and data layouts are those
 // of milter protocol version 6 as libmilter's mfdef.h defines them and as described publicly in
-// milter-protocol.txt (protocol 2, "COMMANDS" and "RESPONSES") and milter-protocol-extras.txt
-// (the version 6 additions); both documents are cited by section below.
+// milter-protocol.txt (protocol 2, "COMMAND CODES" and "RESPONSE CODES") and
+// milter-protocol-extras.txt (the version 6 additions); both are cited by entry below.
 
 import { encodePacket, MilterProtocolError, type Packet } from './packet.js';
 
@@ -259,9 +259,13 @@ export const respond = {
   discard: (): Buffer => encodePacket(SMFIR.DISCARD),
   skip: (): Buffer => SKIP,
   progress: (): Buffer => encodePacket(SMFIR.PROGRESS),
-  /** SMFIR_REPLYCODE: `char smtpcode[3], char space, char text[]`, NUL-terminated: a 4xx or 5xx reply. */
+  /**
+   * SMFIR_REPLYCODE: `char smtpcode[3], char space, char text[]`, NUL-terminated: a 4xx or 5xx
+   * reply. milter-protocol.txt: "'%' characters present in text must be doubled" (the MTA may
+   * format it printf-style).
+   */
   replyCode(line: string): Buffer {
-    return encodePacket(SMFIR.REPLYCODE, Buffer.concat(cstring(line)));
+    return encodePacket(SMFIR.REPLYCODE, Buffer.concat(cstring(line.replace(/%/g, '%%'))));
   },
   /** SMFIR_ADDHEADER: `char name[], char value[]`, appended after the last header. */
   addHeader(name: string, value: string): Buffer {

@@ -3,7 +3,7 @@
 // body as its handler asks for, and at end of message turns the handler's verdict into responses.
 // It does no I/O: the server feeds it decoded commands and writes back what it returns.
 //
-// The order of a conversation (milter-protocol.txt, "PROTOCOL STATES" and the SMFIC_* entries):
+// The order of a conversation (milter-protocol.txt, "A TYPICAL MILTER CONVERSATION"):
 //   OPTNEG, then per SMTP session CONNECT, HELO*, then per message MAIL, RCPT+, DATA, HEADER*,
 //   EOH, BODY*, BODYEOB; ABORT ends a message early, QUIT the connection, QUIT_NC the SMTP
 //   session (a new CONNECT follows on the same connection). SMFIC_MACRO may precede any of them.

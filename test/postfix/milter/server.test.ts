@@ -73,6 +73,7 @@ describe('the milter server, packet by packet', () => {
       const subject = m.headers.find(([name]) => name === 'Subject')?.[1] ?? '';
       if (subject === 'reject') return { action: 'reject', reply: '550 5.7.1 Refused by policy' };
       if (subject === 'tempfail') return { action: 'tempfail', reply: '451 4.3.0 Try later' };
+      if (subject === 'percent') return { action: 'reject', reply: '550 5.7.1 100% refused' };
       if (subject === 'bare-reject') return { action: 'reject' };
       if (subject === 'bare-tempfail') return { action: 'tempfail' };
       if (subject === 'throw') throw new Error('the handler failed');
@@ -194,6 +195,8 @@ describe('the milter server, packet by packet', () => {
       ['bare-reject', 'r', null],
       ['bare-tempfail', 't', null],
       ['throw', 'y', '451 4.3.0 Outbound pool decision failed'],
+      // milter-protocol.txt SMFIR_REPLYCODE: '%' doubled.
+      ['percent', 'y', '550 5.7.1 100%% refused'],
     ];
     for (const [subject, command, reply] of cases) {
       client.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.header('Subject', subject), mta.eoh(), mta.eob());
