@@ -206,9 +206,11 @@ export class Srs {
    * and the timestamp (SRS0 and fallback; at most `maxAge` days old, not in the future).
    * The domain after `@` is not checked: it is not covered by the hash (as in every peer).
    * What no genuine forward produces is refused as `malformed` (a host that is not a domain name,
-   * an empty or over-64-octet original local part). The local part comes back bare when it is a
-   * Dot-string and quoted otherwise, whatever quoting the SRS address itself had: quotes are
-   * outside the hash, so they must not change the result.
+   * an empty or over-64-octet original local part, one that is itself SRS). The local part comes
+   * back bare when it is atext and dots, as it stands when it already is a quoted-string, and
+   * quoted otherwise, whatever quoting the SRS address itself had: quotes are outside the hash,
+   * so they must not change the result. With the default `hashInput` the host/local boundary is
+   * not signed either (docs/srs.md, "Boundary shifts").
    *
    * @throws {SrsError} `not-srs`, `malformed`, `bad-hash`, `expired`, `future`,
    * `invalid-address`, `no-domain`.
