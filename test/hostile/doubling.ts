@@ -53,14 +53,17 @@ async function timeRun(input: unknown, run: (input: never) => unknown, calls: nu
   return (used.user + used.system) / 1000;
 }
 
+/** A first-round run longer than this, after a step over twice the bound, ends the series. */
+const STOP_AFTER_MS = 200;
+
 /**
  * Measures `run` on `make(size)` for each size of the series, in CPU time. Inputs are made
  * before timing; a run may be async. The runs go round the sizes (every size once, then again)
  * so that a change of machine load or clock speed touches all sizes alike. The first round
- * stops at a step over twice `maxGrowth`: a nonlinear parser at 32× could take minutes.
+ * stops at a long run that grew over twice `maxGrowth`: a nonlinear parser at 32× could take minutes.
  */
 export async function doublingSeries<T>(make: (size: number) => T, run: (input: T) => unknown, options: DoublingOptions): Promise<DoublingResult> {
-  const { start, doublings = 5, runs = 5, maxGrowth = 3, minRunMs = 1 } = options;
+  const { start, doublings = 5, runs = 5, maxGrowth = 3, minRunMs = 2 } = options;
   const call = run as (input: never) => unknown;
   let sizes = Array.from({ length: doublings + 1 }, (_, i) => start * 2 ** i);
   // Warm up (and let the JIT see the shape) on the smallest input, then calibrate on it.
@@ -77,7 +80,8 @@ export async function doublingSeries<T>(make: (size: number) => T, run: (input: 
     await timeRun(input, call, 1);
     inputs.push(input);
     times.push(await timeRun(input, call, calls));
-    if (times.at(-1)! > 2 * maxGrowth * times.at(-2)!) {
+    // Only a long run is worth cutting short; a short one may have met a GC pause.
+    if (times.at(-1)! > STOP_AFTER_MS && times.at(-1)! > 2 * maxGrowth * times.at(-2)!) {
       stoppedEarly = inputs.length < sizes.length;
       break;
     }
