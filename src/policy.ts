@@ -2,8 +2,8 @@
 // frozen, normalised object. Unknown keys are errors: a misspelt setting silently ignored would
 // route mail differently from what the administrator wrote.
 
-import { parse as parseDomain } from 'tldts';
 import { normaliseDomain } from './address.js';
+import { publicSuffixKind } from './public-suffix.js';
 import { OutboundPoolsError, show } from './errors.js';
 import { settingsObject } from './settings.js';
 import type { LimitAction, LimitSet } from './providers/types.js';
@@ -212,12 +212,11 @@ function domainList(value: unknown, path: string, accepted: boolean): string[] {
  * own it names only its operator's domain.
  */
 function checkNotPublicSuffix(domain: string, wildcard: boolean, path: string, entry: string): void {
-  const parsed = parseDomain(domain, { allowPrivateDomains: true });
-  if (parsed.domain !== null || parsed.publicSuffix !== domain) return;
-  if (parsed.isIcann === true) {
+  const kind = publicSuffixKind(domain);
+  if (kind === 'icann') {
     throw invalid(`${path} ${show(entry)} is a public suffix (${domain}, in the Public Suffix List): no organisation owns it; accept your own domains under it (example.${domain}).`);
   }
-  if (parsed.isPrivate === true && wildcard) {
+  if (kind === 'private' && wildcard) {
     throw invalid(`${path} ${show(entry)} covers a public suffix (${domain}, in the private section of the Public Suffix List): its subdomains belong to different owners.`);
   }
 }

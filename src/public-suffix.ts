@@ -22,3 +22,11 @@ export function registrableDomain(domain: string): string {
   // Private suffixes count (github.io, …): two users of one hosting suffix are not aligned.
   return load().getDomain(domain, { allowPrivateDomains: true }) ?? domain;
 }
+
+/** What the Public Suffix List says of a name that is a public suffix itself; null when it is not one. */
+export function publicSuffixKind(domain: string): 'icann' | 'private' | null {
+  const parsed = load().parse(domain, { allowPrivateDomains: true });
+  if (parsed.domain !== null || parsed.publicSuffix !== domain) return null;
+  if (parsed.isIcann === true) return 'icann';
+  return parsed.isPrivate === true ? 'private' : null;
+}
