@@ -147,7 +147,10 @@ describe('outbound-pools decide --redis-url (a real redis-server)', () => {
 
   it('counts in Redis: with one message a minute allowed, the second is blocked', async () => {
     const policy = join(dir, 'policy.json');
-    writeFileSync(policy, JSON.stringify({ acceptedDomains: ['contoso.com'], limits: [{ name: 'tight', messagesPerMinute: 1, action: 'block' }] }));
+    // Deadlines well above the default second: this test is about what Redis counts, and the
+    // first call of a fresh process (script load, connection) is slow on a loaded machine.
+    const deadlines = { rateLimiterMs: 15_000, totalMs: 20_000 };
+    writeFileSync(policy, JSON.stringify({ acceptedDomains: ['contoso.com'], limits: [{ name: 'tight', messagesPerMinute: 1, action: 'block' }], deadlines }));
     const batch = join(dir, 'batch.jsonl');
     // Distinct Message-IDs: the limiter counts a message once, however often it is decided.
     const raw = (id: string) => `From: megan@contoso.com\r\nTo: lee@adventure-works.example\r\nMessage-ID: <${id}@contoso.com>\r\nSubject: ${id}\r\n\r\nhello\r\n`;
