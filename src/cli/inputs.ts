@@ -35,6 +35,8 @@ export interface Input {
   readonly single: boolean;
   /** A JSON-lines batch (its lines give their own envelopes). */
   readonly batch: boolean;
+  /** The message file it decides, resolved: `x.eml` and its sidecar `x.json` both named decide it once. */
+  readonly messageFile?: string;
   /** The messages, one at a time. */
   jobs(flags: EnvelopeFlags): AsyncIterable<Job>;
   /** How many messages there are, counted ahead for the progress indicator; null if unknowable (standard input). */
@@ -388,6 +390,7 @@ function messageInput(path: string, flags: EnvelopeFlags): Input {
     name: path,
     single: true,
     batch: false,
+    messageFile: resolve(path),
     jobs: (jobFlags) => oneJob(() => messageFileJob(path, basename(path), jobFlags)),
     count: async () => 1,
   };
@@ -567,6 +570,9 @@ export async function planInputs(request: InputRequest): Promise<Input[]> {
     } else {
       inputs.push(messageInput(path, flags));
     }
+    // `decide dir/*` names x.eml and x.json: one message, decided once.
+    const added = inputs.at(-1)!;
+    if (added.messageFile !== undefined && inputs.slice(0, -1).some((input) => input.messageFile === added.messageFile)) inputs.pop();
   }
   const hasFlags = flags.mailFrom !== undefined || flags.rcpt !== undefined;
   if (hasFlags && inputs.some((input) => input.batch)) throw new UsageError('--mail-from and --rcpt describe one message; a batch gives each envelope on its line.');

@@ -69,9 +69,11 @@ describe('input kinds', () => {
     writeFileSync(single, JSON.stringify({ file: join(MESSAGES, '03-spam.eml'), mailFrom: 'winner@bulk-offers.example', rcptTo: ['lee@adventure-works.example'], spam: { isSpam: true } }));
     const one = decisions(run(['decide', single, '--json']).stdout);
     assert.deepEqual(one.map((d) => [d.file, d.reasons[0].code]), [[join(MESSAGES, '03-spam.eml'), 'spam']]);
-    // The sidecar of an .eml names its message.
+    // The sidecar of an .eml names its message; both named (a shell glob) decide it once.
     const sidecar = decisions(run(['decide', join(MESSAGES, '02-ndr.json'), '--json']).stdout);
     assert.deepEqual(sidecar.map((d) => [d.file, d.reasons[0].code]), [['02-ndr.eml', 'ndr']]);
+    const both = decisions(run(['decide', join(MESSAGES, '02-ndr.eml'), join(MESSAGES, '02-ndr.json'), join(MESSAGES, '03-spam.json'), '--json']).stdout);
+    assert.deepEqual(both.map((d) => d.file), ['02-ndr.eml', '03-spam.eml']);
   });
 
   it('what is not recognised is a usage error naming why (exit status 2), before any decision', () => {
