@@ -36,7 +36,8 @@ Inputs (recognised by extension; a file with another name, by its first bytes):
                  "spam" }), and/or given by --mail-from and --rcpt, which replace the fields they
                  name and keep the others (the precomputed spam and authentication verdicts).
   x.json         one message as JSON: the envelope fields above plus at most one of "file" or
-                 "raw" (see below), or the envelope alone; the sidecar of x.eml when that exists.
+                 "raw" (see below), or the envelope alone; the sidecar of x.eml when that exists;
+                 a batch when it holds one JSON object a line.
   x.jsonl, x.ndjson
                  a JSON-lines batch (also --batch <file>, whatever its name): one message per
                  line, an object with the envelope fields above plus at most one of

@@ -337,16 +337,29 @@ async function fileKind(path: string, forced: FileKind | undefined): Promise<Fil
   if (forced !== undefined) return forced;
   const byExtension = KIND_BY_EXTENSION[extname(path).toLowerCase()];
   let sniffed: FileKind | { why: string };
+  let head: Buffer;
   try {
-    const { head, whole } = await readHead(path);
-    sniffed = sniffKind(head, whole);
+    const read = await readHead(path);
+    head = read.head;
+    sniffed = sniffKind(head, read.whole);
   } catch (error) {
     throw new UsageError(`cannot read ${path}: ${errorText(error)}`);
   }
+  // Many tools name JSON lines .json: a first line that is a whole object, with more after it,
+  // is a batch (read line by line), not one document to read whole.
+  if (byExtension === 'json' && sniffed === 'batch' && hasSecondLine(head)) return 'batch';
   // The extension decides, except for what no reader could take (an Outlook binary .msg).
   if (byExtension !== undefined && (typeof sniffed === 'string' || !sniffed.why.startsWith('an Outlook'))) return byExtension;
   if (typeof sniffed === 'string') return sniffed;
   throw new UsageError(`${path}: not a message this tool reads: ${sniffed.why}. Inputs are RFC 5322 messages (.eml, .msg), JSON messages or envelopes (.json) and JSON-lines batches (.jsonl, .ndjson).`);
+}
+
+/** Whether something other than white space follows the first line that is not blank. */
+function hasSecondLine(head: Buffer): boolean {
+  let start = 0;
+  while (start < head.length && isSpace(head[start]!)) start++;
+  const newline = head.indexOf(0x0a, start);
+  return newline >= 0 && head.subarray(newline + 1).some((byte) => !isSpace(byte));
 }
 
 /** Whether the stream has a non-blank byte, read until the first one (a batch with no line is a usage error). */

@@ -69,6 +69,10 @@ describe('input kinds', () => {
     writeFileSync(single, JSON.stringify({ file: join(MESSAGES, '03-spam.eml'), mailFrom: 'winner@bulk-offers.example', rcptTo: ['lee@adventure-works.example'], spam: { isSpam: true } }));
     const one = decisions(run(['decide', single, '--json']).stdout);
     assert.deepEqual(one.map((d) => [d.file, d.reasons[0].code]), [[join(MESSAGES, '03-spam.eml'), 'spam']]);
+    // JSON lines named .json are a batch.
+    const lines = join(dir, 'export.json');
+    writeFileSync(lines, [{ id: 'x', mailFrom: '', rcptTo: ['a@example.org'] }, { id: 'y', mailFrom: 'megan@contoso.com', rcptTo: ['a@example.org'] }].map((line) => JSON.stringify(line)).join('\n'));
+    assert.deepEqual(decisions(run(['decide', lines, '--json']).stdout).map((d) => [d.file, d.reasons[0].code]), [['x', 'ndr'], ['y', 'accepted-domain']]);
     // The sidecar of an .eml names its message; both named (a shell glob) decide it once.
     const sidecar = decisions(run(['decide', join(MESSAGES, '02-ndr.json'), '--json']).stdout);
     assert.deepEqual(sidecar.map((d) => [d.file, d.reasons[0].code]), [['02-ndr.eml', 'ndr']]);
