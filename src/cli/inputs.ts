@@ -66,7 +66,7 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** A directory with at most this many messages is decided in name order; a larger one, as it lists them. */
 const SORTED_DIRECTORY_MAX = 10_000;
 
-// RFC 5322 §2.2: a header field name is printable US-ASCII except the colon; §4.5.? (obs-optional)
+// RFC 5322 §2.2: a header field name is printable US-ASCII except the colon; §4.5.8 (obs-optional)
 // allows white space before the colon.
 const HEADER_FIELD = /^[\x21-\x39\x3b-\x7e]+[ \t]*:/;
 // [MS-CFB] §2.2: the signature of a Compound File, Outlook's binary .msg.
