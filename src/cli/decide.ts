@@ -36,7 +36,8 @@ Inputs (recognised by extension; a file with another name, by its first bytes):
                  "spam" }), and/or given by --mail-from and --rcpt, which replace the fields they
                  name and keep the others (the precomputed spam and authentication verdicts).
   x.json         one message as JSON: the envelope fields above plus at most one of "file" or
-                 "raw" (see below), or the envelope alone; the sidecar of x.eml when that exists.
+                 "raw" (see below), or the envelope alone; the sidecar of x.eml when that exists;
+                 a batch when it holds one JSON object a line.
   x.jsonl, x.ndjson
                  a JSON-lines batch (also --batch <file>, whatever its name): one message per
                  line, an object with the envelope fields above plus at most one of
@@ -68,8 +69,8 @@ Options:
   --rspamd-url <url>      classify spam with rspamd (its normal worker, e.g. http://127.0.0.1:11333)
                           when the message has no precomputed "spam" verdict
   --redis-url <url>       count sending limits (rules 1 and 3) in Redis (redis://host:port);
-                          Redis is asked once before the first message: if it does not answer
-                          (or ioredis is not installed), nothing is decided (exit status 2)
+                          Redis is asked before the first message: if it does not answer within
+                          3 s (or ioredis is not installed), nothing is decided (exit status 2)
   --srs-secret <s>        rewrite verified forwards with SRS using this secret
   --srs-domain <d>        SRS forwarding domain (default: the first accepted domain)
   --now <time>            clock: Unix seconds or ISO 8601 (default: now)
@@ -124,6 +125,12 @@ export const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/', import.meta
 const DEMO_NOW = '2026-11-23T09:00:00Z';
 /** The sender key of the Redis check before the first message: a key no sender has. */
 const REDIS_PROBE_KEY = 'outbound-pools-cli-probe';
+/**
+ * How long the Redis check may keep asking. Each ask times out after the limiter's command
+ * timeout (500 ms), which the first one spends partly on loading ioredis and connecting: on a
+ * busy machine that alone can take longer, so a timed-out ask is repeated until this has passed.
+ */
+const REDIS_PROBE_MS = 3000;
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -205,15 +212,23 @@ async function rspamdClassifier(url: string): Promise<AsyncSpamClassifier> {
 }
 
 /**
- * The Redis rate limiter, its adapter loaded only now and Redis asked once (a restriction
- * lookup, within the limiter's command timeout) before the first message: without ioredis or
- * without an answer, every decision would carry `provider-failed`, so the run stops at once.
+ * The Redis rate limiter, its adapter loaded only now and Redis asked (a restriction lookup)
+ * before the first message: without ioredis or without an answer within REDIS_PROBE_MS, every
+ * decision would carry `provider-failed`, so the run stops at once instead.
  */
 async function redisRateLimiter(url: string): Promise<ManagedRateLimiter & { close(): Promise<void> }> {
   const { createRedisRateLimiter } = await import('../redis/limiter.js');
   const limiter = providerOption('--redis-url', () => createRedisRateLimiter({ url }));
+  const start = Date.now();
   try {
-    await limiter.restriction(REDIS_PROBE_KEY, new Date());
+    for (;;) {
+      try {
+        await limiter.restriction(REDIS_PROBE_KEY, new Date());
+        break;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'ETIMEDOUT' || Date.now() - start >= REDIS_PROBE_MS) throw error;
+      }
+    }
   } catch (error) {
     await limiter.close();
     const why = errorText(error);

@@ -35,6 +35,8 @@ export interface Input {
   readonly single: boolean;
   /** A JSON-lines batch (its lines give their own envelopes). */
   readonly batch: boolean;
+  /** The message file it decides, resolved: `x.eml` and its sidecar `x.json` both named decide it once. */
+  readonly messageFile?: string;
   /** The messages, one at a time. */
   jobs(flags: EnvelopeFlags): AsyncIterable<Job>;
   /** How many messages there are, counted ahead for the progress indicator; null if unknowable (standard input). */
@@ -64,7 +66,7 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** A directory with at most this many messages is decided in name order; a larger one, as it lists them. */
 const SORTED_DIRECTORY_MAX = 10_000;
 
-// RFC 5322 §2.2: a header field name is printable US-ASCII except the colon; §4.5.? (obs-optional)
+// RFC 5322 §2.2: a header field name is printable US-ASCII except the colon; §4.5.8 (obs-optional)
 // allows white space before the colon.
 const HEADER_FIELD = /^[\x21-\x39\x3b-\x7e]+[ \t]*:/;
 // [MS-CFB] §2.2: the signature of a Compound File, Outlook's binary .msg.
@@ -335,16 +337,29 @@ async function fileKind(path: string, forced: FileKind | undefined): Promise<Fil
   if (forced !== undefined) return forced;
   const byExtension = KIND_BY_EXTENSION[extname(path).toLowerCase()];
   let sniffed: FileKind | { why: string };
+  let head: Buffer;
   try {
-    const { head, whole } = await readHead(path);
-    sniffed = sniffKind(head, whole);
+    const read = await readHead(path);
+    head = read.head;
+    sniffed = sniffKind(head, read.whole);
   } catch (error) {
     throw new UsageError(`cannot read ${path}: ${errorText(error)}`);
   }
+  // Many tools name JSON lines .json: a first line that is a whole object, with more after it,
+  // is a batch (read line by line), not one document to read whole.
+  if (byExtension === 'json' && sniffed === 'batch' && hasSecondLine(head)) return 'batch';
   // The extension decides, except for what no reader could take (an Outlook binary .msg).
   if (byExtension !== undefined && (typeof sniffed === 'string' || !sniffed.why.startsWith('an Outlook'))) return byExtension;
   if (typeof sniffed === 'string') return sniffed;
   throw new UsageError(`${path}: not a message this tool reads: ${sniffed.why}. Inputs are RFC 5322 messages (.eml, .msg), JSON messages or envelopes (.json) and JSON-lines batches (.jsonl, .ndjson).`);
+}
+
+/** Whether something other than white space follows the first line that is not blank. */
+function hasSecondLine(head: Buffer): boolean {
+  let start = 0;
+  while (start < head.length && isSpace(head[start]!)) start++;
+  const newline = head.indexOf(0x0a, start);
+  return newline >= 0 && head.subarray(newline + 1).some((byte) => !isSpace(byte));
 }
 
 /** Whether the stream has a non-blank byte, read until the first one (a batch with no line is a usage error). */
@@ -388,6 +403,7 @@ function messageInput(path: string, flags: EnvelopeFlags): Input {
     name: path,
     single: true,
     batch: false,
+    messageFile: resolve(path),
     jobs: (jobFlags) => oneJob(() => messageFileJob(path, basename(path), jobFlags)),
     count: async () => 1,
   };
@@ -567,6 +583,9 @@ export async function planInputs(request: InputRequest): Promise<Input[]> {
     } else {
       inputs.push(messageInput(path, flags));
     }
+    // `decide dir/*` names x.eml and x.json: one message, decided once.
+    const added = inputs.at(-1)!;
+    if (added.messageFile !== undefined && inputs.slice(0, -1).some((input) => input.messageFile === added.messageFile)) inputs.pop();
   }
   const hasFlags = flags.mailFrom !== undefined || flags.rcpt !== undefined;
   if (hasFlags && inputs.some((input) => input.batch)) throw new UsageError('--mail-from and --rcpt describe one message; a batch gives each envelope on its line.');
