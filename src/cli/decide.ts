@@ -10,6 +10,7 @@ import { createDecider } from '../decide/gather.js';
 import type { Decision, OutboundMessage } from '../decide/types.js';
 import { OutboundPoolsError } from '../errors.js';
 import { createPolicy, type Policy } from '../policy.js';
+import { createPolicySet, type PolicySet, type PolicySetInput } from '../policy-set.js';
 import { createDnsResolver } from '../providers/dns.js';
 import { createStaticResolver, type StaticZone } from '../providers/static-dns.js';
 import type { AsyncSpamClassifier, ManagedRateLimiter } from '../providers/types.js';
@@ -63,7 +64,8 @@ Options:
   --mail-from <address>   envelope sender ('<>' or '' for the null sender); one message only
   --rcpt <address>        envelope recipient; repeat for several; one message only
   --batch <file.jsonl>    a JSON-lines batch (see above); repeat for several; - for stdin
-  --policy <file.json>    policy (default: the bundled examples/policy.json)
+  --policy <file.json>    a policy, or a policy set {"default": …, "scoped": […]} (default: the
+                          bundled examples/policy-set.json)
   --zone <file.json>      DNS zone for the static resolver (default: examples/zone.json)
   --dns-server <host:port>  ask this DNS server instead of the static zone; repeat for several
   --rspamd-url <url>      classify spam with rspamd (its normal worker, e.g. http://127.0.0.1:11333)
@@ -164,7 +166,10 @@ function describe(file: string, decision: Decision): string {
 
 /** The policy, providers and clock of a run, and how to release them. */
 export interface Setup {
+  /** The policy; with a policy set (`{ "default": …, "scoped": […] }`), its default. */
   readonly policy: Policy;
+  /** The policy a decision was made under (`decision.policyName`: a scoped one, or the default). */
+  policyFor(decision: Decision): Policy;
   readonly decide: (message: OutboundMessage) => Promise<Decision>;
   close(): Promise<void>;
 }
@@ -246,8 +251,12 @@ async function redisRateLimiter(url: string): Promise<ManagedRateLimiter & { clo
  */
 export async function setUp(values: CommonValues, demo = false): Promise<Setup> {
   let policy: Policy;
+  let policySet: PolicySet | undefined;
   try {
-    policy = createPolicy(readJson(values.policy ?? join(EXAMPLES_DIR, 'policy.json'), 'policy') as object);
+    // A file with "default" (and "scoped") is a policy set; anything else, one policy.
+    const json = readJson(values.policy ?? join(EXAMPLES_DIR, 'policy-set.json'), 'policy') as object;
+    policySet = json !== null && typeof json === 'object' && Object.hasOwn(json, 'default') ? createPolicySet(json as PolicySetInput) : undefined;
+    policy = policySet?.default ?? createPolicy(json);
   } catch (error) {
     if (error instanceof OutboundPoolsError) throw new UsageError(`the policy is invalid: ${error.message}`);
     throw error;
@@ -268,12 +277,13 @@ export async function setUp(values: CommonValues, demo = false): Promise<Setup> 
   const redisUrl = values['redis-url'];
   const rateLimiter = redisUrl === undefined ? undefined : await redisRateLimiter(redisUrl);
   const decider = createDecider({
-    policy,
+    policy: policySet ?? policy,
     providers: { dns, ...(spam === undefined ? {} : { spam }), ...(rateLimiter === undefined ? {} : { rateLimiter }) },
     ...(secret === undefined ? {} : { srs: { rewriter: new Srs({ secret }), domain: srsDomain! } }),
   });
   return {
     policy,
+    policyFor: (decision) => policySet?.scoped.find((scoped) => scoped.name === decision.policyName)?.policy ?? policy,
     decide: (message) => (now === undefined ? decider(message) : decider(message, { now })),
     close: async () => {
       await rateLimiter?.close();
@@ -421,12 +431,13 @@ export async function runExplain(args: readonly string[], io: CliIo): Promise<nu
     if (job!.message instanceof MessageError) throw job!.message;
     const decision = await setup.decide(job!.message);
     const rcptTo = Array.isArray(job!.message.rcptTo) ? job!.message.rcptTo : undefined;
-    const envelope = rcptTo === undefined ? {} : { rcptTo };
+    const envelope = { ...(rcptTo === undefined ? {} : { rcptTo }), autoForwarded: job!.message.autoForwarded === true };
+    const policy = setup.policyFor(decision);
     if (values.json) {
-      const { rules, trace } = explain(decision, setup.policy, envelope);
+      const { rules, trace } = explain(decision, policy, envelope);
       io.stdout(`${JSON.stringify({ file: job!.id, rules, decision, trace })}\n`);
     } else {
-      const lines = explainDecision(decision, setup.policy, envelope);
+      const lines = explainDecision(decision, policy, envelope);
       io.stdout(`${job!.id}\n${lines.map((line) => (line.startsWith('decision:') || line.startsWith('trace:') ? line : `  ${line}`)).join('\n')}\n`);
     }
     return 0;

@@ -9,11 +9,14 @@ import type { AuthenticationVerdict, ConsumeResult, SpamVerdict } from '../provi
 /** What the decision object does not carry but the envelope does; optional, for rule 2. */
 export interface ExplainEnvelope {
   readonly rcptTo?: readonly string[];
+  /** `message.autoForwarded`, for rule 10. */
+  readonly autoForwarded?: boolean;
 }
 
 /** The rules in table order, with their short names. */
 export const RULES: readonly { readonly rule: number; readonly name: string }[] = [
   { rule: 1, name: 'sender restricted' },
+  { rule: 10, name: 'automatic forwarding' },
   { rule: 2, name: 'recipients per message' },
   { rule: 3, name: 'sending limits' },
   { rule: 4, name: 'NDR' },
@@ -23,6 +26,12 @@ export const RULES: readonly { readonly rule: number; readonly name: string }[] 
   { rule: 8, name: 'verified forward' },
   { rule: 9, name: 'accepted domain' },
 ];
+
+/** Where a rule stands in the order the rules are applied. */
+function position(rule: number): number {
+  const index = RULES.findIndex((entry) => entry.rule === rule);
+  return index < 0 ? RULES.length : index;
+}
 
 /** What a rule did for a message. */
 export type RuleOutcome = 'applies' | 'does not apply' | 'not reached';
@@ -101,7 +110,7 @@ export interface Explanation {
 const brief = (reason: Reason) => ({ code: reason.code, message: reason.message });
 
 /**
- * For rules 1–9 in table order, whether each applies, does not apply or was not reached, with
+ * For every rule in the order they are applied (1, 10, 2–9), whether each applies, does not apply or was not reached, with
  * the verdict it read; then the decision, its SRS outcome and its trace line. Pure.
  */
 export function explain(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): Explanation {
@@ -120,7 +129,8 @@ export function explain(decision: Decision, policy: Policy, envelope: ExplainEnv
       if (rule === 7 && decidingRule === 8) return 'does not apply';
     }
     if (decidingRule === 9 && (rule === 7 || rule === 8)) return 'does not apply';
-    return rule < decidingRule ? 'does not apply' : 'not reached';
+    // Table order, not rule numbers: rule 10 is applied right after rule 1.
+    return position(rule) < position(decidingRule) ? 'does not apply' : 'not reached';
   };
 
   const read = (rule: number): string => {
@@ -156,6 +166,9 @@ export function explain(decision: Decision, policy: Policy, envelope: ExplainEnv
         const text = verdictText(verdicts.authentication, 'authentication', authText);
         return verdicts.authentication.state === 'failed' ? `${text} (policy: ${policy.onProviderFailure.authenticator})` : text;
       }
+      case 10:
+        if (policy.autoForwarding === 'on') return 'automatic forwarding allowed (autoForwarding: on)';
+        return envelope.autoForwarded === true ? 'an automatic forward, and the policy turns automatic forwarding off' : 'not an automatic forward';
       case 9:
         if (senderDomain === null) return 'null sender';
         return accepted ? `${senderDomain} is an accepted domain` : `${senderDomain} is not an accepted domain`;
@@ -184,7 +197,7 @@ export function explain(decision: Decision, policy: Policy, envelope: ExplainEnv
 }
 
 /**
- * Lines saying, for rules 1–9 in table order, whether each applies, does not apply or was not
+ * Lines saying, for every rule in the order they are applied (1, 10, 2–9), whether each applies, does not apply or was not
  * reached, with the verdict it read; then the decision and its trace line. Pure.
  */
 export function explainDecision(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): string[] {

@@ -86,11 +86,12 @@ describe('outbound-pools decide: batches', () => {
   it('a directory and a batch together; the table counts every message', () => {
     const result = run(['decide', EXAMPLES, '--batch', batch]);
     assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /12 message\(s\): normal 3, high-risk 7, relay 1, block 1, defer 0, invalid 0/);
+    assert.match(result.stdout, /14 message\(s\): normal 3, high-risk 8, relay 1, block 2, defer 0, invalid 0/);
     const rows = tableRows(result.stdout);
     assert.deepEqual(rows.get('sender-domain-unresolvable'), ['0', '3', '0', '0', '0', '3']);
     assert.deepEqual(rows.get('recipients-per-message-exceeded'), ['0', '0', '0', '1', '0', '1']);
-    assert.deepEqual(rows.get('total'), ['3', '7', '1', '1', '0', '12']);
+    assert.deepEqual(rows.get('auto-forwarding-blocked'), ['0', '0', '0', '1', '0', '1']);
+    assert.deepEqual(rows.get('total'), ['3', '8', '1', '2', '0', '14']);
     // Most frequent reason first.
     assert.equal([...rows.keys()][1], 'sender-domain-unresolvable');
   });

@@ -28,6 +28,9 @@ const EXPECTED: Record<string, { pool: string | null; first: string }> = {
   '06-unresolvable-sender.eml': { pool: 'high-risk', first: 'sender-domain-unresolvable' },
   '07-too-many-recipients.eml': { pool: null, first: 'recipients-per-message-exceeded' },
   '08-null-mx-sender.eml': { pool: 'high-risk', first: 'sender-domain-unresolvable' },
+  // Under examples/policy.json (the set's default, no scoped policy): rspamd scores the offer low.
+  '09-scoped-policy.eml': { pool: 'normal', first: 'accepted-domain' },
+  '10-auto-forward-blocked.eml': { pool: null, first: 'auto-forwarding-blocked' },
 };
 
 /** The envelope of an example, without the verdicts it carries for the offline demo. */
