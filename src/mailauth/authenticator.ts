@@ -23,9 +23,16 @@ export interface MailauthAuthenticatorOptions {
   readonly trustedGateways?: readonly string[];
   /** Smallest RSA key accepted for DKIM/ARC, in bits (mailauth default 1024). */
   readonly minBitLength?: number;
+  /**
+   * mailauth's strict mode: every check follows its RFC exactly instead of mailauth's lenient
+   * defaults (default false). Strict, mailauth fails ARC-Seals with malformed tag lists that the
+   * lenient mode accepts (four cases of the ARC validation suite), and may fail real mail that
+   * the lenient mode lets through.
+   */
+  readonly strict?: boolean;
 }
 
-const KNOWN = new Set(['resolver', 'mta', 'trustedGateways', 'minBitLength']);
+const KNOWN = new Set(['resolver', 'mta', 'trustedGateways', 'minBitLength', 'strict']);
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', message);
@@ -182,9 +189,11 @@ interface MailauthInput {
 async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorOptions): Promise<Record<string, unknown>> {
   const resolver = options.resolver as never;
   const message = typeof input.raw === 'string' ? input.raw : Buffer.from(input.raw);
+  const strict = options.strict === true;
   const dkim = await dkimVerify(message, {
     sender: input.sender,
     curTime: input.now,
+    strict,
     ...(resolver === undefined ? {} : { resolver }),
     ...(options.minBitLength === undefined ? {} : { minBitLength: options.minBitLength }),
   });
@@ -194,6 +203,7 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
   const helo = heloName !== undefined && isIP(heloName) !== 0 ? `[${heloName}]` : heloName;
   const spf = await verifySpf({
     sender: input.sender,
+    strict,
     ...(ip === undefined ? {} : { ip }),
     ...(helo === undefined ? {} : { helo }),
     ...(options.mta === undefined ? {} : { mta: options.mta }),
@@ -202,6 +212,8 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
   // dkimVerify hands the parsed ARC chain on as a non-enumerable property, as authenticate() uses it.
   const chain = (dkim as unknown as { readonly arc: Parameters<typeof verifyArc>[0] }).arc;
   const arc = await verifyArc(chain, {
+    strict,
+    ...(ip === undefined ? {} : { ip }),
     ...(resolver === undefined ? {} : { resolver }),
     ...(options.minBitLength === undefined ? {} : { minBitLength: options.minBitLength }),
   } as Parameters<typeof verifyArc>[1]);
@@ -217,6 +229,7 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
             .filter((row) => row.status?.result === 'pass')
             .map((row) => ({ id: row.id, domain: row.signingDomain, aligned: row.status.aligned, underSized: row.status.underSized })),
           arcResult: arc,
+          strict,
           ...(resolver === undefined ? {} : { resolver }),
         } as unknown as Parameters<typeof verifyDmarc>[0]);
   return { dkim, spf, arc, dmarc };
@@ -237,6 +250,7 @@ export function createMailauthAuthenticator(options: MailauthAuthenticatorOption
   if (options.resolver !== undefined && typeof options.resolver !== 'function') throw invalid('resolver must be a function (name, rrtype) => Promise, like dns.promises.resolve.');
   if (options.mta !== undefined && (typeof options.mta !== 'string' || options.mta.length === 0)) throw invalid('mta must be a host name.');
   if (options.minBitLength !== undefined && (!Number.isInteger(options.minBitLength) || options.minBitLength < 512)) throw invalid('minBitLength must be an integer of at least 512.');
+  if (options.strict !== undefined && typeof options.strict !== 'boolean') throw invalid('strict must be true or false.');
   const gateways = gatewayList(options.trustedGateways);
   const settings = { ...options };
   return {

@@ -6,12 +6,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { authenticate, dkimSign, sealMessage } from 'mailauth';
 import { createDnsResolver } from '../../src/providers/dns.js';
-import { createMailauthAuthenticator, receivedFrom, verdictFromMailauth } from '../../src/mailauth/authenticator.js';
+import { BlockList } from 'node:net';
+import { createMailauthAuthenticator, firstUntrustedHop, receivedFrom, verdictFromMailauth } from '../../src/mailauth/authenticator.js';
+import { assertLinear } from '../providers/linear-time.js';
 import { createStaticResolver } from '../../src/providers/static-dns.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { createPolicy } from '../../src/policy.js';
 import { Srs } from '../../src/srs/index.js';
-import type { DnsResolver } from '../../src/providers/types.js';
+import type { DnsResolver, ProviderMessage } from '../../src/providers/types.js';
 import { startDnsmasq, type DnsmasqServer } from '../servers/dnsmasq.js';
 
 const FABRIKAM_MX = '198.51.100.25'; // in fabrikam.example's SPF record
@@ -295,5 +297,33 @@ describe('the clock is an input: mailauth judges signature times at the decision
     const first = await decideAt(now, raw);
     const second = await decideAt(now, raw);
     assert.deepEqual(first, second);
+  });
+});
+
+describe('the Received parser takes linear time (doubling series)', () => {
+  const families: [what: string, base: number, input: (size: number) => string][] = [
+    ['spaces after "from"', 4096, (n) => `from${' '.repeat(n)}`],
+    ['"from" repeated', 1024, (n) => ' from'.repeat(n)],
+    ['an unclosed TCP-info comment', 4096, (n) => `from client (${'('.repeat(n)}`],
+    ['brackets without an address', 2048, (n) => `from client (${'[1'.repeat(n)})`],
+    ['an overlong address literal', 4096, (n) => `from client (rdns [${'1'.repeat(n)})`],
+    ['a long HELO name', 4096, (n) => `from ${'a'.repeat(n)} by mx1`],
+  ];
+  for (const [what, base, input] of families) {
+    it(`receivedFrom: ${what}`, () => {
+      assertLinear(what, base, input, (value) => receivedFrom(value as string));
+    });
+  }
+
+  it('firstUntrustedHop: a chain of Received fields all from trusted gateways', () => {
+    const gateways = new BlockList();
+    gateways.addSubnet('192.0.2.0', 24, 'ipv4');
+    const hop = 'Received: from gw.contoso.com (gw.contoso.com [192.0.2.10])\r\n\tby mx1.contoso.com with ESMTPS id x1; Mon, 23 Nov 2026 09:20:12 +0000\r\n';
+    assertLinear(
+      'Received fields',
+      32,
+      (n) => ({ raw: `${hop.repeat(n)}From: a@b.example\r\n\r\n`, mailFrom: 'a@b.example', rcptTo: ['c@d.example'], ingress: { ip: '192.0.2.10' } }),
+      (message) => firstUntrustedHop(message as ProviderMessage, gateways),
+    );
   });
 });

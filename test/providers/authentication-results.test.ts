@@ -14,6 +14,7 @@ import {
 import { OutboundPoolsError } from '../../src/errors.js';
 import { expectRefused } from '../assertions.js';
 import { decidePool } from '../../src/decide/gather.js';
+import { assertLinear } from './linear-time.js';
 
 
 const trusting = (...authservIds: string[]): AuthenticationResultsOptions => ({ authservIds });
@@ -904,5 +905,38 @@ describe('parseAuthenticationResults: large inputs', () => {
     // Only the newest trusted field is read; every other field is listed, unread.
     assert.deepEqual(verdict, { dkim: [{ result: 'pass', domain: 'example.com' }], spf: { result: 'pass', domain: 'example.com' } });
     assert.equal(ignored.length, pairs + (pairs - 1));
+  });
+});
+
+describe('Authentication-Results parsing takes linear time (doubling series)', () => {
+  const options = { authservIds: ['mx.example.org'] };
+  const parse = (value: unknown) => {
+    try {
+      return parseAuthenticationResults(value as string, options);
+    } catch (error) {
+      if (error instanceof OutboundPoolsError) return error;
+      throw error;
+    }
+  };
+  const families: [what: string, base: number, input: (size: number) => string][] = [
+    ['results', 64, (n) => `mx.example.org${'; dkim=pass header.d=a.example header.s=s1'.repeat(n)}`],
+    ['nested comments', 2048, (n) => `mx.example.org ${'('.repeat(n)}${')'.repeat(n)}; none`],
+    ['unclosed comments', 2048, (n) => `mx.example.org ${'('.repeat(n)}`],
+    ['quoted-pairs in a reason', 1024, (n) => `mx.example.org; dkim=fail reason="${'\\"'.repeat(n)}"`],
+    ['an unterminated quoted string', 1024, (n) => `mx.example.org; dkim=fail reason="${'a\\"'.repeat(n)}`],
+    ['folds', 1024, (n) => `mx.example.org;${'\r\n '.repeat(n)}none`],
+    ['properties of one result', 32, (n) => `mx.example.org; spf=pass ${Array.from({ length: n }, (_, i) => `x.p${i}=v`).join(' ')}`],
+    ['a long property value', 2048, (n) => `mx.example.org; dkim=pass header.b=${'A/b+'.repeat(n)}`],
+    ['semicolons', 4096, (n) => `mx.example.org${';'.repeat(n)}`],
+  ];
+  for (const [what, base, input] of families) {
+    it(`parseAuthenticationResults: ${what}`, () => {
+      assertLinear(what, base, input, parse);
+    });
+  }
+
+  it('authenticationFromHeaders: many fields, trusted and untrusted, only the newest trusted read', () => {
+    const field = 'Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a.example\r\nAuthentication-Results: other.example; dkim=pass header.d=b.example\r\n';
+    assertLinear('fields', 32, (n) => field.repeat(n), (headers) => authenticationFromHeaders(headers as string, options));
   });
 });

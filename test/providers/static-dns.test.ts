@@ -21,11 +21,19 @@ const ZONE: StaticZone = {
   '1.2.0.192.in-addr.arpa': { PTR: ['host.zone.test'] },
 };
 
-/** What a lookup gave: the records (in a fixed order: an RRset has none), or the error's code, syscall, hostname and message. */
+/**
+ * What a lookup gave: the records (in a fixed order: an RRset has none), or the error's code,
+ * syscall, hostname and message. An MX record is compared as `{ exchange, priority }`, the
+ * DnsResolver contract's shape: Node 24 adds `type: 'MX'` to it, Node 22 does not.
+ */
 async function outcome(lookup: Promise<unknown>): Promise<unknown> {
+  const shape = (record: unknown) => {
+    const mx = record as { exchange?: unknown; priority?: unknown } | null;
+    return typeof mx === 'object' && mx !== null && 'exchange' in mx ? { exchange: mx.exchange, priority: mx.priority } : record;
+  };
   try {
     const records = await lookup;
-    return { records: Array.isArray(records) ? records.map((record) => JSON.stringify(record)).sort() : records };
+    return { records: Array.isArray(records) ? records.map((record) => JSON.stringify(shape(record))).sort() : records };
   } catch (error) {
     const { code, syscall, hostname, message } = error as { code?: string; syscall?: string; hostname?: string; message: string };
     return { code, syscall, hostname, message };
