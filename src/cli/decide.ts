@@ -399,7 +399,7 @@ export async function runDecide(args: readonly string[], io: CliIo, demo = false
 
 export const EXPLAIN_USAGE = `Usage: outbound-pools explain <message | -> [options]
 
-Why the message gets its pool, rule by rule (docs/decision-rules.md): for each of rules 1–9 in
+Why the message gets its pool, rule by rule (docs/decision-rules.md): for each rule in the order applied (1, 10, 2–9) in
 order, the verdict it read and whether it applies, does not apply or was not reached; then the
 decision and its trace line (OutboundIpPoolName=…). The message is an .eml or .msg (its envelope
 in the .json beside it and/or --mail-from and --rcpt), a .json message, or - for standard input.

@@ -40,9 +40,11 @@ function run(args: string[]) {
 }
 
 describe('explainDecision', () => {
-  it('spam: rules 1–5 do not apply, 6 applies with the score it read, 7–9 not reached', async () => {
+  it('spam: rules 1, 10 and 2–5 do not apply, 6 applies with the score it read, 7–9 not reached', async () => {
     const lines = explainDecision(await decidePool(example('03-spam'), { policy, providers: { dns } }), policy, example('03-spam'));
-    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'not reached', 'not reached', 'not reached']);
+    // In the order the rules are applied: 1, 10, 2, 3, …, 9.
+    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'not reached', 'not reached', 'not reached']);
+    assert.equal(ruleLine(lines, 10), '10 automatic forwarding: not an automatic forward → does not apply');
     assert.equal(ruleLine(lines, 5), '5 sender domain: bulk-offers.example has MX → does not apply');
     assert.equal(ruleLine(lines, 2), '2 recipients per message: 1 recipient, at most 500 (exchange-online) → does not apply');
     assert.match(ruleLine(lines, 6), /^6 spam: score 14\.2, threshold 6, classified spam \(given on the message\) → applies: spam — Spam score 14\.2 ≥ threshold 6\.$/);
@@ -55,7 +57,7 @@ describe('explainDecision', () => {
     const srs = { rewriter: new Srs({ secret: 'test' }), domain: 'contoso.com' };
     const decision = await decidePool(example('04-forward-spf-pass'), { policy, providers: { dns }, srs, now: new Date('2026-11-23T09:00:00Z') });
     const lines = explainDecision(decision, policy);
-    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'does not apply']);
+    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'does not apply']);
     assert.equal(ruleLine(lines, 5), '5 sender domain: fabrikam.example has MX → does not apply');
     assert.match(ruleLine(lines, 8), /^8 verified forward: SPF pass for fabrikam\.example \(given on the message\) → applies: spf-pass/);
     assert.equal(ruleLine(lines, 9), '9 accepted domain: fabrikam.example is not an accepted domain → does not apply');
@@ -67,8 +69,15 @@ describe('explainDecision', () => {
 
   it('an accepted sender: 9 applies, and 7 and 8 do not apply (they concern only senders from outside)', async () => {
     const lines = explainDecision(await decidePool(example('01-accepted-domain'), { policy, providers: { dns } }), policy);
-    assert.deepEqual(outcomes(lines).slice(6), ['does not apply', 'does not apply', 'applies']);
+    assert.deepEqual(outcomes(lines).slice(7), ['does not apply', 'does not apply', 'applies']);
     assert.match(ruleLine(lines, 7), /contoso\.com is accepted: only forwards from outside are checked → does not apply/);
+  });
+
+  it('a blocked automatic forward: 10 applies right after 1, everything after is not reached', async () => {
+    const lines = explainDecision(await decidePool(example('10-auto-forward-blocked'), { policy, providers: { dns } }), policy, example('10-auto-forward-blocked'));
+    assert.deepEqual(outcomes(lines).slice(0, 3), ['does not apply', 'applies', 'not reached']);
+    assert.match(ruleLine(lines, 10), /^10 automatic forwarding: an automatic forward, and the policy turns automatic forwarding off → applies: auto-forwarding-blocked/);
+    assert.match(lines.at(-2)!, /^decision: block — 550 5\.7\.520 /);
   });
 
   it('an NDR, a blocked message, and notes of failed providers', async () => {
@@ -78,7 +87,7 @@ describe('explainDecision', () => {
     assert.match(ruleLine(ndr, 9), /^9 accepted domain: null sender → not reached$/);
 
     const tooMany = explainDecision(await decidePool(example('07-too-many-recipients'), { policy, providers: { dns } }), policy);
-    assert.deepEqual(outcomes(tooMany).slice(0, 3), ['does not apply', 'applies', 'not reached']);
+    assert.deepEqual(outcomes(tooMany).slice(0, 4), ['does not apply', 'does not apply', 'applies', 'not reached']);
     assert.match(ruleLine(tooMany, 2), /^2 recipients per message: 501 recipients, at most 500 \(exchange-online\) → applies: recipients-per-message-exceeded/);
     assert.equal(tooMany.at(-2), 'decision: block — 550 5.5.3 Too many recipients: at most 500 per message');
 
