@@ -7,7 +7,7 @@ const redis = await startRedis();
 const policy = createPolicy({ acceptedDomains: ['contoso.com'], limits: [presets.exchangeOnline, presets.outboundSpamStandard] });
 const limits = policy.limits;
 const opts = JSON.parse(process.argv[2] ?? '{}');
-const ours = createRedisRateLimiter({ url: redis.url, ...opts });
+const ours = opts.pipelining === undefined ? createRedisRateLimiter({ url: redis.url }) : createRedisRateLimiter({ client: new Redis(redis.url, { enableAutoPipelining: opts.pipelining }) });
 const decide = createDecider({ policy, providers: { rateLimiter: ours } });
 const theirs = new RateLimiterRedis({ storeClient: new Redis(redis.url), keyPrefix: 'x', points: 1e9, duration: 60 });
 const c = new Redis(redis.url);
@@ -24,7 +24,7 @@ async function loop(op, count, inflight) {
   await c.config('RESETSTAT');
   await Promise.all(Array.from({ length: inflight }, async () => { while (s < count) { s++; await op(n0++); } }));
   const c2 = process.cpuUsage(cpu);
-  const stats = (await c.info('commandstats')).split('\n').find((l) => l.startsWith('cmdstat_evalsha'));
+  const all = (await c.info('commandstats')).split('\n').filter((l) => l.startsWith('cmdstat')).map((l) => l.split(',')[0]).join(' '); const stats = (await c.info('commandstats')).split('\n').find((l) => l.startsWith('cmdstat_evalsha')); console.log(all);
   return `${Math.round(count / ((performance.now() - t) / 1000))}/s node ${((c2.user + c2.system) / count).toFixed(1)}us/op redis ${stats?.match(/usec_per_call=([\d.]+)/)[1]}us/call`;
 }
 for (const name of Object.keys(ops)) await loop(ops[name], 3000, 256);
