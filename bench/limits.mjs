@@ -121,7 +121,7 @@ for (const [name, values] of samples) {
   console.log(`${name.padEnd(42)}${fmt(median).padStart(12)}${`${Math.round(iqr * 100)}%`.padStart(7)}`);
 }
 const decisions = quantile(samples.get('createDecider, memory limiter'), 0.5);
-console.log(`\ntarget ≥ 300,000 decisions/s with in-memory providers (memory limiter included): ${decisions >= 300_000 ? 'met' : 'NOT met'} (${fmt(decisions)}/s, one core)`);
+console.log(`\n[idealised: envelopes without headers, not the SPEC §6 target, which bench/decide.mjs measures on realistic messages] createDecider with the memory limiter: ${fmt(decisions)} decisions/s, one core, wall clock`);
 console.log(`limiter state after the run: ${fmt(memoryLimiter.stats().senders)} senders (bound ${fmt(SENDERS)}), ${fmt(consumeLimiter.stats().senders)} in the consume case`);
 
 // Redis: the same decisions through createRedisRateLimiter, many in flight at once (an MTA

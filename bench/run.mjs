@@ -7,8 +7,9 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
+// soak.mjs (10M decisions, many minutes) and profile-*.mjs (loops for a CPU profile) run on their own.
 const benches = readdirSync(dir)
-  .filter((file) => file.endsWith('.mjs') && file !== 'run.mjs')
+  .filter((file) => file.endsWith('.mjs') && file !== 'run.mjs' && file !== 'soak.mjs' && !file.startsWith('profile-'))
   .sort();
 
 console.log(`node ${process.version} | ${cpus()[0]?.model ?? 'unknown CPU'} | ${new Date().toISOString()}`);

@@ -9,9 +9,9 @@
 // shared behaviour suite checks that both limiters answer alike).
 //
 // KEYS: 1 the sender's hash `<prefix>{<key>}`, all there is about the sender: the four windows
-// (`m`, `i`, `e`, `a`), the remembered message ids (`d`), the restriction (`ru` until as ISO or
-// '', `rm` until in ms or 'inf', `rw` why). One HGETALL reads it all, one HSET writes what
-// changed: two `redis.call`s for the usual message.
+// (`w`), the remembered message ids (`d`), the restriction (`ru` until as ISO or '', `rm` until
+// in ms or 'inf', `rw` why). One HGETALL reads it all, one HSET writes what changed: two
+// `redis.call`s for the usual message.
 // ARGV: 1 now (ms), 2 internal recipients, 3 external recipients, 4 the message id's hash as 16
 // digits ('' for none), 5 the next UTC midnight in ms, 6 the same as ISO 8601.
 // Answers: 0 counted, nothing breached (the usual answer, a plain integer); 2 a message id
@@ -19,12 +19,12 @@
 // restricted (0|1), m, i, e, a, until ms or 'inf' or ''}` when a window was breached, with the
 // four windows' counts before this message (the caller derives the breaches from them).
 //
-// A window (`m` messages, 1 s buckets; `i` internal and `e` external recipients, 60 s; `a` all
-// recipients, 1,440 s): one MessagePack array `[bucket, count, bucket, count, …]` of its
-// non-empty buckets, unpacked and packed by Redis's cmsgpack (C), so that reading a sender costs
-// a few fields whatever its activity, not a field per bucket parsed in Lua. Its count is the sum
-// of the buckets current − 59 … current; buckets that left the window are dropped when it is
-// next written.
+// The windows (`w`): one MessagePack value, four arrays `[bucket, count, bucket, count, …]` of
+// the non-empty buckets of messages (1 s buckets), internal and external recipients (60 s) and
+// all recipients (1,440 s), unpacked and packed by Redis's cmsgpack (C) — so that reading a
+// sender costs one field whatever its activity, not a field per bucket parsed in Lua. A
+// window's count is the sum of its buckets current − 59 … current; buckets that left it are
+// dropped when the sender is next counted.
 // The message ids (`d`): one string of 29-character records, a 16-digit id hash then the 13-digit
 // time it was counted, oldest first, at most MAX_IDS of them: looked up with a plain
 // `string.find`, in C, rather than one sorted-set call for the lookup and three for the update.
@@ -58,15 +58,12 @@ local cm = math.floor(now / 1000)
 local ch = math.floor(now / 60000)
 local ca = math.floor(now / 1440000)
 local ids, ru, rm, rw = '', nil, nil, nil
-local pm, pi, pe, pa = nil, nil, nil, nil
+local packed = nil
 
 local flat = redis.call('HGETALL', KEYS[1])
 for j = 1, #flat, 2 do
   local field = flat[j]
-  if field == 'm' then pm = flat[j + 1]
-  elseif field == 'i' then pi = flat[j + 1]
-  elseif field == 'e' then pe = flat[j + 1]
-  elseif field == 'a' then pa = flat[j + 1]
+  if field == 'w' then packed = flat[j + 1]
   elseif field == 'd' then ids = flat[j + 1]
   elseif field == 'rm' then rm = flat[j + 1]
   elseif field == 'ru' then ru = flat[j + 1]
@@ -95,10 +92,9 @@ end
 
 -- A window's live buckets (current - 59 and later; later ones after a clock moved back), their
 -- count up to the current bucket, and where the current bucket's count is (or nil).
-local function window(packed, current)
+local function window(pairs_, current)
   local live, used, at = {}, 0, nil
-  if packed then
-    local pairs_ = cmsgpack.unpack(packed)
+  if pairs_ then
     for j = 1, #pairs_, 2 do
       local index = pairs_[j]
       if index >= current - 59 then
@@ -114,10 +110,11 @@ local function window(packed, current)
   end
   return live, used, at
 end
-local lm, um, am = window(pm, cm)
-local li, ui, ai = window(pi, ch)
-local le, ue, ae = window(pe, ch)
-local la, ua, aa = window(pa, ca)
+local windows = packed and cmsgpack.unpack(packed) or {}
+local lm, um, am = window(windows[1], cm)
+local li, ui, ai = window(windows[2], ch)
+local le, ue, ae = window(windows[3], ch)
+local la, ua, aa = window(windows[4], ca)
 
 -- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
 local any, enforced, which = false, false, nil
@@ -128,18 +125,19 @@ if not enforced then
   -- Adds to the current bucket, or appends it; past 120 buckets (a clock moved back and forth)
   -- the first is dropped.
   local function add(live, at, current, n)
+    if n == 0 then return end
     if at then live[at] = live[at] + n
     else
       live[#live + 1] = current
       live[#live + 1] = n
       if #live > 240 then table.remove(live, 1); table.remove(live, 1) end
     end
-    return cmsgpack.pack(live)
   end
-  local set = { 'm', add(lm, am, cm, 1) }
-  if internal > 0 then set[#set + 1] = 'i'; set[#set + 1] = add(li, ai, ch, internal) end
-  if external > 0 then set[#set + 1] = 'e'; set[#set + 1] = add(le, ae, ch, external) end
-  if all > 0 then set[#set + 1] = 'a'; set[#set + 1] = add(la, aa, ca, all) end
+  add(lm, am, cm, 1)
+  add(li, ai, ch, internal)
+  add(le, ae, ch, external)
+  add(la, aa, ca, all)
+  local set = { 'w', cmsgpack.pack({ lm, li, le, la }) }
   if id ~= '' then
     local record = id .. string.format('%013d', now)
     if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + 29)

@@ -5,11 +5,12 @@
 // behind others in the client's queue. With 1,024 decisions in flight that wait, not Redis, is
 // what times out, and the decision fails open uncounted although Redis is answering. Here the
 // timeout starts when a command is sent, with at most `maxInFlight` ahead of it: it measures
-// Redis, not our backlog. When a sent command has had no answer for `timeoutMs`, Redis is
-// stalled or gone: that command and every call still waiting fail together (the policy's fail
-// mode applies); a waiting call was never sent, so it never counts later. A call waiting while
-// Redis answers has no timeout of its own: the decision's deadline (`deadlines.rateLimiterMs`)
-// bounds it.
+// Redis, not our backlog. A sent command with no answer after `timeoutMs` fails (the policy's
+// fail mode applies) and frees its place for the next waiting call. A call waiting here has no
+// timeout of its own: the decision's deadline (`deadlines.rateLimiterMs`) bounds it. (Failing
+// every waiting call at the first timeout was tried: on a machine where Redis was starved of CPU
+// for half a second, that turned 128 late answers into thousands of failed decisions.) A Redis
+// that is gone is found by the limiter before calls get here (the connection's state).
 
 /** One call: how to start it, and how to settle it. */
 interface Call {
@@ -26,10 +27,7 @@ export function timeoutError(ms: number, what: string): Error {
   return Object.assign(new Error(`Redis did not answer ${what} within ${ms} ms`), { code: 'ETIMEDOUT' });
 }
 
-/**
- * Runs calls with at most `maxInFlight` sent at once; a sent call unanswered after `timeoutMs`
- * fails, and with it every call still waiting.
- */
+/** Runs calls with at most `maxInFlight` sent at once; a sent call unanswered after `timeoutMs` fails. */
 export class InFlight {
   readonly #maxInFlight: number;
   readonly #timeoutMs: number;
@@ -69,7 +67,9 @@ export class InFlight {
     this.#active++;
     call.sentAt = performance.now();
     this.#sent.push(call);
-    this.#sweep ??= setInterval(() => this.#check(), Math.max(5, Math.min(100, this.#timeoutMs / 5))).unref();
+    // Not unref'd: a call in flight settles, at the latest when its time runs out; the sweep
+    // stops as soon as nothing is in flight.
+    this.#sweep ??= setInterval(() => this.#check(), Math.max(5, Math.min(100, this.#timeoutMs / 5)));
     let answer: Promise<unknown>;
     try {
       answer = call.start();
@@ -100,15 +100,13 @@ export class InFlight {
     }
   }
 
-  /** The sweep: fails sent calls past their time, and then every waiting call; stops when idle. */
+  /** The sweep: fails sent calls past their time; stops when idle. */
   #check(): void {
     const now = performance.now();
-    let stalled: Call | null = null;
     while (this.#sentHead < this.#sent.length) {
       const call = this.#sent[this.#sentHead]!;
       if (!call.done) {
         if (now - call.sentAt < this.#timeoutMs) break;
-        stalled = call;
         this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
       }
       this.#sent[this.#sentHead++] = undefined as unknown as Call;
@@ -116,17 +114,6 @@ export class InFlight {
     if (this.#sentHead > 1024 && this.#sentHead * 2 > this.#sent.length) {
       this.#sent = this.#sent.slice(this.#sentHead);
       this.#sentHead = 0;
-    }
-    if (stalled !== null) {
-      // Redis left a command unanswered for timeoutMs: the calls waiting behind it fail now
-      // rather than one by one after it.
-      const waiting = this.#waiting.slice(this.#waitingHead);
-      this.#waiting = [];
-      this.#waitingHead = 0;
-      for (const call of waiting) {
-        call.done = true;
-        call.reject(Object.assign(new Error(`Redis did not answer ${stalled.what} within ${this.#timeoutMs} ms; ${call.what} was not sent`), { code: 'ETIMEDOUT' }));
-      }
     }
     if (this.#active === 0 && this.waiting === 0 && this.#sweep !== null) {
       clearInterval(this.#sweep);

@@ -14,17 +14,16 @@
 // script does check-then-count for every window at once.
 //
 // Key layout (prefix default `outbound-pools:`):
-//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): the four sliding
-//                       windows' buckets, field `m<bucket>` messages (60 × 1 s buckets),
-//                       `i<bucket>` internal and `e<bucket>` external recipients (60 × 60 s),
-//                       `a<bucket>` all recipients (60 × 1,440 s); `d` the remembered message
-//                       ids (at most maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of
-//                       the id, limit-windows.ts messageIdHash, and the time it was counted); the
+//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): `w` the four
+//                       sliding windows' non-empty buckets as one MessagePack value (messages in
+//                       60 × 1 s buckets, internal and external recipients in 60 × 60 s, all
+//                       recipients in 60 × 1,440 s); `d` the remembered message ids (at most
+//                       maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of the id,
+//                       limit-windows.ts messageIdHash, and the time it was counted); the
 //                       restriction `ru` (end as ISO, '' until released), `rm` (end in ms or
-//                       'inf'), `rw` (reason). Buckets that left their window are deleted when
-//                       the sender is next counted. The key expires 24 h 25 min after its newest
-//                       day bucket began, never while a block-user restriction stands. `{<key>}`
-//                       is a Redis Cluster hash tag: the sender lives in one slot.
+//                       'inf'), `rw` (reason). The key expires 24 h 25 min after its newest day
+//                       bucket began, never while a block-user restriction stands. `{<key>}` is
+//                       a Redis Cluster hash tag: the sender lives in one slot.
 //   <prefix>restricted  sorted set, sender key → end of restriction (ms, +inf): the listing for
 //                       restricted(). It lives in another slot, so it is written after the script
 //                       (not atomically with it); restricted() checks each entry against its

@@ -1,0 +1,61 @@
+// The Redis limiter's backpressure (src/redis/in-flight.ts), with commands of our own instead of
+// Redis: a call waiting in line is not timed out, however long it waits; a sent call is.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InFlight } from '../../src/redis/in-flight.js';
+
+describe('InFlight: at most maxInFlight sent, the timeout counted from sending', () => {
+  it('sends at most maxInFlight at once, in arrival order, and the rest as answers come back', async () => {
+    const inFlight = new InFlight(4, 1_000);
+    let outstanding = 0;
+    let most = 0;
+    const order: number[] = [];
+    const calls = Array.from({ length: 40 }, (_, i) =>
+      inFlight.run('call', async () => {
+        order.push(i);
+        most = Math.max(most, ++outstanding);
+        await sleep(2);
+        outstanding--;
+        return i;
+      }),
+    );
+    assert.equal(inFlight.active, 4);
+    assert.equal(inFlight.waiting, 36);
+    assert.deepEqual(await Promise.all(calls), order);
+    assert.deepEqual(order, Array.from({ length: 40 }, (_, i) => i));
+    assert.equal(most, 4);
+  });
+
+  it('a call that waits in line longer than timeoutMs is not timed out: each command answers in 20 ms, the last waits ~600 ms', async () => {
+    const inFlight = new InFlight(2, 400);
+    const started = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => inFlight.run('call', () => sleep(20, i))));
+    const waited = performance.now() - started;
+    assert.deepEqual(results.filter((r) => r.status === 'rejected'), []);
+    assert.ok(waited > 400, `the line took ${Math.round(waited)} ms, not longer than the timeout`);
+  });
+
+  it('a sent call unanswered for timeoutMs rejects with ETIMEDOUT; the calls behind it are sent and answered', async () => {
+    const inFlight = new InFlight(1, 80);
+    const never = inFlight.run('stuck', () => new Promise<never>(() => {}));
+    const next = inFlight.run('next', async () => 'answered');
+    const started = performance.now();
+    await assert.rejects(never, (error: Error & { code?: string }) => error.code === 'ETIMEDOUT' && /stuck within 80 ms/.test(error.message));
+    assert.ok(performance.now() - started < 80 + 200);
+    assert.equal(await next, 'answered');
+  });
+
+  it('a command that throws or rejects fails its own call only', async () => {
+    const inFlight = new InFlight(2, 1_000);
+    const results = await Promise.allSettled([
+      inFlight.run('throws', () => {
+        throw new Error('sync');
+      }),
+      inFlight.run('rejects', () => Promise.reject(new Error('async'))),
+      inFlight.run('fine', async () => 1),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'fulfilled']);
+    assert.equal(inFlight.active, 0);
+  });
+});
