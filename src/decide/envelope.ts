@@ -53,6 +53,8 @@ const INGRESS_KEYS = new Set(['ip', 'helo', 'mailFrom']);
 /** RFC 1035 §2.3.4: a name is at most 255 octets; a HELO argument is a name or an address literal. */
 const MAX_HELO_LENGTH = 255;
 const CONTROL = /[\x00-\x1f\x7f]/;
+/** RFC 5321 §4.5.3.1.3: a reverse-path is at most 256 octets with its angle brackets; twice that, for UTF-8 and slack. */
+const MAX_INGRESS_PATH = 512;
 
 /**
  * `message.ingress`, checked and copied: `ip` an IPv4 or IPv6 address, `helo` a name without
@@ -81,14 +83,23 @@ function checkIngress(ingress: unknown): Ingress {
     checked.ip = ip;
   }
   if (helo !== undefined) {
-    if (typeof helo !== 'string' || helo.length === 0 || helo.length > MAX_HELO_LENGTH || /[\s\x00-\x1f\x7f]/.test(helo)) {
-      throw invalid(`ingress.helo must be a name of 1 to ${MAX_HELO_LENGTH} characters without spaces or control characters, got ${show(helo)}.`);
+    // As ingress.mailFrom below: what the client said, judged by SPF (RFC 7208 §2.3: a HELO
+    // that is not a domain name gives "none"), so only what no EHLO line can carry is refused.
+    if (typeof helo !== 'string' || helo.length === 0 || helo.length > MAX_HELO_LENGTH || CONTROL.test(helo)) {
+      throw invalid(`ingress.helo must be 1 to ${MAX_HELO_LENGTH} characters without control characters, got ${show(helo)}.`);
     }
     checked.helo = helo;
   }
   if (mailFrom !== undefined) {
+    // What the client said at ingress, which the border accepted: its syntax is SPF's to judge
+    // (RFC 7208 §4.3: a malformed domain gives "none", a missing local part means postmaster),
+    // and SPF vouches only for the envelope sender's own domain anyway. Refused here is only what
+    // cannot have been one MAIL FROM argument: control characters (CR LF would smuggle a command
+    // into anything that logs or replays it) and more than RFC 5321 §4.5.3.1.3's path allows.
     if (typeof mailFrom !== 'string') throw invalid(`ingress.mailFrom must be a string ('' for the null sender), got ${show(mailFrom)}.`);
-    if (!isNullSender(mailFrom)) parseEnvelopeAddress(mailFrom, 'ingress.mailFrom', true);
+    if (mailFrom.length > MAX_INGRESS_PATH || CONTROL.test(mailFrom)) {
+      throw invalid(`ingress.mailFrom must be at most ${MAX_INGRESS_PATH} characters without control characters, got ${show(mailFrom)}.`);
+    }
     checked.mailFrom = mailFrom;
   }
   return checked;

@@ -20,9 +20,8 @@
 
 import { promises as dnsPromises } from 'node:dns';
 import { isIPv4, isIPv6 } from 'node:net';
-import { domainToASCII } from 'node:url';
 import { LRUCache } from 'lru-cache';
-import { normaliseDomain } from '../address.js';
+import { dnsQueryName } from '../dns/query-name.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import { isRecord, settingsObject } from '../settings.js';
 import type { DnsResolver } from './types.js';
@@ -226,31 +225,6 @@ function settingsOf(options: unknown): Settings {
 // Names, answers and errors
 // ---------------------------------------------------------------------------------------------
 
-const ASCII_LABEL = /^[\x21-\x7e]+$/;
-/** RFC 1035 §2.3.4: 255 octets on the wire, so 253 characters written without the root dot. */
-const MAX_NAME = 253;
-
-/**
- * The name as it is asked and cached: a host name through {@link normaliseDomain}; anything
- * else DNS carries (`_dmarc`, `s1._domainkey`, single labels) label by label, ASCII lowercased
- * and U-labels to A-labels. Null when it cannot be a DNS name (node:dns would say EBADNAME).
- */
-function normaliseName(name: string): string | null {
-  const domain = normaliseDomain(name);
-  if (domain !== null) return domain;
-  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
-  if (bare.length === 0) return null;
-  const labels = bare.split('.');
-  for (let index = 0; index < labels.length; index++) {
-    const label = labels[index]!;
-    const ascii = ASCII_LABEL.test(label) ? label.toLowerCase() : domainToASCII(label);
-    if (ascii.length === 0 || ascii.length > 63 || !ASCII_LABEL.test(ascii)) return null;
-    labels[index] = ascii;
-  }
-  const normalised = labels.join('.');
-  return normalised.length > MAX_NAME ? null : normalised;
-}
-
 /** What one upstream lookup found; kept in the cache (records and absence) and never handed out. */
 type Outcome =
   | { readonly kind: 'records'; readonly records: unknown; readonly ttlMs: number | undefined }
@@ -441,7 +415,7 @@ export function createDnsResolver(options: DnsResolverOptions = {}): CachingDnsR
     if (!RRTYPES.has(type)) {
       return Promise.reject(new OutboundPoolsError('invalid-context', `The DNS resolver does not look up ${show(rrtype)}; it takes ${[...RRTYPES].join(', ')}.`));
     }
-    const normalised = normaliseName(name);
+    const normalised = dnsQueryName(name);
     if (normalised === null) return Promise.reject(dnsError('EBADNAME', type, name));
     const key = `${type}:${normalised}`;
     const cached = cache?.get(key);

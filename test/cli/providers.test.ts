@@ -63,6 +63,8 @@ describe('outbound-pools decide --dns-server (a real dnsmasq)', () => {
         '06-unresolvable-sender.eml': ['high-risk', 'sender-domain-unresolvable'],
         '07-too-many-recipients.eml': [null, 'recipients-per-message-exceeded'],
         '08-null-mx-sender.eml': ['high-risk', 'sender-domain-unresolvable'],
+        '09-scoped-policy.eml': ['high-risk', 'spam'],
+        '10-auto-forward-blocked.eml': [null, 'auto-forwarding-blocked'],
       },
     );
     assert.deepEqual(decisions['06-unresolvable-sender.eml']!.verdicts.senderDomain, {
@@ -70,7 +72,7 @@ describe('outbound-pools decide --dns-server (a real dnsmasq)', () => {
       value: { domain: 'no-such-domain.example', receivesMail: false, basis: 'no-records' },
     });
     assert.equal(decisions['08-null-mx-sender.eml']!.verdicts.senderDomain.value.basis, 'null-mx');
-    assert.equal(lines.at(-1)!.summary.messages, 8);
+    assert.equal(lines.at(-1)!.summary.messages, 10);
     // The answers came from the server: it was asked.
     assert.ok((await dns.queryCount({ name: 'no-such-domain.example' })) >= 1);
     assert.ok((await dns.queryCount({ name: 'woodgrove.example', type: 'MX' })) >= 1);

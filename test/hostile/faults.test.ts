@@ -303,13 +303,13 @@ describe('message.ingress is checked', () => {
     ['an ip that is not an address', { ip: 'mx.example.org' }, 'invalid-message', /ingress\.ip must be an IPv4 or IPv6 address, got "mx\.example\.org"/],
     ['an ip that is a number', { ip: 3405803783 }, 'invalid-message', /ingress\.ip must be an IPv4 or IPv6 address, got number/],
     ['an ip with a zone or port', { ip: '203.0.113.7:25' }, 'invalid-message', /ingress\.ip/],
-    ['an empty helo', { helo: '' }, 'invalid-message', /ingress\.helo must be a name of 1 to 255 characters/],
-    ['a helo with CR LF', { helo: 'mx.example.org\r\nMAIL FROM:<x@y>' }, 'invalid-message', /ingress\.helo .*without spaces or control characters/],
-    ['a helo with a space', { helo: 'mx example' }, 'invalid-message', /ingress\.helo/],
+    ['an empty helo', { helo: '' }, 'invalid-message', /ingress\.helo must be 1 to 255 characters/],
+    ['a helo with CR LF', { helo: 'mx.example.org\r\nMAIL FROM:<x@y>' }, 'invalid-message', /ingress\.helo .*without control characters/],
+    ['a helo with a NUL', { helo: 'mx\u0000example' }, 'invalid-message', /ingress\.helo/],
     ['a helo over 255 characters', { helo: `${'a'.repeat(252)}.org` }, 'invalid-message', /ingress\.helo/],
     ['a mailFrom that is a number', { mailFrom: 7 }, 'invalid-message', /ingress\.mailFrom must be a string/],
-    ['a mailFrom that is not an address', { mailFrom: 'alice' }, 'invalid-address', /^ingress\.mailFrom "alice" is not a valid envelope address/],
-    ['a mailFrom with CR LF', { mailFrom: 'a@example.org\r\nRCPT TO:<b@example.org>' }, 'invalid-address', /^ingress\.mailFrom .*control characters/],
+    ['a mailFrom over 512 characters', { mailFrom: `${'a'.repeat(600)}@example.org` }, 'invalid-message', /^ingress\.mailFrom must be at most 512 characters without control characters/],
+    ['a mailFrom with CR LF', { mailFrom: 'a@example.org\r\nRCPT TO:<b@example.org>' }, 'invalid-message', /^ingress\.mailFrom must be at most 512 characters without control characters/],
     [
       'a field behind a getter that throws',
       Object.defineProperty({}, 'ip', {
