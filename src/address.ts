@@ -1,7 +1,7 @@
 // Envelope addresses as RFC 5321 §4.1.2 defines them (with the UTF-8 extension of RFC 6531),
 // parsed once at the edge so that the rules only ever see clean, normalised values.
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from './ip.js';
 import { domainToASCII } from 'node:url';
 import { OutboundPoolsError, show } from './errors.js';
 import { aLabelToUnicode } from './punycode.js';

@@ -1,7 +1,7 @@
 // From the message as given to what the rules read: every field checked, addresses parsed,
 // recipients split into internal and external, and NDR-ness settled (rule 4).
 
-import { isIP } from 'node:net';
+import { isIP } from '../ip.js';
 import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../address.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';

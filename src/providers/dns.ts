@@ -19,7 +19,7 @@
 // least MIN_RETRY_MS and at most `timeoutMs`; the last try waits `timeoutMs`.
 
 import { promises as dnsPromises } from 'node:dns';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from '../ip.js';
 import { LRUCache } from 'lru-cache';
 import { dnsQueryName } from '../dns/query-name.js';
 import { OutboundPoolsError, show } from '../errors.js';
