@@ -7,7 +7,7 @@
 // the milter sits) and end to end (until the loopback sink has received every message).
 // The milter runs as its own process, as in production (static DNS zone, the score from a
 // header: no rspamd, no Redis). Needs root (Postfix's master) and a build (npm run build).
-// Usage: node bench/postfix.mjs [--quick]   (normally via bench/run.mjs)
+// Usage: node bench/postfix.mjs [--quick] [--tcp]   (normally via bench/run.mjs)
 import { spawnSync } from 'node:child_process';
 
 // The Postfix and sink helpers of the tests are TypeScript: run under tsx.
@@ -19,7 +19,7 @@ if (!process.env.OUTBOUND_POOLS_BENCH_TSX) {
   process.exit(status ?? 1);
 }
 
-const { existsSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+const { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
 const { tmpdir } = await import('node:os');
 const { join } = await import('node:path');
 const { default: nodemailer } = await import('nodemailer');
@@ -45,13 +45,15 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-bench-postfix-'));
 writeFileSync(join(dir, 'policy.json'), JSON.stringify({ acceptedDomains: ['contoso.com'], spam: { threshold: 6 } }));
 const sink = await startSmtpSink();
-const milterPort = await freeTcpPort();
-const nullPort = await freeTcpPort();
+// Unix sockets, as a milter on the same host is usually run (`--tcp` for loopback TCP instead).
+const tcp = process.argv.includes('--tcp');
+const milterAddress = tcp ? `inet:127.0.0.1:${await freeTcpPort()}` : `unix:${join(dir, 'milter.sock')}`;
+const nullAddress = tcp ? `inet:127.0.0.1:${await freeTcpPort()}` : `unix:${join(dir, 'null-milter.sock')}`;
 const milter = spawnWatched(process.execPath, [
   CLI,
   'milter',
   '--listen',
-  `inet:127.0.0.1:${milterPort}`,
+  milterAddress,
   '--policy',
   join(dir, 'policy.json'),
   '--zone',
@@ -59,7 +61,7 @@ const milter = spawnWatched(process.execPath, [
   '--spam-score-header',
   'X-Spam-Score',
 ]);
-const nullMilter = spawnWatched(process.execPath, [join(ROOT, 'bench', 'lib', 'null-milter.mjs'), String(nullPort)]);
+const nullMilter = spawnWatched(process.execPath, [join(ROOT, 'bench', 'lib', 'null-milter.mjs'), nullAddress]);
 const POOLS = {
   normal: { transport: 'pool_normal', bind: '127.0.0.10', helo: 'out.contoso.test' },
   'high-risk': { transport: 'pool_high_risk', bind: '127.0.0.20', helo: 'hr.contoso.test' },
@@ -76,12 +78,17 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+  // Postfix's smtpd runs as the postfix user: it must reach the sockets in this (root's) temp dir.
+  if (!tcp) {
+    chmodSync(dir, 0o755);
+    for (const address of [milterAddress, nullAddress]) chmodSync(address.slice('unix:'.length), 0o666);
+  }
   postfix = await startPostfix({
     relayPort: sink.port,
     pools: POOLS,
     poolHeader: 'X-Outbound-Pool-Route',
-    milter: `inet:127.0.0.1:${milterPort}`,
-    secondMilter: `inet:127.0.0.1:${nullPort}`,
+    milter: milterAddress,
+    secondMilter: nullAddress,
     filterNexthop: `[127.0.0.1]:${sink.port}`,
   });
 

@@ -1,10 +1,10 @@
 // A milter that decides nothing: it negotiates like the pool milter (same macros, no body) and
 // lets every message through unchanged. The bench runs it beside the pool milter to separate
 // what the milter protocol costs in Postfix from what the decision costs.
-// Usage: node bench/lib/null-milter.mjs PORT   (needs a build: dist/)
-const { startMilterServer } = await import('../../dist/postfix/index.js');
+// Usage: node bench/lib/null-milter.mjs inet:127.0.0.1:PORT | unix:PATH   (needs a build: dist/)
+const { startMilterServer, parseListenAddress } = await import('../../dist/postfix/index.js');
 const server = await startMilterServer(
-  { kind: 'inet', host: '127.0.0.1', port: Number(process.argv[2]) },
+  parseListenAddress(process.argv[2]),
   {
     handler: {
       bodyLimit: 0,
