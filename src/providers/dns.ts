@@ -20,7 +20,7 @@
 
 import { promises as dnsPromises } from 'node:dns';
 import { isIPv4, isIPv6 } from '../ip.js';
-import { LRUCache } from 'lru-cache';
+import { lruCacheClass } from '../lru.js';
 import { dnsQueryName } from '../dns/query-name.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import { isRecord, settingsObject } from '../settings.js';
@@ -369,7 +369,7 @@ export function createDnsResolver(options: DnsResolverOptions = {}): CachingDnsR
     } else onTheWire--;
   };
   const cacheSettings = settings.cache;
-  const cache = cacheSettings === null ? null : new LRUCache<string, Outcome>({ max: cacheSettings.maxEntries });
+  const cache = cacheSettings === null ? null : new (lruCacheClass())<string, Outcome>({ max: cacheSettings.maxEntries });
   const inflight = new Map<string, Promise<Outcome>>();
   let generation = 0;
   let queries = 0;

@@ -3,7 +3,7 @@
 // The window arithmetic lives in limit-windows.ts, shared with the Redis limiter, so that both
 // behave the same (docs/limits.md; test/providers/rate-limiter-behaviour.ts checks both).
 
-import { LRUCache } from 'lru-cache';
+import { lruCacheClass } from '../lru.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
@@ -243,8 +243,9 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   const maxRestricted = integer(options.maxRestricted, 'maxRestricted', 1, LIMITS.maxSenders, maxSenders);
   const maxIds = integer(options.maxMessageIdsPerSender, 'maxMessageIdsPerSender', 0, LIMITS.maxMessageIdsPerSender, DEFAULTS.maxMessageIdsPerSender);
 
-  const counters = new LRUCache<string, SenderCounters>({ max: maxSenders });
-  const restrictions = new LRUCache<string, StoredRestriction>({ max: maxRestricted });
+  const LRU = lruCacheClass();
+  const counters = new LRU<string, SenderCounters>({ max: maxSenders });
+  const restrictions = new LRU<string, StoredRestriction>({ max: maxRestricted });
 
   /** The restriction in force for `key` at `nowMs`; drops it when it has expired. */
   const activeRestriction = (key: string, nowMs: number): Restriction | null => {
