@@ -10,7 +10,7 @@ import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy
 import { isPolicySet, selectPolicy, type PolicySet } from '../policy-set.js';
 import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter } from '../providers/types.js';
 import { envelopeOf, readMessage } from './envelope.js';
-import { applyRules } from './rules.js';
+import { applyRules, type RuleInput } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
 import { ask, Consultation, isPending, type Pending } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
@@ -331,6 +331,11 @@ function scoped(ctx: ResolvedContext, set: PolicySet, given: OutboundMessage): S
   return { ctx: { ...ctx, policy }, envelope: sameDomains ? first : envelopeOf(given, policy), policyName: name };
 }
 
+/** What the rules read; `policyName` only when a policy set chose one (a literal of one shape each way, no spread). */
+function ruleInput(envelope: Envelope, verdicts: Verdicts, srs: SrsContext | undefined, now: Date, policyName: string | undefined): RuleInput {
+  return policyName === undefined ? { envelope, verdicts, srs, now } : { envelope, verdicts, srs, now, policyName };
+}
+
 function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, signal: AbortSignal | undefined): Promise<Decision> {
   // Not an async function: when every provider answers at once, one resolved promise is all
   // the asynchrony a decision costs. Bad input still rejects rather than throws.
@@ -344,10 +349,10 @@ function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, 
     } else {
       ({ ctx, envelope, policyName } = scoped(base, base.policySet, given));
     }
-    const input = (verdicts: Verdicts) => (policyName === undefined ? { envelope, verdicts, srs: ctx.srs, now } : { envelope, verdicts, srs: ctx.srs, now, policyName });
     const verdicts = gather(given, envelope, ctx, now, signal);
-    if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules(input(gathered), ctx.policy));
-    return Promise.resolve(applyRules(input(verdicts), ctx.policy));
+    const { policy, srs } = ctx;
+    if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules(ruleInput(envelope, gathered, srs, now, policyName), policy));
+    return Promise.resolve(applyRules(ruleInput(envelope, verdicts, srs, now, policyName), policy));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -506,8 +511,5 @@ export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsI
       precomputed(given.authentication, 'authentication', checkAuthentication) ??
       notGiven,
   };
-  return applyRules(
-    policyName === undefined ? { envelope, verdicts: full, srs: ctx.srs, now: ctx.now } : { envelope, verdicts: full, srs: ctx.srs, now: ctx.now, policyName },
-    ctx.policy,
-  );
+  return applyRules(ruleInput(envelope, full, ctx.srs, ctx.now, policyName), ctx.policy);
 }
