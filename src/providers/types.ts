@@ -75,11 +75,27 @@ export interface SpamVerdict {
   readonly categories?: readonly string[];
 }
 
+/**
+ * Why a sender was restricted:
+ * - `limit`: a breach of a limit set whose action is `block-user` or `block-user-for-today`
+ *   (rule 3): `window` and `set` name the breached window and its limit set;
+ * - `spam`: `count` messages judged spam within `window` (`policy.spam.restrictAfter`);
+ * - `admin`: an administrator's `restrict()`.
+ */
+export type RestrictionCause =
+  | { readonly kind: 'limit'; readonly window: LimitWindow; readonly set: string }
+  | { readonly kind: 'spam'; readonly count: number; readonly window: 'hour' | 'day' }
+  | { readonly kind: 'admin' };
+
 /** Why and until when a sender may not send (rule 1). */
 export interface Restriction {
   /** ISO 8601 end of the restriction, or null: until an administrator releases it. */
   readonly until: string | null;
   readonly reason?: string;
+  /** ISO 8601 instant the restriction began (limiters of outbound-pools always set it). */
+  readonly since?: string;
+  /** What caused it (limiters of outbound-pools always set it). */
+  readonly cause?: RestrictionCause;
 }
 
 /** The four windows a limit set can have; recipients/message is stateless and checked by the core. */
@@ -117,6 +133,26 @@ export interface LimitSet {
   readonly action: LimitAction;
 }
 
+/**
+ * The organisation a message counts for, besides its sender (`message.tenant` with
+ * `policy.tenantLimits`): its external recipients over a sliding 24 h, 60 buckets of 24 min, like
+ * `recipientsPerDay`.
+ */
+export interface TenantLimitRequest {
+  /** The tenant's name, as `message.tenant` gives it. */
+  readonly key: string;
+  /** `policy.tenantLimits.externalRecipientsPerDay`; absent: count the tenant, cap nothing. */
+  readonly externalRecipientsPerDay?: number;
+}
+
+/** The tenant's cap, breached: the message has external recipients and would pass it. */
+export interface TenantBreach {
+  readonly tenant: string;
+  readonly limit: number;
+  /** External recipients the tenant sent in the last 24 h before this message. */
+  readonly used: number;
+}
+
 /** What the rate limiter is asked to count. */
 export interface ConsumeRequest {
   /** The sender key: the submitter when given, else the envelope sender. */
@@ -126,6 +162,12 @@ export interface ConsumeRequest {
   readonly internalRecipients: number;
   readonly externalRecipients: number;
   readonly limits: readonly LimitSet[];
+  /**
+   * The message's tenant, when `message.tenant` is given: the message counts for the tenant
+   * too, atomically with the sender (in every window of both, or in none). A message with an
+   * external recipient that would pass the tenant's cap is not counted, for sender nor tenant.
+   */
+  readonly tenant?: TenantLimitRequest;
   readonly now: Date;
 }
 
@@ -135,8 +177,39 @@ export interface ConsumeResult {
   readonly restriction: Restriction | null;
   /** Windows the message would exceed; empty when it fits. */
   readonly breaches: readonly LimitBreach[];
+  /** Set when the tenant's cap refuses the message (rule 11); absent or null otherwise. */
+  readonly tenantBreach?: TenantBreach | null;
   /** Whether the message was counted (it fit, or every breach was `alert`). */
   readonly counted: boolean;
+}
+
+/**
+ * A message judged spam (rule 6), reported to the limiter when the policy has
+ * `spam.restrictAfter`. Retries of the same message (same id) count once.
+ */
+export interface SpamReport {
+  readonly key: string;
+  readonly messageId?: string;
+  readonly restrictAfter: SpamRestrictAfter;
+  readonly now: Date;
+}
+
+/** `policy.spam.restrictAfter`, as the limiter receives it. */
+export interface SpamRestrictAfter {
+  readonly count: number;
+  readonly window: 'hour' | 'day';
+  readonly action: 'block-user' | 'block-user-for-today';
+}
+
+/** The limiter's answer to a {@link SpamReport}. */
+export interface SpamReportResult {
+  /** Spam messages of this sender within the window, this one included. */
+  readonly count: number;
+  /**
+   * The restriction this message imposed (its count reached `restrictAfter.count`), else null —
+   * also when the sender was released today (immune until the next UTC day).
+   */
+  readonly restriction: Restriction | null;
 }
 
 /**
@@ -153,6 +226,14 @@ export interface RateLimiter {
   consume(request: ConsumeRequest): MaybePromise<ConsumeResult>;
   restriction(key: string, now: Date): MaybePromise<Restriction | null>;
   /**
+   * Optional: counts a message judged spam and restricts its sender at `restrictAfter.count`.
+   * Needed by a policy with `spam.restrictAfter` (a limiter without it: the decision notes that
+   * nothing was counted).
+   */
+  readonly reportSpam?: (report: SpamReport) => MaybePromise<SpamReportResult>;
+  /** Optional: `reportSpam` answered at once, as {@link RateLimiter.consumeSync}. */
+  readonly reportSpamSync?: (report: SpamReport) => SpamReportResult;
+  /**
    * Optional: `consume` answered at once (thrown instead of rejected), for a limiter that keeps
    * its state in memory; `decidePool` then asks it without a promise. Same semantics as `consume`.
    */
@@ -164,18 +245,56 @@ export interface RateLimiter {
 /** A restricted sender, as {@link ManagedRateLimiter.restricted} lists it. */
 export interface RestrictedSender extends Restriction {
   readonly key: string;
+  readonly since: string;
+  readonly cause: RestrictionCause;
+}
+
+/** An administrator's restriction: `restrict(key, { until, reason })`. */
+export interface RestrictOptions {
+  /** When it ends; null or absent: until released. */
+  readonly until?: Date | null;
+  readonly reason?: string;
+  /** When it begins (the limiter's clock for `since`); default: now. */
+  readonly now?: Date;
 }
 
 /**
+ * What a managed limiter tells an operator's code (`subscribe`). On Redis every node's
+ * subscribers see every node's events (pub/sub); in memory, the process's own.
+ * - `restricted`: a sender was restricted (a limit, spam, or an administrator);
+ * - `released`: an administrator released it (immune to automatic restriction until `immuneUntil`);
+ * - `limit-alert`: a breach whose action is `alert` (the message was delivered and counted);
+ * - `tenant-cap`: a tenant's cap refused a message.
+ * `at` is the ISO 8601 instant, from the clock of the call that caused it.
+ */
+export type LimiterEvent =
+  | { readonly type: 'restricted'; readonly at: string; readonly key: string; readonly restriction: Restriction & { readonly since: string; readonly cause: RestrictionCause } }
+  | { readonly type: 'released'; readonly at: string; readonly key: string; readonly immuneUntil: string }
+  | { readonly type: 'limit-alert'; readonly at: string; readonly key: string; readonly breach: LimitBreach }
+  | { readonly type: 'tenant-cap'; readonly at: string; readonly key: string; readonly breach: TenantBreach };
+
+/** A function that receives {@link LimiterEvent}s; its errors and rejections are ignored. */
+export type LimiterEventListener = (event: LimiterEvent) => void;
+
+/**
  * A rate limiter that also manages restrictions: the in-memory and Redis limiters of
- * outbound-pools implement it. `release` lifts a restriction (an administrator's "release
- * user"); `restricted` lists the senders restricted now.
+ * outbound-pools implement it.
+ * - `restrict` imposes an administrator's restriction (replacing any other for the key);
+ * - `release` lifts a restriction (an administrator's "release user"): the sender is not
+ *   restricted again automatically (limit or spam) until the next UTC day — a breach then refuses
+ *   the message as `block` would, without restricting; `restrict` still works;
+ * - `restricted` lists the senders restricted now, with when, why and until when;
+ * - `subscribe` delivers {@link LimiterEvent}s and returns the function that stops them.
  */
 export interface ManagedRateLimiter extends RateLimiter {
   consume(request: ConsumeRequest): Promise<ConsumeResult>;
   restriction(key: string, now: Date): Promise<Restriction | null>;
-  release(key: string): Promise<boolean>;
+  readonly reportSpam: (report: SpamReport) => Promise<SpamReportResult>;
+  restrict(key: string, options?: RestrictOptions): Promise<RestrictedSender>;
+  /** True when a restriction was lifted. `now` (default: the current time) starts the immunity. */
+  release(key: string, now?: Date): Promise<boolean>;
   restricted(now: Date): Promise<readonly RestrictedSender[]>;
+  subscribe(listener: LimiterEventListener): () => void;
 }
 
 /** What a spam classifier or authenticator is given. */
