@@ -221,9 +221,9 @@ async function rspamdClassifier(url: string): Promise<AsyncSpamClassifier> {
  * before the first message: without ioredis or without an answer within REDIS_PROBE_MS, every
  * decision would carry `provider-failed`, so the run stops at once instead.
  */
-async function redisRateLimiter(url: string): Promise<ManagedRateLimiter & { close(): Promise<void> }> {
+export async function redisRateLimiter(url: string, prefix?: string): Promise<ManagedRateLimiter & { close(): Promise<void> }> {
   const { createRedisRateLimiter } = await import('../redis/limiter.js');
-  const limiter = providerOption('--redis-url', () => createRedisRateLimiter({ url }));
+  const limiter = providerOption('--redis-url', () => createRedisRateLimiter(prefix === undefined ? { url } : { url, prefix }));
   const start = Date.now();
   try {
     for (;;) {

@@ -7,6 +7,7 @@ import { closest } from './args.js';
 import { DECIDE_USAGE, EXPLAIN_USAGE, runDecide, runExplain } from './decide.js';
 import { processIo, UsageError, type CliIo } from './io.js';
 import { MILTER_USAGE, runMilter } from './milter.js';
+import { RESTRICTED_USAGE, runRestricted } from './restricted.js';
 import { runSrs, SRS_USAGE } from './srs.js';
 import { runSrsMap, SRS_MAP_USAGE } from './srs-map.js';
 
@@ -58,6 +59,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     usage: SRS_MAP_USAGE,
     run: runSrsMap,
   },
+  restricted: {
+    synopsis: 'restricted list|release|restrict',
+    summary: 'the restricted senders in Redis: list them, release one, restrict one',
+    usage: RESTRICTED_USAGE,
+    run: runRestricted,
+  },
 };
 
 function usage(): string {
@@ -74,8 +81,9 @@ Options:
   -h, --help            this text
   -v, --version         the version
 
-Exit status: 0 success, 1 a message could not be read or was invalid (decide, explain) or an
-address could not be rewritten or verified (srs), 2 usage error.`;
+Exit status: 0 success, 1 a message could not be read or was invalid (decide, explain), an
+address could not be rewritten or verified (srs), or the sender to release was not restricted
+(restricted release), 2 usage error.`;
 }
 
 function version(): string {
