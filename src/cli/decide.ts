@@ -34,7 +34,7 @@ a directory entry by entry, so memory stays bounded however many messages there 
 Inputs (recognised by extension; a file with another name, by its first bytes):
   x.eml, x.msg   an RFC 5322 message. Its envelope is in x.json beside it ({ "mailFrom": "...",
                  "rcptTo": [...], optional "submitter", "queueId", "ingress", "authentication",
-                 "spam" }), and/or given by --mail-from and --rcpt, which replace the fields they
+                 "spam", "groups", "autoForwarded", "tenant" }), and/or given by --mail-from and --rcpt, which replace the fields they
                  name and keep the others (the precomputed spam and authentication verdicts).
   x.json         one message as JSON: the envelope fields above plus at most one of "file" or
                  "raw" (see below), or the envelope alone; the sidecar of x.eml when that exists;
@@ -399,8 +399,8 @@ export async function runDecide(args: readonly string[], io: CliIo, demo = false
 
 export const EXPLAIN_USAGE = `Usage: outbound-pools explain <message | -> [options]
 
-Why the message gets its pool, rule by rule (docs/decision-rules.md): for each rule in the order applied (1, 10, 2–9) in
-order, the verdict it read and whether it applies, does not apply or was not reached; then the
+Why the message gets its pool, rule by rule (docs/decision-rules.md): for each rule in the order applied (1, 10, 2, 3,
+11, 4–9), the verdict it read and whether it applies, does not apply or was not reached; then the
 decision and its trace line (OutboundIpPoolName=…). The message is an .eml or .msg (its envelope
 in the .json beside it and/or --mail-from and --rcpt), a .json message, or - for standard input.
 
@@ -431,7 +431,8 @@ export async function runExplain(args: readonly string[], io: CliIo): Promise<nu
     if (job!.message instanceof MessageError) throw job!.message;
     const decision = await setup.decide(job!.message);
     const rcptTo = Array.isArray(job!.message.rcptTo) ? job!.message.rcptTo : undefined;
-    const envelope = { ...(rcptTo === undefined ? {} : { rcptTo }), autoForwarded: job!.message.autoForwarded === true };
+    const tenant = typeof job!.message.tenant === 'string' ? job!.message.tenant : undefined;
+    const envelope = { ...(rcptTo === undefined ? {} : { rcptTo }), autoForwarded: job!.message.autoForwarded === true, ...(tenant === undefined ? {} : { tenant }) };
     const policy = setup.policyFor(decision);
     if (values.json) {
       const { rules, trace } = explain(decision, policy, envelope);
