@@ -44,7 +44,7 @@ describe('explainDecision', () => {
     const lines = explainDecision(await decidePool(example('03-spam'), { policy, providers: { dns } }), policy, example('03-spam'));
     // In the order the rules are applied: 1, 10, 2, 3, 11, 4, …, 9.
     assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'not reached', 'not reached', 'not reached']);
-    assert.equal(ruleLine(lines, 11), '11 tenant cap: no tenant cap (tenantLimits not set) → does not apply');
+    assert.equal(ruleLine(lines, 11), '11 tenant cap: no tenant given (cap 500 external recipients in 24 h) → does not apply');
     assert.equal(ruleLine(lines, 10), '10 automatic forwarding: not an automatic forward → does not apply');
     assert.equal(ruleLine(lines, 5), '5 sender domain: bulk-offers.example has MX → does not apply');
     assert.equal(ruleLine(lines, 2), '2 recipients per message: 1 recipient, at most 500 (exchange-online) → does not apply');
