@@ -97,7 +97,7 @@ function checkProviders(value: unknown): Providers {
             !optionalMethods(provider as object, 'consumeSync', 'restrictionSync') ||
             !optionalMethods(provider as object, 'reportSpam', 'reportSpamSync'))
         ) {
-          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync(), restrictionSync(), reportSpam() and reportSpamSync())');
+          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync(); reportSpam() and reportSpamSync())');
         }
         break;
       case 'spam':

@@ -169,6 +169,6 @@ for (const [what, tenant] of [
 it('a rate limiter whose reportSpam is not a function is refused with the context, like any malformed provider', async () => {
   await assert.rejects(
     decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] }, { providers: { rateLimiter: { consume: async () => ({ restriction: null, breaches: [], counted: true }), restriction: async () => null, reportSpam: 'yes' } as never } }),
-    /providers\.rateLimiter must be an object with consume\(\) and restriction\(\) \(and, optionally, consumeSync\(\), restrictionSync\(\), reportSpam\(\) and reportSpamSync\(\)\)/,
+    /providers\.rateLimiter must be an object with consume\(\) and restriction\(\) \(and, optionally, consumeSync\(\) and restrictionSync\(\); reportSpam\(\) and reportSpamSync\(\)\)/,
   );
 });
