@@ -520,8 +520,8 @@ function checkedVerdict<T>(verdict: Verdict<T> | undefined, name: string, check:
   }
 }
 
-/** Verdicts for {@link decideFromVerdicts}: any left out count as not consulted. */
-export type VerdictsInput = Partial<Verdicts>;
+/** Verdicts for {@link decideFromVerdicts}: any left out count as not consulted (a spam report is made after a decision, not before). */
+export type VerdictsInput = Partial<Omit<Verdicts, 'spamReport'>>;
 
 /**
  * The synchronous core: the decision for a message from verdicts you gathered yourself (in an
