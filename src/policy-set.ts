@@ -6,8 +6,9 @@
 // Conditions: the values of one condition are OR'ed (any listed user), different conditions are
 // AND'ed (a listed user AND in a listed group); any exception excludes. A scoped policy's settings
 // replace the default's where given, the rest come from the default: top-level settings that are
-// objects (`spam`, `relay`, `dns`, `pools`, `deadlines`, `onProviderFailure`) merge key by key;
-// lists (`acceptedDomains`, `limits`) and plain values replace whole.
+// objects (`spam`, `tenantLimits`, `relay`, `dns`, `pools`, `deadlines`, `onProviderFailure`) merge
+// key by key (so `spam.restrictAfter` replaces the default's whole); lists (`acceptedDomains`,
+// `limits`) and plain values replace whole.
 
 import { parseEnvelopeAddress } from './address.js';
 import { OutboundPoolsError, show } from './errors.js';
@@ -80,7 +81,7 @@ export interface SelectedPolicy {
 
 const SET_BRAND: unique symbol = Symbol('outbound-pools.policy-set');
 const SCOPED_KEYS = ['name', 'priority', 'users', 'groups', 'domains', 'exceptUsers', 'exceptGroups', 'exceptDomains', 'policy'] as const;
-const MERGED_OBJECTS = new Set(['spam', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure']);
+const MERGED_OBJECTS = new Set(['spam', 'tenantLimits', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure']);
 const MAX_PRIORITY = 1_000_000;
 const NAME = /^[^\x00-\x1f\x7f]{1,128}$/;
 

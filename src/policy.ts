@@ -6,7 +6,7 @@ import { normaliseDomain } from './address.js';
 import { publicSuffixKind } from './public-suffix.js';
 import { OutboundPoolsError, show } from './errors.js';
 import { settingsObject } from './settings.js';
-import type { LimitAction, LimitSet } from './providers/types.js';
+import type { LimitAction, LimitSet, SpamRestrictAfter } from './providers/types.js';
 
 /** A delivery pool. */
 export type Pool = 'normal' | 'high-risk' | 'relay';
@@ -50,7 +50,30 @@ export interface PolicyInput {
     readonly threshold?: number;
     /** Categories (e.g. `malware`, `phishing`) that block instead of using the high-risk pool. */
     readonly blockCategories?: readonly string[];
+    /**
+     * Restrict a sender whose messages were judged spam (rule 6, high-risk) `count` times within
+     * the `window` (an hour or a day, sliding), counted by the rate limiter: the message reaching
+     * the count still leaves through the high-risk pool, later ones are refused (rule 1).
+     * `action`: `block-user-for-today` (default, until the next UTC midnight) or `block-user`
+     * (until an administrator releases the sender). `null`, as not given: no restriction after
+     * spam (a scoped policy turns the default's off with it).
+     */
+    readonly restrictAfter?: {
+      readonly count: number;
+      readonly window: 'hour' | 'day';
+      readonly action?: 'block-user' | 'block-user-for-today';
+    } | null;
   };
+  /**
+   * The cap of a tenant (`message.tenant`): at most `externalRecipientsPerDay` external
+   * recipients over a sliding 24 hours, for all its senders together — Microsoft 365's tenant
+   * external recipient rate limit. Over it, every message of the tenant with an external
+   * recipient is blocked (rule 11). Counted by the rate limiter. `null`, as not given: tenants
+   * are counted, not capped (a scoped policy turns the default's cap off with it).
+   */
+  readonly tenantLimits?: {
+    readonly externalRecipientsPerDay: number;
+  } | null;
   readonly relay?: {
     /** Whether aligned DKIM pass at ingress verifies a forward (default true, per the Microsoft documentation the project started from). */
     readonly dkim?: boolean;
@@ -89,7 +112,14 @@ export interface Policy {
   readonly recipientsPerMessage: { readonly limit: number; readonly set: string } | null;
   readonly overLimit: 'block' | 'high-risk';
   readonly autoForwarding: 'on' | 'off';
-  readonly spam: { readonly threshold: number | null; readonly blockCategories: readonly string[] };
+  readonly spam: {
+    readonly threshold: number | null;
+    readonly blockCategories: readonly string[];
+    /** `spam.restrictAfter`, its action filled in; null when not set. */
+    readonly restrictAfter: SpamRestrictAfter | null;
+  };
+  /** `tenantLimits`; null when not set (a tenant is then counted, not capped). */
+  readonly tenantLimits: { readonly externalRecipientsPerDay: number } | null;
   readonly relay: { readonly dkim: boolean; readonly alignment: 'relaxed' | 'strict'; readonly trustedArcSealers: readonly string[] };
   readonly dns: { readonly onError: DnsErrorAction };
   readonly pools: { readonly [P in Pool]: string };
@@ -244,6 +274,29 @@ function limitSet(input: unknown, index: number): LimitSet {
   return Object.freeze(set) as unknown as LimitSet;
 }
 
+/** Most spam messages `spam.restrictAfter.count` may wait for; a limiter keeps one timestamp per message counted. */
+const MAX_SPAM_COUNT = 10_000;
+
+/** `spam.restrictAfter`: a count of spam messages within an hour or a day, and what it does. */
+function restrictAfter(input: unknown): SpamRestrictAfter | null {
+  if (input === undefined || input === null) return null;
+  const value = record(input, 'spam.restrictAfter', ['count', 'window', 'action']);
+  if (value.count === undefined || value.window === undefined) throw invalid('spam.restrictAfter needs count (spam messages) and window (\'hour\' or \'day\').');
+  return {
+    count: integer(value.count, 'spam.restrictAfter.count', 1, MAX_SPAM_COUNT),
+    window: oneOf(value.window, 'spam.restrictAfter.window', ['hour', 'day'] as const, 'day'),
+    action: oneOf(value.action, 'spam.restrictAfter.action', ['block-user-for-today', 'block-user'] as const, 'block-user-for-today'),
+  };
+}
+
+/** `tenantLimits`: the tenant's external recipients per sliding 24 hours. */
+function tenantLimits(input: unknown): Policy['tenantLimits'] {
+  if (input === undefined || input === null) return null;
+  const value = record(input, 'tenantLimits', ['externalRecipientsPerDay']);
+  if (value.externalRecipientsPerDay === undefined) throw invalid('tenantLimits needs externalRecipientsPerDay (external recipients per 24 hours for the whole tenant).');
+  return { externalRecipientsPerDay: integer(value.externalRecipientsPerDay, 'tenantLimits.externalRecipientsPerDay', 1, MAX_LIMIT) };
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -262,7 +315,7 @@ function deepFreeze<T>(value: T): T {
 export function createPolicy(input: PolicyInput | Policy = {}): Policy {
   if (isPolicy(input)) return input;
   const value = record(input, 'policy', [
-    'acceptedDomains', 'limits', 'overLimit', 'autoForwarding', 'spam', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure',
+    'acceptedDomains', 'limits', 'overLimit', 'autoForwarding', 'spam', 'tenantLimits', 'relay', 'dns', 'pools', 'deadlines', 'onProviderFailure',
   ]);
   const rawLimits = value.limits === undefined ? [] : Array.isArray(value.limits) ? value.limits : [value.limits];
   const limits = rawLimits.map(limitSet);
@@ -278,7 +331,7 @@ export function createPolicy(input: PolicyInput | Policy = {}): Policy {
     }
   }
 
-  const spam = record(value.spam, 'spam', ['threshold', 'blockCategories']);
+  const spam = record(value.spam, 'spam', ['threshold', 'blockCategories', 'restrictAfter']);
   if (spam.threshold !== undefined && (typeof spam.threshold !== 'number' || !Number.isFinite(spam.threshold))) {
     throw invalid(`spam.threshold must be a finite number, got ${show(spam.threshold)}.`);
   }
@@ -304,7 +357,9 @@ export function createPolicy(input: PolicyInput | Policy = {}): Policy {
     spam: {
       threshold: (spam.threshold as number | undefined) ?? null,
       blockCategories: stringList(spam.blockCategories, 'spam.blockCategories').map((c) => c.toLowerCase()),
+      restrictAfter: restrictAfter(spam.restrictAfter),
     },
+    tenantLimits: tenantLimits(value.tenantLimits),
     relay: {
       dkim: (relay.dkim as boolean | undefined) ?? true,
       alignment: oneOf(relay.alignment, 'relay.alignment', ['relaxed', 'strict'] as const, 'relaxed'),

@@ -47,6 +47,25 @@ describe('createPolicySet', () => {
     assert.deepEqual(merged.scoped[0]!.policy.spam.blockCategories, ['malware']);
   });
 
+  it('a scoped policy overrides the tenant cap and spam.restrictAfter (whole), keeps them when silent, and turns them off with null', () => {
+    const set = createPolicySet({
+      default: { spam: { threshold: 6, restrictAfter: { count: 5, window: 'day' } }, tenantLimits: { externalRecipientsPerDay: 1_000 } },
+      scoped: [
+        { name: 'strict', priority: 0, users: ['a@contoso.com'], policy: { spam: { restrictAfter: { count: 2, window: 'hour', action: 'block-user' } }, tenantLimits: { externalRecipientsPerDay: 100 } } },
+        { name: 'silent', priority: 1, users: ['b@contoso.com'], policy: { spam: { threshold: 4 } } },
+        { name: 'off', priority: 2, users: ['c@contoso.com'], policy: { spam: { restrictAfter: null }, tenantLimits: null } },
+      ],
+    });
+    const [strict, silent, off] = set.scoped;
+    assert.deepEqual(strict!.policy.spam.restrictAfter, { count: 2, window: 'hour', action: 'block-user' });
+    assert.deepEqual(strict!.policy.tenantLimits, { externalRecipientsPerDay: 100 });
+    assert.equal(strict!.policy.spam.threshold, 6);
+    assert.deepEqual(silent!.policy.spam.restrictAfter, { count: 5, window: 'day', action: 'block-user-for-today' });
+    assert.deepEqual(silent!.policy.tenantLimits, { externalRecipientsPerDay: 1_000 });
+    assert.equal(off!.policy.spam.restrictAfter, null);
+    assert.equal(off!.policy.tenantLimits, null);
+  });
+
   const refusals: [string, unknown, RegExp][] = [
     ['an unknown key in the set', { default: {}, scopes: [] }, /Unknown setting policy set\.scopes/],
     ['an unknown key in a scoped policy', { default: {}, scoped: [{ name: 'a', priority: 0, users: ['a@b.example'], policy: {}, userz: [] }] }, /Unknown setting scoped\[0\]\.userz/],

@@ -47,7 +47,8 @@ describe('createPolicy defaults', () => {
   it('has no limits, no recipients-per-message limit, no spam threshold and no accepted domains', () => {
     assert.deepEqual(policy.limits, []);
     assert.equal(policy.recipientsPerMessage, null);
-    assert.deepEqual(policy.spam, { threshold: null, blockCategories: [] });
+    assert.deepEqual(policy.spam, { threshold: null, blockCategories: [], restrictAfter: null });
+    assert.equal(policy.tenantLimits, null);
     assert.deepEqual(policy.acceptedDomains, []);
   });
 
@@ -177,6 +178,7 @@ describe('createPolicy normalisation', () => {
     assert.deepEqual(createPolicy({ spam: { threshold: 0, blockCategories: ['Malware', 'PHISHING'] } }).spam, {
       threshold: 0,
       blockCategories: ['malware', 'phishing'],
+      restrictAfter: null,
     });
     assert.equal(createPolicy({ spam: { threshold: -2.5 } }).spam.threshold, -2.5);
   });
@@ -195,6 +197,20 @@ describe('createPolicy normalisation', () => {
     assert.deepEqual(policy.onProviderFailure, { rateLimiter: 'defer', spam: 'defer', authenticator: 'defer' });
     assert.equal(policy.deadlines.totalMs, 120_000);
     assert.equal(policy.deadlines.dnsMs, 1);
+  });
+
+  it('takes a tenant cap and a restriction after spam, frozen; the action defaults to block-user-for-today', () => {
+    const policy = createPolicy({ tenantLimits: { externalRecipientsPerDay: 5_000 }, spam: { threshold: 5, restrictAfter: { count: 3, window: 'hour' } } });
+    assert.deepEqual(policy.tenantLimits, { externalRecipientsPerDay: 5_000 });
+    assert.deepEqual(policy.spam.restrictAfter, { count: 3, window: 'hour', action: 'block-user-for-today' });
+    assert.ok(Object.isFrozen(policy.tenantLimits) && Object.isFrozen(policy.spam.restrictAfter));
+    assert.deepEqual(createPolicy({ spam: { restrictAfter: { count: 1, window: 'day', action: 'block-user' } } }).spam.restrictAfter, { count: 1, window: 'day', action: 'block-user' });
+  });
+
+  it('reads null for tenantLimits and spam.restrictAfter as not set (a JSON round trip of a policy without them)', () => {
+    const policy = createPolicy({ tenantLimits: null, spam: { restrictAfter: null } });
+    assert.equal(policy.tenantLimits, null);
+    assert.equal(policy.spam.restrictAfter, null);
   });
 });
 
@@ -296,6 +312,21 @@ describe('createPolicy refusals name the setting', () => {
     ['a limit over 10,000,000', { limits: { recipientsPerDay: 10_000_001 } }, /^limits\[0\]\.recipientsPerDay must be a whole number/],
     ['a limit as a string', { limits: { messagesPerMinute: '30' } }, /^limits\[0\]\.messagesPerMinute must be a whole number/],
     ['a limit as null', { limits: { messagesPerMinute: null } }, /^limits\[0\]\.messagesPerMinute must be a whole number/],
+    // SPEC §7: the tenant cap and the restriction after spam.
+    ['tenantLimits a number', { tenantLimits: 500 }, /^tenantLimits must be an object/],
+    ['tenantLimits without its cap', { tenantLimits: {} }, /^tenantLimits needs externalRecipientsPerDay/],
+    ['tenantLimits.externalRecipientsPerHour', { tenantLimits: { externalRecipientsPerHour: 5 } }, /Unknown setting tenantLimits\.externalRecipientsPerHour\b/],
+    ['a zero tenant cap', { tenantLimits: { externalRecipientsPerDay: 0 } }, /^tenantLimits\.externalRecipientsPerDay must be a whole number from 1 to 10000000/],
+    ['a fractional tenant cap', { tenantLimits: { externalRecipientsPerDay: 2.5 } }, /^tenantLimits\.externalRecipientsPerDay must be a whole number/],
+    ['a tenant cap as a string', { tenantLimits: { externalRecipientsPerDay: '500' } }, /^tenantLimits\.externalRecipientsPerDay must be a whole number/],
+    ['spam.restrictAfter a number', { spam: { restrictAfter: 3 } }, /^spam\.restrictAfter must be an object/],
+    ['spam.restrictAfter without window', { spam: { restrictAfter: { count: 3 } } }, /^spam\.restrictAfter needs count \(spam messages\) and window/],
+    ['spam.restrictAfter without count', { spam: { restrictAfter: { window: 'day' } } }, /^spam\.restrictAfter needs count/],
+    ['spam.restrictAfter.count 0', { spam: { restrictAfter: { count: 0, window: 'day' } } }, /^spam\.restrictAfter\.count must be a whole number from 1 to 10000/],
+    ['spam.restrictAfter.count over 10,000', { spam: { restrictAfter: { count: 10_001, window: 'day' } } }, /^spam\.restrictAfter\.count must be a whole number/],
+    ['spam.restrictAfter.window week', { spam: { restrictAfter: { count: 3, window: 'week' } } }, /^spam\.restrictAfter\.window must be one of 'hour', 'day'/],
+    ['spam.restrictAfter.action block', { spam: { restrictAfter: { count: 3, window: 'day', action: 'block' } } }, /^spam\.restrictAfter\.action must be one of 'block-user-for-today', 'block-user'/],
+    ['spam.restrictAfter.windows', { spam: { restrictAfter: { count: 3, windows: 'day' } } }, /Unknown setting spam\.restrictAfter\.windows\b/],
     ['a bad limit in the second set', { limits: [{ messagesPerMinute: 1 }, { recipientsPerDay: -5 }] }, /^limits\[1\]\.recipientsPerDay/],
     ['a bad limit action', { limits: { messagesPerMinute: 1, action: 'Block' } }, /^limits\[0\]\.action must be one of 'block', 'alert', 'block-user-for-today', 'block-user'/],
     ['an empty limit set name', { limits: { name: '', messagesPerMinute: 1 } }, /^limits\[0\]\.name must be a non-empty string/],

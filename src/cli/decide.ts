@@ -12,6 +12,7 @@ import { OutboundPoolsError } from '../errors.js';
 import { createPolicy, type Policy } from '../policy.js';
 import { createPolicySet, type PolicySet, type PolicySetInput } from '../policy-set.js';
 import { createDnsResolver } from '../providers/dns.js';
+import { createMemoryRateLimiter } from '../providers/memory-limiter.js';
 import { createStaticResolver, type StaticZone } from '../providers/static-dns.js';
 import type { AsyncSpamClassifier, ManagedRateLimiter } from '../providers/types.js';
 import { Srs } from '../srs/index.js';
@@ -34,7 +35,7 @@ a directory entry by entry, so memory stays bounded however many messages there 
 Inputs (recognised by extension; a file with another name, by its first bytes):
   x.eml, x.msg   an RFC 5322 message. Its envelope is in x.json beside it ({ "mailFrom": "...",
                  "rcptTo": [...], optional "submitter", "queueId", "ingress", "authentication",
-                 "spam" }), and/or given by --mail-from and --rcpt, which replace the fields they
+                 "spam", "groups", "autoForwarded", "tenant" }), and/or given by --mail-from and --rcpt, which replace the fields they
                  name and keep the others (the precomputed spam and authentication verdicts).
   x.json         one message as JSON: the envelope fields above plus at most one of "file" or
                  "raw" (see below), or the envelope alone; the sidecar of x.eml when that exists;
@@ -58,7 +59,7 @@ the flags: the sender is never assumed (a null sender would make it a bounce). G
 --mail-from '<>' for a bounce.
 
 demo: decide over the bundled example messages (examples/messages) with the bundled policy
-and DNS zone; no network.
+and DNS zone, counting sending limits in memory (rules 1, 3 and 11); no network.
 
 Options:
   --mail-from <address>   envelope sender ('<>' or '' for the null sender); one message only
@@ -275,7 +276,10 @@ export async function setUp(values: CommonValues, demo = false): Promise<Setup> 
   const spam = rspamdUrl === undefined ? undefined : await rspamdClassifier(rspamdUrl);
   // Last: the one provider that holds a connection open, so that nothing above can leave it open.
   const redisUrl = values['redis-url'];
-  const rateLimiter = redisUrl === undefined ? undefined : await redisRateLimiter(redisUrl);
+  const redis = redisUrl === undefined ? undefined : await redisRateLimiter(redisUrl);
+  // The demo counts in memory (from its fixed clock, so the same every run): the tenant of
+  // 11-tenant-over-cap passes its cap because 01 and 09 counted for it first.
+  const rateLimiter = redis ?? (demo ? createMemoryRateLimiter() : undefined);
   const decider = createDecider({
     policy: policySet ?? policy,
     providers: { dns, ...(spam === undefined ? {} : { spam }), ...(rateLimiter === undefined ? {} : { rateLimiter }) },
@@ -286,7 +290,7 @@ export async function setUp(values: CommonValues, demo = false): Promise<Setup> 
     policyFor: (decision) => policySet?.scoped.find((scoped) => scoped.name === decision.policyName)?.policy ?? policy,
     decide: (message) => (now === undefined ? decider(message) : decider(message, { now })),
     close: async () => {
-      await rateLimiter?.close();
+      await redis?.close();
     },
   };
 }
@@ -399,8 +403,8 @@ export async function runDecide(args: readonly string[], io: CliIo, demo = false
 
 export const EXPLAIN_USAGE = `Usage: outbound-pools explain <message | -> [options]
 
-Why the message gets its pool, rule by rule (docs/decision-rules.md): for each rule in the order applied (1, 10, 2–9) in
-order, the verdict it read and whether it applies, does not apply or was not reached; then the
+Why the message gets its pool, rule by rule (docs/decision-rules.md): for each rule in the order applied (1, 10, 2, 3,
+11, 4–9), the verdict it read and whether it applies, does not apply or was not reached; then the
 decision and its trace line (OutboundIpPoolName=…). The message is an .eml or .msg (its envelope
 in the .json beside it and/or --mail-from and --rcpt), a .json message, or - for standard input.
 
@@ -431,7 +435,8 @@ export async function runExplain(args: readonly string[], io: CliIo): Promise<nu
     if (job!.message instanceof MessageError) throw job!.message;
     const decision = await setup.decide(job!.message);
     const rcptTo = Array.isArray(job!.message.rcptTo) ? job!.message.rcptTo : undefined;
-    const envelope = { ...(rcptTo === undefined ? {} : { rcptTo }), autoForwarded: job!.message.autoForwarded === true };
+    const tenant = typeof job!.message.tenant === 'string' ? job!.message.tenant : undefined;
+    const envelope = { ...(rcptTo === undefined ? {} : { rcptTo }), autoForwarded: job!.message.autoForwarded === true, ...(tenant === undefined ? {} : { tenant }) };
     const policy = setup.policyFor(decision);
     if (values.json) {
       const { rules, trace } = explain(decision, policy, envelope);

@@ -11,6 +11,8 @@ export interface ExplainEnvelope {
   readonly rcptTo?: readonly string[];
   /** `message.autoForwarded`, for rule 10. */
   readonly autoForwarded?: boolean;
+  /** `message.tenant`, for rule 11. */
+  readonly tenant?: string;
 }
 
 /** The rules in table order, with their short names. */
@@ -19,6 +21,7 @@ export const RULES: readonly { readonly rule: number; readonly name: string }[] 
   { rule: 10, name: 'automatic forwarding' },
   { rule: 2, name: 'recipients per message' },
   { rule: 3, name: 'sending limits' },
+  { rule: 11, name: 'tenant cap' },
   { rule: 4, name: 'NDR' },
   { rule: 5, name: 'sender domain' },
   { rule: 6, name: 'spam' },
@@ -110,7 +113,7 @@ export interface Explanation {
 const brief = (reason: Reason) => ({ code: reason.code, message: reason.message });
 
 /**
- * For every rule in the order they are applied (1, 10, 2–9), whether each applies, does not apply or was not reached, with
+ * For every rule in the order they are applied (1, 10, 2, 3, 11, 4–9), whether each applies, does not apply or was not reached, with
  * the verdict it read; then the decision, its SRS outcome and its trace line. Pure.
  */
 export function explain(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): Explanation {
@@ -166,6 +169,14 @@ export function explain(decision: Decision, policy: Policy, envelope: ExplainEnv
         const text = verdictText(verdicts.authentication, 'authentication', authText);
         return verdicts.authentication.state === 'failed' ? `${text} (policy: ${policy.onProviderFailure.authenticator})` : text;
       }
+      case 11: {
+        const cap = policy.tenantLimits;
+        const breach = valueOf(verdicts.limits)?.tenantBreach;
+        if (breach) return `tenant ${breach.tenant}: ${breach.used} external recipients in 24 h, cap ${breach.limit}`;
+        if (cap === null) return envelope.tenant === undefined ? 'no tenant cap (tenantLimits not set)' : `tenant ${envelope.tenant}: counted, no cap (tenantLimits not set)`;
+        if (envelope.tenant === undefined) return `no tenant given (cap ${cap.externalRecipientsPerDay} external recipients in 24 h)`;
+        return verdictText(verdicts.limits, 'rate limiter', () => `tenant ${envelope.tenant} within its cap of ${cap.externalRecipientsPerDay} external recipients in 24 h`);
+      }
       case 10:
         if (policy.autoForwarding === 'on') return 'automatic forwarding allowed (autoForwarding: on)';
         return envelope.autoForwarded === true ? 'an automatic forward, and the policy turns automatic forwarding off' : 'not an automatic forward';
@@ -197,7 +208,7 @@ export function explain(decision: Decision, policy: Policy, envelope: ExplainEnv
 }
 
 /**
- * Lines saying, for every rule in the order they are applied (1, 10, 2–9), whether each applies, does not apply or was not
+ * Lines saying, for every rule in the order they are applied (1, 10, 2, 3, 11, 4–9), whether each applies, does not apply or was not
  * reached, with the verdict it read; then the decision and its trace line. Pure.
  */
 export function explainDecision(decision: Decision, policy: Policy, envelope: ExplainEnvelope = {}): string[] {

@@ -44,7 +44,7 @@ export interface Input {
 }
 
 /** The envelope fields of a sidecar, a JSON message or a batch line (OutboundMessage's). */
-const ENVELOPE_FIELDS = ['mailFrom', 'rcptTo', 'submitter', 'queueId', 'ingress', 'authentication', 'spam', 'groups', 'autoForwarded'];
+const ENVELOPE_FIELDS = ['mailFrom', 'rcptTo', 'submitter', 'queueId', 'ingress', 'authentication', 'spam', 'groups', 'autoForwarded', 'tenant'];
 /** The fields of a batch line or a JSON message: the envelope, what the message is, and its name. */
 const MESSAGE_FIELDS = ['id', 'file', 'raw', ...ENVELOPE_FIELDS];
 

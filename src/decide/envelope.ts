@@ -9,7 +9,7 @@ import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Ingress } from '../providers/types.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
-const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam', 'groups', 'autoForwarded']);
+const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam', 'groups', 'autoForwarded', 'tenant']);
 /** Groups a sender may be in, as far as one message says (a directory's nested groups, flattened). */
 const MAX_GROUPS = 1_000;
 const MAX_GROUP_LENGTH = 256;
@@ -120,8 +120,8 @@ export function readMessage(message: unknown): OutboundMessage {
     for (const key in message) {
       if (!MESSAGE_KEYS.has(key)) throw invalid(`Unknown message field ${show(key)}; known: ${[...MESSAGE_KEYS].join(', ')}.`);
     }
-    const { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam, groups, autoForwarded } = message as OutboundMessage;
-    fields = { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam, groups, autoForwarded } as OutboundMessage;
+    const { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam, groups, autoForwarded, tenant } = message as OutboundMessage;
+    fields = { mailFrom, rcptTo, headers, submitter, queueId, ingress, authentication, spam, groups, autoForwarded, tenant } as OutboundMessage;
   } catch (error) {
     if (error instanceof OutboundPoolsError) throw error;
     throw invalid(`The message cannot be read (${describeThrown(error)}).`);
@@ -160,6 +160,10 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   const { autoForwarded } = message;
   if (autoForwarded !== undefined && typeof autoForwarded !== 'boolean') throw invalid(`autoForwarded must be true or false, got ${show(autoForwarded)}.`);
   const groups = checkGroups(message.groups);
+  const { tenant } = message;
+  if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > MAX_SUBMITTER_LENGTH || CONTROL.test(tenant))) {
+    throw invalid(`tenant must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(tenant)}.`);
+  }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // An index loop reads holes as undefined, refused like any non-string (map would skip them).
   const recipients: EnvelopeAddress[] = new Array(count);
@@ -191,6 +195,7 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     ndr: ndrVerdict(sender, fields),
     groups,
     autoForwarded: autoForwarded === true,
+    tenant: tenant ?? null,
   };
 }
 

@@ -8,12 +8,13 @@ import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy.js';
 import { isPolicySet, selectPolicy, type PolicySet } from '../policy-set.js';
-import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter } from '../providers/types.js';
+import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter, SpamReportResult, TenantLimitRequest } from '../providers/types.js';
 import { envelopeOf, readMessage } from './envelope.js';
 import { applyRules, type RuleInput } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
 import { ask, Consultation, isPending, type Pending } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
+import { askSpamReport, awaitSpamReport, isReportableSpam, withSpamReport } from './spam-report.js';
 
 /** The context, checked. */
 export interface ResolvedContext {
@@ -90,8 +91,13 @@ function checkProviders(value: unknown): Providers {
         if (provider !== undefined && typeof provider !== 'function') throw badProvider(name, 'a function (name, rrtype) => Promise, like dns.promises.resolve');
         break;
       case 'rateLimiter':
-        if (provider !== undefined && (!hasMethods(provider, 'consume', 'restriction') || !optionalMethods(provider as object, 'consumeSync', 'restrictionSync'))) {
-          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync())');
+        if (
+          provider !== undefined &&
+          (!hasMethods(provider, 'consume', 'restriction') ||
+            !optionalMethods(provider as object, 'consumeSync', 'restrictionSync') ||
+            !optionalMethods(provider as object, 'reportSpam', 'reportSpamSync'))
+        ) {
+          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync(); reportSpam() and reportSpamSync())');
         }
         break;
       case 'spam':
@@ -224,10 +230,21 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
   const { limits } = policy;
   // Two literals rather than a spread: the same fields in the same order either way.
   const request: ConsumeRequest =
-    messageId === null
+    envelope.tenant !== null ? tenantRequest(envelope, envelope.tenant, policy, now)
+    : messageId === null
       ? { key, internalRecipients, externalRecipients, limits, now }
       : { key, messageId, internalRecipients, externalRecipients, limits, now };
   return ask(() => (limiter.consumeSync === undefined ? limiter.consume(request) : limiter.consumeSync(request)), checkConsumeResult, false, signal);
+}
+
+/** The request of a message with a tenant (rule 11): it counts for the tenant too, capped when the policy says so. */
+function tenantRequest(envelope: Envelope, key: string, policy: Policy, now: Date): ConsumeRequest {
+  const tenant: TenantLimitRequest = policy.tenantLimits === null ? { key } : { key, externalRecipientsPerDay: policy.tenantLimits.externalRecipientsPerDay };
+  const { limitKey, messageId, internalRecipients, externalRecipients } = envelope;
+  const { limits } = policy;
+  return messageId === null
+    ? { key: limitKey, internalRecipients, externalRecipients, limits, tenant, now }
+    : { key: limitKey, messageId, internalRecipients, externalRecipients, limits, tenant, now };
 }
 
 function checkRestrictionOnly(value: unknown): ConsumeResult {
@@ -349,13 +366,37 @@ function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, 
     } else {
       ({ ctx, envelope, policyName } = scoped(base, base.policySet, given));
     }
-    const verdicts = gather(given, envelope, ctx, now, signal);
     const { policy, srs } = ctx;
+    // Only a policy that counts spam may need more time after the rules (the spam report).
+    if (policy.spam.restrictAfter !== null) return decideReporting(ctx, given, envelope, now, signal, policyName);
+    const verdicts = gather(given, envelope, ctx, now, signal);
     if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules(ruleInput(envelope, gathered, srs, now, policyName), policy));
     return Promise.resolve(applyRules(ruleInput(envelope, verdicts, srs, now, policyName), policy));
   } catch (error) {
     return Promise.reject(error);
   }
+}
+
+/**
+ * {@link decideWith} under a policy with `spam.restrictAfter`: the rules decide, then a message
+ * they sent to the high-risk pool as spam is reported to the rate limiter (src/decide/spam-report.ts),
+ * at once through `reportSpamSync`, else under the rate limiter's deadline within what is left of
+ * the total. Never rejects because the limiter misbehaved.
+ */
+function decideReporting(ctx: ResolvedContext, given: OutboundMessage, envelope: Envelope, now: Date, signal: AbortSignal | undefined, policyName: string | undefined): Promise<Decision> {
+  const start = performance.now();
+  const { policy, srs } = ctx;
+  const restrictAfter = policy.spam.restrictAfter!;
+  const report = (decision: Decision): Decision | Promise<Decision> => {
+    const limiter = ctx.providers.rateLimiter;
+    if (limiter === undefined || !isReportableSpam(decision, policy)) return decision;
+    const answer = askSpamReport(limiter, envelope, restrictAfter, now, signal);
+    if (!isPending(answer)) return withSpamReport(decision, answer as Verdict<SpamReportResult>, envelope, restrictAfter);
+    return awaitSpamReport(answer, policy, signal, performance.now() - start).then((verdict) => withSpamReport(decision, verdict, envelope, restrictAfter));
+  };
+  const verdicts = gather(given, envelope, ctx, now, signal);
+  if (verdicts instanceof Promise) return verdicts.then((gathered) => report(applyRules(ruleInput(envelope, gathered, srs, now, policyName), policy)));
+  return Promise.resolve(report(applyRules(ruleInput(envelope, verdicts, srs, now, policyName), policy)));
 }
 
 /** `value instanceof type`, false where asking throws (a revoked Proxy, a throwing getPrototypeOf trap). */
@@ -479,14 +520,16 @@ function checkedVerdict<T>(verdict: Verdict<T> | undefined, name: string, check:
   }
 }
 
-/** Verdicts for {@link decideFromVerdicts}: any left out count as not consulted. */
-export type VerdictsInput = Partial<Verdicts>;
+/** Verdicts for {@link decideFromVerdicts}: any left out count as not consulted (a spam report is made after a decision, not before). */
+export type VerdictsInput = Partial<Omit<Verdicts, 'spamReport'>>;
 
 /**
  * The synchronous core: the decision for a message from verdicts you gathered yourself (in an
  * MTA hook that already ran SPF, rspamd and a limiter). `message.spam` and
  * `message.authentication` are used where `verdicts` has none. Pure: no I/O, no clock unless
- * `context.now` is missing.
+ * `context.now` is missing. It makes no spam report for `policy.spam.restrictAfter`: whoever
+ * gathered the verdicts makes it too (`rateLimiter.reportSpam()`, for a decision that delivers
+ * with `spam` as its first reason).
  */
 export function decideFromVerdicts(message: OutboundMessage, verdicts: VerdictsInput, context: Omit<DecideContext, 'providers' | 'signal'> = {}): Decision {
   const base = resolveContext(context);

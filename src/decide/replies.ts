@@ -16,6 +16,8 @@ export const REPLIES = {
   spamBlocked: reply(550, '5.7.1', 'Message refused by outbound spam policy'),
   // 5.7.520 is the code Microsoft 365 gives when the outbound spam policy disables automatic forwarding.
   autoForwardingBlocked: reply(550, '5.7.520', 'Access denied: your organization does not allow automatic forwarding to external recipients'),
+  // 5.7.233 is the code Microsoft 365 gives when a tenant passes its external recipient rate limit.
+  tenantLimited: reply(550, '5.7.233', 'Your organization has reached its daily limit of external recipients; mail to external recipients is refused for now'),
   dnsDeferred: reply(451, '4.4.3', 'Cannot check the sender domain in DNS, try again later'),
   providerDeferred: (provider: string) => reply(451, '4.3.0', `Temporary failure checking the message (${provider}), try again later`),
 } as const;

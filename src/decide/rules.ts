@@ -83,7 +83,7 @@ function refuse(input: RuleInput, notes: readonly Reason[], action: 'block' | 'd
   };
 }
 
-/** Applies rules 1–9 to gathered verdicts. Pure: same input, same decision. */
+/** Applies the rules to gathered verdicts, in the order 1, 10, 2, 3, 11, 4–9. Pure: same input, same decision. */
 export function applyRules(input: RuleInput, policy: Policy): Decision {
   const { envelope, verdicts } = input;
   const notes: Reason[] = [];
@@ -99,12 +99,12 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
 
   // Rule 1: a restricted sender sends nothing.
   if (limitOutcome?.restriction) {
-    const { until, reason } = limitOutcome.restriction;
+    const { until, reason, cause } = limitOutcome.restriction;
     return refuse(input, notes, 'block', REPLIES.senderRestricted, {
       code: 'sender-restricted',
       rule: 1,
       message: `${envelope.limitKey} is restricted from sending ${until === null ? 'until released' : `until ${until}`}${reason ? `: ${reason}` : ''}.`,
-      detail: { key: envelope.limitKey, until },
+      detail: cause === undefined ? { key: envelope.limitKey, until } : { key: envelope.limitKey, until, cause: cause.kind },
     });
   }
 
@@ -157,6 +157,22 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
     };
     if (policy.overLimit === 'high-risk') return deliver(input, policy, notes, 'high-risk', reason);
     return refuse(input, notes, 'block', restricts ? REPLIES.limitRestricted : REPLIES.rateLimited, reason);
+  }
+
+  // Rule 11 (SPEC §7, tenant cap), applied right after rule 3: it reads the same limiter answer,
+  // and a sender restricted (rule 1) or over its own limits (rule 3) is told about its own
+  // problem first. Only mail to external recipients is refused — the limiter sets no breach for
+  // a message without one, and the rule checks it again. Always a block: `overLimit: 'high-risk'`
+  // is the older treatment of a sender's sending limits, and Microsoft's tenant external
+  // recipient rate limit never sent mail through the high-risk pool.
+  const tenantBreach = limitOutcome?.tenantBreach;
+  if (tenantBreach && envelope.externalRecipients > 0) {
+    return refuse(input, notes, 'block', REPLIES.tenantLimited, {
+      code: 'tenant-limit-exceeded',
+      rule: 11,
+      message: `Tenant ${tenantBreach.tenant} sent to ${tenantBreach.used} external recipients in the last 24 hours; ${envelope.externalRecipients} more would pass its cap of ${tenantBreach.limit}.`,
+      detail: { tenant: tenantBreach.tenant, limit: tenantBreach.limit, used: tenantBreach.used, externalRecipients: envelope.externalRecipients },
+    });
   }
 
   // Rule 4: every NDR leaves through the high-risk pool (backscatter looks like spam).

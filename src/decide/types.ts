@@ -9,6 +9,7 @@ import type {
   Ingress,
   ProviderName,
   Providers,
+  SpamReportResult,
   SpamVerdict,
 } from '../providers/types.js';
 import type { Srs } from '../srs/index.js';
@@ -38,6 +39,12 @@ export interface OutboundMessage {
    * redirect): with `policy.autoForwarding: 'off'` it may not go to external recipients.
    */
   readonly autoForwarded?: boolean;
+  /**
+   * The organisation (tenant) that sent it, for a service that sends for many: the message counts
+   * against the tenant's cap of external recipients (`policy.tenantLimits`, rule 11) as well as
+   * its sender's limits.
+   */
+  readonly tenant?: string;
 }
 
 /** What the SRS step needs: a rewriter and the forwarding domain to rewrite into. */
@@ -95,6 +102,11 @@ export interface Verdicts {
   readonly senderDomain: Verdict<SenderDomainVerdict>;
   readonly spam: Verdict<SpamVerdict>;
   readonly authentication: Verdict<AuthenticationVerdict>;
+  /**
+   * The rate limiter's answer to the spam report of a message judged spam (rule 6) under a policy
+   * with `spam.restrictAfter`; present only when a report was made or attempted.
+   */
+  readonly spamReport?: Verdict<SpamReportResult>;
 }
 
 /** The parsed message the rules see. */
@@ -115,6 +127,8 @@ export interface Envelope {
   readonly groups: readonly string[];
   /** `message.autoForwarded`, checked (false when not given). */
   readonly autoForwarded: boolean;
+  /** `message.tenant`, checked (null when not given). */
+  readonly tenant: string | null;
 }
 
 /** Reason codes that decide: one per rule of SPEC §3. */
@@ -130,10 +144,14 @@ export type DecisiveReasonCode =
   | 'dkim-pass'
   | 'arc-pass'
   | 'accepted-domain'
-  | 'auto-forwarding-blocked';
+  | 'auto-forwarding-blocked'
+  | 'tenant-limit-exceeded';
 
-/** Reason codes that inform; `dns-error` and `provider-failed` decide when the policy says defer. */
-export type InformationalReasonCode = 'srs-rewritten' | 'srs-skipped' | 'limit-alert' | 'dns-error' | 'provider-failed';
+/**
+ * Reason codes that inform; `dns-error` and `provider-failed` decide when the policy says defer.
+ * `spam-restriction`: the spam message that restricted its sender (`policy.spam.restrictAfter`).
+ */
+export type InformationalReasonCode = 'srs-rewritten' | 'srs-skipped' | 'limit-alert' | 'dns-error' | 'provider-failed' | 'spam-restriction';
 
 export type ReasonCode = DecisiveReasonCode | InformationalReasonCode;
 

@@ -7,8 +7,11 @@ import type {
   DkimVerdict,
   LimitBreach,
   Restriction,
+  RestrictionCause,
+  SpamReportResult,
   SpamVerdict,
   SpfResult,
+  TenantBreach,
 } from '../providers/types.js';
 import { show } from '../errors.js';
 import type { SenderDomainVerdict } from './types.js';
@@ -138,7 +141,56 @@ function restriction(value: unknown): Restriction | null {
   const r = object(value, 'restriction');
   if (r.until !== null && (typeof r.until !== 'string' || Number.isNaN(Date.parse(r.until)))) fail('restriction.until is not an ISO date or null');
   const reason = optionalString(r.reason, 'restriction.reason');
-  return { until: r.until as string | null, ...(reason === undefined ? {} : { reason }) };
+  // The usual answer of a limiter that predates since and cause: nothing more to read.
+  if (r.since === undefined && r.cause === undefined) return { until: r.until as string | null, ...(reason === undefined ? {} : { reason }) };
+  const since = optionalString(r.since, 'restriction.since');
+  if (since !== undefined && Number.isNaN(Date.parse(since))) fail('restriction.since is not an ISO date');
+  const cause = r.cause === undefined ? undefined : restrictionCause(r.cause);
+  return {
+    until: r.until as string | null,
+    ...(reason === undefined ? {} : { reason }),
+    ...(since === undefined ? {} : { since }),
+    ...(cause === undefined ? {} : { cause }),
+  };
+}
+
+const SPAM_WINDOWS = new Set(['hour', 'day']);
+
+/** Why a sender was restricted: a limit, spam, or an administrator. */
+function restrictionCause(value: unknown): RestrictionCause {
+  const cause = object(value, 'restriction.cause');
+  switch (cause.kind) {
+    case 'admin':
+      return { kind: 'admin' };
+    case 'limit':
+      if (typeof cause.window !== 'string' || !LIMIT_WINDOWS.has(cause.window)) fail('restriction.cause.window is not a limit window');
+      if (typeof cause.set !== 'string') fail('restriction.cause.set is not a string');
+      return { kind: 'limit', window: cause.window as LimitBreach['window'], set: cause.set };
+    case 'spam':
+      if (typeof cause.count !== 'number' || !Number.isFinite(cause.count)) fail('restriction.cause.count is not a number');
+      if (typeof cause.window !== 'string' || !SPAM_WINDOWS.has(cause.window)) fail("restriction.cause.window is not 'hour' or 'day'");
+      return { kind: 'spam', count: cause.count, window: cause.window as 'hour' | 'day' };
+    default:
+      return fail(`restriction.cause.kind is not limit, spam or admin (${show(cause.kind)})`);
+  }
+}
+
+/** The tenant's cap, breached (rule 11): absent and null mean none. */
+function tenantBreach(value: unknown): TenantBreach | null {
+  if (value === null || value === undefined) return null;
+  const breach = object(value, 'tenantBreach');
+  if (typeof breach.tenant !== 'string') fail('tenantBreach.tenant is not a string');
+  for (const key of ['limit', 'used'] as const) {
+    if (typeof breach[key] !== 'number' || !Number.isFinite(breach[key])) fail(`tenantBreach.${key} is not a number`);
+  }
+  return { tenant: breach.tenant, limit: breach.limit as number, used: breach.used as number };
+}
+
+/** Checks a rate limiter's answer to a spam report (`reportSpam`). */
+export function checkSpamReport(value: unknown): SpamReportResult {
+  const report = object(value, 'the spam report answer');
+  if (typeof report.count !== 'number' || !Number.isFinite(report.count)) fail('count is not a number');
+  return { count: report.count, restriction: restriction(report.restriction) };
 }
 
 /** Checks a rate limiter's answer. */
@@ -146,8 +198,14 @@ export function checkConsumeResult(value: unknown): ConsumeResult {
   const verdict = object(value, 'the rate limiter answer');
   if (!Array.isArray(verdict.breaches)) fail('breaches is not an array');
   if (typeof verdict.counted !== 'boolean') fail('counted is not a boolean');
+  // A tenant over its cap (rule 11), when the limiter says so; otherwise the result has no such field.
+  const tenant = verdict.tenantBreach === undefined || verdict.tenantBreach === null ? null : tenantBreach(verdict.tenantBreach);
   // The usual answer has no breach: nothing to copy.
-  if (verdict.breaches.length === 0) return { restriction: restriction(verdict.restriction), breaches: NO_BREACHES, counted: verdict.counted };
+  if (verdict.breaches.length === 0) {
+    return tenant === null
+      ? { restriction: restriction(verdict.restriction), breaches: NO_BREACHES, counted: verdict.counted }
+      : { restriction: restriction(verdict.restriction), breaches: NO_BREACHES, tenantBreach: tenant, counted: verdict.counted };
+  }
   const breaches = items(verdict.breaches).map((item, index): LimitBreach => {
     const breach = object(item, `breaches[${index}]`);
     if (typeof breach.window !== 'string' || !LIMIT_WINDOWS.has(breach.window)) fail(`breaches[${index}].window is not a limit window`);
@@ -158,7 +216,9 @@ export function checkConsumeResult(value: unknown): ConsumeResult {
     if (typeof breach.set !== 'string') fail(`breaches[${index}].set is not a string`);
     return breach as unknown as LimitBreach;
   });
-  return { restriction: restriction(verdict.restriction), breaches, counted: verdict.counted };
+  return tenant === null
+    ? { restriction: restriction(verdict.restriction), breaches, counted: verdict.counted }
+    : { restriction: restriction(verdict.restriction), breaches, tenantBreach: tenant, counted: verdict.counted };
 }
 
 /** Checks the answer of `restriction()` (null, or a restriction). */

@@ -27,6 +27,8 @@ const EXPECTED: Record<string, { action: string; pool: string | null; first: str
   // The bundled policy set: the scoped policy of the marketing group has a spam threshold of 4.
   '09-scoped-policy.eml': { action: 'deliver', pool: 'high-risk', first: 'spam' },
   '10-auto-forward-blocked.eml': { action: 'block', pool: null, first: 'auto-forwarding-blocked' },
+  // Rule 11: 01 and 09 counted one external recipient each for the tenant contoso; 499 more pass its cap of 500.
+  '11-tenant-over-cap.eml': { action: 'block', pool: null, first: 'tenant-limit-exceeded' },
 };
 
 describe('outbound-pools demo and decide', () => {
@@ -39,7 +41,8 @@ describe('outbound-pools demo and decide', () => {
       const header = expected.action === 'deliver' ? `${file}: deliver through the ${expected.pool} pool` : `${file}: block — 550 5.`;
       assert.ok(result.stdout.includes(header), `missing "${header}"`);
     }
-    assert.match(result.stdout, /10 message\(s\): normal 2, high-risk 5, relay 1, block 2, defer 0, invalid 0/);
+    assert.match(result.stdout, /11 message\(s\): normal 2, high-risk 5, relay 1, block 3, defer 0, invalid 0/);
+    assert.match(result.stdout, /11-tenant-over-cap\.eml: block — 550 5\.7\.233 .*\n {2}tenant-limit-exceeded +Tenant contoso sent to 2 external recipients in the last 24 hours; 499 more would pass its cap of 500\./);
   });
 
   it('demo --json gives one decision per line with reasons, and the same addresses every run', () => {

@@ -40,10 +40,11 @@ function run(args: string[]) {
 }
 
 describe('explainDecision', () => {
-  it('spam: rules 1, 10 and 2–5 do not apply, 6 applies with the score it read, 7–9 not reached', async () => {
+  it('spam: rules 1, 10, 2, 3, 11, 4 and 5 do not apply, 6 applies with the score it read, 7–9 not reached', async () => {
     const lines = explainDecision(await decidePool(example('03-spam'), { policy, providers: { dns } }), policy, example('03-spam'));
-    // In the order the rules are applied: 1, 10, 2, 3, …, 9.
-    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'not reached', 'not reached', 'not reached']);
+    // In the order the rules are applied: 1, 10, 2, 3, 11, 4, …, 9.
+    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'not reached', 'not reached', 'not reached']);
+    assert.equal(ruleLine(lines, 11), '11 tenant cap: no tenant given (cap 500 external recipients in 24 h) → does not apply');
     assert.equal(ruleLine(lines, 10), '10 automatic forwarding: not an automatic forward → does not apply');
     assert.equal(ruleLine(lines, 5), '5 sender domain: bulk-offers.example has MX → does not apply');
     assert.equal(ruleLine(lines, 2), '2 recipients per message: 1 recipient, at most 500 (exchange-online) → does not apply');
@@ -57,7 +58,7 @@ describe('explainDecision', () => {
     const srs = { rewriter: new Srs({ secret: 'test' }), domain: 'contoso.com' };
     const decision = await decidePool(example('04-forward-spf-pass'), { policy, providers: { dns }, srs, now: new Date('2026-11-23T09:00:00Z') });
     const lines = explainDecision(decision, policy);
-    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'does not apply']);
+    assert.deepEqual(outcomes(lines), ['does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'does not apply', 'applies', 'does not apply']);
     assert.equal(ruleLine(lines, 5), '5 sender domain: fabrikam.example has MX → does not apply');
     assert.match(ruleLine(lines, 8), /^8 verified forward: SPF pass for fabrikam\.example \(given on the message\) → applies: spf-pass/);
     assert.equal(ruleLine(lines, 9), '9 accepted domain: fabrikam.example is not an accepted domain → does not apply');
@@ -69,7 +70,7 @@ describe('explainDecision', () => {
 
   it('an accepted sender: 9 applies, and 7 and 8 do not apply (they concern only senders from outside)', async () => {
     const lines = explainDecision(await decidePool(example('01-accepted-domain'), { policy, providers: { dns } }), policy);
-    assert.deepEqual(outcomes(lines).slice(7), ['does not apply', 'does not apply', 'applies']);
+    assert.deepEqual(outcomes(lines).slice(8), ['does not apply', 'does not apply', 'applies']);
     assert.match(ruleLine(lines, 7), /contoso\.com is accepted: only forwards from outside are checked → does not apply/);
   });
 
@@ -78,6 +79,33 @@ describe('explainDecision', () => {
     assert.deepEqual(outcomes(lines).slice(0, 3), ['does not apply', 'applies', 'not reached']);
     assert.match(ruleLine(lines, 10), /^10 automatic forwarding: an automatic forward, and the policy turns automatic forwarding off → applies: auto-forwarding-blocked/);
     assert.match(lines.at(-2)!, /^decision: block — 550 5\.7\.520 /);
+  });
+
+  it('a tenant over its cap: 11 applies right after 3, with what the limiter counted; NDR and later rules not reached', async () => {
+    const capped = createPolicy({ ...(JSON.parse(readFileSync(join(EXAMPLES, 'policy.json'), 'utf8')) as object), tenantLimits: { externalRecipientsPerDay: 10 } });
+    const rateLimiter = {
+      consume: async () => ({ restriction: null, breaches: [], tenantBreach: { tenant: 'contoso', limit: 10, used: 9 }, counted: false }),
+      restriction: async () => null,
+    };
+    const message = { ...example('01-accepted-domain'), rcptTo: ['lee@adventure-works.example', 'kim@adventure-works.example'], tenant: 'contoso' };
+    const lines = explainDecision(await decidePool(message, { policy: capped, providers: { dns, rateLimiter } }), capped, message);
+    assert.deepEqual(outcomes(lines).slice(3, 6), ['does not apply', 'applies', 'not reached']);
+    assert.match(ruleLine(lines, 11), /^11 tenant cap: tenant contoso: 9 external recipients in 24 h, cap 10 → applies: tenant-limit-exceeded — Tenant contoso sent to 9 external recipients/);
+    assert.match(lines.at(-2)!, /^decision: block — 550 5\.7\.233 /);
+    const within = explainDecision(await decidePool(message, { policy: capped, providers: { dns } }), capped, message);
+    assert.equal(ruleLine(within, 11), '11 tenant cap: no rate limiter configured → does not apply');
+  });
+
+  it('a spam message that restricted its sender: the spam-restriction note under rule 6', async () => {
+    const counting = createPolicy({ ...(JSON.parse(readFileSync(join(EXAMPLES, 'policy.json'), 'utf8')) as object), spam: { threshold: 6, restrictAfter: { count: 2, window: 'day' } } });
+    const rateLimiter = {
+      consume: async () => ({ restriction: null, breaches: [], counted: true }),
+      restriction: async () => null,
+      reportSpam: async () => ({ count: 2, restriction: { until: '2026-11-24T00:00:00.000Z' } }),
+    };
+    const lines = explainDecision(await decidePool(example('03-spam'), { policy: counting, providers: { dns, rateLimiter } }), counting, example('03-spam'));
+    assert.match(ruleLine(lines, 6), /→ applies: spam/);
+    assert.ok(lines.some((line) => /note spam-restriction: Spam message 2 of compromised-user@contoso\.com in the last 24 hours reaches spam\.restrictAfter \(2\)/.test(line)), lines.join('\n'));
   });
 
   it('an NDR, a blocked message, and notes of failed providers', async () => {

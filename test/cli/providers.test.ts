@@ -65,6 +65,8 @@ describe('outbound-pools decide --dns-server (a real dnsmasq)', () => {
         '08-null-mx-sender.eml': ['high-risk', 'sender-domain-unresolvable'],
         '09-scoped-policy.eml': ['high-risk', 'spam'],
         '10-auto-forward-blocked.eml': [null, 'auto-forwarding-blocked'],
+        // No rate limiter without --redis-url: nothing counts for the tenant's cap (the demo counts in memory).
+        '11-tenant-over-cap.eml': ['normal', 'accepted-domain'],
       },
     );
     assert.deepEqual(decisions['06-unresolvable-sender.eml']!.verdicts.senderDomain, {
@@ -72,7 +74,7 @@ describe('outbound-pools decide --dns-server (a real dnsmasq)', () => {
       value: { domain: 'no-such-domain.example', receivesMail: false, basis: 'no-records' },
     });
     assert.equal(decisions['08-null-mx-sender.eml']!.verdicts.senderDomain.value.basis, 'null-mx');
-    assert.equal(lines.at(-1)!.summary.messages, 10);
+    assert.equal(lines.at(-1)!.summary.messages, 11);
     // The answers came from the server: it was asked.
     assert.ok((await dns.queryCount({ name: 'no-such-domain.example' })) >= 1);
     assert.ok((await dns.queryCount({ name: 'woodgrove.example', type: 'MX' })) >= 1);

@@ -352,6 +352,42 @@ const SCENARIOS: readonly Scenario[] = [
       },
     ],
   },
+  {
+    // SPEC §7: asked after the rules, for a message they sent high-risk as spam; the decision stands whatever the report does.
+    title: 'a rate limiter whose reportSpam() (spam.restrictAfter)',
+    provider: 'rateLimiter',
+    reasonCode: 'provider-failed',
+    rule: 6,
+    field: 'spamReport',
+    message: { ...INSIDE, spam: { score: 9 } },
+    policy: { acceptedDomains: ACCEPTED, spam: { threshold: 5, restrictAfter: { count: 3, window: 'day' } } },
+    install: (impl) => ({ rateLimiter: { ...healthyLimiter, reportSpam: impl as never } }),
+    late: { count: 3, restriction: { until: '2026-11-24T00:00:00.000Z' } },
+    prompt: { action: 'deliver', pool: 'high-risk', codes: ['spam', 'spam-restriction'], reply: null },
+    garbage: [
+      ['42', 42],
+      ['null', null],
+      ['undefined', undefined],
+      ['an array', []],
+      ['an empty object', {}],
+      ["{ count: '3' }", { count: '3', restriction: null }],
+      ['a restriction whose until is not a date', { count: 3, restriction: { until: 'tomorrow' } }],
+      ["a restriction whose cause is { kind: 'spite' }", { count: 3, restriction: { until: null, cause: { kind: 'spite' } } }],
+    ],
+    extraFaults: [],
+    modes: [
+      {
+        label: 'leaves the message high-risk with an informational provider-failed(rateLimiter)',
+        policy: {},
+        expect: { action: 'deliver', pool: 'high-risk', codes: ['spam', 'provider-failed(rateLimiter)'], reply: null },
+      },
+      {
+        label: "leaves it high-risk even with onProviderFailure.rateLimiter 'defer' (the message is decided; only the count is lost)",
+        policy: { onProviderFailure: { rateLimiter: 'defer' } },
+        expect: { action: 'deliver', pool: 'high-risk', codes: ['spam', 'provider-failed(rateLimiter)'], reply: null },
+      },
+    ],
+  },
 ];
 
 function policyFor(scenario: Scenario, mode: Mode): PolicyInput {
@@ -364,7 +400,7 @@ for (const scenario of SCENARIOS) {
       const impl: Impl = () => Promise.resolve(scenario.late);
       const { decision } = await decideTimed(scenario.message, { policy: policyFor(scenario, scenario.modes[0]!), providers: scenario.install(impl) }, 'control');
       assertDecision(decision, scenario.prompt, 'control');
-      assert.equal(decision.verdicts[scenario.field].state, 'provided');
+      assert.equal(decision.verdicts[scenario.field]?.state, 'provided');
     });
 
     const faults = [...COMMON_FAULTS, ...scenario.extraFaults, ...garbageFaults(scenario.garbage)];
@@ -384,7 +420,7 @@ for (const scenario of SCENARIOS) {
           assertDecision(decision, mode.expect, what);
 
           const verdict = decision.verdicts[scenario.field];
-          assert.equal(verdict.state, 'failed', `${what}: the ${scenario.field} verdict must be failed`);
+          assert.equal(verdict?.state, 'failed', `${what}: the ${scenario.field} verdict must be failed`);
           assert.match((verdict as { error: string }).error, fault.error);
           const reasons = decision.reasons.filter((reason) => reason.code === scenario.reasonCode);
           assert.equal(reasons.length, 1);

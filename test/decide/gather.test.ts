@@ -2,7 +2,8 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decidePool } from '../../src/decide/gather.js';
-import type { ProviderMessage } from '../../src/providers/types.js';
+import { OutboundPoolsError } from '../../src/errors.js';
+import type { ConsumeRequest, ProviderMessage } from '../../src/providers/types.js';
 
 it('the spam classifier and the authenticator get the envelope, submitter, queue id, ingress, raw message and the decision\'s clock', async () => {
   const seen: ProviderMessage[] = [];
@@ -131,4 +132,43 @@ it('provider deadlines run on a monotonic clock: a wall clock stepped back an ho
     Date.now = realNow;
   }
   assert.ok(performance.now() - started < 2_000, `decided after ${(performance.now() - started).toFixed(0)} ms`);
+});
+
+// SPEC §7, the tenant cap: what the rate limiter is asked for a message with a tenant.
+it('message.tenant goes to the rate limiter with the policy’s cap; without tenantLimits the tenant is counted, not capped; without a tenant, no tenant field', async () => {
+  const requests: ConsumeRequest[] = [];
+  const rateLimiter = { consume: (request: ConsumeRequest) => (requests.push(request), { restriction: null, breaches: [], counted: true }), restriction: () => null };
+  const now = new Date(Date.UTC(2026, 10, 23, 9, 20, 0));
+  const message = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example', 'kim@contoso.com'], headers: 'Message-ID: <t-1@contoso.com>\r\n\r\n', tenant: 'Contoso Ltd' };
+  await decidePool(message, { policy: { acceptedDomains: ['contoso.com'], tenantLimits: { externalRecipientsPerDay: 5_000 } }, providers: { rateLimiter }, now });
+  await decidePool(message, { policy: { acceptedDomains: ['contoso.com'] }, providers: { rateLimiter }, now });
+  const { tenant: _tenant, ...withoutTenant } = message;
+  await decidePool(withoutTenant, { policy: { acceptedDomains: ['contoso.com'], tenantLimits: { externalRecipientsPerDay: 5_000 } }, providers: { rateLimiter }, now });
+  const base = { key: 'megan@contoso.com', messageId: '<t-1@contoso.com>', internalRecipients: 1, externalRecipients: 1, limits: [], now };
+  assert.deepEqual(requests, [
+    { ...base, tenant: { key: 'Contoso Ltd', externalRecipientsPerDay: 5_000 } },
+    { ...base, tenant: { key: 'Contoso Ltd' } },
+    base,
+  ]);
+});
+
+for (const [what, tenant] of [
+  ['a number', 42],
+  ['empty', ''],
+  ['a name with a control character', 'contoso\r\nx'],
+  ['over 512 characters', 't'.repeat(513)],
+] as const) {
+  it(`message.tenant that is ${what} is refused with invalid-message`, async () => {
+    await assert.rejects(
+      decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'], tenant } as never, { now: new Date(0) }),
+      (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-message' && /^tenant must be a non-empty string of at most 512 printable characters/.test(error.message),
+    );
+  });
+}
+
+it('a rate limiter whose reportSpam is not a function is refused with the context, like any malformed provider', async () => {
+  await assert.rejects(
+    decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] }, { providers: { rateLimiter: { consume: async () => ({ restriction: null, breaches: [], counted: true }), restriction: async () => null, reportSpam: 'yes' } as never } }),
+    /providers\.rateLimiter must be an object with consume\(\) and restriction\(\) \(and, optionally, consumeSync\(\) and restrictionSync\(\); reportSpam\(\) and reportSpamSync\(\)\)/,
+  );
 });

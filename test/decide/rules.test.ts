@@ -3,10 +3,12 @@
 // what the rules saw.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideFromVerdicts, type VerdictsInput } from '../../src/decide/gather.js';
+import { decideFromVerdicts, decidePool, type VerdictsInput } from '../../src/decide/gather.js';
 import type { Decision, OutboundMessage } from '../../src/decide/types.js';
 import { createPolicy, type PolicyInput } from '../../src/policy.js';
-import type { ConsumeResult, LimitBreach } from '../../src/providers/types.js';
+import { createPolicySet } from '../../src/policy-set.js';
+import { createStaticResolver } from '../../src/providers/static-dns.js';
+import type { ConsumeRequest, ConsumeResult, LimitBreach, RateLimiter, Restriction, SpamReport, SpamReportResult } from '../../src/providers/types.js';
 import { Srs } from '../../src/srs/index.js';
 
 const NOW = new Date(1577836860_000);
@@ -27,6 +29,8 @@ const fits: ConsumeResult = { restriction: null, breaches: [], counted: true };
 const restricted: ConsumeResult = { restriction: { until: null, reason: 'BlockUser after a breach' }, breaches: [], counted: false };
 const breach = (action: LimitBreach['action']): LimitBreach => ({ window: 'messagesPerMinute', limit: 30, used: 30, action, set: 'service' });
 const over = (action: LimitBreach['action']): ConsumeResult => ({ restriction: null, breaches: [breach(action)], counted: action === 'alert' });
+/** The tenant's cap refuses the message (rule 11): 998 of 1,000 external recipients used. */
+const tenantOver: ConsumeResult = { restriction: null, breaches: [], tenantBreach: { tenant: 'contoso', limit: 1_000, used: 998 }, counted: false };
 const resolves = ok({ domain: 'fabrikam.example', receivesMail: true, basis: 'mx' as const });
 const unresolvable = ok({ domain: 'fabrikam.example', receivesMail: false, basis: 'no-records' as const });
 const nullMx = ok({ domain: 'fabrikam.example', receivesMail: false, basis: 'null-mx' as const });
@@ -44,6 +48,7 @@ interface Row {
   readonly verdicts?: VerdictsInput;
   readonly policy?: PolicyInput;
   readonly autoForwarded?: boolean;
+  readonly tenant?: string;
   readonly expect: { readonly action: Decision['action']; readonly pool: Decision['pool']; readonly codes: readonly string[]; readonly mailFrom?: string };
 }
 
@@ -53,6 +58,7 @@ function decide(row: Row): Decision {
     rcptTo: row.rcptTo ?? ['carol@northwind.example'],
     ...(row.headers === undefined ? {} : { headers: row.headers }),
     ...(row.autoForwarded === undefined ? {} : { autoForwarded: row.autoForwarded }),
+    ...(row.tenant === undefined ? {} : { tenant: row.tenant }),
   };
   return decideFromVerdicts(message, row.verdicts ?? {}, { policy: row.policy ? createPolicy({ ...policyInput, ...row.policy }) : policy, srs, now: NOW });
 }
@@ -136,15 +142,18 @@ describe('competing rules: the earlier one wins', () => {
 describe('competing rules: every pair, generated', () => {
   // Each rule's trigger alone; every two of them together, and the one evaluated first must
   // decide. The order is SPEC §3's with rule 10 (automatic forwarding off, SPEC §7) right after
-  // rule 1. Rules 7 and 8 cannot meet (a forward is verified or not); rule 9 decides before 7
-  // and 8 (they only concern senders outside the accepted domains), which the table above shows.
+  // rule 1 and rule 11 (the tenant cap, SPEC §7) right after rule 3. Rules 7 and 8 cannot meet (a
+  // forward is verified or not); rule 9 decides before 7 and 8 (they only concern senders outside
+  // the accepted domains), which the table above shows. Every row has an external recipient, so
+  // rule 11 applies wherever it is reached.
   const tooMany = ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'];
-  const ORDER = [1, 10, 2, 3, 4, 5, 6, 7, 8, 9] as const;
+  const ORDER = [1, 10, 2, 3, 11, 4, 5, 6, 7, 8, 9] as const;
   const triggers: Record<number, { readonly code: string; readonly row: Omit<Row, 'name' | 'expect'> }> = {
     1: { code: 'sender-restricted', row: { verdicts: { limits: ok(restricted) } } },
     10: { code: 'auto-forwarding-blocked', row: { autoForwarded: true, policy: { autoForwarding: 'off' } } },
     2: { code: 'recipients-per-message-exceeded', row: { rcptTo: tooMany } },
     3: { code: 'sending-limit-exceeded', row: { verdicts: { limits: ok(over('block')) } } },
+    11: { code: 'tenant-limit-exceeded', row: { tenant: 'contoso', verdicts: { limits: ok(tenantOver) } } },
     4: { code: 'ndr', row: { headers: DSN_HEADERS } },
     5: { code: 'sender-domain-unresolvable', row: { verdicts: { senderDomain: unresolvable } } },
     6: { code: 'spam', row: { verdicts: { spam } } },
@@ -152,13 +161,18 @@ describe('competing rules: every pair, generated', () => {
     8: { code: 'spf-pass', row: { verdicts: { authentication: spfPass } } },
     9: { code: 'accepted-domain', row: { mailFrom: INTERNAL } },
   };
-  /** Both triggers at once; a restriction and a breach meet in one limiter answer. */
+  /** Both triggers at once; a restriction, a breach and a tenant's breach meet in one limiter answer. */
   function both(a: Omit<Row, 'name' | 'expect'>, b: Omit<Row, 'name' | 'expect'>): Omit<Row, 'name' | 'expect'> {
     const verdicts: Record<string, unknown> = { ...a.verdicts, ...b.verdicts };
     const limitsA = a.verdicts?.limits;
     const limitsB = b.verdicts?.limits;
     if (limitsA?.state === 'provided' && limitsB?.state === 'provided') {
-      verdicts['limits'] = ok({ restriction: limitsA.value.restriction ?? limitsB.value.restriction, breaches: [...limitsA.value.breaches, ...limitsB.value.breaches], counted: false });
+      verdicts['limits'] = ok({
+        restriction: limitsA.value.restriction ?? limitsB.value.restriction,
+        breaches: [...limitsA.value.breaches, ...limitsB.value.breaches],
+        tenantBreach: limitsA.value.tenantBreach ?? limitsB.value.tenantBreach ?? null,
+        counted: false,
+      });
     }
     return { ...a, ...b, verdicts: verdicts as VerdictsInput, policy: { ...a.policy, ...b.policy } };
   }
@@ -191,6 +205,218 @@ describe('forwarding control (SPEC §7)', () => {
   it('the refusal carries 550 5.7.520, as Microsoft 365 gives it', () => {
     const decision = decide({ name: '', autoForwarded: true, policy: off, expect: { action: 'block', pool: null, codes: [] } });
     assert.equal(decision.action === 'block' ? decision.reply.line.slice(0, 13) : null, '550 5.7.520 A');
+  });
+});
+
+describe('tenant cap (SPEC §7, rule 11)', () => {
+  const tenant = 'contoso';
+  check([
+    { name: 'a tenant over its cap: a message with an external recipient is blocked (tenant-limit-exceeded)', tenant, verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
+    { name: 'from an accepted domain too', mailFrom: INTERNAL, tenant, verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
+    { name: 'one external recipient among internal ones is enough', mailFrom: INTERNAL, tenant, rcptTo: [INTERNAL, 'carol@northwind.example'], verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
+    {
+      name: 'internal recipients are not affected, even if a limiter said the tenant was over',
+      mailFrom: INTERNAL,
+      tenant,
+      rcptTo: [INTERNAL, 'ops@eu.contoso.com'],
+      verdicts: { limits: ok(tenantOver) },
+      expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] },
+    },
+    { name: 'a tenant within its cap changes nothing', mailFrom: INTERNAL, tenant, verdicts: { limits: ok(fits) }, expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] } },
+    { name: "overLimit: 'high-risk' does not apply to the tenant cap: still blocked", tenant, policy: { overLimit: 'high-risk' }, verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
+    {
+      name: "3 over 11 with overLimit: 'high-risk': the sender's own breach decides, and sends it high-risk",
+      tenant,
+      policy: { overLimit: 'high-risk' },
+      verdicts: { limits: ok({ ...tenantOver, breaches: [breach('block')] }) },
+      expect: { action: 'deliver', pool: 'high-risk', codes: ['sending-limit-exceeded'] },
+    },
+    {
+      name: "an alert-only breach of the sender's limits is a note beside the tenant's refusal",
+      tenant,
+      verdicts: { limits: ok({ ...tenantOver, breaches: [breach('alert')] }) },
+      expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded', 'limit-alert'] },
+    },
+    { name: '11 over 4: an NDR to an external recipient from a tenant over its cap is blocked', mailFrom: '', tenant, verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
+    { name: '11 over 6: spam from a tenant over its cap is blocked, not sent high-risk', tenant, verdicts: { limits: ok(tenantOver), spam }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
+    { name: '1 over 11: a restricted sender of a tenant over its cap is sender-restricted', tenant, verdicts: { limits: ok({ ...tenantOver, restriction: restricted.restriction }) }, expect: { action: 'block', pool: null, codes: ['sender-restricted'] } },
+    { name: '10 over 11: an automatic forward out of a tenant over its cap is auto-forwarding-blocked', tenant, autoForwarded: true, policy: { autoForwarding: 'off' }, verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['auto-forwarding-blocked'] } },
+  ]);
+
+  it('the refusal carries 550 5.7.233 and says how many external recipients the tenant sent', () => {
+    const decision = decide({ name: '', tenant, rcptTo: ['carol@northwind.example', 'dan@northwind.example', INTERNAL], verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(decision.reply?.line.slice(0, 12), '550 5.7.233 ');
+    assert.deepEqual(decision.reasons[0]?.detail, { tenant: 'contoso', limit: 1_000, used: 998, externalRecipients: 2 });
+    assert.match(decision.reasons[0]!.message, /998 external recipients .* 2 more would pass its cap of 1000/);
+  });
+
+  it('a malformed tenantBreach from a limiter is garbage, not a guess', () => {
+    assert.throws(
+      () => decide({ name: '', tenant, verdicts: { limits: ok({ ...tenantOver, tenantBreach: { tenant: 'contoso', limit: '1000', used: 3 } } as never) }, expect: { action: 'block', pool: null, codes: [] } }),
+      /verdicts\.limits is malformed: tenantBreach\.limit is not a number/,
+    );
+  });
+});
+
+/**
+ * A limiter with fixed answers, as rules-level tests need: `consume` answers `answer` (or, once
+ * `reportSpam` has restricted the sender, the restriction), and every request and report is kept.
+ */
+function scriptedLimiter(options: { answer?: ConsumeResult; report?: (report: SpamReport) => SpamReportResult | Promise<SpamReportResult>; sync?: boolean } = {}) {
+  const requests: ConsumeRequest[] = [];
+  const reports: SpamReport[] = [];
+  let imposed: Restriction | null = null;
+  const report = (spamReport: SpamReport) => {
+    reports.push(spamReport);
+    const result = (options.report ?? (() => ({ count: 1, restriction: null })))(spamReport);
+    if (!(result instanceof Promise) && result.restriction !== null) imposed = result.restriction;
+    return result;
+  };
+  const limiter: RateLimiter = {
+    consume: async (request) => {
+      requests.push(request);
+      return imposed === null ? (options.answer ?? fits) : { restriction: imposed, breaches: [], counted: false };
+    },
+    restriction: async () => imposed,
+    ...(options.sync === true ? { reportSpamSync: report as (r: SpamReport) => SpamReportResult } : { reportSpam: async (r: SpamReport) => report(r) }),
+  };
+  return { limiter, requests, reports };
+}
+
+describe('restriction after spam (SPEC §7, spam.restrictAfter)', () => {
+  const restrictAfter = { count: 3, window: 'hour', action: 'block-user-for-today' } as const;
+  const counting = createPolicy({ ...policyInput, spam: { threshold: 5, blockCategories: ['malware'], restrictAfter } });
+  const until = '2020-01-02T00:00:00.000Z';
+  const third = (): SpamReportResult => ({ count: 3, restriction: { until, since: NOW.toISOString(), cause: { kind: 'spam', count: 3, window: 'hour' } } });
+  const spamMessage: OutboundMessage = {
+    mailFrom: INTERNAL,
+    rcptTo: ['carol@northwind.example'],
+    submitter: 'user-42',
+    headers: 'From: bob@contoso.com\r\nMessage-ID: <m-1@contoso.com>\r\n\r\n',
+    spam: { score: 9.5 },
+  };
+
+  it('the message reaching the count leaves high-risk with spam-restriction; the next one is refused by rule 1', async () => {
+    const { limiter, reports } = scriptedLimiter({ report: third });
+    const first = await decidePool(spamMessage, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual([first.action, first.pool, first.reasons.map((r) => r.code)], ['deliver', 'high-risk', ['spam', 'spam-restriction']]);
+    assert.deepEqual(first.reasons[1]!.detail, { count: 3, window: 'hour', action: 'block-user-for-today', until });
+    assert.equal(first.reasons[1]!.rule, 6);
+    assert.deepEqual(first.verdicts.spamReport, { state: 'provided', value: third() });
+    assert.deepEqual(reports, [{ key: 'user-42', messageId: '<m-1@contoso.com>', restrictAfter, now: NOW }]);
+    const next = await decidePool({ ...spamMessage, spam: { score: 0 } }, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual([next.action, next.reasons[0]!.code], ['block', 'sender-restricted']);
+    assert.equal(next.reasons[0]!.detail?.['cause'], 'spam');
+  });
+
+  it('the report carries the message id as the limiter gets it in consume (so a retry counts once)', async () => {
+    const { limiter, requests, reports } = scriptedLimiter();
+    await decidePool(spamMessage, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.equal(reports[0]!.messageId, requests[0]!.messageId);
+    await decidePool({ ...spamMessage, headers: 'From: bob@contoso.com\r\n\r\n' }, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.ok(!('messageId' in reports[1]!), 'no Message-ID, no messageId');
+  });
+
+  it('a spam message below the count only counts: no reason added, the count in verdicts.spamReport', async () => {
+    const { limiter, reports } = scriptedLimiter({ report: () => ({ count: 1, restriction: null }) });
+    const decision = await decidePool(spamMessage, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual(decision.reasons.map((r) => r.code), ['spam']);
+    assert.deepEqual(decision.verdicts.spamReport, { state: 'provided', value: { count: 1, restriction: null } });
+    assert.equal(reports.length, 1);
+  });
+
+  it('reportSpamSync is preferred, and a decision through it needs no wait', async () => {
+    const { limiter, reports } = scriptedLimiter({ report: third, sync: true });
+    const decision = await decidePool(spamMessage, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual(decision.reasons.map((r) => r.code), ['spam', 'spam-restriction']);
+    assert.equal(reports.length, 1);
+  });
+
+  it('without spam.restrictAfter nothing is reported', async () => {
+    const { limiter, reports } = scriptedLimiter({ report: third });
+    const decision = await decidePool(spamMessage, { policy, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual(decision.reasons.map((r) => r.code), ['spam']);
+    assert.equal(decision.verdicts.spamReport, undefined);
+    assert.equal(reports.length, 0);
+  });
+
+  // Every earlier rule (and rule 6's own block) decides before the spam verdict counts: nothing is reported.
+  const earlier: readonly { readonly name: string; readonly code: string; readonly answer?: ConsumeResult; readonly message?: Partial<OutboundMessage>; readonly policy?: PolicyInput }[] = [
+    { name: '1, a restricted sender', code: 'sender-restricted', answer: restricted },
+    { name: '10, an automatic forward with forwarding off', code: 'auto-forwarding-blocked', message: { autoForwarded: true }, policy: { autoForwarding: 'off' } },
+    { name: '2, too many recipients', code: 'recipients-per-message-exceeded', message: { rcptTo: ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'] } },
+    { name: '3, a sending limit', code: 'sending-limit-exceeded', answer: over('block') },
+    { name: '11, a tenant over its cap', code: 'tenant-limit-exceeded', answer: tenantOver, message: { tenant: 'contoso' } },
+    { name: '4, an NDR', code: 'ndr', message: { mailFrom: '' } },
+    { name: '5, an unresolvable sender domain', code: 'sender-domain-unresolvable', message: { mailFrom: EXTERNAL } },
+    { name: "6's block, a category the policy blocks", code: 'spam', message: { spam: { score: 9.5, categories: ['malware'] } } },
+  ];
+  for (const row of earlier) {
+    it(`rule ${row.name}, with spam: that rule decides and no spam is counted`, async () => {
+      const { limiter, reports } = scriptedLimiter({ report: third, ...(row.answer === undefined ? {} : { answer: row.answer }) });
+      const decision = await decidePool(
+        { ...spamMessage, ...row.message },
+        {
+          policy: createPolicy({ ...policyInput, ...row.policy, spam: { threshold: 5, blockCategories: ['malware'], restrictAfter } }),
+          providers: { rateLimiter: limiter, dns: createStaticResolver({ 'contoso.com': { MX: [{ exchange: 'mx.contoso.com', priority: 10 }] } }) },
+          now: NOW,
+        },
+      );
+      assert.equal(decision.reasons[0]!.code, row.code);
+      assert.ok(!decision.reasons.some((r) => r.code === 'spam-restriction'));
+      assert.deepEqual(reports, []);
+    });
+  }
+
+  it('spam from outside the accepted domains (6 over 7 and 8) is counted as well', async () => {
+    const { limiter, reports } = scriptedLimiter({ report: third });
+    const decision = await decidePool({ ...spamMessage, mailFrom: EXTERNAL, authentication: { spf: { result: 'pass', domain: 'fabrikam.example' } } }, { policy: counting, providers: { rateLimiter: limiter }, srs, now: NOW });
+    assert.deepEqual([decision.pool, decision.reasons.map((r) => r.code), decision.mailFrom], ['high-risk', ['spam', 'spam-restriction'], EXTERNAL]);
+    assert.equal(reports.length, 1);
+  });
+
+  it('the spam-restriction reason comes right after spam, before the notes', async () => {
+    const { limiter } = scriptedLimiter({ report: third, answer: over('alert') });
+    const decision = await decidePool(spamMessage, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual(decision.reasons.map((r) => r.code), ['spam', 'spam-restriction', 'limit-alert']);
+  });
+
+  it('a limiter without reportSpam: the message still leaves high-risk, with a note that nothing was counted', async () => {
+    const limiter: RateLimiter = { consume: async () => fits, restriction: async () => null };
+    const decision = await decidePool(spamMessage, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual([decision.pool, decision.reasons.map((r) => r.code)], ['high-risk', ['spam', 'provider-failed']]);
+    assert.equal(decision.reasons[1]!.provider, 'rateLimiter');
+    assert.match(decision.reasons[1]!.message, /no reportSpam\(\)/);
+    assert.equal(decision.verdicts.spamReport?.state, 'failed');
+  });
+
+  const faults: readonly [string, () => unknown][] = [
+    ['rejects', () => Promise.reject(new Error('redis down'))],
+    ['throws', () => { throw new Error('redis down'); }],
+    ['answers garbage', () => Promise.resolve({ count: 'three' })],
+    ['never answers', () => new Promise(() => {})],
+  ];
+  for (const [what, reportSpam] of faults) {
+    it(`a report that ${what} is a provider-failed note; the decision stands, even when the fail mode is defer`, async () => {
+      const limiter: RateLimiter = { consume: async () => fits, restriction: async () => null, reportSpam: reportSpam as RateLimiter['reportSpam'] & object };
+      const strict = createPolicy({ ...policyInput, spam: { threshold: 5, restrictAfter }, deadlines: { rateLimiterMs: 30 }, onProviderFailure: { rateLimiter: 'defer' } });
+      const decision = await decidePool(spamMessage, { policy: strict, providers: { rateLimiter: limiter }, now: NOW });
+      assert.deepEqual([decision.action, decision.pool, decision.reasons.map((r) => r.code)], ['deliver', 'high-risk', ['spam', 'provider-failed']]);
+      assert.match(decision.reasons[1]!.message, /could not count this spam message for user-42/);
+    });
+  }
+
+  it('a policy set: only the scoped policy that counts spam reports it', async () => {
+    const set = createPolicySet({
+      default: { ...policyInput },
+      scoped: [{ name: 'Counted', priority: 0, groups: ['bulk'], policy: { spam: { restrictAfter } } }],
+    });
+    const { limiter, reports } = scriptedLimiter({ report: third });
+    const plain = await decidePool(spamMessage, { policy: set, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual(plain.reasons.map((r) => r.code), ['spam']);
+    const scoped = await decidePool({ ...spamMessage, groups: ['bulk'] }, { policy: set, providers: { rateLimiter: limiter }, now: NOW });
+    assert.deepEqual([scoped.policyName, scoped.reasons.map((r) => r.code)], ['Counted', ['spam', 'spam-restriction']]);
+    assert.equal(reports.length, 1);
   });
 });
 

@@ -1,6 +1,7 @@
 // The demo's bundled messages, decided by real providers instead of precomputed verdicts: DNS
 // from a real dnsmasq serving examples/zone.json, authentication by mailauth through that DNS,
-// spam verdicts from a real rspamd. They must land in the same pools as in the demo.
+// spam verdicts from a real rspamd, limits counted in memory as in the demo. They must land in the
+// same pools as in the demo.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { decidePool } from '../../src/decide/gather.js';
 import type { OutboundMessage } from '../../src/decide/types.js';
 import { createPolicy, type PolicyInput } from '../../src/policy.js';
 import { createDnsResolver } from '../../src/providers/dns.js';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { createMailauthAuthenticator } from '../../src/mailauth/authenticator.js';
 import { createRspamdClassifier } from '../../src/rspamd/classifier.js';
 import type { StaticZone } from '../../src/providers/static-dns.js';
@@ -31,6 +33,8 @@ const EXPECTED: Record<string, { pool: string | null; first: string }> = {
   // Under examples/policy.json (the set's default, no scoped policy): rspamd scores the offer low.
   '09-scoped-policy.eml': { pool: 'normal', first: 'accepted-domain' },
   '10-auto-forward-blocked.eml': { pool: null, first: 'auto-forwarding-blocked' },
+  // The memory limiter counts as in the demo: 01 and 09 count for the tenant contoso first.
+  '11-tenant-over-cap.eml': { pool: null, first: 'tenant-limit-exceeded' },
 };
 
 /** The envelope of an example, without the verdicts it carries for the offline demo. */
@@ -58,6 +62,7 @@ describe('the bundled messages through real DNS, mailauth and rspamd', () => {
     const resolver = createDnsResolver({ servers: [dns.address], timeoutMs: 1000, tries: 1 });
     const policy = createPolicy(JSON.parse(readFileSync(join(EXAMPLES, 'policy.json'), 'utf8')) as PolicyInput);
     const providers = {
+      rateLimiter: createMemoryRateLimiter(),
       dns: resolver,
       authenticator: createMailauthAuthenticator({ resolver, mta: 'mx1.contoso.com' }),
       spam: createRspamdClassifier({ url: rspamd.url }),
