@@ -29,8 +29,15 @@ describeRateLimiterBehaviour('memory rate limiter, synchronous methods', async (
       assert.ok(!(answer instanceof Promise), 'restrictionSync answered with a promise');
       return Promise.resolve(answer);
     },
-    release: (key) => memory.release(key),
+    reportSpam: (report) => {
+      const answer = memory.reportSpamSync(report);
+      assert.ok(!(answer instanceof Promise), 'reportSpamSync answered with a promise');
+      return Promise.resolve(answer);
+    },
+    restrict: (key, options) => memory.restrict(key, options),
+    release: (key, now) => memory.release(key, now),
     restricted: (now) => memory.restricted(now),
+    subscribe: (listener) => memory.subscribe(listener),
   };
   return { limiter, close: async () => {} };
 });
@@ -53,7 +60,7 @@ describe('memory rate limiter: bounded memory', () => {
       await limiter.consume(request(`sender${i}@fabrikam.example`, perMinute(30), i, { messageId: `id-${i}` }));
       assert.ok(limiter.stats().senders <= 100);
     }
-    assert.deepEqual(limiter.stats(), { senders: 100, restrictions: 0, maxSenders: 100, maxRestricted: 100 });
+    assert.deepEqual(limiter.stats(), { senders: 100, restrictions: 0, tenants: 0, immune: 0, maxSenders: 100, maxRestricted: 100, maxTenants: 10_000, maxImmune: 100 });
   });
 
   it('evicting a sender forgets its counts (documented): it starts again from zero', async () => {
@@ -276,7 +283,16 @@ describe('memory rate limiter: options and arguments', () => {
   }
 
   it('takes no options at all, and reports its defaults', () => {
-    assert.deepEqual(createMemoryRateLimiter().stats(), { senders: 0, restrictions: 0, maxSenders: 100_000, maxRestricted: 100_000 });
+    assert.deepEqual(createMemoryRateLimiter().stats(), {
+      senders: 0,
+      restrictions: 0,
+      tenants: 0,
+      immune: 0,
+      maxSenders: 100_000,
+      maxRestricted: 100_000,
+      maxTenants: 10_000,
+      maxImmune: 100_000,
+    });
   });
 
   it('rejects an invalid date instead of counting at NaN', async () => {
