@@ -247,7 +247,7 @@ class SpamCounters {
 }
 
 /** Remembers `hash` at `nowMs` in a ring of at most `max` pairs (`idAt`: where it already is, else -1). */
-function rememberId(holder: { ids: number[] | null; idNext: number }, hash: number, nowMs: number, idAt: number, max: number): void {
+function rememberId(holder: SpamCounters, hash: number, nowMs: number, idAt: number, max: number): void {
   const ids = holder.ids;
   if (ids === null) holder.ids = [hash, nowMs];
   else if (idAt >= 0) ids[idAt + 1] = nowMs;
@@ -450,7 +450,19 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, current.hour, increments.externalRecipientsPerHour);
     }
     if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
-    if (idHash >= 0) rememberId(state, idHash, nowMs, idAt, maxIds);
+    if (idHash < 0) return;
+    // rememberId spelled out: this is the hot path, kept monomorphic.
+    const ids = state.ids;
+    if (ids === null) state.ids = [idHash, nowMs];
+    else if (idAt >= 0) ids[idAt + 1] = nowMs;
+    else if (ids.length < 2 * maxIds) ids.push(idHash, nowMs);
+    else {
+      // Full: the oldest pair gives way.
+      const at = state.idNext;
+      ids[at] = idHash;
+      ids[at + 1] = nowMs;
+      state.idNext = at + 2 === ids.length ? 0 : at + 2;
+    }
   };
 
   /** Counts `external` recipients for the tenant whose window is `window` (undefined: none yet). */
