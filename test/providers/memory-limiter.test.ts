@@ -42,6 +42,36 @@ describeRateLimiterBehaviour('memory rate limiter, synchronous methods', async (
   return { limiter, close: async () => {} };
 });
 
+// The suite as a networked limiter meets it: events arrive 20 ms late, and a subscription starts
+// delivering only 100 ms after subscribe() returns (as Redis pub/sub does), so the suite's
+// waiting and priming are exercised as they will be on Redis.
+describeRateLimiterBehaviour('memory rate limiter, events delivered late as over pub/sub', async () => {
+  const memory = createMemoryRateLimiter({ maxSenders: 10_000 });
+  const limiter: ManagedRateLimiter = {
+    consume: (request) => memory.consume(request),
+    restriction: (key, now) => memory.restriction(key, now),
+    reportSpam: (report) => memory.reportSpam(report),
+    restrict: (key, options) => memory.restrict(key, options),
+    release: (key, now) => memory.release(key, now),
+    restricted: (now) => memory.restricted(now),
+    subscribe: (listener) => {
+      const startsAt = Date.now() + 100;
+      return memory.subscribe((event) => {
+        if (Date.now() < startsAt) return;
+        setTimeout(() => {
+          // As a limiter must: the listener's error or rejection is ignored.
+          try {
+            Promise.resolve(listener(event) as unknown).catch(() => {});
+          } catch {
+            // ignored
+          }
+        }, 20);
+      });
+    },
+  };
+  return { limiter, close: async () => {} };
+});
+
 const NOW = Date.parse('2026-11-23T09:00:00.000Z');
 const perMinute = (max: number, action: LimitSet['action'] = 'block'): LimitSet[] => [{ name: 'per-minute', messagesPerMinute: max, action }];
 const request = (key: string, limits: readonly LimitSet[], offsetMs = 0, extra: Partial<ConsumeRequest> = {}): ConsumeRequest => ({
