@@ -69,14 +69,15 @@ export interface MemoryRateLimiterOptions {
    * Most tenants whose external-recipient counts are kept (`request.tenant`, rule 11; least
    * recently used evicted first; default 10,000). **Evicting a tenant forgets its count**: it
    * starts again from zero, and could then send up to its cap again within the day. Size it
-   * above the number of tenants sending within a day. A tenant costs about 200 bytes with one
-   * bucket and about 1.2 KB with all 60 (docs/limits.md).
+   * above the number of tenants sending within a day. A tenant costs about 190 bytes with one
+   * bucket and about 1.5 KB with all 60 (measured: docs/limits.md).
    */
   readonly maxTenants?: number;
   /**
    * Most released senders remembered as immune to automatic restriction until the next UTC
    * midnight (default `maxRestricted`). Evicting one (least recently released first) ends its
-   * immunity early: a later breach or spam report may restrict it again the same day.
+   * immunity early: a later breach or spam report may restrict it again the same day. About
+   * 130 bytes each (measured: docs/limits.md).
    */
   readonly maxImmune?: number;
 }
