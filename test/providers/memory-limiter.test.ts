@@ -8,7 +8,19 @@ import fc from 'fast-check';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
-import { BUCKET_MS, LIMIT_WINDOWS, messageIdHash, nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
+import {
+  ADMIN_REASON,
+  BUCKET_MS,
+  LIMIT_WINDOWS,
+  adminRestriction,
+  immunityEnd,
+  messageIdHash,
+  nextUtcMidnight,
+  restrictionFor,
+  spamBucket,
+  spamRestriction,
+  tenantBreachOf,
+} from '../../src/providers/limit-windows.js';
 import type { ConsumeRequest, LimitBreach, LimitSet, LimitWindow, ManagedRateLimiter } from '../../src/providers/types.js';
 import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 
@@ -515,6 +527,48 @@ describe('limit-windows helpers', () => {
   it('restrictionFor: block and alert restrict nobody', () => {
     const breach = { window: 'messagesPerMinute', limit: 1, used: 1, set: 's' } as const;
     assert.equal(restrictionFor([{ ...breach, action: 'block' }, { ...breach, action: 'alert' }], NOW), null);
+  });
+
+  it('restrictionFor records since and the cause of the deciding breach', () => {
+    const breach = { limit: 1, used: 1 } as const;
+    assert.deepEqual(
+      restrictionFor(
+        [
+          { ...breach, window: 'messagesPerMinute', action: 'block-user-for-today', set: 'today' },
+          { ...breach, window: 'recipientsPerDay', action: 'block-user', set: 'user' },
+        ],
+        NOW,
+      ),
+      {
+        until: null,
+        reason: 'over recipientsPerDay (1 used, limit 1) of limit set "user", action block-user',
+        since: '2026-11-23T09:00:00.000Z',
+        cause: { kind: 'limit', window: 'recipientsPerDay', set: 'user' },
+      },
+    );
+  });
+
+  it('tenantBreachOf: only a message with external recipients that would pass a cap', () => {
+    assert.deepEqual(tenantBreachOf({ key: 't', externalRecipientsPerDay: 10 }, 8, 3), { tenant: 't', limit: 10, used: 8 });
+    assert.equal(tenantBreachOf({ key: 't', externalRecipientsPerDay: 10 }, 8, 2), null);
+    assert.equal(tenantBreachOf({ key: 't', externalRecipientsPerDay: 10 }, 10, 0), null);
+    assert.equal(tenantBreachOf({ key: 't' }, 1e9, 5), null);
+    assert.deepEqual(tenantBreachOf({ key: 't', externalRecipientsPerDay: 0 }, 0, 1), { tenant: 't', limit: 0, used: 0 });
+  });
+
+  it('spam, admin and immunity helpers', () => {
+    assert.deepEqual(spamRestriction({ count: 5, window: 'hour', action: 'block-user-for-today' }, 5, NOW), {
+      until: '2026-11-24T00:00:00.000Z',
+      reason: '5 messages judged spam within the last hour (restrict after 5), action block-user-for-today',
+      since: '2026-11-23T09:00:00.000Z',
+      cause: { kind: 'spam', count: 5, window: 'hour' },
+    });
+    assert.equal(spamRestriction({ count: 1, window: 'day', action: 'block-user' }, 1, NOW).until, null);
+    assert.equal(spamBucket(NOW, 'hour'), Math.floor(NOW / 60_000));
+    assert.equal(spamBucket(NOW, 'day'), Math.floor(NOW / 1_440_000));
+    assert.deepEqual(adminRestriction(null, undefined, NOW), { until: null, reason: ADMIN_REASON, since: '2026-11-23T09:00:00.000Z', cause: { kind: 'admin' } });
+    assert.equal(adminRestriction(NOW + 1, 'x', NOW).until, '2026-11-23T09:00:00.001Z');
+    assert.equal(immunityEnd(Date.parse('2026-11-23T23:59:59.999Z')), '2026-11-24T00:00:00.000Z');
   });
 });
 
