@@ -2,7 +2,17 @@
 // that both count, compare and restrict in exactly the same way (docs/limits.md). Pure: no
 // clock of its own, no state; every time comes in as epoch milliseconds from the caller.
 
-import type { LimitAction, LimitBreach, LimitSet, LimitWindow, Restriction } from './types.js';
+import type {
+  LimitAction,
+  LimitBreach,
+  LimitSet,
+  LimitWindow,
+  Restriction,
+  RestrictionCause,
+  SpamRestrictAfter,
+  TenantBreach,
+  TenantLimitRequest,
+} from './types.js';
 
 /** The four counted windows, in the order breaches are reported for each limit set. */
 export const LIMIT_WINDOWS: readonly LimitWindow[] = Object.freeze([
@@ -162,18 +172,24 @@ function restrictionReason(breach: LimitBreach): string {
   return `over ${breach.window} (${breach.used} used, limit ${breach.limit}) of limit set ${JSON.stringify(breach.set)}, action ${breach.action}`;
 }
 
+/** A restriction as the limiters of outbound-pools impose it: with when it began and why. */
+export type CausedRestriction = Restriction & { readonly since: string; readonly cause: RestrictionCause };
+
 /**
  * The restriction a refused message's breaches impose, or null when none does (only `block`
  * and `alert` breaches): any `block-user` breach restricts until released (`until: null`),
  * else any `block-user-for-today` breach until the next UTC midnight. The reason names the
- * window and the limit set of the first breach with the deciding action.
+ * window and the limit set of the first breach with the deciding action, and so does the cause
+ * (`{ kind: 'limit', window, set }`); `since` is `nowMs`.
  */
-export function restrictionFor(breaches: readonly LimitBreach[], nowMs: number): Restriction | null {
+export function restrictionFor(breaches: readonly LimitBreach[], nowMs: number): CausedRestriction | null {
   const decisive = firstWithAction(breaches, 'block-user') ?? firstWithAction(breaches, 'block-user-for-today');
   if (decisive === undefined) return null;
   return {
     until: decisive.action === 'block-user' ? null : nextUtcMidnight(nowMs),
     reason: restrictionReason(decisive),
+    since: new Date(nowMs).toISOString(),
+    cause: { kind: 'limit', window: decisive.window, set: decisive.set },
   };
 }
 
@@ -185,4 +201,90 @@ function firstWithAction(breaches: readonly LimitBreach[], action: LimitAction):
 /** Whether a restriction is in force at `nowMs`: `until` is null, or later than now. */
 export function isActive(restriction: Restriction, nowMs: number): boolean {
   return restriction.until === null || nowMs < Date.parse(restriction.until);
+}
+
+/** A restriction's `until` in epoch milliseconds: Infinity for null (until released). */
+export function untilMsOf(restriction: Restriction): number {
+  return restriction.until === null ? Infinity : Date.parse(restriction.until);
+}
+
+// ---- Administrators: restrict and release ----
+
+/** The reason of an administrator's restriction given without one. */
+export const ADMIN_REASON = 'restricted by an administrator';
+
+/**
+ * An administrator's restriction (`restrict(key, { until, reason, now })`): until `untilMs`
+ * (null: until released), with the reason given or {@link ADMIN_REASON}, cause `{ kind: 'admin' }`.
+ */
+export function adminRestriction(untilMs: number | null, reason: string | undefined, nowMs: number): CausedRestriction {
+  return {
+    until: untilMs === null ? null : new Date(untilMs).toISOString(),
+    reason: reason ?? ADMIN_REASON,
+    since: new Date(nowMs).toISOString(),
+    cause: { kind: 'admin' },
+  };
+}
+
+/**
+ * Until when a sender released at `nowMs` is immune to automatic restriction (limits and spam):
+ * the next UTC midnight strictly after `nowMs`, as for `block-user-for-today`.
+ */
+export function immunityEnd(nowMs: number): string {
+  return nextUtcMidnight(nowMs);
+}
+
+// ---- Tenants (rule 11) ----
+
+/** The tenant window: external recipients over a sliding 24 h, the buckets of `recipientsPerDay` (1,440 s). */
+export const TENANT_WINDOW_MS = WINDOW_MS.recipientsPerDay;
+
+/**
+ * The tenant's breach, or null: the message has external recipients and `used + external`
+ * passes `externalRecipientsPerDay`. A message without an external recipient never breaches
+ * (and adds nothing to the tenant's count); a tenant without a cap is only counted.
+ */
+export function tenantBreachOf(tenant: TenantLimitRequest, used: number, externalRecipients: number): TenantBreach | null {
+  const limit = tenant.externalRecipientsPerDay;
+  if (limit === undefined || externalRecipients <= 0 || used + externalRecipients <= limit) return null;
+  return { tenant: tenant.key, limit, used };
+}
+
+// ---- Spam reports (rule 6, policy.spam.restrictAfter) ----
+
+/** The spam windows' lengths: an hour and 24 hours, sliding. */
+export const SPAM_WINDOW_MS: Readonly<Record<SpamRestrictAfter['window'], number>> = Object.freeze({ hour: 3_600_000, day: 86_400_000 });
+
+/**
+ * The spam windows' buckets, 60 each like the limit windows: 60 s for the hour, 1,440 s for the
+ * day. A report is counted in both, so a policy may change its window without losing counts.
+ */
+export const SPAM_BUCKET_MS: Readonly<Record<SpamRestrictAfter['window'], number>> = Object.freeze({
+  hour: SPAM_WINDOW_MS.hour / BUCKETS_PER_WINDOW,
+  day: SPAM_WINDOW_MS.day / BUCKETS_PER_WINDOW,
+});
+
+/** The bucket `nowMs` falls in for a spam window of `window`. */
+export function spamBucket(nowMs: number, window: SpamRestrictAfter['window']): number {
+  return Math.floor(nowMs / SPAM_BUCKET_MS[window]);
+}
+
+/** Whether a report that brought the count to `count` restricts: `count >= restrictAfter.count`. */
+export function spamRestricts(restrictAfter: SpamRestrictAfter, count: number): boolean {
+  return count >= restrictAfter.count;
+}
+
+/**
+ * The restriction a sender's `count`-th spam message within the window imposes:
+ * `block-user` until released, `block-user-for-today` until the next UTC midnight; cause
+ * `{ kind: 'spam', count, window }`.
+ */
+export function spamRestriction(restrictAfter: SpamRestrictAfter, count: number, nowMs: number): CausedRestriction {
+  const { window, action } = restrictAfter;
+  return {
+    until: action === 'block-user' ? null : nextUtcMidnight(nowMs),
+    reason: `${count} messages judged spam within the last ${window} (restrict after ${restrictAfter.count}), action ${action}`,
+    since: new Date(nowMs).toISOString(),
+    cause: { kind: 'spam', count, window },
+  };
 }

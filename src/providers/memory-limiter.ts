@@ -8,17 +8,40 @@ import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
+  adminRestriction,
   computeBreaches,
   messageIdHash,
   currentBuckets,
   countsDespite,
+  immunityEnd,
   incrementsOf,
   oldestBucket,
   restrictionFor,
+  spamBucket,
+  spamRestriction,
+  spamRestricts,
+  tenantBreachOf,
+  untilMsOf,
+  type CausedRestriction,
   type CurrentBuckets,
   type WindowCounts,
 } from './limit-windows.js';
-import type { ConsumeRequest, ConsumeResult, LimitBreach, ManagedRateLimiter, Restriction, RestrictedSender } from './types.js';
+import type {
+  ConsumeRequest,
+  ConsumeResult,
+  LimitBreach,
+  LimiterEvent,
+  LimiterEventListener,
+  ManagedRateLimiter,
+  Restriction,
+  RestrictedSender,
+  RestrictOptions,
+  SpamReport,
+  SpamReportResult,
+  SpamRestrictAfter,
+  TenantBreach,
+  TenantLimitRequest,
+} from './types.js';
 
 /** Options of {@link createMemoryRateLimiter}. */
 export interface MemoryRateLimiterOptions {
@@ -42,6 +65,21 @@ export interface MemoryRateLimiterOptions {
    * a forgotten id counts again.
    */
   readonly maxMessageIdsPerSender?: number;
+  /**
+   * Most tenants whose external-recipient counts are kept (`request.tenant`, rule 11; least
+   * recently used evicted first; default 10,000). **Evicting a tenant forgets its count**: it
+   * starts again from zero, and could then send up to its cap again within the day. Size it
+   * above the number of tenants sending within a day. A tenant costs about 190 bytes with one
+   * bucket and about 1.5 KB with all 60 (measured: docs/limits.md).
+   */
+  readonly maxTenants?: number;
+  /**
+   * Most released senders remembered as immune to automatic restriction until the next UTC
+   * midnight (default `maxRestricted`). Evicting one (least recently released first) ends its
+   * immunity early: a later breach or spam report may restrict it again the same day. About
+   * 130 bytes each (measured: docs/limits.md).
+   */
+  readonly maxImmune?: number;
 }
 
 /** Sizes of a {@link MemoryRateLimiter}, for monitoring and the bounded-memory checks. */
@@ -50,25 +88,32 @@ export interface MemoryRateLimiterStats {
   readonly senders: number;
   /** Restrictions stored now, expired ones not yet dropped included (≤ `maxRestricted`). */
   readonly restrictions: number;
+  /** Tenants with a count now (≤ `maxTenants`). */
+  readonly tenants: number;
+  /** Released senders remembered as immune now, expired ones not yet dropped included (≤ `maxImmune`). */
+  readonly immune: number;
   readonly maxSenders: number;
   readonly maxRestricted: number;
+  readonly maxTenants: number;
+  readonly maxImmune: number;
 }
 
 /**
  * The in-memory limiter: a {@link ManagedRateLimiter} that also answers at once
- * (`consumeSync`, `restrictionSync`: `decidePool` uses them, so a decision through it needs no
- * promise) and reports its sizes.
+ * (`consumeSync`, `restrictionSync`, `reportSpamSync`: `decidePool` uses them, so a decision
+ * through it needs no promise) and reports its sizes.
  */
 export interface MemoryRateLimiter extends ManagedRateLimiter {
   consumeSync(request: ConsumeRequest): ConsumeResult;
   restrictionSync(key: string, now: Date): Restriction | null;
+  readonly reportSpamSync: (report: SpamReport) => SpamReportResult;
   /** Current sizes and bounds. */
   stats(): MemoryRateLimiterStats;
 }
 
-const DEFAULTS = { maxSenders: 100_000, maxMessageIdsPerSender: 100 } as const;
+const DEFAULTS = { maxSenders: 100_000, maxMessageIdsPerSender: 100, maxTenants: 10_000 } as const;
 const LIMITS = { maxSenders: 100_000_000, maxMessageIdsPerSender: 1_000_000 } as const;
-const OPTION_KEYS = ['maxSenders', 'maxRestricted', 'maxMessageIdsPerSender'] as const;
+const OPTION_KEYS = ['maxSenders', 'maxRestricted', 'maxMessageIdsPerSender', 'maxTenants', 'maxImmune'] as const;
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', `createMemoryRateLimiter: ${message}`);
@@ -186,6 +231,34 @@ class SenderCounters {
   ids: number[] | null = null;
   /** Where the next id goes once the ring is full (a pair index × 2). */
   idNext = 0;
+  /** The sender's spam reports, from its first one on (most senders never have any). */
+  spam: SpamCounters | null = null;
+}
+
+/**
+ * A sender's spam reports: counted in an hour and a 24 h window of 60 buckets each (60 s and
+ * 1,440 s), whichever the policy's `restrictAfter.window` asks, and the ids of the reported
+ * messages (a ring like {@link SenderCounters.ids}) so that a retry counts once.
+ */
+class SpamCounters {
+  hour: Buckets = EMPTY;
+  day: Buckets = EMPTY;
+  ids: number[] | null = null;
+  idNext = 0;
+}
+
+/** Remembers `hash` at `nowMs` in a ring of at most `max` pairs (`idAt`: where it already is, else -1). */
+function rememberId(holder: SpamCounters, hash: number, nowMs: number, idAt: number, max: number): void {
+  const ids = holder.ids;
+  if (ids === null) holder.ids = [hash, nowMs];
+  else if (idAt >= 0) ids[idAt + 1] = nowMs;
+  else if (ids.length < 2 * max) ids.push(hash, nowMs);
+  else {
+    const at = holder.idNext;
+    ids[at] = hash;
+    ids[at + 1] = nowMs;
+    holder.idNext = at + 2 === ids.length ? 0 : at + 2;
+  }
 }
 
 /** The position of `hash` in the sender's remembered ids, or -1. */
@@ -211,8 +284,69 @@ function usedBy(counters: SenderCounters | undefined, current: CurrentBuckets): 
 
 /** A stored restriction: the public shape plus its end in epoch ms (Infinity until released). */
 interface StoredRestriction {
-  readonly restriction: Restriction;
+  readonly restriction: CausedRestriction;
   readonly untilMs: number;
+}
+
+function checkTenant(tenant: TenantLimitRequest): void {
+  if (typeof tenant !== 'object' || tenant === null || typeof tenant.key !== 'string' || tenant.key === '') {
+    throw new OutboundPoolsError('invalid-context', `The rate limiter's request.tenant must be { key, externalRecipientsPerDay? } with a non-empty key, got ${show(tenant)}.`);
+  }
+  const limit = tenant.externalRecipientsPerDay;
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0)) {
+    throw new OutboundPoolsError('invalid-context', `The rate limiter's request.tenant.externalRecipientsPerDay must be a whole number ≥ 0, got ${show(limit)}.`);
+  }
+}
+
+function checkKey(key: unknown, what: string): string {
+  if (typeof key !== 'string' || key === '') throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a non-empty string, got ${show(key)}.`);
+  return key;
+}
+
+const SPAM_WINDOWS: readonly string[] = ['hour', 'day'];
+const SPAM_ACTIONS: readonly string[] = ['block-user', 'block-user-for-today'];
+
+function checkSpamReport(report: SpamReport): SpamRestrictAfter {
+  if (typeof report !== 'object' || report === null) throw new OutboundPoolsError('invalid-context', `The rate limiter's spam report must be an object, got ${show(report)}.`);
+  checkKey(report.key, 'report.key');
+  if (report.messageId !== undefined && typeof report.messageId !== 'string') {
+    throw new OutboundPoolsError('invalid-context', `The rate limiter's report.messageId must be a string, got ${show(report.messageId)}.`);
+  }
+  const after = report.restrictAfter;
+  if (
+    typeof after !== 'object' || after === null ||
+    typeof after.count !== 'number' || !Number.isInteger(after.count) || after.count < 1 ||
+    !SPAM_WINDOWS.includes(after.window) || !SPAM_ACTIONS.includes(after.action)
+  ) {
+    throw new OutboundPoolsError(
+      'invalid-context',
+      `The rate limiter's report.restrictAfter must be { count: a whole number ≥ 1, window: 'hour' | 'day', action: 'block-user' | 'block-user-for-today' }, got ${show(after)}.`,
+    );
+  }
+  return after;
+}
+
+/** One subscription: `active` turns false when unsubscribed, so queued events skip it. */
+interface Subscription {
+  readonly listener: LimiterEventListener;
+  active: boolean;
+}
+
+const ignore = (): void => {};
+
+/** Hands `event` to each listener still subscribed; their errors and rejections are ignored. */
+function deliver(event: LimiterEvent, subscriptions: readonly Subscription[]): void {
+  for (const subscription of subscriptions) {
+    if (!subscription.active) continue;
+    try {
+      const answer = subscription.listener(event) as unknown;
+      if (typeof answer === 'object' && answer !== null && typeof (answer as PromiseLike<unknown>).then === 'function') {
+        (answer as PromiseLike<unknown>).then(undefined, ignore);
+      }
+    } catch {
+      // A listener's failure is its own: the limiter's call has already answered.
+    }
+  }
 }
 
 function timeOf(now: unknown, what: string): number {
@@ -226,11 +360,20 @@ function timeOf(now: unknown, what: string): number {
  * through the Redis limiter instead). Per sender key it keeps four sliding-window counters of 60
  * sub-buckets each — messages/minute, internal and external recipients/hour, recipients/24 h —
  * shared by every limit set of the policy; `consume` counts a message in all four or in none.
+ * Per tenant (`request.tenant`) it keeps one more, external recipients/24 h, counted atomically
+ * with the sender's; per sender its spam reports (`reportSpam`).
  *
  * Memory is bounded: at most `maxSenders` senders' counters (least recently used evicted, which
- * forgets that sender's counts), at most `maxRestricted` restrictions (kept apart, so counter
- * eviction never lifts one), at most `maxMessageIdsPerSender` remembered ids per sender. Every
- * operation is O(1) in the number of senders. Time comes only from the `now` it is given.
+ * forgets that sender's counts and spam reports), at most `maxRestricted` restrictions (kept
+ * apart, so counter eviction never lifts one), at most `maxMessageIdsPerSender` remembered ids
+ * per sender, at most `maxTenants` tenants' counts and `maxImmune` released senders' immunities.
+ * Every operation is O(1) in the number of senders. Time comes only from the `now` it is given
+ * (`restrict` and `release` without one read the system clock).
+ *
+ * Events (`subscribe`) are delivered in a microtask queued by the call that caused them (so
+ * after it has answered, before the code awaiting it resumes), to the listeners subscribed when
+ * it happened and still subscribed; a listener's error or rejection is ignored. With no listener
+ * no event is made.
  *
  * @throws {OutboundPoolsError} `invalid-context` for an unknown option or a value out of range.
  */
@@ -242,19 +385,54 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   const maxSenders = integer(options.maxSenders, 'maxSenders', 1, LIMITS.maxSenders, DEFAULTS.maxSenders);
   const maxRestricted = integer(options.maxRestricted, 'maxRestricted', 1, LIMITS.maxSenders, maxSenders);
   const maxIds = integer(options.maxMessageIdsPerSender, 'maxMessageIdsPerSender', 0, LIMITS.maxMessageIdsPerSender, DEFAULTS.maxMessageIdsPerSender);
+  const maxTenants = integer(options.maxTenants, 'maxTenants', 1, LIMITS.maxSenders, DEFAULTS.maxTenants);
+  const maxImmune = integer(options.maxImmune, 'maxImmune', 1, LIMITS.maxSenders, maxRestricted);
 
   const LRU = lruCacheClass();
   const counters = new LRU<string, SenderCounters>({ max: maxSenders });
   const restrictions = new LRU<string, StoredRestriction>({ max: maxRestricted });
+  /** Per tenant, its external recipients over 24 h: one window of buckets (see {@link Buckets}). */
+  const tenants = new LRU<string, Buckets>({ max: maxTenants });
+  /** Released senders: the end of their immunity to automatic restriction, in epoch ms. */
+  const immune = new LRU<string, number>({ max: maxImmune });
+
+  /** Listeners; replaced, never changed in place, so that an event keeps the list of its moment. */
+  let subscriptions: readonly Subscription[] = [];
+  const emit = (event: LimiterEvent): void => {
+    const now = subscriptions;
+    queueMicrotask(() => deliver(event, now));
+  };
 
   /** The restriction in force for `key` at `nowMs`; drops it when it has expired. */
-  const activeRestriction = (key: string, nowMs: number): Restriction | null => {
+  const activeRestriction = (key: string, nowMs: number): CausedRestriction | null => {
     if (restrictions.size === 0) return null;
     const stored = restrictions.get(key);
     if (stored === undefined) return null;
     if (nowMs < stored.untilMs) return stored.restriction;
     restrictions.delete(key);
     return null;
+  };
+
+  /** Whether `key` was released and is still immune to automatic restriction at `nowMs`. */
+  const isImmune = (key: string, nowMs: number): boolean => {
+    if (immune.size === 0) return false;
+    const until = immune.get(key);
+    if (until === undefined) return false;
+    if (nowMs < until) return true;
+    immune.delete(key);
+    return false;
+  };
+
+  /** Stores a restriction (replacing any) and tells the listeners. */
+  const impose = (key: string, restriction: CausedRestriction, nowMs: number): void => {
+    restrictions.set(key, { restriction, untilMs: untilMsOf(restriction) });
+    if (subscriptions.length !== 0) emit({ type: 'restricted', at: new Date(nowMs).toISOString(), key, restriction });
+  };
+
+  /** The restriction a refused message's breaches impose, unless the sender is immune. */
+  const restrictFor = (key: string, breaches: readonly LimitBreach[], nowMs: number): void => {
+    const imposed = restrictionFor(breaches, nowMs);
+    if (imposed !== null && !isImmune(key, nowMs)) impose(key, imposed, nowMs);
   };
 
   /** Counts the message; `idAt` is where its id is already remembered (expired), else -1. */
@@ -274,6 +452,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     }
     if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
     if (idHash < 0) return;
+    // rememberId spelled out: this is the hot path, kept monomorphic.
     const ids = state.ids;
     if (ids === null) state.ids = [idHash, nowMs];
     else if (idAt >= 0) ids[idAt + 1] = nowMs;
@@ -287,11 +466,19 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     }
   };
 
+  /** Counts `external` recipients for the tenant whose window is `window` (undefined: none yet). */
+  const countTenant = (tenant: string, window: Buckets | undefined, day: number, external: number): void => {
+    // addTo returns the same array except for an empty window: set only a new tenant.
+    if (window === undefined) tenants.set(tenant, addTo(EMPTY, day, external));
+    else addTo(window, day, external);
+  };
+
   /** `consume`, answered at once: every step is in memory. */
   const consumeSync = (request: ConsumeRequest): ConsumeResult => {
     const nowMs = timeOf(request.now, 'request.now');
-    const { key, messageId } = request;
+    const { key, messageId, tenant } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
+    if (tenant !== undefined) checkTenant(tenant);
     const restriction = activeRestriction(key, nowMs);
     if (restriction !== null) return { restriction, breaches: [], counted: false };
 
@@ -301,29 +488,116 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     let idAt = -1;
     if (idHash >= 0 && state !== undefined && state.ids !== null) {
       idAt = findId(state.ids, idHash);
+      // A retry of a counted message: counted once, for the sender and for its tenant.
       if (idAt >= 0 && nowMs - state.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) return COUNTED;
     }
 
     const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
     const current = currentBuckets(nowMs);
-    if (request.limits.length === 0) {
+    // The tenant's window, asked only for a message with external recipients (others add nothing).
+    let tenantWindow: Buckets | undefined;
+    let tenantBreach: TenantBreach | null = null;
+    const external = increments.externalRecipientsPerHour;
+    const countsForTenant = tenant !== undefined && external > 0;
+    if (countsForTenant) {
+      tenantWindow = tenants.get(tenant.key);
+      tenantBreach = tenantBreachOf(tenant, tenantWindow === undefined ? 0 : windowCount(tenantWindow, current.day), external);
+    }
+    if (request.limits.length === 0 && tenantBreach === null) {
       count(key, state, increments, nowMs, current, idHash, idAt);
+      if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
       return COUNTED;
     }
     const breaches = computeBreaches(request.limits, usedBy(state, current), increments);
+    if (tenantBreach !== null) {
+      // Refused by the tenant's cap: counted nowhere. The sender's own breaches are reported,
+      // and a restricting one restricts, as it would have without the tenant.
+      restrictFor(key, breaches, nowMs);
+      if (subscriptions.length !== 0) emit({ type: 'tenant-cap', at: new Date(nowMs).toISOString(), key, breach: tenantBreach });
+      return { restriction: null, breaches, tenantBreach, counted: false };
+    }
     if (countsDespite(breaches)) {
       count(key, state, increments, nowMs, current, idHash, idAt);
-      return breaches.length === 0 ? COUNTED : { restriction: null, breaches, counted: true };
+      if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
+      if (breaches.length === 0) return COUNTED;
+      if (subscriptions.length !== 0) {
+        const at = new Date(nowMs).toISOString();
+        for (const breach of breaches) emit({ type: 'limit-alert', at, key, breach });
+      }
+      return { restriction: null, breaches, counted: true };
     }
-    const imposed = restrictionFor(breaches, nowMs);
-    if (imposed !== null) restrictions.set(key, { restriction: imposed, untilMs: imposed.until === null ? Infinity : Date.parse(imposed.until) });
+    restrictFor(key, breaches, nowMs);
     return { restriction: null, breaches, counted: false };
   };
   const restrictionSync = (key: string, now: Date): Restriction | null => activeRestriction(key, timeOf(now, 'now'));
 
+  /** `reportSpam`, answered at once. */
+  const reportSpamSync = (report: SpamReport): SpamReportResult => {
+    const restrictAfter = checkSpamReport(report);
+    const nowMs = timeOf(report.now, 'report.now');
+    const { key, messageId } = report;
+    let state = counters.get(key);
+    if (state === undefined) {
+      state = new SenderCounters();
+      counters.set(key, state);
+    }
+    const spam = (state.spam ??= new SpamCounters());
+    const window = restrictAfter.window;
+    const bucket = spamBucket(nowMs, window);
+    const idHash = messageId === undefined || maxIds === 0 ? -1 : messageIdHash(messageId);
+    let idAt = -1;
+    if (idHash >= 0 && spam.ids !== null) {
+      idAt = findId(spam.ids, idHash);
+      // A retry of a reported message: counted once, restricts nothing more.
+      if (idAt >= 0 && nowMs - spam.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) return { count: windowCount(spam[window], bucket), restriction: null };
+    }
+    spam.hour = addTo(spam.hour, spamBucket(nowMs, 'hour'), 1);
+    spam.day = addTo(spam.day, spamBucket(nowMs, 'day'), 1);
+    if (idHash >= 0) rememberId(spam, idHash, nowMs, idAt, maxIds);
+    const count = windowCount(spam[window], bucket);
+    if (!spamRestricts(restrictAfter, count) || isImmune(key, nowMs)) return { count, restriction: null };
+    const imposed = spamRestriction(restrictAfter, count, nowMs);
+    const current = activeRestriction(key, nowMs);
+    // A restriction in force that lasts as long or longer stays: this message imposed nothing.
+    if (current !== null && untilMsOf(current) >= untilMsOf(imposed)) return { count, restriction: null };
+    impose(key, imposed, nowMs);
+    return { count, restriction: imposed };
+  };
+
+  const restrictSync = (key: string, options: RestrictOptions = {}): RestrictedSender => {
+    checkKey(key, 'key');
+    if (typeof options !== 'object' || options === null) throw new OutboundPoolsError('invalid-context', `restrict: options must be an object, got ${show(options)}.`);
+    const { until, reason, now } = options;
+    const nowMs = now === undefined ? Date.now() : timeOf(now, 'options.now');
+    let untilMs: number | null = null;
+    if (until !== undefined && until !== null) {
+      untilMs = timeOf(until, 'options.until');
+      if (untilMs <= nowMs) throw new OutboundPoolsError('invalid-context', `restrict: options.until (${new Date(untilMs).toISOString()}) must be after now (${new Date(nowMs).toISOString()}).`);
+    }
+    if (reason !== undefined && typeof reason !== 'string') throw new OutboundPoolsError('invalid-context', `restrict: options.reason must be a string, got ${show(reason)}.`);
+    const restriction = adminRestriction(untilMs, reason, nowMs);
+    impose(key, restriction, nowMs);
+    return { key, ...restriction };
+  };
+
+  const releaseSync = (key: string, now?: Date): boolean => {
+    checkKey(key, 'key');
+    const nowMs = now === undefined ? Date.now() : timeOf(now, 'now');
+    const stored = restrictions.get(key);
+    if (stored === undefined) return false;
+    restrictions.delete(key);
+    // One that had already ended (a for-today one not yet dropped) is dropped, not released.
+    if (!(nowMs < stored.untilMs)) return false;
+    const immuneUntil = immunityEnd(nowMs);
+    immune.set(key, Date.parse(immuneUntil));
+    if (subscriptions.length !== 0) emit({ type: 'released', at: new Date(nowMs).toISOString(), key, immuneUntil });
+    return true;
+  };
+
   return {
     consumeSync,
     restrictionSync,
+    reportSpamSync,
 
     async consume(request: ConsumeRequest): Promise<ConsumeResult> {
       return consumeSync(request);
@@ -333,10 +607,16 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       return restrictionSync(key, now);
     },
 
-    // True when a restriction was stored for the key (a for-today one past its end but not yet
-    // dropped by a read included): release takes no clock.
-    async release(key: string): Promise<boolean> {
-      return restrictions.delete(key);
+    reportSpam: async (report: SpamReport): Promise<SpamReportResult> => reportSpamSync(report),
+
+    async restrict(key: string, options?: RestrictOptions): Promise<RestrictedSender> {
+      return restrictSync(key, options);
+    },
+
+    // True when a restriction in force at `now` was lifted; the sender is then immune to
+    // automatic restriction until the next UTC midnight. A key with none gets no immunity.
+    async release(key: string, now?: Date): Promise<boolean> {
+      return releaseSync(key, now);
     },
 
     async restricted(now: Date): Promise<readonly RestrictedSender[]> {
@@ -344,17 +624,35 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       const list: RestrictedSender[] = [];
       const expired: string[] = [];
       for (const [key, stored] of restrictions.entries()) {
-        if (nowMs < stored.untilMs) {
-          const { until, reason } = stored.restriction;
-          list.push(reason === undefined ? { key, until } : { key, until, reason });
-        } else expired.push(key);
+        if (nowMs < stored.untilMs) list.push({ key, ...stored.restriction });
+        else expired.push(key);
       }
       for (const key of expired) restrictions.delete(key);
       return list;
     },
 
+    subscribe(listener: LimiterEventListener): () => void {
+      if (typeof listener !== 'function') throw new OutboundPoolsError('invalid-context', `subscribe: the listener must be a function, got ${show(listener)}.`);
+      const subscription: Subscription = { listener, active: true };
+      subscriptions = [...subscriptions, subscription];
+      return () => {
+        if (!subscription.active) return;
+        subscription.active = false;
+        subscriptions = subscriptions.filter((s) => s !== subscription);
+      };
+    },
+
     stats(): MemoryRateLimiterStats {
-      return { senders: counters.size, restrictions: restrictions.size, maxSenders, maxRestricted };
+      return {
+        senders: counters.size,
+        restrictions: restrictions.size,
+        tenants: tenants.size,
+        immune: immune.size,
+        maxSenders,
+        maxRestricted,
+        maxTenants,
+        maxImmune,
+      };
     },
   };
 }

@@ -165,7 +165,10 @@ export interface ConsumeRequest {
   /**
    * The message's tenant, when `message.tenant` is given: the message counts for the tenant
    * too, atomically with the sender (in every window of both, or in none). A message with an
-   * external recipient that would pass the tenant's cap is not counted, for sender nor tenant.
+   * external recipient that would pass the tenant's cap is not counted, for sender nor tenant;
+   * the sender's own breaches are still reported beside `tenantBreach`, and a restricting one
+   * still restricts. A message without an external recipient adds nothing to the tenant and is
+   * never refused by its cap; a retry (same `messageId`, same sender) counts once for both.
    */
   readonly tenant?: TenantLimitRequest;
   readonly now: Date;
@@ -265,7 +268,9 @@ export interface RestrictOptions {
  * - `released`: an administrator released it (immune to automatic restriction until `immuneUntil`);
  * - `limit-alert`: a breach whose action is `alert` (the message was delivered and counted);
  * - `tenant-cap`: a tenant's cap refused a message.
- * `at` is the ISO 8601 instant, from the clock of the call that caused it.
+ * `at` is the ISO 8601 instant, from the clock of the call that caused it. `key` is always a
+ * sender's key — for `tenant-cap`, the sender of the refused message (`breach.tenant` names the
+ * tenant).
  */
 export type LimiterEvent =
   | { readonly type: 'restricted'; readonly at: string; readonly key: string; readonly restriction: Restriction & { readonly since: string; readonly cause: RestrictionCause } }
@@ -291,9 +296,19 @@ export interface ManagedRateLimiter extends RateLimiter {
   restriction(key: string, now: Date): Promise<Restriction | null>;
   readonly reportSpam: (report: SpamReport) => Promise<SpamReportResult>;
   restrict(key: string, options?: RestrictOptions): Promise<RestrictedSender>;
-  /** True when a restriction was lifted. `now` (default: the current time) starts the immunity. */
+  /**
+   * True when a restriction in force at `now` was lifted; `now` (default: the system clock)
+   * starts the immunity, until the next UTC midnight after it. A key without a restriction in
+   * force gets no immunity and no `released` event.
+   */
   release(key: string, now?: Date): Promise<boolean>;
   restricted(now: Date): Promise<readonly RestrictedSender[]>;
+  /**
+   * Delivers later events to `listener` (never synchronously inside the call that caused them;
+   * a listener's error or rejection is ignored) until the returned function is called. A
+   * subscription over the network (Redis pub/sub) may take a moment to start: events before it
+   * has are not delivered.
+   */
   subscribe(listener: LimiterEventListener): () => void;
 }
 

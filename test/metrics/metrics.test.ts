@@ -7,6 +7,8 @@ import type { DecideContext, Decision } from '../../src/decide/types.js';
 import { createPolicy } from '../../src/policy.js';
 import { createStaticResolver } from '../../src/providers/static-dns.js';
 import { createDecisionMetrics } from '../../src/metrics/index.js';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
+import type { LimiterEvent } from '../../src/providers/types.js';
 
 const context: DecideContext = {
   policy: createPolicy({ acceptedDomains: ['contoso.com'], spam: { threshold: 5 }, onProviderFailure: { spam: 'defer' } }),
@@ -96,6 +98,56 @@ describe('createDecisionMetrics', () => {
       assert.equal(samples(await scrape.text()).get('outbound_pools_decisions_total{action="deliver",pool="normal",reason="accepted-domain"}'), 2);
     } finally {
       server.close();
+    }
+  });
+
+  it("counts a limiter's events by type, and its restrictions by cause; unsubscribing stops it", async () => {
+    const metrics = createDecisionMetrics();
+    const limiter = createMemoryRateLimiter();
+    const stop = metrics.observeLimiter(limiter);
+    const now = new Date('2026-11-23T10:00:00.000Z');
+    const limits = [{ name: 'watch', action: 'alert' as const, messagesPerMinute: 1 }, { name: 'hard', action: 'block-user' as const, messagesPerMinute: 3 }];
+    const send = (ms: number, external = 1) =>
+      limiter.consumeSync({ key: 'megan@contoso.com', internalRecipients: 0, externalRecipients: external, limits, tenant: { key: 'contoso', externalRecipientsPerDay: 4 }, now: new Date(now.getTime() + ms) });
+    send(0); // counted
+    send(1); // limit-alert
+    send(2, 3); // tenant-cap (2 + 3 > 4)
+    send(3); // limit-alert
+    send(4); // refused by hard: restricted (limit)
+    limiter.reportSpamSync({ key: 'spam@contoso.com', restrictAfter: { count: 1, window: 'hour', action: 'block-user' }, now });
+    await limiter.restrict('admin@contoso.com', { now });
+    await limiter.release('admin@contoso.com', now);
+    await Promise.resolve(); // events arrive in a microtask
+    assert.deepEqual(
+      Object.fromEntries([...samples(metrics.text())].filter(([name]) => name.includes('limiter'))),
+      {
+        'outbound_pools_limiter_events_total{type="limit-alert"}': 2,
+        'outbound_pools_limiter_events_total{type="released"}': 1,
+        'outbound_pools_limiter_events_total{type="restricted"}': 3,
+        'outbound_pools_limiter_events_total{type="tenant-cap"}': 1,
+        'outbound_pools_limiter_restrictions_total{cause="admin"}': 1,
+        'outbound_pools_limiter_restrictions_total{cause="limit"}': 1,
+        'outbound_pools_limiter_restrictions_total{cause="spam"}': 1,
+      },
+    );
+    assert.match(metrics.text(), /# TYPE outbound_pools_limiter_events_total counter\n/);
+    stop();
+    await limiter.restrict('again@contoso.com', { now });
+    await Promise.resolve();
+    assert.equal(samples(metrics.text()).get('outbound_pools_limiter_events_total{type="restricted"}'), 3);
+    // An event of an unknown type or cause counts as other.
+    metrics.observeLimiterEvent({ type: 'surprise', at: now.toISOString(), key: 'k' } as unknown as LimiterEvent);
+    metrics.observeLimiterEvent({ type: 'restricted', at: now.toISOString(), key: 'k', restriction: { until: null, since: now.toISOString(), cause: { kind: 'x' } } } as unknown as LimiterEvent);
+    assert.equal(samples(metrics.text()).get('outbound_pools_limiter_events_total{type="other"}'), 1);
+    assert.equal(samples(metrics.text()).get('outbound_pools_limiter_restrictions_total{cause="other"}'), 1);
+    assert.throws(() => metrics.observeLimiter({} as never), TypeError);
+  });
+
+  it('knows the reason codes of the outbound-spam model (tenant-limit-exceeded, spam-restriction)', () => {
+    const metrics = createDecisionMetrics();
+    for (const code of ['tenant-limit-exceeded', 'spam-restriction']) {
+      metrics.observe({ action: 'block', pool: null, reasons: [{ code }] } as unknown as Decision);
+      assert.equal(samples(metrics.text()).get(`outbound_pools_reasons_total{reason="${code}"}`), 1);
     }
   });
 });

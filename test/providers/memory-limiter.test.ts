@@ -8,7 +8,19 @@ import fc from 'fast-check';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
-import { BUCKET_MS, LIMIT_WINDOWS, messageIdHash, nextUtcMidnight, restrictionFor } from '../../src/providers/limit-windows.js';
+import {
+  ADMIN_REASON,
+  BUCKET_MS,
+  LIMIT_WINDOWS,
+  adminRestriction,
+  immunityEnd,
+  messageIdHash,
+  nextUtcMidnight,
+  restrictionFor,
+  spamBucket,
+  spamRestriction,
+  tenantBreachOf,
+} from '../../src/providers/limit-windows.js';
 import type { ConsumeRequest, LimitBreach, LimitSet, LimitWindow, ManagedRateLimiter } from '../../src/providers/types.js';
 import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 
@@ -29,8 +41,45 @@ describeRateLimiterBehaviour('memory rate limiter, synchronous methods', async (
       assert.ok(!(answer instanceof Promise), 'restrictionSync answered with a promise');
       return Promise.resolve(answer);
     },
-    release: (key) => memory.release(key),
+    reportSpam: (report) => {
+      const answer = memory.reportSpamSync(report);
+      assert.ok(!(answer instanceof Promise), 'reportSpamSync answered with a promise');
+      return Promise.resolve(answer);
+    },
+    restrict: (key, options) => memory.restrict(key, options),
+    release: (key, now) => memory.release(key, now),
     restricted: (now) => memory.restricted(now),
+    subscribe: (listener) => memory.subscribe(listener),
+  };
+  return { limiter, close: async () => {} };
+});
+
+// The suite as a networked limiter meets it: events arrive 20 ms late, and a subscription starts
+// delivering only 100 ms after subscribe() returns (as Redis pub/sub does), so the suite's
+// waiting and priming are exercised as they will be on Redis.
+describeRateLimiterBehaviour('memory rate limiter, events delivered late as over pub/sub', async () => {
+  const memory = createMemoryRateLimiter({ maxSenders: 10_000 });
+  const limiter: ManagedRateLimiter = {
+    consume: (request) => memory.consume(request),
+    restriction: (key, now) => memory.restriction(key, now),
+    reportSpam: (report) => memory.reportSpam(report),
+    restrict: (key, options) => memory.restrict(key, options),
+    release: (key, now) => memory.release(key, now),
+    restricted: (now) => memory.restricted(now),
+    subscribe: (listener) => {
+      const startsAt = Date.now() + 100;
+      return memory.subscribe((event) => {
+        if (Date.now() < startsAt) return;
+        setTimeout(() => {
+          // As a limiter must: the listener's error or rejection is ignored.
+          try {
+            Promise.resolve(listener(event) as unknown).catch(() => {});
+          } catch {
+            // ignored
+          }
+        }, 20);
+      });
+    },
   };
   return { limiter, close: async () => {} };
 });
@@ -53,7 +102,7 @@ describe('memory rate limiter: bounded memory', () => {
       await limiter.consume(request(`sender${i}@fabrikam.example`, perMinute(30), i, { messageId: `id-${i}` }));
       assert.ok(limiter.stats().senders <= 100);
     }
-    assert.deepEqual(limiter.stats(), { senders: 100, restrictions: 0, maxSenders: 100, maxRestricted: 100 });
+    assert.deepEqual(limiter.stats(), { senders: 100, restrictions: 0, tenants: 0, immune: 0, maxSenders: 100, maxRestricted: 100, maxTenants: 10_000, maxImmune: 100 });
   });
 
   it('evicting a sender forgets its counts (documented): it starts again from zero', async () => {
@@ -276,7 +325,16 @@ describe('memory rate limiter: options and arguments', () => {
   }
 
   it('takes no options at all, and reports its defaults', () => {
-    assert.deepEqual(createMemoryRateLimiter().stats(), { senders: 0, restrictions: 0, maxSenders: 100_000, maxRestricted: 100_000 });
+    assert.deepEqual(createMemoryRateLimiter().stats(), {
+      senders: 0,
+      restrictions: 0,
+      tenants: 0,
+      immune: 0,
+      maxSenders: 100_000,
+      maxRestricted: 100_000,
+      maxTenants: 10_000,
+      maxImmune: 100_000,
+    });
   });
 
   it('rejects an invalid date instead of counting at NaN', async () => {
@@ -285,6 +343,178 @@ describe('memory rate limiter: options and arguments', () => {
     await assert.rejects(limiter.restriction('k', 'now' as never), { code: 'invalid-context' });
     await assert.rejects(limiter.restricted(new Date('nope')), { code: 'invalid-context' });
   });
+});
+
+/** Runs test/providers/memory-limiter-heap-entries.ts under --expose-gc: bytes per entry. */
+function heapPerEntry(what: string, entries = 20_000): number {
+  const script = fileURLToPath(new URL('./memory-limiter-heap-entries.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, what, String(entries)], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  return (JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { bytesPerEntry: number }).bytesPerEntry;
+}
+
+describe('memory rate limiter: tenants, immunity and spam reports are bounded', () => {
+  // Retained heap after a full collection, 20,000 entries (docs/limits.md gives the figures).
+  it('a tenant costs at most 300 bytes with one bucket, 2,000 bytes with all 60', () => {
+    const one = heapPerEntry('tenant-one-bucket');
+    const full = heapPerEntry('tenant-full-day');
+    assert.ok(one > 0 && one <= 300, `${one.toFixed(0)} bytes per tenant with one bucket`);
+    assert.ok(full > one && full <= 2_000, `${full.toFixed(0)} bytes per tenant with 60 buckets`);
+  });
+
+  it('a released sender remembered as immune costs at most 250 bytes', () => {
+    const bytes = heapPerEntry('immune');
+    assert.ok(bytes > 0 && bytes <= 250, `${bytes.toFixed(0)} bytes per immune sender`);
+  });
+
+  it("a sender's spam reports add at most 1,000 bytes to it", () => {
+    const bytes = heapPerEntry('spam-sender') - heapPerEntry('sender');
+    assert.ok(bytes > 0 && bytes <= 1_000, `${bytes.toFixed(0)} bytes for two spam reports`);
+  });
+
+  it('keeps at most maxTenants tenants, least recently used evicted; evicting one forgets its count', () => {
+    const limiter = createMemoryRateLimiter({ maxTenants: 3 });
+    const send = (tenant: string, offsetMs: number, external = 1) =>
+      limiter.consumeSync(request('sender', [], offsetMs, { externalRecipients: external, tenant: { key: tenant, externalRecipientsPerDay: 2 } }));
+    assert.equal(send('t0', 0, 2).counted, true);
+    assert.deepEqual(send('t0', 1).tenantBreach, { tenant: 't0', limit: 2, used: 2 });
+    for (let i = 1; i <= 20; i++) {
+      send(`t${i}`, 1 + i);
+      assert.ok(limiter.stats().tenants <= 3);
+    }
+    assert.equal(limiter.stats().tenants, 3);
+    // t0 was evicted: it starts again from zero (documented).
+    assert.equal(send('t0', 100, 2).counted, true);
+    // Internal-only messages do not make a tenant entry.
+    const other = createMemoryRateLimiter();
+    other.consumeSync(request('sender', [], 0, { internalRecipients: 3, externalRecipients: 0, tenant: { key: 't' } }));
+    assert.equal(other.stats().tenants, 0);
+  });
+
+  it('keeps at most maxImmune immune senders; evicting one ends its immunity early', async () => {
+    const limiter = createMemoryRateLimiter({ maxImmune: 2 });
+    for (const key of ['a', 'b', 'c']) {
+      await limiter.restrict(key, { now: new Date(NOW) });
+      assert.equal(await limiter.release(key, new Date(NOW)), true);
+    }
+    assert.equal(limiter.stats().immune, 2);
+    const after = { count: 1, window: 'hour', action: 'block-user' } as const;
+    assert.equal(limiter.reportSpamSync({ key: 'a', restrictAfter: after, now: new Date(NOW + 1) }).restriction?.until, null, 'a was evicted, no longer immune');
+    assert.equal(limiter.reportSpamSync({ key: 'c', restrictAfter: after, now: new Date(NOW + 1) }).restriction, null, 'c is immune');
+    // Immunity that has ended is dropped when read.
+    assert.equal(limiter.reportSpamSync({ key: 'b', restrictAfter: after, now: new Date(Date.parse(nextUtcMidnight(NOW))) }).restriction?.until, null);
+  });
+});
+
+describe('memory rate limiter: events', () => {
+  const blockUser = perMinute(1, 'block-user');
+
+  it('are delivered in a microtask: after consumeSync returns, before an awaiting caller resumes', async () => {
+    const limiter = createMemoryRateLimiter();
+    const seen: string[] = [];
+    limiter.subscribe((event) => {
+      seen.push(event.type);
+    });
+    limiter.consumeSync(request('k', blockUser, 0));
+    limiter.consumeSync(request('k', blockUser, 1));
+    assert.deepEqual(seen, [], 'not during the call');
+    await limiter.release('k', new Date(NOW + 2));
+    assert.deepEqual(seen, ['restricted', 'released']);
+  });
+
+  it('go to the listeners subscribed when they happened and still subscribed when delivered', async () => {
+    const limiter = createMemoryRateLimiter();
+    const early: string[] = [];
+    const late: string[] = [];
+    const stop = limiter.subscribe((event) => {
+      early.push(event.key);
+    });
+    limiter.consumeSync(request('k', blockUser, 0));
+    limiter.consumeSync(request('k', blockUser, 1)); // restricted: queued for `early`
+    stop(); // before delivery
+    limiter.subscribe((event) => {
+      late.push(event.key);
+    });
+    await Promise.resolve();
+    assert.deepEqual(early, []);
+    assert.deepEqual(late, []);
+  });
+
+  it('none is made without a listener (the hot path allocates nothing for them)', () => {
+    const limiter = createMemoryRateLimiter();
+    const queue = globalThis.queueMicrotask;
+    let queued = 0;
+    globalThis.queueMicrotask = (callback) => {
+      queued++;
+      queue(callback);
+    };
+    try {
+      const limits: LimitSet[] = [{ name: 'watch', action: 'alert', messagesPerMinute: 1 }, { name: 'hard', action: 'block-user', messagesPerMinute: 3 }];
+      for (let i = 0; i < 5; i++) limiter.consumeSync(request('k', limits, i, { tenant: { key: 't', externalRecipientsPerDay: 2 } }));
+      limiter.reportSpamSync({ key: 's', restrictAfter: { count: 1, window: 'hour', action: 'block-user' }, now: new Date(NOW) });
+      void limiter.restrict('r', { now: new Date(NOW) });
+      void limiter.release('r', new Date(NOW));
+      assert.equal(queued, 0);
+      // The same with a listener: each event queued once.
+      const unsubscribe = limiter.subscribe(() => {});
+      void limiter.restrict('r', { now: new Date(NOW) });
+      assert.equal(queued, 1);
+      unsubscribe();
+    } finally {
+      globalThis.queueMicrotask = queue;
+    }
+  });
+});
+
+describe('memory rate limiter: tenant, spam, restrict and subscribe arguments', () => {
+  const limiter = createMemoryRateLimiter();
+  const invalid = (error: unknown): boolean => error instanceof OutboundPoolsError && error.code === 'invalid-context';
+  for (const [label, tenant] of [
+    ['an empty tenant key', { key: '' }],
+    ['a tenant that is a string', 'contoso'],
+    ['a negative cap', { key: 't', externalRecipientsPerDay: -1 }],
+    ['a fractional cap', { key: 't', externalRecipientsPerDay: 1.5 }],
+  ] as const) {
+    it(`consume refuses ${label}`, () => {
+      assert.throws(() => limiter.consumeSync(request('k', [], 0, { tenant: tenant as never })), invalid);
+    });
+  }
+  for (const [label, restrictAfter] of [
+    ['count 0', { count: 0, window: 'hour', action: 'block-user' }],
+    ['window week', { count: 1, window: 'week', action: 'block-user' }],
+    ['action block', { count: 1, window: 'hour', action: 'block' }],
+    ['no restrictAfter', undefined],
+  ] as const) {
+    it(`reportSpam refuses ${label}`, async () => {
+      await assert.rejects(limiter.reportSpam({ key: 'k', restrictAfter: restrictAfter as never, now: new Date(NOW) }), invalid);
+    });
+  }
+  it('reportSpam refuses a bad key, messageId or date', async () => {
+    const restrictAfter = { count: 1, window: 'hour', action: 'block-user' } as const;
+    await assert.rejects(limiter.reportSpam({ key: '', restrictAfter, now: new Date(NOW) }), invalid);
+    await assert.rejects(limiter.reportSpam({ key: 'k', messageId: 7 as never, restrictAfter, now: new Date(NOW) }), invalid);
+    await assert.rejects(limiter.reportSpam({ key: 'k', restrictAfter, now: new Date(Number.NaN) }), invalid);
+  });
+  it('restrict refuses an until not after now, a bad date or reason; release a bad key or date', async () => {
+    await assert.rejects(limiter.restrict('k', { until: new Date(NOW), now: new Date(NOW) }), invalid);
+    await assert.rejects(limiter.restrict('k', { until: new Date('nope'), now: new Date(NOW) }), invalid);
+    await assert.rejects(limiter.restrict('k', { reason: 42 as never, now: new Date(NOW) }), invalid);
+    await assert.rejects(limiter.restrict('', { now: new Date(NOW) }), invalid);
+    await assert.rejects(limiter.release('k', new Date('nope')), invalid);
+    await assert.rejects(limiter.release(undefined as never), invalid);
+    assert.equal((await limiter.restricted(new Date(NOW))).length, 0, 'nothing was restricted by the refused calls');
+  });
+  it('subscribe refuses a listener that is not a function', () => {
+    assert.throws(() => limiter.subscribe('log' as never), invalid);
+  });
+  for (const [label, options] of [
+    ['maxTenants 0', { maxTenants: 0 }],
+    ['maxImmune 1.5', { maxImmune: 1.5 }],
+  ] as const) {
+    it(`createMemoryRateLimiter refuses ${label}`, () => {
+      assert.throws(() => createMemoryRateLimiter(options), invalid);
+    });
+  }
 });
 
 describe('limit-windows helpers', () => {
@@ -297,6 +527,48 @@ describe('limit-windows helpers', () => {
   it('restrictionFor: block and alert restrict nobody', () => {
     const breach = { window: 'messagesPerMinute', limit: 1, used: 1, set: 's' } as const;
     assert.equal(restrictionFor([{ ...breach, action: 'block' }, { ...breach, action: 'alert' }], NOW), null);
+  });
+
+  it('restrictionFor records since and the cause of the deciding breach', () => {
+    const breach = { limit: 1, used: 1 } as const;
+    assert.deepEqual(
+      restrictionFor(
+        [
+          { ...breach, window: 'messagesPerMinute', action: 'block-user-for-today', set: 'today' },
+          { ...breach, window: 'recipientsPerDay', action: 'block-user', set: 'user' },
+        ],
+        NOW,
+      ),
+      {
+        until: null,
+        reason: 'over recipientsPerDay (1 used, limit 1) of limit set "user", action block-user',
+        since: '2026-11-23T09:00:00.000Z',
+        cause: { kind: 'limit', window: 'recipientsPerDay', set: 'user' },
+      },
+    );
+  });
+
+  it('tenantBreachOf: only a message with external recipients that would pass a cap', () => {
+    assert.deepEqual(tenantBreachOf({ key: 't', externalRecipientsPerDay: 10 }, 8, 3), { tenant: 't', limit: 10, used: 8 });
+    assert.equal(tenantBreachOf({ key: 't', externalRecipientsPerDay: 10 }, 8, 2), null);
+    assert.equal(tenantBreachOf({ key: 't', externalRecipientsPerDay: 10 }, 10, 0), null);
+    assert.equal(tenantBreachOf({ key: 't' }, 1e9, 5), null);
+    assert.deepEqual(tenantBreachOf({ key: 't', externalRecipientsPerDay: 0 }, 0, 1), { tenant: 't', limit: 0, used: 0 });
+  });
+
+  it('spam, admin and immunity helpers', () => {
+    assert.deepEqual(spamRestriction({ count: 5, window: 'hour', action: 'block-user-for-today' }, 5, NOW), {
+      until: '2026-11-24T00:00:00.000Z',
+      reason: '5 messages judged spam within the last hour (restrict after 5), action block-user-for-today',
+      since: '2026-11-23T09:00:00.000Z',
+      cause: { kind: 'spam', count: 5, window: 'hour' },
+    });
+    assert.equal(spamRestriction({ count: 1, window: 'day', action: 'block-user' }, 1, NOW).until, null);
+    assert.equal(spamBucket(NOW, 'hour'), Math.floor(NOW / 60_000));
+    assert.equal(spamBucket(NOW, 'day'), Math.floor(NOW / 1_440_000));
+    assert.deepEqual(adminRestriction(null, undefined, NOW), { until: null, reason: ADMIN_REASON, since: '2026-11-23T09:00:00.000Z', cause: { kind: 'admin' } });
+    assert.equal(adminRestriction(NOW + 1, 'x', NOW).until, '2026-11-23T09:00:00.001Z');
+    assert.equal(immunityEnd(Date.parse('2026-11-23T23:59:59.999Z')), '2026-11-24T00:00:00.000Z');
   });
 });
 

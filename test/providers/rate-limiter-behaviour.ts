@@ -11,7 +11,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import type { ConsumeRequest, ConsumeResult, LimitAction, LimitSet, ManagedRateLimiter } from '../../src/providers/types.js';
+import type {
+  ConsumeRequest,
+  ConsumeResult,
+  LimitAction,
+  LimitBreach,
+  LimiterEvent,
+  LimitSet,
+  ManagedRateLimiter,
+  SpamReportResult,
+  SpamRestrictAfter,
+  TenantLimitRequest,
+} from '../../src/providers/types.js';
 
 /** What the suite is given: a limiter, and how to close whatever it runs on. */
 export interface LimiterUnderTest {
@@ -479,6 +490,527 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       assertCounted(await b.send(4));
       assert.equal(await limiter.restriction(b.key, at(5)), null);
       await limiter.release(a.key);
+    });
+
+    // ---- Issue #13: tenants, spam reports, the restriction lifecycle and events ----
+
+    /** A consumer that also names a tenant (with or without a cap). */
+    const tenantSender = (tenant: TenantLimitRequest, limits: readonly LimitSet[] = [], key = newKey()) => {
+      const send = (offsetMs: number, recipients: { internal?: number; external?: number; messageId?: string } = {}): Promise<ConsumeResult> =>
+        limiter.consume({
+          key,
+          internalRecipients: recipients.internal ?? 0,
+          externalRecipients: recipients.external ?? 1,
+          limits,
+          tenant,
+          now: at(offsetMs),
+          ...(recipients.messageId === undefined ? {} : { messageId: recipients.messageId }),
+        });
+      return { key, send };
+    };
+    const newTenant = (label = 'tenant'): string => `${randomUUID()}:${label}`;
+    const refusedByTenant = (tenant: string, limit: number, used: number, breaches: readonly LimitBreach[] = []): ConsumeResult => ({
+      restriction: null,
+      breaches,
+      tenantBreach: { tenant, limit, used },
+      counted: false,
+    });
+    /** Drops an absent or null tenantBreach, so that a result compares with the plain shapes. */
+    const plain = (result: ConsumeResult): ConsumeResult => {
+      if (result.tenantBreach !== undefined && result.tenantBreach !== null) return result;
+      const { tenantBreach: _dropped, ...rest } = result;
+      return rest;
+    };
+
+    /**
+     * Subscribes and collects the limiter's events. Delivery may be asynchronous (Redis pub/sub),
+     * and a subscription may take a moment to start: the watch is primed by restricting a probe
+     * key until its event arrives. `next` waits up to 5 s for an event that matches.
+     */
+    const watch = async () => {
+      const events: LimiterEvent[] = [];
+      const unsubscribe = limiter.subscribe((event) => {
+        events.push(event);
+      });
+      const waitFor = async (predicate: (event: LimiterEvent) => boolean, what: string, timeoutMs = 5_000): Promise<LimiterEvent> => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const found = events.find(predicate);
+          if (found !== undefined) return found;
+          if (Date.now() > deadline) assert.fail(`no ${what} event within ${timeoutMs} ms; seen: ${JSON.stringify(events)}`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      };
+      const probe = newKey('probe');
+      const primeDeadline = Date.now() + 10_000;
+      for (let ready = false; !ready; ) {
+        await limiter.restrict(probe, { now: at(0) });
+        try {
+          await waitFor((event) => event.key === probe, 'probe', 200);
+          ready = true;
+        } catch (error) {
+          if (Date.now() > primeDeadline) throw error;
+        }
+      }
+      await limiter.release(probe, at(0));
+      /** Waits until a fresh sentinel event arrives: every event caused before it has arrived too. */
+      const settle = async (): Promise<void> => {
+        const sentinel = newKey('sentinel');
+        await limiter.restrict(sentinel, { now: at(0) });
+        await waitFor((event) => event.key === sentinel, 'sentinel');
+      };
+      const of = (key: string): LimiterEvent[] => events.filter((event) => event.key === key);
+      /** Waits for `count` events of `key`, then for a sentinel: none more of them is on its way. */
+      const collect = async (key: string, count: number): Promise<LimiterEvent[]> => {
+        await waitFor(() => of(key).length >= count, `${count} of ${key}`);
+        await settle();
+        return of(key);
+      };
+      return { events, waitFor, settle, of, collect, unsubscribe };
+    };
+
+    describe('tenants (rule 11)', () => {
+      it('the cap: external recipients fit up to externalRecipientsPerDay, exactly; the message that would pass it is refused', async () => {
+        const tenant = newTenant();
+        const a = tenantSender({ key: tenant, externalRecipientsPerDay: 10 });
+        const b = tenantSender({ key: tenant, externalRecipientsPerDay: 10 });
+        assertCounted(plain(await a.send(0, { external: 6 })));
+        assertCounted(plain(await b.send(SECOND, { external: 4 })));
+        assert.deepEqual(await b.send(2 * SECOND, { external: 1 }), refusedByTenant(tenant, 10, 10));
+        assert.deepEqual(await a.send(3 * SECOND, { external: 3 }), refusedByTenant(tenant, 10, 10));
+        assert.equal(await limiter.restriction(b.key, at(3 * SECOND)), null, 'the tenant cap restricts nobody');
+      });
+
+      it('a message to more external recipients than the whole cap is refused even for a fresh tenant', async () => {
+        const tenant = newTenant();
+        const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 5 });
+        assert.deepEqual(await send(0, { external: 6 }), refusedByTenant(tenant, 5, 0));
+        assertCounted(plain(await send(SECOND, { external: 5 })));
+      });
+
+      it('internal-only messages are never refused by the cap, and do not use it up', async () => {
+        const tenant = newTenant();
+        const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 2 });
+        assertCounted(plain(await send(0, { internal: 50, external: 0 })));
+        assertCounted(plain(await send(SECOND, { external: 2 })));
+        assertCounted(plain(await send(2 * SECOND, { internal: 7, external: 0 })));
+        assert.deepEqual(await send(3 * SECOND, { internal: 1, external: 1 }), refusedByTenant(tenant, 2, 2));
+      });
+
+      it('a tenant without a cap is counted and never refused; a cap given later sees the count', async () => {
+        const tenant = newTenant();
+        const uncapped = tenantSender({ key: tenant });
+        for (let i = 0; i < 4; i++) assertCounted(plain(await uncapped.send(i * SECOND, { external: 250 })));
+        const capped = tenantSender({ key: tenant, externalRecipientsPerDay: 1_000 });
+        assert.deepEqual(await capped.send(5 * SECOND, { external: 1 }), refusedByTenant(tenant, 1_000, 1_000));
+      });
+
+      it("atomic with the sender: a message the sender's limits refuse does not count for the tenant", async () => {
+        const tenant = newTenant();
+        const limited = tenantSender({ key: tenant, externalRecipientsPerDay: 5 }, [set('hourly', 'block', { externalRecipientsPerHour: 3 })]);
+        assertCounted(plain(await limited.send(0, { external: 3 })));
+        const refused = await limited.send(SECOND, { external: 2 });
+        assert.deepEqual(plain(refused), {
+          restriction: null,
+          breaches: [{ window: 'externalRecipientsPerHour', limit: 3, used: 3, action: 'block', set: 'hourly' }],
+          counted: false,
+        });
+        // The tenant still has 3: another sender fits 2 exactly, then the cap refuses.
+        const other = tenantSender({ key: tenant, externalRecipientsPerDay: 5 });
+        assertCounted(plain(await other.send(2 * SECOND, { external: 2 })));
+        assert.deepEqual(await other.send(3 * SECOND, { external: 1 }), refusedByTenant(tenant, 5, 5));
+      });
+
+      it("atomic with the tenant: a message the tenant's cap refuses counts in none of the sender's windows", async () => {
+        const tenant = newTenant();
+        const key = newKey();
+        const limits = [set('mixed', 'block', { messagesPerMinute: 3, externalRecipientsPerHour: 10, recipientsPerDay: 10 })];
+        const capped = tenantSender({ key: tenant, externalRecipientsPerDay: 2 }, limits, key);
+        assertCounted(plain(await capped.send(0, { external: 2 })));
+        assert.deepEqual(await capped.send(SECOND, { external: 1 }), refusedByTenant(tenant, 2, 2));
+        assert.deepEqual(await capped.send(2 * SECOND, { external: 5 }), refusedByTenant(tenant, 2, 2));
+        // The sender has 1 message and 2 recipients: 2 more messages and 8 recipients fit, no more.
+        const alone = sender(limits, key);
+        assertCounted(await alone.send(3 * SECOND, { external: 4 }));
+        assertCounted(await alone.send(4 * SECOND, { external: 4 }));
+        assert.deepEqual((await alone.send(5 * SECOND, { internal: 1, external: 0 })).breaches.map((b) => [b.window, b.used]), [
+          ['messagesPerMinute', 3],
+          ['recipientsPerDay', 10],
+        ]);
+      });
+
+      it("the sender's own breaches are reported beside the tenant's, and an alert one does not make it count", async () => {
+        const tenant = newTenant();
+        const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 1 }, [set('watch', 'alert', { messagesPerMinute: 1 })]);
+        assertCounted(plain(await send(0, { external: 1 })));
+        assert.deepEqual(
+          await send(SECOND, { external: 1 }),
+          refusedByTenant(tenant, 1, 1, [{ window: 'messagesPerMinute', limit: 1, used: 1, action: 'alert', set: 'watch' }]),
+        );
+      });
+
+      it('the window slides over 24 hours (60 buckets of 24 minutes), not a calendar day', async () => {
+        const tenant = newTenant();
+        const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 10 });
+        assertCounted(plain(await send(0, { external: 6 })));
+        assertCounted(plain(await send(2 * HOUR, { external: 4 })));
+        assert.deepEqual(await send(3 * HOUR, { external: 1 }), refusedByTenant(tenant, 10, 10));
+        // Past midnight the count stays; one bucket before 24 h after the first, still there.
+        assert.deepEqual(await send(15 * HOUR, { external: 1 }), refusedByTenant(tenant, 10, 10));
+        assert.deepEqual(await send(DAY - 1, { external: 1 }), refusedByTenant(tenant, 10, 10));
+        // 24 h after the first message its 6 have left; the later 4 have not.
+        assertCounted(plain(await send(DAY, { external: 6 })));
+        assert.deepEqual(await send(DAY + SECOND, { external: 1 }), refusedByTenant(tenant, 10, 10));
+      });
+
+      it('a retry (same messageId) counts once for the tenant too, and still passes when the cap is full', async () => {
+        const tenant = newTenant();
+        const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 3 });
+        assertCounted(plain(await send(0, { external: 2, messageId: '<m1@fabrikam.example>' })));
+        assertCounted(plain(await send(SECOND, { external: 2, messageId: '<m1@fabrikam.example>' })));
+        assertCounted(plain(await send(2 * SECOND, { external: 1, messageId: '<m2@fabrikam.example>' })));
+        assert.deepEqual(await send(3 * SECOND, { external: 1, messageId: '<m3@fabrikam.example>' }), refusedByTenant(tenant, 3, 3));
+        assertCounted(plain(await send(4 * SECOND, { external: 2, messageId: '<m1@fabrikam.example>' })));
+      });
+
+      it('different tenants are independent', async () => {
+        const one = tenantSender({ key: newTenant('one'), externalRecipientsPerDay: 1 });
+        const two = tenantSender({ key: newTenant('two'), externalRecipientsPerDay: 1 });
+        assertCounted(plain(await one.send(0)));
+        assertCounted(plain(await two.send(SECOND)));
+        assert.equal((await one.send(2 * SECOND)).counted, false);
+      });
+    });
+
+    describe('spam reports (policy.spam.restrictAfter)', () => {
+      const report = (key: string, restrictAfter: SpamRestrictAfter, offsetMs: number, messageId?: string): Promise<SpamReportResult> =>
+        limiter.reportSpam({ key, restrictAfter, now: at(offsetMs), ...(messageId === undefined ? {} : { messageId }) });
+
+      it('counts the spam of a sender; the count-th restricts, block-user until released, with since and cause', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 3, window: 'hour', action: 'block-user' };
+        assert.deepEqual(await report(key, after, 0), { count: 1, restriction: null });
+        assert.deepEqual(await report(key, after, MINUTE), { count: 2, restriction: null });
+        assert.equal(await limiter.restriction(key, at(MINUTE)), null);
+        const third = await report(key, after, 2 * MINUTE);
+        assert.equal(third.count, 3);
+        assert.equal(third.restriction?.until, null);
+        assert.equal(third.restriction?.since, iso(T0 + 2 * MINUTE));
+        assert.deepEqual(third.restriction?.cause, { kind: 'spam', count: 3, window: 'hour' });
+        assert.equal(typeof third.restriction?.reason, 'string');
+        assert.deepEqual(await limiter.restriction(key, at(7 * DAY)), third.restriction);
+        assert.deepEqual(await sender([], key).send(3 * MINUTE), { restriction: third.restriction, breaches: [], counted: false });
+        // Reported again while restricted: counted, but it imposes nothing new.
+        assert.deepEqual(await report(key, after, 4 * MINUTE), { count: 4, restriction: null });
+        assert.equal(await limiter.release(key, at(5 * MINUTE)), true);
+      });
+
+      it('block-user-for-today: restricted until the next UTC midnight', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 2, window: 'day', action: 'block-user-for-today' };
+        await report(key, after, 0);
+        const second = await report(key, after, HOUR);
+        assert.equal(second.count, 2);
+        assert.equal(second.restriction?.until, iso(MIDNIGHT + DAY));
+        assert.deepEqual(second.restriction?.cause, { kind: 'spam', count: 2, window: 'day' });
+        assert.equal(await limiter.restriction(key, new Date(MIDNIGHT + DAY)), null);
+      });
+
+      it('count 1 restricts at the first spam message', async () => {
+        const key = newKey();
+        const first = await report(key, { count: 1, window: 'hour', action: 'block-user' }, 0);
+        assert.deepEqual(first.restriction?.cause, { kind: 'spam', count: 1, window: 'hour' });
+        await limiter.release(key, at(SECOND));
+      });
+
+      it('the hour window slides (60 buckets of a minute)', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 3, window: 'hour', action: 'block-user' };
+        await report(key, after, 0);
+        await report(key, after, 30 * MINUTE);
+        // An hour and a minute after the first, it has left: 2, not 3.
+        assert.deepEqual(await report(key, after, HOUR + MINUTE), { count: 2, restriction: null });
+        assert.equal((await report(key, after, HOUR + 2 * MINUTE)).restriction?.until, null);
+        await limiter.release(key, at(HOUR + 3 * MINUTE));
+      });
+
+      it('the day window slides over 24 hours, not a calendar day', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 3, window: 'day', action: 'block-user' };
+        await report(key, after, 0);
+        await report(key, after, 13 * HOUR); // after midnight
+        assert.deepEqual(await report(key, after, DAY), { count: 2, restriction: null });
+        assert.equal((await report(key, after, DAY + HOUR)).count, 3);
+        await limiter.release(key, at(DAY + 2 * HOUR));
+      });
+
+      it('a retry of a reported message (same messageId) counts once', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
+        assert.deepEqual(await report(key, after, 0, '<s1@fabrikam.example>'), { count: 1, restriction: null });
+        assert.deepEqual(await report(key, after, SECOND, '<s1@fabrikam.example>'), { count: 1, restriction: null });
+        assert.deepEqual(await report(key, after, 2 * SECOND, '<s1@fabrikam.example>'), { count: 1, restriction: null });
+        assert.equal(await limiter.restriction(key, at(3 * SECOND)), null);
+        const second = await report(key, after, 3 * SECOND, '<s2@fabrikam.example>');
+        assert.equal(second.count, 2);
+        assert.notEqual(second.restriction, null);
+        await limiter.release(key, at(4 * SECOND));
+      });
+
+      it("different senders' spam counts apart", async () => {
+        const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
+        const a = newKey();
+        const b = newKey();
+        await report(a, after, 0);
+        assert.deepEqual(await report(b, after, SECOND), { count: 1, restriction: null });
+        assert.equal(await limiter.restriction(b, at(SECOND)), null);
+      });
+    });
+
+    describe('restriction lifecycle: restrict, release, restricted', () => {
+      it("restrict: an administrator's restriction with since, cause admin, until and reason", async () => {
+        const key = newKey();
+        const restricted = await limiter.restrict(key, { until: at(HOUR), reason: 'phishing complaint', now: at(0) });
+        assert.deepEqual(restricted, { key, until: iso(T0 + HOUR), reason: 'phishing complaint', since: iso(T0), cause: { kind: 'admin' } });
+        const { key: _key, ...restriction } = restricted;
+        assert.deepEqual(await limiter.restriction(key, at(HOUR - 1)), restriction);
+        assert.deepEqual(await sender([], key).send(MINUTE), { restriction, breaches: [], counted: false });
+        assert.deepEqual((await limiter.restricted(at(MINUTE))).filter((r) => r.key === key), [restricted]);
+        // It ends by itself at until.
+        assert.equal(await limiter.restriction(key, at(HOUR)), null);
+        assertCounted(await sender([], key).send(HOUR));
+      });
+
+      it('restrict without until: until released; without reason: a reason all the same', async () => {
+        const key = newKey();
+        const restricted = await limiter.restrict(key, { now: at(0) });
+        assert.equal(restricted.until, null);
+        assert.equal(typeof restricted.reason, 'string');
+        assert.deepEqual(restricted.cause, { kind: 'admin' });
+        assert.notEqual(await limiter.restriction(key, at(30 * DAY)), null);
+        assert.equal(await limiter.release(key, at(30 * DAY)), true);
+      });
+
+      it('restrict replaces any restriction of the key', async () => {
+        const { key, send } = sender([set('hard', 'block-user', { messagesPerMinute: 1 })]);
+        assertCounted(await send(0));
+        await send(SECOND);
+        assert.deepEqual((await limiter.restriction(key, at(2 * SECOND)))?.cause, { kind: 'limit', window: 'messagesPerMinute', set: 'hard' });
+        const replaced = await limiter.restrict(key, { until: at(HOUR), reason: 'until reviewed', now: at(3 * SECOND) });
+        const { key: _key, ...restriction } = replaced;
+        assert.deepEqual(await limiter.restriction(key, at(4 * SECOND)), restriction);
+        assert.equal(await limiter.restriction(key, at(HOUR)), null);
+      });
+
+      it('a limit restriction records since (the breach) and cause (window and set)', async () => {
+        const { key, send } = sender([set('watch', 'alert', { messagesPerMinute: 1 }), set('outbound', 'block-user-for-today', { externalRecipientsPerHour: 2 })]);
+        assertCounted(await send(0, { external: 2 }));
+        await send(90 * SECOND, { external: 1 });
+        const restriction = await limiter.restriction(key, at(91 * SECOND));
+        assert.equal(restriction?.since, iso(T0 + 90 * SECOND));
+        assert.deepEqual(restriction?.cause, { kind: 'limit', window: 'externalRecipientsPerHour', set: 'outbound' });
+        assert.equal(restriction?.until, iso(MIDNIGHT + DAY));
+      });
+
+      it('restricted(now) lists every kind with since, cause, until and reason', async () => {
+        const prefix = randomUUID();
+        const byLimit = sender([set('hard', 'block-user', { messagesPerMinute: 1 })], `${prefix}:a-limit@fabrikam.example`);
+        assertCounted(await byLimit.send(0));
+        await byLimit.send(SECOND);
+        const bySpam = `${prefix}:b-spam@fabrikam.example`;
+        await limiter.reportSpam({ key: bySpam, restrictAfter: { count: 1, window: 'day', action: 'block-user-for-today' }, now: at(2 * SECOND) });
+        const byAdmin = `${prefix}:c-admin@fabrikam.example`;
+        await limiter.restrict(byAdmin, { until: at(HOUR), reason: 'review', now: at(3 * SECOND) });
+        const listed = (await limiter.restricted(at(4 * SECOND))).filter((r) => r.key.startsWith(prefix)).sort((a, b) => a.key.localeCompare(b.key));
+        assert.deepEqual(
+          listed.map((r) => [r.key, r.since, r.until, r.cause]),
+          [
+            [byLimit.key, iso(T0 + SECOND), null, { kind: 'limit', window: 'messagesPerMinute', set: 'hard' }],
+            [bySpam, iso(T0 + 2 * SECOND), iso(MIDNIGHT + DAY), { kind: 'spam', count: 1, window: 'day' }],
+            [byAdmin, iso(T0 + 3 * SECOND), iso(T0 + HOUR), { kind: 'admin' }],
+          ],
+        );
+        for (const r of listed) {
+          assert.equal(typeof r.reason, 'string');
+          const { key, ...restriction } = r;
+          assert.deepEqual(await limiter.restriction(key, at(4 * SECOND)), restriction);
+        }
+        await limiter.release(byLimit.key, at(5 * SECOND));
+      });
+
+      it('release: immune to automatic restriction until the next UTC midnight (refused as block), then restricted again', async () => {
+        const limits = [set('hard', 'block-user', { messagesPerMinute: 1 })];
+        const { key, send } = sender(limits);
+        assertCounted(await send(0));
+        await send(SECOND);
+        assert.notEqual(await limiter.restriction(key, at(2 * SECOND)), null);
+        assert.equal(await limiter.release(key, at(2 * SECOND)), true);
+        assert.equal(await limiter.restriction(key, at(2 * SECOND)), null);
+        // Still over the limit: refused with the breach, as block would, without a restriction.
+        assert.deepEqual(await send(3 * SECOND), {
+          restriction: null,
+          breaches: [{ window: 'messagesPerMinute', limit: 1, used: 1, action: 'block-user', set: 'hard' }],
+          counted: false,
+        });
+        assert.equal(await limiter.restriction(key, at(4 * SECOND)), null);
+        assertCounted(await send(MINUTE));
+        assert.equal((await send(MINUTE + SECOND)).counted, false);
+        assert.equal(await limiter.restriction(key, new Date(MIDNIGHT + DAY - 1)), null);
+        // Spam reports do not restrict it either, today.
+        const spam = await limiter.reportSpam({ key, restrictAfter: { count: 1, window: 'hour', action: 'block-user' }, now: at(2 * MINUTE) });
+        assert.deepEqual(spam, { count: 1, restriction: null });
+        assert.equal(await limiter.restriction(key, at(2 * MINUTE)), null);
+        // From the next UTC midnight, automatic restriction works again.
+        const tomorrow = MIDNIGHT + DAY - T0;
+        assertCounted(await send(tomorrow));
+        assert.equal((await send(tomorrow + SECOND)).counted, false);
+        const again = await limiter.restriction(key, at(tomorrow + 2 * SECOND));
+        assert.equal(again?.until, null);
+        assert.equal(again?.since, iso(T0 + tomorrow + SECOND));
+        await limiter.release(key, at(tomorrow + 3 * SECOND));
+      });
+
+      it('after release, spam reaching the count again restricts from the next UTC midnight', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 1, window: 'day', action: 'block-user' };
+        assert.notEqual((await limiter.reportSpam({ key, restrictAfter: after, now: at(0) })).restriction, null);
+        assert.equal(await limiter.release(key, at(SECOND)), true);
+        assert.equal((await limiter.reportSpam({ key, restrictAfter: after, now: at(HOUR) })).restriction, null);
+        const next = await limiter.reportSpam({ key, restrictAfter: after, now: new Date(MIDNIGHT + DAY) });
+        assert.deepEqual(next.restriction?.cause, { kind: 'spam', count: 3, window: 'day' });
+        await limiter.release(key, new Date(MIDNIGHT + DAY + SECOND));
+      });
+
+      it("an administrator's restrict works while the sender is immune", async () => {
+        const key = newKey();
+        await limiter.restrict(key, { now: at(0) });
+        assert.equal(await limiter.release(key, at(SECOND)), true);
+        const restricted = await limiter.restrict(key, { reason: 'again', now: at(2 * SECOND) });
+        assert.equal((await limiter.restriction(key, at(3 * SECOND)))?.reason, 'again');
+        assert.deepEqual(restricted.cause, { kind: 'admin' });
+        assert.equal(await limiter.release(key, at(4 * SECOND)), true);
+      });
+
+      it('release of a key without a restriction in force is false and grants no immunity', async () => {
+        const { key, send } = sender([set('hard', 'block-user', { messagesPerMinute: 1 })]);
+        assert.equal(await limiter.release(key, at(0)), false);
+        assertCounted(await send(SECOND));
+        await send(2 * SECOND);
+        assert.notEqual(await limiter.restriction(key, at(3 * SECOND)), null);
+        // A for-today restriction past its end is not released either.
+        const today = sender([set('today', 'block-user-for-today', { messagesPerMinute: 1 })]);
+        assertCounted(await today.send(0));
+        await today.send(SECOND);
+        assert.equal(await limiter.release(today.key, new Date(MIDNIGHT + DAY)), false);
+        assert.equal(await limiter.release(key, at(4 * SECOND)), true);
+      });
+    });
+
+    describe('events (subscribe)', () => {
+      it('restricted: a limit, spam and an administrator, with the restriction as restriction() reads it', async () => {
+        const watching = await watch();
+        try {
+          const { key, send } = sender([set('hard', 'block-user', { messagesPerMinute: 1 })]);
+          assertCounted(await send(0));
+          await send(SECOND);
+          const byLimit = await watching.waitFor((e) => e.key === key && e.type === 'restricted', 'restricted (limit)');
+          assert.deepEqual(byLimit, { type: 'restricted', at: iso(T0 + SECOND), key, restriction: await limiter.restriction(key, at(SECOND)) });
+
+          const spammer = newKey();
+          const spam = await limiter.reportSpam({ key: spammer, restrictAfter: { count: 1, window: 'hour', action: 'block-user-for-today' }, now: at(2 * SECOND) });
+          const bySpam = await watching.waitFor((e) => e.key === spammer && e.type === 'restricted', 'restricted (spam)');
+          assert.deepEqual(bySpam, { type: 'restricted', at: iso(T0 + 2 * SECOND), key: spammer, restriction: spam.restriction });
+
+          const admin = newKey();
+          const { key: _key, ...restriction } = await limiter.restrict(admin, { until: at(HOUR), reason: 'review', now: at(3 * SECOND) });
+          const byAdmin = await watching.waitFor((e) => e.key === admin && e.type === 'restricted', 'restricted (admin)');
+          assert.deepEqual(byAdmin, { type: 'restricted', at: iso(T0 + 3 * SECOND), key: admin, restriction });
+          await limiter.release(key, at(4 * SECOND));
+        } finally {
+          watching.unsubscribe();
+        }
+      });
+
+      it('released: with immuneUntil the next UTC midnight; none when nothing was lifted', async () => {
+        const watching = await watch();
+        try {
+          const key = newKey();
+          await limiter.restrict(key, { now: at(0) });
+          assert.equal(await limiter.release(key, at(HOUR)), true);
+          const released = await watching.waitFor((e) => e.key === key && e.type === 'released', 'released');
+          assert.deepEqual(released, { type: 'released', at: iso(T0 + HOUR), key, immuneUntil: iso(MIDNIGHT + DAY) });
+          const free = newKey();
+          assert.equal(await limiter.release(free, at(HOUR)), false);
+          await watching.settle();
+          assert.deepEqual(watching.of(free), []);
+        } finally {
+          watching.unsubscribe();
+        }
+      });
+
+      it('limit-alert: each alert breach of a counted message; none for a refused one', async () => {
+        const watching = await watch();
+        try {
+          const { key, send } = sender([set('watch', 'alert', { messagesPerMinute: 1, recipientsPerDay: 1 }), set('hard', 'block', { messagesPerMinute: 3 })]);
+          assertCounted(await send(0));
+          const result = await send(SECOND, { external: 1 });
+          assert.equal(result.counted, true);
+          await watching.waitFor((e) => e.key === key && e.type === 'limit-alert' && e.breach.window === 'recipientsPerDay', 'limit-alert');
+          await send(2 * SECOND); // counted, two alerts more
+          await send(3 * SECOND); // refused by hard: no alert
+          assert.deepEqual(
+            await watching.collect(key, 4),
+            [...result.breaches, { window: 'messagesPerMinute', limit: 1, used: 2, action: 'alert', set: 'watch' }, { window: 'recipientsPerDay', limit: 1, used: 2, action: 'alert', set: 'watch' }].map(
+              (breach, i) => ({ type: 'limit-alert', at: iso(T0 + (i < 2 ? 1 : 2) * SECOND), key, breach }),
+            ),
+          );
+        } finally {
+          watching.unsubscribe();
+        }
+      });
+
+      it("tenant-cap: the sender's key and the tenant's breach", async () => {
+        const watching = await watch();
+        try {
+          const tenant = newTenant();
+          const { key, send } = tenantSender({ key: tenant, externalRecipientsPerDay: 2 });
+          assertCounted(plain(await send(0, { external: 2 })));
+          await send(MINUTE, { external: 1 });
+          const capped = await watching.waitFor((e) => e.key === key && e.type === 'tenant-cap', 'tenant-cap');
+          assert.deepEqual(capped, { type: 'tenant-cap', at: iso(T0 + MINUTE), key, breach: { tenant, limit: 2, used: 2 } });
+        } finally {
+          watching.unsubscribe();
+        }
+      });
+
+      it('unsubscribe stops the events; a listener that throws or rejects breaks nothing', async () => {
+        const stopped: LimiterEvent[] = [];
+        const stop = limiter.subscribe((event) => {
+          stopped.push(event);
+        });
+        const throwing = limiter.subscribe(() => {
+          throw new Error('listener failure');
+        });
+        const rejecting = limiter.subscribe(async () => {
+          throw new Error('listener rejection');
+        });
+        const watching = await watch();
+        try {
+          stop();
+          stop(); // twice: harmless
+          const { key, send } = sender([set('hard', 'block-user', { messagesPerMinute: 1 })]);
+          assertCounted(await send(0));
+          assert.equal((await send(SECOND)).counted, false);
+          await watching.waitFor((e) => e.key === key && e.type === 'restricted', 'restricted');
+          assert.equal(await limiter.release(key, at(2 * SECOND)), true);
+          assert.deepEqual((await watching.collect(key, 2)).map((e) => e.type), ['restricted', 'released']);
+          assert.deepEqual(stopped.filter((e) => e.key === key), []);
+        } finally {
+          watching.unsubscribe();
+          throwing();
+          rejecting();
+        }
+      });
     });
   });
 }
