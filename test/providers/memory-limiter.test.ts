@@ -677,7 +677,7 @@ describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
     assert.equal(restricted.action, 'block');
     assert.equal(restricted.reasons[0]?.code, 'sender-restricted');
     assert.equal(restricted.reasons[0]?.rule, 1);
-    assert.deepEqual(restricted.reasons[0]?.detail, { key: 'megan@contoso.com', until: null });
+    assert.deepEqual(restricted.reasons[0]?.detail, { key: 'megan@contoso.com', until: null, cause: 'limit' });
     assert.deepEqual((await rateLimiter.restricted(at(0))).map((r) => r.key), ['megan@contoso.com']);
     assert.equal(await rateLimiter.release('megan@contoso.com'), true);
     // Released, but the day is still full (4 of 4): refused again by rule 3, not rule 1.
@@ -694,7 +694,7 @@ describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
     assert.equal((await decide(at(1))).reasons[0]?.code, 'sending-limit-exceeded');
     const restricted = await decide(at(3_600_000));
     assert.equal(restricted.reasons[0]?.code, 'sender-restricted');
-    assert.deepEqual(restricted.reasons[0]?.detail, { key: 'megan@contoso.com', until: '2026-11-24T00:00:00.000Z' });
+    assert.deepEqual(restricted.reasons[0]?.detail, { key: 'megan@contoso.com', until: '2026-11-24T00:00:00.000Z', cause: 'limit' });
     const tomorrow = await decide(new Date('2026-11-24T00:00:00.000Z'));
     assert.equal(tomorrow.action, 'deliver');
   });
