@@ -75,12 +75,14 @@ export interface MilterHandler {
 const WANTED_ACTIONS = SMFIF.ADDHDRS | SMFIF.CHGHDRS | SMFIF.CHGFROM;
 
 /**
- * Steps the session does without (SMFIP_NO*) and steps it need not answer (SMFIP_NR_*): each is
- * asked for only when the MTA offers it. Postfix ≥ 2.6 offers them all; the no-reply steps spare
- * one round trip per SMTP command, so that a message costs one round trip (end of message).
+ * Steps the session does without (SMFIP_NO*: unknown commands, DATA, end of header, whose
+ * packets and macros the MTA then does not send) and steps it need not answer (SMFIP_NR_*):
+ * each is asked for only when the MTA offers it. Postfix ≥ 2.6 offers them all; the no-reply
+ * steps spare one round trip per SMTP command, so that a message costs one round trip (end of
+ * message). Connect and HELO are kept (the client's address and name are decision input).
  */
 const WANTED_PROTOCOL =
-  SMFIP.NOUNKNOWN | SMFIP.NODATA | SMFIP.SKIP | SMFIP.NR_CONN | SMFIP.NR_HELO | SMFIP.NR_MAIL | SMFIP.NR_RCPT | SMFIP.NR_DATA | SMFIP.NR_UNKN | SMFIP.NR_EOH | SMFIP.NR_HDR;
+  SMFIP.NOUNKNOWN | SMFIP.NODATA | SMFIP.NOEOH | SMFIP.SKIP | SMFIP.NR_CONN | SMFIP.NR_HELO | SMFIP.NR_MAIL | SMFIP.NR_RCPT | SMFIP.NR_DATA | SMFIP.NR_UNKN | SMFIP.NR_EOH | SMFIP.NR_HDR;
 
 /** Options of a {@link MilterSession}. */
 export interface MilterSessionOptions {

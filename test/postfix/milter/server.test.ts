@@ -13,6 +13,7 @@ import { MilterTestClient, mta, packet, strings, type Response } from '../milter
 const NOBODY = 0x10;
 const NOUNKNOWN = 0x100;
 const NODATA = 0x200;
+const NOEOH = 0x40;
 const SKIP = 0x400;
 const NR_DATA = 0x10000;
 const NR_ALL = 0x80 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | NR_DATA | 0x20000 | 0x40000;
@@ -105,7 +106,7 @@ describe('the milter server, packet by packet', () => {
     assert.equal(word(reply.data, 4), ADDHDRS | CHGHDRS | CHGFROM | SETSYMLIST);
     // On TCP DATA is answered (no NODATA, no NR_DATA): the reply acknowledges the envelope, so
     // that the MTA's next write (the header, from Postfix's cleanup) is not held by Nagle.
-    assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | SKIP | (NR_ALL & ~NR_DATA));
+    assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NOEOH | SKIP | (NR_ALL & ~NR_DATA));
     // SMFIR_OPTNEG macro lists: uint32 stage, then the names, NUL-terminated.
     const lists = reply.data.subarray(12);
     assert.equal(word(lists, 0), 2);
@@ -122,7 +123,7 @@ describe('the milter server, packet by packet', () => {
     const reply = await negotiate(client, 2, 0x3f, 0x7f);
     assert.equal(word(reply.data, 0), 2);
     assert.equal(word(reply.data, 4), ADDHDRS | CHGHDRS);
-    assert.equal(word(reply.data, 8), NOBODY);
+    assert.equal(word(reply.data, 8), NOBODY | NOEOH);
     assert.equal(reply.data.length, 12);
     // Every step is answered with CONTINUE now.
     client.send(mta.connect('client', '4', 25, '192.0.2.7'), mta.helo('client'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.header('Subject', 'hi'), mta.eoh());
@@ -361,7 +362,7 @@ describe('the milter server, collecting the body', () => {
       const client = await MilterTestClient.openPath(path);
       // No Nagle on a Unix socket: DATA is skipped (NODATA) and would not be answered (NR_DATA).
       const reply = await negotiate(client);
-      assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NODATA | SKIP | NR_ALL);
+      assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NODATA | NOEOH | SKIP | NR_ALL);
       client.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.data(), mta.eoh(), mta.eob());
       const final = await client.readUntilFinal();
       assert.deepEqual(final.map((r) => r.command), ['c'], 'one answer, at end of message');
@@ -381,10 +382,10 @@ describe('the milter server, replyToData', () => {
     const unix = await startMilterServer({ kind: 'unix', path }, { handler: recorder().handler, replyToData: true });
     try {
       const client = await MilterTestClient.open(Number(server.address.split(':').pop()));
-      assert.equal(word((await negotiate(client)).data, 8), NOBODY | NOUNKNOWN | NODATA | SKIP | NR_ALL);
+      assert.equal(word((await negotiate(client)).data, 8), NOBODY | NOUNKNOWN | NODATA | NOEOH | SKIP | NR_ALL);
       client.close();
       const local = await MilterTestClient.openPath(path);
-      assert.equal(word((await negotiate(local)).data, 8), NOBODY | NOUNKNOWN | SKIP | (NR_ALL & ~NR_DATA));
+      assert.equal(word((await negotiate(local)).data, 8), NOBODY | NOUNKNOWN | NOEOH | SKIP | (NR_ALL & ~NR_DATA));
       local.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.data());
       assert.deepEqual((await local.read()).map((a) => a.command), ['c']);
       local.close();
