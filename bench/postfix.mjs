@@ -162,7 +162,8 @@ try {
 
   const masterPid = Number(readFileSync(join(postfix.dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
   const newSide = (name, port, daemon) => ({ name, port, daemon, submitted: [], delivered: [], cpu: { postfix: [], milter: [], bench: [] }, ratio: { submitted: [], delivered: [] }, byName: new Map() });
-  // --detail: Postfix's CPU per message by daemon (smtpd, cleanup, qmgr, smtp …), summed over the rounds.
+  // --detail: Postfix's CPU per message by daemon (smtpd, cleanup, qmgr, smtp …), the mean over the rounds;
+  // a daemon that exits (max_use) moves its time to master's, which can leave another name negative.
   const detail = process.argv.includes('--detail');
   const sides = [
     newSide('without a milter', postfix.mxPort, null),
