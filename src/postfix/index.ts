@@ -16,6 +16,7 @@ export {
   type MilterClient,
   type MilterHandler,
   type MilterMessage,
+  type MilterSessionOptions,
   type MilterVerdict,
 } from './milter/session.js';
 export {

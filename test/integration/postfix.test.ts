@@ -6,11 +6,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { Srs } from '../../src/srs/index.js';
+import { startMilterServer, type MilterServer } from '../../src/postfix/milter/server.js';
+import type { MilterMessage } from '../../src/postfix/milter/session.js';
 import { freeTcpPort, spawnWatched, type WatchedProcess } from '../servers/processes.js';
 import { startPostfix, type PostfixInstance } from '../servers/postfix.js';
 import { startSmtpSink, type SinkDelivery, type SmtpSink } from '../servers/smtp-sink.js';
@@ -161,6 +163,10 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
   let postfix: PostfixInstance | undefined;
   let daemon: WatchedProcess | undefined;
   let dir: string;
+  // A second listener's milter, in this process, on a Unix socket (the other is on TCP).
+  let local: MilterServer | undefined;
+  const seenLocally: MilterMessage[] = [];
+  const localErrors: string[] = [];
   const logs = () => `milter daemon:\n${daemon?.output().slice(-3000) ?? ''}\nPostfix log:\n${postfix?.log().slice(-5000) ?? ''}`;
 
   before(async () => {
@@ -169,6 +175,22 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
     sink = await startSmtpSink(0, { rejectRecipient: (address) => address.startsWith('refused-') });
     const [milterPort, mapPort, rspamdPort] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
     daemon = await startMilterDaemon(dir, milterPort, mapPort, rspamdPort);
+    local = await startMilterServer(
+      { kind: 'unix', path: join(dir, 'local-milter.sock') },
+      {
+        handler: {
+          macros: new Map([[2, ['i', 'auth_authen']]]),
+          endOfMessage(message) {
+            seenLocally.push(message);
+            return { action: 'continue', changes: [{ type: 'add-header', name: 'X-Seen-By', value: 'local milter' }] };
+          },
+        },
+        onError: (error) => localErrors.push(error.message),
+      },
+    );
+    // Postfix's smtpd runs as the postfix user: it must reach the socket.
+    chmodSync(dir, 0o755);
+    chmodSync(join(dir, 'local-milter.sock'), 0o666);
     postfix = await startPostfix({
       relayPort: sink.port,
       pools: POOLS,
@@ -177,10 +199,12 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
       socketmap: `inet:127.0.0.1:${mapPort}`,
       nullSenderTransport: POOLS['high-risk'].transport,
       filterNexthop: `[127.0.0.1]:${sink.port}`,
+      secondMilter: `unix:${join(dir, 'local-milter.sock')}`,
     });
   });
 
   after(async () => {
+    await local?.close();
     daemon?.child.kill('SIGTERM');
     await daemon?.exit;
     await postfix?.stop();
@@ -275,6 +299,26 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
     assert.deepEqual(bounce.rcptTo, ['megan@contoso.com']);
     assert.equal(bounce.clientAddress, POOLS['high-risk'].bind);
     assert.match(postfix!.log(), /postfix\/pool_normal\/smtp\[\d+\]: [0-9A-F]+: to=<refused-lee@fabrikam\.example>.*status=bounced/);
+  });
+
+  it('serves a milter on a Unix socket (DATA and end of header skipped): the envelope, the header, the queue id, one change', async () => {
+    const before = sink.deliveries.length;
+    const message: TestMessage = { ...MESSAGES.accepted, name: 'unix-socket', to: ['lee@fabrikam.example', 'kim@fabrikam.example'] };
+    await sendVia(postfix!.secondPort!, message);
+    const deliveries = await sink.waitFor(before + 1, 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${logs()}`);
+    });
+    const delivery = delivered(deliveries.slice(before), message.name);
+    assert.match(delivery.message, /^X-Seen-By: local milter\r?$/m);
+    assert.equal(seenLocally.length, 1);
+    const seen = seenLocally[0]!;
+    assert.equal(seen.mailFrom, 'megan@contoso.com');
+    assert.deepEqual(seen.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
+    assert.ok(seen.headers.some(([name, value]) => name === 'Subject' && value.trim() === 'Quarterly numbers'), JSON.stringify(seen.headers));
+    assert.match(seen.macro('i') ?? '', /^[0-9A-F]+$/);
+    assert.equal(seen.client?.address, '127.0.0.1');
+    assert.deepEqual(localErrors, []);
+    assert.doesNotMatch(postfix!.log(), /warning: milter unix:/);
   });
 
   it('applies milter_default_action (tempfail) while the milter daemon is down', async () => {

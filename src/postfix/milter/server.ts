@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { listen, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
 import { decodeCommand } from './commands.js';
 import { DEFAULT_MAX_PACKET_SIZE, PacketReader, type Packet } from './packet.js';
-import { MilterSession, type MilterHandler } from './session.js';
+import { MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
 
 /** Options of {@link startMilterServer}. */
 export interface MilterServerOptions {
@@ -19,6 +19,11 @@ export interface MilterServerOptions {
    * milter_content_timeout is 300 s, and smtpd keeps the connection for its whole SMTP session).
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Whether to answer SMFIC_DATA (see {@link MilterSessionOptions.replyToData}). Default: yes on
+   * TCP, where it spares the MTA a delayed-acknowledgement stall per message; no on a Unix socket.
+   */
+  readonly replyToData?: boolean;
   /** Where protocol errors and connection failures are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
@@ -38,7 +43,11 @@ export async function startMilterServer(address: ListenAddress, options: MilterS
   const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
   const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
   let listener: Listener | undefined;
-  listener = await listen(address, (socket) => serve(socket, options.handler, maxPacketSize, idleTimeoutMs, options.onError, () => listener));
+  const replyToData = options.replyToData;
+  // remoteFamily is IPv4 or IPv6 on TCP, undefined on a Unix-domain socket.
+  listener = await listen(address, (socket) =>
+    serve(socket, options.handler, { replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+  );
   const ready = listener;
   return {
     address: ready.address,
@@ -52,12 +61,13 @@ export async function startMilterServer(address: ListenAddress, options: MilterS
 function serve(
   socket: Socket,
   handler: MilterHandler,
+  sessionOptions: MilterSessionOptions,
   maxPacketSize: number,
   idleTimeoutMs: number,
   onError: ((error: Error, remote: string) => void) | undefined,
   listener: () => Listener | undefined,
 ): TrackedConnection {
-  const session = new MilterSession(handler);
+  const session = new MilterSession(handler, sessionOptions);
   const reader = new PacketReader(maxPacketSize);
   const queue: Packet[] = [];
   let running = false;

@@ -13,8 +13,10 @@ import { MilterTestClient, mta, packet, strings, type Response } from '../milter
 const NOBODY = 0x10;
 const NOUNKNOWN = 0x100;
 const NODATA = 0x200;
+const NOEOH = 0x40;
 const SKIP = 0x400;
-const NR_ALL = 0x80 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x20000 | 0x40000;
+const NR_DATA = 0x10000;
+const NR_ALL = 0x80 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | NR_DATA | 0x20000 | 0x40000;
 const ADDHDRS = 0x01;
 const CHGHDRS = 0x10;
 const CHGFROM = 0x40;
@@ -97,12 +99,14 @@ describe('the milter server, packet by packet', () => {
   });
   const port = () => Number(server.address.split(':').pop());
 
-  it('negotiates with Postfix’s offer: version 6, the three actions it needs, no body, no-reply steps, macro lists', async () => {
+  it('negotiates with Postfix’s offer: version 6, the three actions it needs, no body, no-reply steps but DATA on TCP, macro lists', async () => {
     const client = await MilterTestClient.open(port());
     const reply = await negotiate(client);
     assert.equal(word(reply.data, 0), 6);
     assert.equal(word(reply.data, 4), ADDHDRS | CHGHDRS | CHGFROM | SETSYMLIST);
-    assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NODATA | SKIP | NR_ALL);
+    // On TCP DATA is answered (no NODATA, no NR_DATA): the reply acknowledges the envelope, so
+    // that the MTA's next write (the header, from Postfix's cleanup) is not held by Nagle.
+    assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NOEOH | SKIP | (NR_ALL & ~NR_DATA));
     // SMFIR_OPTNEG macro lists: uint32 stage, then the names, NUL-terminated.
     const lists = reply.data.subarray(12);
     assert.equal(word(lists, 0), 2);
@@ -119,7 +123,7 @@ describe('the milter server, packet by packet', () => {
     const reply = await negotiate(client, 2, 0x3f, 0x7f);
     assert.equal(word(reply.data, 0), 2);
     assert.equal(word(reply.data, 4), ADDHDRS | CHGHDRS);
-    assert.equal(word(reply.data, 8), NOBODY);
+    assert.equal(word(reply.data, 8), NOBODY | NOEOH);
     assert.equal(reply.data.length, 12);
     // Every step is answered with CONTINUE now.
     client.send(mta.connect('client', '4', 25, '192.0.2.7'), mta.helo('client'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.header('Subject', 'hi'), mta.eoh());
@@ -130,6 +134,28 @@ describe('the milter server, packet by packet', () => {
     const final = await client.readUntilFinal();
     assert.deepEqual(final.map((r) => r.command), ['y']);
     assert.match(strings(final[0]!.data)[0]!, /^451 4\.3\.0 /);
+    client.close();
+  });
+
+  it('on TCP answers DATA, and only DATA, among the envelope steps', async () => {
+    const client = await MilterTestClient.open(port());
+    await negotiate(client);
+    client.send(mta.connect('h', '4', 25, '192.0.2.1'), mta.helo('h'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.macro('T', { i: 'ABC123' }), mta.data());
+    const answers = await client.read();
+    assert.deepEqual(answers.map((a) => a.command), ['c']);
+    client.send(mta.header('Subject', 'hi'), mta.eoh(), mta.eob());
+    const final = await client.readUntilFinal();
+    assert.equal(final.at(-1)!.command, 'c');
+    assert.equal(client.unread, 0, 'nothing but the DATA reply came before end of message');
+    client.close();
+  });
+
+  it('still answers DATA on TCP when the MTA offers no NR_DATA (only NODATA): it is not skipped', async () => {
+    const client = await MilterTestClient.open(port());
+    const reply = await negotiate(client, 6, 0x1ff, 0x1fffff & ~NR_DATA);
+    assert.equal(word(reply.data, 8) & (NODATA | NR_DATA), 0);
+    client.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.data());
+    assert.deepEqual((await client.read()).map((a) => a.command), ['c']);
     client.close();
   });
 
@@ -334,10 +360,38 @@ describe('the milter server, collecting the body', () => {
     try {
       assert.equal(server.address, `unix:${path}`);
       const client = await MilterTestClient.openPath(path);
-      await negotiate(client);
+      // No Nagle on a Unix socket: DATA is skipped (NODATA) and would not be answered (NR_DATA).
+      const reply = await negotiate(client);
+      assert.equal(word(reply.data, 8), NOBODY | NOUNKNOWN | NODATA | NOEOH | SKIP | NR_ALL);
+      client.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.data(), mta.eoh(), mta.eob());
+      const final = await client.readUntilFinal();
+      assert.deepEqual(final.map((r) => r.command), ['c'], 'one answer, at end of message');
       client.close();
     } finally {
       await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the milter server, replyToData', () => {
+  it('given false, asks for NODATA and NR_DATA on TCP too (and true answers DATA on a Unix socket)', async () => {
+    const server = await startMilterServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { handler: recorder().handler, replyToData: false });
+    const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-milter-'));
+    const path = join(dir, 'milter.sock');
+    const unix = await startMilterServer({ kind: 'unix', path }, { handler: recorder().handler, replyToData: true });
+    try {
+      const client = await MilterTestClient.open(Number(server.address.split(':').pop()));
+      assert.equal(word((await negotiate(client)).data, 8), NOBODY | NOUNKNOWN | NODATA | NOEOH | SKIP | NR_ALL);
+      client.close();
+      const local = await MilterTestClient.openPath(path);
+      assert.equal(word((await negotiate(local)).data, 8), NOBODY | NOUNKNOWN | NOEOH | SKIP | (NR_ALL & ~NR_DATA));
+      local.send(mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.data());
+      assert.deepEqual((await local.read()).map((a) => a.command), ['c']);
+      local.close();
+    } finally {
+      await server.close();
+      await unix.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
