@@ -445,7 +445,8 @@ export function fromDomain(value: string): string | undefined {
     }
   }
   const mailboxStart = angle >= 0 ? angle : start;
-  const at = end > 0 ? text.lastIndexOf('@', end - 1) : -1;
+  // The last '@' before `end`: the loop saw every character before it (lastIndexOf would look again).
+  const at = lastAt;
   if (at < mailboxStart) return undefined;
   // The domain runs from the first non-space after the '@' to a space or an angle bracket.
   const domainStart = skipSpace(text, at + 1);
