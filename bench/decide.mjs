@@ -13,7 +13,8 @@
 // providers (maps), so the figures are the library's own CPU. Each case has its own limiter and
 // its own clock (50 ms a decision: each sender sends about once every 8 minutes).
 // Rounds are interleaved and the order rotated; every figure is ops ÷ process CPU time
-// (process.cpuUsage: GC threads included). Ratios are per round, median and range.
+// (process.cpuUsage: GC threads included). Ratios are per round, median and range; the target's
+// ratio is taken from paired batches (realistic and header-less taking turns, see pairedCases).
 // Usage: node bench/decide.mjs [--quick] [--rounds N] [--json]
 import { parseArgs } from 'node:util';
 import { benchmark, cpuCase, spread } from './lib/measure.mjs';
@@ -116,10 +117,84 @@ const cases = [
 const rounds = Number(args.rounds ?? (quick ? 5 : 15));
 const samples = await benchmark(cases, { warmupMs: quick ? 300 : 1000, roundMs: quick ? 150 : 250, rounds });
 
+// The ratio target, measured a second way that holds on a shared machine: the realistic and the
+// header-less case of a pair (each with its own limiter and clock) take turns in batches of 50
+// decisions, the one going first alternating, each batch timed in CPU microseconds. A round sums
+// its batches, so both sides of a ratio see the same seconds of the machine; 250-ms rounds of
+// whole cases (above) see different ones, and their ratios scatter with the load of the moment.
+function pairedCases(name, makeReal, makeBare) {
+  const real = makeReal(createMemoryRateLimiter());
+  const bare = makeBare(createMemoryRateLimiter());
+  const micros = () => {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
+  let k = 0;
+  const BATCH = 50;
+  const batch = async (decide, from) => {
+    for (let j = 0; j < BATCH; j++) {
+      const n = from + j;
+      const result = decide(n, new Date(base + n * STEP_MS));
+      if (result instanceof Promise) await result;
+    }
+  };
+  return {
+    name,
+    /** One round of `pairs` pairs of batches: ratio of decisions per CPU-second, realistic ÷ header-less. */
+    async round(pairs) {
+      let realMicros = 0;
+      let bareMicros = 0;
+      for (let p = 0; p < pairs; p++, k += BATCH) {
+        const realFirst = ((k / BATCH) & 1) === 0;
+        const t0 = micros();
+        await batch(realFirst ? real : bare, k);
+        const t1 = micros();
+        await batch(realFirst ? bare : real, k);
+        const t2 = micros();
+        realMicros += realFirst ? t1 - t0 : t2 - t1;
+        bareMicros += realFirst ? t2 - t1 : t1 - t0;
+      }
+      return bareMicros / realMicros;
+    },
+  };
+}
+const pairedDecider = pairedCases(
+  'createDecider',
+  (limiter) => {
+    const decide = createDecider({ policy, providers: providersWith(limiter), srs });
+    return (k, now) => decide(workload.message(k), { now });
+  },
+  (limiter) => {
+    const decide = createDecider({ policy, providers: providersWith(limiter), srs });
+    return (k, now) => decide(workload.envelope(k), { now });
+  },
+);
+const pairedPool = pairedCases(
+  'decidePool',
+  (limiter) => {
+    const providers = providersWith(limiter);
+    return (k, now) => decidePool(workload.message(k), { policy, providers, srs, now });
+  },
+  (limiter) => {
+    const providers = providersWith(limiter);
+    return (k, now) => decidePool(workload.envelope(k), { policy, providers, srs, now });
+  },
+);
+const pairsPerRound = quick ? 60 : 150;
+await pairedDecider.round(pairsPerRound);
+await pairedPool.round(pairsPerRound);
+const pairedRatios = { createDecider: [], decidePool: [] };
+for (let r = 0; r < rounds; r++) {
+  pairedRatios.createDecider.push(await pairedDecider.round(pairsPerRound));
+  pairedRatios.decidePool.push(await pairedPool.round(pairsPerRound));
+}
+
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const ratios = (a, b) => samples.get(a).map((x, i) => x / samples.get(b)[i]);
 const realPool = spread(ratios(REAL_POOL, BARE_POOL));
 const realDecider = spread(ratios(REAL_DECIDER, BARE_DECIDER));
+const pairedDeciderRatio = spread(pairedRatios.createDecider);
+const pairedPoolRatio = spread(pairedRatios.decidePool);
 const sizes = workload.headerSizes();
 
 console.log(`${rounds} interleaved rounds, decisions per CPU-second (process.cpuUsage), one decision at a time`);
@@ -139,8 +214,9 @@ const met = (ok) => (ok ? 'met' : 'NOT met');
 const r = (s) => `${s.median.toFixed(2)}× (range ${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 const realDecisions = spread(samples.get(REAL_DECIDER));
 console.log('\ntargets (SPEC §6), measured on realistic messages with the memory limiter counting every message:');
-console.log(`  realistic ÷ header-less, createDecider, per round: ${r(realDecider)} — ≥ 0.6×: ${met(realDecider.median >= 0.6)}`);
-console.log(`  realistic ÷ header-less, decidePool,    per round: ${r(realPool)} — ≥ 0.6×: ${met(realPool.median >= 0.6)}`);
+console.log(`  realistic ÷ header-less, createDecider, paired batches, per round: ${r(pairedDeciderRatio)} — ≥ 0.6×: ${met(pairedDeciderRatio.median >= 0.6)}`);
+console.log(`  realistic ÷ header-less, decidePool,    paired batches, per round: ${r(pairedPoolRatio)} — ≥ 0.6×: ${met(pairedPoolRatio.median >= 0.6)}`);
+console.log(`  (the same ratios from the table's whole-case rounds: createDecider ${r(realDecider)}, decidePool ${r(realPool)})`);
 console.log(`  realistic createDecider: ${fmt(realDecisions.median)} decisions per CPU-second (range ${fmt(realDecisions.min)}–${fmt(realDecisions.max)}) — ≥ 300,000: ${met(realDecisions.median >= 300_000)}`);
 const ideal = spread(samples.get(IDEAL));
 console.log(`  (idealised, not the target: no headers and a limiter that counts nothing: ${fmt(ideal.median)}/s)`);
@@ -149,5 +225,5 @@ if ([...tallies.values()].some(({ tally }) => tally.refusedByLimits > 0)) {
   process.exitCode = 1;
 }
 if (args.json) {
-  console.log(JSON.stringify({ bench: 'decide', cases: Object.fromEntries([...samples].map(([name, v]) => [name, spread(v)])), ratios: { createDecider: realDecider, decidePool: realPool } }));
+  console.log(JSON.stringify({ bench: 'decide', cases: Object.fromEntries([...samples].map(([name, v]) => [name, spread(v)])), ratios: { createDecider: realDecider, decidePool: realPool }, pairedRatios: { createDecider: pairedDeciderRatio, decidePool: pairedPoolRatio } }));
 }
