@@ -13,7 +13,8 @@
 // providers (maps), so the figures are the library's own CPU. Each case has its own limiter and
 // its own clock (50 ms a decision: each sender sends about once every 8 minutes).
 // Rounds are interleaved and the order rotated; every figure is ops ÷ process CPU time
-// (process.cpuUsage: GC threads included). Ratios are per round, median and range.
+// (process.cpuUsage: GC threads included). Ratios are per round, median and range; the target's
+// ratio is taken from paired batches (realistic and header-less taking turns, see pairedCases).
 // Usage: node bench/decide.mjs [--quick] [--rounds N] [--json]
 import { parseArgs } from 'node:util';
 import { benchmark, cpuCase, spread } from './lib/measure.mjs';
@@ -116,10 +117,78 @@ const cases = [
 const rounds = Number(args.rounds ?? (quick ? 5 : 15));
 const samples = await benchmark(cases, { warmupMs: quick ? 300 : 1000, roundMs: quick ? 150 : 250, rounds });
 
+// The ratio target, measured a second way that holds on a shared machine: the realistic and the
+// header-less case of a pair (each with its own limiter and clock) take turns in batches of 50
+// decisions, the one going first alternating, each batch timed in CPU microseconds. A round sums
+// its batches, so both sides of a ratio see the same seconds of the machine; 250-ms rounds of
+// whole cases (above) see different ones, and their ratios scatter with the load of the moment.
+// A batch's messages are made (workload.message: a fresh concatenation, not yet read by anyone)
+// before its clock starts: the generator's work is not the library's, while reading the block
+// (V8 flattens the concatenation when it is first read) still counts.
+function pairedCases(name, makeDecide) {
+  const real = makeDecide(createMemoryRateLimiter());
+  const bare = makeDecide(createMemoryRateLimiter());
+  const micros = () => {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
+  let k = 0;
+  const BATCH = 50;
+  const inputs = new Array(BATCH);
+  const batch = async (decide, from, withHeaders) => {
+    for (let j = 0; j < BATCH; j++) inputs[j] = withHeaders ? workload.message(from + j) : workload.envelope(from + j);
+    const start = micros();
+    for (let j = 0; j < BATCH; j++) {
+      const n = from + j;
+      const result = decide(inputs[j], new Date(base + n * STEP_MS));
+      if (result instanceof Promise) await result;
+    }
+    return micros() - start;
+  };
+  return {
+    name,
+    /** One round of `pairs` pairs of batches: decisions per CPU-second of each side. */
+    async round(pairs) {
+      let realMicros = 0;
+      let bareMicros = 0;
+      for (let p = 0; p < pairs; p++, k += BATCH) {
+        if (((k / BATCH) & 1) === 0) {
+          realMicros += await batch(real, k, true);
+          bareMicros += await batch(bare, k, false);
+        } else {
+          bareMicros += await batch(bare, k, false);
+          realMicros += await batch(real, k, true);
+        }
+      }
+      return { real: (pairs * BATCH * 1e6) / realMicros, bare: (pairs * BATCH * 1e6) / bareMicros };
+    },
+  };
+}
+const pairedDecider = pairedCases('createDecider', (limiter) => {
+  const decide = createDecider({ policy, providers: providersWith(limiter), srs });
+  return (message, now) => decide(message, { now });
+});
+const pairedPool = pairedCases('decidePool', (limiter) => {
+  const providers = providersWith(limiter);
+  return (message, now) => decidePool(message, { policy, providers, srs, now });
+});
+const pairsPerRound = quick ? 60 : 150;
+await pairedDecider.round(pairsPerRound);
+await pairedPool.round(pairsPerRound);
+const pairedRounds = { createDecider: [], decidePool: [] };
+for (let r = 0; r < rounds; r++) {
+  pairedRounds.createDecider.push(await pairedDecider.round(pairsPerRound));
+  pairedRounds.decidePool.push(await pairedPool.round(pairsPerRound));
+}
+
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const ratios = (a, b) => samples.get(a).map((x, i) => x / samples.get(b)[i]);
 const realPool = spread(ratios(REAL_POOL, BARE_POOL));
 const realDecider = spread(ratios(REAL_DECIDER, BARE_DECIDER));
+const pairedDeciderRatio = spread(pairedRounds.createDecider.map((x) => x.real / x.bare));
+const pairedPoolRatio = spread(pairedRounds.decidePool.map((x) => x.real / x.bare));
+const pairedReal = spread(pairedRounds.createDecider.map((x) => x.real));
+const pairedBare = spread(pairedRounds.createDecider.map((x) => x.bare));
 const sizes = workload.headerSizes();
 
 console.log(`${rounds} interleaved rounds, decisions per CPU-second (process.cpuUsage), one decision at a time`);
@@ -139,9 +208,11 @@ const met = (ok) => (ok ? 'met' : 'NOT met');
 const r = (s) => `${s.median.toFixed(2)}× (range ${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 const realDecisions = spread(samples.get(REAL_DECIDER));
 console.log('\ntargets (SPEC §6), measured on realistic messages with the memory limiter counting every message:');
-console.log(`  realistic ÷ header-less, createDecider, per round: ${r(realDecider)} — ≥ 0.6×: ${met(realDecider.median >= 0.6)}`);
-console.log(`  realistic ÷ header-less, decidePool,    per round: ${r(realPool)} — ≥ 0.6×: ${met(realPool.median >= 0.6)}`);
+console.log(`  realistic ÷ header-less, createDecider, paired batches, per round: ${r(pairedDeciderRatio)} — ≥ 0.6×: ${met(pairedDeciderRatio.median >= 0.6)}`);
+console.log(`  realistic ÷ header-less, decidePool,    paired batches, per round: ${r(pairedPoolRatio)} — ≥ 0.6×: ${met(pairedPoolRatio.median >= 0.6)}`);
+console.log(`  (the same ratios from the table's whole-case rounds: createDecider ${r(realDecider)}, decidePool ${r(realPool)})`);
 console.log(`  realistic createDecider: ${fmt(realDecisions.median)} decisions per CPU-second (range ${fmt(realDecisions.min)}–${fmt(realDecisions.max)}) — ≥ 300,000: ${met(realDecisions.median >= 300_000)}`);
+console.log(`    in the paired batches (messages made before the clock starts): ${fmt(pairedReal.median)} (range ${fmt(pairedReal.min)}–${fmt(pairedReal.max)}); header-less ${fmt(pairedBare.median)} (range ${fmt(pairedBare.min)}–${fmt(pairedBare.max)})`);
 const ideal = spread(samples.get(IDEAL));
 console.log(`  (idealised, not the target: no headers and a limiter that counts nothing: ${fmt(ideal.median)}/s)`);
 if ([...tallies.values()].some(({ tally }) => tally.refusedByLimits > 0)) {
@@ -149,5 +220,5 @@ if ([...tallies.values()].some(({ tally }) => tally.refusedByLimits > 0)) {
   process.exitCode = 1;
 }
 if (args.json) {
-  console.log(JSON.stringify({ bench: 'decide', cases: Object.fromEntries([...samples].map(([name, v]) => [name, spread(v)])), ratios: { createDecider: realDecider, decidePool: realPool } }));
+  console.log(JSON.stringify({ bench: 'decide', cases: Object.fromEntries([...samples].map(([name, v]) => [name, spread(v)])), ratios: { createDecider: realDecider, decidePool: realPool }, pairedRatios: { createDecider: pairedDeciderRatio, decidePool: pairedPoolRatio }, paired: { realistic: pairedReal, headerLess: pairedBare } }));
 }

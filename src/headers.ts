@@ -173,44 +173,112 @@ function nameIs(text: string, start: number, lower: string): boolean {
   return true;
 }
 
-const FROM = 0;
-const CONTENT_TYPE = 1;
-const MESSAGE_ID = 2;
+/** Whether the line at `start` begins with the field name `lower` and its colon (ASCII case ignored). */
+function startsField(text: string, start: number, lower: string): boolean {
+  return text.charCodeAt(start + lower.length) === 0x3a && nameIs(text, start, lower);
+}
+
+/** The value of the field line whose colon is at `colon`, to `lineEnd`: trimmed as `trim()` does, one slice. */
+function lineValue(text: string, colon: number, lineEnd: number): string {
+  let start = colon + 1;
+  let end = lineEnd;
+  while (start < end && isSpace(text.charCodeAt(start))) start++;
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+const NO_FIELDS: DecisionFields = Object.freeze({ from: undefined, contentType: undefined, messageId: undefined });
 
 /**
  * The fields the decision reads, in one pass over the header section, without splitting it into
- * lines or copying the fields it does not read (see {@link scanFields}). Same values as
- * {@link headerValue} on {@link parseHeaders}. The values may share memory with `input`: copy
- * ({@link detach}) what outlives the call.
+ * lines or copying the fields it does not read. Same values as {@link headerValue} on
+ * {@link parseHeaders}, with less work: a line is looked at only when its first character could
+ * start `From:`, `Content-Type:` or `Message-ID:` (or when it may end one of those being read),
+ * and the scan stops once all three are read when the section cannot be over the size limit.
+ * The values may share memory with `input`: copy ({@link detach}) what outlives the call.
  *
  * @throws {OutboundPoolsError} `invalid-headers`, as {@link parseHeaders}.
  */
 export function decisionFields(input: string | Uint8Array): DecisionFields {
-  const found: [string | undefined, string | undefined, string | undefined] = [undefined, undefined, undefined];
-  scanFields(input, {
-    pick(text, start, colon) {
-      let slot: number;
-      switch (colon - start) {
-        case 4:
-          slot = nameIs(text, start, 'from') ? FROM : -1;
-          break;
-        case 12:
-          slot = nameIs(text, start, 'content-type') ? CONTENT_TYPE : -1;
-          break;
-        case 10:
-          slot = nameIs(text, start, 'message-id') ? MESSAGE_ID : -1;
-          break;
-        default:
-          return -1;
+  let text: string;
+  let countBytes: boolean;
+  if (input instanceof Uint8Array) {
+    const end = bytesHeaderEnd(input);
+    if (end > MAX_HEADER_BYTES) throw tooLarge();
+    text = decoder.decode(input.subarray(0, end));
+    countBytes = false;
+  } else if (typeof input === 'string') {
+    text = input;
+    countBytes = true;
+  } else {
+    throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
+  }
+  const length = text.length;
+  if (length === 0 || text.charCodeAt(0) === 0x0a || (text.charCodeAt(0) === 0x0d && text.charCodeAt(1) === 0x0a)) return NO_FIELDS;
+  // Stopping early skips the size checks, which only a string of over a third of the limit can fail.
+  const mayStop = !countBytes || length <= MAX_HEADER_BYTES / 3;
+
+  let from: string | undefined;
+  let contentType: string | undefined;
+  let messageId: string | undefined;
+  // The field being read: 0 none, 1 From, 2 Content-Type, 3 Message-ID.
+  let reading = 0;
+  let value = '';
+  // The parts of a folded value, joined once at the end (see scanFields).
+  let parts: string[] | null = null;
+  let sectionEnd = length;
+  for (let pos = 0; ; ) {
+    const newline = text.indexOf('\n', pos);
+    const lineEnd = newline < 0 ? length : newline;
+    if (countBytes && lineEnd > MAX_HEADER_BYTES + 1) throw tooLarge();
+    const first = text.charCodeAt(pos);
+    if (first === 0x20 || first === 0x09) {
+      if (reading !== 0) {
+        const more = lineValue(text, pos - 1, lineEnd);
+        if (more !== '') (parts ??= value === '' ? [] : [value]).push(more);
       }
-      // The first field of each name counts (RFC 5322 §3.6 allows one of each).
-      return slot >= 0 && found[slot] === undefined ? slot : -1;
-    },
-    take(slot, value) {
-      found[slot] = value;
-    },
-  });
-  return { from: found[FROM], contentType: found[CONTENT_TYPE], messageId: found[MESSAGE_ID] };
+    } else {
+      let colon = -1;
+      if (reading !== 0) {
+        // A line that is not a field leaves the field being read open (scanFields does the same).
+        colon = fieldColon(text, pos, lineEnd);
+        if (colon > 0) {
+          const joined = parts === null ? value : parts.join(' ');
+          if (reading === 1) from = joined;
+          else if (reading === 2) contentType = joined;
+          else messageId = joined;
+          reading = 0;
+          parts = null;
+          if (mayStop && from !== undefined && contentType !== undefined && messageId !== undefined) break;
+        }
+      }
+      if (reading === 0) {
+        // The first field of each name counts (RFC 5322 §3.6 allows one of each).
+        const lower = first | 0x20;
+        if (lower === 0x66 && from === undefined && startsField(text, pos, 'from')) reading = 1;
+        else if (lower === 0x63 && contentType === undefined && startsField(text, pos, 'content-type')) reading = 2;
+        else if (lower === 0x6d && messageId === undefined && startsField(text, pos, 'message-id')) reading = 3;
+        if (reading !== 0) value = lineValue(text, pos + (reading === 1 ? 4 : reading === 2 ? 12 : 10), lineEnd);
+      }
+    }
+    if (newline < 0) break;
+    pos = newline + 1;
+    const next = text.charCodeAt(pos);
+    if (next === 0x0a || (next === 0x0d && text.charCodeAt(pos + 1) === 0x0a)) {
+      sectionEnd = text.charCodeAt(newline - 1) === 0x0d ? newline - 1 : newline;
+      break;
+    }
+  }
+  if (reading !== 0) {
+    const joined = parts === null ? value : parts.join(' ');
+    if (reading === 1) from = joined;
+    else if (reading === 2) contentType = joined;
+    else messageId = joined;
+  }
+  if (countBytes && sectionEnd > MAX_HEADER_BYTES / 3) {
+    if (sectionEnd > MAX_HEADER_BYTES || Buffer.byteLength(sectionEnd === length ? text : text.slice(0, sectionEnd), 'utf8') > MAX_HEADER_BYTES) throw tooLarge();
+  }
+  return { from, contentType, messageId };
 }
 
 /**
@@ -377,7 +445,8 @@ export function fromDomain(value: string): string | undefined {
     }
   }
   const mailboxStart = angle >= 0 ? angle : start;
-  const at = end > 0 ? text.lastIndexOf('@', end - 1) : -1;
+  // The last '@' before `end`: the loop saw every character before it (lastIndexOf would look again).
+  const at = lastAt;
   if (at < mailboxStart) return undefined;
   // The domain runs from the first non-space after the '@' to a space or an angle bracket.
   const domainStart = skipSpace(text, at + 1);

@@ -181,14 +181,16 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   }
   const fields = message.headers === undefined ? null : decisionFields(message.headers);
   const fromHost = fields?.from === undefined ? undefined : fromDomain(fields.from);
-  const headerFromDomain = fromHost === undefined ? null : normaliseDomain(fromHost);
+  // Usually the From domain is the sender's, already normalised (and normalising is idempotent).
+  const fromIsSender = sender !== null && fromHost === sender.domain;
+  const headerFromDomain = fromHost === undefined ? null : fromIsSender ? sender.domain : normaliseDomain(fromHost);
   return {
     sender,
     recipients,
     internalRecipients,
     externalRecipients: recipients.length - internalRecipients,
     // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
-    headerFromDomain: headerFromDomain === null ? null : detach(headerFromDomain),
+    headerFromDomain: headerFromDomain === null || fromIsSender ? headerFromDomain : detach(headerFromDomain),
     messageId: fields?.messageId === undefined ? null : detach(fields.messageId),
     limitKey: submitter ?? sender?.address.toLowerCase() ?? '<>',
     senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),

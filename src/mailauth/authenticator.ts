@@ -188,7 +188,10 @@ interface MailauthInput {
  */
 async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorOptions): Promise<Record<string, unknown>> {
   const resolver = options.resolver as never;
-  const message = typeof input.raw === 'string' ? input.raw : Buffer.from(input.raw);
+  // The caller's bytes as they are: a Buffer passes through, any other Uint8Array is viewed as
+  // one (Buffer.from(view) would copy the whole message).
+  const { raw } = input;
+  const message = typeof raw === 'string' || Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const strict = options.strict === true;
   const dkim = await dkimVerify(message, {
     sender: input.sender,

@@ -233,6 +233,15 @@ class SenderCounters {
   idNext = 0;
   /** The sender's spam reports, from its first one on (most senders never have any). */
   spam: SpamCounters | null = null;
+  /**
+   * A one-bit-per-id filter of the remembered ids over 60 bits (two words of 30, small integers
+   * for V8 rather than boxed numbers; {@link idSlot}): an id whose bit is clear was never
+   * remembered, so the usual new id costs no scan of the ring. Bits of overwritten ids stay set
+   * (a scan then decides) until the ring comes round again, when the filter is rebuilt from the
+   * ids it holds: O(1) amortised.
+   */
+  idLow = 0;
+  idHigh = 0;
 }
 
 /**
@@ -259,6 +268,23 @@ function rememberId(holder: SpamCounters, hash: number, nowMs: number, idAt: num
     ids[at + 1] = nowMs;
     holder.idNext = at + 2 === ids.length ? 0 : at + 2;
   }
+}
+
+/** The filter slot of an id hash, 0 to 59: words of 30 bits keep every value a small integer. */
+function idSlot(hash: number): number {
+  return hash % 60;
+}
+
+/** Whether the sender's filter may hold `hash` (false: it was never remembered). */
+function mayHoldId(state: SenderCounters, hash: number): boolean {
+  const slot = idSlot(hash);
+  return slot < 30 ? (state.idLow & (1 << slot)) !== 0 : (state.idHigh & (1 << (slot - 30))) !== 0;
+}
+
+function addIdBit(state: SenderCounters, hash: number): void {
+  const slot = idSlot(hash);
+  if (slot < 30) state.idLow |= 1 << slot;
+  else state.idHigh |= 1 << (slot - 30);
 }
 
 /** The position of `hash` in the sender's remembered ids, or -1. */
@@ -454,8 +480,12 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     if (idHash < 0) return;
     // rememberId spelled out: this is the hot path, kept monomorphic.
     const ids = state.ids;
+    if (idAt >= 0) {
+      ids![idAt + 1] = nowMs;
+      return;
+    }
+    addIdBit(state, idHash);
     if (ids === null) state.ids = [idHash, nowMs];
-    else if (idAt >= 0) ids[idAt + 1] = nowMs;
     else if (ids.length < 2 * maxIds) ids.push(idHash, nowMs);
     else {
       // Full: the oldest pair gives way.
@@ -463,6 +493,12 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       ids[at] = idHash;
       ids[at + 1] = nowMs;
       state.idNext = at + 2 === ids.length ? 0 : at + 2;
+      if (state.idNext === 0) {
+        // Round again: the filter forgets the overwritten ids.
+        state.idLow = 0;
+        state.idHigh = 0;
+        for (let i = 0; i < ids.length; i += 2) addIdBit(state, ids[i]!);
+      }
     }
   };
 
@@ -486,7 +522,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     // -1: no id to remember (none given, or remembering is off).
     const idHash = messageId === undefined || maxIds === 0 ? -1 : messageIdHash(messageId);
     let idAt = -1;
-    if (idHash >= 0 && state !== undefined && state.ids !== null) {
+    if (idHash >= 0 && state !== undefined && state.ids !== null && mayHoldId(state, idHash)) {
       idAt = findId(state.ids, idHash);
       // A retry of a counted message: counted once, for the sender and for its tenant.
       if (idAt >= 0 && nowMs - state.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) return COUNTED;

@@ -99,6 +99,22 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     assert.equal(verdict.dmarc?.result, 'pass');
   });
 
+  it('the message as a string, a Buffer, or a Uint8Array viewing part of a larger buffer gives the same verdict', async () => {
+    const authenticator = createMailauthAuthenticator({ resolver, mta: 'mx1.contoso.com' });
+    const raw = await signedByFabrikam();
+    const bytes = Buffer.from(raw);
+    // The message in the middle of a larger ArrayBuffer, as a plain Uint8Array (not a Buffer).
+    const backing = new Uint8Array(bytes.length + 64).fill(0x58);
+    backing.set(bytes, 32);
+    const view = new Uint8Array(backing.buffer, 32, bytes.length);
+    const ask = (message: string | Uint8Array) =>
+      authenticator.authenticate({ raw: message, mailFrom: 'alice@fabrikam.example', rcptTo: ['megan@contoso.com'], ingress: { ip: STRANGER, helo: 'client.example' }, now: new Date(1577836860_000) }, new AbortController().signal);
+    const fromString = await ask(raw);
+    assert.deepEqual(fromString.dkim, [{ result: 'pass', domain: 'fabrikam.example', selector: 'k1' }]);
+    assert.deepEqual(await ask(bytes), fromString);
+    assert.deepEqual(await ask(view), fromString);
+  });
+
   it('a forward whose SPF fails but whose aligned DKIM passes is verified by DKIM: normal pool, SRS', async () => {
     const decision = await decide(await signedByFabrikam(), STRANGER);
     assert.equal(decision.verdicts.authentication.state, 'provided');

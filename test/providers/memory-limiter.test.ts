@@ -148,6 +148,22 @@ describe('memory rate limiter: bounded memory', () => {
     assert.deepEqual((await limiter.consume(request('k', limits, 3, { messageId: 'm5' }))).breaches.map((b) => b.used), [4]);
   });
 
+  it('a retry of any remembered id is recognised while the ring of ids goes round many times (the id filter)', async () => {
+    const limiter = createMemoryRateLimiter({ maxMessageIdsPerSender: 5 });
+    const many = perMinute(1_000_000);
+    for (let i = 0; i < 300; i++) {
+      assert.equal((await limiter.consume(request('k', many, 0, { messageId: `id-${i}` }))).counted, true);
+      // The newest and the oldest of the five remembered: neither counts again.
+      await limiter.consume(request('k', many, 0, { messageId: `id-${i}` }));
+      if (i >= 4) await limiter.consume(request('k', many, 0, { messageId: `id-${i - 4}` }));
+    }
+    // A probe over a limit of 1 is refused and says how many were counted: each id once.
+    assert.deepEqual((await limiter.consume(request('k', perMinute(1), 0, { messageId: 'probe-1' }))).breaches.map((b) => b.used), [300]);
+    // id-294 was the sixth newest: forgotten, so its retry counts.
+    await limiter.consume(request('k', many, 0, { messageId: 'id-294' }));
+    assert.deepEqual((await limiter.consume(request('k', perMinute(1), 0, { messageId: 'probe-2' }))).breaches.map((b) => b.used), [301]);
+  });
+
   it('maxMessageIdsPerSender 0 remembers none: every retry counts', async () => {
     const limiter = createMemoryRateLimiter({ maxMessageIdsPerSender: 0 });
     await limiter.consume(request('k', perMinute(2), 0, { messageId: 'same' }));
