@@ -425,6 +425,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
   return {
     consume,
+    reportSpam: async () => { throw new Error('stub'); },
+    restrict: async () => { throw new Error('stub'); },
+    subscribe: () => () => {},
 
     async restriction(key: string, now: Date): Promise<Restriction | null> {
       const sender = checkKey(key);
@@ -454,7 +457,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         found.forEach((restriction, index) => {
           const key = keys[index]!;
           if (restriction === 'gone') gone.push(key);
-          else if (restriction !== null) list.push({ key, ...restriction });
+          else if (restriction !== null) list.push({ key, ...restriction } as RestrictedSender);
         });
         if (gone.length > 0) await client.zrem(indexKey, ...gone);
         // Entries that ended over a day ago (by this caller's clock) whose key has not expired yet.
