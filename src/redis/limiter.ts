@@ -42,11 +42,28 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, nextUtcMidnight } from '../providers/limit-windows.js';
-import { createHash } from 'node:crypto';
-import { consumeScript } from './consume-script.js';
+import { computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { consumeScript, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
-import type { ConsumeRequest, ConsumeResult, LimitBreach, LimitSet, ManagedRateLimiter, RestrictedSender, Restriction } from '../providers/types.js';
+import type {
+  ConsumeRequest,
+  ConsumeResult,
+  LimiterEvent,
+  LimiterEventListener,
+  LimitBreach,
+  LimitSet,
+  ManagedRateLimiter,
+  RestrictedSender,
+  Restriction,
+  RestrictionCause,
+  RestrictOptions,
+  SpamReport,
+  SpamReportResult,
+  SpamRestrictAfter,
+  TenantBreach,
+  TenantLimitRequest,
+} from '../providers/types.js';
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -105,13 +122,13 @@ const MAX_IN_FLIGHT = 100_000;
 const DEFAULT_MAX_IDS = 100;
 const MAX_IDS = 1_000_000;
 const DAY_MS = MESSAGE_ID_MEMORY_MS;
-/** How long a sender's hash outlives its last day bucket: the script's PEXPIRE (24 h 25 min). */
-const SENDER_TTL_MS = 87_900_000;
+/** Most messages one consume script decides (on a single Redis; one on a Cluster). */
+const MAX_BATCH = 256;
 
-/** The script's answer (see consume-script.ts). */
-type ScriptAnswer = 0 | 2 | [1, string, string] | [3, 0 | 1, 0 | 1, number, number, number, number, string];
+/** One message's answer from the consume script (see consume-script.ts). */
+type ScriptAnswer = 0 | 2 | [1, string, string, string, string] | [3, 0 | 1, 0 | 1, number, number, number, number, string, 0 | 1, number];
 
-type ConsumeCommand = (...args: (string | number)[]) => Promise<ScriptAnswer>;
+type ScriptCommand<T> = (...args: (string | number)[]) => Promise<T>;
 
 const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
 /** The usual answer: counted, nothing breached (or a retry already counted). Shared, frozen. */
@@ -203,6 +220,54 @@ function count(value: unknown, name: string): number {
   return value;
 }
 
+/** A restriction as the scripts store it: until (ms or 'inf'), reason, since (ms), cause (JSON). */
+function restrictionOf(until: string, why: string, since: string, cause: string): Restriction {
+  let parsedCause: RestrictionCause | undefined;
+  try {
+    parsedCause = cause === '' ? undefined : (JSON.parse(cause) as RestrictionCause);
+  } catch {
+    parsedCause = undefined;
+  }
+  return {
+    until: until === 'inf' ? null : new Date(Number(until)).toISOString(),
+    ...(why === '' ? {} : { reason: why }),
+    ...(since === '' ? {} : { since: new Date(Number(since)).toISOString() }),
+    ...(parsedCause === undefined ? {} : { cause: parsedCause }),
+  };
+}
+
+function checkTenant(tenant: unknown): TenantLimitRequest {
+  if (typeof tenant !== 'object' || tenant === null) throw new TypeError(`tenant must be an object { key, externalRecipientsPerDay? }, got ${show(tenant)}.`);
+  const { key, externalRecipientsPerDay } = tenant as Record<string, unknown>;
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError(`tenant.key must be a non-empty string, got ${show(key)}.`);
+  if (externalRecipientsPerDay === undefined) return { key };
+  return { key, externalRecipientsPerDay: count(externalRecipientsPerDay, 'tenant.externalRecipientsPerDay') };
+}
+
+function checkSpamReport(report: unknown): { key: string; nowMs: number; idHash: string; restrictAfter: SpamRestrictAfter } {
+  if (typeof report !== 'object' || report === null) throw new TypeError(`reportSpam takes { key, messageId?, restrictAfter, now }, got ${show(report)}.`);
+  const { key, messageId, restrictAfter, now } = report as Record<string, unknown>;
+  const sender = checkKey(key);
+  const nowMs = checkNow(now, 'report.now');
+  if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+  const after = (typeof restrictAfter === 'object' && restrictAfter !== null ? restrictAfter : {}) as Record<string, unknown>;
+  const { count: need, window, action } = after;
+  if (typeof need !== 'number' || !Number.isInteger(need) || need < 1) throw invalid(`restrictAfter.count must be a whole number ≥ 1, got ${show(need)}.`);
+  if (window !== 'hour' && window !== 'day') throw invalid(`restrictAfter.window must be 'hour' or 'day', got ${show(window)}.`);
+  if (action !== 'block-user' && action !== 'block-user-for-today') throw invalid(`restrictAfter.action must be 'block-user' or 'block-user-for-today', got ${show(action)}.`);
+  const idHash = messageId === undefined ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+  return { key: sender, nowMs, idHash, restrictAfter: { count: need, window, action } };
+}
+
+function checkRestrictOptions(options: unknown): { untilMs: number | null; reason: string | undefined; nowMs: number } {
+  if (typeof options !== 'object' || options === null) throw invalid(`restrict takes options { until?, reason?, now? }, got ${show(options)}.`);
+  const { until, reason, now } = options as Record<string, unknown>;
+  const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
+  const untilMs = until === undefined || until === null ? null : checkNow(until, 'until');
+  if (reason !== undefined && typeof reason !== 'string') throw invalid(`reason must be a string, got ${show(reason)}.`);
+  if (typeof reason === 'string' && Buffer.byteLength(reason) > 4_096) throw invalid('reason must be at most 4,096 bytes.');
+  return { untilMs, reason, nowMs };
+}
 
 /** Loads ioredis on first use, so that the package works without it when no url is given. */
 async function loadIoredis(): Promise<new (url: string, options: RedisOptions) => Redis> {
@@ -287,11 +352,13 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   const config = checkOptions(options);
   const { prefix, commandTimeoutMs } = config;
   const indexKey = `${prefix}restricted`;
+  const channel = `${prefix}events`;
   const owned = config.client === undefined;
+  /** This limiter's id in the events it publishes: its own come back through pub/sub, ignored. */
+  const origin = randomUUID();
   let clientPromise: Promise<RedisClient> | undefined;
   let created: Redis | undefined;
   let closed = false;
-
 
   /** The client once it exists (prepared), for the fast path of `run`. */
   let current: RedisClient | undefined;
@@ -353,33 +420,140 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
   /** The sender's hash: `<prefix>{<key>}`, the key a Cluster hash tag. */
   const senderKey = (key: string): string => `${prefix}{${escapeKey(key)}}`;
+  /** The tenant's hash: `<prefix>tenant:{<tenant>}`, in its own slot. */
+  const tenantKey = (tenant: string): string => `${prefix}tenant:{${escapeKey(tenant)}}`;
 
-  // One script per list of limit sets (consume-script.ts), defined on the client as a command
-  // named after the script's hash: found by the list itself (a policy's list is the same array
-  // from call to call), else by its content (a policy given as a plain object each time).
-  const commandBySets = new WeakMap<readonly LimitSet[], string>();
-  const commandByContent = new Map<string, string>();
-  const commandFor = (client: RedisClient, sets: readonly LimitSet[]): string => {
-    let name = commandBySets.get(sets);
-    if (name === undefined) {
-      const content = JSON.stringify(sets);
-      name = commandByContent.get(content);
-      if (name === undefined) {
-        const lua = consumeScript(sets, config.maxIds);
-        name = `outboundPoolsConsume_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
-        if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
-        // Bounded: policies are few; a caller inventing limit sets per message starts over.
-        if (commandByContent.size >= 1_000) commandByContent.clear();
-        commandByContent.set(content, name);
-      }
-      commandBySets.set(sets, name);
-    }
-    return name;
+  /** A script as a command of `client`, named after its hash (defined once per client). */
+  const scriptCommand = <T>(client: RedisClient, lua: string, numberOfKeys?: number): ScriptCommand<T> => {
+    const name = `outboundPools_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
+    const commands = client as unknown as Record<string, ScriptCommand<T>>;
+    if (typeof commands[name] !== 'function') client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
+    return commands[name]!.bind(client);
   };
-  // The next UTC midnight, as ms and ISO, recomputed when the day changes (a restriction
-  // "for today" ends there).
-  let midnightMs = 0;
-  let midnightIso = '';
+
+  // One consume script per list of limit sets (consume-script.ts), defined on the client as a
+  // command named after the script's hash: found by the list itself (a policy's list is the same
+  // array from call to call), else by its content (a policy given as a plain object each time).
+  const scriptBySets = new WeakMap<readonly LimitSet[], string>();
+  const scriptByContent = new Map<string, string>();
+  const consumeLua = (sets: readonly LimitSet[]): string => {
+    let lua = scriptBySets.get(sets);
+    if (lua === undefined) {
+      const content = JSON.stringify(sets);
+      lua = scriptByContent.get(content);
+      if (lua === undefined) {
+        lua = consumeScript(sets, config.maxIds);
+        // Bounded: policies are few; a caller inventing limit sets per message starts over.
+        if (scriptByContent.size >= 1_000) scriptByContent.clear();
+        scriptByContent.set(content, lua);
+      }
+      scriptBySets.set(sets, lua);
+    }
+    return lua;
+  };
+  const commandOf = new WeakMap<RedisClient, Map<string, ScriptCommand<ScriptAnswer[]>>>();
+  const consumeCommand = (client: RedisClient, lua: string): ScriptCommand<ScriptAnswer[]> => {
+    let byLua = commandOf.get(client);
+    if (byLua === undefined) commandOf.set(client, (byLua = new Map()));
+    let command = byLua.get(lua);
+    if (command === undefined) byLua.set(lua, (command = scriptCommand<ScriptAnswer[]>(client, lua)));
+    return command;
+  };
+
+  // Batches (consume-script.ts): the consumes of one event-loop turn that share a script go to
+  // Redis as one EVALSHA, at most MAX_BATCH messages each, sent from setImmediate — after the
+  // turn's I/O callbacks and their promise jobs have queued what they will. On a Cluster a
+  // script may touch one slot only: one message a script.
+  interface Pending {
+    readonly keys: readonly string[];
+    readonly args: readonly (string | number)[];
+    readonly resolve: (answer: ScriptAnswer) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  const batches = new Map<string, Pending[]>();
+  let flushScheduled = false;
+  const sendBatch = (lua: string, batch: readonly Pending[]): void => {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const pending of batch) {
+      for (const key of pending.keys) keys.push(key);
+      for (const arg of pending.args) args.push(arg);
+    }
+    run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, ...args)).then(
+      (answers) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
+      },
+      (error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      },
+    );
+  };
+  const flush = (): void => {
+    flushScheduled = false;
+    for (const [lua, pending] of batches) {
+      for (let at = 0; at < pending.length; at += MAX_BATCH) sendBatch(lua, pending.length <= MAX_BATCH ? pending : pending.slice(at, at + MAX_BATCH));
+    }
+    batches.clear();
+  };
+  const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
+  const decideInRedis = (lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<ScriptAnswer> => {
+    if (isCluster()) return run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, ...args)).then((answers) => answers[0]!);
+    return new Promise<ScriptAnswer>((resolve, reject) => {
+      let batch = batches.get(lua);
+      if (batch === undefined) batches.set(lua, (batch = []));
+      batch.push({ keys, args, resolve, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+  };
+
+  // Events (subscribe): this limiter's listeners hear its own events at once; every limiter on
+  // the same Redis and prefix hears them through pub/sub, on a connection of its own opened by
+  // the first subscribe.
+  const listeners = new Set<LimiterEventListener>();
+  let subscriber: RedisClient | undefined;
+  const deliver = (event: LimiterEvent): void => {
+    for (const listener of [...listeners]) {
+      try {
+        const answer = listener(event) as unknown;
+        if (answer instanceof Promise) answer.catch(() => {});
+      } catch {
+        // A listener's error is its own business.
+      }
+    }
+  };
+  const emit = (event: LimiterEvent): void => {
+    deliver(event);
+    run('publish', (client) => client.publish(channel, JSON.stringify({ o: origin, e: event }))).catch(() => {});
+  };
+  const openSubscriber = async (): Promise<void> => {
+    const client = await getClient();
+    const sub = client.duplicate() as RedisClient;
+    sub.on('error', () => {});
+    subscriber = sub;
+    if (closed) {
+      sub.disconnect();
+      return;
+    }
+    sub.on('message', (from: string, text: string) => {
+      if (from !== channel) return;
+      let parsed: { o?: unknown; e?: unknown };
+      try {
+        parsed = JSON.parse(text) as { o?: unknown; e?: unknown };
+      } catch {
+        return;
+      }
+      if (parsed.o === origin || typeof parsed.e !== 'object' || parsed.e === null) return;
+      deliver(parsed.e as LimiterEvent);
+    });
+    await sub.subscribe(channel);
+  };
+  let subscribing: Promise<void> | undefined;
+
+  /** The ISO form of a time in ms. */
+  const iso = (ms: number): string => new Date(ms).toISOString();
 
   const consume = async (request: ConsumeRequest): Promise<ConsumeResult> => {
     const key = checkKey(request.key);
@@ -388,43 +562,87 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const external = count(request.externalRecipients, 'externalRecipients');
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+    const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
     const sets = request.limits;
-    if (!(nowMs < midnightMs && nowMs >= midnightMs - DAY_MS)) {
-      midnightMs = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
-      midnightIso = nextUtcMidnight(nowMs);
-    }
+    const lua = consumeLua(sets);
     // 16 digits, zero-padded: the script's id records have a fixed width.
     const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
-    const answer = await run('consume', (client) =>
-      (client as unknown as Record<string, ConsumeCommand>)[commandFor(client, sets)]!(senderKey(key), nowMs, internal, external, idHash, midnightMs, midnightIso),
-    );
-    if (answer === 0) return COUNTED;
-    if (answer === 2) return COUNTED;
+    const cap = tenant?.externalRecipientsPerDay ?? -1;
+    let answer: ScriptAnswer;
+    /** The tenant's count before this message, when a reservation on a Cluster answered it. */
+    let reservedUsed = 0;
+    if (tenant === undefined || external === 0) {
+      answer = await decideInRedis(lua, [senderKey(key)], [nowMs, internal, external, idHash, 0, -1]);
+    } else if (!isCluster()) {
+      answer = await decideInRedis(lua, [senderKey(key), tenantKey(tenant.key)], [nowMs, internal, external, idHash, 1, cap]);
+    } else {
+      // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
+      // never passed), decide the sender, and take the reservation back if the sender did not
+      // count the message (docs/limits.md).
+      const tKey = tenantKey(tenant.key);
+      const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'reserve'));
+      reservedUsed = used;
+      answer = await decideInRedis(lua, [senderKey(key)], [nowMs, internal, external, idHash, reserved === 1 ? 3 : 2, cap]).catch(async (error: unknown) => {
+        if (reserved === 1) await run('tenant refund', (client) => scriptCommand<number>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+        throw error;
+      });
+      const newlyCounted = answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);
+      if (reserved === 1 && !newlyCounted) await run('tenant refund', (client) => scriptCommand<number>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+    }
+    if (answer === 0 || answer === 2) return COUNTED;
     if (answer[0] === 1) {
-      const [, until, why] = answer;
-      const restriction: Restriction = { until: until === '' ? null : until, ...(why === '' ? {} : { reason: why }) };
-      return { restriction, breaches: NO_BREACHES, counted: false };
+      const [, until, why, since, cause] = answer;
+      return { restriction: restrictionOf(until, why, since, cause), breaches: NO_BREACHES, counted: false };
     }
     // The script compared the same numbers; the breaches are reported as the memory limiter does.
-    const [, counted, restricted, m, i, e, a, until] = answer;
+    const [, counted, restricted, m, i, e, a, until, tenantRefused, tenantUsed] = answer;
     const breaches = computeBreaches(sets, { messagesPerMinute: m, internalRecipientsPerHour: i, externalRecipientsPerHour: e, recipientsPerDay: a }, incrementsOf(internal, external));
+    const at = iso(nowMs);
     if (restricted === 1) {
-      // The listing lives in another slot than the sender's keys: written after the script.
-      const score = until === 'inf' ? '+inf' : until;
-      await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
+      const decisive = breaches.find((b) => b.action === 'block-user') ?? breaches.find((b) => b.action === 'block-user-for-today');
+      const restriction = restrictionFor(breaches, nowMs);
+      if (decisive !== undefined && restriction !== null) {
+        // The listing lives in another slot than the sender's keys: written after the script.
+        const score = until === 'inf' ? '+inf' : until;
+        await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
+        emit({ type: 'restricted', at, key, restriction: { ...restriction, since: at, cause: { kind: 'limit', window: decisive.window, set: decisive.set } } });
+      }
+    }
+    if (counted === 1) {
+      for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
+    }
+    if (tenantRefused === 1 && tenant !== undefined) {
+      const tenantBreach: TenantBreach = { tenant: tenant.key, limit: cap, used: isCluster() ? reservedUsed : tenantUsed };
+      emit({ type: 'tenant-cap', at, key, breach: tenantBreach });
+      return { restriction: null, breaches, tenantBreach, counted: false };
     }
     return { restriction: null, breaches, counted: counted === 1 };
   };
 
   const read = async (client: RedisClient, key: string, nowMs: number): Promise<Restriction | null | 'gone'> => {
-    const [u, um, why] = await client.hmget(senderKey(key), 'ru', 'rm', 'rw');
-    if (u === null || u === undefined || um === null || um === undefined) return 'gone';
-    if (um !== 'inf' && !(nowMs < Number(um))) return null;
-    return { until: u === '' ? null : u, ...(why ? { reason: why } : {}) };
+    const [until, why, since, cause] = await client.hmget(senderKey(key), 'rm', 'rw', 'rs', 'rc');
+    if (until === null || until === undefined) return 'gone';
+    if (until !== 'inf' && !(nowMs < Number(until))) return null;
+    return restrictionOf(until, why ?? '', since ?? '', cause ?? '');
+  };
+
+  const reportSpam = async (report: SpamReport): Promise<SpamReportResult> => {
+    const { key, nowMs, idHash, restrictAfter } = checkSpamReport(report);
+    const windowMs = restrictAfter.window === 'hour' ? 3_600_000 : DAY_MS;
+    const [n, restricted, until, why] = await run('report spam', (client) =>
+      scriptCommand<[number, 0 | 1, string, string]>(client, SPAM_SCRIPT, 1)(senderKey(key), nowMs, idHash, restrictAfter.count, windowMs, restrictAfter.window, restrictAfter.action),
+    );
+    if (restricted !== 1) return { count: n, restriction: null };
+    const at = iso(nowMs);
+    const restriction = { until: until === 'inf' ? null : iso(Number(until)), reason: why, since: at, cause: { kind: 'spam', count: n, window: restrictAfter.window } as const };
+    await run('restricted index', (client) => client.zadd(indexKey, until === 'inf' ? '+inf' : until, key)).catch(() => {});
+    emit({ type: 'restricted', at, key, restriction });
+    return { count: n, restriction };
   };
 
   return {
     consume,
+    reportSpam,
 
     async restriction(key: string, now: Date): Promise<Restriction | null> {
       const sender = checkKey(key);
@@ -433,15 +651,29 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       return found === 'gone' ? null : found;
     },
 
-    async release(key: string): Promise<boolean> {
+    async restrict(key: string, restrictOptions: RestrictOptions = {}): Promise<RestrictedSender> {
       const sender = checkKey(key);
-      return run('release', async (client) => {
-        const removed = await client.hdel(senderKey(sender), 'ru', 'rm', 'rw');
-        // A block-user restriction made the hash persistent; its counters expire again.
-        if (removed > 0) await client.pexpire(senderKey(sender), SENDER_TTL_MS);
+      const { untilMs, reason, nowMs } = checkRestrictOptions(restrictOptions);
+      const untilArg = untilMs === null ? 'inf' : String(untilMs);
+      await run('restrict', (client) => scriptCommand<number>(client, RESTRICT_SCRIPT, 1)(senderKey(sender), nowMs, untilArg, reason ?? ''));
+      await run('restricted index', (client) => client.zadd(indexKey, untilMs === null ? '+inf' : untilMs, sender));
+      const at = iso(nowMs);
+      const restriction = { until: untilMs === null ? null : iso(untilMs), ...(reason === undefined || reason === '' ? {} : { reason }), since: at, cause: { kind: 'admin' } as const };
+      emit({ type: 'restricted', at, key: sender, restriction });
+      return { key: sender, ...restriction };
+    },
+
+    async release(key: string, now?: Date): Promise<boolean> {
+      const sender = checkKey(key);
+      const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
+      const immuneUntil = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
+      const lifted = await run('release', async (client) => {
+        const removed = await scriptCommand<number>(client, RELEASE_SCRIPT, 1)(senderKey(sender), immuneUntil);
         await client.zrem(indexKey, sender);
-        return removed > 0;
+        return removed === 1;
       });
+      if (lifted) emit({ type: 'released', at: iso(nowMs), key: sender, immuneUntil: iso(immuneUntil) });
+      return lifted;
     },
 
     async restricted(now: Date): Promise<readonly RestrictedSender[]> {
@@ -454,7 +686,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         found.forEach((restriction, index) => {
           const key = keys[index]!;
           if (restriction === 'gone') gone.push(key);
-          else if (restriction !== null) list.push({ key, ...restriction });
+          else if (restriction !== null) list.push({ key, ...restriction } as RestrictedSender);
         });
         if (gone.length > 0) await client.zrem(indexKey, ...gone);
         // Entries that ended over a day ago (by this caller's clock) whose key has not expired yet.
@@ -463,9 +695,30 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       });
     },
 
+    subscribe(listener: LimiterEventListener): () => void {
+      if (typeof listener !== 'function') throw invalid(`subscribe takes a function, got ${show(listener)}.`);
+      listeners.add(listener);
+      if (!closed) {
+        subscribing ??= openSubscriber().catch(() => {
+          // Pub/sub unavailable (Redis down): this limiter's own events still reach its listeners.
+          subscribing = undefined;
+        });
+      }
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      listeners.clear();
+      if (subscribing !== undefined) await subscribing;
+      if (subscriber !== undefined) {
+        const sub = subscriber;
+        if (sub.status === 'ready') await within(sub.quit(), commandTimeoutMs, 'quit').catch(() => sub.disconnect());
+        else sub.disconnect();
+      }
       if (!owned || clientPromise === undefined) return;
       await clientPromise.catch(() => undefined);
       if (created === undefined) return;
