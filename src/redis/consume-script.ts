@@ -18,8 +18,9 @@
 //
 // KEYS, per message in order: the sender's hash `<prefix>{<key>}`, then — when the message's tenant
 // is counted in this script (mode 1) — the tenant's hash `<prefix>tenant:{<tenant>}`.
-// ARGV, 6 per message: now (ms), internal recipients, external recipients, the message id's hash
-// as 16 digits ('' for none), the tenant mode (0 no tenant; 1 the tenant's key follows the
+// ARGV[1], every message's numbers in one string (one argument to send and parse, not six), a
+// record `now,internal,external,id,mode,cap;` each: now (ms), internal recipients, external
+// recipients, the message id's hash as 16 digits (empty for none), the tenant mode (0 no tenant; 1 the tenant's key follows the
 // sender's, counted here; 2 the tenant's cap refused it already, Cluster; 3 the tenant was
 // reserved already, Cluster), the tenant's cap (-1 for none).
 // The answer: one entry per message: 0 counted, nothing breached (the usual answer, a plain
@@ -69,25 +70,49 @@ export const HASH_TTL_MS = 87_900_000;
 /** Shared by the scripts: windows of `[bucket, count, …]`, and the key's expiry. */
 const HELPERS = String.raw`
 local TTL = ${HASH_TTL_MS}
--- A window's live buckets (current - 59 and later; later ones after a clock moved back), their
--- count up to the current bucket, and where the current bucket's count is (or nil).
-local function window(pairs_, current)
+-- Struct formats of n little-endian doubles, built once per script run.
+local FMT = {}
+local function fmt(n)
+  local f = FMT[n]
+  if not f then f = '<' .. string.rep('d', n); FMT[n] = f end
+  return f
+end
+-- A window's live buckets (current - 59 and later; later ones after a clock moved back) from
+-- v[from] on, pairs_ pairs (bucket, count) of a decoded value; their count up to the current
+-- bucket, and where the current bucket's count is (or nil).
+local function window(v, from, pairs_, current)
   local live, used, at = {}, 0, nil
-  if pairs_ then
-    for j = 1, #pairs_, 2 do
-      local index = pairs_[j]
-      if index >= current - 59 then
-        local n = pairs_[j + 1]
-        live[#live + 1] = index
-        live[#live + 1] = n
-        if index <= current then
-          used = used + n
-          if index == current then at = #live end
-        end
+  for j = from, from + 2 * pairs_ - 1, 2 do
+    local index = v[j]
+    if index >= current - 59 then
+      local c = v[j + 1]
+      live[#live + 1] = index
+      live[#live + 1] = c
+      if index <= current then
+        used = used + c
+        if index == current then at = #live end
       end
     end
   end
   return live, used, at
+end
+-- Windows' stored form: struct-packed doubles, the number of pairs of each window, then the
+-- windows' pairs one after the other — one string, decoded and encoded by one C call each.
+local NONE = {}
+local function decode(stored)
+  if not stored or #stored == 0 then return NONE end
+  return { struct.unpack(fmt(#stored / 8), stored) }
+end
+local function encode(...)
+  local out = {}
+  local lists = { ... }
+  for w = 1, #lists do out[w] = #lists[w] / 2 end
+  local k = #lists
+  for w = 1, #lists do
+    local l = lists[w]
+    for j = 1, #l do k = k + 1; out[k] = l[j] end
+  end
+  return struct.pack(fmt(k), unpack(out, 1, k))
 end
 -- Adds to the current bucket, or appends it; past 120 buckets (a clock moved back and forth)
 -- the first is dropped.
@@ -115,9 +140,9 @@ local NAMES = { 'messagesPerMinute', 'internalRecipientsPerHour', 'externalRecip
 
 -- The tenant's day window at now: live buckets, count, where the current bucket is, its index.
 local function tenantWindow(tkey, now)
-  local packed = redis.call('HGET', tkey, 'w')
+  local v = decode(redis.call('HGET', tkey, 'b'))
   local ct = math.floor(now / 1440000)
-  local live, used, at = window(packed and cmsgpack.unpack(packed) or nil, ct)
+  local live, used, at = window(v, 2, v[1] or 0, ct)
   return live, used, at, ct
 end
 
@@ -132,7 +157,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   local flat = redis.call('HGETALL', skey)
   for j = 1, #flat, 2 do
     local field = flat[j]
-    if field == 'w' then packed = flat[j + 1]
+    if field == 'b' then packed = flat[j + 1]
     elseif field == 'd' then ids = flat[j + 1]
     elseif field == 'rm' then rm = flat[j + 1]
     elseif field == 'rw' then rw = flat[j + 1]
@@ -161,11 +186,12 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     end
   end
 
-  local windows = packed and cmsgpack.unpack(packed) or {}
-  local lm, um, am = window(windows[1], cm)
-  local li, ui, ai = window(windows[2], ch)
-  local le, ue, ae = window(windows[3], ch)
-  local la, ua, aa = window(windows[4], ca)
+  local v = decode(packed)
+  local nm, ni, ne, na = v[1] or 0, v[2] or 0, v[3] or 0, v[4] or 0
+  local lm, um, am = window(v, 5, nm, cm)
+  local li, ui, ai = window(v, 5 + 2 * nm, ni, ch)
+  local le, ue, ae = window(v, 5 + 2 * (nm + ni), ne, ch)
+  local la, ua, aa = window(v, 5 + 2 * (nm + ni + ne), na, ca)
 
   -- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
   local any, enforced, which = false, false, nil
@@ -186,7 +212,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     add(li, ai, ch, internal)
     add(le, ae, ch, external)
     add(la, aa, ca, all)
-    local set = { 'w', cmsgpack.pack({ lm, li, le, la }) }
+    local packedNow = encode(lm, li, le, la)
     if id ~= '' then
       local record = id .. string.format('%013d', now)
       if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + 29)
@@ -194,16 +220,17 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
         ids = ids .. record
         if #ids > 29 * MAX_IDS then ids = string.sub(ids, 30) end
       end
-      set[#set + 1] = 'd'; set[#set + 1] = ids
+      redis.call('HSET', skey, 'b', packedNow, 'd', ids)
+    else
+      redis.call('HSET', skey, 'b', packedNow)
     end
-    redis.call('HSET', skey, unpack(set))
     if drop then redis.call('HDEL', skey, unpack(drop)) end
     -- Set when the day bucket is new — once per 24 minutes of a sender's activity at most, not
     -- on every message.
     if not aa then redis.call('PEXPIRE', skey, TTL) end
     if tlive then
       add(tlive, tat, tct, external)
-      redis.call('HSET', tkey, 'w', cmsgpack.pack(tlive))
+      redis.call('HSET', tkey, 'b', encode(tlive))
       if not tat then redis.call('PEXPIRE', tkey, TTL) end
     end
     if not any then return 0 end
@@ -232,14 +259,15 @@ end
 
 local out = {}
 local k = 1
-for c = 0, #ARGV / 6 - 1 do
-  local b = c * 6
-  local tmode = tonumber(ARGV[b + 5])
+local c = 0
+for now, internal, external, id, tmode, cap in string.gmatch(ARGV[1], '(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);') do
+  tmode = tonumber(tmode)
   local skey = KEYS[k]
   local tkey = nil
   k = k + 1
   if tmode == 1 then tkey = KEYS[k]; k = k + 1 end
-  out[c + 1] = one(skey, tkey, tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), ARGV[b + 4], tmode, tonumber(ARGV[b + 6]))
+  c = c + 1
+  out[c] = one(skey, tkey, tonumber(now), tonumber(internal), tonumber(external), id, tmode, tonumber(cap))
 end
 return out
 `;
@@ -285,18 +313,18 @@ local now = tonumber(ARGV[1])
 local external = tonumber(ARGV[2])
 local cap = tonumber(ARGV[3])
 local ct = math.floor(now / 1440000)
-local packed = redis.call('HGET', KEYS[1], 'w')
-local live, used, at = window(packed and cmsgpack.unpack(packed) or nil, ct)
+local v = decode(redis.call('HGET', KEYS[1], 'b'))
+local live, used, at = window(v, 2, v[1] or 0, ct)
 if ARGV[4] == 'refund' then
   for j = 1, #live, 2 do
     if live[j] == ct then live[j + 1] = math.max(0, live[j + 1] - external) end
   end
-  redis.call('HSET', KEYS[1], 'w', cmsgpack.pack(live))
+  redis.call('HSET', KEYS[1], 'b', encode(live))
   return 1
 end
 if cap >= 0 and used + external > cap then return { 0, used } end
 add(live, at, ct, external)
-redis.call('HSET', KEYS[1], 'w', cmsgpack.pack(live))
+redis.call('HSET', KEYS[1], 'b', encode(live))
 if not at then redis.call('PEXPIRE', KEYS[1], TTL) end
 return { 1, used }
 `;

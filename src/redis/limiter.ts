@@ -466,7 +466,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   // script may touch one slot only: one message a script.
   interface Pending {
     readonly keys: readonly string[];
-    readonly args: readonly (string | number)[];
+    /** The message's record in ARGV[1] (consume-script.ts). */
+    readonly args: string;
     readonly resolve: (answer: ScriptAnswer) => void;
     readonly reject: (error: unknown) => void;
   }
@@ -474,12 +475,12 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   let flushScheduled = false;
   const sendBatch = (lua: string, batch: readonly Pending[]): void => {
     const keys: string[] = [];
-    const args: (string | number)[] = [];
+    let args = '';
     for (const pending of batch) {
       for (const key of pending.keys) keys.push(key);
-      for (const arg of pending.args) args.push(arg);
+      args += pending.args;
     }
-    run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, ...args)).then(
+    run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, args)).then(
       (answers) => {
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
       },
@@ -496,8 +497,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     batches.clear();
   };
   const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
-  const decideInRedis = (lua: string, keys: readonly string[], args: readonly (string | number)[]): Promise<ScriptAnswer> => {
-    if (isCluster()) return run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, ...args)).then((answers) => answers[0]!);
+  const decideInRedis = (lua: string, keys: readonly string[], args: string): Promise<ScriptAnswer> => {
+    if (isCluster()) return run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, args)).then((answers) => answers[0]!);
     return new Promise<ScriptAnswer>((resolve, reject) => {
       let batch = batches.get(lua);
       if (batch === undefined) batches.set(lua, (batch = []));
@@ -572,9 +573,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     /** The tenant's count before this message, when a reservation on a Cluster answered it. */
     let reservedUsed = 0;
     if (tenant === undefined || external === 0) {
-      answer = await decideInRedis(lua, [senderKey(key)], [nowMs, internal, external, idHash, 0, -1]);
+      answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},0,-1;`);
     } else if (!isCluster()) {
-      answer = await decideInRedis(lua, [senderKey(key), tenantKey(tenant.key)], [nowMs, internal, external, idHash, 1, cap]);
+      answer = await decideInRedis(lua, [senderKey(key), tenantKey(tenant.key)], `${nowMs},${internal},${external},${idHash},1,${cap};`);
     } else {
       // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
       // never passed), decide the sender, and take the reservation back if the sender did not
@@ -582,7 +583,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const tKey = tenantKey(tenant.key);
       const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
-      answer = await decideInRedis(lua, [senderKey(key)], [nowMs, internal, external, idHash, reserved === 1 ? 3 : 2, cap]).catch(async (error: unknown) => {
+      answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
         if (reserved === 1) await run('tenant refund', (client) => scriptCommand<number>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
         throw error;
       });
