@@ -71,8 +71,8 @@ export type RedisClient = Redis | Cluster;
 /** Options of {@link createRedisRateLimiter}: give `client` or `url`, not both. */
 export interface RedisRateLimiterOptions {
   /**
-   * An ioredis client of your own (`new Redis(…)` or `new Redis.Cluster(…)`). The limiter adds a
-   * command to it (`defineCommand`) and never closes it. For the policy's fail mode to apply
+   * An ioredis client of your own (`new Redis(…)` or `new Redis.Cluster(…)`). The limiter never
+   * closes it (its pub/sub connection for `subscribe` is a `duplicate()`, closed by `close()`). For the policy's fail mode to apply
    * within its deadline while Redis is down, create it with `commandTimeout`,
    * `maxRetriesPerRequest: 1` and `enableOfflineQueue: false`, as the limiter does for `url`.
    * (Calls still reject after `commandTimeoutMs` with an offline queue, but a queued consume
@@ -129,6 +129,21 @@ const MAX_BATCH = 256;
 type ScriptAnswer = 0 | 2 | [1, string, string, string, string] | [3, 0 | 1, 0 | 1, number, number, number, number, string, 0 | 1, number];
 
 type ScriptCommand<T> = (...args: (string | number)[]) => Promise<T>;
+
+/** A Lua script and its SHA-1 (the name EVALSHA knows it by). */
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function scriptOf(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+const tenantScript = scriptOf(TENANT_SCRIPT);
+const spamScript = scriptOf(SPAM_SCRIPT);
+const restrictScript = scriptOf(RESTRICT_SCRIPT);
+const releaseScript = scriptOf(RELEASE_SCRIPT);
 
 const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
 /** The usual answer: counted, nothing breached (or a retry already counted). Shared, frozen. */
@@ -423,43 +438,40 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   /** The tenant's hash: `<prefix>tenant:{<tenant>}`, in its own slot. */
   const tenantKey = (tenant: string): string => `${prefix}tenant:{${escapeKey(tenant)}}`;
 
-  /** A script as a command of `client`, named after its hash (defined once per client). */
-  const scriptCommand = <T>(client: RedisClient, lua: string, numberOfKeys?: number): ScriptCommand<T> => {
-    const name = `outboundPools_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
-    const commands = client as unknown as Record<string, ScriptCommand<T>>;
-    if (typeof commands[name] !== 'function') client.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
-    return commands[name]!.bind(client);
-  };
+  /**
+   * Runs a script by its hash (EVALSHA), and by its text (EVAL) when the server does not know it
+   * yet (NOSCRIPT: a new server, a restart, another Cluster master). Plain commands, not
+   * ioredis's defineCommand: those are missing from an automatic pipeline made before they were
+   * defined.
+   */
+  const evalScript = <T>(client: RedisClient, script: Script, numberOfKeys: number, args: readonly (string | number)[]): Promise<T> =>
+    (client.evalsha(script.sha, numberOfKeys, ...args) as Promise<T>).catch((error: unknown) => {
+      if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
+      return client.eval(script.lua, numberOfKeys, ...args) as Promise<T>;
+    });
+  const scriptCommand = <T>(client: RedisClient, script: Script, numberOfKeys: number): ScriptCommand<T> =>
+    (...args) => evalScript<T>(client, script, numberOfKeys, args);
 
   // One consume script per list of limit sets (consume-script.ts), defined on the client as a
   // command named after the script's hash: found by the list itself (a policy's list is the same
   // array from call to call), else by its content (a policy given as a plain object each time).
-  const scriptBySets = new WeakMap<readonly LimitSet[], string>();
-  const scriptByContent = new Map<string, string>();
-  const consumeLua = (sets: readonly LimitSet[]): string => {
-    let lua = scriptBySets.get(sets);
-    if (lua === undefined) {
+  const scriptBySets = new WeakMap<readonly LimitSet[], Script>();
+  const scriptByContent = new Map<string, Script>();
+  const consumeLua = (sets: readonly LimitSet[]): Script => {
+    let script = scriptBySets.get(sets);
+    if (script === undefined) {
       const content = JSON.stringify(sets);
-      lua = scriptByContent.get(content);
-      if (lua === undefined) {
-        lua = consumeScript(sets, config.maxIds);
+      script = scriptByContent.get(content);
+      if (script === undefined) {
+        script = scriptOf(consumeScript(sets, config.maxIds));
         // Bounded: policies are few; a caller inventing limit sets per message starts over.
         if (scriptByContent.size >= 1_000) scriptByContent.clear();
-        scriptByContent.set(content, lua);
+        scriptByContent.set(content, script);
       }
-      scriptBySets.set(sets, lua);
+      scriptBySets.set(sets, script);
     }
-    return lua;
+    return script;
   };
-  const commandOf = new WeakMap<RedisClient, Map<string, ScriptCommand<ScriptAnswer[]>>>();
-  const consumeCommand = (client: RedisClient, lua: string): ScriptCommand<ScriptAnswer[]> => {
-    let byLua = commandOf.get(client);
-    if (byLua === undefined) commandOf.set(client, (byLua = new Map()));
-    let command = byLua.get(lua);
-    if (command === undefined) byLua.set(lua, (command = scriptCommand<ScriptAnswer[]>(client, lua)));
-    return command;
-  };
-
   // Batches (consume-script.ts): the consumes of one event-loop turn that share a script go to
   // Redis as one EVALSHA, at most MAX_BATCH messages each, sent from setImmediate — after the
   // turn's I/O callbacks and their promise jobs have queued what they will. On a Cluster a
@@ -471,16 +483,16 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     readonly resolve: (answer: ScriptAnswer) => void;
     readonly reject: (error: unknown) => void;
   }
-  const batches = new Map<string, Pending[]>();
+  const batches = new Map<Script, Pending[]>();
   let flushScheduled = false;
-  const sendBatch = (lua: string, batch: readonly Pending[]): void => {
+  const sendBatch = (lua: Script, batch: readonly Pending[]): void => {
     const keys: string[] = [];
     let args = '';
     for (const pending of batch) {
       for (const key of pending.keys) keys.push(key);
       args += pending.args;
     }
-    run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, args)).then(
+    run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length, [...keys, args])).then(
       (answers) => {
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
       },
@@ -497,8 +509,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     batches.clear();
   };
   const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
-  const decideInRedis = (lua: string, keys: readonly string[], args: string): Promise<ScriptAnswer> => {
-    if (isCluster()) return run('consume', (client) => consumeCommand(client, lua)(keys.length, ...keys, args)).then((answers) => answers[0]!);
+  const decideInRedis = (lua: Script, keys: readonly string[], args: string): Promise<ScriptAnswer> => {
+    if (isCluster()) return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length, [...keys, args])).then((answers) => answers[0]!);
     return new Promise<ScriptAnswer>((resolve, reject) => {
       let batch = batches.get(lua);
       if (batch === undefined) batches.set(lua, (batch = []));
@@ -531,7 +543,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   };
   const openSubscriber = async (): Promise<void> => {
     const client = await getClient();
-    const sub = client.duplicate() as RedisClient;
+    // Its own connection (a subscribed connection takes no other command), which may queue the
+    // SUBSCRIBE until it is connected, and resubscribes by itself after a reconnection.
+    const sub: RedisClient = (client as { isCluster?: unknown }).isCluster === true ? (client as Cluster).duplicate() : (client as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false, autoResubscribe: true });
     sub.on('error', () => {});
     subscriber = sub;
     if (closed) {
@@ -581,14 +595,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       // never passed), decide the sender, and take the reservation back if the sender did not
       // count the message (docs/limits.md).
       const tKey = tenantKey(tenant.key);
-      const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'reserve'));
+      const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
       answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
-        if (reserved === 1) await run('tenant refund', (client) => scriptCommand<number>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+        if (reserved === 1) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
         throw error;
       });
       const newlyCounted = answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);
-      if (reserved === 1 && !newlyCounted) await run('tenant refund', (client) => scriptCommand<number>(client, TENANT_SCRIPT, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+      if (reserved === 1 && !newlyCounted) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
     }
     if (answer === 0 || answer === 2) return COUNTED;
     if (answer[0] === 1) {
@@ -631,7 +645,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { key, nowMs, idHash, restrictAfter } = checkSpamReport(report);
     const windowMs = restrictAfter.window === 'hour' ? 3_600_000 : DAY_MS;
     const [n, restricted, until, why] = await run('report spam', (client) =>
-      scriptCommand<[number, 0 | 1, string, string]>(client, SPAM_SCRIPT, 1)(senderKey(key), nowMs, idHash, restrictAfter.count, windowMs, restrictAfter.window, restrictAfter.action),
+      scriptCommand<[number, 0 | 1, string, string]>(client, spamScript, 1)(senderKey(key), nowMs, idHash, restrictAfter.count, windowMs, restrictAfter.window, restrictAfter.action),
     );
     if (restricted !== 1) return { count: n, restriction: null };
     const at = iso(nowMs);
@@ -656,7 +670,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const sender = checkKey(key);
       const { untilMs, reason, nowMs } = checkRestrictOptions(restrictOptions);
       const untilArg = untilMs === null ? 'inf' : String(untilMs);
-      await run('restrict', (client) => scriptCommand<number>(client, RESTRICT_SCRIPT, 1)(senderKey(sender), nowMs, untilArg, reason ?? ''));
+      await run('restrict', (client) => scriptCommand<number>(client, restrictScript, 1)(senderKey(sender), nowMs, untilArg, reason ?? ''));
       await run('restricted index', (client) => client.zadd(indexKey, untilMs === null ? '+inf' : untilMs, sender));
       const at = iso(nowMs);
       const restriction = { until: untilMs === null ? null : iso(untilMs), ...(reason === undefined || reason === '' ? {} : { reason }), since: at, cause: { kind: 'admin' } as const };
@@ -669,7 +683,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
       const immuneUntil = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
       const lifted = await run('release', async (client) => {
-        const removed = await scriptCommand<number>(client, RELEASE_SCRIPT, 1)(senderKey(sender), immuneUntil);
+        const removed = await scriptCommand<number>(client, releaseScript, 1)(senderKey(sender), immuneUntil);
         await client.zrem(indexKey, sender);
         return removed === 1;
       });
