@@ -4,17 +4,12 @@
 // pub/sub, and the tenant's cap exact under 4 processes × 5,000 concurrent decisions.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/redis/limiter.js';
 import type { ConsumeRequest, LimiterEvent, LimitSet } from '../../src/providers/types.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
-
-const WORKER = fileURLToPath(new URL('./limiter-worker.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { runTenantWorkers } from './worker-process.js';
 
 let shared: Promise<RedisServer> | undefined;
 const sharedRedis = (): Promise<RedisServer> => (shared ??= startRedis());
@@ -244,31 +239,6 @@ describe('redis limiter: events through pub/sub', () => {
   });
 });
 
-/** Worker processes still running: killed after the tests whatever happened. */
-const children = new Set<ReturnType<typeof spawn>>();
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** Starts limiter-worker.ts in a child process; `next` reads its stdout lines. */
-export function startWorker(mode: string, args: object) {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, mode, JSON.stringify(args)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const line = await lines.next();
-    if (line.done === true) throw new Error(`worker ${mode} ended without output:\n${stderr}`);
-    return line.value;
-  };
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, next, exited, stderr: () => stderr };
-}
-
 describe('redis limiter: the tenant cap across processes', () => {
   it('4 processes × 5,000 concurrent decisions of one tenant count exactly its cap', { timeout: 60_000 }, async (t) => {
     const server = await sharedRedis();
@@ -277,11 +247,8 @@ describe('redis limiter: the tenant cap across processes', () => {
     const cap = 1_000;
     const perWorker = 5_000;
     const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
-    const workers = Array.from({ length: 4 }, () => startWorker('tenant', { url: server.url, key, tenant, cap, senders: 20, total: perWorker, batch: 1_000, now, prefix: 'tenant-burst:' }));
-    try {
-      for (const worker of workers) assert.equal(await worker.next(), 'ready', worker.stderr());
-      for (const worker of workers) worker.child.stdin.end('go\n');
-      const results = await Promise.all(workers.map(async (worker) => JSON.parse(await worker.next()) as { counted: number; refused: number; tenantRefused: number; failed: number; ms: number }));
+    const results = await runTenantWorkers({ url: server.url, key, tenant, cap, senders: 20, total: perWorker, batch: 1_000, now, prefix: 'tenant-burst:' });
+    {
       const sum = (f: (r: (typeof results)[number]) => number) => results.reduce((s, r) => s + f(r), 0);
       t.diagnostic(`per process (counted/tenant-refused/refused/failed, ms): ${results.map((r) => `${r.counted}/${r.tenantRefused}/${r.refused}/${r.failed} ${r.ms} ms`).join('; ')}`);
       assert.equal(sum((r) => r.failed), 0);
@@ -299,9 +266,6 @@ describe('redis limiter: the tenant cap across processes', () => {
       assert.equal(senders, cap, "the senders' windows hold the tenant's count");
       const next = await rl.consume({ key: `${key}:0`, internalRecipients: 0, externalRecipients: 1, limits: loose, tenant: { key: tenant, externalRecipientsPerDay: cap }, now: new Date(now) });
       assert.deepEqual(next.tenantBreach, { tenant, limit: cap, used: cap });
-      for (const worker of workers) assert.equal(await worker.exited, 0, worker.stderr());
-    } finally {
-      for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
     }
   });
 });
