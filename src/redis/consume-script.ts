@@ -30,20 +30,20 @@
 // breached, with the four windows' counts before this message (the caller derives the breaches
 // from them).
 //
-// The sender's hash: `w` the windows; `d` the remembered message ids; the restriction `rm` (end
+// The sender's hash: `b` the windows; `d` the remembered message ids; the restriction `rm` (end
 // in ms or 'inf'), `rw` (reason), `rs` (since, ms), `rc` (cause, JSON); `im` the end (ms) of an
 // immunity to automatic restriction after a release; `s` the spam reports (29-character records).
-// The windows (`w`): one MessagePack value, four arrays `[bucket, count, bucket, count, …]` of
-// the non-empty buckets of messages (1 s buckets), internal and external recipients (60 s) and
-// all recipients (1,440 s), unpacked and packed by Redis's cmsgpack (C) — so that reading a
-// sender costs one field whatever its activity, not a field per bucket parsed in Lua. A
+// The windows (`b`): one string of little-endian doubles, packed and unpacked by Redis's `struct`
+// (C, one call each): the number of (bucket, count) pairs of each window, then the pairs of the
+// non-empty buckets of messages (1 s buckets), internal and external recipients (60 s) and all
+// recipients (1,440 s) — so that reading a sender costs one field whatever its activity. A
 // window's count is the sum of its buckets current − 59 … current; buckets that left it are
 // dropped when the sender is next counted.
 // The message ids (`d`): one string of 29-character records, a 16-digit id hash then the 13-digit
 // time it was counted, oldest first, at most MAX_IDS of them: looked up with a plain
 // `string.find`, in C, rather than one sorted-set call for the lookup and three for the update.
-// The tenant's hash: `w`, one MessagePack array `[bucket, count, …]` of its external recipients
-// in 1,440 s buckets (60 of them: 24 h, like recipientsPerDay).
+// The tenant's hash: `b`, its external recipients in 1,440 s buckets (60 of them: 24 h, like
+// recipientsPerDay), packed as one window is.
 
 import { LIMIT_WINDOWS } from '../providers/limit-windows.js';
 import type { LimitSet } from '../providers/types.js';

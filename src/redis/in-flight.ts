@@ -100,17 +100,49 @@ export class InFlight {
     }
   }
 
-  /** The sweep: fails sent calls past their time; stops when idle. */
+  /**
+   * The sweep: when the oldest sent call is past its time, fails every call past its time — but
+   * only after the event loop's next poll for I/O (setImmediate runs after it), so that an answer
+   * that arrived while this process was not running (a busy machine's scheduler, a long garbage
+   * collection) is read first: timers run before I/O in a loop turn, and a process paused longer
+   * than the timeout would otherwise fail calls whose answers are already in its socket. Stops
+   * when idle.
+   */
   #check(): void {
-    const now = performance.now();
+    const head = this.#oldestSent();
+    if (head !== undefined && performance.now() - head.sentAt >= this.#timeoutMs && !this.#confirming) {
+      this.#confirming = true;
+      setImmediate(() => {
+        this.#confirming = false;
+        this.#expire();
+      });
+    }
+    this.#stopIfIdle();
+  }
+
+  #confirming = false;
+
+  /** The oldest sent call not settled yet (settled ones in front are dropped). */
+  #oldestSent(): Call | undefined {
     while (this.#sentHead < this.#sent.length) {
       const call = this.#sent[this.#sentHead]!;
-      if (!call.done) {
-        if (now - call.sentAt < this.#timeoutMs) break;
-        this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
-      }
+      if (!call.done) return call;
       this.#sent[this.#sentHead++] = undefined as unknown as Call;
     }
+    return undefined;
+  }
+
+  /** Fails the sent calls past their time. */
+  #expire(): void {
+    const now = performance.now();
+    for (let call = this.#oldestSent(); call !== undefined && now - call.sentAt >= this.#timeoutMs; call = this.#oldestSent()) {
+      this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
+      this.#sent[this.#sentHead++] = undefined as unknown as Call;
+    }
+    this.#stopIfIdle();
+  }
+
+  #stopIfIdle(): void {
     if (this.#sentHead > 1024 && this.#sentHead * 2 > this.#sent.length) {
       this.#sent = this.#sent.slice(this.#sentHead);
       this.#sentHead = 0;

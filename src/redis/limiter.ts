@@ -14,31 +14,41 @@
 // script does check-then-count for every window at once.
 //
 // Key layout (prefix default `outbound-pools:`):
-//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): `w` the four
-//                       sliding windows' non-empty buckets as one MessagePack value (messages in
-//                       60 × 1 s buckets, internal and external recipients in 60 × 60 s, all
-//                       recipients in 60 × 1,440 s); `d` the remembered message ids (at most
-//                       maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of the id,
+//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): `b` the four
+//                       sliding windows' non-empty buckets as one string of packed doubles
+//                       (messages in 60 × 1 s buckets, internal and external recipients in
+//                       60 × 60 s, all recipients in 60 × 1,440 s); `d` the remembered message ids
+//                       (at most maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of the id,
 //                       limit-windows.ts messageIdHash, and the time it was counted); the
-//                       restriction `ru` (end as ISO, '' until released), `rm` (end in ms or
-//                       'inf'), `rw` (reason). The key expires 24 h 25 min after its newest day
-//                       bucket began, never while a block-user restriction stands. `{<key>}` is
-//                       a Redis Cluster hash tag: the sender lives in one slot.
+//                       restriction `rm` (end in ms or 'inf'), `rw` (reason), `rs` (since, ms),
+//                       `rc` (cause, JSON); `im` the end of the immunity a release gives; `s` the
+//                       spam reports of the last 24 h. The key expires 24 h 25 min after its newest
+//                       day bucket began, never while a block-user restriction stands. `{<key>}`
+//                       is a Redis Cluster hash tag: the sender lives in one slot.
+//   <prefix>tenant:{<tenant>}  hash, a tenant's external recipients over 24 h (`b`).
 //   <prefix>restricted  sorted set, sender key → end of restriction (ms, +inf): the listing for
 //                       restricted(). It lives in another slot, so it is written after the script
 //                       (not atomically with it); restricted() checks each entry against its
 //                       sender's hash and drops stale ones.
+//   <prefix>events      the pub/sub channel of the limiter's events (subscribe).
 // Braces and `%` in sender keys are %-escaped in key names, so that a key cannot end its hash tag.
+//
+// The tenant: on a single Redis the consume script decides the sender and the tenant together
+// (exact, atomic); on a Cluster their keys are in different slots, so the limiter reserves on the
+// tenant first, then decides the sender, and refunds the tenant when the sender did not count
+// the message (docs/limits.md).
 //
 // Time is the caller's (`request.now`), never Redis TIME: bucket indexes, the 24 h of message
 // ids and the end of a restriction are computed from it, so tests can move the clock, and nodes
 // should keep their clocks in sync (NTP). Redis expiries only collect garbage.
 //
-// Speed (bench/redis.mjs): the script makes two `redis.call`s for a message that fits (HGETALL,
-// HSET; an HDEL when buckets left their window, a PEXPIRE once per day bucket), its limits are
-// constants compiled into it (one script per list of limit sets), and it answers a number for
-// the usual message. On the Node side: no JSON, the next midnight computed once a day, and one
-// sweep timer for every call in flight (in-flight.ts) instead of a timer each.
+// Speed (bench/redis.mjs): on a single Redis the consumes of one event-loop turn go out as one
+// EVALSHA (a batch, decided message by message inside the script), every message's numbers in one
+// argument; the script makes two `redis.call`s for a message that fits (HGETALL, HSET; an HDEL
+// when a for-today restriction ended, a PEXPIRE once per day bucket), its limits are constants
+// compiled into it (one script per list of limit sets), and it answers a number for the usual
+// message. On the Node side: no JSON, and one sweep timer for every command in flight
+// (in-flight.ts) instead of a timer each.
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
@@ -349,8 +359,13 @@ function whenReady(client: RedisClient, ms: number): Promise<void> {
  * internal and external recipients per hour, recipients per day) shared by every limit set of
  * the policy, restrictions (`block-user`, `block-user-for-today`) and message-id dedupe, all
  * shared by every process using the same Redis and prefix. `consume` is one Lua script: atomic,
- * so concurrent consumers never let more through than the limit. Time is `request.now`, never
- * Redis's clock.
+ * so concurrent consumers never let more through than the limit (on a single Redis, one script
+ * run decides every consume of an event-loop turn). A request's `tenant` is counted with the
+ * sender, both or neither: in the same script on a single Redis, reserved then refunded on a
+ * Cluster (docs/limits.md). `reportSpam`, `restrict`, `release` (with immunity to automatic
+ * restriction until the next UTC midnight), `restricted` and `subscribe` (events of every node,
+ * through pub/sub on a connection opened by the first subscribe) manage restrictions. Time is
+ * `request.now`, never Redis's clock.
  *
  * A Redis that is down or slow makes calls reject within `commandTimeoutMs`, so `decidePool`
  * applies `onProviderFailure.rateLimiter` (`fail-open` or `defer`); ioredis reconnects when Redis
