@@ -7,6 +7,7 @@ import { closest } from './args.js';
 import { DECIDE_USAGE, EXPLAIN_USAGE, runDecide, runExplain } from './decide.js';
 import { processIo, UsageError, type CliIo } from './io.js';
 import { MILTER_USAGE, runMilter } from './milter.js';
+import { RESTRICTED_USAGE, runRestricted } from './restricted.js';
 import { runSrs, SRS_USAGE } from './srs.js';
 import { runSrsMap, SRS_MAP_USAGE } from './srs-map.js';
 
@@ -57,6 +58,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: "the SRS socketmap daemon for Postfix's canonical maps",
     usage: SRS_MAP_USAGE,
     run: runSrsMap,
+  },
+  restricted: {
+    synopsis: 'restricted list|release|restrict',
+    summary: 'list, release or restrict senders on the Redis rate limiter (--redis-url)',
+    usage: RESTRICTED_USAGE,
+    run: runRestricted,
   },
 };
 

@@ -403,9 +403,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
             connectTimeout: Math.max(commandTimeoutMs, 1_000),
             maxRetriesPerRequest: 1,
             enableOfflineQueue: false,
-            // Commands of one event-loop turn go out in one write (a pipeline): under load, one
-            // system call for many decisions.
-            enableAutoPipelining: true,
+            // No automatic pipelining: consumes are batched already (one command per event-loop
+            // turn), and a command must reach the socket when InFlight starts its clock, not a
+            // loop turn later (behind whatever this process does meanwhile).
+            enableAutoPipelining: false,
             // Reconnect quickly after an outage: 100 ms, 200 ms, … at most 1 s apart.
             retryStrategy: (times: number) => Math.min(times * 100, 1_000),
           });

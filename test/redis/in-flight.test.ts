@@ -90,3 +90,25 @@ describe('InFlight: a paused process does not time out answers that arrived mean
     }
   });
 });
+
+describe('InFlight: a Redis that answers is slow, not down', () => {
+  it('calls answered one after the other, the last 320 ms after it was sent, are not timed out at 80 ms; a stuck one among them fails at 4 × 80 ms', async () => {
+    const inFlight = new InFlight(16, 80);
+    // Redis working through a queue: one answer every 40 ms, in order.
+    let previous: Promise<unknown> = Promise.resolve();
+    const queued = Array.from({ length: 8 }, (_, i) => {
+      const answer = previous.then(() => sleep(40, i));
+      previous = answer;
+      return inFlight.run('queued', () => answer);
+    });
+    const started = performance.now();
+    const stuck = inFlight.run('stuck', () => new Promise<never>(() => {}));
+    const results = await Promise.allSettled(queued);
+    assert.deepEqual(results.map((r) => r.status), Array.from({ length: 8 }, () => 'fulfilled'));
+    assert.ok(performance.now() - started >= 300, 'the last answer came after several timeouts');
+    // Everything else answers; the stuck one fails after 4 timeouts, not never.
+    await assert.rejects(stuck, (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
+    const waited = performance.now() - started;
+    assert.ok(waited >= 4 * 80 - 10 && waited < 4 * 80 + 300, `failed after ${Math.round(waited)} ms`);
+  });
+});
