@@ -96,6 +96,41 @@ local function window(v, from, pairs_, current)
   end
   return live, used, at
 end
+-- A window's pairs from v[from] on (pairs_ of them) appended to out after out[k], live ones only,
+-- with n added to the current bucket (or the bucket appended); past 120 pairs (a clock moved
+-- back and forth) the window's first is dropped. Answers the window's count up to the current
+-- bucket before this message, its pairs in out, the new k, and whether the current bucket was
+-- there already.
+local function scan(v, from, pairs_, current, n, out, k)
+  local used, count, found, start = 0, 0, false, k
+  for j = from, from + 2 * pairs_ - 1, 2 do
+    local index = v[j]
+    if index >= current - 59 then
+      local c = v[j + 1]
+      if index <= current then
+        used = used + c
+        if index == current then c = c + n; found = true end
+      end
+      out[k + 1] = index
+      out[k + 2] = c
+      k = k + 2
+      count = count + 1
+    end
+  end
+  if not found and n > 0 then
+    out[k + 1] = current
+    out[k + 2] = n
+    k = k + 2
+    count = count + 1
+  end
+  if count > 120 then
+    table.remove(out, start + 1)
+    table.remove(out, start + 1)
+    k = k - 2
+    count = count - 1
+  end
+  return used, count, k, found
+end
 -- Windows' stored form: struct-packed doubles, the number of pairs of each window, then the
 -- windows' pairs one after the other — one string, decoded and encoded by one C call each.
 local NONE = {}
@@ -186,12 +221,17 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     end
   end
 
+  -- One pass over the stored windows: each window's count, and — should the message be
+  -- counted — its stored form with this message added, in one table.
   local v = decode(packed)
   local nm, ni, ne, na = v[1] or 0, v[2] or 0, v[3] or 0, v[4] or 0
-  local lm, um, am = window(v, 5, nm, cm)
-  local li, ui, ai = window(v, 5 + 2 * nm, ni, ch)
-  local le, ue, ae = window(v, 5 + 2 * (nm + ni), ne, ch)
-  local la, ua, aa = window(v, 5 + 2 * (nm + ni + ne), na, ca)
+  local out, k = { 0, 0, 0, 0 }, 4
+  local um, cmn, aa, ui, cin, ue, cen, ua, can
+  um, cmn, k = scan(v, 5, nm, cm, 1, out, k)
+  ui, cin, k = scan(v, 5 + 2 * nm, ni, ch, internal, out, k)
+  ue, cen, k = scan(v, 5 + 2 * (nm + ni), ne, ch, external, out, k)
+  ua, can, k, aa = scan(v, 5 + 2 * (nm + ni + ne), na, ca, all, out, k)
+  out[1], out[2], out[3], out[4] = cmn, cin, cen, can
 
   -- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
   local any, enforced, which = false, false, nil
@@ -208,11 +248,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   end
 
   if not enforced and not trefused then
-    add(lm, am, cm, 1)
-    add(li, ai, ch, internal)
-    add(le, ae, ch, external)
-    add(la, aa, ca, all)
-    local packedNow = encode(lm, li, le, la)
+    local packedNow = struct.pack(fmt(k), unpack(out, 1, k))
     if id ~= '' then
       local record = id .. string.format('%013d', now)
       if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + 29)
