@@ -92,23 +92,37 @@ describe('InFlight: a paused process does not time out answers that arrived mean
 });
 
 describe('InFlight: a Redis that answers is slow, not down', () => {
-  it('calls answered one after the other, the last 320 ms after it was sent, are not timed out at 80 ms; a stuck one among them fails at 4 × 80 ms', async () => {
-    const inFlight = new InFlight(16, 80);
+  it('calls answered one after the other, the last 240 ms after it was sent, are not timed out at 100 ms', async () => {
+    const inFlight = new InFlight(16, 100);
     // Redis working through a queue: one answer every 40 ms, in order.
     let previous: Promise<unknown> = Promise.resolve();
-    const queued = Array.from({ length: 8 }, (_, i) => {
+    const queued = Array.from({ length: 6 }, (_, i) => {
       const answer = previous.then(() => sleep(40, i));
       previous = answer;
       return inFlight.run('queued', () => answer);
     });
     const started = performance.now();
-    const stuck = inFlight.run('stuck', () => new Promise<never>(() => {}));
     const results = await Promise.allSettled(queued);
-    assert.deepEqual(results.map((r) => r.status), Array.from({ length: 8 }, () => 'fulfilled'));
-    assert.ok(performance.now() - started >= 300, 'the last answer came after several timeouts');
-    // Everything else answers; the stuck one fails after 4 timeouts, not never.
+    assert.deepEqual(results.map((r) => r.status), Array.from({ length: 6 }, () => 'fulfilled'));
+    assert.ok(performance.now() - started >= 200, 'the last answer came after two timeouts');
+  });
+
+  it('a stuck call among calls that are answered fails after 4 × timeoutMs; once nothing answers, after timeoutMs of silence', async () => {
+    const inFlight = new InFlight(16, 100);
+    const started = performance.now();
+    const stuck = inFlight.run('stuck', () => new Promise<never>(() => {}));
+    let failedAt = 0;
+    stuck.catch(() => {
+      failedAt = performance.now() - started;
+    });
+    // Other calls answered every 20 ms for 700 ms: Redis is answering.
+    while (performance.now() - started < 700) await inFlight.run('answered', () => sleep(20));
     await assert.rejects(stuck, (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
-    const waited = performance.now() - started;
-    assert.ok(waited >= 4 * 80 - 10 && waited < 4 * 80 + 300, `failed after ${Math.round(waited)} ms`);
+    assert.ok(failedAt >= 4 * 100 - 10 && failedAt < 4 * 100 + 250, `failed after ${Math.round(failedAt)} ms`);
+    // Nothing answers any more: a new stuck call fails after one timeout of silence.
+    const silentStart = performance.now();
+    await assert.rejects(inFlight.run('silent', () => new Promise<never>(() => {})), (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
+    const silent = performance.now() - silentStart;
+    assert.ok(silent >= 100 - 10 && silent < 100 + 250, `failed after ${Math.round(silent)} ms`);
   });
 });
