@@ -496,7 +496,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   };
   // Batches (consume-script.ts): the consumes that share a script go to Redis as one EVALSHA:
   // at once when SEND_AT are waiting, else from setImmediate — after the turn's I/O callbacks and
-  // their promise jobs have queued what they will (at most MAX_BATCH a script). On a Cluster a
+  // their promise jobs have queued what they will (MAX_BATCH bounds a script all the same). On a Cluster a
   // script may touch one slot only: one message a script.
   interface Pending {
     readonly keys: readonly string[];
