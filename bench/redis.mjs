@@ -7,7 +7,8 @@
 //    realistic workload's envelopes (bench/lib/messages.mjs) without their header blocks — the
 //    header parse is the in-memory bench's business (bench/decide.mjs) — with message ids (each
 //    message a fresh id, remembered), two limit sets (the presets), and every message counted.
-//    Wall-clock rates: Redis is another process on the same cores.
+//    Wall-clock rates: Redis is another process on the same cores; beside them, the CPU time per
+//    call of this process and redis-server together (INFO cpu), which a busy machine disturbs less.
 // 2. 1,024 decisions in flight over 60,000 decisions: how many failed (fail-open, uncounted),
 //    and how many were counted in Redis (each message's fresh id, remembered: ≤ 100 per sender).
 // Usage: node bench/redis.mjs [--quick] [--rounds N]
@@ -67,9 +68,21 @@ const oneConsume = async () => {
   await theirs.consume(workload.envelope(n).mailFrom || `bounces-${n % 1000}`);
 };
 
+/** CPU seconds redis-server has used (INFO cpu: user + system). */
+const statsClient = new Redis(redis.url);
+async function redisCpu() {
+  const info = await statsClient.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]);
+}
+
+/** CPU microseconds per call of the last closedLoop, this process and redis-server together. */
+let lastCpuPerCall = 0;
+
 /** `count` calls of `op` with `inFlight` running at once; returns calls per wall-clock second. */
 async function closedLoop(op, count, inFlight) {
   let started = 0;
+  const redisBefore = await redisCpu();
+  const nodeBefore = process.cpuUsage();
   const start = performance.now();
   const worker = async () => {
     while (started < count) {
@@ -78,7 +91,10 @@ async function closedLoop(op, count, inFlight) {
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
-  return count / ((performance.now() - start) / 1000);
+  const rate = count / ((performance.now() - start) / 1000);
+  const node = process.cpuUsage(nodeBefore);
+  lastCpuPerCall = ((node.user + node.system) / 1e6 + (await redisCpu()) - redisBefore) / count * 1e6;
+  return rate;
 }
 
 try {
@@ -89,16 +105,22 @@ try {
   const perRound = quick ? 5_000 : 10_000;
   const oursRates = [];
   const theirRates = [];
+  const oursCpu = [];
+  const theirCpu = [];
   failed = 0;
   notDelivered = 0;
   for (let r = 0; r < rounds; r++) {
     // Alternate which goes first, so that neither always gets the quieter half of a round.
     if (r % 2 === 0) {
       oursRates.push(await closedLoop(oneDecision, perRound, 256));
+      oursCpu.push(lastCpuPerCall);
       theirRates.push(await closedLoop(oneConsume, perRound, 256));
+      theirCpu.push(lastCpuPerCall);
     } else {
       theirRates.push(await closedLoop(oneConsume, perRound, 256));
+      theirCpu.push(lastCpuPerCall);
       oursRates.push(await closedLoop(oneDecision, perRound, 256));
+      oursCpu.push(lastCpuPerCall);
     }
   }
   const ratio = spread(oursRates.map((x, i) => x / theirRates[i]));
@@ -108,6 +130,10 @@ try {
   console.log(`  createDecider + createRedisRateLimiter (2 limit sets, a fresh Message-ID each): ${fmt(o.median)} decisions/s (range ${fmt(o.min)}–${fmt(o.max)}); ${failed} failed, ${notDelivered} not delivered`);
   console.log(`  rate-limiter-flexible RateLimiterRedis.consume (one window):                    ${fmt(t.median)} consumes/s (range ${fmt(t.min)}–${fmt(t.max)})`);
   console.log(`  ratio per round: ${ratio.median.toFixed(2)}× (range ${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)}) — target ≥ 1.0×: ${ratio.median >= 1 ? 'met' : 'NOT met'}`);
+  const oc = spread(oursCpu);
+  const tc = spread(theirCpu);
+  const cpuRatio = spread(oursCpu.map((x, i) => theirCpu[i] / x));
+  console.log(`  CPU per call, this process + redis-server: ours ${oc.median.toFixed(1)} µs (range ${oc.min.toFixed(1)}–${oc.max.toFixed(1)}), theirs ${tc.median.toFixed(1)} µs (range ${tc.min.toFixed(1)}–${tc.max.toFixed(1)}); calls per CPU-second, ours/theirs: ${cpuRatio.median.toFixed(2)}× (range ${cpuRatio.min.toFixed(2)}–${cpuRatio.max.toFixed(2)})`);
 
   if (failures.size > 0) console.log(`  why they failed: ${[...failures].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
   failures.clear();
@@ -126,6 +152,7 @@ try {
 } finally {
   await ours.close();
   theirClient.disconnect();
+  statsClient.disconnect();
   await redis.stop();
 }
 

@@ -1,39 +1,55 @@
-// The Lua script behind the Redis limiter's `consume`: restriction check, message-id dedupe,
-// the four sliding windows, every limit set, counting or restricting — one atomic step.
+// The Lua scripts behind the Redis limiter: `consume` (restriction check, message-id dedupe, the
+// four sliding windows, every limit set, the tenant's cap, counting or restricting — one atomic
+// step per message), and the small ones for the tenant on a Cluster, spam reports and an
+// administrator's restrict and release.
 //
-// The script is generated for one list of limit sets (a policy has one list; the limiter keeps
-// one script per list it meets): the limits are constants in the code, compared in straight-line
-// `if`s, rather than arguments decoded and looped over on every call. Redis runs Lua 5.1
-// interpreted, one script at a time for the whole server: every call and every table the
+// The consume script is generated for one list of limit sets (a policy has one list; the limiter
+// keeps one script per list it meets): the limits are constants in the code, compared in
+// straight-line `if`s, rather than arguments decoded and looped over on every call. Redis runs
+// Lua 5.1 interpreted, one script at a time for the whole server: every call and every table the
 // script makes is paid by every sender. The arithmetic is limit-windows.ts's, step by step (the
 // shared behaviour suite checks that both limiters answer alike).
 //
-// KEYS: 1 the sender's hash `<prefix>{<key>}`, all there is about the sender: the four windows
-// (`w`), the remembered message ids (`d`), the restriction (`ru` until as ISO or '', `rm` until
-// in ms or 'inf', `rw` why). One HGETALL reads it all, one HSET writes what changed: two
-// `redis.call`s for the usual message.
-// ARGV: 1 now (ms), 2 internal recipients, 3 external recipients, 4 the message id's hash as 16
-// digits ('' for none), 5 the next UTC midnight in ms, 6 the same as ISO 8601.
-// Answers: 0 counted, nothing breached (the usual answer, a plain integer); 2 a message id
-// already counted; `{1, until ISO or '', reason}` the sender is restricted; `{3, counted (0|1),
-// restricted (0|1), m, i, e, a, until ms or 'inf' or ''}` when a window was breached, with the
-// four windows' counts before this message (the caller derives the breaches from them).
+// One EVALSHA decides a BATCH of messages (on a single Redis: every consume of one event-loop
+// turn, up to a few hundred; on a Cluster, one message, as a script may only touch one slot):
+// Redis's cost per command (parsing, the script's set-up) and ioredis's (a command object, a
+// promise, a reply) are paid once per batch instead of once per message. The messages of a batch
+// are decided one after the other inside the script, exactly as separate scripts would be.
 //
-// The windows (`w`): one MessagePack value, four arrays `[bucket, count, bucket, count, …]` of
-// the non-empty buckets of messages (1 s buckets), internal and external recipients (60 s) and
-// all recipients (1,440 s), unpacked and packed by Redis's cmsgpack (C) — so that reading a
-// sender costs one field whatever its activity, not a field per bucket parsed in Lua. A
+// KEYS, per message in order: the sender's hash `<prefix>{<key>}`, then — when the message's tenant
+// is counted in this script (mode 1) — the tenant's hash `<prefix>tenant:{<tenant>}`.
+// ARGV[1], every message's numbers in one string (one argument to send and parse, not six), a
+// record `now,internal,external,id,mode,cap;` each: now (ms), internal recipients, external
+// recipients, the message id's hash as 16 digits (empty for none), the tenant mode (0 no tenant; 1 the tenant's key follows the
+// sender's, counted here; 2 the tenant's cap refused it already, Cluster; 3 the tenant was
+// reserved already, Cluster), the tenant's cap (-1 for none).
+// The answer: one entry per message: 0 counted, nothing breached (the usual answer, a plain
+// integer); 2 a message id already counted; `{1, until ms or 'inf', reason, since ms, cause
+// JSON}` the sender is restricted; `{3, counted (0|1), restricted (0|1), m, i, e, a, until ms or
+// 'inf' or '', tenant refused (0|1), tenant used}` when a window or the tenant's cap was
+// breached, with the four windows' counts before this message (the caller derives the breaches
+// from them).
+//
+// The sender's hash: `b` the windows; `d` the remembered message ids; the restriction `rm` (end
+// in ms or 'inf'), `rw` (reason), `rs` (since, ms), `rc` (cause, JSON); `im` the end (ms) of an
+// immunity to automatic restriction after a release; `s` the spam reports (29-character records).
+// The windows (`b`): one string of little-endian doubles, packed and unpacked by Redis's `struct`
+// (C, one call each): the number of (bucket, count) pairs of each window, then the pairs of the
+// non-empty buckets of messages (1 s buckets), internal and external recipients (60 s) and all
+// recipients (1,440 s) — so that reading a sender costs one field whatever its activity. A
 // window's count is the sum of its buckets current − 59 … current; buckets that left it are
 // dropped when the sender is next counted.
 // The message ids (`d`): one string of 29-character records, a 16-digit id hash then the 13-digit
 // time it was counted, oldest first, at most MAX_IDS of them: looked up with a plain
 // `string.find`, in C, rather than one sorted-set call for the lookup and three for the update.
+// The tenant's hash: `b`, its external recipients in 1,440 s buckets (60 of them: 24 h, like
+// recipientsPerDay), packed as one window is.
 
 import { LIMIT_WINDOWS } from '../providers/limit-windows.js';
 import type { LimitSet } from '../providers/types.js';
 
 /** A Lua string literal for any text: bytes outside a safe ASCII set as decimal escapes. */
-function luaString(text: string): string {
+export function luaString(text: string): string {
   let out = '"';
   for (const byte of Buffer.from(text, 'utf8')) {
     const safe = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte === 0x20 || byte === 0x2d || byte === 0x5f || byte === 0x2e;
@@ -48,132 +64,248 @@ function limitOf(set: LimitSet, window: (typeof LIMIT_WINDOWS)[number]): number 
   return typeof limit === 'number' && Number.isFinite(limit) ? limit : null;
 }
 
-const HEAD = String.raw`
-local now = tonumber(ARGV[1])
-local id = ARGV[4]
-local internal = tonumber(ARGV[2])
-local external = tonumber(ARGV[3])
-local all = internal + external
-local cm = math.floor(now / 1000)
-local ch = math.floor(now / 60000)
-local ca = math.floor(now / 1440000)
-local ids, ru, rm, rw = '', nil, nil, nil
-local packed = nil
+/** How long a sender's or tenant's hash outlives its newest day bucket (24 h 25 min), in ms. */
+export const HASH_TTL_MS = 87_900_000;
 
-local flat = redis.call('HGETALL', KEYS[1])
-for j = 1, #flat, 2 do
-  local field = flat[j]
-  if field == 'w' then packed = flat[j + 1]
-  elseif field == 'd' then ids = flat[j + 1]
-  elseif field == 'rm' then rm = flat[j + 1]
-  elseif field == 'ru' then ru = flat[j + 1]
-  elseif field == 'rw' then rw = flat[j + 1] end
+/** Shared by the scripts: windows of `[bucket, count, …]`, and the key's expiry. */
+const HELPERS = String.raw`
+local TTL = ${HASH_TTL_MS}
+-- Struct formats of n little-endian doubles, built once per script run.
+local FMT = {}
+local function fmt(n)
+  local f = FMT[n]
+  if not f then f = '<' .. string.rep('d', n); FMT[n] = f end
+  return f
 end
-
--- Rule 1: a restricted sender; nothing is counted. A for-today restriction past its end is
--- dropped when the sender is next counted.
-local drop = nil
-if rm then
-  if rm == 'inf' or now < tonumber(rm) then return { 1, ru or '', rw or '' } end
-  drop = { 'ru', 'rm', 'rw' }
-end
-
--- A retry of a message counted in the last 24 hours counts once. The record's position must be
--- a multiple of 29: a match across two records is no match.
-local idAt = nil
-if id ~= '' then
-  local at = string.find(ids, id, 1, true)
-  while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
-  if at then
-    if tonumber(string.sub(ids, at + 16, at + 28)) > now - 86400000 then return 2 end
-    idAt = at
-  end
-end
-
--- A window's live buckets (current - 59 and later; later ones after a clock moved back), their
--- count up to the current bucket, and where the current bucket's count is (or nil).
-local function window(pairs_, current)
+-- A window's live buckets (current - 59 and later; later ones after a clock moved back) from
+-- v[from] on, pairs_ pairs (bucket, count) of a decoded value; their count up to the current
+-- bucket, and where the current bucket's count is (or nil).
+local function window(v, from, pairs_, current)
   local live, used, at = {}, 0, nil
-  if pairs_ then
-    for j = 1, #pairs_, 2 do
-      local index = pairs_[j]
-      if index >= current - 59 then
-        local n = pairs_[j + 1]
-        live[#live + 1] = index
-        live[#live + 1] = n
-        if index <= current then
-          used = used + n
-          if index == current then at = #live end
-        end
+  for j = from, from + 2 * pairs_ - 1, 2 do
+    local index = v[j]
+    if index >= current - 59 then
+      local c = v[j + 1]
+      live[#live + 1] = index
+      live[#live + 1] = c
+      if index <= current then
+        used = used + c
+        if index == current then at = #live end
       end
     end
   end
   return live, used, at
 end
-local windows = packed and cmsgpack.unpack(packed) or {}
-local lm, um, am = window(windows[1], cm)
-local li, ui, ai = window(windows[2], ch)
-local le, ue, ae = window(windows[3], ch)
-local la, ua, aa = window(windows[4], ca)
-
--- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
-local any, enforced, which = false, false, nil
+-- A window's pairs from v[from] on (pairs_ of them) appended to out after out[k], live ones only,
+-- with n added to the current bucket (or the bucket appended); past 120 pairs (a clock moved
+-- back and forth) the window's first is dropped. Answers the window's count up to the current
+-- bucket before this message, its pairs in out, the new k, and whether the current bucket was
+-- there already.
+local function scan(v, from, pairs_, current, n, out, k)
+  local used, count, found, start = 0, 0, false, k
+  for j = from, from + 2 * pairs_ - 1, 2 do
+    local index = v[j]
+    if index >= current - 59 then
+      local c = v[j + 1]
+      if index <= current then
+        used = used + c
+        if index == current then c = c + n; found = true end
+      end
+      out[k + 1] = index
+      out[k + 2] = c
+      k = k + 2
+      count = count + 1
+    end
+  end
+  if not found and n > 0 then
+    out[k + 1] = current
+    out[k + 2] = n
+    k = k + 2
+    count = count + 1
+  end
+  if count > 120 then
+    table.remove(out, start + 1)
+    table.remove(out, start + 1)
+    k = k - 2
+    count = count - 1
+  end
+  return used, count, k, found
+end
+-- Windows' stored form: struct-packed doubles, the number of pairs of each window, then the
+-- windows' pairs one after the other — one string, decoded and encoded by one C call each.
+local NONE = {}
+local function decode(stored)
+  if not stored or #stored == 0 then return NONE end
+  return { struct.unpack(fmt(#stored / 8), stored) }
+end
+local function encode(...)
+  local out = {}
+  local lists = { ... }
+  for w = 1, #lists do out[w] = #lists[w] / 2 end
+  local k = #lists
+  for w = 1, #lists do
+    local l = lists[w]
+    for j = 1, #l do k = k + 1; out[k] = l[j] end
+  end
+  return struct.pack(fmt(k), unpack(out, 1, k))
+end
+-- Adds to the current bucket, or appends it; past 120 buckets (a clock moved back and forth)
+-- the first is dropped.
+local function add(live, at, current, n)
+  if n == 0 then return end
+  if at then live[at] = live[at] + n
+  else
+    live[#live + 1] = current
+    live[#live + 1] = n
+    if #live > 240 then table.remove(live, 1); table.remove(live, 1) end
+  end
+end
+-- The key must outlive its newest day bucket's window (and its newest id, 24 h), and never
+-- expire while a restriction until released stands (a persistent key stays persistent), nor
+-- before a restriction's end.
+local function keep(key, ms)
+  local ttl = redis.call('PTTL', key)
+  if ttl ~= -1 and ttl < ms then redis.call('PEXPIRE', key, ms) end
+end
+local function midnight(now) return (math.floor(now / 86400000) + 1) * 86400000 end
 `;
 
-const COUNT = (sets: string): string => String.raw`
-if not enforced then
-  -- Adds to the current bucket, or appends it; past 120 buckets (a clock moved back and forth)
-  -- the first is dropped.
-  local function add(live, at, current, n)
-    if n == 0 then return end
-    if at then live[at] = live[at] + n
-    else
-      live[#live + 1] = current
-      live[#live + 1] = n
-      if #live > 240 then table.remove(live, 1); table.remove(live, 1) end
-    end
-  end
-  add(lm, am, cm, 1)
-  add(li, ai, ch, internal)
-  add(le, ae, ch, external)
-  add(la, aa, ca, all)
-  local set = { 'w', cmsgpack.pack({ lm, li, le, la }) }
-  if id ~= '' then
-    local record = id .. string.format('%013d', now)
-    if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + 29)
-    else
-      ids = ids .. record
-      if #ids > 29 * MAX_IDS then ids = string.sub(ids, 30) end
-    end
-    set[#set + 1] = 'd'; set[#set + 1] = ids
-  end
-  redis.call('HSET', KEYS[1], unpack(set))
-  if drop then redis.call('HDEL', KEYS[1], unpack(drop)) end
-  -- The key must outlive its newest day bucket's window (60 buckets of 1,440 s) and its newest
-  -- id (24 h): 24 h 25 min after the day bucket began. Set when the day bucket is new — once per
-  -- 24 minutes of a sender's activity at most, not on every message.
-  if not aa then redis.call('PEXPIRE', KEYS[1], 87900000) end
-  if not any then return 0 end
-  return { 3, 1, 0, um, ui, ue, ua, '' }
+const CONSUME = String.raw`
+local NAMES = { 'messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay' }
+
+-- The tenant's day window at now: live buckets, count, where the current bucket is, its index.
+local function tenantWindow(tkey, now)
+  local v = decode(redis.call('HGET', tkey, 'b'))
+  local ct = math.floor(now / 1440000)
+  local live, used, at = window(v, 2, v[1] or 0, ct)
+  return live, used, at, ct
 end
 
--- Refused: nothing counted; a breach whose set restricts (block-user before
--- block-user-for-today) restricts the sender, with limit-windows.ts restrictionFor's reason.
-if which then
-  local SETS = ${sets}
-  local used = { um, ui, ue, ua }
-  local NAMES = { 'messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay' }
-  local set = SETS[which[1]]
-  local w = which[2]
-  local why = 'over ' .. NAMES[w] .. ' (' .. string.format('%d', used[w]) .. ' used, limit ' .. string.format('%d', set[3][w]) .. ') of limit set ' .. set[1] .. ', action ' .. set[2]
-  local u, until_ms = '', 'inf'
-  if set[2] == 'block-user-for-today' then u, until_ms = ARGV[6], ARGV[5] end
-  redis.call('HSET', KEYS[1], 'ru', u, 'rm', until_ms, 'rw', why)
-  -- Until released: the key must not expire. For today: the key lives 24 h 25 min, past midnight.
-  if until_ms == 'inf' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], 87900000) end
-  return { 3, 0, 1, um, ui, ue, ua, until_ms }
+local function one(skey, tkey, now, internal, external, id, tmode, cap)
+  local all = internal + external
+  local cm = math.floor(now / 1000)
+  local ch = math.floor(now / 60000)
+  local ca = math.floor(now / 1440000)
+  local ids, rm, rw, rs, rc, im = '', nil, nil, nil, nil, nil
+  local packed = nil
+
+  local flat = redis.call('HGETALL', skey)
+  for j = 1, #flat, 2 do
+    local field = flat[j]
+    if field == 'b' then packed = flat[j + 1]
+    elseif field == 'd' then ids = flat[j + 1]
+    elseif field == 'rm' then rm = flat[j + 1]
+    elseif field == 'rw' then rw = flat[j + 1]
+    elseif field == 'rs' then rs = flat[j + 1]
+    elseif field == 'rc' then rc = flat[j + 1]
+    elseif field == 'im' then im = flat[j + 1] end
+  end
+
+  -- Rule 1: a restricted sender; nothing is counted. A for-today restriction past its end is
+  -- dropped when the sender is next counted.
+  local drop = nil
+  if rm then
+    if rm == 'inf' or now < tonumber(rm) then return { 1, rm, rw or '', rs or '', rc or '' } end
+    drop = { 'rm', 'rw', 'rs', 'rc' }
+  end
+
+  -- A retry of a message counted in the last 24 hours counts once. The record's position must be
+  -- a multiple of 29: a match across two records is no match.
+  local idAt = nil
+  if id ~= '' then
+    local at = string.find(ids, id, 1, true)
+    while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
+    if at then
+      if tonumber(string.sub(ids, at + 16, at + 28)) > now - 86400000 then return 2 end
+      idAt = at
+    end
+  end
+
+  -- One pass over the stored windows: each window's count, and — should the message be
+  -- counted — its stored form with this message added, in one table.
+  local v = decode(packed)
+  local nm, ni, ne, na = v[1] or 0, v[2] or 0, v[3] or 0, v[4] or 0
+  local out, k = { 0, 0, 0, 0 }, 4
+  local um, cmn, aa, ui, cin, ue, cen, ua, can
+  um, cmn, k = scan(v, 5, nm, cm, 1, out, k)
+  ui, cin, k = scan(v, 5 + 2 * nm, ni, ch, internal, out, k)
+  ue, cen, k = scan(v, 5 + 2 * (nm + ni), ne, ch, external, out, k)
+  ua, can, k, aa = scan(v, 5 + 2 * (nm + ni + ne), na, ca, all, out, k)
+  out[1], out[2], out[3], out[4] = cmn, cin, cen, can
+
+  -- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
+  local any, enforced, which = false, false, nil
+  CHECKS
+
+  -- The tenant's cap (rule 11): only a message with external recipients is refused by it.
+  local trefused, tused = false, 0
+  local tlive, tat, tct = nil, nil, nil
+  if tmode == 1 and external > 0 then
+    tlive, tused, tat, tct = tenantWindow(tkey, now)
+    if cap >= 0 and tused + external > cap then trefused = true end
+  elseif tmode == 2 then
+    trefused = true
+  end
+
+  if not enforced and not trefused then
+    local packedNow = struct.pack(fmt(k), unpack(out, 1, k))
+    if id ~= '' then
+      local record = id .. string.format('%013d', now)
+      if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + 29)
+      else
+        ids = ids .. record
+        if #ids > 29 * MAX_IDS then ids = string.sub(ids, 30) end
+      end
+      redis.call('HSET', skey, 'b', packedNow, 'd', ids)
+    else
+      redis.call('HSET', skey, 'b', packedNow)
+    end
+    if drop then redis.call('HDEL', skey, unpack(drop)) end
+    -- Set when the day bucket is new — once per 24 minutes of a sender's activity at most, not
+    -- on every message.
+    if not aa then redis.call('PEXPIRE', skey, TTL) end
+    if tlive then
+      add(tlive, tat, tct, external)
+      redis.call('HSET', tkey, 'b', encode(tlive))
+      if not tat then redis.call('PEXPIRE', tkey, TTL) end
+    end
+    if not any then return 0 end
+    return { 3, 1, 0, um, ui, ue, ua, '', 0, 0 }
+  end
+
+  local tflag = trefused and 1 or 0
+  -- Refused: nothing counted; a breach whose set restricts (block-user before
+  -- block-user-for-today) restricts the sender, with limit-windows.ts restrictionFor's reason —
+  -- unless an administrator released the sender today (immune until the next UTC midnight).
+  if which and not (im and now < tonumber(im)) then
+    local used = { um, ui, ue, ua }
+    local set = SETS[which[1]]
+    local w = which[2]
+    local why = 'over ' .. NAMES[w] .. ' (' .. string.format('%d', used[w]) .. ' used, limit ' .. string.format('%d', set[3][w]) .. ') of limit set ' .. set[1] .. ', action ' .. set[2]
+    local cause = '{"kind":"limit","window":"' .. NAMES[w] .. '","set":' .. set[1] .. '}'
+    local until_ms = 'inf'
+    if set[2] == 'block-user-for-today' then until_ms = string.format('%d', midnight(now)) end
+    redis.call('HSET', skey, 'rm', until_ms, 'rw', why, 'rs', string.format('%d', now), 'rc', cause)
+    -- Until released: the key must not expire. For today: the key lives 24 h 25 min, past midnight.
+    if until_ms == 'inf' then redis.call('PERSIST', skey) else keep(skey, TTL) end
+    return { 3, 0, 1, um, ui, ue, ua, until_ms, tflag, tused }
+  end
+  return { 3, 0, 0, um, ui, ue, ua, '', tflag, tused }
 end
-return { 3, 0, 0, um, ui, ue, ua, '' }
+
+local out = {}
+local k = 1
+local c = 0
+for now, internal, external, id, tmode, cap in string.gmatch(ARGV[1], '(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);') do
+  tmode = tonumber(tmode)
+  local skey = KEYS[k]
+  local tkey = nil
+  k = k + 1
+  if tmode == 1 then tkey = KEYS[k]; k = k + 1 end
+  c = c + 1
+  out[c] = one(skey, tkey, tonumber(now), tonumber(internal), tonumber(external), id, tmode, tonumber(cap))
+end
+return out
 `;
 
 /** The Lua variable holding each window's count before this message, and its increment. */
@@ -181,8 +313,8 @@ const USED = { messagesPerMinute: ['um', '1'], internalRecipientsPerHour: ['ui',
 
 /**
  * The consume script for `sets` (in policy order), remembering at most `maxIds` message ids
- * per sender. The first breach of a `block-user` set decides the restriction, else the first of
- * a `block-user-for-today` set, as restrictionFor does.
+ * per sender, deciding a batch of messages. The first breach of a `block-user` set decides the
+ * restriction, else the first of a `block-user-for-today` set, as restrictionFor does.
  */
 export function consumeScript(sets: readonly LimitSet[], maxIds: number): string {
   const table: string[] = [];
@@ -202,5 +334,109 @@ export function consumeScript(sets: readonly LimitSet[], maxIds: number): string
       checks.push(`if ${used} + ${increment} > ${limit} then ${body.join('; ')} end`);
     });
   });
-  return [`local MAX_IDS = ${maxIds}`, HEAD, checks.join('\n'), COUNT(`{ ${table.join(', ')} }`)].join('\n');
+  return [`local MAX_IDS = ${maxIds}`, `local SETS = { ${table.join(', ')} }`, HELPERS, CONSUME.replace('CHECKS', checks.join('\n  '))].join('\n');
 }
+
+/**
+ * The tenant's cap on a Cluster (its key is in another slot than the sender's): KEYS[1] the
+ * tenant's hash; ARGV now (ms), external recipients, cap (-1 none), 'reserve' or 'refund'.
+ * `reserve` answers `{1, used}` after counting the recipients, or `{0, used}` (refused, nothing
+ * counted) when they would pass the cap; `refund` takes back a reservation of the same `now`
+ * (its bucket, if still there) and answers 1.
+ */
+export const TENANT_SCRIPT = `${HELPERS}
+local now = tonumber(ARGV[1])
+local external = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local ct = math.floor(now / 1440000)
+local v = decode(redis.call('HGET', KEYS[1], 'b'))
+local live, used, at = window(v, 2, v[1] or 0, ct)
+if ARGV[4] == 'refund' then
+  for j = 1, #live, 2 do
+    if live[j] == ct then live[j + 1] = math.max(0, live[j + 1] - external) end
+  end
+  redis.call('HSET', KEYS[1], 'b', encode(live))
+  return 1
+end
+if cap >= 0 and used + external > cap then return { 0, used } end
+add(live, at, ct, external)
+redis.call('HSET', KEYS[1], 'b', encode(live))
+if not at then redis.call('PEXPIRE', KEYS[1], TTL) end
+return { 1, used }
+`;
+
+/** Most spam reports remembered per sender (29 bytes each): the newest kept. */
+export const MAX_SPAM_RECORDS = 1_000;
+
+/**
+ * A spam report: KEYS[1] the sender's hash; ARGV now (ms), the message id's hash as 16 digits
+ * ('' for none), the count that restricts, the window in ms, 'hour' or 'day', the action.
+ * Reports are 29-character records in `s` (16-digit id hash or 16 dashes, 13-digit time) for
+ * 24 h, at most MAX_SPAM_RECORDS; a retry of an id already reported counts once. Answers `{count
+ * in the window, restricted (0|1), until ms or 'inf', reason}`.
+ */
+export const SPAM_SCRIPT = `${HELPERS}
+local now = tonumber(ARGV[1])
+local id = ARGV[2]
+local need = tonumber(ARGV[3])
+local span = tonumber(ARGV[4])
+local f = redis.call('HMGET', KEYS[1], 's', 'rm', 'im')
+local s, rm, im = f[1] or '', f[2], f[3]
+-- Keep the last 24 h (the longest window), oldest first.
+local kept = {}
+local seen = false
+for j = 1, #s, 29 do
+  local t = tonumber(string.sub(s, j + 16, j + 28))
+  if t and t > now - 86400000 then
+    local record = string.sub(s, j, j + 28)
+    kept[#kept + 1] = record
+    if id ~= '' and string.sub(record, 1, 16) == id then seen = true end
+  end
+end
+if not seen then
+  kept[#kept + 1] = (id ~= '' and id or '----------------') .. string.format('%013d', now)
+  while #kept > ${MAX_SPAM_RECORDS} do table.remove(kept, 1) end
+end
+local n = 0
+for j = 1, #kept do
+  if tonumber(string.sub(kept[j], 17, 29)) > now - span then n = n + 1 end
+end
+redis.call('HSET', KEYS[1], 's', table.concat(kept))
+keep(KEYS[1], TTL)
+if seen or n < need then return { n, 0, '', '' } end
+if rm and (rm == 'inf' or now < tonumber(rm)) then return { n, 0, '', '' } end
+if im and now < tonumber(im) then return { n, 0, '', '' } end
+local until_ms = 'inf'
+if ARGV[6] == 'block-user-for-today' then until_ms = string.format('%d', midnight(now)) end
+local why = string.format('%d', n) .. ' messages judged spam within the last ' .. ARGV[5] .. ', action ' .. ARGV[6]
+local cause = '{"kind":"spam","count":' .. string.format('%d', n) .. ',"window":"' .. ARGV[5] .. '"}'
+redis.call('HSET', KEYS[1], 'rm', until_ms, 'rw', why, 'rs', string.format('%d', now), 'rc', cause)
+if until_ms == 'inf' then redis.call('PERSIST', KEYS[1]) else keep(KEYS[1], TTL) end
+return { n, 1, until_ms, why }
+`;
+
+/**
+ * An administrator's restriction: KEYS[1] the sender's hash; ARGV now (ms), until (ms or 'inf'),
+ * reason ('' for none). Replaces any restriction of the key. Answers 1.
+ */
+export const RESTRICT_SCRIPT = `${HELPERS}
+local now = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], 'rm', ARGV[2], 'rw', ARGV[3], 'rs', ARGV[1], 'rc', '{"kind":"admin"}')
+if ARGV[2] == 'inf' then redis.call('PERSIST', KEYS[1])
+else keep(KEYS[1], math.max(TTL, tonumber(ARGV[2]) - now + TTL)) end
+return 1
+`;
+
+/**
+ * A release: KEYS[1] the sender's hash; ARGV the immunity's end (ms). Lifts the restriction and,
+ * when there was one, makes the sender immune to automatic restriction until then. Answers 1
+ * when a restriction was lifted, else 0.
+ */
+export const RELEASE_SCRIPT = `${HELPERS}
+local removed = redis.call('HDEL', KEYS[1], 'rm', 'rw', 'rs', 'rc')
+if removed == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'im', ARGV[1])
+-- A block-user restriction made the hash persistent; its counters expire again.
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], TTL) end
+return 1
+`;

@@ -5,8 +5,10 @@
 // behind others in the client's queue. With 1,024 decisions in flight that wait, not Redis, is
 // what times out, and the decision fails open uncounted although Redis is answering. Here the
 // timeout starts when a command is sent, with at most `maxInFlight` ahead of it: it measures
-// Redis, not our backlog. A sent command with no answer after `timeoutMs` fails (the policy's
-// fail mode applies) and frees its place for the next waiting call. A call waiting here has no
+// Redis, not our backlog. A sent command with no answer after `timeoutMs`, while Redis has
+// answered nothing else either for as long (or after 4 × `timeoutMs` in any case), fails (the
+// policy's fail mode applies) and frees its place for the next waiting call: a Redis that answers
+// is slow, not down, and what it counts late was decided with it. A call waiting here has no
 // timeout of its own: the decision's deadline (`deadlines.rateLimiterMs`) bounds it. (Failing
 // every waiting call at the first timeout was tried: on a machine where Redis was starved of CPU
 // for half a second, that turned 128 late answers into thousands of failed decisions.) A Redis
@@ -21,6 +23,9 @@ interface Call {
   sentAt: number;
   done: boolean;
 }
+
+/** A sent call fails after this many timeouts even while Redis answers other calls. */
+const STUCK_FACTOR = 4;
 
 /** The error of a call that Redis did not answer in time; `code` as Node's own timeouts. */
 export function timeoutError(ms: number, what: string): Error {
@@ -78,8 +83,14 @@ export class InFlight {
       return;
     }
     answer.then(
-      (value) => this.#settle(call, value, false),
-      (error: unknown) => this.#settle(call, error, true),
+      (value) => {
+        this.#lastAnswerAt = performance.now();
+        this.#settle(call, value, false);
+      },
+      (error: unknown) => {
+        this.#lastAnswerAt = performance.now();
+        this.#settle(call, error, true);
+      },
     );
   }
 
@@ -100,17 +111,67 @@ export class InFlight {
     }
   }
 
-  /** The sweep: fails sent calls past their time; stops when idle. */
+  /**
+   * Whether `call`, sent and unanswered, has run out of time at `now`: `timeoutMs` since it was
+   * sent AND since Redis last answered anything — a Redis still answering is working through its
+   * queue, not down (on a starved machine it can take longer than `timeoutMs` to reach a command,
+   * and failing then would fail open decisions Redis counts a moment later) — or, whatever else
+   * answers, STUCK_FACTOR × `timeoutMs` since it was sent (one hung Cluster master among
+   * answering ones).
+   */
+  #expired(call: Call, now: number): boolean {
+    const age = now - call.sentAt;
+    if (age >= this.#timeoutMs * STUCK_FACTOR) return true;
+    return age >= this.#timeoutMs && now - this.#lastAnswerAt >= this.#timeoutMs;
+  }
+
+  /**
+   * The sweep: when the oldest sent call has run out of time, fails every call that has — but
+   * only after the event loop's next poll for I/O (setImmediate runs after it), so that an answer
+   * that arrived while this process was not running (a busy machine's scheduler, a long garbage
+   * collection) is read first: timers run before I/O in a loop turn, and a process paused longer
+   * than the timeout would otherwise fail calls whose answers are already in its socket. Stops
+   * when idle.
+   */
   #check(): void {
-    const now = performance.now();
+    const head = this.#oldestSent();
+    if (head !== undefined && this.#expired(head, performance.now()) && !this.#confirming) {
+      this.#confirming = true;
+      setImmediate(() => {
+        this.#confirming = false;
+        this.#expire();
+      });
+    }
+    this.#stopIfIdle();
+  }
+
+  /** When Redis last answered a command (resolved or rejected it). */
+  #lastAnswerAt = 0;
+  #confirming = false;
+
+  /** The oldest sent call not settled yet (settled ones in front are dropped). */
+  #oldestSent(): Call | undefined {
     while (this.#sentHead < this.#sent.length) {
       const call = this.#sent[this.#sentHead]!;
-      if (!call.done) {
-        if (now - call.sentAt < this.#timeoutMs) break;
-        this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
-      }
+      if (!call.done) return call;
       this.#sent[this.#sentHead++] = undefined as unknown as Call;
     }
+    return undefined;
+  }
+
+  /** Fails the sent calls past their time. */
+  #expire(): void {
+    const now = performance.now();
+    // Sent in order: once one has time left, so have those after it (unless the stuck rule,
+    // which the next sweeps apply).
+    for (let call = this.#oldestSent(); call !== undefined && this.#expired(call, now); call = this.#oldestSent()) {
+      this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
+      this.#sent[this.#sentHead++] = undefined as unknown as Call;
+    }
+    this.#stopIfIdle();
+  }
+
+  #stopIfIdle(): void {
     if (this.#sentHead > 1024 && this.#sentHead * 2 > this.#sent.length) {
       this.#sent = this.#sent.slice(this.#sentHead);
       this.#sentHead = 0;

@@ -14,39 +14,66 @@
 // script does check-then-count for every window at once.
 //
 // Key layout (prefix default `outbound-pools:`):
-//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): `w` the four
-//                       sliding windows' non-empty buckets as one MessagePack value (messages in
-//                       60 × 1 s buckets, internal and external recipients in 60 × 60 s, all
-//                       recipients in 60 × 1,440 s); `d` the remembered message ids (at most
-//                       maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of the id,
+//   <prefix>{<key>}     hash, everything about one sender (consume-script.ts): `b` the four
+//                       sliding windows' non-empty buckets as one string of packed doubles
+//                       (messages in 60 × 1 s buckets, internal and external recipients in
+//                       60 × 60 s, all recipients in 60 × 1,440 s); `d` the remembered message ids
+//                       (at most maxMessageIdsPerSender, 29 bytes each: a 16-digit hash of the id,
 //                       limit-windows.ts messageIdHash, and the time it was counted); the
-//                       restriction `ru` (end as ISO, '' until released), `rm` (end in ms or
-//                       'inf'), `rw` (reason). The key expires 24 h 25 min after its newest day
-//                       bucket began, never while a block-user restriction stands. `{<key>}` is
-//                       a Redis Cluster hash tag: the sender lives in one slot.
+//                       restriction `rm` (end in ms or 'inf'), `rw` (reason), `rs` (since, ms),
+//                       `rc` (cause, JSON); `im` the end of the immunity a release gives; `s` the
+//                       spam reports of the last 24 h. The key expires 24 h 25 min after its newest
+//                       day bucket began, never while a block-user restriction stands. `{<key>}`
+//                       is a Redis Cluster hash tag: the sender lives in one slot.
+//   <prefix>tenant:{<tenant>}  hash, a tenant's external recipients over 24 h (`b`).
 //   <prefix>restricted  sorted set, sender key → end of restriction (ms, +inf): the listing for
 //                       restricted(). It lives in another slot, so it is written after the script
 //                       (not atomically with it); restricted() checks each entry against its
 //                       sender's hash and drops stale ones.
+//   <prefix>events      the pub/sub channel of the limiter's events (subscribe).
 // Braces and `%` in sender keys are %-escaped in key names, so that a key cannot end its hash tag.
+//
+// The tenant: on a single Redis the consume script decides the sender and the tenant together
+// (exact, atomic); on a Cluster their keys are in different slots, so the limiter reserves on the
+// tenant first, then decides the sender, and refunds the tenant when the sender did not count
+// the message (docs/limits.md).
 //
 // Time is the caller's (`request.now`), never Redis TIME: bucket indexes, the 24 h of message
 // ids and the end of a restriction are computed from it, so tests can move the clock, and nodes
 // should keep their clocks in sync (NTP). Redis expiries only collect garbage.
 //
-// Speed (bench/redis.mjs): the script makes two `redis.call`s for a message that fits (HGETALL,
-// HSET; an HDEL when buckets left their window, a PEXPIRE once per day bucket), its limits are
-// constants compiled into it (one script per list of limit sets), and it answers a number for
-// the usual message. On the Node side: no JSON, the next midnight computed once a day, and one
-// sweep timer for every call in flight (in-flight.ts) instead of a timer each.
+// Speed (bench/redis.mjs): on a single Redis the consumes of one event-loop turn go out as EVALSHAs
+// of 32 (a batch, decided message by message inside the script, sent as soon as it is full so that
+// Redis works while this process decides the next ones), every message's numbers in one argument; the script makes two `redis.call`s for a message that fits (HGETALL, HSET; an HDEL
+// when a for-today restriction ended, a PEXPIRE once per day bucket), its limits are constants
+// compiled into it (one script per list of limit sets), and it answers a number for the usual
+// message. On the Node side: no JSON, and one sweep timer for every command in flight
+// (in-flight.ts) instead of a timer each.
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, nextUtcMidnight } from '../providers/limit-windows.js';
-import { createHash } from 'node:crypto';
-import { consumeScript } from './consume-script.js';
+import { computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { consumeScript, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
-import type { ConsumeRequest, ConsumeResult, LimitBreach, LimitSet, ManagedRateLimiter, RestrictedSender, Restriction } from '../providers/types.js';
+import type {
+  ConsumeRequest,
+  ConsumeResult,
+  LimiterEvent,
+  LimiterEventListener,
+  LimitBreach,
+  LimitSet,
+  ManagedRateLimiter,
+  RestrictedSender,
+  Restriction,
+  RestrictionCause,
+  RestrictOptions,
+  SpamReport,
+  SpamReportResult,
+  SpamRestrictAfter,
+  TenantBreach,
+  TenantLimitRequest,
+} from '../providers/types.js';
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -54,8 +81,8 @@ export type RedisClient = Redis | Cluster;
 /** Options of {@link createRedisRateLimiter}: give `client` or `url`, not both. */
 export interface RedisRateLimiterOptions {
   /**
-   * An ioredis client of your own (`new Redis(…)` or `new Redis.Cluster(…)`). The limiter adds a
-   * command to it (`defineCommand`) and never closes it. For the policy's fail mode to apply
+   * An ioredis client of your own (`new Redis(…)` or `new Redis.Cluster(…)`). The limiter never
+   * closes it (its pub/sub connection for `subscribe` is a `duplicate()`, closed by `close()`). For the policy's fail mode to apply
    * within its deadline while Redis is down, create it with `commandTimeout`,
    * `maxRetriesPerRequest: 1` and `enableOfflineQueue: false`, as the limiter does for `url`.
    * (Calls still reject after `commandTimeoutMs` with an offline queue, but a queued consume
@@ -105,13 +132,34 @@ const MAX_IN_FLIGHT = 100_000;
 const DEFAULT_MAX_IDS = 100;
 const MAX_IDS = 1_000_000;
 const DAY_MS = MESSAGE_ID_MEMORY_MS;
-/** How long a sender's hash outlives its last day bucket: the script's PEXPIRE (24 h 25 min). */
-const SENDER_TTL_MS = 87_900_000;
+/** Most messages one consume script decides (on a single Redis; one on a Cluster). */
+const MAX_BATCH = 256;
+/**
+ * A batch this large is sent at once rather than at the end of the event-loop turn, so that Redis
+ * decides it while this process works on the next messages (bench/redis.mjs, 256 in flight: 16,
+ * 32, 64 and 256 tried; 32 the fastest).
+ */
+const SEND_AT = 32;
 
-/** The script's answer (see consume-script.ts). */
-type ScriptAnswer = 0 | 2 | [1, string, string] | [3, 0 | 1, 0 | 1, number, number, number, number, string];
+/** One message's answer from the consume script (see consume-script.ts). */
+type ScriptAnswer = 0 | 2 | [1, string, string, string, string] | [3, 0 | 1, 0 | 1, number, number, number, number, string, 0 | 1, number];
 
-type ConsumeCommand = (...args: (string | number)[]) => Promise<ScriptAnswer>;
+type ScriptCommand<T> = (...args: (string | number)[]) => Promise<T>;
+
+/** A Lua script and its SHA-1 (the name EVALSHA knows it by). */
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function scriptOf(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+const tenantScript = scriptOf(TENANT_SCRIPT);
+const spamScript = scriptOf(SPAM_SCRIPT);
+const restrictScript = scriptOf(RESTRICT_SCRIPT);
+const releaseScript = scriptOf(RELEASE_SCRIPT);
 
 const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
 /** The usual answer: counted, nothing breached (or a retry already counted). Shared, frozen. */
@@ -203,6 +251,54 @@ function count(value: unknown, name: string): number {
   return value;
 }
 
+/** A restriction as the scripts store it: until (ms or 'inf'), reason, since (ms), cause (JSON). */
+function restrictionOf(until: string, why: string, since: string, cause: string): Restriction {
+  let parsedCause: RestrictionCause | undefined;
+  try {
+    parsedCause = cause === '' ? undefined : (JSON.parse(cause) as RestrictionCause);
+  } catch {
+    parsedCause = undefined;
+  }
+  return {
+    until: until === 'inf' ? null : new Date(Number(until)).toISOString(),
+    ...(why === '' ? {} : { reason: why }),
+    ...(since === '' ? {} : { since: new Date(Number(since)).toISOString() }),
+    ...(parsedCause === undefined ? {} : { cause: parsedCause }),
+  };
+}
+
+function checkTenant(tenant: unknown): TenantLimitRequest {
+  if (typeof tenant !== 'object' || tenant === null) throw new TypeError(`tenant must be an object { key, externalRecipientsPerDay? }, got ${show(tenant)}.`);
+  const { key, externalRecipientsPerDay } = tenant as Record<string, unknown>;
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError(`tenant.key must be a non-empty string, got ${show(key)}.`);
+  if (externalRecipientsPerDay === undefined) return { key };
+  return { key, externalRecipientsPerDay: count(externalRecipientsPerDay, 'tenant.externalRecipientsPerDay') };
+}
+
+function checkSpamReport(report: unknown): { key: string; nowMs: number; idHash: string; restrictAfter: SpamRestrictAfter } {
+  if (typeof report !== 'object' || report === null) throw new TypeError(`reportSpam takes { key, messageId?, restrictAfter, now }, got ${show(report)}.`);
+  const { key, messageId, restrictAfter, now } = report as Record<string, unknown>;
+  const sender = checkKey(key);
+  const nowMs = checkNow(now, 'report.now');
+  if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+  const after = (typeof restrictAfter === 'object' && restrictAfter !== null ? restrictAfter : {}) as Record<string, unknown>;
+  const { count: need, window, action } = after;
+  if (typeof need !== 'number' || !Number.isInteger(need) || need < 1) throw invalid(`restrictAfter.count must be a whole number ≥ 1, got ${show(need)}.`);
+  if (window !== 'hour' && window !== 'day') throw invalid(`restrictAfter.window must be 'hour' or 'day', got ${show(window)}.`);
+  if (action !== 'block-user' && action !== 'block-user-for-today') throw invalid(`restrictAfter.action must be 'block-user' or 'block-user-for-today', got ${show(action)}.`);
+  const idHash = messageId === undefined ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+  return { key: sender, nowMs, idHash, restrictAfter: { count: need, window, action } };
+}
+
+function checkRestrictOptions(options: unknown): { untilMs: number | null; reason: string | undefined; nowMs: number } {
+  if (typeof options !== 'object' || options === null) throw invalid(`restrict takes options { until?, reason?, now? }, got ${show(options)}.`);
+  const { until, reason, now } = options as Record<string, unknown>;
+  const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
+  const untilMs = until === undefined || until === null ? null : checkNow(until, 'until');
+  if (reason !== undefined && typeof reason !== 'string') throw invalid(`reason must be a string, got ${show(reason)}.`);
+  if (typeof reason === 'string' && Buffer.byteLength(reason) > 4_096) throw invalid('reason must be at most 4,096 bytes.');
+  return { untilMs, reason, nowMs };
+}
 
 /** Loads ioredis on first use, so that the package works without it when no url is given. */
 async function loadIoredis(): Promise<new (url: string, options: RedisOptions) => Redis> {
@@ -269,8 +365,13 @@ function whenReady(client: RedisClient, ms: number): Promise<void> {
  * internal and external recipients per hour, recipients per day) shared by every limit set of
  * the policy, restrictions (`block-user`, `block-user-for-today`) and message-id dedupe, all
  * shared by every process using the same Redis and prefix. `consume` is one Lua script: atomic,
- * so concurrent consumers never let more through than the limit. Time is `request.now`, never
- * Redis's clock.
+ * so concurrent consumers never let more through than the limit (on a single Redis, one script
+ * run decides every consume of an event-loop turn). A request's `tenant` is counted with the
+ * sender, both or neither: in the same script on a single Redis, reserved then refunded on a
+ * Cluster (docs/limits.md). `reportSpam`, `restrict`, `release` (with immunity to automatic
+ * restriction until the next UTC midnight), `restricted` and `subscribe` (events of every node,
+ * through pub/sub on a connection opened by the first subscribe) manage restrictions. Time is
+ * `request.now`, never Redis's clock.
  *
  * A Redis that is down or slow makes calls reject within `commandTimeoutMs`, so `decidePool`
  * applies `onProviderFailure.rateLimiter` (`fail-open` or `defer`); ioredis reconnects when Redis
@@ -287,11 +388,13 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   const config = checkOptions(options);
   const { prefix, commandTimeoutMs } = config;
   const indexKey = `${prefix}restricted`;
+  const channel = `${prefix}events`;
   const owned = config.client === undefined;
+  /** This limiter's id in the events it publishes: its own come back through pub/sub, ignored. */
+  const origin = randomUUID();
   let clientPromise: Promise<RedisClient> | undefined;
   let created: Redis | undefined;
   let closed = false;
-
 
   /** The client once it exists (prepared), for the fast path of `run`. */
   let current: RedisClient | undefined;
@@ -306,9 +409,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
             connectTimeout: Math.max(commandTimeoutMs, 1_000),
             maxRetriesPerRequest: 1,
             enableOfflineQueue: false,
-            // Commands of one event-loop turn go out in one write (a pipeline): under load, one
-            // system call for many decisions.
-            enableAutoPipelining: true,
+            // No automatic pipelining: consumes are batched already (one command per event-loop
+            // turn), and a command must reach the socket when InFlight starts its clock, not a
+            // loop turn later (behind whatever this process does meanwhile).
+            enableAutoPipelining: false,
             // Reconnect quickly after an outage: 100 ms, 200 ms, … at most 1 s apart.
             retryStrategy: (times: number) => Math.min(times * 100, 1_000),
           });
@@ -353,81 +457,290 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
   /** The sender's hash: `<prefix>{<key>}`, the key a Cluster hash tag. */
   const senderKey = (key: string): string => `${prefix}{${escapeKey(key)}}`;
+  /** The tenant's hash: `<prefix>tenant:{<tenant>}`, in its own slot. */
+  const tenantKey = (tenant: string): string => `${prefix}tenant:{${escapeKey(tenant)}}`;
 
-  // One script per list of limit sets (consume-script.ts), defined on the client as a command
-  // named after the script's hash: found by the list itself (a policy's list is the same array
-  // from call to call), else by its content (a policy given as a plain object each time).
-  const commandBySets = new WeakMap<readonly LimitSet[], string>();
-  const commandByContent = new Map<string, string>();
-  const commandFor = (client: RedisClient, sets: readonly LimitSet[]): string => {
-    let name = commandBySets.get(sets);
-    if (name === undefined) {
+  /**
+   * Runs a script by its hash (EVALSHA), and by its text (EVAL) when the server does not know it
+   * yet (NOSCRIPT: a new server, a restart, another Cluster master). Plain commands, not
+   * ioredis's defineCommand: those are missing from an automatic pipeline made before they were
+   * defined.
+   */
+  const evalScript = <T>(client: RedisClient, script: Script, numberOfKeys: number, args: readonly (string | number)[]): Promise<T> =>
+    (client.evalsha(script.sha, numberOfKeys, ...args) as Promise<T>).catch((error: unknown) => {
+      if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
+      return client.eval(script.lua, numberOfKeys, ...args) as Promise<T>;
+    });
+  const scriptCommand = <T>(client: RedisClient, script: Script, numberOfKeys: number): ScriptCommand<T> =>
+    (...args) => evalScript<T>(client, script, numberOfKeys, args);
+
+  // One consume script per list of limit sets (consume-script.ts), defined on the client as a
+  // command named after the script's hash: found by the list itself (a policy's list is the same
+  // array from call to call), else by its content (a policy given as a plain object each time).
+  const scriptBySets = new WeakMap<readonly LimitSet[], Script>();
+  const scriptByContent = new Map<string, Script>();
+  const consumeLua = (sets: readonly LimitSet[]): Script => {
+    let script = scriptBySets.get(sets);
+    if (script === undefined) {
       const content = JSON.stringify(sets);
-      name = commandByContent.get(content);
-      if (name === undefined) {
-        const lua = consumeScript(sets, config.maxIds);
-        name = `outboundPoolsConsume_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
-        if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
+      script = scriptByContent.get(content);
+      if (script === undefined) {
+        script = scriptOf(consumeScript(sets, config.maxIds));
         // Bounded: policies are few; a caller inventing limit sets per message starts over.
-        if (commandByContent.size >= 1_000) commandByContent.clear();
-        commandByContent.set(content, name);
+        if (scriptByContent.size >= 1_000) scriptByContent.clear();
+        scriptByContent.set(content, script);
       }
-      commandBySets.set(sets, name);
+      scriptBySets.set(sets, script);
     }
-    return name;
+    return script;
   };
-  // The next UTC midnight, as ms and ISO, recomputed when the day changes (a restriction
-  // "for today" ends there).
-  let midnightMs = 0;
-  let midnightIso = '';
+  // Batches (consume-script.ts): the consumes that share a script go to Redis as one EVALSHA:
+  // at once when SEND_AT are waiting, else from setImmediate — after the turn's I/O callbacks and
+  // their promise jobs have queued what they will (MAX_BATCH bounds a script all the same). On a Cluster a
+  // script may touch one slot only: one message a script.
+  interface Pending {
+    readonly keys: readonly string[];
+    /** The message's record in ARGV[1] (consume-script.ts). */
+    readonly args: string;
+    readonly resolve: (answer: ScriptAnswer) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  const batches = new Map<Script, Pending[]>();
+  let flushScheduled = false;
+  const sendBatch = (lua: Script, batch: readonly Pending[]): void => {
+    const keys: string[] = [];
+    let args = '';
+    for (const pending of batch) {
+      for (const key of pending.keys) keys.push(key);
+      args += pending.args;
+    }
+    run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length, [...keys, args])).then(
+      (answers) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
+      },
+      (error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      },
+    );
+  };
+  const flush = (): void => {
+    flushScheduled = false;
+    for (const [lua, pending] of batches) {
+      for (let at = 0; at < pending.length; at += MAX_BATCH) sendBatch(lua, pending.length <= MAX_BATCH ? pending : pending.slice(at, at + MAX_BATCH));
+    }
+    batches.clear();
+  };
+  const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
+  const decideInRedis = (lua: Script, keys: readonly string[], args: string): Promise<ScriptAnswer> => {
+    if (isCluster()) return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length, [...keys, args])).then((answers) => answers[0]!);
+    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, { keys, args, resolve, reject }));
+  };
+  function enqueue(lua: Script, pending: Pending): void {
+    let batch = batches.get(lua);
+    if (batch === undefined) batches.set(lua, (batch = []));
+    batch.push(pending);
+    // A full batch goes at once: Redis decides it while this process works on the next ones.
+    if (batch.length >= SEND_AT) {
+      batches.delete(lua);
+      sendBatch(lua, batch);
+      return;
+    }
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  }
 
-  const consume = async (request: ConsumeRequest): Promise<ConsumeResult> => {
+  // Events (subscribe): this limiter's listeners hear its own events at once; every limiter on
+  // the same Redis and prefix hears them through pub/sub, on a connection of its own opened by
+  // the first subscribe.
+  const listeners = new Set<LimiterEventListener>();
+  let subscriber: RedisClient | undefined;
+  const deliver = (event: LimiterEvent): void => {
+    for (const listener of [...listeners]) {
+      try {
+        const answer = listener(event) as unknown;
+        if (answer instanceof Promise) answer.catch(() => {});
+      } catch {
+        // A listener's error is its own business.
+      }
+    }
+  };
+  const emit = (event: LimiterEvent): void => {
+    deliver(event);
+    run('publish', (client) => client.publish(channel, JSON.stringify({ o: origin, e: event }))).catch(() => {});
+  };
+  const openSubscriber = async (): Promise<void> => {
+    const client = await getClient();
+    // Its own connection (a subscribed connection takes no other command), which may queue the
+    // SUBSCRIBE until it is connected, and resubscribes by itself after a reconnection.
+    const sub: RedisClient = (client as { isCluster?: unknown }).isCluster === true ? (client as Cluster).duplicate() : (client as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false, autoResubscribe: true });
+    sub.on('error', () => {});
+    subscriber = sub;
+    if (closed) {
+      sub.disconnect();
+      return;
+    }
+    sub.on('message', (from: string, text: string) => {
+      if (from !== channel) return;
+      let parsed: { o?: unknown; e?: unknown };
+      try {
+        parsed = JSON.parse(text) as { o?: unknown; e?: unknown };
+      } catch {
+        return;
+      }
+      if (parsed.o === origin || typeof parsed.e !== 'object' || parsed.e === null) return;
+      deliver(parsed.e as LimiterEvent);
+    });
+    await sub.subscribe(channel);
+  };
+  let subscribing: Promise<void> | undefined;
+
+  /** The ISO form of a time in ms. */
+  const iso = (ms: number): string => new Date(ms).toISOString();
+
+  /** `consume` with a tenant, or on a Cluster (the usual case is `consume` below). */
+  const consumeWithTenant = async (request: ConsumeRequest): Promise<ConsumeResult> => {
     const key = checkKey(request.key);
     const nowMs = checkNow(request.now, 'request.now');
     const internal = count(request.internalRecipients, 'internalRecipients');
     const external = count(request.externalRecipients, 'externalRecipients');
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+    const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
     const sets = request.limits;
-    if (!(nowMs < midnightMs && nowMs >= midnightMs - DAY_MS)) {
-      midnightMs = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
-      midnightIso = nextUtcMidnight(nowMs);
-    }
+    const lua = consumeLua(sets);
     // 16 digits, zero-padded: the script's id records have a fixed width.
     const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
-    const answer = await run('consume', (client) =>
-      (client as unknown as Record<string, ConsumeCommand>)[commandFor(client, sets)]!(senderKey(key), nowMs, internal, external, idHash, midnightMs, midnightIso),
-    );
-    if (answer === 0) return COUNTED;
-    if (answer === 2) return COUNTED;
+    const cap = tenant?.externalRecipientsPerDay ?? -1;
+    let answer: ScriptAnswer;
+    /** The tenant's count before this message, when a reservation on a Cluster answered it. */
+    let reservedUsed = 0;
+    if (tenant === undefined || external === 0) {
+      answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},0,-1;`);
+    } else if (!isCluster()) {
+      answer = await decideInRedis(lua, [senderKey(key), tenantKey(tenant.key)], `${nowMs},${internal},${external},${idHash},1,${cap};`);
+    } else {
+      // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
+      // never passed), decide the sender, and take the reservation back if the sender did not
+      // count the message (docs/limits.md).
+      const tKey = tenantKey(tenant.key);
+      const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
+      reservedUsed = used;
+      answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
+        if (reserved === 1) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+        throw error;
+      });
+      const newlyCounted = answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);
+      if (reserved === 1 && !newlyCounted) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+    }
+    return finish(answer, sets, key, nowMs, internal, external, tenant, cap, reservedUsed);
+  };
+
+  /** The ConsumeResult of a script's answer; restrictions indexed and events emitted. */
+  const finish = async (
+    answer: ScriptAnswer,
+    sets: readonly LimitSet[],
+    key: string,
+    nowMs: number,
+    internal: number,
+    external: number,
+    tenant: TenantLimitRequest | undefined,
+    cap: number,
+    reservedUsed: number,
+  ): Promise<ConsumeResult> => {
+    if (answer === 0 || answer === 2) return COUNTED;
     if (answer[0] === 1) {
-      const [, until, why] = answer;
-      const restriction: Restriction = { until: until === '' ? null : until, ...(why === '' ? {} : { reason: why }) };
-      return { restriction, breaches: NO_BREACHES, counted: false };
+      const [, until, why, since, cause] = answer;
+      return { restriction: restrictionOf(until, why, since, cause), breaches: NO_BREACHES, counted: false };
     }
     // The script compared the same numbers; the breaches are reported as the memory limiter does.
-    const [, counted, restricted, m, i, e, a, until] = answer;
+    const [, counted, restricted, m, i, e, a, until, tenantRefused, tenantUsed] = answer;
     const breaches = computeBreaches(sets, { messagesPerMinute: m, internalRecipientsPerHour: i, externalRecipientsPerHour: e, recipientsPerDay: a }, incrementsOf(internal, external));
+    const at = iso(nowMs);
     if (restricted === 1) {
-      // The listing lives in another slot than the sender's keys: written after the script.
-      const score = until === 'inf' ? '+inf' : until;
-      await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
+      const decisive = breaches.find((b) => b.action === 'block-user') ?? breaches.find((b) => b.action === 'block-user-for-today');
+      const restriction = restrictionFor(breaches, nowMs);
+      if (decisive !== undefined && restriction !== null) {
+        // The listing lives in another slot than the sender's keys: written after the script.
+        const score = until === 'inf' ? '+inf' : until;
+        await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
+        emit({ type: 'restricted', at, key, restriction: { ...restriction, since: at, cause: { kind: 'limit', window: decisive.window, set: decisive.set } } });
+      }
+    }
+    if (counted === 1) {
+      for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
+    }
+    if (tenantRefused === 1 && tenant !== undefined) {
+      const tenantBreach: TenantBreach = { tenant: tenant.key, limit: cap, used: isCluster() ? reservedUsed : tenantUsed };
+      emit({ type: 'tenant-cap', at, key, breach: tenantBreach });
+      return { restriction: null, breaches, tenantBreach, counted: false };
     }
     return { restriction: null, breaches, counted: counted === 1 };
   };
 
+  /**
+   * The usual consume — no tenant, a single Redis — straight into the batch: one promise, and
+   * the usual answer (0: counted, nothing breached) resolves it with the shared COUNTED.
+   */
+  const consume = (request: ConsumeRequest): Promise<ConsumeResult> => {
+    if (request.tenant !== undefined || isCluster()) return consumeWithTenant(request);
+    let key: string;
+    let nowMs: number;
+    let internal: number;
+    let external: number;
+    let idHash: string;
+    let script: Script;
+    try {
+      key = checkKey(request.key);
+      nowMs = checkNow(request.now, 'request.now');
+      internal = count(request.internalRecipients, 'internalRecipients');
+      external = count(request.externalRecipients, 'externalRecipients');
+      const { messageId } = request;
+      if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+      script = consumeLua(request.limits);
+      idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const sets = request.limits;
+    return new Promise<ConsumeResult>((resolve, reject) => {
+      enqueue(script, {
+        keys: [senderKey(key)],
+        args: `${nowMs},${internal},${external},${idHash},0,-1;`,
+        resolve: (answer) => {
+          if (answer === 0 || answer === 2) resolve(COUNTED);
+          else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
+        },
+        reject,
+      });
+    });
+  };
+
   const read = async (client: RedisClient, key: string, nowMs: number): Promise<Restriction | null | 'gone'> => {
-    const [u, um, why] = await client.hmget(senderKey(key), 'ru', 'rm', 'rw');
-    if (u === null || u === undefined || um === null || um === undefined) return 'gone';
-    if (um !== 'inf' && !(nowMs < Number(um))) return null;
-    return { until: u === '' ? null : u, ...(why ? { reason: why } : {}) };
+    const [until, why, since, cause] = await client.hmget(senderKey(key), 'rm', 'rw', 'rs', 'rc');
+    if (until === null || until === undefined) return 'gone';
+    if (until !== 'inf' && !(nowMs < Number(until))) return null;
+    return restrictionOf(until, why ?? '', since ?? '', cause ?? '');
+  };
+
+  const reportSpam = async (report: SpamReport): Promise<SpamReportResult> => {
+    const { key, nowMs, idHash, restrictAfter } = checkSpamReport(report);
+    const windowMs = restrictAfter.window === 'hour' ? 3_600_000 : DAY_MS;
+    const [n, restricted, until, why] = await run('report spam', (client) =>
+      scriptCommand<[number, 0 | 1, string, string]>(client, spamScript, 1)(senderKey(key), nowMs, idHash, restrictAfter.count, windowMs, restrictAfter.window, restrictAfter.action),
+    );
+    if (restricted !== 1) return { count: n, restriction: null };
+    const at = iso(nowMs);
+    const restriction = { until: until === 'inf' ? null : iso(Number(until)), reason: why, since: at, cause: { kind: 'spam', count: n, window: restrictAfter.window } as const };
+    await run('restricted index', (client) => client.zadd(indexKey, until === 'inf' ? '+inf' : until, key)).catch(() => {});
+    emit({ type: 'restricted', at, key, restriction });
+    return { count: n, restriction };
   };
 
   return {
     consume,
-    reportSpam: async () => { throw new Error('stub'); },
-    restrict: async () => { throw new Error('stub'); },
-    subscribe: () => () => {},
+    reportSpam,
 
     async restriction(key: string, now: Date): Promise<Restriction | null> {
       const sender = checkKey(key);
@@ -436,15 +749,29 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       return found === 'gone' ? null : found;
     },
 
-    async release(key: string): Promise<boolean> {
+    async restrict(key: string, restrictOptions: RestrictOptions = {}): Promise<RestrictedSender> {
       const sender = checkKey(key);
-      return run('release', async (client) => {
-        const removed = await client.hdel(senderKey(sender), 'ru', 'rm', 'rw');
-        // A block-user restriction made the hash persistent; its counters expire again.
-        if (removed > 0) await client.pexpire(senderKey(sender), SENDER_TTL_MS);
+      const { untilMs, reason, nowMs } = checkRestrictOptions(restrictOptions);
+      const untilArg = untilMs === null ? 'inf' : String(untilMs);
+      await run('restrict', (client) => scriptCommand<number>(client, restrictScript, 1)(senderKey(sender), nowMs, untilArg, reason ?? ''));
+      await run('restricted index', (client) => client.zadd(indexKey, untilMs === null ? '+inf' : untilMs, sender));
+      const at = iso(nowMs);
+      const restriction = { until: untilMs === null ? null : iso(untilMs), ...(reason === undefined || reason === '' ? {} : { reason }), since: at, cause: { kind: 'admin' } as const };
+      emit({ type: 'restricted', at, key: sender, restriction });
+      return { key: sender, ...restriction };
+    },
+
+    async release(key: string, now?: Date): Promise<boolean> {
+      const sender = checkKey(key);
+      const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
+      const immuneUntil = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
+      const lifted = await run('release', async (client) => {
+        const removed = await scriptCommand<number>(client, releaseScript, 1)(senderKey(sender), immuneUntil);
         await client.zrem(indexKey, sender);
-        return removed > 0;
+        return removed === 1;
       });
+      if (lifted) emit({ type: 'released', at: iso(nowMs), key: sender, immuneUntil: iso(immuneUntil) });
+      return lifted;
     },
 
     async restricted(now: Date): Promise<readonly RestrictedSender[]> {
@@ -466,9 +793,30 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       });
     },
 
+    subscribe(listener: LimiterEventListener): () => void {
+      if (typeof listener !== 'function') throw invalid(`subscribe takes a function, got ${show(listener)}.`);
+      listeners.add(listener);
+      if (!closed) {
+        subscribing ??= openSubscriber().catch(() => {
+          // Pub/sub unavailable (Redis down): this limiter's own events still reach its listeners.
+          subscribing = undefined;
+        });
+      }
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      listeners.clear();
+      if (subscribing !== undefined) await subscribing;
+      if (subscriber !== undefined) {
+        const sub = subscriber;
+        if (sub.status === 'ready') await within(sub.quit(), commandTimeoutMs, 'quit').catch(() => sub.disconnect());
+        else sub.disconnect();
+      }
       if (!owned || clientPromise === undefined) return;
       await clientPromise.catch(() => undefined);
       if (created === undefined) return;

@@ -132,4 +132,10 @@ describe('outbound-pools restricted (a real redis-server)', () => {
       assert.match(result.stderr, message, args.join(' '));
     }
   });
+
+  it('a Redis that does not answer: exit 2, naming the URL', async () => {
+    const down = await run(['restricted', 'list', '--redis-url', 'redis://127.0.0.1:1']);
+    assert.equal(down.status, 2, down.stdout);
+    assert.match(down.stderr, /--redis-url redis:\/\/127\.0\.0\.1:1: .*\(is a Redis server listening there\?\)/);
+  });
 });

@@ -3,7 +3,8 @@
 // `{ client }`. The shared rate limiter behaviour suite; many concurrent consumes for senders
 // whose keys land on different masters (checked with CLUSTER KEYSLOT and on the masters
 // themselves), counting exactly the limit; restricted() and release() when the restrictions and
-// the `restricted` index live on different masters. Without redis-server and redis-cli the tests
+// the `restricted` index live on different masters; the tenant's cap exact across 4 processes
+// with senders on every master. Without redis-server and redis-cli the tests
 // fail, naming the package; they never skip.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { createRedisRateLimiter, type RedisRateLimiter } from '../../src/redis/l
 import type { LimitSet } from '../../src/providers/types.js';
 import { startRedisCluster, type ClusterNode, type RedisCluster } from '../servers/redis-cluster.js';
 import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
+import { runTenantWorkers, type TenantWorkerResult } from './worker-process.js';
 
 /** One cluster for every test here (keys are unique per test). */
 let shared: Promise<RedisCluster> | undefined;
@@ -157,7 +159,8 @@ describe('redis cluster: concurrency across masters', () => {
     for (const { key, slot, node } of senders) {
       const [w] = keyNames(prefix, key);
       for (const other of cluster.nodes) {
-        const local = await nodeClient(other).cluster('GETKEYSINSLOT', slot, 100) as string[];
+        // This test's keys only: another test's key may share the slot by chance.
+        const local = (await nodeClient(other).cluster('GETKEYSINSLOT', slot, 100) as string[]).filter((name) => name.startsWith(prefix));
         if (other === node) assert.deepEqual(local, [w!], `the keys of slot ${slot} on :${other.port}`);
         else assert.deepEqual(local, [], `no key of slot ${slot} on :${other.port}`);
       }
@@ -244,7 +247,7 @@ describe('redis cluster: restrictions across masters', () => {
     // A restriction whose key vanished on its master (e.g. deleted by hand) is dropped from the
     // index on the other master by the next restricted().
     const vanished = senders[2]!;
-    assert.equal(await nodeClient(vanished.node).hdel(keyNames(prefix, vanished.key)[0]!, 'ru', 'rm', 'rw'), 3);
+    assert.equal(await nodeClient(vanished.node).hdel(keyNames(prefix, vanished.key)[0]!, 'rm', 'rw', 'rs', 'rc'), 4);
     assert.deepEqual((await mine(b, now)).map((r) => r.key), [senders[0]!.key]);
     assert.equal(await nodeClient(indexNode).zscore(indexKey, vanished.key), null);
 
@@ -255,5 +258,48 @@ describe('redis cluster: restrictions across masters', () => {
     assert.equal(await a.release(senders[0]!.key), true);
     assert.deepEqual(await mine(b, now), []);
     assert.equal(await nodeClient(indexNode).zcard(indexKey), 0);
+  });
+});
+
+describe('redis cluster: the tenant cap across processes', () => {
+  it('4 processes × 5,000 concurrent decisions of one tenant, senders on every master, count exactly its cap (reserve, then refund)', { timeout: 120_000 }, async (t) => {
+    const cluster = await sharedCluster();
+    const prefix = 'cluster-tenant:';
+    const key = `${randomUUID()}:tenant-burst@contoso.com`;
+    const tenant = `${randomUUID()}.tenant`;
+    const cap = 1_000;
+    const perWorker = 5_000;
+    const senders = 20;
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    // The senders' hashes are spread over the masters; the tenant's lives in a slot of its own.
+    const masters = new Set<number>();
+    for (let s = 0; s < senders; s++) masters.add((await cluster.nodeForSlot(await keySlot(cluster, keyNames(prefix, `${key}:${s}`)[0]!))).port);
+    assert.equal(masters.size, 3, 'the senders are on all three masters');
+    const results = await runTenantWorkers({ cluster: cluster.startupNodes.map(({ host, port }) => ({ host, port })), key, tenant, cap, senders, total: perWorker, batch: 1_000, now: now.toISOString(), prefix });
+    const sum = (f: (r: TenantWorkerResult) => number) => results.reduce((total, r) => total + f(r), 0);
+    t.diagnostic(`per process (counted/tenant-refused/refused/failed, ms): ${results.map((r) => `${r.counted}/${r.tenantRefused}/${r.refused}/${r.failed} ${r.ms} ms`).join('; ')}`);
+    assert.equal(sum((r) => r.failed), 0);
+    assert.equal(sum((r) => r.refused), 0);
+    assert.equal(sum((r) => r.counted), cap, 'exactly the cap is counted across processes');
+    assert.equal(sum((r) => r.tenantRefused), 4 * perWorker - cap);
+    // Both or neither: the senders' day windows, on their masters, hold exactly the cap.
+    const limiter = createRedisRateLimiter({ client: await clusterClient(), prefix, commandTimeoutMs: 10_000 });
+    let used = 0;
+    for (let s = 0; s < senders; s++) {
+      const probe = await limiter.consume({ key: `${key}:${s}`, internalRecipients: 0, externalRecipients: 0, limits: [{ name: 'probe', recipientsPerDay: -1, action: 'block' }], now });
+      used += probe.breaches[0]!.used;
+    }
+    assert.equal(used, cap, "the senders' windows hold the tenant's count");
+    const loose: LimitSet[] = [{ name: 'loose', messagesPerMinute: 1_000_000, action: 'block' }];
+    // A sender's refusal takes the tenant's reservation back: the cap is still exactly full.
+    const next = await limiter.consume({ key: `${key}:0`, internalRecipients: 0, externalRecipients: 1, limits: loose, tenant: { key: tenant, externalRecipientsPerDay: cap }, now });
+    assert.deepEqual(next.tenantBreach, { tenant, limit: cap, used: cap });
+    const other = `${randomUUID()}.tenant`;
+    const one: LimitSet[] = [{ name: 'one', messagesPerMinute: 1, action: 'block' }];
+    const fresh = `${randomUUID()}@contoso.com`;
+    assert.equal((await limiter.consume({ key: fresh, internalRecipients: 0, externalRecipients: 1, limits: one, tenant: { key: other, externalRecipientsPerDay: 2 }, now })).counted, true);
+    assert.equal((await limiter.consume({ key: fresh, internalRecipients: 0, externalRecipients: 1, limits: one, tenant: { key: other, externalRecipientsPerDay: 2 }, now })).counted, false);
+    assert.equal((await limiter.consume({ key: `${randomUUID()}@contoso.com`, internalRecipients: 0, externalRecipients: 1, limits: one, tenant: { key: other, externalRecipientsPerDay: 2 }, now })).counted, true, 'the refused message gave its reservation back');
+    await limiter.close();
   });
 });

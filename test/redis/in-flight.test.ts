@@ -3,6 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { InFlight } from '../../src/redis/in-flight.js';
 
 describe('InFlight: at most maxInFlight sent, the timeout counted from sending', () => {
@@ -57,5 +59,70 @@ describe('InFlight: at most maxInFlight sent, the timeout counted from sending',
     ]);
     assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'fulfilled']);
     assert.equal(inFlight.active, 0);
+  });
+});
+
+describe('InFlight: a paused process does not time out answers that arrived meanwhile', () => {
+  it('an answer that reached the socket while the event loop was blocked longer than timeoutMs resolves its call', async () => {
+    // The echo server is another process: it answers while this one is blocked.
+    const server = spawn(process.execPath, ['-e', "const s = require('net').createServer((c) => c.on('data', (d) => c.write(d))).listen(0, '127.0.0.1', () => console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = Number(await new Promise<string>((resolve) => server.stdout.once('data', (data: Buffer) => resolve(data.toString()))));
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    try {
+      const inFlight = new InFlight(4, 50);
+      const echoed = inFlight.run('echo', () => new Promise<string>((resolve) => {
+        socket.once('data', (data) => resolve(data.toString()));
+        socket.write('ping');
+      }));
+      // Block this process for 4 × the timeout (as a busy machine's scheduler can): the echo
+      // arrives in the socket meanwhile; the sweep's timer fires before the socket is read.
+      const until = performance.now() + 200;
+      while (performance.now() < until) {
+        // busy
+      }
+      assert.equal(await echoed, 'ping');
+      // A call that really gets no answer still fails.
+      await assert.rejects(inFlight.run('silent', () => new Promise<never>(() => {})), (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
+    } finally {
+      socket.destroy();
+      server.kill();
+    }
+  });
+});
+
+describe('InFlight: a Redis that answers is slow, not down', () => {
+  it('calls answered one after the other, the last 240 ms after it was sent, are not timed out at 100 ms', async () => {
+    const inFlight = new InFlight(16, 100);
+    // Redis working through a queue: one answer every 40 ms, in order.
+    let previous: Promise<unknown> = Promise.resolve();
+    const queued = Array.from({ length: 6 }, (_, i) => {
+      const answer = previous.then(() => sleep(40, i));
+      previous = answer;
+      return inFlight.run('queued', () => answer);
+    });
+    const started = performance.now();
+    const results = await Promise.allSettled(queued);
+    assert.deepEqual(results.map((r) => r.status), Array.from({ length: 6 }, () => 'fulfilled'));
+    assert.ok(performance.now() - started >= 200, 'the last answer came after two timeouts');
+  });
+
+  it('a stuck call among calls that are answered fails after 4 × timeoutMs; once nothing answers, after timeoutMs of silence', async () => {
+    const inFlight = new InFlight(16, 100);
+    const started = performance.now();
+    const stuck = inFlight.run('stuck', () => new Promise<never>(() => {}));
+    let failedAt = 0;
+    stuck.catch(() => {
+      failedAt = performance.now() - started;
+    });
+    // Other calls answered every 20 ms for 700 ms: Redis is answering.
+    while (performance.now() - started < 700) await inFlight.run('answered', () => sleep(20));
+    await assert.rejects(stuck, (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
+    assert.ok(failedAt >= 4 * 100 - 10 && failedAt < 4 * 100 + 250, `failed after ${Math.round(failedAt)} ms`);
+    // Nothing answers any more: a new stuck call fails after one timeout of silence.
+    const silentStart = performance.now();
+    await assert.rejects(inFlight.run('silent', () => new Promise<never>(() => {})), (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
+    const silent = performance.now() - silentStart;
+    assert.ok(silent >= 100 - 10 && silent < 100 + 250, `failed after ${Math.round(silent)} ms`);
   });
 });
