@@ -428,13 +428,16 @@ return 1
 `;
 
 /**
- * A release: KEYS[1] the sender's hash; ARGV the immunity's end (ms). Lifts the restriction and,
- * when there was one, makes the sender immune to automatic restriction until then. Answers 1
- * when a restriction was lifted, else 0.
+ * A release: KEYS[1] the sender's hash; ARGV the immunity's end (ms), now (ms). Lifts the
+ * restriction and, when one was in force at now, makes the sender immune to automatic
+ * restriction until then. Answers 1 when a restriction in force was lifted, else 0 (a
+ * for-today restriction past its end is dropped, and answers 0, as in memory).
  */
 export const RELEASE_SCRIPT = `${HELPERS}
-local removed = redis.call('HDEL', KEYS[1], 'rm', 'rw', 'rs', 'rc')
-if removed == 0 then return 0 end
+local rm = redis.call('HGET', KEYS[1], 'rm')
+if not rm then return 0 end
+redis.call('HDEL', KEYS[1], 'rm', 'rw', 'rs', 'rc')
+if rm ~= 'inf' and tonumber(ARGV[2]) >= tonumber(rm) then return 0 end
 redis.call('HSET', KEYS[1], 'im', ARGV[1])
 -- A block-user restriction made the hash persistent; its counters expire again.
 if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], TTL) end

@@ -52,7 +52,7 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
+import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { consumeScript, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
@@ -297,7 +297,8 @@ function checkRestrictOptions(options: unknown): { untilMs: number | null; reaso
   const untilMs = until === undefined || until === null ? null : checkNow(until, 'until');
   if (reason !== undefined && typeof reason !== 'string') throw invalid(`reason must be a string, got ${show(reason)}.`);
   if (typeof reason === 'string' && Buffer.byteLength(reason) > 4_096) throw invalid('reason must be at most 4,096 bytes.');
-  return { untilMs, reason, nowMs };
+  if (untilMs !== null && untilMs <= nowMs) throw invalid(`restrict: options.until (${new Date(untilMs).toISOString()}) must be after now (${new Date(nowMs).toISOString()}).`);
+  return { untilMs, reason: reason ?? ADMIN_REASON, nowMs };
 }
 
 /** Loads ioredis on first use, so that the package works without it when no url is given. */
@@ -766,7 +767,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
       const immuneUntil = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
       const lifted = await run('release', async (client) => {
-        const removed = await scriptCommand<number>(client, releaseScript, 1)(senderKey(sender), immuneUntil);
+        const removed = await scriptCommand<number>(client, releaseScript, 1)(senderKey(sender), immuneUntil, nowMs);
         await client.zrem(indexKey, sender);
         return removed === 1;
       });

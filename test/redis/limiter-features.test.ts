@@ -142,9 +142,9 @@ describe('redis limiter: restrict, release, restricted', () => {
     assert.deepEqual(await rl.consume(request(key, 2_000)), { restriction, breaches: [], counted: false });
     // It ends by itself at until.
     assert.equal(await rl.restriction(key, until), null);
-    // Until released, with no reason.
+    // Until released, with no reason: the administrator's reason all the same (as in memory).
     const forGood = await rl.restrict(key, { now: at(5_000) });
-    assert.deepEqual(forGood, { key, until: null, since: at(5_000).toISOString(), cause: { kind: 'admin' } });
+    assert.deepEqual(forGood, { key, until: null, reason: 'restricted by an administrator', since: at(5_000).toISOString(), cause: { kind: 'admin' } });
     assert.equal(await rl.release(key, at(6_000)), true);
     assert.equal(await rl.release(key, at(6_000)), false);
   });
