@@ -63,6 +63,23 @@ interface FieldSink {
 }
 
 /**
+ * The header section as text: a string as it is (its bytes are counted as it is scanned), bytes
+ * decoded up to the end of the section, whose size is checked here (decoded bytes are counted
+ * already: a replacement character would count 3 bytes again).
+ *
+ * @throws {OutboundPoolsError} `invalid-headers` for bytes over {@link MAX_HEADER_BYTES}, or input that is not text.
+ */
+function headerText(input: string | Uint8Array): string {
+  if (typeof input === 'string') return input;
+  if (input instanceof Uint8Array) {
+    const end = bytesHeaderEnd(input);
+    if (end > MAX_HEADER_BYTES) throw tooLarge();
+    return decoder.decode(input.subarray(0, end));
+  }
+  throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
+}
+
+/**
  * Reads the header section of `input` in one pass: the section ends at the first empty line
  * (RFC 5322 §2.1; a message that starts with one has no header fields); continuation lines are
  * unfolded into the field they continue (RFC 5322 §2.2.3) — joined by one space, each part
@@ -72,20 +89,8 @@ interface FieldSink {
  * @throws {OutboundPoolsError} `invalid-headers` for a section over {@link MAX_HEADER_BYTES}, or input that is not text.
  */
 function scanFields(input: string | Uint8Array, sink: FieldSink): void {
-  let text: string;
-  let countBytes: boolean;
-  if (input instanceof Uint8Array) {
-    const end = bytesHeaderEnd(input);
-    if (end > MAX_HEADER_BYTES) throw tooLarge();
-    // Decoded bytes are counted already (a replacement character would count 3 bytes again).
-    text = decoder.decode(input.subarray(0, end));
-    countBytes = false;
-  } else if (typeof input === 'string') {
-    text = input;
-    countBytes = true;
-  } else {
-    throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
-  }
+  const text = headerText(input);
+  const countBytes = typeof input === 'string';
   const length = text.length;
   if (length === 0 || text.charCodeAt(0) === 0x0a || (text.charCodeAt(0) === 0x0d && text.charCodeAt(1) === 0x0a)) return;
 
@@ -200,19 +205,8 @@ const NO_FIELDS: DecisionFields = Object.freeze({ from: undefined, contentType: 
  * @throws {OutboundPoolsError} `invalid-headers`, as {@link parseHeaders}.
  */
 export function decisionFields(input: string | Uint8Array): DecisionFields {
-  let text: string;
-  let countBytes: boolean;
-  if (input instanceof Uint8Array) {
-    const end = bytesHeaderEnd(input);
-    if (end > MAX_HEADER_BYTES) throw tooLarge();
-    text = decoder.decode(input.subarray(0, end));
-    countBytes = false;
-  } else if (typeof input === 'string') {
-    text = input;
-    countBytes = true;
-  } else {
-    throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
-  }
+  const text = headerText(input);
+  const countBytes = typeof input === 'string';
   const length = text.length;
   if (length === 0 || text.charCodeAt(0) === 0x0a || (text.charCodeAt(0) === 0x0d && text.charCodeAt(1) === 0x0a)) return NO_FIELDS;
   // Stopping early skips the size checks, which only a string of over a third of the limit can fail.

@@ -3,37 +3,18 @@
 // bin, in a child process (spawned asynchronously: the servers' helpers live in this process).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsmasq, type DnsmasqServer, type DnsmasqZone } from '../servers/dnsmasq.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { startRspamd, type RspamdServer } from '../servers/rspamd.js';
+import { BIN, runBin } from './run-bin.js';
 
-const BIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const EXAMPLES = new URL('../../examples/', import.meta.url).pathname;
 const MESSAGES = join(EXAMPLES, 'messages');
 
-function run(args: string[], timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    // The command must end by itself: providers closed, no handle left open.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`outbound-pools ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.once('error', reject);
-    child.once('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const run = runBin;
 
 const jsonLines = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
 

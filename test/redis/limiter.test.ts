@@ -5,10 +5,7 @@
 // consume works again; options validation.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/redis/limiter.js';
 import { decidePool } from '../../src/decide/gather.js';
@@ -18,9 +15,8 @@ import type { PolicyInput } from '../../src/policy.js';
 import type { LimitSet } from '../../src/providers/types.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
+import { startWorker } from './worker-process.js';
 
-const WORKER = fileURLToPath(new URL('./limiter-worker.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** One Redis for the behaviour suite and the cross-process tests (keys are unique per test). */
 let shared: Promise<RedisServer> | undefined;
@@ -35,36 +31,12 @@ describeRateLimiterBehaviour('redis', async () => {
   return { limiter, close: () => limiter.close() };
 });
 
-/** Worker processes still running: killed after the tests whatever happened. */
-const children = new Set<ReturnType<typeof spawn>>();
-after(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
 
 interface WorkerResult {
   readonly counted: number;
   readonly refused: number;
   readonly failed: number;
   readonly ms: number;
-}
-
-/** Starts the worker script in a child process; `lines` yields its stdout lines. */
-function startWorker(mode: string, args: object) {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, mode, JSON.stringify(args)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const line = await lines.next();
-    if (line.done === true) throw new Error(`worker ${mode} ended without output:\n${stderr}`);
-    return line.value;
-  };
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { child, next, exited, stderr: () => stderr };
 }
 
 describe('redis limiter across processes', () => {
