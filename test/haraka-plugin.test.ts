@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import {
   createHarakaPlugin,
   HARAKA_CODES,
+  INPUT_NOTE,
   NOTE,
   type HarakaMxAnswer,
   type HarakaPluginOptions,
 } from '../src/haraka/plugin.js';
-import { createPolicy, createStaticResolver, type Decision, type StaticZone } from '../src/index.js';
+import { createMemoryRateLimiter, createPolicy, createStaticResolver, type Decision, type StaticZone } from '../src/index.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const ZONE = JSON.parse(readFileSync(join(ROOT, 'examples', 'zone.json'), 'utf8')) as StaticZone;
@@ -231,5 +232,56 @@ describe('hook_data_post with a deferred decision', () => {
     assert.equal((message as { constructor: { name: string } }).constructor.name, 'DSN');
     assert.deepEqual({ ...(message as object) }, { code: 451, reply: `${reply.enhancedCode} ${reply.text}` });
     assert.deepEqual(added, [], 'a deferred message got a trace header');
+  });
+});
+
+describe('hook_data_post with what an earlier plugin put in transaction.notes.outbound_pools_input', () => {
+  const headers = Buffer.from('From: megan@contoso.com\r\nTo: lee@fabrikam.example\r\nSubject: Minutes\r\n\r\nHello.\r\n');
+  const address = (user: string, host: string) => ({ user, host, isNull: () => false });
+  const transactionWith = (input: unknown) => ({
+    mail_from: address('megan', 'contoso.com'),
+    rcpt_to: [address('lee', 'fabrikam.example')],
+    notes: { [INPUT_NOTE]: input } as Record<string, unknown>,
+    message_stream: { get_data: (callback: (data: Buffer) => void) => callback(headers) },
+    add_header: () => undefined,
+    remove_header: () => undefined,
+  });
+  const dataPost = async (plugin: ReturnType<typeof createHarakaPlugin>, input: unknown) => {
+    const transaction = transactionWith(input);
+    const codes: (number | undefined)[] = [];
+    await plugin.hook_data_post((code) => codes.push(code), { transaction, relaying: true, remote: { ip: '127.0.0.1' } });
+    return { code: codes[0], decision: transaction.notes[NOTE] as Decision | undefined };
+  };
+
+  it('autoForwarded and a tenant reach the decision: forwarding off blocks, a tenant past its cap is refused', async () => {
+    const plugin = createHarakaPlugin({
+      policy: createPolicy({ acceptedDomains: ['contoso.com'], autoForwarding: 'off', tenantLimits: { externalRecipientsPerDay: 1 } }),
+      providers: { dns: createStaticResolver(ZONE), rateLimiter: createMemoryRateLimiter() },
+      pools: POOLS,
+      resolveMx: async () => assert.fail('get_mx is not reached'),
+    });
+    const forwarded = await dataPost(plugin, { autoForwarded: true });
+    assert.equal(forwarded.code, HARAKA_CODES.DENY);
+    assert.equal(forwarded.decision?.reasons[0]?.code, 'auto-forwarding-blocked');
+    const first = await dataPost(plugin, { tenant: 'contoso', ignored: 'not a message field' });
+    assert.equal(first.decision?.action, 'deliver');
+    const second = await dataPost(plugin, { tenant: 'contoso' });
+    assert.equal(second.code, HARAKA_CODES.DENY);
+    assert.equal(second.decision?.reasons[0]?.code, 'tenant-limit-exceeded');
+    // Another tenant is not affected; neither is a message without one.
+    assert.equal((await dataPost(plugin, { tenant: 'fabrikam' })).decision?.action, 'deliver');
+    assert.equal((await dataPost(plugin, undefined)).decision?.action, 'deliver');
+  });
+
+  it('a field of the wrong type is an invalid message: DENYSOFT, no decision', async () => {
+    const plugin = createHarakaPlugin({
+      policy: createPolicy({ acceptedDomains: ['contoso.com'] }),
+      providers: { dns: createStaticResolver(ZONE) },
+      pools: POOLS,
+      resolveMx: async () => assert.fail('get_mx is not reached'),
+    });
+    const wrong = await dataPost(plugin, { groups: 'sales' });
+    assert.equal(wrong.code, HARAKA_CODES.DENYSOFT);
+    assert.equal(wrong.decision, undefined);
   });
 });

@@ -34,6 +34,8 @@ Options:
                             there by a filter that runs before this milter and removes the
                             client's own; without it and without --rspamd-url, no spam verdict
   --pool-header <name>      the pool header (default ${POOL_HEADER})
+  --tenant <from>           the organisation each message counts for (policy.tenantLimits):
+                            login-domain (the SASL login's domain) or sender-domain
   --body-limit <octets>     body octets read for rspamd (default 10485760 with --rspamd-url, else 0)
   --now <time>              clock: Unix seconds or ISO 8601 (default: now; for tests)
 
@@ -55,6 +57,7 @@ const OPTIONS = {
   'authserv-id': { type: 'string', multiple: true },
   'spam-score-header': { type: 'string' },
   'pool-header': { type: 'string' },
+  tenant: { type: 'string' },
   'body-limit': { type: 'string' },
   now: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -77,6 +80,10 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
   if (bodyLimitText !== undefined && !/^\d{1,10}$/.test(bodyLimitText)) throw new UsageError(`--body-limit must be a number of octets, got "${bodyLimitText}".`);
   const bodyLimit = bodyLimitText !== undefined ? Number(bodyLimitText) : values['rspamd-url'] !== undefined ? RSPAMD_BODY_LIMIT : 0;
   const now = clockFlag(values.now);
+  const tenant = values.tenant;
+  if (tenant !== undefined && tenant !== 'login-domain' && tenant !== 'sender-domain') {
+    throw new UsageError(`--tenant must be login-domain or sender-domain, got "${tenant}".`);
+  }
 
   const setup = await setUp({ ...values, ...(secrets === undefined ? {} : { 'srs-secret': secrets[0] }) });
   let handler;
@@ -88,6 +95,7 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
       ...(values['authserv-id'] === undefined ? {} : { authservIds: values['authserv-id'] }),
       ...(values['spam-score-header'] === undefined ? {} : { spamScoreHeader: values['spam-score-header'] }),
       ...(values['pool-header'] === undefined ? {} : { poolHeader: values['pool-header'] }),
+      ...(tenant === undefined ? {} : { tenant }),
     });
   } catch (error) {
     if (error instanceof TypeError || error instanceof OutboundPoolsError) throw new UsageError(error.message);

@@ -20,6 +20,17 @@ export const HARAKA_CODES = Object.freeze({ CONT: 900, DENY: 902, DENYSOFT: 903,
 /** The name of the transaction note holding the decision. */
 export const NOTE = 'outbound_pools';
 
+/**
+ * The name of the transaction note an earlier plugin of yours may set to say what only your
+ * directory knows: `{ tenant?, groups?, autoForwarded? }` (`message.tenant` for tenant caps,
+ * `message.groups` for scoped policies, `message.autoForwarded` for forwarding control). Checked
+ * by the decision like any message field: a wrong type is an invalid message (DENYSOFT).
+ */
+export const INPUT_NOTE = 'outbound_pools_input';
+
+/** The fields {@link INPUT_NOTE} may carry into the decision. */
+const INPUT_FIELDS = ['tenant', 'groups', 'autoForwarded'] as const;
+
 /** Where a pool's connections come from: the source address to bind and the HELO/EHLO name. */
 export interface HarakaPoolBinding {
   /** The local IP address outbound connections of this pool bind to (`mx.bind`). */
@@ -190,7 +201,11 @@ export async function harakaMessage(
   const mailFrom = harakaAddress(transaction.mail_from);
   const authUser = connection.notes?.['auth_user'];
   const authentication = options.harakaAuthResults === false ? undefined : harakaAuthentication(connection);
+  const input = transaction.notes[INPUT_NOTE] as Record<string, unknown> | undefined;
+  const given: Record<string, unknown> = {};
+  if (typeof input === 'object' && input !== null) for (const field of INPUT_FIELDS) if (input[field] !== undefined) given[field] = input[field];
   return {
+    ...(given as Pick<OutboundMessage, (typeof INPUT_FIELDS)[number]>),
     mailFrom,
     rcptTo: transaction.rcpt_to.map((rcpt) => harakaAddress(rcpt)),
     ...(headers !== undefined ? { headers } : {}),

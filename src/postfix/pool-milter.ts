@@ -38,6 +38,30 @@ export interface PoolMilterOptions {
   readonly bodyLimit?: number;
   /** Called with one line per decision: the queue id and the trace (default: nowhere). */
   readonly log?: (line: string) => void;
+  /**
+   * Which organisation a message is sent for (`message.tenant`, for `policy.tenantLimits`):
+   * - `'login-domain'`: the domain of the SASL login (`{auth_authen}`, `user@domain`); messages
+   *   without a login, or whose login has no domain, have no tenant;
+   * - `'sender-domain'`: the envelope sender's domain, lowercased (the null sender has none);
+   * - a function of the decision's input, for anything else (a lookup of your own).
+   * Default: no tenant.
+   */
+  readonly tenant?: 'login-domain' | 'sender-domain' | ((message: OutboundMessage) => string | undefined);
+}
+
+/** The domain of `address` (after its last `@`), lowercased; undefined without one. */
+function domainOf(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const at = address.lastIndexOf('@');
+  const domain = at < 0 ? '' : address.slice(at + 1).replace(/>$/, '').toLowerCase();
+  return domain === '' ? undefined : domain;
+}
+
+/** The tenant of a message under the `tenant` option. */
+function tenantOf(option: NonNullable<PoolMilterOptions['tenant']>, message: OutboundMessage): string | undefined {
+  if (option === 'login-domain') return domainOf(message.submitter);
+  if (option === 'sender-domain') return domainOf(message.mailFrom);
+  return option(message);
 }
 
 /**
@@ -135,7 +159,10 @@ export function verdictFor(decision: Decision, message: MilterMessage, poolHeade
 export function createPoolMilter(options: PoolMilterOptions): MilterHandler {
   const poolHeader = options.poolHeader ?? POOL_HEADER;
   if (!/^[\x21-\x39\x3b-\x7e]+$/.test(poolHeader)) throw new TypeError(`poolHeader must be a header field name, got ${JSON.stringify(poolHeader)}`);
-  const { decide, log } = options;
+  const { decide, log, tenant } = options;
+  if (tenant !== undefined && tenant !== 'login-domain' && tenant !== 'sender-domain' && typeof tenant !== 'function') {
+    throw new TypeError(`tenant must be 'login-domain', 'sender-domain' or a function, got ${JSON.stringify(tenant)}`);
+  }
   const readOptions = {
     ...(options.authservIds !== undefined ? { authservIds: options.authservIds } : {}),
     ...(options.spamScoreHeader !== undefined ? { spamScoreHeader: options.spamScoreHeader } : {}),
@@ -147,7 +174,9 @@ export function createPoolMilter(options: PoolMilterOptions): MilterHandler {
       const queueId = message.macro('i') ?? 'NOQUEUE';
       let decision: Decision;
       try {
-        decision = await decide(milterMessage(message, readOptions));
+        const input = milterMessage(message, readOptions);
+        const name = tenant === undefined ? undefined : tenantOf(tenant, input);
+        decision = await decide(name === undefined ? input : { ...input, tenant: name });
       } catch (error) {
         // Bad input (no recipients, an unparsable address): try again later, never guess a pool.
         log?.(`${queueId}: no decision: ${error instanceof Error ? error.message : String(error)}`);

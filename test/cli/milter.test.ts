@@ -56,6 +56,7 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       [['milter', '--listen', 'inet:127.0.0.1:99999'], /no valid port/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--srs-map-listen', 'inet:127.0.0.1:0'], /--srs-map-listen needs --srs-secret-file/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--body-limit', 'lots'], /--body-limit must be a number/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--tenant', 'login'], /--tenant must be login-domain or sender-domain, got "login"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', '/nonexistent/secrets'], /cannot read the SRS secrets file/],
       [['srs-map', '--listen', 'inet:127.0.0.1:0'], /--srs-secret-file is required/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--no-such-flag'], /Unknown option/],

@@ -9,6 +9,8 @@ import { createDecider } from '../../src/decide/gather.js';
 import type { Decision } from '../../src/decide/types.js';
 import { createPolicy } from '../../src/policy.js';
 import { createStaticResolver, type StaticZone } from '../../src/providers/static-dns.js';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
+import type { OutboundMessage } from '../../src/decide/types.js';
 import { createPoolMilter, milterMessage, POOL_HEADER, verdictFor } from '../../src/postfix/pool-milter.js';
 import type { MilterMessage } from '../../src/postfix/milter/session.js';
 import { Srs } from '../../src/srs/index.js';
@@ -149,5 +151,40 @@ describe('verdictFor: the decision for Postfix', () => {
     assert.deepEqual(invalid, { action: 'tempfail', reply: '451 4.3.0 Outbound pool decision failed' });
     assert.match(lines[1]!, /^5B: no decision: /);
     assert.throws(() => createPoolMilter({ decide, poolHeader: 'Bad Name:' }), TypeError);
+  });
+
+  it('tenant: the login’s domain, the sender’s domain or a function of the input; none by default', async () => {
+    const seen: OutboundMessage[] = [];
+    const capture = (message: OutboundMessage) => {
+      seen.push(message);
+      return decide(message, { now: NOW });
+    };
+    const login = milter({ macros: { auth_authen: 'megan@Contoso.COM' }, mailFrom: 'megan@sub.contoso.com' });
+    await createPoolMilter({ decide: capture }).endOfMessage(login);
+    await createPoolMilter({ decide: capture, tenant: 'login-domain' }).endOfMessage(login);
+    await createPoolMilter({ decide: capture, tenant: 'login-domain' }).endOfMessage(milter({ macros: { auth_authen: 'megan' } }));
+    await createPoolMilter({ decide: capture, tenant: 'sender-domain' }).endOfMessage(login);
+    await createPoolMilter({ decide: capture, tenant: 'sender-domain' }).endOfMessage(milter({ mailFrom: '' }));
+    await createPoolMilter({ decide: capture, tenant: (message) => (message.rcptTo.length > 0 ? `org-${message.queueId}` : undefined) }).endOfMessage(milter({ macros: { i: '7C' } }));
+    assert.deepEqual(seen.map((message) => message.tenant), [undefined, 'contoso.com', undefined, 'sub.contoso.com', undefined, 'org-7C']);
+    assert.throws(() => createPoolMilter({ decide, tenant: 'login' as 'login-domain' }), /tenant must be 'login-domain', 'sender-domain' or a function/);
+  });
+
+  it('tenant caps through the milter: past the cap, the tenant’s message to an external recipient gets 550 5.7.233', async () => {
+    const capped = createDecider({
+      policy: createPolicy({ acceptedDomains: ['contoso.com'], tenantLimits: { externalRecipientsPerDay: 2 } }),
+      providers: { dns: createStaticResolver(ZONE), rateLimiter: createMemoryRateLimiter() },
+    });
+    const handler = createPoolMilter({ decide: (message) => capped(message, { now: NOW }), tenant: 'login-domain' });
+    const send = (user: string, id: string, rcptTo = ['lee@fabrikam.example']) =>
+      handler.endOfMessage(milter({ mailFrom: `${user}@contoso.com`, rcptTo, headers: [['From', `${user}@contoso.com`], ['Message-ID', `<${id}@contoso.com>`]], macros: { auth_authen: `${user}@contoso.com`, i: id } }));
+    assert.equal((await send('megan', 'a1')).action, 'continue');
+    assert.equal((await send('alex', 'a2')).action, 'continue');
+    // A third external recipient for the tenant contoso.com, from another of its users: refused.
+    const refused = await send('lee', 'a3');
+    assert.equal(refused.action, 'reject');
+    assert.match((refused as { reply: string }).reply, /^550 5\.7\.233 /);
+    // Inside the organisation: not affected.
+    assert.equal((await send('lee', 'a4', ['megan@contoso.com'])).action, 'continue');
   });
 });
