@@ -3,6 +3,7 @@
 // decisions to the MTA as the Haraka adapter does (src/haraka/plugin.ts): block → the decision's
 // 5xx, defer → its 4xx, deliver → the pool, the trace header and the SRS sender.
 
+import { parseEnvelopeAddress } from '../address.js';
 import type { Decision, OutboundMessage } from '../decide/types.js';
 import { formatTrace, TRACE_HEADER } from '../decide/trace.js';
 import { authenticationFromHeaders } from '../providers/authentication-results.js';
@@ -49,12 +50,18 @@ export interface PoolMilterOptions {
   readonly tenant?: 'login-domain' | 'sender-domain' | ((message: OutboundMessage) => string | undefined);
 }
 
-/** The domain of `address` (after its last `@`), lowercased; undefined without one. */
+/**
+ * The domain of `address`, normalised as the decision normalises envelope domains (lowercase
+ * A-labels); undefined for anything that is not an address (a login without a domain, the null
+ * sender).
+ */
 function domainOf(address: string | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  const at = address.lastIndexOf('@');
-  const domain = at < 0 ? '' : address.slice(at + 1).replace(/>$/, '').toLowerCase();
-  return domain === '' ? undefined : domain;
+  if (address === undefined || address === '') return undefined;
+  try {
+    return parseEnvelopeAddress(address, 'tenant', false).domain;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The tenant of a message under the `tenant` option. */

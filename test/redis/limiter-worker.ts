@@ -84,15 +84,7 @@ async function consumeMode(): Promise<void> {
   const limits = [{ name: 'concurrency', messagesPerMinute: args.messagesPerMinute ?? 1_000, action: 'block' as const }];
   // Connect (and load the script) before the signal: the first call waits for the connection.
   await limiter.restriction(args.key, now);
-  process.stdout.write('ready\n');
-  await new Promise<void>((resolve) => {
-    const lines = createInterface({ input: process.stdin });
-    lines.once('line', () => {
-      lines.close();
-      process.stdin.destroy();
-      resolve();
-    });
-  });
+  await go();
   let counted = 0;
   let refused = 0;
   let failed = 0;
