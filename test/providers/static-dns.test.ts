@@ -125,7 +125,7 @@ describe('createStaticResolver: CNAME chains for every type, loops, and cheap ne
       let fastest = Infinity;
       for (let round = 0; round < 5; round++) {
         const start = performance.now();
-        for (let i = 0; i < 20_000; i++) {
+        for (let i = 0; i < 10_000; i++) {
           try {
             run();
           } catch {
@@ -142,8 +142,12 @@ describe('createStaticResolver: CNAME chains for every type, loops, and cheap ne
     };
     best(negative);
     best(plainError);
-    const ratio = best(negative) / best(plainError);
-    assert.ok(ratio < 0.5, `a negative answer costs ${ratio.toFixed(2)}× a plain Error`);
+    // The median of 5 interleaved pairs: one pair can catch a collection or a deoptimisation on
+    // one side (a CI run on Node 24 once saw 0.68× where 0.35× is usual there, 0.24× on Node 22).
+    const ratios: number[] = [];
+    for (let pair = 0; pair < 5; pair++) ratios.push(best(negative) / best(plainError));
+    const ratio = ratios.sort((a, b) => a - b)[2]!;
+    assert.ok(ratio < 0.5, `a negative answer costs ${ratio.toFixed(2)}× a plain Error (pairs: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
     assert.equal(((await outcome(resolver('nowhere.example', 'A'))) as { code: string }).code, 'ENOTFOUND');
   });
 
