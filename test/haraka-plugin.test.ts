@@ -8,13 +8,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createHarakaPlugin,
+  harakaAuthentication,
   HARAKA_CODES,
   INPUT_NOTE,
   NOTE,
+  type HarakaConnection,
   type HarakaMxAnswer,
   type HarakaPluginOptions,
 } from '../src/haraka/plugin.js';
-import { createMemoryRateLimiter, createPolicy, createStaticResolver, type Decision, type StaticZone } from '../src/index.js';
+import { createMemoryRateLimiter, createPolicy, createStaticResolver, decideFromVerdicts, type Decision, type StaticZone } from '../src/index.js';
+import { createRequire } from 'node:module';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const ZONE = JSON.parse(readFileSync(join(ROOT, 'examples', 'zone.json'), 'utf8')) as StaticZone;
@@ -283,5 +286,38 @@ describe('hook_data_post with what an earlier plugin put in transaction.notes.ou
     const wrong = await dataPost(plugin, { groups: 'sales' });
     assert.equal(wrong.code, HARAKA_CODES.DENYSOFT);
     assert.equal(wrong.decision, undefined);
+  });
+});
+
+describe('harakaAuthentication reads what each Haraka plugin recorded, one entry at a time', () => {
+  // Haraka's own Connection#auth_results (connection.js): entries joined after the host name.
+  const require = createRequire(import.meta.url);
+  const { auth_results } = (require('Haraka/connection.js') as { Connection: { prototype: { auth_results: (message?: string) => string } } }).Connection.prototype;
+  const connectionWith = (...entries: string[]) => {
+    const connection = { local: { host: 'mx.contoso.com' }, notes: {}, transaction: { notes: {} }, auth_results };
+    for (const entry of entries) connection.auth_results(entry);
+    // Only what harakaAuthentication reads of a connection (its host and auth_results).
+    return connection as unknown as HarakaConnection;
+  };
+
+  it("the SPF and DKIM plugins' results make the verdict", () => {
+    const verdict = harakaAuthentication(connectionWith('spf=pass smtp.mailfrom=fabrikam.example', 'dkim=pass header.i=@fabrikam.example header.d=fabrikam.example header.s=k1'));
+    assert.deepEqual(verdict?.spf, { result: 'pass', domain: 'fabrikam.example' });
+    assert.equal(verdict?.dkim?.[0]?.domain, 'fabrikam.example');
+  });
+
+  it('a failed login whose user name reads as an SPF pass adds nothing (Haraka records the name as it was typed)', () => {
+    // auth_base: `auth=fail (plain) smtp.auth=${user}`, control characters removed, ';' kept.
+    const injected = 'auth=fail (plain) smtp.auth=x; spf=pass smtp.mailfrom=fabrikam.example';
+    const withSpf = harakaAuthentication(connectionWith(injected, 'spf=fail smtp.mailfrom=fabrikam.example'));
+    assert.deepEqual(withSpf?.spf, { result: 'fail', domain: 'fabrikam.example' });
+    const alone = harakaAuthentication(connectionWith(injected, 'auth=pass (plain)'));
+    assert.equal(alone?.spf, undefined);
+    const decision = decideFromVerdicts(
+      { mailFrom: 'alice@fabrikam.example', rcptTo: ['bob@northwind.example'], ...(alone === undefined ? {} : { authentication: alone }) },
+      {},
+      { policy: createPolicy({ acceptedDomains: ['contoso.com'] }), now: new Date(0) },
+    );
+    assert.deepEqual(decision.reasons.map((reason) => reason.code), ['relay-unverified']);
   });
 });

@@ -8,7 +8,7 @@ import { createDecider, type Decider } from '../decide/gather.js';
 import { formatTrace, TRACE_HEADER } from '../decide/trace.js';
 import type { Decision, OutboundMessage, SrsContext } from '../decide/types.js';
 import type { Policy, PolicyInput, Pool } from '../policy.js';
-import { authenticationFromHeaders } from '../providers/authentication-results.js';
+import { authenticationFromHeaders, parseAuthenticationResults } from '../providers/authentication-results.js';
 import type { AuthenticationVerdict, Providers } from '../providers/types.js';
 
 /**
@@ -177,16 +177,38 @@ function readMessage(transaction: HarakaTransaction): Promise<Buffer | undefined
   return new Promise((resolve) => stream.get_data((data) => resolve(data)));
 }
 
+/** How Haraka's `auth_results()` joins its entries (connection.js): each entry is stripped of control characters first. */
+const HARAKA_AR_SEPARATOR = ';\r\n\t';
+
 /**
  * The authentication Haraka's own plugins recorded for the connection and transaction, or
  * undefined when they recorded none.
+ *
+ * `connection.auth_results()` joins what each plugin recorded — one `method=result …` entry per
+ * call — after the host name. An entry may hold text the client chose: Haraka's auth plugin
+ * records a failed login's user name (`auth=fail (plain) smtp.auth=<user>`) with only control
+ * characters removed, so a user name `x; spf=pass smtp.mailfrom=bank.example` would read, in the
+ * joined field, as an SPF pass of its own. The entries are therefore read one by one, and an
+ * entry counts only when it is exactly one result: one with a `;` of its own, or that does not
+ * parse, is dropped whole (it is never the SPF or DKIM plugin's own, which write one result each).
  */
 export function harakaAuthentication(connection: HarakaConnection): AuthenticationVerdict | undefined {
   const host = connection.local?.host;
   if (typeof connection.auth_results !== 'function' || typeof host !== 'string' || host === '') return undefined;
   const value = connection.auth_results();
   if (typeof value !== 'string' || value === '') return undefined;
-  return authenticationFromHeaders(`Authentication-Results: ${value}\r\n\r\n`, { authservIds: [host] }).verdict;
+  const options = { authservIds: [host] };
+  const entries = value.split(HARAKA_AR_SEPARATOR).slice(1);
+  const kept = entries.filter((entry) => {
+    try {
+      const parsed = parseAuthenticationResults(`${host}; ${entry}`, options);
+      return parsed.trusted && parsed.results.length === 1;
+    } catch {
+      return false;
+    }
+  });
+  if (kept.length === 0) return undefined;
+  return authenticationFromHeaders(`Authentication-Results: ${host}${HARAKA_AR_SEPARATOR}${kept.join(HARAKA_AR_SEPARATOR)}\r\n\r\n`, options).verdict;
 }
 
 /** The outbound message of a Haraka connection at data_post. */

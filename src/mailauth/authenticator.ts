@@ -54,14 +54,112 @@ function gatewayList(ranges: readonly string[] | undefined): BlockList | null {
   return list;
 }
 
-/** The HELO name and client address a Received field's from-clause records (RFC 5321 §4.4). */
+/** The longest comment after a from-clause's domain that is read for the client's address (RFC 5321 §4.4 TCP-info is short). */
+const MAX_TCP_INFO = 512;
+
+/**
+ * The address an MTA wrote for its client: a literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`, and
+ * Exim's `[192.0.2.1]:2525` with the client's port) or bare (`192.0.2.1`, as Exchange and qmail
+ * write it); undefined for anything else.
+ */
+function addressIn(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  let text = token;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0 || !/^(?::\d{1,5})?$/.test(text.slice(close + 1))) return undefined;
+    text = text.slice(1, close);
+    if (/^IPv6:/i.test(text)) text = text.slice(5);
+  }
+  return isIP(text) !== 0 ? text : undefined;
+}
+
+/**
+ * The comment that starts at `start` (an opening parenthesis): its words at the top level (nested
+ * comments and quoted-pairs left out), and where it ends; null when it does not end within
+ * {@link MAX_TCP_INFO} characters.
+ */
+function commentWords(text: string, start: number): { readonly words: string[]; readonly end: number } | null {
+  const words: string[] = [];
+  let depth = 0;
+  let word = start + 1;
+  const flush = (at: number): void => {
+    if (at > word) words.push(text.slice(word, at));
+  };
+  const limit = Math.min(text.length, start + MAX_TCP_INFO);
+  for (let i = start; i < limit; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x5c) {
+      i++; // a quoted-pair: neither a parenthesis nor a word break
+    } else if (code === 0x28) {
+      if (depth === 1) flush(i);
+      depth++;
+    } else if (code === 0x29) {
+      if (depth === 1) flush(i);
+      depth--;
+      if (depth === 0) return { words, end: i + 1 };
+      word = i + 1;
+    } else if (depth === 1 && (code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a)) {
+      flush(i);
+      word = i + 1;
+    }
+    if (depth > 1) word = i + 1;
+  }
+  return null;
+}
+
+/** An Exim `key=value` item in a from-clause comment (`helo=`, `port=`, `ident=`): the client's words, or the MTA's notes. */
+const EXIM_ITEM = /^[a-z]+=/i;
+
+/**
+ * The address the writing MTA connected from, from the from-domain and the comments after it —
+ * only where that MTA put it, never in text the client chose (its HELO name, its ident):
+ * - RFC 5321 §4.4 TCP-info, as Postfix, Sendmail, Gmail and Haraka write it:
+ *   `from helo (rdns [192.0.2.1])`, `from helo ([192.0.2.1])`;
+ * - Exchange: `from helo (192.0.2.1)`; qmail: `from rdns (HELO helo) (192.0.2.1)`;
+ * - Exim: `from rdns ([192.0.2.1]:port helo=helo)`, and without a verified host name the address
+ *   first, `from [192.0.2.1] (helo=[198.51.100.7])` or `from [192.0.2.1]`.
+ * Only the first two words of the TCP-info count, and none after an Exim `key=` item.
+ */
+function clientAddress(domain: string, comments: readonly (readonly string[])[]): string | undefined {
+  const first = comments[0];
+  const literal = domain.startsWith('[') ? addressIn(domain) : undefined;
+  if (first === undefined || first.length === 0) return literal;
+  if (literal !== undefined && EXIM_ITEM.test(first[0]!)) return literal;
+  // qmail: the first comment is the client's own claim (`HELO name`); its TCP-info follows.
+  const tcpInfo = /^e?helo$/i.test(first[0]!) ? comments[1] : first;
+  if (tcpInfo === undefined) return undefined;
+  const words = tcpInfo.slice(0, 2);
+  const item = words.findIndex((word) => EXIM_ITEM.test(word));
+  return (item < 0 ? words : words.slice(0, item)).map(addressIn).find((address) => address !== undefined);
+}
+
+/**
+ * The HELO name and client address a Received field's from-clause records (RFC 5321 §4.4); the
+ * address only where the writing MTA records its client (see {@link clientAddress}): an address
+ * the client wrote (an Exim `helo=[…]`, a qmail `HELO [...]`) is never taken for it.
+ */
 export function receivedFrom(value: string): { helo?: string; ip?: string } | null {
-  const from = /(?:^|\s)from\s+(\S+)(?:\s+\(([^)]*)\))?/i.exec(value);
+  const from = /(?:^|\s)from\s+(\S+)/i.exec(value);
   if (from === null) return null;
-  const helo = from[1]!;
-  // The TCP-info in the comment: "(rdns [192.0.2.1])" or "([IPv6:2001:db8::1])"; else a literal HELO.
-  const literal = /\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]/.exec(from[2] ?? '') ?? /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/.exec(helo);
-  const ip = literal !== null && isIP(literal[1]!) !== 0 ? literal[1]! : undefined;
+  let helo = from[1]!;
+  let at = from.index + from[0].length;
+  // `from name(comment)`: the comment starts where the name's parenthesis is.
+  const paren = helo.indexOf('(');
+  if (paren > 0) {
+    at -= helo.length - paren;
+    helo = helo.slice(0, paren);
+  }
+  const comments: string[][] = [];
+  while (comments.length < 2) {
+    while (at < value.length && (value.charCodeAt(at) === 0x20 || value.charCodeAt(at) === 0x09 || value.charCodeAt(at) === 0x0d || value.charCodeAt(at) === 0x0a)) at++;
+    if (value.charCodeAt(at) !== 0x28) break;
+    const comment = commentWords(value, at);
+    if (comment === null) break;
+    comments.push(comment.words);
+    at = comment.end;
+  }
+  const ip = clientAddress(helo, comments);
   return { helo, ...(ip === undefined ? {} : { ip }) };
 }
 
@@ -72,9 +170,13 @@ function isTrusted(gateways: BlockList, ip: string): boolean {
 
 /**
  * The hop to evaluate SPF for. Without trusted gateways, the connecting client. With them: the
- * client if it is not a gateway; else the Received chain, top down — field 0 was written by
- * this service about the gateway, field 1 by that gateway about its client, and so on — until
- * a from-clause names an address outside the gateways.
+ * client if it is not a gateway (or not known); else the Received chain, top down — field 0 was
+ * written by this service about the gateway, field 1 by that gateway about its client, and so
+ * on — until a from-clause names an address outside the gateways. The walk trusts a field only
+ * because a gateway wrote it: it stops at the first field whose client address cannot be read
+ * (another format, no from-clause), since whoever connected there may have written every field
+ * below it; that hop has no address, and SPF verifies nobody without one (mailauth answers
+ * `temperror`). When in doubt, the relay pool.
  */
 export function firstUntrustedHop(message: ProviderMessage, gateways: BlockList | null): IngressHop {
   const client: IngressHop = {
@@ -83,11 +185,13 @@ export function firstUntrustedHop(message: ProviderMessage, gateways: BlockList 
     ...(message.ingress?.helo === undefined ? {} : { helo: message.ingress.helo }),
   };
   if (gateways === null || message.raw === undefined) return client;
-  if (client.ip !== undefined && !isTrusted(gateways, client.ip)) return client;
+  // Without the connection's address nothing says a gateway handed the message over.
+  if (client.ip === undefined || !isTrusted(gateways, client.ip)) return client;
   const received = parseHeaders(message.raw).filter(([name]) => name === 'received');
   for (let index = 0; index < received.length; index++) {
     const hop = receivedFrom(received[index]![1]);
-    if (hop?.ip === undefined || isTrusted(gateways, hop.ip)) continue;
+    if (hop?.ip === undefined) return { source: index, ...(hop?.helo === undefined ? {} : { helo: hop.helo }) };
+    if (isTrusted(gateways, hop.ip)) continue;
     return { source: index, ip: hop.ip, ...(hop.helo === undefined ? {} : { helo: hop.helo }) };
   }
   return client;

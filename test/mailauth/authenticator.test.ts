@@ -144,6 +144,21 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     assert.deepEqual(verdict.value.ingress, { source: 1, ip: FABRIKAM_MX, helo: 'mx.fabrikam.example' });
   });
 
+  it('through a trusted gateway, a client cannot pass SPF with a HELO literal or a Received field of its own: relay pool', async () => {
+    const gatewayTop = received('gw.contoso.com', GATEWAY, 'mx1.contoso.com');
+    // Exim on the gateway, the client without reverse DNS and claiming fabrikam's MX as its HELO.
+    const exim = `Received: from [${STRANGER}] (helo=[${FABRIKAM_MX}])\r\n\tby gw.contoso.com with esmtp (Exim 4.96) id 1abc; Mon, 23 Nov 2026 09:20:11 +0000\r\n`;
+    const byHelo = await decide(gatewayTop + exim + MESSAGE, GATEWAY, { trustedGateways: ['192.0.2.0/24'] });
+    assert.deepEqual(byHelo.reasons.map((r) => r.code), ['relay-unverified']);
+    // A gateway format the parser does not read, then a field the client wrote.
+    const unreadable = `Received: from fabrikam.example (client text) by gw.contoso.com with SMTP; Mon, 23 Nov 2026 09:20:11 +0000\r\n`;
+    const byForgery = await decide(gatewayTop + unreadable + received('mx.fabrikam.example', FABRIKAM_MX, 'x') + MESSAGE, GATEWAY, { trustedGateways: ['192.0.2.0/24'] });
+    assert.deepEqual(byForgery.reasons.map((r) => r.code), ['relay-unverified']);
+    const verdict = byForgery.verdicts.authentication;
+    assert.ok(verdict.state === 'provided');
+    assert.deepEqual(verdict.value.ingress, { source: 1, helo: 'fabrikam.example' });
+  });
+
   it('a forward through a mailing list that breaks DKIM counts when the list ARC-sealed it and the policy trusts the list', async () => {
     // lists.example receives the signed message from fabrikam and authenticates it (SPF and DKIM
     // pass there), changes it (a subject tag), which breaks fabrikam's DKIM signature, and seals
@@ -200,6 +215,64 @@ describe('receivedFrom', () => {
     assert.deepEqual(receivedFrom('from client (unknown [IPv6:2001:db8::7]) by mx1'), { helo: 'client', ip: '2001:db8::7' });
     assert.deepEqual(receivedFrom('from [192.0.2.7] by mx1'), { helo: '[192.0.2.7]', ip: '192.0.2.7' });
     assert.deepEqual(receivedFrom('by mx1 with LMTP'), null);
+  });
+
+  // Where each MTA writes the address it connected from, and where it writes what the client said.
+  const formats: [mta: string, value: string, ip: string | undefined][] = [
+    ['Postfix', 'from helo.example (rdns.example [203.0.113.66]) by gw.contoso.com (Postfix) with ESMTPS id 4X', '203.0.113.66'],
+    ['Postfix, no reverse DNS', 'from helo.example (unknown [203.0.113.66]) by gw', '203.0.113.66'],
+    ['Sendmail, forged-looking name', 'from helo.example (rdns.example [203.0.113.66] (may be forged)) by gw', '203.0.113.66'],
+    ['Sendmail, no reverse DNS', 'from helo.example ([203.0.113.66]) by gw', '203.0.113.66'],
+    ['Gmail', 'from mail-ed1.google.com (mail-ed1.google.com. [209.85.208.1]) by mx.google.com with SMTPS id x', '209.85.208.1'],
+    ['IPv6 literal', 'from client (unknown [IPv6:2001:db8::7]) by gw', '2001:db8::7'],
+    ['Exim, verified name, HELO differs', 'from rdns.example ([203.0.113.66] helo=[198.51.100.25]) by gw with esmtp (Exim 4.96)', '203.0.113.66'],
+    ['Exim, with the client port', 'from rdns.example ([203.0.113.66]:41234 helo=x) by gw', '203.0.113.66'],
+    ['Exim, no verified name: the address first, the HELO a literal', 'from [203.0.113.66] (helo=[198.51.100.25]) by gw with esmtp (Exim 4.96)', '203.0.113.66'],
+    ['Exim, no verified name, port logged', 'from [203.0.113.66] (port=41234 helo=mx.fabrikam.example) by gw', '203.0.113.66'],
+    ['Exchange', 'from attacker.example (203.0.113.66) by gw.contoso.com (192.0.2.10) with Microsoft SMTP Server id 15.20.1', '203.0.113.66'],
+    ['Exchange, IPv6', 'from host.example (2603:10a6:20b::1) by gw (2603:10a6:20b::2) with Microsoft SMTP Server', '2603:10a6:20b::1'],
+    ['qmail: the HELO comment, then the address', 'from unknown (HELO [198.51.100.25]) (203.0.113.66) by gw with SMTP', '203.0.113.66'],
+    ['qmail, HELO only', 'from unknown (HELO [198.51.100.25]) by gw with SMTP', undefined],
+    ['an address after an Exim item is the client\'s text', 'from rdns.example (helo=x [198.51.100.25]) by gw', undefined],
+    ['an address deep in the comment is not TCP-info', 'from helo.example (one two [198.51.100.25]) by gw', undefined],
+    ['a name without TCP-info', 'from helo.example by gw', undefined],
+    ['an unclosed comment', 'from helo.example (rdns [203.0.113.66] by gw', undefined],
+  ];
+  for (const [mta, value, ip] of formats) {
+    it(`${mta}: ${ip ?? 'no address'}`, () => {
+      assert.equal(receivedFrom(value)?.ip, ip, value);
+    });
+  }
+});
+
+describe('firstUntrustedHop: only what a trusted gateway wrote is read, and a field that cannot be read ends the walk', () => {
+  const gateways = new BlockList();
+  gateways.addSubnet('192.0.2.0', 24, 'ipv4');
+  const top = 'Received: from gw.contoso.com (gw.contoso.com [192.0.2.10]) by mx1.contoso.com with ESMTP id 1; Mon, 23 Nov 2026 09:20:12 +0000\r\n';
+  // What the client may write below the gateway's own field: a hop from fabrikam.example's SPF-listed server.
+  const forged = 'Received: from mx.fabrikam.example (mx.fabrikam.example [198.51.100.25]) by x with ESMTP id 2; Mon, 23 Nov 2026 09:20:10 +0000\r\n';
+  const hop = (fields: string, ingress?: { ip: string }) =>
+    firstUntrustedHop({ raw: `${fields}From: alice@fabrikam.example\r\n\r\nhi\r\n`, mailFrom: 'alice@fabrikam.example', rcptTo: ['bob@northwind.example'], ...(ingress === undefined ? {} : { ingress }) }, gateways);
+
+  it('the gateway\'s field names the client: that is the hop, whatever lies below it', () => {
+    const gatewayField = 'Received: from attacker.example (unknown [203.0.113.66]) by gw.contoso.com (Postfix) with ESMTP id 3; Mon, 23 Nov 2026 09:20:11 +0000\r\n';
+    assert.deepEqual(hop(top + gatewayField + forged, { ip: GATEWAY }), { source: 1, ip: '203.0.113.66', helo: 'attacker.example' });
+  });
+  it('an Exim gateway\'s field: the connecting address, not the HELO literal the client chose', () => {
+    const exim = 'Received: from [203.0.113.66] (helo=[198.51.100.25]) by gw.contoso.com with esmtp (Exim 4.96) id 1abc; Mon, 23 Nov 2026 09:20:11 +0000\r\n';
+    assert.equal(hop(top + exim, { ip: GATEWAY }).ip, '203.0.113.66');
+  });
+  it('a field whose address cannot be read ends the walk with no address: the forged field below is never reached', () => {
+    const unreadable = 'Received: from attacker.example (client said so) by gw.contoso.com with SMTP; Mon, 23 Nov 2026 09:20:11 +0000\r\n';
+    assert.deepEqual(hop(top + unreadable + forged, { ip: GATEWAY }), { source: 1, helo: 'attacker.example' });
+    const noFrom = 'Received: by gw.contoso.com with LMTP id 9; Mon, 23 Nov 2026 09:20:11 +0000\r\n';
+    assert.deepEqual(hop(top + noFrom + forged, { ip: GATEWAY }), { source: 1 });
+  });
+  it('without the connection\'s address the Received fields are not read at all', () => {
+    assert.deepEqual(hop(forged), { source: 'connection' });
+  });
+  it('a connection from outside the gateways is the hop', () => {
+    assert.deepEqual(hop(top + forged, { ip: '203.0.113.66' }), { source: 'connection', ip: '203.0.113.66' });
   });
 });
 
