@@ -39,10 +39,6 @@ export interface PostfixOptions {
   readonly filterNexthop?: string;
   /** A second submission listener with another milter (the bench compares milters). */
   readonly secondMilter?: string;
-  /** More submission listeners, each with its milter and `-o name=value` settings of its own (the bench compares configurations). */
-  readonly moreMilters?: readonly { readonly milter: string; readonly settings?: Readonly<Record<string, string>> }[];
-  /** `-o name=value` settings of the submission and second listeners (e.g. the milter_*_macros docs/postfix.md suggests). */
-  readonly milterSettings?: Readonly<Record<string, string>>;
 }
 
 export interface PostfixInstance {
@@ -52,8 +48,6 @@ export interface PostfixInstance {
   readonly mxPort: number;
   /** The listener with `secondMilter`, when given. */
   readonly secondPort: number | null;
-  /** The listeners of `moreMilters`, in order. */
-  readonly morePorts: readonly number[];
   readonly dir: string;
   /** The mail log so far. */
   log(): string;
@@ -131,12 +125,6 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   const submissionPort = await freeTcpPort();
   const mxPort = await freeTcpPort();
   const secondPort = options.secondMilter === undefined ? null : await freeTcpPort();
-  const morePorts: number[] = [];
-  for (let i = 0; i < (options.moreMilters?.length ?? 0); i++) morePorts.push(await freeTcpPort());
-  const settings = (values: Readonly<Record<string, string>> | undefined): string =>
-    Object.entries(values ?? {})
-      .map(([name, value]) => ` -o ${name}=${value}`)
-      .join('');
   const pools = Object.entries(options.pools);
 
   writeFileSync(
@@ -182,10 +170,9 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   ];
   writeFileSync(join(conf, 'main.cf'), `${main.join('\n')}\n`);
   const master = [
-    `127.0.0.1:${submissionPort} inet n - n - - smtpd -o syslog_name=postfix/submission${options.milter === undefined ? '' : ` -o smtpd_milters=${options.milter}${settings(options.milterSettings)}`}`,
+    `127.0.0.1:${submissionPort} inet n - n - - smtpd -o syslog_name=postfix/submission${options.milter === undefined ? '' : ` -o smtpd_milters=${options.milter}`}`,
     `127.0.0.1:${mxPort} inet n - n - - smtpd -o syslog_name=postfix/mx`,
-    ...(secondPort === null ? [] : [`127.0.0.1:${secondPort} inet n - n - - smtpd -o syslog_name=postfix/second -o smtpd_milters=${options.secondMilter}${settings(options.milterSettings)}`]),
-    ...morePorts.map((port, i) => `127.0.0.1:${port} inet n - n - - smtpd -o syslog_name=postfix/more${i} -o smtpd_milters=${options.moreMilters![i]!.milter}${settings(options.moreMilters![i]!.settings)}`),
+    ...(secondPort === null ? [] : [`127.0.0.1:${secondPort} inet n - n - - smtpd -o syslog_name=postfix/second -o smtpd_milters=${options.secondMilter}`]),
     ...pools.map(([, pool]) => `${pool.transport} unix - - n - - smtp -o smtp_bind_address=${pool.bind} -o smtp_helo_name=${pool.helo} -o syslog_name=postfix/${pool.transport}`),
   ];
   writeFileSync(join(conf, 'master.cf'), `${master.join('\n')}\n${SERVICES}`);
@@ -207,7 +194,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
     await stop();
     throw error;
   }
-  return { submissionPort, mxPort, secondPort, morePorts, dir, log, stop };
+  return { submissionPort, mxPort, secondPort, dir, log, stop };
 }
 
 function postfixUser(): { uid: number; gid: number } {
