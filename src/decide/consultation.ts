@@ -1,9 +1,10 @@
 // Asking the providers: every call starts at once, each has its own deadline (cut to the
-// decision's total), and one timer watches them all. A call that throws, rejects, hangs or
-// answers garbage becomes a failed verdict; nothing here rejects. One timer per decision rather
-// than one per call, and an AbortController only for a provider that takes a signal: at
-// hundreds of thousands of decisions a second, Node's timers and abort signals cost more than
-// the rules themselves, while a provider doing real I/O can afford its own signal.
+// decision's total), and nothing here rejects: a call that throws, rejects, hangs or answers
+// garbage becomes a failed verdict. The deadlines of every decision waiting on a provider are
+// watched by one timer for the whole process (see "One timer" below) and an AbortController is
+// made only for a provider that takes a signal: at tens of thousands of decisions a second,
+// a Node timer per decision and an abort signal per call cost more than the rules themselves,
+// while a provider doing real I/O can afford its own signal.
 
 import { show } from '../errors.js';
 import type { Verdict } from './types.js';
@@ -23,9 +24,6 @@ function describeError(error: unknown): string {
     return 'threw an error that cannot be described';
   }
 }
-
-/** Microtask turns a provider may take before the deadline timer is set. */
-const FREE_TURNS = 8;
 
 /** A provider call that answered with a promise: handed to a {@link Consultation} to wait for. */
 export interface Pending {
@@ -81,6 +79,71 @@ interface Call {
   readonly controller: AbortController | undefined;
 }
 
+// One timer: the consultations waiting on a provider are kept in a set, and one Node timer is set
+// for the earliest deadline among them. Waiting costs a decision an add and a delete, not a timer
+// of its own; the timer is set from setImmediate, after the event-loop turn's I/O callbacks and
+// promise jobs, so that a decision whose providers answer within the turn (in-memory providers
+// written as async functions) never touches it; and it is cleared as soon as nobody waits, so
+// that an idle process can exit. When it fires, it cuts off every call whose time is up and is
+// set again for the next deadline.
+
+/** Consultations with calls still open, each once. */
+const waiting = new Set<Consultation>();
+let timer: NodeJS.Timeout | undefined;
+/** When (performance.now()) the timer fires; Infinity when it is not set. */
+let timerAt = Infinity;
+let settingTimer = false;
+
+function setTimer(at: number): void {
+  clearTimeout(timer);
+  timerAt = at;
+  timer = setTimeout(onTimer, Math.max(0, at - performance.now()));
+}
+
+function clearTimer(): void {
+  clearTimeout(timer);
+  timer = undefined;
+  timerAt = Infinity;
+}
+
+function earliestDeadline(): number {
+  let earliest = Infinity;
+  for (const consultation of waiting) earliest = Math.min(earliest, consultation.nextDeadline());
+  return earliest;
+}
+
+/** From setImmediate: the timer for whoever still waits after the turn. */
+function setTimerAfterTurn(): void {
+  settingTimer = false;
+  if (timer === undefined && waiting.size > 0) setTimer(earliestDeadline());
+}
+
+function onTimer(): void {
+  timer = undefined;
+  timerAt = Infinity;
+  // performance.now(), not Date.now(): deadlines are durations, and a wall clock stepped back
+  // (NTP, an administrator) would otherwise hold a call open until the clock caught up.
+  const now = performance.now();
+  for (const consultation of [...waiting]) consultation.cutOffAt(now);
+  if (waiting.size > 0) setTimer(earliestDeadline());
+}
+
+function startWaiting(consultation: Consultation): void {
+  waiting.add(consultation);
+  if (timer !== undefined) {
+    const at = consultation.nextDeadline();
+    if (at < timerAt) setTimer(at);
+  } else if (!settingTimer) {
+    settingTimer = true;
+    setImmediate(setTimerAfterTurn);
+  }
+}
+
+function stopWaiting(consultation: Consultation): void {
+  waiting.delete(consultation);
+  if (waiting.size === 0 && timer !== undefined) clearTimer();
+}
+
 /**
  * The provider calls of one decision that answered with a promise: {@link watch} each, then
  * await {@link settled}. Deadlines count from `startMs`, `performance.now()` read before the
@@ -92,7 +155,6 @@ export class Consultation {
   readonly #signal: AbortSignal | undefined;
   readonly #start: number;
   #pending = 0;
-  #timer: NodeJS.Timeout | undefined;
   #finish: (() => void) | undefined;
   #onAbort: (() => void) | undefined;
 
@@ -131,11 +193,8 @@ export class Consultation {
   }
 
   /** Resolves when every call has answered or been cut off. Never rejects. */
-  async settled(): Promise<void> {
-    // In-memory providers answer within a few microtask turns: give them those before paying
-    // for a timer, which is then set for what is left of the earliest deadline.
-    for (let turn = 0; turn < FREE_TURNS && this.#pending > 0; turn++) await undefined;
-    if (this.#pending === 0) return;
+  settled(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#finish = resolve;
       // The caller may have aborted while the providers were being called.
@@ -143,12 +202,24 @@ export class Consultation {
         this.#cutOff(Infinity, 'cut off: the caller aborted the decision');
         return;
       }
-      this.#arm();
+      startWaiting(this);
       if (this.#signal !== undefined) {
         this.#onAbort = () => this.#cutOff(Infinity, 'cut off: the caller aborted the decision');
         this.#signal.addEventListener('abort', this.#onAbort, { once: true });
       }
     });
+  }
+
+  /** When (performance.now()) the earliest deadline of a call still open falls; Infinity when none is open. */
+  nextDeadline(): number {
+    let next = Infinity;
+    for (const call of this.#calls) if (call.verdict === undefined && call.deadlineMs < next) next = call.deadlineMs;
+    return this.#start + next;
+  }
+
+  /** Cuts off the calls whose deadline has passed at `now` (performance.now()), for the shared timer. */
+  cutOffAt(now: number): void {
+    this.#cutOff(now - this.#start);
   }
 
   /** Records a call's verdict, once: a later report (too late, or a thenable calling back twice) is ignored. */
@@ -160,19 +231,9 @@ export class Consultation {
   }
 
   #done(): void {
-    clearTimeout(this.#timer);
+    stopWaiting(this);
     if (this.#onAbort !== undefined) this.#signal!.removeEventListener('abort', this.#onAbort);
     this.#finish!();
-  }
-
-  /** Sets the timer for the earliest deadline still open. */
-  #arm(): void {
-    let next = Infinity;
-    for (const call of this.#calls) if (call.verdict === undefined && call.deadlineMs < next) next = call.deadlineMs;
-    clearTimeout(this.#timer);
-    // performance.now(), not Date.now(): deadlines are durations, and a wall clock stepped back
-    // (NTP, an administrator) would otherwise hold a call open until the clock caught up.
-    this.#timer = setTimeout(() => this.#cutOff(performance.now() - this.#start), Math.max(0, next - (performance.now() - this.#start)));
   }
 
   /** Fails every open call whose deadline has passed at `elapsedMs`. */
@@ -184,6 +245,5 @@ export class Consultation {
       const error = why ?? (call.cutToTotal ? `no answer within the decision deadline of ${call.deadlineMs} ms` : `no answer within ${call.deadlineMs} ms`);
       this.#settle(call, { state: 'failed', error });
     }
-    if (this.#pending > 0) this.#arm();
   }
 }
