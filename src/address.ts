@@ -263,6 +263,50 @@ export function parseAddressInFull(input: unknown, allowAddressLiteral: boolean)
   return { local, domain, address: domain === rawDomain ? text : `${local}@${domain}`, isAddressLiteral };
 }
 
+/**
+ * A local part in one spelling for each mailbox: a quoted string whose content is a dot-string
+ * unquoted (`"alice"` and `"al\ice"` are `alice`, RFC 5321 §4.1.2: the quotes and quoted-pairs
+ * are not part of the value), any other quoted string with only `"` and `\` escaped; a
+ * dot-string as it is.
+ */
+export function canonicalLocalPart(local: string): string {
+  if (local.length < 2 || local.charCodeAt(0) !== 0x22) return local;
+  const content = local.slice(1, -1).replace(/\\(.)/gsu, '$1');
+  return dotStringOctets(content) >= 0 ? content : `"${content.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** The key sending limits count an envelope sender under: its canonical local part and domain, lowercased. */
+export function senderLimitKey(sender: EnvelopeAddress): string {
+  const local = canonicalLocalPart(sender.local);
+  return (local === sender.local ? sender.address : `${local}@${sender.domain}`).toLowerCase();
+}
+
+/**
+ * The key sending limits and restrictions know a sender by, from an address or a login as an
+ * administrator or an MTA writes it: an envelope address (brackets or not) in its canonical form
+ * ({@link senderLimitKey}: `"Megan"@Bücher.DE` → `megan@xn--bcher-kva.de`), the null sender as
+ * `<>`, anything else (a SASL login) lowercased. The decision keys a message's sender this way
+ * (`message.submitter` when given, else `mailFrom`), so a restriction imposed or released under
+ * this key is the one the decision meets, whatever the spelling typed.
+ *
+ * @example
+ * ```ts
+ * limitKeyOf('<"Megan"@Contoso.COM>');
+ * // → 'megan@contoso.com'
+ * ```
+ */
+export function limitKeyOf(text: string): string {
+  if (typeof text !== 'string') throw new OutboundPoolsError('invalid-address', `A sender key must be a string, got ${show(text)}.`);
+  if (isNullSender(text)) return '<>';
+  let parsed: EnvelopeAddress | undefined;
+  try {
+    parsed = parseAddress(text, false);
+  } catch {
+    parsed = undefined;
+  }
+  return parsed === undefined ? text.toLowerCase() : senderLimitKey(parsed);
+}
+
 /** Whether an envelope sender is the null reverse-path (`''` or `<>`), used by DSNs (RFC 5321 §4.5.5). */
 export function isNullSender(mailFrom: string): boolean {
   return mailFrom === '' || mailFrom === '<>';

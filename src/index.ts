@@ -65,7 +65,7 @@ export {
   type Pool,
 } from './policy.js';
 export { OutboundPoolsError, type OutboundPoolsErrorCode } from './errors.js';
-export { parseEnvelopeAddress, isNullSender, normaliseDomain, type EnvelopeAddress } from './address.js';
+export { parseEnvelopeAddress, isNullSender, limitKeyOf, normaliseDomain, type EnvelopeAddress } from './address.js';
 export { checkMailHost } from './dns/mail-host.js';
 export { createStaticResolver, type StaticZone, type StaticZoneEntry } from './providers/static-dns.js';
 export type * from './providers/types.js';

@@ -3,6 +3,7 @@
 // administrator. The limiter's own methods (restricted, release, restrict) do the work; this
 // file reads the command line and prints their answers for a person or, with --json, a script.
 
+import { limitKeyOf } from '../address.js';
 import type { RestrictedSender, RestrictionCause } from '../providers/types.js';
 import { parseCommandLine } from './args.js';
 import { redisRateLimiter } from './decide.js';
@@ -13,7 +14,9 @@ export const RESTRICTED_USAGE = `Usage: outbound-pools restricted list --redis-u
        outbound-pools restricted release <sender> --redis-url <url> [--json]
        outbound-pools restricted restrict <sender> --redis-url <url> [--until <time>] [--reason <text>] [--json]
 
-The restricted senders of the Redis rate limiter every node of a fleet shares (docs/limits.md):
+The restricted senders of the Redis rate limiter every node of a fleet shares (docs/limits.md).
+<sender> is an envelope address or a SASL login, keyed as decisions key it (lowercased, an
+address in its canonical form: <"Megan"@Bücher.DE> is megan@xn--bcher-kva.de):
   list       the senders restricted now: since when, why (a limit, spam, an administrator), until when
   release    lift a sender's restriction; it is not restricted again automatically (by a limit
              or by spam) until the next UTC day, as Microsoft's release does
@@ -84,7 +87,11 @@ export async function runRestricted(args: readonly string[], io: CliIo): Promise
     io.stdout(`${RESTRICTED_USAGE}\n`);
     return 0;
   }
-  const [action, key, ...extra] = positionals;
+  const [action, typed, ...extra] = positionals;
+  // The sender as the decision keys it, whatever the spelling typed (`<Megan@Contoso.com>`, a
+  // quoted local part, a U-label domain, a login in capitals): else a restriction would never
+  // meet the decisions it was meant for.
+  const key = typed === undefined ? undefined : limitKeyOf(typed);
   if (action === undefined) throw new UsageError(`restricted needs an action: ${ACTIONS.join(', ')}.`);
   if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown action "${action}"; known: ${ACTIONS.join(', ')}.`);
   const chosen = action as Action;

@@ -2,7 +2,8 @@
 // recipients split into internal and external, and NDR-ness settled (rule 4).
 
 import { isIP } from '../ip.js';
-import { isNullSender, normaliseDomain, parseEnvelopeAddress, type EnvelopeAddress } from '../address.js';
+import { isNullSender, limitKeyOf, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
+import { messageIdHash } from '../providers/limit-windows.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
@@ -53,6 +54,8 @@ const INGRESS_KEYS = new Set(['ip', 'helo', 'mailFrom']);
 /** RFC 1035 §2.3.4: a name is at most 255 octets; a HELO argument is a name or an address literal. */
 const MAX_HELO_LENGTH = 255;
 const CONTROL = /[\x00-\x1f\x7f]/;
+// A lone surrogate has no UTF-8 form: a key holding one would be another key on Redis (U+FFFD).
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
 /** RFC 5321 §4.5.3.1.3: a reverse-path is at most 256 octets with its angle brackets; twice that, for UTF-8 and slack. */
 const MAX_INGRESS_PATH = 512;
 
@@ -150,8 +153,8 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   }
   if (count === 0) throw invalid('rcptTo must be a non-empty array of addresses.');
   if (count > MAX_RECIPIENTS) throw invalid(`rcptTo has ${count} addresses; at most ${MAX_RECIPIENTS} are accepted in one call.`);
-  if (submitter !== undefined && (typeof submitter !== 'string' || submitter.length === 0 || submitter.length > MAX_SUBMITTER_LENGTH || CONTROL.test(submitter))) {
-    throw invalid(`submitter must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(submitter)}.`);
+  if (submitter !== undefined && (typeof submitter !== 'string' || submitter.length === 0 || submitter.length > MAX_SUBMITTER_LENGTH || CONTROL.test(submitter) || LONE_SURROGATE.test(submitter))) {
+    throw invalid(`submitter must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters (no lone surrogates), got ${show(submitter)}.`);
   }
   const { queueId } = message;
   if (queueId !== undefined && (typeof queueId !== 'string' || queueId.length === 0 || queueId.length > MAX_SUBMITTER_LENGTH || CONTROL.test(queueId))) {
@@ -161,8 +164,8 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   if (autoForwarded !== undefined && typeof autoForwarded !== 'boolean') throw invalid(`autoForwarded must be true or false, got ${show(autoForwarded)}.`);
   const groups = checkGroups(message.groups);
   const { tenant } = message;
-  if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > MAX_SUBMITTER_LENGTH || CONTROL.test(tenant))) {
-    throw invalid(`tenant must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters, got ${show(tenant)}.`);
+  if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length === 0 || tenant.length > MAX_SUBMITTER_LENGTH || CONTROL.test(tenant) || LONE_SURROGATE.test(tenant))) {
+    throw invalid(`tenant must be a non-empty string of at most ${MAX_SUBMITTER_LENGTH} printable characters (no lone surrogates), got ${show(tenant)}.`);
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // An index loop reads holes as undefined, refused like any non-string (map would skip them).
@@ -192,13 +195,34 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
     headerFromDomain: headerFromDomain === null || fromIsSender ? headerFromDomain : detach(headerFromDomain),
     messageId: fields?.messageId === undefined ? null : detach(fields.messageId),
-    limitKey: submitter ?? sender?.address.toLowerCase() ?? '<>',
+    retryKey: fields?.messageId === undefined ? null : retryKeyOf(fields.messageId, recipients),
+    limitKey: submitter !== undefined ? limitKeyOf(submitter) : sender !== null ? senderLimitKey(sender) : '<>',
     senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
     ndr: ndrVerdict(sender, fields),
     groups,
     autoForwarded: autoForwarded === true,
     tenant: tenant ?? null,
   };
+}
+
+/** 2²¹: messageIdHash's 53 bits as two lanes of 32 and 21. */
+const LOW_LANE = 2_097_152;
+
+/**
+ * What a rate limiter remembers of a message so that its retry counts once: the Message-ID
+ * bound to the recipients. The id is the client's to write; bound to the recipients, reusing it
+ * for another message (other recipients) is no retry, and counts. A digest of the recipient
+ * addresses in any order (two sums of their hashes), not the addresses themselves.
+ */
+function retryKeyOf(messageId: string, recipients: readonly EnvelopeAddress[]): string {
+  let high = 0;
+  let low = 0;
+  for (const recipient of recipients) {
+    const hash = messageIdHash(recipient.address);
+    high = (high + Math.floor(hash / LOW_LANE)) % 4_294_967_296;
+    low = (low + (hash % LOW_LANE)) % 4_294_967_296;
+  }
+  return `${messageId}\u0000${recipients.length}.${high}.${low}`;
 }
 
 /** `message.groups`: a copy (frozen) of at most {@link MAX_GROUPS} names without control characters. */

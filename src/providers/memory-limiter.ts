@@ -287,6 +287,12 @@ function addIdBit(state: SenderCounters, hash: number): void {
   else state.idHigh |= 1 << (slot - 30);
 }
 
+/**
+ * The time of a remembered id whose one free retry was used: older than any memory, so the next
+ * message with that id counts (and is remembered again).
+ */
+const SPENT = Number.NEGATIVE_INFINITY;
+
 /** The position of `hash` in the sender's remembered ids, or -1. */
 function findId(ids: number[], hash: number): number {
   for (let i = 0; i < ids.length; i += 2) if (ids[i] === hash) return i;
@@ -524,8 +530,12 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     let idAt = -1;
     if (idHash >= 0 && state !== undefined && state.ids !== null && mayHoldId(state, idHash)) {
       idAt = findId(state.ids, idHash);
-      // A retry of a counted message: counted once, for the sender and for its tenant.
-      if (idAt >= 0 && nowMs - state.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) return COUNTED;
+      // A retry of a counted message: counted once, for the sender and for its tenant. The
+      // retry spends the id: the next message with it counts (an id is the client's to reuse).
+      if (idAt >= 0 && nowMs - state.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) {
+        state.ids[idAt + 1] = SPENT;
+        return COUNTED;
+      }
     }
 
     const increments = incrementsOf(request.internalRecipients, request.externalRecipients);
@@ -584,8 +594,11 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     let idAt = -1;
     if (idHash >= 0 && spam.ids !== null) {
       idAt = findId(spam.ids, idHash);
-      // A retry of a reported message: counted once, restricts nothing more.
-      if (idAt >= 0 && nowMs - spam.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) return { count: windowCount(spam[window], bucket), restriction: null };
+      // A retry of a reported message: counted once, restricts nothing more; the id is spent.
+      if (idAt >= 0 && nowMs - spam.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) {
+        spam.ids[idAt + 1] = SPENT;
+        return { count: windowCount(spam[window], bucket), restriction: null };
+      }
     }
     spam.hour = addTo(spam.hour, spamBucket(nowMs, 'hour'), 1);
     spam.day = addTo(spam.day, spamBucket(nowMs, 'day'), 1);

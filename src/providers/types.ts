@@ -157,7 +157,13 @@ export interface TenantBreach {
 export interface ConsumeRequest {
   /** The sender key: the submitter when given, else the envelope sender. */
   readonly key: string;
-  /** Retries of the same message (same id) count once. */
+  /**
+   * The message's id for retries: a message whose id was counted for this key in the last 24 h
+   * is a retry, answered counted without counting again — once: the retry spends the id, and
+   * the next message with it counts (and is remembered again). So a sender that reuses one id
+   * gets at most one free message per counted one. The decision passes the Message-ID bound to
+   * the recipients (`Envelope.retryKey`): an id reused for other recipients is no retry at all.
+   */
   readonly messageId?: string;
   readonly internalRecipients: number;
   readonly externalRecipients: number;
@@ -188,7 +194,8 @@ export interface ConsumeResult {
 
 /**
  * A message judged spam (rule 6), reported to the limiter when the policy has
- * `spam.restrictAfter`. Retries of the same message (same id) count once.
+ * `spam.restrictAfter`. A retry of a reported message (same id) counts once, as for
+ * {@link ConsumeRequest.messageId}: the retry spends the id.
  */
 export interface SpamReport {
   readonly key: string;

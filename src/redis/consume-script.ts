@@ -216,7 +216,11 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     local at = string.find(ids, id, 1, true)
     while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
     if at then
-      if tonumber(string.sub(ids, at + 16, at + 28)) > now - 86400000 then return 2 end
+      if tonumber(string.sub(ids, at + 16, at + 28)) > now - 86400000 then
+        -- A retry counts once: its record is spent (time 0), so the next message with the id counts.
+        redis.call('HSET', skey, 'd', string.sub(ids, 1, at + 15) .. '0000000000000' .. string.sub(ids, at + 29))
+        return 2
+      end
       idAt = at
     end
   end
@@ -296,6 +300,10 @@ end
 local out = {}
 local k = 1
 local c = 0
+-- Every record must be read, or the later ones would be decided against the wrong KEYS.
+local _, records = string.gsub(ARGV[1], ';', ';')
+local _, readable = string.gsub(ARGV[1], '%-?%d+,%d+,%d+,%d*,%d,%-?%d+;', '')
+if records ~= readable then return redis.error_reply('outbound-pools: a malformed record in the batch') end
 for now, internal, external, id, tmode, cap in string.gmatch(ARGV[1], '(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);') do
   tmode = tonumber(tmode)
   local skey = KEYS[k]
@@ -372,7 +380,8 @@ export const MAX_SPAM_RECORDS = 1_000;
  * A spam report: KEYS[1] the sender's hash; ARGV now (ms), the message id's hash as 16 digits
  * ('' for none), the count that restricts, the window in ms, 'hour' or 'day', the action.
  * Reports are 29-character records in `s` (16-digit id hash or 16 dashes, 13-digit time) for
- * 24 h, at most MAX_SPAM_RECORDS; a retry of an id already reported counts once. Answers `{count
+ * 24 h, at most MAX_SPAM_RECORDS; a retry of an id already reported counts once (the id is then
+ * spent: its record keeps its time, without the id). Answers `{count
  * in the window, restricted (0|1), until ms or 'inf', reason}`.
  */
 export const SPAM_SCRIPT = `${HELPERS}
@@ -389,8 +398,13 @@ for j = 1, #s, 29 do
   local t = tonumber(string.sub(s, j + 16, j + 28))
   if t and t > now - 86400000 then
     local record = string.sub(s, j, j + 28)
+    -- A retry of a reported message counts once: its record loses the id (it still counts in the
+    -- window), so the next report with the id counts.
+    if not seen and id ~= '' and string.sub(record, 1, 16) == id then
+      seen = true
+      record = '----------------' .. string.sub(record, 17, 29)
+    end
     kept[#kept + 1] = record
-    if id ~= '' and string.sub(record, 1, 16) == id then seen = true end
   end
 end
 if not seen then

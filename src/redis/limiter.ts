@@ -246,8 +246,17 @@ function checkNow(now: unknown, what: string): number {
   return ms;
 }
 
+/**
+ * The most recipients a request may count: far above any message (decidePool takes at most
+ * 100,000), and written in plain digits in the batch record (a number of 10²¹ or more would be
+ * written with an exponent, which the script's pattern does not read).
+ */
+const MAX_COUNT = 1_000_000_000;
+
 function count(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a whole number ≥ 0, got ${show(value)}.`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_COUNT) {
+    throw new TypeError(`${name} must be a whole number from 0 to ${MAX_COUNT.toLocaleString('en-US')}, got ${show(value)}.`);
+  }
   return value;
 }
 

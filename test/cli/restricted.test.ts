@@ -72,6 +72,21 @@ describe('outbound-pools restricted (a real redis-server)', () => {
     assert.deepEqual(JSON.parse(after.stdout), []);
   });
 
+  it('a sender typed in another spelling is keyed as decisions key it: the restriction meets them', async () => {
+    const restrict = await run(['restricted', 'restrict', '<"Kim"@Bücher.DE>', '--redis-url', redis.url, '--now', at(0), '--json']);
+    assert.equal(restrict.status, 0, restrict.stderr);
+    assert.equal((JSON.parse(restrict.stdout) as { key: string }).key, 'kim@xn--bcher-kva.de');
+    const policy = join(dir, 'spelling.json');
+    writeFileSync(policy, JSON.stringify({ acceptedDomains: ['contoso.com'], deadlines: { rateLimiterMs: 15_000, totalMs: 20_000 } }));
+    const envelope = join(dir, 'spelling.jsonl');
+    writeFileSync(envelope, `${JSON.stringify({ id: 'k', mailFrom: 'KIM@bücher.de', rcptTo: ['lee@adventure-works.example'] })}\n`);
+    const decided = await run(['decide', envelope, '--policy', policy, '--redis-url', redis.url, '--now', at(HOUR), '--json']);
+    assert.equal(decided.status, 0, decided.stderr);
+    assert.equal((JSON.parse(decided.stdout.trim().split('\n')[0]!) as { reasons: { code: string }[] }).reasons[0]!.code, 'sender-restricted');
+    const release = await run(['restricted', 'release', 'Kim@XN--BCHER-KVA.DE', '--redis-url', redis.url, '--now', at(HOUR)]);
+    assert.equal(release.status, 0, release.stderr);
+  });
+
   it('lists a restriction a limit imposed while deciding, with its window and set', async () => {
     const policy = join(dir, 'block-user.json');
     writeFileSync(policy, JSON.stringify({

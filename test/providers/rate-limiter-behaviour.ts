@@ -413,10 +413,10 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
     });
 
     describe('retries', () => {
-      it('the same messageId counts once', async () => {
+      it('a retry (the messageId of a counted message) counts once', async () => {
         const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 2, recipientsPerDay: 5 })]);
         assertCounted(await send(0, { external: 2, messageId: '<a@fabrikam.example>' }));
-        for (let i = 1; i < 4; i++) assertCounted(await send(i * SECOND, { external: 2, messageId: '<a@fabrikam.example>' }));
+        assertCounted(await send(SECOND, { external: 2, messageId: '<a@fabrikam.example>' }));
         assertCounted(await send(5 * SECOND, { external: 2, messageId: '<b@fabrikam.example>' }));
         assert.deepEqual(
           (await send(6 * SECOND, { external: 2, messageId: '<c@fabrikam.example>' })).breaches.map((b) => [b.window, b.used]),
@@ -427,6 +427,16 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         );
         // A retry of a counted message is still fine while the window is full.
         assertCounted(await send(7 * SECOND, { external: 2, messageId: '<b@fabrikam.example>' }));
+      });
+
+      it('a retry spends the id: a sender reusing one id gets at most one free message per counted one', async () => {
+        const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 2 })]);
+        const id = { messageId: '<same@fabrikam.example>' };
+        assertCounted(await send(0, id)); // counted: 1
+        assertCounted(await send(SECOND, id)); // the retry, free
+        assertCounted(await send(2 * SECOND, id)); // counted again: 2
+        assertCounted(await send(3 * SECOND, id)); // its retry, free
+        assert.deepEqual((await send(4 * SECOND, id)).breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 2]]);
       });
 
       it("a refused message's retry is evaluated again, and counted once when it fits", async () => {
@@ -667,10 +677,11 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const tenant = newTenant();
         const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 3 });
         assertCounted(plain(await send(0, { external: 2, messageId: '<m1@fabrikam.example>' })));
-        assertCounted(plain(await send(SECOND, { external: 2, messageId: '<m1@fabrikam.example>' })));
         assertCounted(plain(await send(2 * SECOND, { external: 1, messageId: '<m2@fabrikam.example>' })));
         assert.deepEqual(await send(3 * SECOND, { external: 1, messageId: '<m3@fabrikam.example>' }), refusedByTenant(tenant, 3, 3));
         assertCounted(plain(await send(4 * SECOND, { external: 2, messageId: '<m1@fabrikam.example>' })));
+        // The retry spent the id: the next message with it is counted, and the cap refuses it.
+        assert.deepEqual(await send(5 * SECOND, { external: 2, messageId: '<m1@fabrikam.example>' }), refusedByTenant(tenant, 3, 3));
       });
 
       it('different tenants are independent', async () => {
@@ -749,12 +760,22 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
         assert.deepEqual(await report(key, after, 0, '<s1@fabrikam.example>'), { count: 1, restriction: null });
         assert.deepEqual(await report(key, after, SECOND, '<s1@fabrikam.example>'), { count: 1, restriction: null });
-        assert.deepEqual(await report(key, after, 2 * SECOND, '<s1@fabrikam.example>'), { count: 1, restriction: null });
         assert.equal(await limiter.restriction(key, at(3 * SECOND)), null);
         const second = await report(key, after, 3 * SECOND, '<s2@fabrikam.example>');
         assert.equal(second.count, 2);
         assert.notEqual(second.restriction, null);
         await limiter.release(key, at(4 * SECOND));
+      });
+
+      it('a report retry spends the id: one id reused for spam counts every other time', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
+        assert.deepEqual(await report(key, after, 0, '<same@fabrikam.example>'), { count: 1, restriction: null });
+        assert.deepEqual(await report(key, after, SECOND, '<same@fabrikam.example>'), { count: 1, restriction: null });
+        const third = await report(key, after, 2 * SECOND, '<same@fabrikam.example>');
+        assert.equal(third.count, 2);
+        assert.notEqual(third.restriction, null);
+        await limiter.release(key, at(3 * SECOND));
       });
 
       it("different senders' spam counts apart", async () => {

@@ -139,6 +139,34 @@ describe('redis limiter across processes', () => {
   });
 });
 
+describe('redis limiter: every message of a batch is decided against its own key', () => {
+  it('a count that would print with an exponent is refused, and the message sent in the same turn is counted under its own key', async () => {
+    const server = await sharedRedis();
+    const prefix = `batch-${randomUUID()}:`;
+    const limiter = createRedisRateLimiter({ url: server.url, prefix, commandTimeoutMs: 5_000 });
+    const limits: LimitSet[] = [{ name: 'all', messagesPerMinute: 100, action: 'block' }];
+    const now = new Date();
+    try {
+      // Both in one event-loop turn: one batch, were the first not refused before it.
+      const [huge, fine] = await Promise.allSettled([
+        limiter.consume({ key: 'a@contoso.com', internalRecipients: 0, externalRecipients: 1e21, limits, now }),
+        limiter.consume({ key: 'b@contoso.com', internalRecipients: 0, externalRecipients: 1, limits, now }),
+      ]);
+      assert.equal(huge.status, 'rejected');
+      assert.match(String((huge as PromiseRejectedResult).reason), /externalRecipients must be a whole number from 0 to 1,000,000,000/);
+      assert.equal(fine.status === 'fulfilled' && fine.value.counted, true);
+      const client = new Redis(server.url);
+      try {
+        assert.deepEqual((await client.keys(`${prefix}*`)).sort(), [`${prefix}{b@contoso.com}`]);
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await limiter.close();
+    }
+  });
+});
+
 describe('redis limiter: bounded memory and load', () => {
   it('remembers at most maxMessageIdsPerSender ids per sender, each in a few bytes whatever its length', async () => {
     const server = await sharedRedis();
