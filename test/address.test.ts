@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isNullSender, normaliseDomain, parseAddressInFull, parseCommonAddress, parseEnvelopeAddress, type EnvelopeAddress } from '../src/address.js';
+import { isNullSender, limitKeyOf, normaliseDomain, parseAddressInFull, parseCommonAddress, parseEnvelopeAddress, type EnvelopeAddress } from '../src/address.js';
 import { OutboundPoolsError } from '../src/errors.js';
 import { decodePunycode } from '../src/punycode.js';
 // Deprecated for applications, still in Node 22 and 24: an independent RFC 3492 implementation to test against.
@@ -475,4 +475,28 @@ describe('parseEnvelopeAddress properties', () => {
       { numRuns: 500 },
     );
   });
+});
+
+describe('limitKeyOf: one key per mailbox or login, as decisions key the sender', () => {
+  const cases: [typed: string, key: string][] = [
+    ['alice@contoso.com', 'alice@contoso.com'],
+    ['<Alice@Contoso.COM>', 'alice@contoso.com'],
+    ['"alice"@contoso.com', 'alice@contoso.com'],
+    ['"al\\ice"@contoso.com', 'alice@contoso.com'],
+    ['"a b"@contoso.com', '"a b"@contoso.com'],
+    ['"a\\ b"@contoso.com', '"a b"@contoso.com'],
+    ['"a\\"b"@contoso.com', '"a\\"b"@contoso.com'],
+    ['megan@Bücher.DE', 'megan@xn--bcher-kva.de'],
+    ['alice@contoso.com.', 'alice@contoso.com'],
+    ['', '<>'],
+    ['<>', '<>'],
+    ['Megan', 'megan'],
+    ['CONTOSO\\Megan', 'contoso\\megan'],
+  ];
+  for (const [typed, key] of cases) {
+    it(`${JSON.stringify(typed)} → ${JSON.stringify(key)}`, () => {
+      assert.equal(limitKeyOf(typed), key);
+      assert.equal(limitKeyOf(key), key, 'a key is its own key');
+    });
+  }
 });
