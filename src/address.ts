@@ -298,13 +298,17 @@ export function senderLimitKey(sender: EnvelopeAddress): string {
 export function limitKeyOf(text: string): string {
   if (typeof text !== 'string') throw new OutboundPoolsError('invalid-address', `A sender key must be a string, got ${show(text)}.`);
   if (isNullSender(text)) return '<>';
-  let parsed: EnvelopeAddress | undefined;
-  try {
-    parsed = parseAddress(text, false);
-  } catch {
-    parsed = undefined;
+  // A login without '@' (the usual submitter) is no address: spared the parser and its error.
+  if (text.indexOf('@') < 0) return text.toLowerCase();
+  let parsed = parseCommonAddress(text);
+  if (parsed === undefined) {
+    try {
+      parsed = parseAddressInFull(text, false);
+    } catch {
+      return text.toLowerCase();
+    }
   }
-  return parsed === undefined ? text.toLowerCase() : senderLimitKey(parsed);
+  return senderLimitKey(parsed);
 }
 
 /** Whether an envelope sender is the null reverse-path (`''` or `<>`), used by DSNs (RFC 5321 §4.5.5). */

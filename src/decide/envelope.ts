@@ -3,7 +3,6 @@
 
 import { isIP } from '../ip.js';
 import { isNullSender, limitKeyOf, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
-import { messageIdHash } from '../providers/limit-windows.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
@@ -195,7 +194,6 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
     headerFromDomain: headerFromDomain === null || fromIsSender ? headerFromDomain : detach(headerFromDomain),
     messageId: fields?.messageId === undefined ? null : detach(fields.messageId),
-    retryKey: fields?.messageId === undefined ? null : retryKeyOf(fields.messageId, recipients),
     limitKey: submitter !== undefined ? limitKeyOf(submitter) : sender !== null ? senderLimitKey(sender) : '<>',
     senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
     ndr: ndrVerdict(sender, fields),
@@ -203,26 +201,6 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     autoForwarded: autoForwarded === true,
     tenant: tenant ?? null,
   };
-}
-
-/** 2²¹: messageIdHash's 53 bits as two lanes of 32 and 21. */
-const LOW_LANE = 2_097_152;
-
-/**
- * What a rate limiter remembers of a message so that its retry counts once: the Message-ID
- * bound to the recipients. The id is the client's to write; bound to the recipients, reusing it
- * for another message (other recipients) is no retry, and counts. A digest of the recipient
- * addresses in any order (two sums of their hashes), not the addresses themselves.
- */
-function retryKeyOf(messageId: string, recipients: readonly EnvelopeAddress[]): string {
-  let high = 0;
-  let low = 0;
-  for (const recipient of recipients) {
-    const hash = messageIdHash(recipient.address);
-    high = (high + Math.floor(hash / LOW_LANE)) % 4_294_967_296;
-    low = (low + (hash % LOW_LANE)) % 4_294_967_296;
-  }
-  return `${messageId}\u0000${recipients.length}.${high}.${low}`;
 }
 
 /** `message.groups`: a copy (frozen) of at most {@link MAX_GROUPS} names without control characters. */

@@ -226,7 +226,7 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
       signal,
     );
   }
-  const { limitKey: key, retryKey: messageId, internalRecipients, externalRecipients } = envelope;
+  const { limitKey: key, messageId, internalRecipients, externalRecipients } = envelope;
   const { limits } = policy;
   // Two literals rather than a spread: the same fields in the same order either way.
   const request: ConsumeRequest =
@@ -240,7 +240,7 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
 /** The request of a message with a tenant (rule 11): it counts for the tenant too, capped when the policy says so. */
 function tenantRequest(envelope: Envelope, key: string, policy: Policy, now: Date): ConsumeRequest {
   const tenant: TenantLimitRequest = policy.tenantLimits === null ? { key } : { key, externalRecipientsPerDay: policy.tenantLimits.externalRecipientsPerDay };
-  const { limitKey, retryKey: messageId, internalRecipients, externalRecipients } = envelope;
+  const { limitKey, messageId, internalRecipients, externalRecipients } = envelope;
   const { limits } = policy;
   return messageId === null
     ? { key: limitKey, internalRecipients, externalRecipients, limits, tenant, now }

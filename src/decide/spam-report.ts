@@ -25,9 +25,9 @@ const NO_REPORT_SPAM = 'it has no reportSpam() to count spam messages with, so p
  */
 export function askSpamReport(limiter: RateLimiter, envelope: Envelope, restrictAfter: SpamRestrictAfter, now: Date, signal: AbortSignal | undefined): Verdict<unknown> | Pending {
   const report: SpamReport =
-    envelope.retryKey === null
+    envelope.messageId === null
       ? { key: envelope.limitKey, restrictAfter, now }
-      : { key: envelope.limitKey, messageId: envelope.retryKey, restrictAfter, now };
+      : { key: envelope.limitKey, messageId: envelope.messageId, restrictAfter, now };
   return ask(
     () => {
       const sync = limiter.reportSpamSync;

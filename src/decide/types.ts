@@ -120,12 +120,6 @@ export interface Envelope {
   readonly headerFromDomain: string | null;
   readonly messageId: string | null;
   /**
-   * What the rate limiter is given as the message's id: the Message-ID bound to the recipients,
-   * so that a retry (same id, same recipients) counts once and reusing an id for another
-   * message does not (null without a Message-ID).
-   */
-  readonly retryKey: string | null;
-  /**
    * The key for sending limits: the submitter, else the envelope sender (`<>` for the null
    * sender), in the form `limitKeyOf` gives (lowercased; an address canonical).
    */

@@ -160,9 +160,8 @@ export interface ConsumeRequest {
   /**
    * The message's id for retries: a message whose id was counted for this key in the last 24 h
    * is a retry, answered counted without counting again — once: the retry spends the id, and
-   * the next message with it counts (and is remembered again). So a sender that reuses one id
-   * gets at most one free message per counted one. The decision passes the Message-ID bound to
-   * the recipients (`Envelope.retryKey`): an id reused for other recipients is no retry at all.
+   * the next message with it counts (and is remembered again). The id is the client's to write:
+   * a sender that reuses one id on every message gets at most one free message per counted one.
    */
   readonly messageId?: string;
   readonly internalRecipients: number;

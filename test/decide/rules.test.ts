@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { decideFromVerdicts, decidePool, type VerdictsInput } from '../../src/decide/gather.js';
 import type { Decision, OutboundMessage } from '../../src/decide/types.js';
 import { createPolicy, type PolicyInput } from '../../src/policy.js';
-import { readEnvelope } from '../../src/decide/envelope.js';
 import { createPolicySet } from '../../src/policy-set.js';
 import { createStaticResolver } from '../../src/providers/static-dns.js';
 import type { ConsumeRequest, ConsumeResult, LimitBreach, RateLimiter, Restriction, SpamReport, SpamReportResult } from '../../src/providers/types.js';
@@ -304,8 +303,7 @@ describe('restriction after spam (SPEC §7, spam.restrictAfter)', () => {
     assert.deepEqual(first.reasons[1]!.detail, { count: 3, window: 'hour', action: 'block-user-for-today', until });
     assert.equal(first.reasons[1]!.rule, 6);
     assert.deepEqual(first.verdicts.spamReport, { state: 'provided', value: third() });
-    assert.deepEqual(reports, [{ key: 'user-42', messageId: readEnvelope(spamMessage, createPolicy(counting)).retryKey, restrictAfter, now: NOW }]);
-    assert.ok(reports[0]!.messageId!.startsWith('<m-1@contoso.com>'));
+    assert.deepEqual(reports, [{ key: 'user-42', messageId: '<m-1@contoso.com>', restrictAfter, now: NOW }]);
     const next = await decidePool({ ...spamMessage, spam: { score: 0 } }, { policy: counting, providers: { rateLimiter: limiter }, now: NOW });
     assert.deepEqual([next.action, next.reasons[0]!.code], ['block', 'sender-restricted']);
     assert.equal(next.reasons[0]!.detail?.['cause'], 'spam');
