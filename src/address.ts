@@ -2,7 +2,7 @@
 // parsed once at the edge so that the rules only ever see clean, normalised values.
 
 import { isIPv4, isIPv6 } from './ip.js';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { OutboundPoolsError, show } from './errors.js';
 import { aLabelToUnicode } from './punycode.js';
 
@@ -85,11 +85,31 @@ export function normaliseDomain(domain: string): string | null {
   if (fast !== undefined) return fast;
   if (NOT_IN_DOMAIN.test(domain) || LONE_SURROGATE.test(domain)) return null;
   const ascii = domainToASCII(domain);
-  if (ascii === '') return null;
+  if (ascii === '' || !onlyCaseMapped(domain, ascii)) return null;
   const checked = asciiDomain(ascii);
   if (checked !== undefined) return checked;
   const labels = (ascii.endsWith('.') ? ascii.slice(0, -1) : ascii).split('.');
   return labels.length >= 2 && ascii.length <= MAX_DOMAIN_OCTETS && labels.every(isLabel) ? labels.join('.') : null;
+}
+
+/**
+ * Whether domainToASCII changed `domain` no more than IDNA2008 does: case, Unicode normalisation
+ * (NFC) and U-labels to A-labels, label by label. UTS-46, which it applies, also maps characters
+ * no domain name holds — a zero-width space or a soft hyphen (removed), fullwidth letters, the
+ * ideographic full stop (a dot) — onto a plain name: `con\u200Btoso.com` would become
+ * `contoso.com`, an accepted domain, while the message leaves with the other name. Such input is
+ * not a domain name.
+ */
+function onlyCaseMapped(domain: string, ascii: string): boolean {
+  const given = (domain.endsWith('.') ? domain.slice(0, -1) : domain).split('.');
+  const mapped = (ascii.endsWith('.') ? ascii.slice(0, -1) : ascii).split('.');
+  if (given.length !== mapped.length) return false;
+  for (let i = 0; i < given.length; i++) {
+    const label = given[i]!.toLowerCase();
+    if (label === mapped[i]) continue;
+    if (domainToUnicode(mapped[i]!) !== label.normalize('NFC')) return false;
+  }
+  return true;
 }
 
 /**

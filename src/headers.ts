@@ -402,6 +402,49 @@ export function parseContentType(value: string): ContentType | null {
 }
 
 /**
+ * A Content-Type parameter as RFC 2231 lets it be written: plain (`name=value`), extended
+ * (`name*=charset'lang'%XX…`), or in numbered sections (`name*0=…`, `name*1*=%XX…`), joined
+ * in order. Undefined when the parameter is absent; null when it is written in an extended form
+ * that cannot be read (no charset'language' prefix, a bad %-escape, over 100 sections).
+ */
+export function contentTypeParameter(parameters: ReadonlyMap<string, string>, name: string): string | null | undefined {
+  const plain = parameters.get(name);
+  if (plain !== undefined) return plain;
+  const extended = parameters.get(`${name}*`);
+  if (extended !== undefined) return decodeExtendedValue(extended, true);
+  let joined = '';
+  for (let n = 0; n <= 100; n++) {
+    const section = parameters.get(`${name}*${n}`);
+    if (section !== undefined) {
+      joined += section;
+      continue;
+    }
+    const encoded = parameters.get(`${name}*${n}*`);
+    if (encoded === undefined) return n === 0 ? undefined : joined;
+    const decoded = decodeExtendedValue(encoded, n === 0);
+    if (decoded === null) return null;
+    joined += decoded;
+  }
+  return null;
+}
+
+/** An RFC 2231 extended value: %-escapes decoded (as UTF-8), after the `charset'language'` prefix of a first section. */
+function decodeExtendedValue(value: string, prefixed: boolean): string | null {
+  let text = value;
+  if (prefixed) {
+    const first = text.indexOf("'");
+    const second = first < 0 ? -1 : text.indexOf("'", first + 1);
+    if (second < 0) return null;
+    text = text.slice(second + 1);
+  }
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The domain of the first mailbox in a From field (`"Name" <user@example.org>`,
  * `user@example.org`, `Group: a@x, b@y;`), or undefined when it has none. Angle brackets and
  * commas inside quoted display names do not count.

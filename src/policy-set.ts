@@ -10,7 +10,7 @@
 // key by key (so `spam.restrictAfter` replaces the default's whole); lists (`acceptedDomains`,
 // `limits`) and plain values replace whole.
 
-import { parseEnvelopeAddress } from './address.js';
+import { limitKeyOf, parseEnvelopeAddress, senderLimitKey } from './address.js';
 import { OutboundPoolsError, show } from './errors.js';
 import { createPolicy, isPolicy, type Policy, type PolicyInput } from './policy.js';
 import { isRecord, settingsObject } from './settings.js';
@@ -107,7 +107,8 @@ function list(value: unknown, path: string, normalise: (entry: string, path: str
 /** Users are compared as addresses: the domain normalised, the whole address without case. */
 function user(entry: string, path: string): string {
   try {
-    return parseEnvelopeAddress(entry, path, false).address.toLowerCase();
+    // The key the decision knows the sender by (limitKeyOf): one spelling per mailbox.
+    return senderLimitKey(parseEnvelopeAddress(entry, path, false));
   } catch (error) {
     throw invalid(`${path} ${show(entry)} is not an email address${error instanceof Error ? `: ${error.message}` : ''}`);
   }
@@ -212,11 +213,17 @@ export function isPolicySet(value: unknown): value is PolicySet {
 }
 
 /** The lowercase address and domain of `candidate`, or null when it is not an address. */
+/**
+ * A sender or submitter as the lists know it: its limit key (limitKeyOf — lowercase, the local
+ * part unquoted when it can be, the domain in A-labels), so that no spelling of a listed mailbox
+ * or domain (`"intern"@contoso.com`, `intern@Contoso.COM.`) misses its policy; null when it is
+ * not an address.
+ */
 function addressOf(candidate: string | undefined): { address: string; domain: string } | null {
   if (candidate === undefined || candidate === '') return null;
-  const at = candidate.lastIndexOf('@');
-  if (at <= 0 || at === candidate.length - 1) return null;
-  const address = candidate.toLowerCase();
+  const address = limitKeyOf(candidate);
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1 || address.startsWith('<')) return null;
   return { address, domain: address.slice(at + 1) };
 }
 

@@ -500,3 +500,23 @@ describe('limitKeyOf: one key per mailbox or login, as decisions key the sender'
     });
   }
 });
+
+describe('normaliseDomain refuses what UTS-46 would map onto another name', () => {
+  for (const [what, domain] of [
+    ['a zero-width space', 'con\u200btoso.com'],
+    ['a soft hyphen', 'con\u00adtoso.com'],
+    ['fullwidth letters', '\uff43ontoso.com'],
+    ['the ideographic full stop', 'contoso\u3002com'],
+  ] as const) {
+    it(`${what}: not a domain name (it would read as contoso.com)`, () => {
+      assert.equal(normaliseDomain(domain), null);
+      assert.throws(() => parseEnvelopeAddress(`a@${domain}`, 'mailFrom', false), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-address');
+    });
+  }
+  it('case, NFC and U-labels are still mapped', () => {
+    assert.equal(normaliseDomain('Bücher.DE'), 'xn--bcher-kva.de');
+    assert.equal(normaliseDomain('bu\u0308cher.de'), 'xn--bcher-kva.de');
+    assert.equal(normaliseDomain('XN--BCHER-KVA.de.'), 'xn--bcher-kva.de');
+    assert.equal(normaliseDomain('straße.de'), 'xn--strae-oqa.de');
+  });
+});

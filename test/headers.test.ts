@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { MAX_HEADER_BYTES, decisionFields, fromDomain, parseContentType, parseHeaders, type ContentType } from '../src/headers.js';
+import { MAX_HEADER_BYTES, contentTypeParameter, decisionFields, fromDomain, parseContentType, parseHeaders, type ContentType } from '../src/headers.js';
 import { referenceFromDomain, referenceParseContentType, referenceParseHeaders } from './hostile/reference-headers.js';
 import { readEnvelope } from '../src/decide/envelope.js';
 import { OutboundPoolsError } from '../src/errors.js';
 import { createPolicy } from '../src/policy.js';
+import { decidePool } from '../src/decide/gather.js';
 import { expectRefused } from './assertions.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -524,5 +525,25 @@ describe('the envelope keeps no view of the caller’s header block', () => {
     assert.equal(kept.length, 80);
     // 40 blocks of 1 MB: kept alive, the heap would grow by about 40 MB; copies cost a few KB.
     assert.ok(grown < 8_000_000, `the heap grew by ${(grown / 1e6).toFixed(1)} MB: the envelope keeps slices of the header blocks`);
+  });
+});
+
+describe('contentTypeParameter: RFC 2231 forms', () => {
+  const read = (value: string) => contentTypeParameter(parseContentType(value)!.parameters, 'report-type');
+  it('plain, extended and in sections; undefined when absent, null when unreadable', () => {
+    assert.equal(read('multipart/report; report-type=delivery-status'), 'delivery-status');
+    assert.equal(read("multipart/report; report-type*=''delivery-status"), 'delivery-status');
+    assert.equal(read("multipart/report; report-type*=us-ascii'en'delivery%2Dstatus"), 'delivery-status');
+    assert.equal(read('multipart/report; report-type*0=delivery-; report-type*1=status'), 'delivery-status');
+    assert.equal(read("multipart/report; report-type*0*=''delivery%2D; report-type*1=status"), 'delivery-status');
+    assert.equal(read('multipart/report; boundary=b'), undefined);
+    assert.equal(read('multipart/report; report-type*=delivery-status'), null, 'no charset prefix');
+    assert.equal(read("multipart/report; report-type*=''delivery%ZZstatus"), null, 'a bad escape');
+  });
+  it('a bounce written in RFC 2231 form is an NDR (rule 4), and one whose report-type cannot be read too', async () => {
+    for (const contentType of ["multipart/report; report-type*=''delivery-status; boundary=b", 'multipart/report; report-type*0=delivery-; report-type*1=status; boundary=b', 'multipart/report; report-type*=bad; boundary=b']) {
+      const decision = await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example'], headers: `Content-Type: ${contentType}\r\n\r\n` }, { policy: { acceptedDomains: ['contoso.com'] }, now: new Date(0) });
+      assert.deepEqual([decision.pool, decision.reasons[0]!.code], ['high-risk', 'ndr'], contentType);
+    }
   });
 });

@@ -104,6 +104,10 @@ describe('selectPolicy: first match by priority, OR within a condition, AND acro
     ['a submitter that is not an address does not', { mailFrom: 'noreply@fabrikam.example', submitter: 'user-42' }, 'Default'],
     ['the null sender matches no user or domain', { mailFrom: '', groups: ['marketing'] }, 'Default'],
     ['domains match exactly, not subdomains', { mailFrom: 'x@eu.sales.contoso.com' }, 'Default'],
+    ['a listed user in a quoted spelling', { mailFrom: '"ceo"@contoso.com' }, 'executives'],
+    ['a listed user, quoted-pairs and a final dot', { mailFrom: '"\\c\\eo"@Contoso.COM.' }, 'executives'],
+    ['an excepted user in a quoted spelling is still excepted', { mailFrom: '"intern"@contoso.com', groups: ['marketing'] }, 'Default'],
+    ['a submitter spelled with a final dot and capitals', { mailFrom: 'noreply@fabrikam.example', submitter: 'CEO@contoso.com.' }, 'executives'],
   ];
   for (const [what, subject, expected] of rows) {
     it(`${what} → ${expected}`, () => {

@@ -102,7 +102,7 @@ export async function started<T>(what: string, address: string, start: () => Pro
   }
 }
 
-/** The local domains of a policy file: its accepted domains without wildcards. */
+/** The local domains of a policy file: its accepted domains, wildcards (`*.contoso.com`) included. */
 function localDomains(policyFile: string | undefined): string[] {
   if (policyFile === undefined) return [];
   let policy;
@@ -112,7 +112,7 @@ function localDomains(policyFile: string | undefined): string[] {
     if (error instanceof OutboundPoolsError || error instanceof SyntaxError) throw new UsageError(`the policy is invalid: ${error.message}`);
     throw new UsageError(`cannot read the policy ${policyFile}: ${(error as Error).message}`);
   }
-  return policy.acceptedDomains.filter((domain) => !domain.startsWith('*.'));
+  return [...policy.acceptedDomains];
 }
 
 /** Options of the SRS socketmap shared by `srs-map` and `milter --srs-map-listen`. */

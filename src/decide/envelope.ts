@@ -2,11 +2,12 @@
 // recipients split into internal and external, and NDR-ness settled (rule 4).
 
 import { isIP } from '../ip.js';
-import { isNullSender, limitKeyOf, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
+import { canonicalLocalPart, isNullSender, limitKeyOf, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
-import { decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
+import { contentTypeParameter, decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { Ingress } from '../providers/types.js';
+import { srsKind } from '../srs/address.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
 
 const MESSAGE_KEYS = new Set(['mailFrom', 'rcptTo', 'headers', 'submitter', 'queueId', 'ingress', 'authentication', 'spam', 'groups', 'autoForwarded', 'tenant']);
@@ -32,7 +33,11 @@ function isDeliveryStatusReport(value: string | undefined): boolean {
   // hide the real one (`multipart(x)/report`), needs no parsing.
   if (!MAYBE_REPORT.test(value) && value.indexOf('(') < 0) return false;
   const contentType = parseContentType(value);
-  return contentType?.type === 'multipart/report' && contentType.parameters.get('report-type')?.toLowerCase() === 'delivery-status';
+  if (contentType?.type !== 'multipart/report') return false;
+  // RFC 2231 forms too (`report-type*=''delivery-status`, sections): a bounce written so is one.
+  // One that cannot be read: when in doubt, a bounce (high-risk pool).
+  const reportType = contentTypeParameter(contentType.parameters, 'report-type');
+  return reportType === null || reportType?.toLowerCase() === 'delivery-status';
 }
 
 const MAYBE_REPORT = /^\s*multipart\/report/i;
@@ -179,7 +184,9 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     }
     const recipient = parseEnvelopeAddress(address, 'rcptTo', true, index);
     recipients[index] = recipient;
-    if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain)) internalRecipients++;
+    // An SRS address at an accepted domain leaves for the original sender's domain once the
+    // reverse map has rewritten it (recipient_canonical_maps), quoted or not: external, not internal.
+    if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain) && srsKind(canonicalLocalPart(recipient.local)) === null) internalRecipients++;
   }
   const fields = message.headers === undefined ? null : decisionFields(message.headers);
   const fromHost = fields?.from === undefined ? undefined : fromDomain(fields.from);

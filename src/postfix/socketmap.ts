@@ -7,6 +7,7 @@
 
 import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
+import { normaliseDomain } from '../address.js';
 import { listen, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
 
 /** A socketmap reply (socketmap_table(5) "REPLY FORMAT"). */
@@ -231,7 +232,12 @@ export interface SrsMapsOptions {
   readonly srs: Pick<Srs, 'forward' | 'reverse'>;
   /** The forwarding domain SRS addresses are written in. */
   readonly domain: string;
-  /** Domains whose senders are not rewritten by `forward` (postsrsd's `domains`); the SRS domain always is one. */
+  /**
+   * Domains whose senders are not rewritten by `forward` (postsrsd's `domains`), as a policy's
+   * accepted domains are written: exact names, and `*.example.com` for every subdomain. The SRS
+   * domain always is one. A sender's domain is compared normalised (lowercase A-labels, no final
+   * dot), so `alice@Bücher.DE.` is local when `bücher.de` is.
+   */
   readonly localDomains?: readonly string[];
   /** The clock (default now). */
   readonly now?: () => number;
@@ -245,7 +251,18 @@ export interface SrsMapsOptions {
  */
 export function createSrsMaps(options: SrsMapsOptions): { forward: SocketmapLookup; reverse: SocketmapLookup } {
   const { srs, domain } = options;
-  const local = new Set([domain, ...(options.localDomains ?? [])].map((name) => name.toLowerCase()));
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const name of [domain, ...(options.localDomains ?? [])]) {
+    const wildcard = name.startsWith('*.');
+    const normalised = normaliseDomain(wildcard ? name.slice(2) : name) ?? name.toLowerCase();
+    if (wildcard) suffixes.push(`.${normalised}`);
+    else exact.add(normalised);
+  }
+  const isLocal = (text: string): boolean => {
+    const name = normaliseDomain(text) ?? text.toLowerCase();
+    return exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix));
+  };
   const clock = options.now ?? Date.now;
   const notFound = (error: unknown): SocketmapReply => {
     if (error instanceof SrsError) return { status: 'NOTFOUND', reason: error.message };
@@ -255,7 +272,7 @@ export function createSrsMaps(options: SrsMapsOptions): { forward: SocketmapLook
     forward(key) {
       const at = key.lastIndexOf('@');
       if (at === -1) return { status: 'NOTFOUND', reason: 'No domain.' };
-      if (local.has(key.slice(at + 1).toLowerCase())) return { status: 'NOTFOUND', reason: 'Local domain.' };
+      if (isLocal(key.slice(at + 1))) return { status: 'NOTFOUND', reason: 'Local domain.' };
       try {
         const rewritten = srs.forward(key, domain, { now: clock() });
         return rewritten === key ? { status: 'NOTFOUND' } : { status: 'OK', data: rewritten };

@@ -194,3 +194,21 @@ it('a submitter or tenant holding a lone surrogate is refused (it has no UTF-8 f
     );
   }
 });
+
+it('an SRS address at an accepted domain is an external recipient: the reverse map sends it to the original sender', async () => {
+  const requests: ConsumeRequest[] = [];
+  const rateLimiter = { consume: (request: ConsumeRequest) => (requests.push(request), { restriction: null, breaches: [], counted: true }), restriction: () => null };
+  const context = { policy: { acceptedDomains: ['contoso.com'] }, providers: { rateLimiter }, now: new Date(0) };
+  for (const rcpt of ['SRS0=lUyc=2W=example.net=lee@contoso.com', 'srs1+AbCd=fabrikam.example==lUyc=2W=example.net=lee@contoso.com', '"SRS0=lUyc=2W=example.net=lee"@contoso.com', 'lee@contoso.com']) {
+    await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: [rcpt] }, context);
+  }
+  assert.deepEqual(
+    requests.map((request) => [request.internalRecipients, request.externalRecipients]),
+    [[0, 1], [0, 1], [0, 1], [1, 0]],
+  );
+  const blocked = await decidePool(
+    { mailFrom: 'megan@contoso.com', rcptTo: ['SRS0=lUyc=2W=example.net=lee@contoso.com'], autoForwarded: true },
+    { policy: { acceptedDomains: ['contoso.com'], autoForwarding: 'off' }, now: new Date(0) },
+  );
+  assert.equal(blocked.reasons[0]!.code, 'auto-forwarding-blocked');
+});

@@ -83,6 +83,14 @@ describe('the SRS maps, as postsrsd 2.x answers them', () => {
     assert.equal((await maps.forward('postmaster')).status, 'NOTFOUND');
   });
 
+  it('forward: local domains as a policy writes them, wildcards included, compared normalised (A-labels, no final dot)', async () => {
+    const local = createSrsMaps({ srs, domain: 'contoso.com', localDomains: ['*.contoso.com', 'bücher.de'], now: () => NOW });
+    for (const sender of ['alice@sales.contoso.com', 'alice@EU.Sales.Contoso.com.', 'alice@Bücher.DE', 'alice@xn--bcher-kva.de', 'alice@contoso.com.']) {
+      assert.equal((await local.forward(sender)).status, 'NOTFOUND', sender);
+    }
+    assert.equal((await local.forward('alice@contoso.com.evil.example')).status, 'OK');
+  });
+
   it('reverse: the original sender of a valid SRS address, signed with any secret; NOTFOUND with the reason otherwise', async () => {
     const address = srs.forward('alex@fabrikam.example', 'contoso.com', { now: NOW });
     assert.deepEqual(await maps.reverse(address), { status: 'OK', data: 'alex@fabrikam.example' });
