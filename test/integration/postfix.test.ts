@@ -28,6 +28,8 @@ const TEST_POLICY = {
   onProviderFailure: { spam: 'defer' },
 };
 const AUTHSERV_ID = 'inbound.contoso.com';
+// The designated forwarder, whose Authentication-Results fields the milter reads: the test's own client address.
+const FORWARDER = '127.0.0.1';
 const SPAM_HEADER = 'X-Test-Spam-Score';
 const SRS_SECRETS = ['postfix-integration-secret', 'an-older-secret'];
 const POOL_HEADER = 'X-Outbound-Pool-Route';
@@ -43,6 +45,8 @@ interface TestMessage {
   readonly to: readonly string[];
   readonly headers: string;
   readonly body?: string;
+  /** The submitting client's source address (default 127.0.0.1, the designated forwarder). */
+  readonly localAddress?: string;
 }
 
 function raw(message: TestMessage): string {
@@ -88,6 +92,15 @@ const MESSAGES = {
     to: ['ops@adventure-works.example'],
     headers: `${CLEAN}\nAuthentication-Results: ${AUTHSERV_ID}; spf=pass smtp.mailfrom=fabrikam.example\nFrom: alex@fabrikam.example\nTo: forward@contoso.com\nSubject: Forwarded, SPF pass`,
   },
+  // The same field as `verified`, written by an ordinary submitting client (127.0.0.2, not the
+  // designated forwarder 127.0.0.1): not read, so the foreign sender is unverified.
+  forgedAuthResults: {
+    name: 'forged-auth-results',
+    from: 'alex@fabrikam.example',
+    to: ['ops@adventure-works.example'],
+    headers: `${CLEAN}\nAuthentication-Results: ${AUTHSERV_ID}; spf=pass smtp.mailfrom=fabrikam.example\nFrom: alex@fabrikam.example\nTo: forward@contoso.com\nSubject: Forged Authentication-Results`,
+    localAddress: '127.0.0.2',
+  },
   forged: {
     name: 'forged',
     from: 'kim@northwind.example',
@@ -109,7 +122,7 @@ const MESSAGES = {
 } satisfies Record<string, TestMessage>;
 
 async function sendVia(port: number, message: TestMessage): Promise<void> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, name: 'client.contoso.test' });
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, name: 'client.contoso.test', localAddress: message.localAddress ?? '127.0.0.1' });
   try {
     await transport.sendMail({ envelope: { from: message.from, to: [...message.to] }, raw: raw(message) });
   } finally {
@@ -144,6 +157,8 @@ async function startMilterDaemon(dir: string, milterPort: number, mapPort: numbe
     'contoso.com',
     '--authserv-id',
     AUTHSERV_ID,
+    '--auth-results-from',
+    FORWARDER,
     '--spam-score-header',
     SPAM_HEADER,
     '--rspamd-url',
@@ -219,7 +234,7 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
   };
 
   it('delivers each message from its pool address, with the envelope sender of the decision', async () => {
-    const sent = [MESSAGES.accepted, MESSAGES.ndr, MESSAGES.nullSender, MESSAGES.spam, MESSAGES.unverified, MESSAGES.verified, MESSAGES.forged];
+    const sent = [MESSAGES.accepted, MESSAGES.ndr, MESSAGES.nullSender, MESSAGES.spam, MESSAGES.unverified, MESSAGES.verified, MESSAGES.forgedAuthResults, MESSAGES.forged];
     for (const message of sent) await sendVia(postfix!.submissionPort, message);
     const deliveries = await sink.waitFor(sent.length, 30_000).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${logs()}`);
@@ -241,6 +256,7 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
     assert.equal(expect('spam', 'high-risk', 'spam').mailFrom, 'megan@contoso.com');
     assert.equal(expect('unverified', 'relay', 'relay-unverified').mailFrom, 'kim@northwind.example');
     assert.equal(expect('forged', 'relay', 'relay-unverified').mailFrom, 'kim@northwind.example');
+    assert.equal(expect('forgedAuthResults', 'relay', 'relay-unverified').mailFrom, 'alex@fabrikam.example');
     const verified = expect('verified', 'normal', 'spf-pass,srs-rewritten');
     assert.match(verified.mailFrom, /^SRS0=[^=]+=[^=]+=fabrikam\.example=alex@contoso\.com$/);
     assert.equal(new Srs({ secrets: SRS_SECRETS }).reverse(verified.mailFrom), 'alex@fabrikam.example');
