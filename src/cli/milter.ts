@@ -37,8 +37,9 @@ Options:
                             (a mailbox server resubmitting forwarded mail): a client address or
                             CIDR range, or a SASL login (any case); repeat for several
   --spam-score-header <h>   read the spam score from this header field (its first number), put
-                            there by a filter that runs before this milter and removes the
-                            client's own; without it and without --rspamd-url, no spam verdict
+                            there by a filter that runs before this milter and writes it for
+                            every client, authenticated ones included (else a client scores its
+                            own mail); not with --rspamd-url. Without either, no spam verdict
   --pool-header <name>      the pool header (default ${POOL_HEADER})
   --tenant <from>           the organisation each message counts for (policy.tenantLimits):
                             login-domain (the SASL login's domain) or sender-domain
@@ -105,6 +106,12 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
       if (error instanceof OutboundPoolsError) throw new UsageError(error.message);
       throw error;
     }
+  }
+  if (values['spam-score-header'] !== undefined && values['rspamd-url'] !== undefined) {
+    throw new UsageError(
+      '--spam-score-header cannot be combined with --rspamd-url: a message carrying that field would skip rspamd, and on the submission listener the client can write the field itself. ' +
+        'Use rspamd, or a score field that a filter before this milter writes for every client, authenticated ones included (docs/postfix.md).',
+    );
   }
   if (tenant !== undefined && tenant !== 'login-domain' && tenant !== 'sender-domain') {
     throw new UsageError(`--tenant must be login-domain or sender-domain, got "${tenant}".`);

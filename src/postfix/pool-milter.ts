@@ -41,9 +41,19 @@ export interface PoolMilterOptions {
    */
   readonly authResultsFrom?: readonly string[];
   /**
-   * A header field carrying a spam score put there by a trusted filter that runs before this
-   * milter (the score is the field's first number, e.g. `X-Spam-Score: 7.5`). Used only when
-   * given, and only for messages that have it; the last such field counts.
+   * A header field carrying a spam score put there by a filter that runs before this milter
+   * (the score is the field's first number, e.g. `X-Spam-Score: 7.5`). Used only when given,
+   * and only for messages that have it; the last such field counts, and a message that has it is
+   * not given to the decider's spam classifier.
+   *
+   * Trust it only when that filter writes or overwrites the field for **every** client,
+   * authenticated ones included: on the submission listener the client writes the header block,
+   * so a field the filter left alone is the client's own score of its own mail. rspamd's milter
+   * leaves authenticated clients' headers alone by default (`milter_headers`:
+   * `skip_authenticated`); list the routine that writes the field in `authenticated_headers`
+   * (docs/postfix.md). Do not combine it with a spam classifier in the decider: a message
+   * carrying the field would skip it (the `outbound-pools milter` command refuses
+   * `--spam-score-header` with `--rspamd-url`).
    */
   readonly spamScoreHeader?: string;
   /**
@@ -155,7 +165,8 @@ function readOptions(options: Pick<PoolMilterOptions, 'authservIds' | 'authResul
  * Authentication-Results fields of `authservIds` are read only when the SMTP client is one of
  * the designated forwarders of `authResultsFrom` (by address or SASL login); otherwise, and
  * without `authservIds`, the input has no `authentication`. The spam score is read from
- * `spamScoreHeader` when given.
+ * `spamScoreHeader` when given (see {@link PoolMilterOptions.spamScoreHeader} for when that can
+ * be trusted).
  *
  * @throws OutboundPoolsError `invalid-context` when `authservIds` is given without
  *   `authResultsFrom` (or the reverse), or a forwarder entry does not parse.
@@ -219,7 +230,8 @@ export function verdictFor(decision: Decision, message: MilterMessage, poolHeade
  * The options are validated here: a bad `poolHeader` or `tenant` is a `TypeError`;
  * `authservIds` without `authResultsFrom` (the submitting client writes the header block, so only
  * a designated forwarder's Authentication-Results can be trusted) or a bad forwarder entry is an
- * `OutboundPoolsError` with code `invalid-context`.
+ * `OutboundPoolsError` with code `invalid-context`. `spamScoreHeader` is trusted as given: see
+ * {@link PoolMilterOptions.spamScoreHeader} for when that is safe.
  *
  * @example
  * ```ts

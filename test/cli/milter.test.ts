@@ -69,6 +69,11 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       [['milter', '--listen', 'inet:127.0.0.1:0', '--auth-results-from', '192.0.2.25'], /--auth-results-from needs --authserv-id/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--authserv-id', 'mx.contoso.com', '--auth-results-from', '192.0.2.0/33'], /--auth-results-from: "192\.0\.2\.0\/33" needs a prefix length from 0 to 32/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--authserv-id', 'mx.contoso.com', '--auth-results-from', '192.0.2.25', '--auth-results-from', '192.0.2.300'], /--auth-results-from: "192\.0\.2\.300" looks like an IP address/],
+      // A message with the score field would skip rspamd, and the submitting client can write that field.
+      [
+        ['milter', '--listen', 'inet:127.0.0.1:0', '--rspamd-url', 'http://127.0.0.1:11333', '--spam-score-header', 'X-Spam-Status'],
+        /--spam-score-header cannot be combined with --rspamd-url: a message carrying that field would skip rspamd, and on the submission listener the client can write the field itself/,
+      ],
     ] as const) {
       const result = run([...args]);
       assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
