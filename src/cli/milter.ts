@@ -3,6 +3,7 @@
 // smtpd_milters, and logs one line per decision.
 
 import { OutboundPoolsError } from '../errors.js';
+import { parseForwarders } from '../postfix/forwarders.js';
 import { createPoolMilter, POOL_HEADER } from '../postfix/pool-milter.js';
 import { startMilterServer } from '../postfix/milter/server.js';
 import type { SocketmapServer } from '../postfix/socketmap.js';
@@ -29,10 +30,16 @@ Options:
   --srs-domain <domain>     SRS forwarding domain (default: the first accepted domain)
   --srs-map-listen <addr>   also serve the SRS socketmap (forward, reverse) here, as srs-map does
   --authserv-id <id>        trust Authentication-Results fields of this authserv-id (the inbound
-                            MX that checked SPF/DKIM/ARC of forwarded mail); repeat for several
+                            MX that checked SPF/DKIM/ARC of forwarded mail); repeat for several.
+                            Needs --auth-results-from: the submitting client writes the header
+  --auth-results-from <cidr|login>
+                            read those fields only in messages from this designated forwarder
+                            (a mailbox server resubmitting forwarded mail): a client address or
+                            CIDR range, or a SASL login (any case); repeat for several
   --spam-score-header <h>   read the spam score from this header field (its first number), put
-                            there by a filter that runs before this milter and removes the
-                            client's own; without it and without --rspamd-url, no spam verdict
+                            there by a filter that runs before this milter and writes it for
+                            every client, authenticated ones included (else a client scores its
+                            own mail); not with --rspamd-url. Without either, no spam verdict
   --pool-header <name>      the pool header (default ${POOL_HEADER})
   --tenant <from>           the organisation each message counts for (policy.tenantLimits):
                             login-domain (the SASL login's domain) or sender-domain
@@ -55,6 +62,7 @@ const OPTIONS = {
   'srs-domain': { type: 'string' },
   'srs-map-listen': { type: 'string' },
   'authserv-id': { type: 'string', multiple: true },
+  'auth-results-from': { type: 'string', multiple: true },
   'spam-score-header': { type: 'string' },
   'pool-header': { type: 'string' },
   tenant: { type: 'string' },
@@ -81,6 +89,30 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
   const bodyLimit = bodyLimitText !== undefined ? Number(bodyLimitText) : values['rspamd-url'] !== undefined ? RSPAMD_BODY_LIMIT : 0;
   const now = clockFlag(values.now);
   const tenant = values.tenant;
+  if (values['authserv-id'] !== undefined && values['auth-results-from'] === undefined) {
+    throw new UsageError(
+      '--authserv-id needs --auth-results-from. The milter runs on the submission listener, where the submitting client writes the whole header block, ' +
+        "so an Authentication-Results field naming the inbound MX proves nothing by itself: only a designated forwarder's copy of the inbound MX's fields can be trusted. " +
+        'Name the forwarders (the mailbox server that resubmits forwarded mail) with --auth-results-from <cidr|login> (docs/postfix.md).',
+    );
+  }
+  if (values['auth-results-from'] !== undefined) {
+    if (values['authserv-id'] === undefined) {
+      throw new UsageError('--auth-results-from needs --authserv-id: it names whose Authentication-Results fields the forwarders hand over.');
+    }
+    try {
+      parseForwarders(values['auth-results-from'], '--auth-results-from');
+    } catch (error) {
+      if (error instanceof OutboundPoolsError) throw new UsageError(error.message);
+      throw error;
+    }
+  }
+  if (values['spam-score-header'] !== undefined && values['rspamd-url'] !== undefined) {
+    throw new UsageError(
+      '--spam-score-header cannot be combined with --rspamd-url: a message carrying that field would skip rspamd, and on the submission listener the client can write the field itself. ' +
+        'Use rspamd, or a score field that a filter before this milter writes for every client, authenticated ones included (docs/postfix.md).',
+    );
+  }
   if (tenant !== undefined && tenant !== 'login-domain' && tenant !== 'sender-domain') {
     throw new UsageError(`--tenant must be login-domain or sender-domain, got "${tenant}".`);
   }
@@ -93,6 +125,7 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
       bodyLimit,
       log: (line) => io.stdout(`milter: ${line}\n`),
       ...(values['authserv-id'] === undefined ? {} : { authservIds: values['authserv-id'] }),
+      ...(values['auth-results-from'] === undefined ? {} : { authResultsFrom: values['auth-results-from'] }),
       ...(values['spam-score-header'] === undefined ? {} : { spamScoreHeader: values['spam-score-header'] }),
       ...(values['pool-header'] === undefined ? {} : { poolHeader: values['pool-header'] }),
       ...(tenant === undefined ? {} : { tenant }),

@@ -5,9 +5,11 @@
 
 import { parseEnvelopeAddress } from '../address.js';
 import type { Decision, OutboundMessage } from '../decide/types.js';
+import { OutboundPoolsError } from '../errors.js';
 import { formatTrace, TRACE_HEADER } from '../decide/trace.js';
 import { authenticationFromHeaders } from '../providers/authentication-results.js';
 import type { SpamVerdict } from '../providers/types.js';
+import { parseForwarders, type Forwarders } from './forwarders.js';
 import { SMFIM, type SymbolLists } from './milter/commands.js';
 import type { MessageChange, MilterHandler, MilterMessage, MilterVerdict } from './milter/session.js';
 
@@ -22,14 +24,36 @@ export interface PoolMilterOptions {
   readonly poolHeader?: string;
   /**
    * The authserv-ids whose Authentication-Results fields are trusted (RFC 8601 §5): those of
-   * the MTA that received the message before it was forwarded. None: no authentication verdict
-   * is read from the header (the decider's authenticator provider, if any, decides).
+   * the inbound MX that received the message before it was forwarded. Read only in messages
+   * from the designated forwarders of `authResultsFrom`, which must be given with it. None: no
+   * authentication verdict is read from the header (the decider's authenticator provider, if
+   * any, decides).
    */
   readonly authservIds?: readonly string[];
   /**
-   * A header field carrying a spam score put there by a trusted filter that runs before this
-   * milter (the score is the field's first number, e.g. `X-Spam-Score: 7.5`). Used only when
-   * given, and only for messages that have it; the last such field counts.
+   * The designated forwarders whose messages' Authentication-Results fields are read: client
+   * addresses (`192.0.2.25`), CIDR ranges (`192.0.2.0/24`, `2001:db8::/48`) and SASL logins
+   * (`{auth_authen}`, compared case-insensitively). Required with `authservIds`. The milter runs
+   * on the submission listener, where the submitting client writes the whole header block and
+   * nothing removes a field claiming the inbound MX's authserv-id; only the copy of the inbound
+   * MX's fields a forwarder resubmits (a mailbox server's forwarding rule) can be trusted. For any
+   * other client the fields are not read (a foreign sender is then unverified: the relay pool).
+   */
+  readonly authResultsFrom?: readonly string[];
+  /**
+   * A header field carrying a spam score put there by a filter that runs before this milter
+   * (the score is the field's first number, e.g. `X-Spam-Score: 7.5`). Used only when given,
+   * and only for messages that have it; the last such field counts, and a message that has it is
+   * not given to the decider's spam classifier.
+   *
+   * Trust it only when that filter writes or overwrites the field for **every** client,
+   * authenticated ones included: on the submission listener the client writes the header block,
+   * so a field the filter left alone is the client's own score of its own mail. rspamd's milter
+   * leaves authenticated clients' headers alone by default (`milter_headers`:
+   * `skip_authenticated`); list the routine that writes the field in `authenticated_headers`
+   * (docs/postfix.md). Do not combine it with a spam classifier in the decider: a message
+   * carrying the field would skip it (the `outbound-pools milter` command refuses
+   * `--spam-score-header` with `--rspamd-url`).
    */
   readonly spamScoreHeader?: string;
   /**
@@ -101,8 +125,58 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** The decision's input for a message as the milter saw it. */
-export function milterMessage(message: MilterMessage, options: Pick<PoolMilterOptions, 'authservIds' | 'spamScoreHeader'> = {}): OutboundMessage {
+/** The options {@link milterMessage} reads, validated once by {@link readOptions}. */
+interface ReadOptions {
+  /** Set together: whose Authentication-Results fields are read, and in whose messages. */
+  readonly trust?: { readonly authservIds: readonly string[]; readonly forwarders: Forwarders };
+  readonly spamScoreHeader?: string;
+}
+
+/**
+ * Validates the reading options: `authservIds` and `authResultsFrom` go together (see
+ * {@link PoolMilterOptions.authResultsFrom} for why the first is refused without the second).
+ */
+function readOptions(options: Pick<PoolMilterOptions, 'authservIds' | 'authResultsFrom' | 'spamScoreHeader'>): ReadOptions {
+  const { authservIds, authResultsFrom, spamScoreHeader } = options;
+  const spam = spamScoreHeader === undefined ? {} : { spamScoreHeader };
+  if (authservIds === undefined || authservIds.length === 0) {
+    if (authResultsFrom !== undefined && authResultsFrom.length > 0) {
+      throw new OutboundPoolsError(
+        'invalid-context',
+        'authResultsFrom names the forwarders whose Authentication-Results fields are read, but authservIds names no authserv-id to trust: give both or neither.',
+      );
+    }
+    return spam;
+  }
+  if (authResultsFrom === undefined || authResultsFrom.length === 0) {
+    throw new OutboundPoolsError(
+      'invalid-context',
+      'authservIds needs authResultsFrom. The milter runs on the submission listener, where the submitting client writes the whole header block, ' +
+        "and nothing there removes an Authentication-Results field claiming the inbound MX's authserv-id (RFC 8601 §5: the inbound MX strips forged ones at its border, not here). " +
+        "Only a designated forwarder's copy of the inbound MX's fields can be trusted: list the forwarders (client addresses, CIDR ranges or SASL logins) in authResultsFrom.",
+    );
+  }
+  return { ...spam, trust: { authservIds, forwarders: parseForwarders(authResultsFrom) } };
+}
+
+/**
+ * The decision's input for a message as the milter saw it.
+ *
+ * Authentication-Results fields of `authservIds` are read only when the SMTP client is one of
+ * the designated forwarders of `authResultsFrom` (by address or SASL login); otherwise, and
+ * without `authservIds`, the input has no `authentication`. The spam score is read from
+ * `spamScoreHeader` when given (see {@link PoolMilterOptions.spamScoreHeader} for when that can
+ * be trusted).
+ *
+ * @throws OutboundPoolsError `invalid-context` when `authservIds` is given without
+ *   `authResultsFrom` (or the reverse), or a forwarder entry does not parse.
+ */
+export function milterMessage(message: MilterMessage, options: Pick<PoolMilterOptions, 'authservIds' | 'authResultsFrom' | 'spamScoreHeader'> = {}): OutboundMessage {
+  return inputOf(message, readOptions(options));
+}
+
+/** {@link milterMessage} with its options validated. */
+function inputOf(message: MilterMessage, options: ReadOptions): OutboundMessage {
   const header = headerBlock(message);
   const raw = Buffer.from(message.body.length > 0 ? header + message.body.toString('latin1') : header, 'latin1');
   const client = message.client;
@@ -110,8 +184,8 @@ export function milterMessage(message: MilterMessage, options: Pick<PoolMilterOp
   const ip = client !== null && (client.family === 'inet' || client.family === 'inet6') ? client.address : nonEmpty(message.macro('client_addr'));
   const submitter = message.macro('auth_authen');
   const queueId = message.macro('i');
-  const authservIds = options.authservIds ?? [];
-  const authentication = authservIds.length > 0 ? authenticationFromHeaders(header, { authservIds }).verdict : undefined;
+  const trust = options.trust;
+  const authentication = trust !== undefined && trust.forwarders.includes(ip, submitter) ? authenticationFromHeaders(header, trust).verdict : undefined;
   const spam = options.spamScoreHeader === undefined ? undefined : spamFromHeader(message, options.spamScoreHeader);
   return {
     mailFrom: message.mailFrom,
@@ -153,13 +227,19 @@ export function verdictFor(decision: Decision, message: MilterMessage, poolHeade
  * Creates the milter handler that decides each message's pool. Give it to
  * {@link startMilterServer}; the `outbound-pools milter` command does both.
  *
+ * The options are validated here: a bad `poolHeader` or `tenant` is a `TypeError`;
+ * `authservIds` without `authResultsFrom` (the submitting client writes the header block, so only
+ * a designated forwarder's Authentication-Results can be trusted) or a bad forwarder entry is an
+ * `OutboundPoolsError` with code `invalid-context`. `spamScoreHeader` is trusted as given: see
+ * {@link PoolMilterOptions.spamScoreHeader} for when that is safe.
+ *
  * @example
  * ```ts
  * import { createDecider, createPolicy } from 'outbound-pools';
  * import { createPoolMilter, parseListenAddress, startMilterServer } from 'outbound-pools/postfix';
  * const decide = createDecider({ policy: createPolicy({ acceptedDomains: ['contoso.com'] }) });
  * const server = await startMilterServer(parseListenAddress('inet:127.0.0.1:8890'), {
- *   handler: createPoolMilter({ decide, authservIds: ['mx.contoso.com'] }),
+ *   handler: createPoolMilter({ decide, authservIds: ['mx.contoso.com'], authResultsFrom: ['192.0.2.25'] }),
  * });
  * ```
  */
@@ -170,10 +250,7 @@ export function createPoolMilter(options: PoolMilterOptions): MilterHandler {
   if (tenant !== undefined && tenant !== 'login-domain' && tenant !== 'sender-domain' && typeof tenant !== 'function') {
     throw new TypeError(`tenant must be 'login-domain', 'sender-domain' or a function, got ${JSON.stringify(tenant)}`);
   }
-  const readOptions = {
-    ...(options.authservIds !== undefined ? { authservIds: options.authservIds } : {}),
-    ...(options.spamScoreHeader !== undefined ? { spamScoreHeader: options.spamScoreHeader } : {}),
-  };
+  const read = readOptions(options);
   return {
     bodyLimit: options.bodyLimit ?? 0,
     macros: MACROS,
@@ -181,7 +258,7 @@ export function createPoolMilter(options: PoolMilterOptions): MilterHandler {
       const queueId = message.macro('i') ?? 'NOQUEUE';
       let decision: Decision;
       try {
-        const input = milterMessage(message, readOptions);
+        const input = inputOf(message, read);
         const name = tenant === undefined ? undefined : tenantOf(tenant, input);
         decision = await decide(name === undefined ? input : { ...input, tenant: name });
       } catch (error) {

@@ -8,13 +8,14 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Srs } from '../../src/srs/index.js';
-import { MilterTestClient, mta } from '../postfix/milter-client.js';
+import { MilterTestClient, mta, strings } from '../postfix/milter-client.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
 
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', cwd: ROOT });
+  // A timeout: a command line that should be refused but starts a daemon fails instead of hanging.
+  const result = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 30_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -60,6 +61,19 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       [['milter', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', '/nonexistent/secrets'], /cannot read the SRS secrets file/],
       [['srs-map', '--listen', 'inet:127.0.0.1:0'], /--srs-secret-file is required/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--no-such-flag'], /Unknown option/],
+      // The submitting client writes the header block: Authentication-Results only from designated forwarders.
+      [
+        ['milter', '--listen', 'inet:127.0.0.1:0', '--authserv-id', 'mx.contoso.com'],
+        /--authserv-id needs --auth-results-from\. .*the submitting client writes the whole header block.*only a designated forwarder's copy of the inbound MX's fields can be trusted/,
+      ],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--auth-results-from', '192.0.2.25'], /--auth-results-from needs --authserv-id/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--authserv-id', 'mx.contoso.com', '--auth-results-from', '192.0.2.0/33'], /--auth-results-from: "192\.0\.2\.0\/33" needs a prefix length from 0 to 32/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--authserv-id', 'mx.contoso.com', '--auth-results-from', '192.0.2.25', '--auth-results-from', '192.0.2.300'], /--auth-results-from: "192\.0\.2\.300" looks like an IP address/],
+      // A message with the score field would skip rspamd, and the submitting client can write that field.
+      [
+        ['milter', '--listen', 'inet:127.0.0.1:0', '--rspamd-url', 'http://127.0.0.1:11333', '--spam-score-header', 'X-Spam-Status'],
+        /--spam-score-header cannot be combined with --rspamd-url: a message carrying that field would skip rspamd, and on the submission listener the client can write the field itself/,
+      ],
     ] as const) {
       const result = run([...args]);
       assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
@@ -97,6 +111,62 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       assert.match(milter.output(), /milter: DRAIN1: OutboundIpPoolName=RegularOutboundPool; action=deliver; pool=normal; reasons=accepted-domain/);
     } finally {
       milter.child.kill('SIGKILL');
+    }
+  });
+
+  it('milter --auth-results-from: reads Authentication-Results only in messages from the listed forwarder (address or login)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-milter-ar-'));
+    writeFileSync(join(dir, 'secrets'), 'milter-ar-secret\n');
+    const milter = daemon([
+      'milter',
+      '--listen',
+      'inet:127.0.0.1:0',
+      '--srs-secret-file',
+      join(dir, 'secrets'),
+      '--authserv-id',
+      'inbound.contoso.com',
+      '--auth-results-from',
+      '198.51.100.0/24',
+      '--auth-results-from',
+      'Forwarder@Contoso.com',
+    ]);
+    try {
+      const port = await milter.port('milter');
+      // The pool and the sender change a message gets, sent from `address` with SASL login `login`.
+      const send = async (id: string, address: string, login: string): Promise<string[]> => {
+        const client = await MilterTestClient.open(port);
+        try {
+          client.send(mta.optneg());
+          await client.read();
+          client.send(
+            mta.connect('client', '4', 40000, address),
+            mta.macro('M', { i: id, '{auth_authen}': login }),
+            mta.mail('<alice@fabrikam.example>'),
+            mta.rcpt('<bob@northwind.example>'),
+            mta.data(),
+          );
+          await client.read();
+          client.send(
+            mta.header('Authentication-Results', 'inbound.contoso.com; spf=pass smtp.mailfrom=alice@fabrikam.example'),
+            mta.header('From', 'alice@fabrikam.example'),
+            mta.eoh(),
+            mta.eob(),
+          );
+          return (await client.readUntilFinal()).flatMap((response) => {
+            if (response.command === 'e') return ['SRS'];
+            const [name, value] = strings(response.data);
+            return response.command === 'h' && name === 'X-Outbound-Pool-Route' ? [value!] : [];
+          });
+        } finally {
+          client.close();
+        }
+      };
+      assert.deepEqual(await send('AR1', '203.0.113.66', 'mallory@contoso.com'), ['relay'], 'a client-written field is not read');
+      assert.deepEqual(await send('AR2', '198.51.100.25', 'mailbox-server'), ['normal', 'SRS'], 'a forwarder by address');
+      assert.deepEqual(await send('AR3', '203.0.113.66', 'forwarder@contoso.com'), ['normal', 'SRS'], 'a forwarder by login');
+    } finally {
+      milter.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

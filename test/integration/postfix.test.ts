@@ -7,6 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -20,14 +22,18 @@ import { startSmtpSink, type SinkDelivery, type SmtpSink } from '../servers/smtp
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const POLICY = JSON.parse(readFileSync(join(ROOT, 'examples', 'policy.json'), 'utf8')) as Record<string, unknown>;
-// Three recipients at most (a fourth blocks with 5.5.3); the spam classifier (a closed port
-// standing in for rspamd) failing defers; spam scores otherwise come from a header.
+// Three recipients at most (a fourth blocks with 5.5.3); the spam classifier failing defers.
+// The classifier is a stand-in for rspamd (startRspamdStub): it scores a message by the number in
+// its SPAM_HEADER field and fails for a message without one.
 const TEST_POLICY = {
   ...POLICY,
   limits: [{ name: 'test', recipientsPerMessage: 3, action: 'block' }],
   onProviderFailure: { spam: 'defer' },
 };
 const AUTHSERV_ID = 'inbound.contoso.com';
+// The designated forwarder, whose Authentication-Results fields the milter reads: the test's own client address.
+const FORWARDER = '127.0.0.1';
+/** The field the rspamd stand-in reads its score from (a test device: the milter is not told of it). */
 const SPAM_HEADER = 'X-Test-Spam-Score';
 const SRS_SECRETS = ['postfix-integration-secret', 'an-older-secret'];
 const POOL_HEADER = 'X-Outbound-Pool-Route';
@@ -43,6 +49,8 @@ interface TestMessage {
   readonly to: readonly string[];
   readonly headers: string;
   readonly body?: string;
+  /** The submitting client's source address (default 127.0.0.1, the designated forwarder). */
+  readonly localAddress?: string;
 }
 
 function raw(message: TestMessage): string {
@@ -88,6 +96,15 @@ const MESSAGES = {
     to: ['ops@adventure-works.example'],
     headers: `${CLEAN}\nAuthentication-Results: ${AUTHSERV_ID}; spf=pass smtp.mailfrom=fabrikam.example\nFrom: alex@fabrikam.example\nTo: forward@contoso.com\nSubject: Forwarded, SPF pass`,
   },
+  // The same field as `verified`, written by an ordinary submitting client (127.0.0.2, not the
+  // designated forwarder 127.0.0.1): not read, so the foreign sender is unverified.
+  forgedAuthResults: {
+    name: 'forged-auth-results',
+    from: 'alex@fabrikam.example',
+    to: ['ops@adventure-works.example'],
+    headers: `${CLEAN}\nAuthentication-Results: ${AUTHSERV_ID}; spf=pass smtp.mailfrom=fabrikam.example\nFrom: alex@fabrikam.example\nTo: forward@contoso.com\nSubject: Forged Authentication-Results`,
+    localAddress: '127.0.0.2',
+  },
   forged: {
     name: 'forged',
     from: 'kim@northwind.example',
@@ -104,12 +121,12 @@ const MESSAGES = {
     name: 'deferred',
     from: 'megan@contoso.com',
     to: ['lee@fabrikam.example'],
-    headers: 'From: megan@contoso.com\nTo: lee@fabrikam.example\nSubject: No spam score: the classifier is asked and is down',
+    headers: 'From: megan@contoso.com\nTo: lee@fabrikam.example\nSubject: No spam score: the classifier fails',
   },
 } satisfies Record<string, TestMessage>;
 
 async function sendVia(port: number, message: TestMessage): Promise<void> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, name: 'client.contoso.test' });
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, name: 'client.contoso.test', localAddress: message.localAddress ?? '127.0.0.1' });
   try {
     await transport.sendMail({ envelope: { from: message.from, to: [...message.to] }, raw: raw(message) });
   } finally {
@@ -121,6 +138,31 @@ function buildOnce(): void {
   if (existsSync(CLI) && process.env['OUTBOUND_POOLS_SKIP_BUILD'] === '1') return;
   const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { encoding: 'utf8' });
   assert.equal(build.status, 0, `the build failed:\n${build.stdout}${build.stderr}`);
+}
+
+/**
+ * A stand-in for rspamd's normal worker: POST /checkv2 answers the score written in the message's
+ * SPAM_HEADER field (action `add header` from 6, else `no action`), and HTTP 500 for a message
+ * without one (the classifier failing).
+ */
+async function startRspamdStub(): Promise<HttpServer> {
+  const server = createHttpServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const message = Buffer.concat(chunks).toString('latin1');
+      const header = message.slice(0, message.indexOf('\r\n\r\n') + 2);
+      const field = new RegExp(`^${SPAM_HEADER}:\\s*([\\d.]+)\\s*$`, 'im').exec(header);
+      if (request.url !== '/checkv2' || field === null) {
+        response.writeHead(500).end();
+        return;
+      }
+      const score = Number(field[1]);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ score, required_score: 15, action: score >= 6 ? 'add header' : 'no action', symbols: {} }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
 }
 
 /** Starts `outbound-pools milter` (with the SRS socketmap) and waits for both to listen. */
@@ -144,8 +186,8 @@ async function startMilterDaemon(dir: string, milterPort: number, mapPort: numbe
     'contoso.com',
     '--authserv-id',
     AUTHSERV_ID,
-    '--spam-score-header',
-    SPAM_HEADER,
+    '--auth-results-from',
+    FORWARDER,
     '--rspamd-url',
     `http://127.0.0.1:${rspamdPort}`,
   ]);
@@ -163,6 +205,7 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
   let postfix: PostfixInstance | undefined;
   let daemon: WatchedProcess | undefined;
   let dir: string;
+  let rspamd: HttpServer | undefined;
   // A second listener's milter, in this process, on a Unix socket (the other is on TCP).
   let local: MilterServer | undefined;
   const seenLocally: MilterMessage[] = [];
@@ -173,8 +216,9 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
     buildOnce();
     dir = mkdtempSync(join(tmpdir(), 'outbound-pools-milter-'));
     sink = await startSmtpSink(0, { rejectRecipient: (address) => address.startsWith('refused-') });
-    const [milterPort, mapPort, rspamdPort] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
-    daemon = await startMilterDaemon(dir, milterPort, mapPort, rspamdPort);
+    rspamd = await startRspamdStub();
+    const [milterPort, mapPort] = [await freeTcpPort(), await freeTcpPort()];
+    daemon = await startMilterDaemon(dir, milterPort, mapPort, (rspamd.address() as AddressInfo).port);
     local = await startMilterServer(
       { kind: 'unix', path: join(dir, 'local-milter.sock') },
       {
@@ -209,6 +253,8 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
     await daemon?.exit;
     await postfix?.stop();
     await sink?.stop();
+    rspamd?.closeAllConnections();
+    await new Promise((resolve) => (rspamd === undefined ? resolve(undefined) : rspamd.close(resolve)));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -219,7 +265,7 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
   };
 
   it('delivers each message from its pool address, with the envelope sender of the decision', async () => {
-    const sent = [MESSAGES.accepted, MESSAGES.ndr, MESSAGES.nullSender, MESSAGES.spam, MESSAGES.unverified, MESSAGES.verified, MESSAGES.forged];
+    const sent = [MESSAGES.accepted, MESSAGES.ndr, MESSAGES.nullSender, MESSAGES.spam, MESSAGES.unverified, MESSAGES.verified, MESSAGES.forgedAuthResults, MESSAGES.forged];
     for (const message of sent) await sendVia(postfix!.submissionPort, message);
     const deliveries = await sink.waitFor(sent.length, 30_000).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${logs()}`);
@@ -241,6 +287,7 @@ describe('the milter and the SRS socketmap in a real Postfix', () => {
     assert.equal(expect('spam', 'high-risk', 'spam').mailFrom, 'megan@contoso.com');
     assert.equal(expect('unverified', 'relay', 'relay-unverified').mailFrom, 'kim@northwind.example');
     assert.equal(expect('forged', 'relay', 'relay-unverified').mailFrom, 'kim@northwind.example');
+    assert.equal(expect('forgedAuthResults', 'relay', 'relay-unverified').mailFrom, 'alex@fabrikam.example');
     const verified = expect('verified', 'normal', 'spf-pass,srs-rewritten');
     assert.match(verified.mailFrom, /^SRS0=[^=]+=[^=]+=fabrikam\.example=alex@contoso\.com$/);
     assert.equal(new Srs({ secrets: SRS_SECRETS }).reverse(verified.mailFrom), 'alex@fabrikam.example');

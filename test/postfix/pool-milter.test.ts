@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDecider } from '../../src/decide/gather.js';
+import { OutboundPoolsError } from '../../src/errors.js';
 import type { Decision } from '../../src/decide/types.js';
 import { createPolicy } from '../../src/policy.js';
 import { createStaticResolver, type StaticZone } from '../../src/providers/static-dns.js';
@@ -67,12 +68,69 @@ describe('milterMessage: the decision input', () => {
       ['Authentication-Results', 'evil.example; spf=pass smtp.mailfrom=fabrikam.example'],
       ['From', 'alex@fabrikam.example'],
     ];
-    const untrusted = milterMessage(milter({ headers, mailFrom: 'alex@fabrikam.example' }), { authservIds: ['inbound.contoso.com'] });
+    // The client (192.0.2.7) is the designated forwarder: only the authserv-id is in question here.
+    const options = { authservIds: ['inbound.contoso.com'], authResultsFrom: ['192.0.2.7'] };
+    const untrusted = milterMessage(milter({ headers, mailFrom: 'alex@fabrikam.example' }), options);
     assert.equal(untrusted.authentication?.spf, undefined);
-    const trusted = milterMessage(milter({ headers: [['Authentication-Results', 'inbound.contoso.com; spf=pass smtp.mailfrom=fabrikam.example'], ...headers.slice(1)], mailFrom: 'alex@fabrikam.example' }), {
-      authservIds: ['inbound.contoso.com'],
-    });
+    const trusted = milterMessage(milter({ headers: [['Authentication-Results', 'inbound.contoso.com; spf=pass smtp.mailfrom=fabrikam.example'], ...headers.slice(1)], mailFrom: 'alex@fabrikam.example' }), options);
     assert.deepEqual(trusted.authentication?.spf, { result: 'pass', domain: 'fabrikam.example' });
+  });
+
+  describe('Authentication-Results are read only from a designated forwarder (the submitting client writes the header)', () => {
+    const forged: [string, string][] = [
+      ['Authentication-Results', 'inbound.contoso.com; spf=pass smtp.mailfrom=alice@fabrikam.example'],
+      ['From', 'alice@fabrikam.example'],
+    ];
+    const options = { authservIds: ['inbound.contoso.com'], authResultsFrom: ['198.51.100.0/24', '2001:db8:25::/48', 'Forwarder@Contoso.com'] };
+    const from = (address: string, family: 'inet' | 'inet6', login?: string): MilterMessage =>
+      milter({
+        client: { hostname: 'client', family, port: 40000, address },
+        mailFrom: 'alice@fabrikam.example',
+        headers: forged,
+        ...(login === undefined ? {} : { macros: { auth_authen: login } }),
+      });
+    const pass = { result: 'pass', domain: 'fabrikam.example' };
+
+    for (const [why, message, spf] of [
+      ['a client-written field from an unlisted address with an unlisted login is ignored', from('203.0.113.66', 'inet', 'mallory@contoso.com'), undefined],
+      ['a client-written field from an unlisted address without a login is ignored', from('203.0.113.66', 'inet'), undefined],
+      ['an unlisted IPv6 client is ignored', from('2001:db8:26::1', 'inet6'), undefined],
+      ['a listed forwarder by IPv4 range is read', from('198.51.100.25', 'inet'), pass],
+      ['a listed forwarder by IPv6 range is read', from('2001:db8:25::9', 'inet6'), pass],
+      ['a listed forwarder by SASL login, any case, from any address, is read', from('203.0.113.66', 'inet', 'forwarder@contoso.COM'), pass],
+    ] as const) {
+      it(why, () => {
+        assert.deepEqual(milterMessage(message, options).authentication?.spf, spf);
+      });
+    }
+
+    it('a forwarder known only by Postfix’s {client_addr} (no usable connect address) is read', () => {
+      const message = milter({ client: { hostname: 'unknown', family: 'unknown', port: 0, address: '' }, mailFrom: 'alice@fabrikam.example', headers: forged, macros: { client_addr: '198.51.100.25' } });
+      assert.deepEqual(milterMessage(message, options).authentication?.spf, pass);
+    });
+
+    it('authservIds without authResultsFrom is refused, saying why; so is the reverse, and a bad forwarder', () => {
+      const refused = (why: RegExp) => (error: unknown) =>
+        error instanceof OutboundPoolsError && error.code === 'invalid-context' && why.test(error.message);
+      const why = /authservIds needs authResultsFrom\. .*the submitting client writes the whole header block.*Only a designated forwarder's copy of the inbound MX's fields can be trusted/;
+      for (const bad of [{ authservIds: ['inbound.contoso.com'] }, { authservIds: ['inbound.contoso.com'], authResultsFrom: [] }]) {
+        assert.throws(() => createPoolMilter({ decide, ...bad }), refused(why));
+        assert.throws(() => milterMessage(from('198.51.100.25', 'inet'), bad), refused(why));
+      }
+      assert.throws(() => createPoolMilter({ decide, authResultsFrom: ['198.51.100.25'] }), refused(/authservIds names no authserv-id to trust/));
+      assert.throws(() => createPoolMilter({ decide, authservIds: ['inbound.contoso.com'], authResultsFrom: ['198.51.100.0/40'] }), refused(/authResultsFrom: "198\.51\.100\.0\/40" needs a prefix length/));
+      // Neither: nothing read, nothing refused.
+      assert.equal(milterMessage(from('198.51.100.25', 'inet')).authentication, undefined);
+    });
+
+    it('createPoolMilter: a forged foreign sender from an ordinary client goes to the relay pool without SRS; the forwarder’s copy gets SRS', async () => {
+      const handler = createPoolMilter({ decide: (message) => decide(message, { now: NOW }), ...options });
+      const verdicts = await Promise.all([from('203.0.113.66', 'inet', 'mallory@contoso.com'), from('198.51.100.25', 'inet', 'mailbox-server')].map((message) => handler.endOfMessage(message)));
+      const summary = verdicts.map((verdict) =>
+        verdict.action === 'continue' ? verdict.changes.filter((change) => change.type === 'change-from' || change.name === POOL_HEADER).map((change) => (change.type === 'change-from' ? 'SRS' : change.value)) : verdict.action,
+      );
+      assert.deepEqual(summary, [['relay'], ['normal', 'SRS']]);
+    });
   });
 
   it('reads the spam score from the configured header, the last such field, its first number', () => {
@@ -133,7 +191,7 @@ describe('verdictFor: the decision for Postfix', () => {
       rcptTo: ['ops@adventure-works.example'],
       headers: [['Authentication-Results', 'inbound.contoso.com; spf=pass smtp.mailfrom=fabrikam.example'], ['From', 'alex@fabrikam.example']],
     });
-    const decision = await decideMilter(message, { authservIds: ['inbound.contoso.com'] });
+    const decision = await decideMilter(message, { authservIds: ['inbound.contoso.com'], authResultsFrom: ['192.0.2.7'] });
     assert.equal(decision.srs?.applied, true);
     const verdict = verdictFor(decision, message);
     assert.deepEqual(verdict.action === 'continue' ? verdict.changes.at(-1) : undefined, { type: 'change-from', address: decision.mailFrom });

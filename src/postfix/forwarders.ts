@@ -1,0 +1,79 @@
+// The designated forwarders: the SMTP clients whose Authentication-Results fields the pool
+// milter reads. The milter runs on the submission listener, where the submitting client writes
+// the whole header block, and nothing on that path removes a field that claims the inbound MX's
+// authserv-id: RFC 8601 §5's removal of forged fields happens at the inbound MX's border, not
+// here. A field naming the inbound MX is therefore evidence only in a message resubmitted by a
+// forwarder the operator designates (a mailbox server whose forwarding rule resubmits what the
+// inbound MX received, with the fields that MX added after stripping forged ones). Forwarders are
+// named by client address (a single address or a CIDR range, IPv4 or IPv6) or by SASL login.
+
+import { BlockList, isIP } from 'node:net';
+import { OutboundPoolsError, show } from '../errors.js';
+
+/** The designated forwarders, validated once by {@link parseForwarders}. */
+export interface Forwarders {
+  /**
+   * Whether a message whose SMTP client has this address and this SASL login (`{auth_authen}`)
+   * comes from a designated forwarder: the address is in one of the ranges, or the login is one
+   * of the logins (compared case-insensitively). Either may be unknown.
+   */
+  includes(address: string | undefined, login: string | undefined): boolean;
+}
+
+/** Looks like an IPv4 or IPv6 address or range that did not parse (`192.0.2.300`, `2001:db8::/129`). */
+const ADDRESS_LIKE = /^(?:\d*\.[\d.]*|[\da-f.]*:[\da-f:.]*|\d+(?=\/))(?:\/.*)?$/i;
+
+function invalid(name: string, entry: unknown, why: string): OutboundPoolsError {
+  return new OutboundPoolsError('invalid-context', `${name}: ${show(entry)} ${why}.`);
+}
+
+/**
+ * Validates the list of designated forwarders (`authResultsFrom` of the pool milter,
+ * `--auth-results-from` of the CLI). Each entry is one of:
+ * - an IPv4 or IPv6 address (`192.0.2.25`, `2001:db8::25`): that client address;
+ * - a CIDR range (`192.0.2.0/24`, `2001:db8::/48`): any client address in it (an IPv4 range also
+ *   covers the IPv4-mapped IPv6 form of its addresses);
+ * - anything else: a SASL login as Postfix's `{auth_authen}` gives it, compared case-insensitively.
+ *
+ * Something that looks like an address or range but does not parse (`192.0.2.300`,
+ * `192.0.2.0/33`) is refused rather than taken for a login.
+ *
+ * @param entries - the forwarders; at least one
+ * @param name - the option's name, for error messages (`--auth-results-from` in the CLI)
+ * @throws OutboundPoolsError `invalid-context` naming the bad entry
+ */
+export function parseForwarders(entries: readonly string[], name = 'authResultsFrom'): Forwarders {
+  if (!Array.isArray(entries) || entries.length === 0) {
+    throw new OutboundPoolsError('invalid-context', `${name} must be a non-empty array of client addresses, CIDR ranges or SASL logins, got ${show(entries)}.`);
+  }
+  const ranges = new BlockList();
+  const logins = new Set<string>();
+  for (const entry of entries as readonly unknown[]) {
+    if (typeof entry !== 'string' || entry === '' || entry.trim() !== entry || /[\u0000-\u001f\u007f]/.test(entry)) {
+      throw invalid(name, entry, 'is not a client address, a CIDR range or a SASL login (a non-empty string without spaces around it or control characters)');
+    }
+    const slash = entry.lastIndexOf('/');
+    const host = slash === -1 ? entry : entry.slice(0, slash);
+    const family = isIP(host);
+    if (family !== 0 && slash !== -1) {
+      const bits = entry.slice(slash + 1);
+      const max = family === 4 ? 32 : 128;
+      if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw invalid(name, entry, `needs a prefix length from 0 to ${max} after the "/"`);
+      ranges.addSubnet(host, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
+    } else if (family !== 0) {
+      ranges.addAddress(host, family === 4 ? 'ipv4' : 'ipv6');
+    } else if (ADDRESS_LIKE.test(entry)) {
+      throw invalid(name, entry, 'looks like an IP address or CIDR range but is not one');
+    } else {
+      logins.add(entry.toLowerCase());
+    }
+  }
+  return Object.freeze({
+    includes(address: string | undefined, login: string | undefined): boolean {
+      if (login !== undefined && login !== '' && logins.has(login.toLowerCase())) return true;
+      if (address === undefined) return false;
+      const family = isIP(address);
+      return family !== 0 && ranges.check(address, family === 4 ? 'ipv4' : 'ipv6');
+    },
+  });
+}

@@ -1,0 +1,59 @@
+// The designated forwarders of the pool milter (authResultsFrom, --auth-results-from): client
+// addresses, CIDR ranges and SASL logins whose messages' Authentication-Results are read.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { OutboundPoolsError } from '../../src/errors.js';
+import { parseForwarders } from '../../src/postfix/forwarders.js';
+
+describe('parseForwarders', () => {
+  const forwarders = parseForwarders(['192.0.2.25', '198.51.100.0/24', '2001:db8:1::/48', '::1', 'Forwarder@Contoso.com', '12345']);
+
+  for (const [address, login, expected, why] of [
+    ['192.0.2.25', undefined, true, 'a listed single IPv4 address'],
+    ['192.0.2.26', undefined, false, 'the address next to it'],
+    ['198.51.100.200', undefined, true, 'an address in a listed IPv4 range'],
+    ['198.51.101.1', undefined, false, 'an address just outside the range'],
+    ['::ffff:198.51.100.7', undefined, true, 'the IPv4-mapped IPv6 form of an address in an IPv4 range'],
+    ['2001:db8:1:ffff::9', undefined, true, 'an address in a listed IPv6 range'],
+    ['2001:db8:2::9', undefined, false, 'an IPv6 address outside it'],
+    ['0:0:0:0:0:0:0:1', undefined, true, 'another spelling of a listed IPv6 address'],
+    ['203.0.113.66', 'forwarder@contoso.com', true, 'a listed login, other case'],
+    ['203.0.113.66', 'FORWARDER@CONTOSO.COM', true, 'a listed login, upper case'],
+    ['203.0.113.66', '12345', true, 'a numeric login'],
+    ['203.0.113.66', 'mallory@contoso.com', false, 'another login from an unlisted address'],
+    ['203.0.113.66', '', false, 'no login (an empty {auth_authen}) from an unlisted address'],
+    [undefined, undefined, false, 'no address and no login'],
+    ['/run/postfix/socket', undefined, false, 'something that is not an IP address'],
+    ['forwarder@contoso.com', undefined, false, 'a listed login given as the address'],
+    ['192.0.2.25', 'mallory@contoso.com', true, 'a listed address whatever the login'],
+  ] as const) {
+    it(`${expected ? 'includes' : 'excludes'} ${why}`, () => {
+      assert.equal(forwarders.includes(address, login), expected);
+    });
+  }
+
+  it('refuses an empty list, a non-string, blanks, and what looks like an address or range but does not parse', () => {
+    for (const [entries, why] of [
+      [[], /authResultsFrom must be a non-empty array/],
+      ['192.0.2.25', /authResultsFrom must be a non-empty array/],
+      [[42], /authResultsFrom: number is not a client address, a CIDR range or a SASL login/],
+      [[''], /authResultsFrom: "" is not a client address/],
+      [[' forwarder'], /authResultsFrom: " forwarder" is not a client address/],
+      [['for\nwarder'], /is not a client address/],
+      [['192.0.2.300'], /authResultsFrom: "192\.0\.2\.300" looks like an IP address or CIDR range but is not one/],
+      [['192.0.2.0/33'], /authResultsFrom: "192\.0\.2\.0\/33" needs a prefix length from 0 to 32 after the "\/"/],
+      [['2001:db8::/129'], /needs a prefix length from 0 to 128/],
+      [['192.0.2.0/'], /needs a prefix length/],
+      [['192.0.2.0/24/8'], /looks like an IP address or CIDR range but is not one/],
+      [['2001:db8:::1'], /looks like an IP address or CIDR range but is not one/],
+      [['10/8'], /looks like an IP address or CIDR range but is not one/],
+    ] as const) {
+      assert.throws(
+        () => parseForwarders(entries as unknown as string[]),
+        (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context' && why.test(error.message),
+        JSON.stringify(entries),
+      );
+    }
+    assert.throws(() => parseForwarders(['192.0.2.300'], '--auth-results-from'), /^OutboundPoolsError: --auth-results-from: "192\.0\.2\.300"/);
+  });
+});
