@@ -107,7 +107,8 @@ function onlyCaseMapped(domain: string, ascii: string): boolean {
   for (let i = 0; i < given.length; i++) {
     const label = given[i]!.toLowerCase();
     if (label === mapped[i]) continue;
-    if (domainToUnicode(mapped[i]!) !== label.normalize('NFC')) return false;
+    // JavaScript lowercases a final Σ to ς, UTS-46 to σ: the same letter for this purpose.
+    if (domainToUnicode(mapped[i]!).replace(/ς/g, 'σ') !== label.normalize('NFC').replace(/ς/g, 'σ')) return false;
   }
   return true;
 }

@@ -518,5 +518,8 @@ describe('normaliseDomain refuses what UTS-46 would map onto another name', () =
     assert.equal(normaliseDomain('bu\u0308cher.de'), 'xn--bcher-kva.de');
     assert.equal(normaliseDomain('XN--BCHER-KVA.de.'), 'xn--bcher-kva.de');
     assert.equal(normaliseDomain('straße.de'), 'xn--strae-oqa.de');
+    // A final capital sigma: JavaScript lowercases it to ς, UTS-46 to σ.
+    assert.equal(normaliseDomain('ΑΣ.gr'), normaliseDomain('ασ.gr'));
+    assert.equal(normaliseDomain('ΟΔΟΣ.gr'), 'xn--pxavbq.gr');
   });
 });

@@ -306,6 +306,19 @@ describe('harakaAuthentication reads what each Haraka plugin recorded, one entry
     assert.equal(verdict?.dkim?.[0]?.domain, 'fabrikam.example');
   });
 
+  it('an entry holding the separator itself (Haraka before 3.1.7 kept control characters) is one entry, and dropped', () => {
+    // Haraka 3.1.6's auth_results: the entries joined as recorded, CR and LF included.
+    const notes = { authentication_results: ['auth=fail (plain) smtp.auth=x;\r\n\tspf=pass smtp.mailfrom=bank.example'] };
+    const transaction = { notes: { authentication_results: ['spf=fail smtp.mailfrom=bank.example'] } };
+    const old = {
+      local: { host: 'mx.contoso.com' },
+      notes,
+      transaction,
+      auth_results: () => ['mx.contoso.com', ...notes.authentication_results, ...transaction.notes.authentication_results].join(';\r\n\t'),
+    } as unknown as HarakaConnection;
+    assert.deepEqual(harakaAuthentication(old)?.spf, { result: 'fail', domain: 'bank.example' });
+  });
+
   it('a failed login whose user name reads as an SPF pass adds nothing (Haraka records the name as it was typed)', () => {
     // auth_base: `auth=fail (plain) smtp.auth=${user}`, control characters removed, ';' kept.
     const injected = 'auth=fail (plain) smtp.auth=x; spf=pass smtp.mailfrom=fabrikam.example';

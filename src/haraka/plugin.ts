@@ -181,6 +181,24 @@ function readMessage(transaction: HarakaTransaction): Promise<Buffer | undefined
 const HARAKA_AR_SEPARATOR = ';\r\n\t';
 
 /**
+ * The entries Haraka's plugins recorded, one each: the arrays `auth_results()` joins
+ * (`authentication_results` in the connection's and the transaction's notes), read as they are so
+ * that an entry holding the separator stays one entry whatever Haraka's version; else the
+ * joined value split at the separator. Undefined when nothing was recorded.
+ */
+function harakaEntries(connection: HarakaConnection): readonly unknown[] | undefined {
+  const own = connection.notes?.['authentication_results'];
+  const transaction = connection.transaction?.notes?.['authentication_results'];
+  if (Array.isArray(own) || Array.isArray(transaction)) {
+    const entries = [...(Array.isArray(own) ? own : []), ...(Array.isArray(transaction) ? transaction : [])];
+    return entries.length === 0 ? undefined : entries;
+  }
+  const value = connection.auth_results!();
+  if (typeof value !== 'string' || value === '') return undefined;
+  return value.split(HARAKA_AR_SEPARATOR).slice(1);
+}
+
+/**
  * The authentication Haraka's own plugins recorded for the connection and transaction, or
  * undefined when they recorded none.
  *
@@ -195,11 +213,12 @@ const HARAKA_AR_SEPARATOR = ';\r\n\t';
 export function harakaAuthentication(connection: HarakaConnection): AuthenticationVerdict | undefined {
   const host = connection.local?.host;
   if (typeof connection.auth_results !== 'function' || typeof host !== 'string' || host === '') return undefined;
-  const value = connection.auth_results();
-  if (typeof value !== 'string' || value === '') return undefined;
   const options = { authservIds: [host] };
-  const entries = value.split(HARAKA_AR_SEPARATOR).slice(1);
+  const entries = harakaEntries(connection);
+  if (entries === undefined) return undefined;
   const kept = entries.filter((entry) => {
+    // Haraka before 3.1.7 kept an entry's control characters: `;\r\n\t` inside one is not a separator.
+    if (typeof entry !== 'string' || /[\x00-\x1f\x7f]/.test(entry)) return false;
     try {
       const parsed = parseAuthenticationResults(`${host}; ${entry}`, options);
       return parsed.trusted && parsed.results.length === 1;

@@ -127,7 +127,7 @@ function clientAddress(domain: string, comments: readonly (readonly string[])[])
   if (first === undefined || first.length === 0) return literal;
   if (literal !== undefined && EXIM_ITEM.test(first[0]!)) return literal;
   // qmail: the first comment is the client's own claim (`HELO name`); its TCP-info follows.
-  const tcpInfo = /^e?helo$/i.test(first[0]!) ? comments[1] : first;
+  const tcpInfo = /^(?:helo|ehlo)$/i.test(first[0]!) ? comments[1] : first;
   if (tcpInfo === undefined) return undefined;
   const words = tcpInfo.slice(0, 2);
   const item = words.findIndex((word) => EXIM_ITEM.test(word));
@@ -140,16 +140,14 @@ function clientAddress(domain: string, comments: readonly (readonly string[])[])
  * the client wrote (an Exim `helo=[…]`, a qmail `HELO [...]`) is never taken for it.
  */
 export function receivedFrom(value: string): { helo?: string; ip?: string } | null {
-  const from = /(?:^|\s)from\s+(\S+)/i.exec(value);
+  // The from-clause opens the field (RFC 5321 §4.4): a "from" later on is inside a comment or
+  // another clause (`by mx (Postfix, from userid 0)`).
+  const from = /^\s*from\s+(\S+)/i.exec(value);
   if (from === null) return null;
-  let helo = from[1]!;
-  let at = from.index + from[0].length;
-  // `from name(comment)`: the comment starts where the name's parenthesis is.
-  const paren = helo.indexOf('(');
-  if (paren > 0) {
-    at -= helo.length - paren;
-    helo = helo.slice(0, paren);
-  }
+  // The whole word after "from" is the client's name, parentheses and all: a HELO such as
+  // `x([198.51.100.25])` (which Haraka records as given) must not open a comment of its own.
+  const helo = from[1]!;
+  let at = from[0].length;
   const comments: string[][] = [];
   while (comments.length < 2) {
     while (at < value.length && (value.charCodeAt(at) === 0x20 || value.charCodeAt(at) === 0x09 || value.charCodeAt(at) === 0x0d || value.charCodeAt(at) === 0x0a)) at++;
@@ -166,6 +164,26 @@ export function receivedFrom(value: string): { helo?: string; ip?: string } | nu
 function isTrusted(gateways: BlockList, ip: string): boolean {
   const family = isIP(ip);
   return family !== 0 && gateways.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Whether a Received value is only comments before its `;` and date (no from-, by- or other clause). */
+function onlyComments(value: string): boolean {
+  let depth = 0;
+  let seen = false;
+  const limit = Math.min(value.length, MAX_TCP_INFO);
+  for (let i = 0; i < limit; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0x5c) i++;
+    else if (code === 0x28) {
+      depth++;
+      seen = true;
+    } else if (code === 0x29) depth = Math.max(0, depth - 1);
+    else if (depth === 0) {
+      if (code === 0x3b) return seen;
+      if (code !== 0x20 && code !== 0x09 && code !== 0x0d && code !== 0x0a) return false;
+    }
+  }
+  return false;
 }
 
 /**
@@ -189,7 +207,11 @@ export function firstUntrustedHop(message: ProviderMessage, gateways: BlockList 
   if (client.ip === undefined || !isTrusted(gateways, client.ip)) return client;
   const received = parseHeaders(message.raw).filter(([name]) => name === 'received');
   for (let index = 0; index < received.length; index++) {
-    const hop = receivedFrom(received[index]![1]);
+    const value = received[index]![1];
+    // A field of comments and a date only — qmail's `(qmail 4242 invoked from network); date`
+    // above its own record of the connection — records no hop: the gateway's next field does.
+    if (onlyComments(value)) continue;
+    const hop = receivedFrom(value);
     if (hop?.ip === undefined) return { source: index, ...(hop?.helo === undefined ? {} : { helo: hop.helo }) };
     if (isTrusted(gateways, hop.ip)) continue;
     return { source: index, ip: hop.ip, ...(hop.helo === undefined ? {} : { helo: hop.helo }) };

@@ -37,6 +37,14 @@ import type { DnsResolver } from './types.js';
 export interface DnsCacheOptions {
   /** Most (name, type) answers kept, positive and negative together; least recently used go first. Default 10,000. */
   readonly maxEntries?: number;
+  /**
+   * Most bytes the kept answers take, by an estimate of their size (each string its length plus
+   * 32, each record 32, each name twice): least recently used go first, and an answer larger
+   * than a tenth of this is not kept. Sender domains are the client's to choose, and a domain
+   * can serve 64 KB TXT answers: the count alone would let 10,000 of them take 700 MB. Default
+   * 32 MiB (10,000 typical answers take under 4 MB).
+   */
+  readonly maxBytes?: number;
   /** Longest time an answer is kept, and the time for answers without a TTL (all but A/AAAA). Default 300. */
   readonly maxTtlSeconds?: number;
   /** Shortest time an A/AAAA answer is kept, whatever its TTL says. Default 0: a TTL of 0 is not cached. */
@@ -127,10 +135,10 @@ const DEFAULTS = { timeoutMs: 2000, tries: 2, maxInFlight: 64 } as const;
  * resolver answers in milliseconds, but a busy machine can stall a process for tens of them).
  */
 const MIN_RETRY_MS = 200;
-const CACHE_DEFAULTS = { maxEntries: 10_000, maxTtlSeconds: 300, minTtlSeconds: 0, negativeTtlSeconds: 60 } as const;
-const LIMITS = { timeoutMs: 600_000, tries: 10, maxEntries: 10_000_000, ttlSeconds: 7 * 86_400, maxInFlight: 100_000 } as const;
+const CACHE_DEFAULTS = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024, maxTtlSeconds: 300, minTtlSeconds: 0, negativeTtlSeconds: 60 } as const;
+const LIMITS = { timeoutMs: 600_000, tries: 10, maxEntries: 10_000_000, maxBytes: 2 ** 40, ttlSeconds: 7 * 86_400, maxInFlight: 100_000 } as const;
 const OPTION_KEYS = ['servers', 'timeoutMs', 'tries', 'cache', 'maxInFlight'] as const;
-const CACHE_KEYS = ['maxEntries', 'maxTtlSeconds', 'minTtlSeconds', 'negativeTtlSeconds'] as const;
+const CACHE_KEYS = ['maxEntries', 'maxBytes', 'maxTtlSeconds', 'minTtlSeconds', 'negativeTtlSeconds'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Options, validated once
@@ -138,6 +146,7 @@ const CACHE_KEYS = ['maxEntries', 'maxTtlSeconds', 'minTtlSeconds', 'negativeTtl
 
 interface CacheSettings {
   readonly maxEntries: number;
+  readonly maxBytes: number;
   readonly maxTtlMs: number;
   readonly minTtlMs: number;
   readonly negativeTtlMs: number;
@@ -214,11 +223,12 @@ function settingsOf(options: unknown): Settings {
   }
   const cache = record(given.cache, 'cache', CACHE_KEYS);
   const maxEntries = integer(cache.maxEntries, 'cache.maxEntries', 1, LIMITS.maxEntries, CACHE_DEFAULTS.maxEntries);
+  const maxBytes = integer(cache.maxBytes, 'cache.maxBytes', 1024, LIMITS.maxBytes, CACHE_DEFAULTS.maxBytes);
   const maxTtl = seconds(cache.maxTtlSeconds, 'cache.maxTtlSeconds', 0, LIMITS.ttlSeconds, CACHE_DEFAULTS.maxTtlSeconds);
   const minTtl = seconds(cache.minTtlSeconds, 'cache.minTtlSeconds', 0, LIMITS.ttlSeconds, Math.min(CACHE_DEFAULTS.minTtlSeconds, maxTtl));
   if (minTtl > maxTtl) throw invalid(`cache.minTtlSeconds (${minTtl}) must not be above cache.maxTtlSeconds (${maxTtl}).`);
   const negativeTtl = seconds(cache.negativeTtlSeconds, 'cache.negativeTtlSeconds', 0, LIMITS.ttlSeconds, CACHE_DEFAULTS.negativeTtlSeconds);
-  return { servers, timeoutMs, tries, maxInFlight, cache: { maxEntries, maxTtlMs: maxTtl * 1000, minTtlMs: minTtl * 1000, negativeTtlMs: negativeTtl * 1000 } };
+  return { servers, timeoutMs, tries, maxInFlight, cache: { maxEntries, maxBytes, maxTtlMs: maxTtl * 1000, minTtlMs: minTtl * 1000, negativeTtlMs: negativeTtl * 1000 } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,6 +240,24 @@ type Outcome =
   | { readonly kind: 'records'; readonly records: unknown; readonly ttlMs: number | undefined }
   | { readonly kind: 'absent'; readonly code: 'ENOTFOUND' | 'ENODATA' }
   | { readonly kind: 'failure'; readonly code: string };
+
+/** An estimate of what a cached answer takes in memory: each string its length plus 32, each object or array 32, the key twice. */
+function outcomeBytes(key: string, outcome: Outcome): number {
+  let bytes = 64 + 2 * key.length;
+  const stack: unknown[] = [outcome.kind === 'records' ? outcome.records : null];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') bytes += 32 + value.length;
+    else if (Array.isArray(value)) {
+      bytes += 32;
+      for (const item of value) stack.push(item);
+    } else if (typeof value === 'object' && value !== null) {
+      bytes += 32;
+      for (const item of Object.values(value)) stack.push(item);
+    } else bytes += 8;
+  }
+  return Math.ceil(bytes);
+}
 
 const NODATA: Outcome = { kind: 'absent', code: 'ENODATA' };
 const NXDOMAIN: Outcome = { kind: 'absent', code: 'ENOTFOUND' };
@@ -369,7 +397,15 @@ export function createDnsResolver(options: DnsResolverOptions = {}): CachingDnsR
     } else onTheWire--;
   };
   const cacheSettings = settings.cache;
-  const cache = cacheSettings === null ? null : new (lruCacheClass())<string, Outcome>({ max: cacheSettings.maxEntries });
+  const cache =
+    cacheSettings === null
+      ? null
+      : new (lruCacheClass())<string, Outcome>({
+          max: cacheSettings.maxEntries,
+          maxSize: cacheSettings.maxBytes,
+          maxEntrySize: Math.max(1, Math.floor(cacheSettings.maxBytes / 10)),
+          sizeCalculation: (outcome, key) => outcomeBytes(key, outcome),
+        });
   const inflight = new Map<string, Promise<Outcome>>();
   let generation = 0;
   let queries = 0;

@@ -237,6 +237,10 @@ describe('receivedFrom', () => {
     ['an address deep in the comment is not TCP-info', 'from helo.example (one two [198.51.100.25]) by gw', undefined],
     ['a name without TCP-info', 'from helo.example by gw', undefined],
     ['an unclosed comment', 'from helo.example (rdns [203.0.113.66] by gw', undefined],
+    ['qmail, EHLO', 'from unknown (EHLO [6.6.6.6]) (203.0.113.66) by gw with SMTP', '203.0.113.66'],
+    ['a HELO holding a parenthesis opens no comment: Haraka writes it as given', 'from x([6.6.6.6]) (rdns.example [203.0.113.66]) by gw (Haraka/3.3.4)', '203.0.113.66'],
+    ['a HELO literal with an Exim item glued on', 'from [6.6.6.6](helo=x) (rdns.example [203.0.113.66]) by gw', '203.0.113.66'],
+    ['"from" that does not open the field', 'by mx.contoso.com (Postfix, from userid 0) id 4X', undefined],
   ];
   for (const [mta, value, ip] of formats) {
     it(`${mta}: ${ip ?? 'no address'}`, () => {
@@ -267,6 +271,10 @@ describe('firstUntrustedHop: only what a trusted gateway wrote is read, and a fi
     assert.deepEqual(hop(top + unreadable + forged, { ip: GATEWAY }), { source: 1, helo: 'attacker.example' });
     const noFrom = 'Received: by gw.contoso.com with LMTP id 9; Mon, 23 Nov 2026 09:20:11 +0000\r\n';
     assert.deepEqual(hop(top + noFrom + forged, { ip: GATEWAY }), { source: 1 });
+  });
+  it('a field of comments only (qmail\'s "invoked from network") records no hop: the walk goes on to the gateway\'s record', () => {
+    const qmail = 'Received: (qmail 4660 invoked from network); 23 Nov 2026 09:20:11 -0000\r\nReceived: from attacker.example (HELO mx.fabrikam.example) (203.0.113.66)\r\n\tby gw.contoso.com with SMTP; 23 Nov 2026 09:20:11 -0000\r\n';
+    assert.deepEqual(hop(top + qmail + forged, { ip: GATEWAY }), { source: 2, ip: '203.0.113.66', helo: 'attacker.example' });
   });
   it('without the connection\'s address the Received fields are not read at all', () => {
     assert.deepEqual(hop(forged), { source: 'connection' });

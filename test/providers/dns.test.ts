@@ -35,6 +35,9 @@ const ZONE: DnsmasqZone = {
   'mail.spf.zone.test': { A: ['198.51.100.25'] },
   'servfail.zone.test': { fail: 'ESERVFAIL' },
   ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`lru-${i}.zone.test`, { A: [`192.0.2.${10 + i}`] }])),
+  // TXT answers of about 800 bytes by the cache's estimate (its byte bound), and one of about 4 KB.
+  ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`kb-${i}.zone.test`, { TXT: [`v=kb${i} ${'x'.repeat(600)}`] }])),
+  'big.zone.test': { TXT: [`v=big ${'y'.repeat(4_000)}`] },
   ...Object.fromEntries(
     Array.from({ length: BURST_DOMAINS }, (_, i) => [`burst-${i}.zone.test`, { A: [burstAddress(i)], MX: [{ exchange: `mx.burst-${i}.zone.test`, priority: 10 }] }]),
   ),
@@ -261,6 +264,21 @@ describe('createDnsResolver against a real DNS server (dnsmasq)', () => {
       assert.equal(resolver.stats().cached, 3);
     });
 
+    it('the cache is bounded in bytes too: answers past maxBytes evict the oldest, and one over a tenth of it is not kept', async () => {
+      const resolver = resolverFor({ cache: { maxBytes: 9_000 } });
+      for (let i = 0; i < 12; i++) await resolver(`kb-${i}.zone.test`, 'TXT');
+      const { cached } = resolver.stats();
+      // About 800 bytes each by the estimate: 12 of them do not fit in 9,000 bytes; ten or so do.
+      assert.ok(cached >= 8 && cached <= 11, `${cached} answers of ~800 bytes cached under maxBytes 9,000`);
+      const big = await counter('big.zone.test', 'TXT');
+      await resolver('big.zone.test', 'TXT');
+      // Over 512 octets: truncated over UDP, asked again over TCP — the server counts both.
+      const once = await big();
+      assert.ok(once >= 1);
+      await resolver('big.zone.test', 'TXT');
+      assert.equal(await big(), 2 * once, 'an answer over a tenth of maxBytes is asked again every time');
+    });
+
     it('answers are fresh copies: mutating one changes neither the cache nor what concurrent callers get', async () => {
       const resolver = resolverFor();
       const [first, second] = (await Promise.all([resolver('copies.zone.test', 'MX'), resolver('copies.zone.test', 'MX')])) as { exchange: string; priority: number }[][];
@@ -366,7 +384,7 @@ describe('createDnsResolver options and arguments', () => {
     ['a zero timeout', { timeoutMs: 0 }, /timeoutMs must be a whole number from 1 to 600000, got 0/],
     ['a fractional number of tries', { tries: 1.5 }, /tries must be a whole number from 1 to 10/],
     ['cache: true', { cache: true }, /cache must be an object \(use \{\} for the defaults\) or false/],
-    ['an unknown cache option', { cache: { ttl: 5 } }, /Unknown setting cache\.ttl; known: maxEntries, maxTtlSeconds, minTtlSeconds, negativeTtlSeconds/],
+    ['an unknown cache option', { cache: { ttl: 5 } }, /Unknown setting cache\.ttl; known: maxEntries, maxBytes, maxTtlSeconds, minTtlSeconds, negativeTtlSeconds/],
     ['maxEntries 0', { cache: { maxEntries: 0 } }, /cache\.maxEntries must be a whole number from 1/],
     ['a negative TTL', { cache: { negativeTtlSeconds: -1 } }, /cache\.negativeTtlSeconds must be a number of seconds/],
     ['minTtlSeconds above maxTtlSeconds', { cache: { minTtlSeconds: 600, maxTtlSeconds: 60 } }, /cache\.minTtlSeconds \(600\) must not be above cache\.maxTtlSeconds \(60\)/],
