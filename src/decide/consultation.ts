@@ -79,20 +79,69 @@ interface Call {
   readonly controller: AbortController | undefined;
 }
 
-// One timer: the consultations waiting on a provider are kept in a set, and one Node timer is set
-// for the earliest deadline among them. Waiting costs a decision an add and a delete, not a timer
-// of its own; the timer is set from setImmediate, after the event-loop turn's I/O callbacks and
-// promise jobs, so that a decision whose providers answer within the turn (in-memory providers
-// written as async functions) never touches it; and it is cleared as soon as nobody waits, so
-// that an idle process can exit. When it fires, it cuts off every call whose time is up and is
-// set again for the next deadline.
+// One timer: the consultations waiting on a provider are kept in a min-heap by their earliest
+// open deadline, and one Node timer is set for the heap's top. Waiting costs a decision an insert
+// and a removal (O(log n) for n waiting), not a timer of its own; the timer is set from
+// setImmediate, after the event-loop turn's I/O callbacks and promise jobs, so that a decision
+// whose providers answer within the turn (in-memory providers written as async functions) never
+// touches it; and it is cleared as soon as nobody waits, so that an idle process can exit. When
+// it fires it takes from the top only the consultations whose time is up — a flood of decisions
+// waiting on a provider that hangs costs each its own cut-off, not a walk over all of them.
 
-/** Consultations with calls still open, each once. */
-const waiting = new Set<Consultation>();
+/** The waiting consultations, a binary min-heap on `deadlineAt`; each knows its `heapIndex`. */
+const heap: Consultation[] = [];
 let timer: NodeJS.Timeout | undefined;
 /** When (performance.now()) the timer fires; Infinity when it is not set. */
 let timerAt = Infinity;
 let settingTimer = false;
+
+function swap(i: number, j: number): void {
+  const a = heap[i]!;
+  const b = heap[j]!;
+  heap[i] = b;
+  heap[j] = a;
+  b.heapIndex = i;
+  a.heapIndex = j;
+}
+
+function siftUp(index: number): void {
+  for (let i = index; i > 0; ) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]!.deadlineAt <= heap[i]!.deadlineAt) return;
+    swap(i, parent);
+    i = parent;
+  }
+}
+
+function siftDown(index: number): void {
+  for (let i = index; ; ) {
+    const left = 2 * i + 1;
+    if (left >= heap.length) return;
+    const right = left + 1;
+    const child = right < heap.length && heap[right]!.deadlineAt < heap[left]!.deadlineAt ? right : left;
+    if (heap[i]!.deadlineAt <= heap[child]!.deadlineAt) return;
+    swap(i, child);
+    i = child;
+  }
+}
+
+function heapPush(consultation: Consultation): void {
+  consultation.heapIndex = heap.length;
+  heap.push(consultation);
+  siftUp(consultation.heapIndex);
+}
+
+function heapRemove(consultation: Consultation): void {
+  const index = consultation.heapIndex;
+  if (index < 0) return;
+  const last = heap.pop()!;
+  consultation.heapIndex = -1;
+  if (last === consultation) return;
+  heap[index] = last;
+  last.heapIndex = index;
+  siftDown(index);
+  siftUp(last.heapIndex);
+}
 
 function setTimer(at: number): void {
   clearTimeout(timer);
@@ -106,16 +155,10 @@ function clearTimer(): void {
   timerAt = Infinity;
 }
 
-function earliestDeadline(): number {
-  let earliest = Infinity;
-  for (const consultation of waiting) earliest = Math.min(earliest, consultation.nextDeadline());
-  return earliest;
-}
-
 /** From setImmediate: the timer for whoever still waits after the turn. */
 function setTimerAfterTurn(): void {
   settingTimer = false;
-  if (timer === undefined && waiting.size > 0) setTimer(earliestDeadline());
+  if (timer === undefined && heap.length > 0) setTimer(heap[0]!.deadlineAt);
 }
 
 function onTimer(): void {
@@ -124,15 +167,23 @@ function onTimer(): void {
   // performance.now(), not Date.now(): deadlines are durations, and a wall clock stepped back
   // (NTP, an administrator) would otherwise hold a call open until the clock caught up.
   const now = performance.now();
-  for (const consultation of [...waiting]) consultation.cutOffAt(now);
-  if (waiting.size > 0) setTimer(earliestDeadline());
+  // Timers may fire a millisecond early by the wall clock: allow for it (as #cutOff does).
+  const due: Consultation[] = [];
+  while (heap.length > 0 && heap[0]!.deadlineAt <= now + 1) {
+    due.push(heap[0]!);
+    heapRemove(heap[0]!);
+  }
+  // Cuts off what is due; a consultation with calls still open waits again, for its next
+  // deadline (taken up by a later firing, never by this one).
+  for (const consultation of due) consultation.cutOffAt(now);
+  if (heap.length > 0) setTimer(heap[0]!.deadlineAt);
 }
 
 function startWaiting(consultation: Consultation): void {
-  waiting.add(consultation);
+  consultation.deadlineAt = consultation.nextDeadline();
+  heapPush(consultation);
   if (timer !== undefined) {
-    const at = consultation.nextDeadline();
-    if (at < timerAt) setTimer(at);
+    if (consultation.deadlineAt < timerAt) setTimer(consultation.deadlineAt);
   } else if (!settingTimer) {
     settingTimer = true;
     setImmediate(setTimerAfterTurn);
@@ -140,8 +191,8 @@ function startWaiting(consultation: Consultation): void {
 }
 
 function stopWaiting(consultation: Consultation): void {
-  waiting.delete(consultation);
-  if (waiting.size === 0 && timer !== undefined) clearTimer();
+  heapRemove(consultation);
+  if (heap.length === 0 && timer !== undefined) clearTimer();
 }
 
 /**
@@ -157,6 +208,10 @@ export class Consultation {
   #pending = 0;
   #finish: (() => void) | undefined;
   #onAbort: (() => void) | undefined;
+  /** @internal Its place in the shared deadline heap; -1 when not waiting there. */
+  heapIndex = -1;
+  /** @internal The deadline (performance.now()) it waits in the heap for. */
+  deadlineAt = Infinity;
 
   constructor(totalMs: number, signal: AbortSignal | undefined, startMs: number) {
     this.#totalMs = totalMs;
@@ -217,9 +272,13 @@ export class Consultation {
     return this.#start + next;
   }
 
-  /** Cuts off the calls whose deadline has passed at `now` (performance.now()), for the shared timer. */
+  /**
+   * For the shared timer, which has taken it off the heap: cuts off the calls whose deadline has
+   * passed at `now` (performance.now()); with calls still open, it waits again for the next one.
+   */
   cutOffAt(now: number): void {
     this.#cutOff(now - this.#start);
+    if (this.#pending > 0 && this.heapIndex < 0) startWaiting(this);
   }
 
   /** Records a call's verdict, once: a later report (too late, or a thenable calling back twice) is ignored. */

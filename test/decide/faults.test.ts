@@ -851,6 +851,28 @@ function runChild(contextSource: string): Promise<{ report: ChildReport | null; 
 
 const HANGING_PROVIDERS = `{ dns: hang, rateLimiter: { consume: hang, restriction: hang }, spam: { classify: hang }, authenticator: { authenticate: hang } }`;
 
+describe('one timer for every waiting decision', () => {
+  it('10,000 decisions started over time, waiting on a provider that never answers, are each cut off at their own deadline', { timeout: 30_000 }, async () => {
+    const hanging = { classify: () => new Promise<never>(() => {}) };
+    const policy: PolicyInput = { acceptedDomains: ['contoso.com'], deadlines: { spamMs: 150 } };
+    const started: Promise<[number, Decision]>[] = [];
+    for (let wave = 0; wave < 50; wave++) {
+      for (let i = 0; i < 200; i++) {
+        const at = performance.now();
+        started.push(decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example'] }, { policy, providers: { spam: hanging } }).then((decision) => [performance.now() - at, decision]));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const results = await Promise.all(started);
+    for (const [took, decision] of results) {
+      assert.ok(decision.reasons.some((reason) => reason.code === 'provider-failed' && reason.provider === 'spam'));
+      assert.ok(took >= 149, `cut off early: ${took} ms`);
+    }
+    const median = results.map(([took]) => took).sort((a, b) => a - b)[results.length >> 1]!;
+    assert.ok(median < 1_000, `the median decision took ${median} ms against a deadline of 150 ms`);
+  });
+});
+
 describe('no leaked handles: a decision with hanging providers lets the process exit', () => {
   const cases: readonly (readonly [string, string])[] = [
     [
