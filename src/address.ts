@@ -292,8 +292,13 @@ export function parseAddressInFull(input: unknown, allowAddressLiteral: boolean)
  */
 export function canonicalLocalPart(local: string): string {
   if (local.length < 2 || local.charCodeAt(0) !== 0x22) return local;
-  const content = local.slice(1, -1).replace(/\\(.)/gsu, '$1');
+  const content = localPartValue(local);
   return dotStringOctets(content) >= 0 ? content : `"${content.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** A local part's value: a quoted string without its quotes and quoted-pairs (RFC 5321 §4.1.2), a dot-string as it is. */
+export function localPartValue(local: string): string {
+  return local.length >= 2 && local.charCodeAt(0) === 0x22 ? local.slice(1, -1).replace(/\\(.)/gsu, '$1') : local;
 }
 
 /** The key sending limits count an envelope sender under: its canonical local part and domain, lowercased. */

@@ -274,8 +274,12 @@ function limitSet(input: unknown, index: number): LimitSet {
   return Object.freeze(set) as unknown as LimitSet;
 }
 
-/** Most spam messages `spam.restrictAfter.count` may wait for; a limiter keeps one timestamp per message counted. */
-const MAX_SPAM_COUNT = 10_000;
+/**
+ * Most spam messages `spam.restrictAfter.count` may wait for: the Redis limiter keeps one
+ * 29-byte record per message reported in the last 24 h, at most 1,000 (MAX_SPAM_RECORDS in
+ * src/redis/consume-script.ts), and could never count past it.
+ */
+const MAX_SPAM_COUNT = 1_000;
 
 /** `spam.restrictAfter`: a count of spam messages within an hour or a day, and what it does. */
 function restrictAfter(input: unknown): SpamRestrictAfter | null {

@@ -2,7 +2,7 @@
 // recipients split into internal and external, and NDR-ness settled (rule 4).
 
 import { isIP } from '../ip.js';
-import { canonicalLocalPart, isNullSender, limitKeyOf, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
+import { isNullSender, limitKeyOf, localPartValue, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { contentTypeParameter, decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
@@ -186,7 +186,7 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     recipients[index] = recipient;
     // An SRS address at an accepted domain leaves for the original sender's domain once the
     // reverse map has rewritten it (recipient_canonical_maps), quoted or not: external, not internal.
-    if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain) && srsKind(canonicalLocalPart(recipient.local)) === null) internalRecipients++;
+    if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain) && srsKind(localPartValue(recipient.local)) === null) internalRecipients++;
   }
   const fields = message.headers === undefined ? null : decisionFields(message.headers);
   const fromHost = fields?.from === undefined ? undefined : fromDomain(fields.from);

@@ -20,6 +20,9 @@ export interface Forwarders {
   includes(address: string | undefined, login: string | undefined): boolean;
 }
 
+/** An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`). */
+const MAPPED = /^::ffff:\d{1,3}(?:\.\d{1,3}){3}$/i;
+
 /** Looks like an IPv4 or IPv6 address or range that did not parse (`192.0.2.300`, `2001:db8::/129`). */
 const ADDRESS_LIKE = /^(?:\d*\.[\d.]*|[\da-f.]*:[\da-f:.]*|\d+(?=\/))(?:\/.*)?$/i;
 
@@ -59,6 +62,11 @@ export function parseForwarders(entries: readonly string[], name = 'authResultsF
       const bits = entry.slice(slash + 1);
       const max = family === 4 ? 32 : 128;
       if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw invalid(name, entry, `needs a prefix length from 0 to ${max} after the "/"`);
+      // An IPv4 range written in the IPv4-mapped form: under /96 it would reach past ::ffff:0:0/96,
+      // over every IPv4 client (`::ffff:192.0.2.0/24` is an IPv6 /24).
+      if (family === 6 && MAPPED.test(host) && Number(bits) < 96) {
+        throw invalid(name, entry, `is an IPv6 range wider than the IPv4-mapped block (/96): write the IPv4 range (${host.slice(7)}/${Math.max(0, Number(bits) - 96)} …) instead`);
+      }
       ranges.addSubnet(host, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
     } else if (family !== 0) {
       ranges.addAddress(host, family === 4 ? 'ipv4' : 'ipv6');

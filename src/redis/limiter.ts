@@ -638,7 +638,11 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
       answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
-        if (reserved === 1) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+        // A script sent and not answered in time may still run, and count the sender (a retry of
+        // the message would then be answered "counted" and refund its own reservation): the
+        // reservation stays, the tenant over-counted by one at worst, never under.
+        const timedOut = (error as { code?: unknown } | null)?.code === 'ETIMEDOUT';
+        if (reserved === 1 && !timedOut) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
         throw error;
       });
       const newlyCounted = answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);

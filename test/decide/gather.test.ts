@@ -199,12 +199,20 @@ it('an SRS address at an accepted domain is an external recipient: the reverse m
   const requests: ConsumeRequest[] = [];
   const rateLimiter = { consume: (request: ConsumeRequest) => (requests.push(request), { restriction: null, breaches: [], counted: true }), restriction: () => null };
   const context = { policy: { acceptedDomains: ['contoso.com'] }, providers: { rateLimiter }, now: new Date(0) };
-  for (const rcpt of ['SRS0=lUyc=2W=example.net=lee@contoso.com', 'srs1+AbCd=fabrikam.example==lUyc=2W=example.net=lee@contoso.com', '"SRS0=lUyc=2W=example.net=lee"@contoso.com', 'lee@contoso.com']) {
+  for (const rcpt of [
+    'SRS0=lUyc=2W=example.net=lee@contoso.com',
+    'srs1+AbCd=fabrikam.example==lUyc=2W=example.net=lee@contoso.com',
+    '"SRS0=lUyc=2W=example.net=lee"@contoso.com',
+    // The SRS address of a sender whose local part needs quotes stays quoted.
+    '"SRS0=6IC7=2W=example.net=john doe"@contoso.com',
+    'lee@contoso.com',
+    '"srs0 is not a tag"@contoso.com',
+  ]) {
     await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: [rcpt] }, context);
   }
   assert.deepEqual(
     requests.map((request) => [request.internalRecipients, request.externalRecipients]),
-    [[0, 1], [0, 1], [0, 1], [1, 0]],
+    [[0, 1], [0, 1], [0, 1], [0, 1], [1, 0], [1, 0]],
   );
   const blocked = await decidePool(
     { mailFrom: 'megan@contoso.com', rcptTo: ['SRS0=lUyc=2W=example.net=lee@contoso.com'], autoForwarded: true },

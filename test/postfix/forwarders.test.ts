@@ -47,6 +47,8 @@ describe('parseForwarders', () => {
       [['192.0.2.0/24/8'], /looks like an IP address or CIDR range but is not one/],
       [['2001:db8:::1'], /looks like an IP address or CIDR range but is not one/],
       [['10/8'], /looks like an IP address or CIDR range but is not one/],
+      // An IPv4 range in the IPv4-mapped form but wider than ::ffff:0:0/96 would cover every IPv4 client.
+      [['::ffff:192.0.2.0/24'], /wider than the IPv4-mapped block \(\/96\): write the IPv4 range/],
     ] as const) {
       assert.throws(
         () => parseForwarders(entries as unknown as string[]),
