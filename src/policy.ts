@@ -51,8 +51,8 @@ export interface PolicyInput {
     /** Categories (e.g. `malware`, `phishing`) that block instead of using the high-risk pool. */
     readonly blockCategories?: readonly string[];
     /**
-     * Restrict a sender whose messages were judged spam (rule 6, high-risk) `count` times within
-     * the `window` (an hour or a day, sliding), counted by the rate limiter: the message reaching
+     * Restrict a sender whose messages were judged spam (rule 6, high-risk) `count` times (1 to
+     * 1,000) within the `window` (an hour or a day, sliding), counted by the rate limiter: the message reaching
      * the count still leaves through the high-risk pool, later ones are refused (rule 1).
      * `action`: `block-user-for-today` (default, until the next UTC midnight) or `block-user`
      * (until an administrator releases the sender). `null`, as not given: no restriction after
