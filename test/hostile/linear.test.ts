@@ -5,7 +5,19 @@
 import { describe, it, type TestContext } from 'node:test';
 import { BlockList } from 'node:net';
 import { decidePool, parseEnvelopeAddress, normaliseDomain, createPolicy, OutboundPoolsError, type OutboundMessage } from '../../src/index.js';
-import { fromDomain, parseContentType, parseHeaders } from '../../src/headers.js';
+import { contentTypeParameter, fromDomain, parseContentType, parseHeaders } from '../../src/headers.js';
+import { limitKeyOf } from '../../src/address.js';
+import { parseTrace } from '../../src/decide/trace.js';
+import { dnsQueryName } from '../../src/dns/query-name.js';
+import { decodeCommand } from '../../src/postfix/milter/commands.js';
+import { parseListenAddress } from '../../src/postfix/listener.js';
+import { parseForwarders } from '../../src/postfix/forwarders.js';
+import { milterMessage } from '../../src/postfix/pool-milter.js';
+import { parseCommandLine } from '../../src/cli/args.js';
+import { UsageError } from '../../src/cli/io.js';
+import { MilterProtocolError } from '../../src/postfix/milter/packet.js';
+import { sniffKind } from '../../src/cli/inputs.js';
+import { harakaAuthentication, type HarakaConnection } from '../../src/haraka/plugin.js';
 import { authenticationFromHeaders, parseAuthenticationResults } from '../../src/providers/authentication-results.js';
 import { firstUntrustedHop, receivedFrom } from '../../src/mailauth/authenticator.js';
 import { Srs, SrsError } from '../../src/srs/index.js';
@@ -229,4 +241,117 @@ describe('policy JSON (createPolicy(JSON.parse(…)))', () => {
     (text) => createPolicy(JSON.parse(text)),
     FIELD,
   );
+});
+
+describe('the trace line (parseTrace)', () => {
+  linearIn('parseTrace', [...repeated('a=b; ', '"', '\\"', '=', ';'), ...prefixed('reply="', '\\"', 'a'), ...prefixed('x=', ';', ' ')], (text) => parseTrace(text), FIELD);
+});
+
+describe('Content-Type parameters in RFC 2231 form (contentTypeParameter)', () => {
+  const read = (text: string) => {
+    const parsed = parseContentType(text);
+    return parsed === null ? undefined : contentTypeParameter(parsed.parameters, 'report-type');
+  };
+  linearIn(
+    'contentTypeParameter',
+    [
+      { name: 'many sections', make: (size) => `multipart/report${Array.from({ length: Math.ceil(size / 24) }, (_, i) => `; report-type*${i}*=a%41`).join('')}`.slice(0, size + 40) },
+      { name: 'one long extended value', make: (size) => `multipart/report; report-type*=utf-8''${fill('%41', size)}` },
+      { name: 'a long charset prefix', make: (size) => `multipart/report; report-type*=${fill('a', size)}` },
+    ],
+    read,
+    FIELD,
+  );
+});
+
+describe('sender keys (limitKeyOf)', () => {
+  linearIn('limitKeyOf', [...prefixed('"', 'a\\', '\\"'), ...repeated('a.', '@'), ...prefixed('a@', 'ü.', 'xn--a.')], (text) => limitKeyOf(text), FIELD);
+});
+
+describe('IDNA: a long A-label is refused before it is decoded', () => {
+  linearIn('normaliseDomain (A-labels)', [...prefixed('xn--', 'a', 'a-'), ...prefixed('a.xn--', '9')], (text) => normaliseDomain(`${text}.example`), FIELD);
+});
+
+describe('DNS query names (dnsQueryName)', () => {
+  linearIn('dnsQueryName', [...repeated('a.', '_', 'ü.', '.'), ...prefixed('_dmarc.', 'a.')], (text) => dnsQueryName(text), FIELD);
+});
+
+/** `run`, with the typed refusals of a daemon's or the CLI's parsers (MilterProtocolError, UsageError, the TypeError of a bad listen address) taken as answers. */
+function refusing(run: (text: string) => unknown, ...types: (abstract new (...args: never[]) => Error)[]): (text: string) => unknown {
+  return (text) => {
+    try {
+      return run(text);
+    } catch (error) {
+      if (types.some((type) => error instanceof type)) return undefined;
+      throw error;
+    }
+  };
+}
+
+describe('milter packets (decodeCommand)', () => {
+  const packet = (command: string, data: string) => ({ command: command.charCodeAt(0), data: Buffer.from(data, 'latin1') });
+  linearIn(
+    'decodeCommand',
+    [
+      { name: 'a macro packet of many pairs', make: (size) => `D${'C'}${fill('k\0v\0', size)}` },
+      { name: 'a macro packet of one long value', make: (size) => `DCk\0${fill('v', size)}\0` },
+      { name: 'a header packet with a long value', make: (size) => `LSubject\0${fill('a', size)}\0` },
+      { name: 'a MAIL packet of many arguments', make: (size) => `M${fill('<a@b>\0', size)}` },
+      { name: 'a header packet of NULs', make: (size) => `L${fill('\0', size)}` },
+    ],
+    refusing((text) => decodeCommand(packet(text[0]!, text.slice(1))), MilterProtocolError),
+    FIELD,
+  );
+});
+
+describe('daemon and CLI arguments (parseListenAddress, parseForwarders, parseCommandLine)', () => {
+  linearIn('parseListenAddress', [...prefixed('inet:', ':', '1'), ...prefixed('unix:', 'a/'), ...repeated('/')], refusing((text) => parseListenAddress(text), TypeError), FIELD);
+  linearIn(
+    'parseForwarders',
+    [
+      { name: 'many entries', make: (size) => Array.from({ length: Math.ceil(size / 14) }, (_, i) => `192.0.${(i >> 8) & 255}.${i & 255}`).join(' ') },
+      { name: 'many logins', make: (size) => Array.from({ length: Math.ceil(size / 8) }, (_, i) => `user-${i}`).join(' ') },
+      ...prefixed('1.', '1.'),
+      ...repeated(':'),
+    ],
+    (text) => parseForwarders(text.split(' ')),
+    FIELD,
+  );
+  const options = { policy: { type: 'string' }, json: { type: 'boolean' }, 'redis-url': { type: 'string' } } as const;
+  linearIn(
+    'parseCommandLine',
+    [
+      { name: 'an unknown flag, long', make: (size) => `--${fill('x', size)}` },
+      // Up to about 11,000 arguments: an array of 16 Ki elements or more is in V8's large-object space (doubling.ts).
+      { name: 'many positionals', make: (size) => fill('ab ', size).trim() },
+      { name: 'a long flag value', make: (size) => `--policy=${fill('a', size)}` },
+    ],
+    refusing((text) => parseCommandLine(text.split(' '), options), UsageError),
+    FIELD,
+  );
+});
+
+describe('input files: the head sniffed (sniffKind)', () => {
+  linearIn('sniffKind', [...repeated('\n', ' ', '{', 'a'), ...prefixed('{"mailFrom":"', 'a')], (text) => sniffKind(Buffer.from(text, 'latin1'), true), FIELD);
+});
+
+describe('adapters: Haraka auth results, the milter spam header (harakaAuthentication, milterMessage)', () => {
+  const haraka = (entries: string[]) =>
+    harakaAuthentication({ local: { host: 'mx.contoso.com' }, notes: { authentication_results: entries }, transaction: null, auth_results: () => '' } as unknown as HarakaConnection);
+  linearIn(
+    'harakaAuthentication',
+    [
+      { name: 'many entries', make: (size) => Array.from({ length: Math.ceil(size / 40) }, (_, i) => `spf=pass smtp.mailfrom=d${i}.example`).join('\n') },
+      { name: 'one long entry', make: (size) => `spf=pass smtp.mailfrom=${fill('a.', size)}example` },
+      { name: 'one entry of semicolons', make: (size) => `spf=pass ${fill(';', size)}` },
+    ],
+    (text) => haraka(text.split('\n')),
+    FIELD,
+  );
+  const milter = (value: string) =>
+    milterMessage(
+      { client: null, helo: null, mailFrom: 'a@contoso.com', mailParameters: [], rcptTo: ['b@example.net'], headers: [['X-Spam-Score', value]], body: Buffer.alloc(0), bodyTruncated: false, macro: () => undefined, actions: 0 },
+      { spamScoreHeader: 'X-Spam-Score' },
+    );
+  linearIn('milterMessage (spam score header)', [...repeated('-', '.', '1', ' ', 'e'), ...prefixed('score=', '-'), ...prefixed('1', '0')], (text) => milter(text), FIELD);
 });

@@ -7,8 +7,18 @@ import { isLinearGrowth } from '../hostile/doubling.js';
 
 const FLOOR_NS = 200_000;
 
-/** Asserts that `measure(size)` (nanoseconds) grows at most linearly along `sizes`. */
-export function assertLinear(sizes: readonly number[], measure: (size: number) => number, what: string): void {
+/**
+ * Asserts that `measure(size)` (nanoseconds) grows at most linearly along `sizes`. A series whose
+ * largest size takes under 4 × the floor would pass whatever the reader does (every step is
+ * judged against the floor): it is measured again at 4 × the sizes, up to 64 ×, and fails if it
+ * still measures nothing.
+ */
+export function assertLinear(given: readonly number[], measure: (size: number) => number, what: string): void {
+  let sizes = given;
+  for (let times = sizes.map(measure); times[times.length - 1]! < 4 * FLOOR_NS; times = sizes.map(measure)) {
+    assert.ok(sizes[0]! < given[0]! * 64, `${what}: the largest of ${sizes.join(', ')} took ${times[times.length - 1]} ns, under 4 × the floor of ${FLOOR_NS} ns: the series measures nothing`);
+    sizes = sizes.map((size) => size * 4);
+  }
   const attempts: string[] = [];
   for (let attempt = 0; attempt < 3; attempt++) {
     const times = sizes.map(measure);

@@ -38,6 +38,8 @@ export function assertLinear(what: string, base: number, input: (size: number) =
     });
   }
   const shown = times.map((ms) => `${ms.toFixed(3)} ms`).join(', ');
+  // A size the clock saw take no time would make a growth of 0/0 (NaN), which no bound refuses.
+  assert.ok(times.every((ms) => Number.isFinite(ms) && ms > 0), `${what}: a size measured no CPU time (${shown}): the series measured nothing; raise the base size`);
   const growth = times.slice(1).map((time, step) => time / times[step]!);
   // One outlying step (a collection, a tier-up) is not growth: the shared rule of test/hostile/doubling.ts.
   assert.ok(isLinearGrowth(growth, MAX_STEP), `${what}: growth per doubling ${growth.map((g) => `${g.toFixed(1)}×`).join(', ')} from ${base} (${shown})`);
