@@ -417,28 +417,99 @@ describe('header parsing never throws on arbitrary input', () => {
     }), { numRuns: 2000 });
   });
 
+  // Real field values, so the assertions below run on parameters too: arbitrary strings almost
+  // never make a `type/subtype` (about 1 % do), and none of those had a parameter.
+  const chars = (alphabet: string, minLength: number, maxLength: number) =>
+    fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
+  const TOKEN = 'abcxyzABCXYZ0189+-.!#$%&\'*^_`|~'; // RFC 2045 token characters as src/headers.ts reads them (no '{' '}')
+  const token = chars(TOKEN, 1, 10);
+  const mixedCase = (name: string) =>
+    fc.array(fc.boolean(), { minLength: name.length, maxLength: name.length }).map((upper) => [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(''));
+  const parameterName = fc.oneof(fc.constantFrom('charset', 'boundary', 'report-type', 'name', 'filename').chain(mixedCase), token);
+  const space = fc.constantFrom('', ' ', '  ', '\t', '\r\n ', '\r\n\t', ' (a comment) ');
+  const quotedValue = fc
+    .array(fc.oneof(chars('ab ;=/,@<>():é', 1, 6), fc.constantFrom('\\"', '\\\\', '\\a')), { maxLength: 5 })
+    .map((parts) => `"${parts.join('')}"`);
+  const percentValue = fc.tuple(fc.constantFrom("utf-8''", "us-ascii'en'", "UTF-8''", ''), fc.array(fc.oneof(token, fc.constantFrom('%41', '%c3%a9', '%20', '%2')), { maxLength: 4 }))
+    .map(([prefix, parts]) => prefix + parts.join(''));
+  // name=value, name="value", or an RFC 2231 section: name*=…, name*0*=…, name*1=…
+  const parameter = fc
+    .tuple(parameterName, fc.constantFrom('', '*', '*0', '*0*', '*1', '*1*'), fc.oneof(token, quotedValue, percentValue), space, space)
+    .map(([name, section, value, before, after]) => ({ name: `${name}${section}`, text: `;${before}${name}${section}${after}=${after}${value}${before}` }));
+  const realContentType = fc
+    .tuple(fc.oneof(fc.constantFrom('text', 'Multipart', 'APPLICATION', 'message').chain(mixedCase), token), fc.oneof(fc.constantFrom('plain', 'report', 'mixed', 'delivery-status').chain(mixedCase), token), fc.array(parameter, { maxLength: 5 }), space)
+    .map(([type, subtype, parameters, lead]) => ({ type: `${type}/${subtype}`, names: parameters.map((p) => p.name), text: `${lead}${type}/${subtype}${parameters.map((p) => p.text).join('')}` }));
+
   it('parseContentType on arbitrary strings returns null or a lowercase type and parameter names', () => {
+    const numRuns = 3000;
+    let typed = 0;
+    let withParameters = 0;
+    const arbitrary = fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), headerish).map((text) => ({ text, type: undefined, names: [] as string[] }));
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), headerish), (text) => {
+      fc.property(fc.oneof({ arbitrary: realContentType, weight: 3 }, { arbitrary, weight: 2 }), ({ text, type, names }) => {
         const parsed = parseContentType(text);
+        if (type !== undefined) {
+          // A real value is read: its type, and every parameter it names (lower-cased).
+          assert.ok(parsed !== null, JSON.stringify(text));
+          assert.equal(parsed.type, type.toLowerCase());
+          for (const name of names) assert.ok(parsed.parameters.has(name.toLowerCase()), `${name} missing from ${JSON.stringify(text)}`);
+        }
         if (parsed === null) return;
+        typed++;
         assert.match(parsed.type, /^[^\s/A-Z]+\/[^\s/A-Z]+$/);
+        if (parsed.parameters.size > 0) withParameters++;
         for (const name of parsed.parameters.keys()) assert.equal(name, name.toLowerCase());
       }),
-      { numRuns: 3000 },
+      { numRuns },
     );
+    assert.ok(typed > numRuns / 4, `only ${typed} of ${numRuns} runs parsed a type`);
+    assert.ok(withParameters > numRuns / 4, `only ${withParameters} of ${numRuns} runs had a parameter`);
   });
 
+  const atext = chars('abcxyzABCXYZ0189!#$%&\'*+-/=?^_`{|}~', 1, 8);
+  const domain = fc.oneof(
+    { weight: 5, arbitrary: fc.array(chars('abzABZ09-', 1, 8), { minLength: 1, maxLength: 4 }).map((labels) => labels.join('.')) },
+    { weight: 1, arbitrary: fc.ipV4().map((ip) => `[${ip}]`) },
+  );
+  const localPart = fc.oneof(
+    fc.array(atext, { minLength: 1, maxLength: 3 }).map((atoms) => atoms.join('.')),
+    fc.array(fc.oneof(chars('ab @,;:<>()', 1, 4), fc.constantFrom('\\"', '\\\\')), { maxLength: 4 }).map((parts) => `"${parts.join('')}"`),
+  );
+  const displayName = fc.oneof(
+    fc.array(atext, { minLength: 1, maxLength: 3 }).map((words) => `${words.join(' ')} `),
+    fc.array(fc.oneof(chars('ab @,;:<>().', 1, 5), fc.constantFrom('\\"', '\\\\')), { maxLength: 4 }).map((parts) => `"${parts.join('')}" `),
+    fc.constant(''),
+  );
+  const mailbox = fc
+    .tuple(displayName, localPart, domain, fc.boolean(), fc.constantFrom('', ' (a comment)', ' '))
+    .map(([name, local, domain, angle, tail]) => ({ domain, text: angle || name !== '' ? `${name}<${local}@${domain}>${tail}` : `${local}@${domain}${tail}` }));
+  // A mailbox, a list of them, or a group (RFC 5322 §3.4): the domain is the first mailbox's.
+  const realFrom = fc.oneof(
+    { weight: 3, arbitrary: mailbox },
+    { weight: 1, arbitrary: fc.tuple(mailbox, mailbox).map(([first, second]) => ({ domain: first.domain, text: `${first.text}, ${second.text}` })) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(fc.array(atext, { minLength: 1, maxLength: 2 }), mailbox, fc.array(mailbox, { maxLength: 2 }), fc.constantFrom(';', '; ', ''))
+        .map(([group, first, more, end]) => ({ domain: first.domain, text: `${group.join(' ')}: ${[first, ...more].map((m) => m.text).join(', ')}${end}` })),
+    },
+  );
+
   it('fromDomain on arbitrary strings returns undefined or a non-empty string', () => {
+    const numRuns = 3000;
+    let found = 0;
+    const arbitrary = fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), headerish).map((text) => ({ text, domain: undefined }));
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), headerish), (text) => {
+      fc.property(fc.oneof({ arbitrary: realFrom, weight: 3 }, { arbitrary, weight: 2 }), ({ text, domain: expected }) => {
         const domain = fromDomain(text);
+        if (expected !== undefined) assert.equal(domain, expected, JSON.stringify(text));
         if (domain === undefined) return;
+        found++;
         assert.equal(typeof domain, 'string');
         assert.ok(domain.length > 0, JSON.stringify(domain));
       }),
-      { numRuns: 3000 },
+      { numRuns },
     );
+    assert.ok(found > numRuns / 4, `only ${found} of ${numRuns} runs found a domain`);
   });
 });
 

@@ -173,10 +173,14 @@ describe('outbound-pools milter and srs-map: the command line', () => {
   it('srs-map: answers the forward and reverse maps, and exits 0 on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-srs-map-'));
     writeFileSync(join(dir, 'secrets'), 'new-secret\nold-secret\n');
-    const map = daemon(['srs-map', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', join(dir, 'secrets'), '--srs-domain', 'contoso.com', '--policy', join(ROOT, 'examples', 'policy.json')]);
+    // An injected clock on both sides: the daemon's --now, and the local Srs's `now`. The old
+    // address was made two days before the daemon's now, and the new one is read a day after.
+    const NOW = Date.UTC(2024, 2, 4, 12);
+    const DAY_MS = 86_400_000;
+    const map = daemon(['srs-map', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', join(dir, 'secrets'), '--srs-domain', 'contoso.com', '--policy', join(ROOT, 'examples', 'policy.json'), '--now', new Date(NOW).toISOString()]);
     try {
       const port = await map.port('srs-map');
-      const old = new Srs({ secret: 'old-secret' }).forward('alex@fabrikam.example', 'contoso.com');
+      const old = new Srs({ secret: 'old-secret' }).forward('alex@fabrikam.example', 'contoso.com', { now: NOW - 2 * DAY_MS });
       const request = (text: string) => `${Buffer.byteLength(text)}:${text},`;
       const reply = await new Promise<string>((resolve, reject) => {
         const socket = connect(port, '127.0.0.1', () => socket.write(request(`reverse ${old}`) + request('forward megan@contoso.com') + request('forward alex@fabrikam.example')));
@@ -194,7 +198,7 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       assert.equal(reversed, 'OK alex@fabrikam.example');
       assert.equal(local, 'NOTFOUND Local domain.');
       const address = forwarded!.replace(/^OK /, '');
-      assert.equal(new Srs({ secret: 'new-secret' }).reverse(address), 'alex@fabrikam.example', 'the first secret signs');
+      assert.equal(new Srs({ secret: 'new-secret' }).reverse(address, { now: NOW + DAY_MS }), 'alex@fabrikam.example', 'the first secret signs');
       map.child.kill('SIGTERM');
       assert.equal(await map.exit, 0, map.output());
     } finally {

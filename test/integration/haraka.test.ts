@@ -146,6 +146,8 @@ function buildOnce(): void {
   const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
     encoding: 'utf8',
   });
+  // A failed build may leave an old dist/ behind: that would test stale code.
+  assert.equal(build.status, 0, `the build failed (${build.error?.message ?? `status ${build.status}, signal ${build.signal}`}):\n${build.stdout}${build.stderr}`);
   assert.ok(existsSync(ENTRY), `the build did not produce ${ENTRY}:\n${build.stdout}${build.stderr}`);
   built = true;
 }

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import type { DNSResolver } from 'mailauth';
 import { spf } from 'mailauth/lib/spf/index.js';
 import { normaliseDomain } from '../../src/address.js';
@@ -398,9 +399,43 @@ describe('createDnsResolver options and arguments', () => {
     });
   }
 
-  it('accepts IPv4 and IPv6 servers with and without ports, and no options at all (the system servers)', () => {
+  it('accepts IPv4 and IPv6 servers with and without ports, and no options at all (the system servers)', async () => {
+    // Accepted at creation (none of these is asked: 192.0.2.0/24 may be a real network here).
     createDnsResolver({ servers: ['192.0.2.53', '127.0.0.1:5353', '2001:db8::53', '[2001:db8::53]:5353'] });
     createDnsResolver();
+    // And used as spelled: 'IPv4:port' and '[IPv6]:port' reach a real dnsmasq (through a UDP
+    // relay on ::1 for the IPv6 form: dnsmasq listens on 127.0.0.1), and a list is asked in order.
+    const dnsmasq = await startDnsmasq({ 'a-only.zone.test': { A: ['192.0.2.1'] } });
+    const silent = await startSilentDnsServer();
+    const relay = createSocket('udp6');
+    const clients = new Map<number, RemoteInfo>();
+    const upstream = createSocket('udp4');
+    try {
+      relay.on('message', (query, from) => {
+        clients.set(query.readUInt16BE(0), from);
+        upstream.send(query, dnsmasq.port, '127.0.0.1');
+      });
+      upstream.on('message', (reply) => {
+        const client = clients.get(reply.readUInt16BE(0));
+        if (client !== undefined) relay.send(reply, client.port, client.address);
+      });
+      await new Promise<void>((resolve) => relay.bind(0, '::1', resolve));
+      const ipv6 = `[::1]:${relay.address().port}`;
+      for (const servers of [[dnsmasq.address], [ipv6]]) {
+        const resolver = createDnsResolver({ servers, timeoutMs: 2_000, tries: 1 });
+        assert.deepEqual(await resolver('a-only.zone.test', 'A'), ['192.0.2.1'], servers[0]);
+        assert.equal(resolver.stats().sent, 1);
+      }
+      const inOrder = createDnsResolver({ servers: [silent.address, dnsmasq.address], timeoutMs: 300, tries: 2 });
+      assert.deepEqual(await inOrder('a-only.zone.test', 'A'), ['192.0.2.1']);
+      assert.equal(silent.received, 1, 'the first server was asked first');
+      assert.equal(inOrder.stats().sent, 2);
+    } finally {
+      relay.close();
+      upstream.close();
+      await silent.stop();
+      await dnsmasq.stop();
+    }
   });
 
   it('rejects a call with a wrong argument or an unsupported record type with invalid-context', async () => {

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InFlight } from '../../src/redis/in-flight.js';
+
+/** How late a timer-driven failure may come on a loaded 2-core machine: an upper bound, not a benchmark. */
+const MARGIN_MS = 1_000;
 
 describe('InFlight: at most maxInFlight sent, the timeout counted from sending', () => {
   it('sends at most maxInFlight at once, in arrival order, and the rest as answers come back', async () => {
@@ -44,7 +50,7 @@ describe('InFlight: at most maxInFlight sent, the timeout counted from sending',
     const next = inFlight.run('next', async () => 'answered');
     const started = performance.now();
     await assert.rejects(never, (error: Error & { code?: string }) => error.code === 'ETIMEDOUT' && /stuck within 80 ms/.test(error.message));
-    assert.ok(performance.now() - started < 80 + 200);
+    assert.ok(performance.now() - started < 80 + MARGIN_MS);
     assert.equal(await next, 'answered');
   });
 
@@ -64,22 +70,34 @@ describe('InFlight: at most maxInFlight sent, the timeout counted from sending',
 
 describe('InFlight: a paused process does not time out answers that arrived meanwhile', () => {
   it('an answer that reached the socket while the event loop was blocked longer than timeoutMs resolves its call', async () => {
-    // The echo server is another process: it answers while this one is blocked.
-    const server = spawn(process.execPath, ['-e', "const s = require('net').createServer((c) => c.on('data', (d) => c.write(d))).listen(0, '127.0.0.1', () => console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The echo server is another process: it answers while this one is blocked. Once it has
+    // written the echo of 'ping' it creates `echoed`, which this process can see while blocked.
+    const dir = mkdtempSync(join(tmpdir(), 'in-flight-'));
+    const marker = join(dir, 'echoed');
+    const server = spawn(
+      process.execPath,
+      ['-e', "const [marker] = process.argv.slice(1); const s = require('net').createServer((c) => c.on('data', (d) => { c.write(d); if (String(d) === 'ping') require('fs').writeFileSync(marker, ''); })).listen(0, '127.0.0.1', () => console.log(s.address().port))", marker],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const port = Number(await new Promise<string>((resolve) => server.stdout.once('data', (data: Buffer) => resolve(data.toString()))));
     const socket = connect(port, '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     try {
+      // One round trip first: the child has accepted the connection and answers.
+      const ready = new Promise<string>((resolve) => socket.once('data', (data) => resolve(data.toString())));
+      socket.write('ready');
+      assert.equal(await ready, 'ready');
       const inFlight = new InFlight(4, 50);
       const echoed = inFlight.run('echo', () => new Promise<string>((resolve) => {
         socket.once('data', (data) => resolve(data.toString()));
         socket.write('ping');
       }));
-      // Block this process for 4 × the timeout (as a busy machine's scheduler can): the echo
-      // arrives in the socket meanwhile; the sweep's timer fires before the socket is read.
-      const until = performance.now() + 200;
-      while (performance.now() < until) {
-        // busy
+      // Block this process for 4 × the timeout (as a busy machine's scheduler can), and on until
+      // the child has answered (a loaded machine may not run it within those 200 ms): the echo
+      // is in the socket, and the sweep's timer fires before the socket is read.
+      const blockedAt = performance.now();
+      while (performance.now() - blockedAt < 200 || !existsSync(marker)) {
+        if (performance.now() - blockedAt > 10_000) assert.fail('the echo child did not answer within 10 s');
       }
       assert.equal(await echoed, 'ping');
       // A call that really gets no answer still fails.
@@ -87,6 +105,7 @@ describe('InFlight: a paused process does not time out answers that arrived mean
     } finally {
       socket.destroy();
       server.kill();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -108,21 +127,26 @@ describe('InFlight: a Redis that answers is slow, not down', () => {
   });
 
   it('a stuck call among calls that are answered fails after 4 × timeoutMs; once nothing answers, after timeoutMs of silence', async () => {
-    const inFlight = new InFlight(16, 100);
+    // timeoutMs is large enough that timeoutMs + MARGIN_MS stays under 4 × timeoutMs: the two
+    // rules can still be told apart with a loaded machine's slack.
+    const timeoutMs = 400;
+    const stuckMs = 4 * timeoutMs;
+    const inFlight = new InFlight(16, timeoutMs);
     const started = performance.now();
     const stuck = inFlight.run('stuck', () => new Promise<never>(() => {}));
     let failedAt = 0;
     stuck.catch(() => {
       failedAt = performance.now() - started;
     });
-    // Other calls answered every 20 ms for 700 ms: Redis is answering.
-    while (performance.now() - started < 700) await inFlight.run('answered', () => sleep(20));
+    // Other calls answered every 20 ms until the stuck one fails (or for long past its bound):
+    // Redis is answering, so the stuck call fails by the 4 × rule, not by a silence.
+    while (failedAt === 0 && performance.now() - started < stuckMs + MARGIN_MS + timeoutMs) await inFlight.run('answered', () => sleep(20));
     await assert.rejects(stuck, (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
-    assert.ok(failedAt >= 4 * 100 - 10 && failedAt < 4 * 100 + 250, `failed after ${Math.round(failedAt)} ms`);
-    // Nothing answers any more: a new stuck call fails after one timeout of silence.
+    assert.ok(failedAt >= stuckMs - 10 && failedAt < stuckMs + MARGIN_MS, `failed after ${Math.round(failedAt)} ms`);
+    // Nothing answers any more: a new stuck call fails after one timeout of silence, before the 4 × rule.
     const silentStart = performance.now();
     await assert.rejects(inFlight.run('silent', () => new Promise<never>(() => {})), (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
     const silent = performance.now() - silentStart;
-    assert.ok(silent >= 100 - 10 && silent < 100 + 250, `failed after ${Math.round(silent)} ms`);
+    assert.ok(silent >= timeoutMs - 10 && silent < Math.min(timeoutMs + MARGIN_MS, stuckMs), `failed after ${Math.round(silent)} ms`);
   });
 });
