@@ -213,10 +213,14 @@ function providerMessage(message: OutboundMessage, now: Date): ProviderMessage {
   return forProviders;
 }
 
-/** What the rate limiter is asked: count the message, or (rule 2 refuses it anyway) only whether rule 1 comes first. */
+/** What the rate limiter is asked: count the message, or (rule 10 or 2 refuses it anyway) only whether rule 1 comes first. */
 function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, now: Date, signal: AbortSignal | undefined): Answer {
   const perMessage = policy.recipientsPerMessage;
-  if (perMessage !== null && envelope.recipients.length > perMessage.limit) {
+  // Rules 10 and 2 refuse the message whatever the limiter says, once rule 1 has not: it is not
+  // counted (a refused message uses up no allowance, and a blocked automatic forward must not
+  // restrict its sender nor fill its tenant's cap).
+  const blockedForward = envelope.autoForwarded && policy.autoForwarding === 'off' && envelope.externalRecipients > 0;
+  if (blockedForward || (perMessage !== null && envelope.recipients.length > perMessage.limit)) {
     // A limiter that can answer at once (createMemoryRateLimiter) is asked without promises.
     // The methods are read inside the call: a getter that throws is the limiter's failure.
     return ask(

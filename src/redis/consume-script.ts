@@ -418,10 +418,14 @@ end
 redis.call('HSET', KEYS[1], 's', table.concat(kept))
 keep(KEYS[1], TTL)
 if seen or n < need then return { n, 0, '', '' } end
-if rm and (rm == 'inf' or now < tonumber(rm)) then return { n, 0, '', '' } end
 if im and now < tonumber(im) then return { n, 0, '', '' } end
 local until_ms = 'inf'
 if ARGV[6] == 'block-user-for-today' then until_ms = string.format('%d', midnight(now)) end
+-- A restriction in force that lasts as long or longer stays (as the memory limiter does); a
+-- shorter one (an administrator's, one for today) gives way to this one.
+if rm and (rm == 'inf' or now < tonumber(rm)) and (rm == 'inf' or (until_ms ~= 'inf' and tonumber(rm) >= tonumber(until_ms))) then
+  return { n, 0, '', '' }
+end
 local why = string.format('%d', n) .. ' messages judged spam within the last ' .. ARGV[5] .. ', action ' .. ARGV[6]
 local cause = '{"kind":"spam","count":' .. string.format('%d', n) .. ',"window":"' .. ARGV[5] .. '"}'
 redis.call('HSET', KEYS[1], 'rm', until_ms, 'rw', why, 'rs', string.format('%d', now), 'rc', cause)

@@ -2,6 +2,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decidePool } from '../../src/decide/gather.js';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import type { ConsumeRequest, ProviderMessage } from '../../src/providers/types.js';
 
@@ -219,4 +220,16 @@ it('an SRS address at an accepted domain is an external recipient: the reverse m
     { policy: { acceptedDomains: ['contoso.com'], autoForwarding: 'off' }, now: new Date(0) },
   );
   assert.equal(blocked.reasons[0]!.code, 'auto-forwarding-blocked');
+});
+
+it('a blocked automatic forward (rule 10) is not counted: it neither restricts its sender nor fills the tenant\'s cap', async () => {
+  const rateLimiter = createMemoryRateLimiter();
+  const policy = { acceptedDomains: ['contoso.com'], autoForwarding: 'off' as const, limits: [{ name: 'tight', messagesPerMinute: 1, action: 'block-user' as const }], tenantLimits: { externalRecipientsPerDay: 1 } };
+  const forward = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example'], autoForwarded: true, tenant: 'contoso' };
+  for (let i = 0; i < 3; i++) {
+    const blocked = await decidePool(forward, { policy, providers: { rateLimiter }, now: new Date(i * 1000) });
+    assert.equal(blocked.reasons[0]!.code, 'auto-forwarding-blocked');
+  }
+  const sent = await decidePool({ ...forward, autoForwarded: false }, { policy, providers: { rateLimiter }, now: new Date(3_000) });
+  assert.equal(sent.action, 'deliver', JSON.stringify(sent.reasons));
 });

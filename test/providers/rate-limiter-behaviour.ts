@@ -778,6 +778,19 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         await limiter.release(key, at(3 * SECOND));
       });
 
+      it('a spam restriction replaces a shorter one in force (an administrator\'s for an hour), and not a longer one', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 1, window: 'hour', action: 'block-user' };
+        await limiter.restrict(key, { until: at(HOUR), reason: 'for an hour', now: at(0) });
+        const replaced = await report(key, after, SECOND, '<r1@fabrikam.example>');
+        assert.notEqual(replaced.restriction, null);
+        assert.equal(replaced.restriction!.until, null, 'block-user: until released');
+        assert.equal((await limiter.restriction(key, at(2 * HOUR)))?.cause?.kind, 'spam');
+        const kept = await report(key, { count: 1, window: 'hour', action: 'block-user-for-today' }, 2 * SECOND, '<r2@fabrikam.example>');
+        assert.equal(kept.restriction, null, 'a restriction until released outlasts one for today');
+        await limiter.release(key, at(3 * SECOND));
+      });
+
       it("different senders' spam counts apart", async () => {
         const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
         const a = newKey();
