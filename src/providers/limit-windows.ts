@@ -30,7 +30,7 @@ export const WINDOW_MS: Readonly<Record<LimitWindow, number>> = Object.freeze({
   recipientsPerDay: 86_400_000,
 });
 
-/** Sub-buckets per window. The overshoot over any true window is at most one bucket (1/60 of it). */
+/** Buckets per window length: a bucket is 1/60 of the window; a window counts 61 of them ({@link oldestBucket}). */
 export const BUCKETS_PER_WINDOW = 60;
 
 /** Length of one bucket of each window in milliseconds: 1 s, 60 s, 60 s and 1,440 s. */
@@ -85,7 +85,7 @@ export function messageIdHash(id: string): number {
 /**
  * The bucket `nowMs` falls in, for each bucket length: `floor(nowMs / bucketMs)` (the two hourly
  * windows share theirs). A window's count is the sum of the buckets whose index is in
- * `current − 59 … current` ({@link oldestBucket} … current).
+ * `current − 60 … current` ({@link oldestBucket} … current).
  */
 export interface CurrentBuckets {
   readonly minute: number;
@@ -102,9 +102,16 @@ export function currentBuckets(nowMs: number): CurrentBuckets {
   };
 }
 
-/** The oldest bucket index still inside the window whose newest bucket is `current`. */
+/**
+ * The oldest bucket index still inside the window whose newest bucket is `current`: 60 back, so
+ * that the window spans 61 buckets — at least its whole length whatever the time within the
+ * current bucket. With 60 (`current − 59 … current`) it spanned from 59 buckets and a moment to
+ * 60, and a sender could send the limit at the end of a bucket and again 59 buckets later: twice
+ * the limit within less than the window. Now no true window holds more than the limit, and a
+ * count lasts up to one bucket longer than the window (1/60 of it).
+ */
 export function oldestBucket(current: number): number {
-  return current - (BUCKETS_PER_WINDOW - 1);
+  return current - BUCKETS_PER_WINDOW;
 }
 
 /** One number per counted window: what has been used, or what a message adds. */

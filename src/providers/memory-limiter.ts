@@ -144,7 +144,7 @@ const HEAD = 2;
 const EMPTY: Buckets = [0, HEAD];
 
 /**
- * The window's count at bucket `current`: the buckets whose index is in `current − 59 … current`.
+ * The window's count at bucket `current`: the buckets whose index is in `current − 60 … current`.
  * Does not change the window (expired buckets are dropped when it is next written).
  */
 function windowCount(pairs: Buckets, current: number): number {
@@ -169,7 +169,7 @@ function windowCount(pairs: Buckets, current: number): number {
 
 /**
  * Adds `amount` to bucket `current`, dropping the buckets that have left the window and, past
- * 60 live buckets (a clock moved back), the oldest. Returns the array to keep: a new exact-size
+ * 61 live buckets (a clock moved back), the oldest. Returns the array to keep: a new exact-size
  * one for an empty window (V8 would otherwise reserve room for 17 elements in each of the four
  * arrays of a sender who sends once).
  */
@@ -198,7 +198,7 @@ function addTo(pairs: Buckets, current: number, amount: number): Buckets {
   else if (at === pairs.length) pairs.push(current, amount);
   else pairs.splice(at, 0, current, amount); // the clock went back: rare
   total += amount;
-  if (pairs.length - start > 2 * BUCKETS_PER_WINDOW) {
+  if (pairs.length - start > 2 * (BUCKETS_PER_WINDOW + 1)) {
     total -= pairs[start + 1]!;
     start += 2;
   }

@@ -135,7 +135,7 @@ export interface LimitSet {
 
 /**
  * The organisation a message counts for, besides its sender (`message.tenant` with
- * `policy.tenantLimits`): its external recipients over a sliding 24 h, 60 buckets of 24 min, like
+ * `policy.tenantLimits`): its external recipients over a sliding 24 h, 61 buckets of 24 min, like
  * `recipientsPerDay`.
  */
 export interface TenantLimitRequest {

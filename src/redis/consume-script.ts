@@ -37,7 +37,8 @@
 // (C, one call each): the number of (bucket, count) pairs of each window, then the pairs of the
 // non-empty buckets of messages (1 s buckets), internal and external recipients (60 s) and all
 // recipients (1,440 s) — so that reading a sender costs one field whatever its activity. A
-// window's count is the sum of its buckets current − 59 … current; buckets that left it are
+// window's count is the sum of its buckets current − 60 … current (61: the window's whole
+// length whatever the time within the current bucket); buckets that left it are
 // dropped when the sender is next counted.
 // The message ids (`d`): one string of 29-character records, a 16-digit id hash then the 13-digit
 // time it was counted, oldest first, at most MAX_IDS of them: looked up with a plain
@@ -77,14 +78,15 @@ local function fmt(n)
   if not f then f = '<' .. string.rep('d', n); FMT[n] = f end
   return f
 end
--- A window's live buckets (current - 59 and later; later ones after a clock moved back) from
+-- A window's live buckets (current - 60 and later, 61 buckets: the window's whole length whatever
+-- the time within the current bucket; later ones after a clock moved back) from
 -- v[from] on, pairs_ pairs (bucket, count) of a decoded value; their count up to the current
 -- bucket, and where the current bucket's count is (or nil).
 local function window(v, from, pairs_, current)
   local live, used, at = {}, 0, nil
   for j = from, from + 2 * pairs_ - 1, 2 do
     local index = v[j]
-    if index >= current - 59 then
+    if index >= current - 60 then
       local c = v[j + 1]
       live[#live + 1] = index
       live[#live + 1] = c
@@ -105,7 +107,7 @@ local function scan(v, from, pairs_, current, n, out, k)
   local used, count, found, start = 0, 0, false, k
   for j = from, from + 2 * pairs_ - 1, 2 do
     local index = v[j]
-    if index >= current - 59 then
+    if index >= current - 60 then
       local c = v[j + 1]
       if index <= current then
         used = used + c
@@ -394,9 +396,11 @@ local s, rm, im = f[1] or '', f[2], f[3]
 -- Keep the last 24 h (the longest window), oldest first.
 local kept = {}
 local seen = false
+-- Kept for the day window's 61 buckets of 24 minutes (24 h 24 min), counted by bucket as the
+-- memory limiter counts them (limit-windows.ts spamBucket, oldestBucket).
 for j = 1, #s, 29 do
   local t = tonumber(string.sub(s, j + 16, j + 28))
-  if t and t > now - 86400000 then
+  if t and t > now - 87840000 then
     local record = string.sub(s, j, j + 28)
     -- A retry of a reported message counts once: its record loses the id (it still counts in the
     -- window), so the next report with the id counts.
@@ -412,8 +416,10 @@ if not seen then
   while #kept > ${MAX_SPAM_RECORDS} do table.remove(kept, 1) end
 end
 local n = 0
+local bucketMs = span / 60
+local oldest = math.floor(now / bucketMs) - 60
 for j = 1, #kept do
-  if tonumber(string.sub(kept[j], 17, 29)) > now - span then n = n + 1 end
+  if math.floor(tonumber(string.sub(kept[j], 17, 29)) / bucketMs) >= oldest then n = n + 1 end
 end
 redis.call('HSET', KEYS[1], 's', table.concat(kept))
 keep(KEYS[1], TTL)

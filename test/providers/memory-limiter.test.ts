@@ -242,23 +242,23 @@ describe('memory rate limiter: a remembered Message-ID costs at most 400 bytes, 
 describe('memory rate limiter: windows under a clock that moves back and forth', () => {
   // A reference model of the windows: each keeps its (bucket, count) pairs in bucket order,
   // forgets those that have left the window when it is written (the clock going back later
-  // does not bring them back), keeps at most 60 pairs, and counts the pairs inside
-  // current − 59 … current. The limiter keeps running totals; it must count exactly the same.
+  // does not bring them back), keeps at most 61 pairs, and counts the pairs inside
+  // current − 60 … current. The limiter keeps running totals; it must count exactly the same.
   class ModelWindow {
     pairs: [number, number][] = [];
     count(current: number): number {
       let sum = 0;
-      for (const [index, amount] of this.pairs) if (index >= current - 59 && index <= current) sum += amount;
+      for (const [index, amount] of this.pairs) if (index >= current - 60 && index <= current) sum += amount;
       return sum;
     }
     add(current: number, amount: number): void {
-      this.pairs = this.pairs.filter(([index]) => index >= current - 59);
+      this.pairs = this.pairs.filter(([index]) => index >= current - 60);
       const same = this.pairs.find(([index]) => index === current);
       if (same !== undefined) same[1] += amount;
       else {
         this.pairs.push([current, amount]);
         this.pairs.sort((a, b) => a[0] - b[0]);
-        if (this.pairs.length > 60) this.pairs.shift();
+        if (this.pairs.length > 61) this.pairs.shift();
       }
     }
   }
@@ -270,7 +270,7 @@ describe('memory rate limiter: windows under a clock that moves back and forth',
   // Two kinds of traffic: steps of any size, the clock jumping back up to two minutes; and a
   // message every two seconds or so with the clock now and then set back by about a minute: the
   // buckets ahead of the clock stay, new ones fall between them, and the minute window reaches
-  // the cap of 60 buckets it keeps.
+  // the cap of 61 buckets it keeps.
   const anySteps = fc.oneof(fc.integer({ min: -120_000, max: 5_000 }), fc.integer({ min: 0, max: 3_000_000 }));
   const secondsAndSetBacks = fc.oneof({ arbitrary: fc.integer({ min: 1_500, max: 2_500 }), weight: 12 }, { arbitrary: fc.integer({ min: -65_000, max: -40_000 }), weight: 1 });
   for (const [label, dt, maxLength] of [
@@ -653,7 +653,9 @@ describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
     assert.equal(refused.reasons[0]?.rule, 3);
     assert.deepEqual(refused.reasons[0]?.detail, { window: 'messagesPerMinute', limit: 2, used: 2, set: 'per-minute', action: 'block' });
     assert.equal(await rateLimiter.restriction('megan@contoso.com', at(3)), null);
-    assert.equal((await decidePool(message, context(at(60_000)))).action, 'deliver');
+    // A window of 61 one-second buckets: free again a minute and a bucket later.
+    assert.equal((await decidePool(message, context(at(60_000)))).action, 'block');
+    assert.equal((await decidePool(message, context(at(61_000)))).action, 'deliver');
   });
 
   it('internal and external recipients come from the accepted domains', async () => {
@@ -700,7 +702,8 @@ describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
     // Released, but the day is still full (4 of 4): refused again by rule 3, not rule 1.
     assert.equal((await decide(3_600_001)).reasons[0]?.code, 'sending-limit-exceeded');
     await rateLimiter.release('megan@contoso.com');
-    assert.equal((await decide(86_400_000)).action, 'deliver');
+    // The day window is 61 buckets of 24 minutes: free again 24 h and a bucket later.
+    assert.equal((await decide(86_400_000 + 1_440_000)).action, 'deliver');
   });
 
   it('block-user-for-today: sender-restricted until the next UTC midnight', async () => {

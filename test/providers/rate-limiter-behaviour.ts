@@ -133,10 +133,12 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const refused = await send(14 * HOUR + MINUTE, { internal: 0, external: 1 });
         assert.equal(refused.counted, false);
         assert.equal(refused.breaches[0]?.used, 10);
-        // 24 hours after the first message, its 6 have left the window; the later 4 have not.
-        const back = await send(DAY, { internal: 0, external: 6 });
+        // 24 hours after the first message its 6 still count, for one bucket (24 minutes): a
+        // window of 61 buckets spans at least 24 hours. After it they have left; the later 4 have not.
+        assert.equal((await send(DAY, { internal: 0, external: 6 })).counted, false);
+        const back = await send(DAY + 24 * MINUTE, { internal: 0, external: 6 });
         assertCounted(back);
-        assert.equal((await send(DAY + SECOND, { external: 1 })).breaches[0]?.used, 10);
+        assert.equal((await send(DAY + 24 * MINUTE + SECOND, { external: 1 })).breaches[0]?.used, 10);
       });
 
       it('a message with more recipients than the whole limit is refused even when nothing was sent', async () => {
@@ -156,11 +158,14 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const burst = await send(MINUTE + 500);
         assert.equal(burst.counted, false);
         assert.equal(burst.breaches[0]?.used, 10);
-        // One bucket (1 s) before a whole minute has passed, they still count.
+        // One bucket (1 s) before a whole minute has passed, they still count; and a whole minute
+        // after the first of them, in the next bucket, too: the last was sent 9 ms after the first,
+        // and the window must hold a whole minute after it.
         assert.equal((await send(50 * SECOND + MINUTE - 1)).counted, false);
-        // A whole window after them, the sender is free again: the full limit, no more.
-        for (let i = 0; i < 10; i++) assertCounted(await send(50 * SECOND + MINUTE + i));
-        assert.equal((await send(50 * SECOND + MINUTE + 10)).counted, false);
+        assert.equal((await send(50 * SECOND + MINUTE + 500)).counted, false);
+        // A whole window and a bucket after them, the sender is free again: the full limit, no more.
+        for (let i = 0; i < 10; i++) assertCounted(await send(51 * SECOND + MINUTE + i));
+        assert.equal((await send(51 * SECOND + MINUTE + 10)).counted, false);
       });
 
       it('recipients per hour: the same at an hour boundary', async () => {
@@ -170,7 +175,8 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal(burst.counted, false);
         assert.equal(burst.breaches[0]?.used, 5);
         assert.equal((await send(HOUR + 50 * MINUTE - 1, { external: 1 })).counted, false);
-        assertCounted(await send(HOUR + 50 * MINUTE, { external: 5 }));
+        assert.equal((await send(HOUR + 50 * MINUTE, { external: 1 })).counted, false);
+        assertCounted(await send(HOUR + 51 * MINUTE, { external: 5 }));
       });
 
       it('the counts of earlier buckets leave the window one by one', async () => {
@@ -179,12 +185,13 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assertCounted(await send(20 * SECOND));
         assertCounted(await send(40 * SECOND));
         assert.equal((await send(59 * SECOND)).counted, false);
-        assertCounted(await send(MINUTE)); // the first has left
+        assert.equal((await send(MINUTE)).counted, false); // a minute on, the first still counts (61 buckets)
+        assertCounted(await send(MINUTE + SECOND)); // the first has left
         assert.equal((await send(MINUTE + 10 * SECOND)).counted, false);
-        assertCounted(await send(MINUTE + 20 * SECOND)); // the second has left
+        assertCounted(await send(MINUTE + 21 * SECOND)); // the second has left
       });
 
-      it('agrees with a reference model of 60-bucket windows on random traffic', async () => {
+      it('agrees with a reference model of 61-bucket windows on random traffic', async () => {
         const limits = [set('model', 'block', { messagesPerMinute: 4, externalRecipientsPerHour: 8 })];
         await fc.assert(
           fc.asyncProperty(
@@ -198,8 +205,8 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
                 const now = T0 + t;
                 const minute = Math.floor(now / SECOND);
                 const hourBucket = Math.floor(now / MINUTE);
-                const messages = counted.filter((c) => c.minute > minute - 60 && c.minute <= minute).length;
-                const external = counted.filter((c) => c.hourBucket > hourBucket - 60 && c.hourBucket <= hourBucket).reduce((sum, c) => sum + c.external, 0);
+                const messages = counted.filter((c) => c.minute >= minute - 60 && c.minute <= minute).length;
+                const external = counted.filter((c) => c.hourBucket >= hourBucket - 60 && c.hourBucket <= hourBucket).reduce((sum, c) => sum + c.external, 0);
                 const expected = [];
                 if (messages + 1 > 4) expected.push({ window: 'messagesPerMinute', limit: 4, used: messages, action: 'block', set: 'model' });
                 if (external + step.external > 8) expected.push({ window: 'externalRecipientsPerHour', limit: 8, used: external, action: 'block', set: 'model' });
@@ -267,7 +274,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal(refused.restriction, null);
         assert.equal(await limiter.restriction(key, at(SECOND)), null);
         assert.equal((await send(MINUTE - 1)).counted, false);
-        assertCounted(await send(MINUTE));
+        assertCounted(await send(MINUTE + SECOND));
       });
 
       it('alert: counted and delivered beyond the limit, every breach reported with its used count', async () => {
@@ -444,18 +451,19 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assertCounted(await send(0, { messageId: 'first' }));
         assert.equal((await send(SECOND, { messageId: 'second' })).counted, false);
         assert.equal((await send(2 * SECOND, { messageId: 'second' })).counted, false);
-        assertCounted(await send(MINUTE, { messageId: 'second' }));
         assertCounted(await send(MINUTE + SECOND, { messageId: 'second' }));
-        assert.deepEqual((await send(MINUTE + 2 * SECOND, { messageId: 'third' })).breaches.map((b) => b.used), [1]);
+        assertCounted(await send(MINUTE + 2 * SECOND, { messageId: 'second' }));
+        assert.deepEqual((await send(MINUTE + 3 * SECOND, { messageId: 'third' })).breaches.map((b) => b.used), [1]);
       });
 
       it('a messageId is remembered for 24 hours', async () => {
         const { send } = sender([set('daily', 'block', { recipientsPerDay: 3 })]);
         assertCounted(await send(0, { external: 2, messageId: 'id-1' }));
         assertCounted(await send(DAY - 1, { external: 2, messageId: 'id-1' }));
-        // 24 hours on, the first count has left the window and the id is forgotten: counted anew.
-        assertCounted(await send(DAY, { external: 2, messageId: 'id-1' }));
-        assert.deepEqual((await send(DAY + 1, { external: 2, messageId: 'id-2' })).breaches.map((b) => b.used), [2]);
+        // 24 hours and a bucket (24 min) on, the first count has left the window and the id is
+        // forgotten (remembered 24 h): counted anew.
+        assertCounted(await send(DAY + 24 * MINUTE, { external: 2, messageId: 'id-1' }));
+        assert.deepEqual((await send(DAY + 24 * MINUTE + 1, { external: 2, messageId: 'id-2' })).breaches.map((b) => b.used), [2]);
       });
 
       it('remembers at most 100 message ids per sender (the default), the newest', async () => {
@@ -659,7 +667,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         );
       });
 
-      it('the window slides over 24 hours (60 buckets of 24 minutes), not a calendar day', async () => {
+      it('the window slides over 24 hours (61 buckets of 24 minutes), not a calendar day', async () => {
         const tenant = newTenant();
         const { send } = tenantSender({ key: tenant, externalRecipientsPerDay: 10 });
         assertCounted(plain(await send(0, { external: 6 })));
@@ -668,9 +676,10 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         // Past midnight the count stays; one bucket before 24 h after the first, still there.
         assert.deepEqual(await send(15 * HOUR, { external: 1 }), refusedByTenant(tenant, 10, 10));
         assert.deepEqual(await send(DAY - 1, { external: 1 }), refusedByTenant(tenant, 10, 10));
-        // 24 h after the first message its 6 have left; the later 4 have not.
-        assertCounted(plain(await send(DAY, { external: 6 })));
-        assert.deepEqual(await send(DAY + SECOND, { external: 1 }), refusedByTenant(tenant, 10, 10));
+        // 24 h and a bucket after the first message its 6 have left; the later 4 have not.
+        assert.deepEqual(await send(DAY, { external: 1 }), refusedByTenant(tenant, 10, 10));
+        assertCounted(plain(await send(DAY + 24 * MINUTE, { external: 6 })));
+        assert.deepEqual(await send(DAY + 24 * MINUTE + SECOND, { external: 1 }), refusedByTenant(tenant, 10, 10));
       });
 
       it('a retry (same messageId) counts once for the tenant too, and still passes when the cap is full', async () => {
@@ -750,7 +759,8 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const after: SpamRestrictAfter = { count: 3, window: 'day', action: 'block-user' };
         await report(key, after, 0);
         await report(key, after, 13 * HOUR); // after midnight
-        assert.deepEqual(await report(key, after, DAY), { count: 2, restriction: null });
+        // 24 h and a bucket (24 min) after the first, it has left the window; the second has not.
+        assert.deepEqual(await report(key, after, DAY + 24 * MINUTE), { count: 2, restriction: null });
         assert.equal((await report(key, after, DAY + HOUR)).count, 3);
         await limiter.release(key, at(DAY + 2 * HOUR));
       });
@@ -887,8 +897,8 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
           counted: false,
         });
         assert.equal(await limiter.restriction(key, at(4 * SECOND)), null);
-        assertCounted(await send(MINUTE));
-        assert.equal((await send(MINUTE + SECOND)).counted, false);
+        assertCounted(await send(MINUTE + SECOND));
+        assert.equal((await send(MINUTE + 2 * SECOND)).counted, false);
         assert.equal(await limiter.restriction(key, new Date(MIDNIGHT + DAY - 1)), null);
         // Spam reports do not restrict it either, today.
         const spam = await limiter.reportSpam({ key, restrictAfter: { count: 1, window: 'hour', action: 'block-user' }, now: at(2 * MINUTE) });

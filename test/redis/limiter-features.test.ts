@@ -109,11 +109,13 @@ describe('redis limiter: spam reports', () => {
     });
     assert.deepEqual(await rl.restriction(key, at(4_000)), third.restriction);
     assert.equal((await rl.consume(request(key, 5_000))).counted, false);
-    // Over an hour later the hour window holds only what came since.
+    // The hour window is 61 buckets of a minute, as in memory: an hour later the first two still
+    // count; an hour and a bucket later the window holds only what came since.
     const later = `${randomUUID()}@contoso.com`;
     await rl.reportSpam({ key: later, restrictAfter, now: at(0) });
     await rl.reportSpam({ key: later, restrictAfter, now: at(1_000) });
-    assert.deepEqual(await rl.reportSpam({ key: later, restrictAfter, now: at(3_600_000 + 500) }), { count: 2, restriction: null });
+    assert.deepEqual(await rl.reportSpam({ key: later, restrictAfter: { ...restrictAfter, count: 10 }, now: at(3_600_000 + 500) }), { count: 3, restriction: null });
+    assert.deepEqual(await rl.reportSpam({ key: later, restrictAfter, now: at(3_660_000 + 500) }), { count: 2, restriction: null });
   });
 
   it('a released sender is immune to restriction by spam until the next UTC midnight', async () => {
