@@ -409,7 +409,12 @@ type AcceptedMatcher = (domain: string) => boolean;
 /** A few names are compared one by one (a set would hash every freshly parsed domain); many go in a set. */
 const EXACT_LIST_MAX = 16;
 
-function acceptedMatcher(acceptedDomains: readonly string[]): AcceptedMatcher {
+/**
+ * The matcher of a list of domains written as `acceptedDomains` are (lowercase A-labels, `*.`
+ * for every subdomain): also the SRS socketmap's local domains.
+ * @internal
+ */
+export function acceptedMatcher(acceptedDomains: readonly string[]): AcceptedMatcher {
   const exact: string[] = [];
   const suffixes: string[] = []; // `.contoso.com` for `*.contoso.com`
   for (const entry of acceptedDomains) {

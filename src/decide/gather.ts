@@ -10,7 +10,7 @@ import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy
 import { isPolicySet, selectPolicy, type PolicySet } from '../policy-set.js';
 import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter, SpamReportResult, TenantLimitRequest } from '../providers/types.js';
 import { envelopeOf, readMessage } from './envelope.js';
-import { applyRules, type RuleInput } from './rules.js';
+import { applyRules, isBlockedForward, type RuleInput } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
 import { ask, Consultation, isPending, type Pending } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
@@ -219,8 +219,7 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
   // Rules 10 and 2 refuse the message whatever the limiter says, once rule 1 has not: it is not
   // counted (a refused message uses up no allowance, and a blocked automatic forward must not
   // restrict its sender nor fill its tenant's cap).
-  const blockedForward = envelope.autoForwarded && policy.autoForwarding === 'off' && envelope.externalRecipients > 0;
-  if (blockedForward || (perMessage !== null && envelope.recipients.length > perMessage.limit)) {
+  if (isBlockedForward(envelope, policy) || (perMessage !== null && envelope.recipients.length > perMessage.limit)) {
     // A limiter that can answer at once (createMemoryRateLimiter) is asked without promises.
     // The methods are read inside the call: a getter that throws is the limiter's failure.
     return ask(

@@ -25,6 +25,11 @@ export interface RuleInput {
 /** The name a decision gives a single policy, and the default policy of a set unless renamed (Microsoft's "Default"). */
 export const DEFAULT_POLICY_NAME = 'Default';
 
+/** Rule 10's condition: an automatic forward to an external recipient under `autoForwarding: 'off'` (the limiter does not count it either). */
+export function isBlockedForward(envelope: Envelope, policy: Policy): boolean {
+  return envelope.autoForwarded && policy.autoForwarding === 'off' && envelope.externalRecipients > 0;
+}
+
 function valueOf<T>(verdict: Verdict<T>): T | undefined {
   return verdict.state === 'given' || verdict.state === 'provided' ? verdict.value : undefined;
 }
@@ -113,7 +118,7 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   // the organisation are not affected. After rule 1, whose refusal is the stronger statement
   // (the sender may send nothing at all); before the limits, because the forward is refused for
   // what it is, not for how much was sent — a permanent reason the administrator can act on.
-  if (envelope.autoForwarded && policy.autoForwarding === 'off' && envelope.externalRecipients > 0) {
+  if (isBlockedForward(envelope, policy)) {
     return refuse(input, notes, 'block', REPLIES.autoForwardingBlocked, {
       code: 'auto-forwarding-blocked',
       rule: 10,

@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
 import { normaliseDomain } from '../address.js';
+import { acceptedMatcher } from '../policy.js';
 import { listen, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
 
 /** A socketmap reply (socketmap_table(5) "REPLY FORMAT"). */
@@ -251,18 +252,15 @@ export interface SrsMapsOptions {
  */
 export function createSrsMaps(options: SrsMapsOptions): { forward: SocketmapLookup; reverse: SocketmapLookup } {
   const { srs, domain } = options;
-  const exact = new Set<string>();
-  const suffixes: string[] = [];
-  for (const name of [domain, ...(options.localDomains ?? [])]) {
-    const wildcard = name.startsWith('*.');
-    const normalised = normaliseDomain(wildcard ? name.slice(2) : name) ?? name.toLowerCase();
-    if (wildcard) suffixes.push(`.${normalised}`);
-    else exact.add(normalised);
-  }
-  const isLocal = (text: string): boolean => {
-    const name = normaliseDomain(text) ?? text.toLowerCase();
-    return exact.has(name) || suffixes.some((suffix) => name.endsWith(suffix));
-  };
+  // Written as accepted domains are, and matched by the policy's own matcher.
+  const accepts = acceptedMatcher(
+    [domain, ...(options.localDomains ?? [])].map((name) => {
+      const wildcard = name.startsWith('*.');
+      const normalised = normaliseDomain(wildcard ? name.slice(2) : name) ?? name.toLowerCase();
+      return wildcard ? `*.${normalised}` : normalised;
+    }),
+  );
+  const isLocal = (text: string): boolean => accepts(normaliseDomain(text) ?? text.toLowerCase());
   const clock = options.now ?? Date.now;
   const notFound = (error: unknown): SocketmapReply => {
     if (error instanceof SrsError) return { status: 'NOTFOUND', reason: error.message };
