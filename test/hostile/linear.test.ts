@@ -300,7 +300,9 @@ describe('milter packets (decodeCommand)', () => {
       { name: 'a header packet of NULs', make: (size) => `L${fill('\0', size)}` },
     ],
     refusing((text) => decodeCommand(packet(text[0]!, text.slice(1))), MilterProtocolError),
-    FIELD,
+    // 256 to 8 Ki: Node 24 decodes a Buffer of 16 Ki or more to a string another way (one step
+    // of about 4.8× there, then 0.8×: a threshold, not growth), which the series would report.
+    { start: 256 },
   );
 });
 
