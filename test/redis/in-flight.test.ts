@@ -8,6 +8,8 @@ import { connect } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { InFlight } from '../../src/redis/in-flight.js';
 
 /** How late a timer-driven failure may come on a loaded 2-core machine: an upper bound, not a benchmark. */
@@ -148,5 +150,32 @@ describe('InFlight: a Redis that answers is slow, not down', () => {
     await assert.rejects(inFlight.run('silent', () => new Promise<never>(() => {})), (error: Error & { code?: string }) => error.code === 'ETIMEDOUT');
     const silent = performance.now() - silentStart;
     assert.ok(silent >= timeoutMs - 10 && silent < Math.min(timeoutMs + MARGIN_MS, stuckMs), `failed after ${Math.round(silent)} ms`);
+  });
+});
+
+describe('InFlight lets go of a settled call at once', () => {
+  it('what an answered call closed over is collectable while an older call is still in flight, before any sweep', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // The sweep runs every 100 ms at most: a 60 s timeout keeps it away for the whole test.
+    const inFlight = new InFlight(8, 60_000);
+    let answerFirst: (value: string) => void = () => {};
+    const first = inFlight.run('first', () => new Promise<string>((resolve) => (answerFirst = resolve)));
+    const released: WeakRef<object>[] = [];
+    for (let i = 0; i < 4; i++) {
+      // A command that closes over a batch of its own, as the limiter's do (keys, records).
+      const batch = { records: 'r'.repeat(10_000) + String(i) };
+      released.push(new WeakRef(batch));
+      assert.equal(await inFlight.run('batch', async () => batch.records.length), 10_001);
+    }
+    // Collected after a turn: the promise jobs of the settled calls must have run.
+    await sleep(0);
+    gc();
+    const alive = released.filter((ref) => ref.deref() !== undefined).length;
+    assert.equal(alive, 0, `${alive} of 4 settled calls still hold what their command closed over`);
+    assert.equal(inFlight.active, 1);
+    answerFirst('done');
+    assert.equal(await first, 'done');
+    assert.equal(inFlight.active, 0);
   });
 });
