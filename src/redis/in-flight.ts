@@ -179,8 +179,8 @@ export class InFlight {
     // Sent in order: once one has time left, so have those after it (unless the stuck rule,
     // which the next sweeps apply).
     for (let call = this.#oldestSent(); call !== undefined && this.#expired(call, now); call = this.#oldestSent()) {
+      // #settle takes it (and the settled calls behind it) off the front of #sent.
       this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
-      this.#sent[this.#sentHead++] = undefined as unknown as Call;
     }
     this.#stopIfIdle();
   }

@@ -154,6 +154,26 @@ describe('InFlight: a Redis that answers is slow, not down', () => {
 });
 
 describe('InFlight lets go of a settled call at once', () => {
+  it('calls that time out together all fail: none is skipped when the first leaves the sent list', async () => {
+    const inFlight = new InFlight(8, 100);
+    const started = performance.now();
+    // Answers that never come while the test waits; released at the end, so that a call the
+    // limiter lost track of cannot keep its sweep timer (and this test file) alive.
+    const release: (() => void)[] = [];
+    const hung = Array.from({ length: 3 }, (_, i) => inFlight.run(`hung ${i}`, () => new Promise<void>((resolve) => release.push(resolve))));
+    try {
+      const results = await Promise.race([Promise.allSettled(hung), sleep(100 + MARGIN_MS * 2, 'still waiting' as const)]);
+      assert.notEqual(results, 'still waiting', `after ${Math.round(performance.now() - started)} ms not every hung call had failed`);
+      for (const result of results as PromiseSettledResult<void>[]) {
+        assert.equal(result.status, 'rejected');
+        assert.equal((result as PromiseRejectedResult).reason.code, 'ETIMEDOUT');
+      }
+      assert.equal(inFlight.active, 0);
+    } finally {
+      for (const answer of release) answer();
+    }
+  });
+
   it('what an answered call closed over is collectable while an older call is still in flight, before any sweep', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
