@@ -706,6 +706,109 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       });
     });
 
+    describe('refunds (a counted message the decision then refused for another reason)', () => {
+      /** A request to consume and then to refund: the same object, as the decision hands both. */
+      const request = (key: string, limits: readonly LimitSet[], offsetMs: number, more: { internal?: number; external?: number; messageId?: string; tenant?: TenantLimitRequest } = {}): ConsumeRequest => ({
+        key,
+        internalRecipients: more.internal ?? 0,
+        externalRecipients: more.external ?? 1,
+        limits,
+        now: at(offsetMs),
+        ...(more.messageId === undefined ? {} : { messageId: more.messageId }),
+        ...(more.tenant === undefined ? {} : { tenant: more.tenant }),
+      });
+
+      it('takes the message back from every window: the next message sees the counts from before', async () => {
+        const limits = [set('tight', 'block', { messagesPerMinute: 1, internalRecipientsPerHour: 2, externalRecipientsPerHour: 2, recipientsPerDay: 4 })];
+        const key = newKey();
+        const first = request(key, limits, 0, { internal: 2, external: 2 });
+        assertCounted(await limiter.consume(first));
+        await limiter.refund(first);
+        // Every window is empty again: the same message fits once more, and fills them all.
+        assertCounted(await limiter.consume(request(key, limits, SECOND, { internal: 2, external: 2 })));
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, 2 * SECOND, { internal: 1, external: 1 }))).breaches.map((b) => [b.window, b.used]),
+          [
+            ['messagesPerMinute', 1],
+            ['internalRecipientsPerHour', 2],
+            ['externalRecipientsPerHour', 2],
+            ['recipientsPerDay', 4],
+          ],
+        );
+      });
+
+      it("takes the external recipients back from the tenant's cap", async () => {
+        const tenant: TenantLimitRequest = { key: newTenant(), externalRecipientsPerDay: 2 };
+        const first = request(newKey('a'), [], 0, { external: 2, tenant });
+        assertCounted(plain(await limiter.consume(first)));
+        await limiter.refund(first);
+        // Another sender of the tenant has the whole cap again, and no more.
+        const other = newKey('b');
+        assertCounted(plain(await limiter.consume(request(other, [], SECOND, { external: 2, tenant }))));
+        assert.deepEqual(await limiter.consume(request(other, [], 2 * SECOND, { external: 1, tenant })), refusedByTenant(tenant.key, 2, 2));
+      });
+
+      it('forgets the message id: the message sent again counts as a new one, not as a free retry', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 2 })];
+        const key = newKey();
+        const first = request(key, limits, 0, { messageId: '<deferred@fabrikam.example>' });
+        assertCounted(await limiter.consume(first));
+        await limiter.refund(first);
+        assertCounted(await limiter.consume(request(key, limits, SECOND, { messageId: '<deferred@fabrikam.example>' })), 'counted anew, without retry');
+        // Remembered again by that count: its retry now is one.
+        assertRetry(await limiter.consume(request(key, limits, 2 * SECOND, { messageId: '<deferred@fabrikam.example>' })));
+        assertCounted(await limiter.consume(request(key, limits, 3 * SECOND, { messageId: '<other@fabrikam.example>' })));
+        assert.deepEqual((await limiter.consume(request(key, limits, 4 * SECOND, { messageId: '<third@fabrikam.example>' }))).breaches.map((b) => b.used), [2]);
+      });
+
+      it('forgets only the id counted at request.now: one counted at another time stays', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 5 })];
+        const key = newKey();
+        assertCounted(await limiter.consume(request(key, limits, 0, { messageId: 'kept' })));
+        await limiter.refund(request(key, limits, 5 * SECOND, { messageId: 'kept' }));
+        assertRetry(await limiter.consume(request(key, limits, 6 * SECOND, { messageId: 'kept' })));
+      });
+
+      it('never goes below zero: a refund of nothing, twice, or for a fresh sender or tenant', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 1 })];
+        const tenant: TenantLimitRequest = { key: newTenant(), externalRecipientsPerDay: 1 };
+        const key = newKey();
+        // Nothing was counted for this sender nor this tenant: nothing to take, and no credit.
+        await limiter.refund(request(key, limits, 0, { tenant, messageId: 'never' }));
+        const counted = request(key, limits, SECOND, { tenant });
+        assertCounted(plain(await limiter.consume(counted)));
+        await limiter.refund(counted);
+        await limiter.refund(counted);
+        assertCounted(plain(await limiter.consume(request(key, limits, 2 * SECOND, { tenant }))));
+        assert.deepEqual((await limiter.consume(request(key, limits, 3 * SECOND))).breaches.map((b) => b.used), [1]);
+        assert.deepEqual(await limiter.consume(request(newKey('other'), [], 4 * SECOND, { tenant })), refusedByTenant(tenant.key, 1, 1));
+      });
+
+      it('leaves alone a bucket that has left its window, and the later counts', async () => {
+        const limits = [set('tight', 'block', { messagesPerMinute: 1, recipientsPerDay: 3 })];
+        const key = newKey();
+        const old = request(key, limits, 0);
+        assertCounted(await limiter.consume(old));
+        // A minute and more later: the first message has left the minute window (not the day's).
+        assertCounted(await limiter.consume(request(key, limits, MINUTE + 2 * SECOND)));
+        await limiter.refund(old);
+        // The minute still holds the later message; the day holds it alone.
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, MINUTE + 3 * SECOND, { external: 2 }))).breaches.map((b) => [b.window, b.used]),
+          [['messagesPerMinute', 1]],
+        );
+        assertCounted(await limiter.consume(request(key, limits, 2 * MINUTE + 3 * SECOND, { external: 2 })));
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, 3 * MINUTE + 4 * SECOND))).breaches.map((b) => [b.window, b.used]),
+          [['recipientsPerDay', 3]],
+        );
+      });
+
+      it('is checked as consume is: a request without a valid now is refused', async () => {
+        await assert.rejects(async () => limiter.refund({ key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date(Number.NaN) }));
+      });
+    });
+
     describe('spam reports (policy.spam.restrictAfter)', () => {
       const report = (key: string, restrictAfter: SpamRestrictAfter, offsetMs: number, messageId?: string): Promise<SpamReportResult> =>
         limiter.reportSpam({ key, restrictAfter, now: at(offsetMs), ...(messageId === undefined ? {} : { messageId }) });
