@@ -805,7 +805,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       });
 
       it('is checked as consume is: a request without a valid now is refused', async () => {
-        await assert.rejects(async () => limiter.refund({ key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date(Number.NaN) }));
+        await assert.rejects(async () => limiter.refund({ key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date(Number.NaN) }), /request\.now must be a valid Date/);
       });
     });
 
