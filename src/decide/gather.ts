@@ -95,9 +95,10 @@ function checkProviders(value: unknown): Providers {
           provider !== undefined &&
           (!hasMethods(provider, 'consume', 'restriction') ||
             !optionalMethods(provider as object, 'consumeSync', 'restrictionSync') ||
-            !optionalMethods(provider as object, 'reportSpam', 'reportSpamSync'))
+            !optionalMethods(provider as object, 'reportSpam', 'reportSpamSync') ||
+            !optionalMethods(provider as object, 'refund', 'refundSync'))
         ) {
-          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync(); reportSpam() and reportSpamSync())');
+          throw badProvider(name, 'an object with consume() and restriction() (and, optionally, consumeSync() and restrictionSync(); reportSpam() and reportSpamSync(); refund() and refundSync())');
         }
         break;
       case 'spam':
@@ -213,15 +214,30 @@ function providerMessage(message: OutboundMessage, now: Date): ProviderMessage {
   return forProviders;
 }
 
-/** What the rate limiter is asked: count the message, or (rule 10 or 2 refuses it anyway) only whether rule 1 comes first. */
-function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, now: Date, signal: AbortSignal | undefined): Answer {
+/**
+ * What the rate limiter is asked to count for the message, or null when it is asked only whether
+ * rule 1 comes first: rules 10 and 2 refuse the message whatever the limiter says, once rule 1
+ * has not, so it is not counted (a refused message uses up no allowance, and a blocked automatic
+ * forward must not restrict its sender nor fill its tenant's cap). The decision keeps the
+ * request: a refund ({@link refundIfRefused}) takes back exactly what it counted.
+ */
+function consumeRequestOf(envelope: Envelope, policy: Policy, now: Date): ConsumeRequest | null {
   const perMessage = policy.recipientsPerMessage;
-  // Rules 10 and 2 refuse the message whatever the limiter says, once rule 1 has not: it is not
-  // counted (a refused message uses up no allowance, and a blocked automatic forward must not
-  // restrict its sender nor fill its tenant's cap).
-  if (isBlockedForward(envelope, policy) || (perMessage !== null && envelope.recipients.length > perMessage.limit)) {
-    // A limiter that can answer at once (createMemoryRateLimiter) is asked without promises.
-    // The methods are read inside the call: a getter that throws is the limiter's failure.
+  if (isBlockedForward(envelope, policy) || (perMessage !== null && envelope.recipients.length > perMessage.limit)) return null;
+  if (envelope.tenant !== null) return tenantRequest(envelope, envelope.tenant, policy, now);
+  const { limitKey: key, messageId, internalRecipients, externalRecipients } = envelope;
+  const { limits } = policy;
+  // Two literals rather than a spread: the same fields in the same order either way.
+  return messageId === null
+    ? { key, internalRecipients, externalRecipients, limits, now }
+    : { key, messageId, internalRecipients, externalRecipients, limits, now };
+}
+
+/** Asks the rate limiter: count the message (`request`), or (null: rule 10 or 2 refuses it anyway) only whether rule 1 comes first. */
+function askLimiter(limiter: RateLimiter, envelope: Envelope, request: ConsumeRequest | null, now: Date, signal: AbortSignal | undefined): Answer {
+  // A limiter that can answer at once (createMemoryRateLimiter) is asked without promises.
+  // The methods are read inside the call: a getter that throws is the limiter's failure.
+  if (request === null) {
     return ask(
       () => (limiter.restrictionSync === undefined ? limiter.restriction(envelope.limitKey, now) : limiter.restrictionSync(envelope.limitKey, now)),
       checkRestrictionOnly,
@@ -229,15 +245,35 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, policy: Policy, no
       signal,
     );
   }
-  const { limitKey: key, messageId, internalRecipients, externalRecipients } = envelope;
-  const { limits } = policy;
-  // Two literals rather than a spread: the same fields in the same order either way.
-  const request: ConsumeRequest =
-    envelope.tenant !== null ? tenantRequest(envelope, envelope.tenant, policy, now)
-    : messageId === null
-      ? { key, internalRecipients, externalRecipients, limits, now }
-      : { key, messageId, internalRecipients, externalRecipients, limits, now };
   return ask(() => (limiter.consumeSync === undefined ? limiter.consume(request) : limiter.consumeSync(request)), checkConsumeResult, false, signal);
+}
+
+const ignore = (): void => {};
+
+/**
+ * Takes back what the rate limiter counted for a message the rules then blocked or deferred for
+ * a reason of their own — a blocked spam category (rule 6), a DNS failure (rule 5) or a provider
+ * failure with `defer`: a refused message uses up no allowance, neither the sender's windows nor
+ * its tenant's cap, and its Message-ID is forgotten, so that the message sent again counts as a
+ * new one rather than as a free retry (docs/limits.md). Nothing is taken back from a delivered
+ * message (high-risk and relay included: it is sent, so it counts), nor when the limiter counted
+ * nothing (rules 1, 3 and 11 refused it, it answered a retry, or it was asked for a restriction
+ * only). A synchronous refund is made at once; a promise is not waited for, and its rejection,
+ * like a throw, is ignored: the decision stands either way. A limiter without `refund` keeps
+ * the count.
+ */
+function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, request: ConsumeRequest | null): Decision {
+  if (decision.action === 'deliver' || request === null || limiter === undefined) return decision;
+  const limits = decision.verdicts.limits;
+  if (limits.state !== 'provided' || !limits.value.counted || limits.value.retry === true) return decision;
+  try {
+    // The methods are read inside the try: a getter that throws is the limiter's failure.
+    const answer: unknown = limiter.refundSync === undefined ? limiter.refund?.(request) : limiter.refundSync(request);
+    if (typeof (answer as { then?: unknown } | null)?.then === 'function') (answer as PromiseLike<void>).then(undefined, ignore);
+  } catch {
+    // The message stays counted; the decision does not depend on it.
+  }
+  return decision;
 }
 
 /** The request of a message with a tenant (rule 11): it counts for the tenant too, capped when the policy says so. */
@@ -258,7 +294,14 @@ function checkRestrictionOnly(value: unknown): ConsumeResult {
  * Gathers every verdict the rules may read: all providers are called at once, and only when one
  * answers with a promise is there anything to wait for.
  */
-function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedContext, now: Date, signal: AbortSignal | undefined): Verdicts | Promise<Verdicts> {
+function gather(
+  message: OutboundMessage,
+  envelope: Envelope,
+  ctx: ResolvedContext,
+  request: ConsumeRequest | null,
+  now: Date,
+  signal: AbortSignal | undefined,
+): Verdicts | Promise<Verdicts> {
   const { policy, providers } = ctx;
   const spamGiven = precomputed(message.spam, 'spam', checkSpam);
   const authGiven = precomputed(message.authentication, 'authentication', checkAuthentication);
@@ -269,7 +312,7 @@ function gather(message: OutboundMessage, envelope: Envelope, ctx: ResolvedConte
   const start = performance.now();
 
   const limiter = providers.rateLimiter;
-  const limits: Answer = limiter === undefined ? ABSENT.noLimiter : askLimiter(limiter, envelope, policy, now, signal);
+  const limits: Answer = limiter === undefined ? ABSENT.noLimiter : askLimiter(limiter, envelope, request, now, signal);
   const dns = providers.dns;
   const senderDomain: Answer =
     isNdr ? ABSENT.ndrDomain
@@ -370,11 +413,14 @@ function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, 
       ({ ctx, envelope, policyName } = scoped(base, base.policySet, given));
     }
     const { policy, srs } = ctx;
+    const limiter = ctx.providers.rateLimiter;
+    // Kept for a refund: the very request consume was given.
+    const request = limiter === undefined ? null : consumeRequestOf(envelope, policy, now);
     // Only a policy that counts spam may need more time after the rules (the spam report).
-    if (policy.spam.restrictAfter !== null) return decideReporting(ctx, given, envelope, now, signal, policyName);
-    const verdicts = gather(given, envelope, ctx, now, signal);
-    if (verdicts instanceof Promise) return verdicts.then((gathered) => applyRules(ruleInput(envelope, gathered, srs, now, policyName), policy));
-    return Promise.resolve(applyRules(ruleInput(envelope, verdicts, srs, now, policyName), policy));
+    if (policy.spam.restrictAfter !== null) return decideReporting(ctx, given, envelope, request, now, signal, policyName);
+    const verdicts = gather(given, envelope, ctx, request, now, signal);
+    if (verdicts instanceof Promise) return verdicts.then((gathered) => refundIfRefused(applyRules(ruleInput(envelope, gathered, srs, now, policyName), policy), limiter, request));
+    return Promise.resolve(refundIfRefused(applyRules(ruleInput(envelope, verdicts, srs, now, policyName), policy), limiter, request));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -386,18 +432,28 @@ function decideWith(base: ResolvedContext, message: OutboundMessage, now: Date, 
  * at once through `reportSpamSync`, else under the rate limiter's deadline within what is left of
  * the total. Never rejects because the limiter misbehaved.
  */
-function decideReporting(ctx: ResolvedContext, given: OutboundMessage, envelope: Envelope, now: Date, signal: AbortSignal | undefined, policyName: string | undefined): Promise<Decision> {
+function decideReporting(
+  ctx: ResolvedContext,
+  given: OutboundMessage,
+  envelope: Envelope,
+  request: ConsumeRequest | null,
+  now: Date,
+  signal: AbortSignal | undefined,
+  policyName: string | undefined,
+): Promise<Decision> {
   const start = performance.now();
   const { policy, srs } = ctx;
   const restrictAfter = policy.spam.restrictAfter!;
+  const limiter = ctx.providers.rateLimiter;
   const report = (decision: Decision): Decision | Promise<Decision> => {
-    const limiter = ctx.providers.rateLimiter;
+    // A refused message is refunded; only a delivered one is reported as spam.
+    refundIfRefused(decision, limiter, request);
     if (limiter === undefined || !isReportableSpam(decision, policy)) return decision;
     const answer = askSpamReport(limiter, envelope, restrictAfter, now, signal);
     if (!isPending(answer)) return withSpamReport(decision, answer as Verdict<SpamReportResult>, envelope, restrictAfter);
     return awaitSpamReport(answer, policy, signal, performance.now() - start).then((verdict) => withSpamReport(decision, verdict, envelope, restrictAfter));
   };
-  const verdicts = gather(given, envelope, ctx, now, signal);
+  const verdicts = gather(given, envelope, ctx, request, now, signal);
   if (verdicts instanceof Promise) return verdicts.then((gathered) => report(applyRules(ruleInput(envelope, gathered, srs, now, policyName), policy)));
   return Promise.resolve(report(applyRules(ruleInput(envelope, verdicts, srs, now, policyName), policy)));
 }

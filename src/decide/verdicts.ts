@@ -196,6 +196,12 @@ export function checkSpamReport(value: unknown): SpamReportResult {
 /** Checks a rate limiter's answer. */
 export function checkConsumeResult(value: unknown): ConsumeResult {
   const verdict = object(value, 'the rate limiter answer');
+  const result = consumeResult(verdict);
+  // A retry (its id counted before, nothing counted now) says so: the decision refunds nothing.
+  return verdict.retry === true ? { ...result, retry: true } : result;
+}
+
+function consumeResult(verdict: Record<string, unknown>): ConsumeResult {
   if (!Array.isArray(verdict.breaches)) fail('breaches is not an array');
   if (typeof verdict.counted !== 'boolean') fail('counted is not a boolean');
   // A tenant over its cap (rule 11), when the limiter says so; otherwise the result has no such field.

@@ -100,13 +100,15 @@ export interface MemoryRateLimiterStats {
 
 /**
  * The in-memory limiter: a {@link ManagedRateLimiter} that also answers at once
- * (`consumeSync`, `restrictionSync`, `reportSpamSync`: `decidePool` uses them, so a decision
- * through it needs no promise) and reports its sizes.
+ * (`consumeSync`, `restrictionSync`, `reportSpamSync`, `refundSync`: `decidePool` uses them, so
+ * a decision through it needs no promise) and reports its sizes.
  */
 export interface MemoryRateLimiter extends ManagedRateLimiter {
   consumeSync(request: ConsumeRequest): ConsumeResult;
   restrictionSync(key: string, now: Date): Restriction | null;
   readonly reportSpamSync: (report: SpamReport) => SpamReportResult;
+  /** `refund` done at once: see {@link RateLimiter.refund}. */
+  readonly refundSync: (request: ConsumeRequest) => void;
   /** Current sizes and bounds. */
   stats(): MemoryRateLimiterStats;
 }
@@ -214,6 +216,22 @@ function addTo(pairs: Buckets, current: number, amount: number): Buckets {
   return pairs;
 }
 
+/**
+ * Takes `amount` back from bucket `current` (a refund of what a consume at that time added),
+ * never below zero; a bucket no longer kept (it left the window) is left alone. Never writes
+ * the shared {@link EMPTY}: it has no bucket to find.
+ */
+function takeFrom(pairs: Buckets, current: number, amount: number): void {
+  if (!(amount > 0)) return;
+  for (let i = pairs[1]!; i < pairs.length; i += 2) {
+    if (pairs[i] !== current) continue;
+    const taken = Math.min(pairs[i + 1]!, amount);
+    pairs[i + 1]! -= taken;
+    pairs[0]! -= taken;
+    return;
+  }
+}
+
 /** The counters of one sender. */
 class SenderCounters {
   messagesPerMinute: Buckets = EMPTY;
@@ -301,6 +319,9 @@ function findId(ids: number[], hash: number): number {
 
 /** The answer to the usual message, counted without a breach: one shared, frozen object. */
 const COUNTED: ConsumeResult = Object.freeze({ restriction: null, breaches: Object.freeze([]) as readonly LimitBreach[], counted: true });
+
+/** The answer to a retry: counted before, nothing counted now (nothing to refund). Shared, frozen. */
+const RETRY: ConsumeResult = Object.freeze({ restriction: null, breaches: COUNTED.breaches, counted: true, retry: true });
 
 const ZERO: Readonly<WindowCounts> = Object.freeze({ messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 });
 
@@ -534,7 +555,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       // retry spends the id: the next message with it counts (an id is the client's to reuse).
       if (idAt >= 0 && nowMs - state.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) {
         state.ids[idAt + 1] = SPENT;
-        return COUNTED;
+        return RETRY;
       }
     }
 
@@ -576,6 +597,37 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     return { restriction: null, breaches, counted: false };
   };
   const restrictionSync = (key: string, now: Date): Restriction | null => activeRestriction(key, timeOf(now, 'now'));
+
+  /**
+   * `refund`, done at once: takes back what `consumeSync(request)` counted at `request.now`, in
+   * the buckets of that time, and forgets its id (spent, as a retry leaves it: the next message
+   * with the id counts). Only an id remembered at that very time is forgotten: one counted since
+   * by another message is that message's.
+   */
+  const refundSync = (request: ConsumeRequest): void => {
+    const nowMs = timeOf(request.now, 'request.now');
+    const { key, messageId, tenant } = request;
+    if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
+    if (tenant !== undefined) checkTenant(tenant);
+    const current = currentBuckets(nowMs);
+    const { internalRecipients: internal, externalRecipients: external } = request;
+    // peek, not get: a refund is no use of the sender or the tenant for their eviction order.
+    const state = counters.peek(key);
+    if (state !== undefined) {
+      takeFrom(state.messagesPerMinute, current.minute, 1);
+      takeFrom(state.internalRecipientsPerHour, current.hour, internal);
+      takeFrom(state.externalRecipientsPerHour, current.hour, external);
+      takeFrom(state.recipientsPerDay, current.day, internal + external);
+      if (messageId !== undefined && maxIds !== 0 && state.ids !== null) {
+        const idAt = findId(state.ids, messageIdHash(messageId));
+        if (idAt >= 0 && state.ids[idAt + 1] === nowMs) state.ids[idAt + 1] = SPENT;
+      }
+    }
+    if (tenant !== undefined && external > 0) {
+      const window = tenants.peek(tenant.key);
+      if (window !== undefined) takeFrom(window, current.day, external);
+    }
+  };
 
   /** `reportSpam`, answered at once. */
   const reportSpamSync = (report: SpamReport): SpamReportResult => {
@@ -657,6 +709,10 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     },
 
     reportSpam: async (report: SpamReport): Promise<SpamReportResult> => reportSpamSync(report),
+
+    refundSync,
+
+    refund: async (request: ConsumeRequest): Promise<void> => refundSync(request),
 
     async restrict(key: string, options?: RestrictOptions): Promise<RestrictedSender> {
       return restrictSync(key, options);

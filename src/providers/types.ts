@@ -189,6 +189,12 @@ export interface ConsumeResult {
   readonly tenantBreach?: TenantBreach | null;
   /** Whether the message was counted (it fit, or every breach was `alert`). */
   readonly counted: boolean;
+  /**
+   * Set when the answer is `counted` only because the message's id had been counted already
+   * (a retry, {@link ConsumeRequest.messageId}): this call counted nothing, so there is nothing
+   * to {@link RateLimiter.refund | refund}.
+   */
+  readonly retry?: true;
 }
 
 /**
@@ -249,6 +255,21 @@ export interface RateLimiter {
   readonly consumeSync?: (request: ConsumeRequest) => ConsumeResult;
   /** Optional: `restriction` answered at once, as {@link RateLimiter.consumeSync}. */
   readonly restrictionSync?: (key: string, now: Date) => Restriction | null;
+  /**
+   * Optional, and custom limiters should implement it: takes back what `consume(request)`
+   * counted at `request.now` — the message in the minute window, its internal and external
+   * recipients in the hour windows and all of them in the day window, in the buckets of
+   * `request.now`; the tenant's external recipients (`request.tenant`); and the remembered
+   * `messageId`, so that a retry of the message counts as a new one. A bucket that has left its
+   * window is left alone, and no count goes below zero. The decision calls it, with the very
+   * request it gave `consume`, when a message the limiter counted (not a retry) is then blocked
+   * or deferred for another reason (a blocked spam category, a DNS or provider failure with
+   * `defer`): a refused message uses up no allowance. Its failure is ignored. Without it such a
+   * message stays counted.
+   */
+  readonly refund?: (request: ConsumeRequest) => MaybePromise<void>;
+  /** Optional: `refund` done at once (thrown instead of rejected), as {@link RateLimiter.consumeSync}. */
+  readonly refundSync?: (request: ConsumeRequest) => void;
 }
 
 /** A restricted sender, as {@link ManagedRateLimiter.restricted} lists it. */
@@ -301,6 +322,7 @@ export interface ManagedRateLimiter extends RateLimiter {
   consume(request: ConsumeRequest): Promise<ConsumeResult>;
   restriction(key: string, now: Date): Promise<Restriction | null>;
   readonly reportSpam: (report: SpamReport) => Promise<SpamReportResult>;
+  readonly refund: (request: ConsumeRequest) => Promise<void>;
   restrict(key: string, options?: RestrictOptions): Promise<RestrictedSender>;
   /**
    * True when a restriction in force at `now` was lifted; `now` (default: the system clock)

@@ -362,6 +362,8 @@ local ct = math.floor(now / 1440000)
 local v = decode(redis.call('HGET', KEYS[1], 'b'))
 local live, used, at = window(v, 2, v[1] or 0, ct)
 if ARGV[4] == 'refund' then
+  -- Nothing stored (the hash expired): nothing to take back, and no hash without an expiry made.
+  if v == NONE then return 1 end
   for j = 1, #live, 2 do
     if live[j] == ct then live[j + 1] = math.max(0, live[j + 1] - external) end
   end
@@ -373,6 +375,74 @@ add(live, at, ct, external)
 redis.call('HSET', KEYS[1], 'b', encode(live))
 if not at then redis.call('PEXPIRE', KEYS[1], TTL) end
 return { 1, used }
+`;
+
+/**
+ * A refund (RateLimiter.refund): takes back what a consume at the same `now` counted. KEYS[1] the
+ * sender's hash, KEYS[2] (when given) the tenant's; ARGV now (ms), internal and external
+ * recipients, the message id's hash as 16 digits ('' for none). In the sender's windows (`b`):
+ * 1 from the message bucket, the recipients from the hour buckets and all of them from the day
+ * bucket of `now`, never below zero; a bucket no longer kept is left alone. The id's record
+ * counted at `now` is spent (time 0, as a retry leaves it), so the next message with the id
+ * counts. In the tenant's `b`: the external recipients from its bucket of `now`. A hash that
+ * does not exist is not created. The formats are the consume script's, read and written as it
+ * does. Answers 1.
+ */
+export const REFUND_SCRIPT = `${HELPERS}
+local now = tonumber(ARGV[1])
+local internal = tonumber(ARGV[2])
+local external = tonumber(ARGV[3])
+local id = ARGV[4]
+-- A window's pairs from v[from] on (pairs_ of them) appended to out after out[k], live ones
+-- only (as scan keeps them), with n taken from the current bucket, never below zero. Answers the
+-- window's number of pairs and the new k.
+local function untake(v, from, pairs_, current, n, out, k)
+  local count = 0
+  for j = from, from + 2 * pairs_ - 1, 2 do
+    local index = v[j]
+    if index >= current - 60 then
+      local c = v[j + 1]
+      if index == current then c = math.max(0, c - n) end
+      out[k + 1] = index
+      out[k + 2] = c
+      k = k + 2
+      count = count + 1
+    end
+  end
+  return count, k
+end
+local f = redis.call('HMGET', KEYS[1], 'b', 'd')
+local packed, ids = f[1], f[2]
+if packed then
+  local v = decode(packed)
+  local nm, ni, ne, na = v[1] or 0, v[2] or 0, v[3] or 0, v[4] or 0
+  local out, k = { 0, 0, 0, 0 }, 4
+  local cm, ch, ca = math.floor(now / 1000), math.floor(now / 60000), math.floor(now / 1440000)
+  out[1], k = untake(v, 5, nm, cm, 1, out, k)
+  out[2], k = untake(v, 5 + 2 * nm, ni, ch, internal, out, k)
+  out[3], k = untake(v, 5 + 2 * (nm + ni), ne, ch, external, out, k)
+  out[4], k = untake(v, 5 + 2 * (nm + ni + ne), na, ca, internal + external, out, k)
+  redis.call('HSET', KEYS[1], 'b', struct.pack(fmt(k), unpack(out, 1, k)))
+end
+-- The id's record, at a multiple of 29 (as the consume script finds it), counted at this very
+-- time: one counted since by another message is that message's.
+if ids and id ~= '' then
+  local at = string.find(ids, id, 1, true)
+  while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
+  if at and string.sub(ids, at + 16, at + 28) == string.format('%013d', now) then
+    redis.call('HSET', KEYS[1], 'd', string.sub(ids, 1, at + 15) .. '0000000000000' .. string.sub(ids, at + 29))
+  end
+end
+if KEYS[2] and external > 0 then
+  local tv = decode(redis.call('HGET', KEYS[2], 'b'))
+  if tv ~= NONE then
+    local ct = math.floor(now / 1440000)
+    local out, k = { 0 }, 1
+    out[1], k = untake(tv, 2, tv[1] or 0, ct, external, out, k)
+    redis.call('HSET', KEYS[2], 'b', struct.pack(fmt(k), unpack(out, 1, k)))
+  end
+end
+return 1
 `;
 
 /** Most spam reports remembered per sender (29 bytes each): the newest kept. */

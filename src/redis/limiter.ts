@@ -54,7 +54,7 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
 import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
-import { consumeScript, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
+import { consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
 import type {
   ConsumeRequest,
@@ -160,10 +160,13 @@ const tenantScript = scriptOf(TENANT_SCRIPT);
 const spamScript = scriptOf(SPAM_SCRIPT);
 const restrictScript = scriptOf(RESTRICT_SCRIPT);
 const releaseScript = scriptOf(RELEASE_SCRIPT);
+const refundScript = scriptOf(REFUND_SCRIPT);
 
 const NO_BREACHES: readonly LimitBreach[] = Object.freeze([]);
-/** The usual answer: counted, nothing breached (or a retry already counted). Shared, frozen. */
+/** The usual answer: counted, nothing breached. Shared, frozen. */
 const COUNTED: ConsumeResult = Object.freeze({ restriction: null, breaches: NO_BREACHES, counted: true });
+/** The script's answer 2, a retry: counted before, nothing counted now (nothing to refund). Shared, frozen. */
+const RETRY: ConsumeResult = Object.freeze({ restriction: null, breaches: NO_BREACHES, counted: true, retry: true });
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', message);
@@ -663,7 +666,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     cap: number,
     reservedUsed: number,
   ): Promise<ConsumeResult> => {
-    if (answer === 0 || answer === 2) return COUNTED;
+    if (answer === 0) return COUNTED;
+    if (answer === 2) return RETRY;
     if (answer[0] === 1) {
       const [, until, why, since, cause] = answer;
       return { restriction: restrictionOf(until, why, since, cause), breaches: NO_BREACHES, counted: false };
@@ -723,12 +727,40 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         keys: [senderKey(key)],
         args: `${nowMs},${internal},${external},${idHash},0,-1;`,
         resolve: (answer) => {
-          if (answer === 0 || answer === 2) resolve(COUNTED);
+          if (answer === 0) resolve(COUNTED);
+          else if (answer === 2) resolve(RETRY);
           else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
         },
         reject,
       });
     });
+  };
+
+  /**
+   * Takes back what `consume(request)` counted (RateLimiter.refund), checked as consume checks
+   * it. One script for the sender and the tenant on a single Redis; on a Cluster the tenant's key
+   * is in another slot: the sender's script, then the tenant's refund of a reservation (the same
+   * `now`, the same bucket).
+   */
+  const refund = async (request: ConsumeRequest): Promise<void> => {
+    const key = checkKey(request.key);
+    const nowMs = checkNow(request.now, 'request.now');
+    const internal = count(request.internalRecipients, 'internalRecipients');
+    const external = count(request.externalRecipients, 'externalRecipients');
+    const { messageId } = request;
+    if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
+    const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
+    const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+    const withTenant = tenant !== undefined && external > 0;
+    if (withTenant && !isCluster()) {
+      await run('refund', (client) => scriptCommand<number>(client, refundScript, 2)(senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idHash));
+      return;
+    }
+    await run('refund', (client) => scriptCommand<number>(client, refundScript, 1)(senderKey(key), nowMs, internal, external, idHash));
+    if (withTenant) {
+      const cap = tenant.externalRecipientsPerDay ?? -1;
+      await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tenantKey(tenant.key), nowMs, external, cap, 'refund'));
+    }
   };
 
   const read = async (client: RedisClient, key: string, nowMs: number): Promise<Restriction | null | 'gone'> => {
@@ -755,6 +787,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   return {
     consume,
     reportSpam,
+    refund,
 
     async restriction(key: string, now: Date): Promise<Restriction | null> {
       const sender = checkKey(key);

@@ -1,10 +1,12 @@
 // What decidePool hands to the providers, and what it does not ask for.
-import { it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decidePool } from '../../src/decide/gather.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { OutboundPoolsError } from '../../src/errors.js';
-import type { ConsumeRequest, ProviderMessage } from '../../src/providers/types.js';
+import type { ConsumeRequest, ConsumeResult, DnsResolver, ProviderMessage, RateLimiter } from '../../src/providers/types.js';
+import type { DecideContext, OutboundMessage } from '../../src/decide/types.js';
+import type { PolicyInput } from '../../src/policy.js';
 
 it('the spam classifier and the authenticator get the envelope, submitter, queue id, ingress, raw message and the decision\'s clock', async () => {
   const seen: ProviderMessage[] = [];
@@ -167,11 +169,14 @@ for (const [what, tenant] of [
   });
 }
 
-it('a rate limiter whose reportSpam is not a function is refused with the context, like any malformed provider', async () => {
-  await assert.rejects(
-    decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] }, { providers: { rateLimiter: { consume: async () => ({ restriction: null, breaches: [], counted: true }), restriction: async () => null, reportSpam: 'yes' } as never } }),
-    /providers\.rateLimiter must be an object with consume\(\) and restriction\(\) \(and, optionally, consumeSync\(\) and restrictionSync\(\); reportSpam\(\) and reportSpamSync\(\)\)/,
-  );
+it('a rate limiter whose reportSpam or refund is not a function is refused with the context, like any malformed provider', async () => {
+  for (const optional of ['reportSpam', 'refund', 'refundSync']) {
+    await assert.rejects(
+      decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] }, { providers: { rateLimiter: { consume: async () => ({ restriction: null, breaches: [], counted: true }), restriction: async () => null, [optional]: 'yes' } as never } }),
+      /providers\.rateLimiter must be an object with consume\(\) and restriction\(\) \(and, optionally, consumeSync\(\) and restrictionSync\(\); reportSpam\(\) and reportSpamSync\(\); refund\(\) and refundSync\(\)\)/,
+      optional,
+    );
+  }
 });
 
 it('the sender is keyed in one spelling: a quoted local part that needs no quotes, and a login, are lowercased and canonical', async () => {
@@ -232,4 +237,140 @@ it('a blocked automatic forward (rule 10) is not counted: it neither restricts i
   }
   const sent = await decidePool({ ...forward, autoForwarded: false }, { policy, providers: { rateLimiter }, now: new Date(3_000) });
   assert.equal(sent.action, 'deliver', JSON.stringify(sent.reasons));
+});
+
+// docs/limits.md: "otherwise nothing is counted, so a refused message does not use up the
+// sender's allowance" — also when the limiter counted the message and a later rule refused it.
+describe('a message the limiter counted and a later rule refused or deferred is refunded', () => {
+  // One message a minute per sender, one external recipient a day per tenant: a message that
+  // stayed counted would refuse the next ones.
+  const LIMITED: PolicyInput = { acceptedDomains: ['contoso.com'], limits: { messagesPerMinute: 1 }, tenantLimits: { externalRecipientsPerDay: 1 } };
+  const serverFailure: DnsResolver = () => Promise.reject(Object.assign(new Error('queryMx ESERVFAIL contoso.com'), { code: 'ESERVFAIL' }));
+  const first: OutboundMessage = {
+    mailFrom: 'megan@contoso.com',
+    rcptTo: ['lee@fabrikam.example'],
+    tenant: 'contoso',
+    headers: 'From: megan@contoso.com\r\nMessage-ID: <first@contoso.com>\r\n\r\n',
+  };
+  const at = (seconds: number) => new Date(Date.UTC(2026, 10, 23, 9, 0, seconds));
+
+  /** The reviewer's table: how the first message is refused, and the code it is refused with. */
+  const refusals: readonly { name: string; policy: PolicyInput; providers: Omit<NonNullable<DecideContext['providers']>, 'rateLimiter'>; message?: Partial<OutboundMessage>; action: 'block' | 'defer'; code: string }[] = [
+    { name: 'rule 6 blocks a spam category the policy blocks', policy: { ...LIMITED, spam: { blockCategories: ['malware'] } }, providers: {}, message: { spam: { categories: ['malware'] } }, action: 'block', code: 'spam' },
+    { name: "rule 5 defers on a DNS failure (dns.onError: 'defer')", policy: { ...LIMITED, dns: { onError: 'defer' } }, providers: { dns: serverFailure }, action: 'defer', code: 'dns-error' },
+    {
+      name: "a provider's failure defers (onProviderFailure.spam: 'defer')",
+      policy: { ...LIMITED, onProviderFailure: { spam: 'defer' } },
+      providers: { spam: { classify: () => Promise.reject(new Error('rspamd is down')) } },
+      action: 'defer',
+      code: 'provider-failed',
+    },
+  ];
+
+  for (const { name, policy, providers, message, action, code } of refusals) {
+    it(`${name}: the sender's next message and another sender of the tenant are not refused by limits`, async () => {
+      const rateLimiter = createMemoryRateLimiter();
+      const refused = await decidePool({ ...first, ...message }, { policy, providers: { ...providers, rateLimiter }, now: at(0) });
+      assert.deepEqual([refused.action, refused.reasons[0]!.code], [action, code]);
+      // Within the same minute: the sender's allowance of one message is still whole…
+      const next = await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['ops@contoso.com'], tenant: 'contoso' }, { policy: LIMITED, providers: { rateLimiter }, now: at(1) });
+      assert.deepEqual([next.action, next.reasons[0]!.code], ['deliver', 'accepted-domain']);
+      // …and so is the tenant's external recipient of the day.
+      const other = await decidePool({ mailFrom: 'kim@contoso.com', rcptTo: ['lee@fabrikam.example'], tenant: 'contoso' }, { policy: LIMITED, providers: { rateLimiter }, now: at(2) });
+      assert.deepEqual([other.action, other.reasons[0]!.code], ['deliver', 'accepted-domain']);
+    });
+  }
+
+  it('a deferred message sent again counts as a new message, not as a free retry; a delivered one stays counted', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const deferred = await decidePool(first, { policy: { ...LIMITED, dns: { onError: 'defer' } }, providers: { dns: serverFailure, rateLimiter }, now: at(0) });
+    assert.equal(deferred.action, 'defer');
+    // DNS is back: the same message (same Message-ID) is delivered, and counted this time, not
+    // taken for a retry of the deferred one…
+    const sent = await decidePool(first, { policy: LIMITED, providers: { rateLimiter }, now: at(1) });
+    assert.deepEqual([sent.action, sent.verdicts.limits], ['deliver', { state: 'provided', value: { restriction: null, breaches: [], counted: true } }]);
+    // …so its own retry (the MTA lost the connection) is the free one…
+    const retried = await decidePool(first, { policy: LIMITED, providers: { rateLimiter }, now: at(2) });
+    assert.deepEqual([retried.action, retried.verdicts.limits], ['deliver', { state: 'provided', value: { restriction: null, breaches: [], counted: true, retry: true } }]);
+    // …and the sender's next message and the tenant's next external recipient are over the limits.
+    const next = await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['ops@contoso.com'] }, { policy: LIMITED, providers: { rateLimiter }, now: at(3) });
+    assert.equal(next.reasons[0]!.code, 'sending-limit-exceeded');
+    const other = await decidePool({ mailFrom: 'kim@contoso.com', rcptTo: ['lee@fabrikam.example'], tenant: 'contoso' }, { policy: LIMITED, providers: { rateLimiter }, now: at(4) });
+    assert.equal(other.reasons[0]!.code, 'tenant-limit-exceeded');
+  });
+
+  it('a message delivered through the high-risk pool is sent, so it stays counted', async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const spam = await decidePool({ ...first, spam: { isSpam: true } }, { policy: LIMITED, providers: { rateLimiter }, now: at(0) });
+    assert.deepEqual([spam.action, spam.pool], ['deliver', 'high-risk']);
+    const next = await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['ops@contoso.com'] }, { policy: LIMITED, providers: { rateLimiter }, now: at(1) });
+    assert.equal(next.reasons[0]!.code, 'sending-limit-exceeded');
+    const other = await decidePool({ mailFrom: 'kim@contoso.com', rcptTo: ['lee@fabrikam.example'], tenant: 'contoso' }, { policy: LIMITED, providers: { rateLimiter }, now: at(2) });
+    assert.equal(other.reasons[0]!.code, 'tenant-limit-exceeded');
+  });
+
+  /** A limiter that answers `answer` and records the refunds it is asked for. */
+  const recording = (answer: ConsumeResult) => {
+    const consumed: ConsumeRequest[] = [];
+    const refunded: ConsumeRequest[] = [];
+    const rateLimiter: RateLimiter = {
+      consume: (request) => (consumed.push(request), answer),
+      restriction: () => null,
+      refund: (request) => {
+        refunded.push(request);
+      },
+    };
+    return { rateLimiter, consumed, refunded };
+  };
+  const blockedSpam: PolicyInput = { ...LIMITED, spam: { blockCategories: ['malware'] } };
+  const malware: OutboundMessage = { ...first, spam: { categories: ['malware'] } };
+
+  it('the refund gets the very request consume was given; a retry, a message not counted and a delivered one are not refunded', async () => {
+    const counted = recording({ restriction: null, breaches: [], counted: true });
+    await decidePool(malware, { policy: blockedSpam, providers: { rateLimiter: counted.rateLimiter }, now: at(0) });
+    assert.equal(counted.refunded.length, 1);
+    assert.equal(counted.refunded[0], counted.consumed[0]);
+
+    const cases: readonly [string, ConsumeResult, OutboundMessage][] = [
+      ['a retry (counted before, nothing counted now)', { restriction: null, breaches: [], counted: true, retry: true }, malware],
+      ['refused by the limits (rule 3)', { restriction: null, breaches: [{ window: 'messagesPerMinute', limit: 1, used: 1, action: 'block', set: 'limits[0]' }], counted: false }, malware],
+      ['a restricted sender (rule 1)', { restriction: { until: null }, breaches: [], counted: false }, malware],
+      ['delivered', { restriction: null, breaches: [], counted: true }, first],
+    ];
+    for (const [what, answer, message] of cases) {
+      const limiter = recording(answer);
+      await decidePool(message, { policy: blockedSpam, providers: { rateLimiter: limiter.rateLimiter }, now: at(0) });
+      assert.equal(limiter.consumed.length, 1, what);
+      assert.deepEqual(limiter.refunded, [], what);
+    }
+  });
+
+  it('a refund that throws, rejects or never settles changes nothing in the decision', async () => {
+    const answer: ConsumeResult = { restriction: null, breaches: [], counted: true };
+    const refunds: readonly [string, () => void | Promise<void>][] = [
+      ['throws', () => {
+        throw new Error('refund failed');
+      }],
+      ['rejects', () => Promise.reject(new Error('refund failed'))],
+      ['never settles', () => new Promise<void>(() => {})],
+    ];
+    for (const [what, refund] of refunds) {
+      const rateLimiter: RateLimiter = { consume: async () => answer, restriction: async () => null, refund };
+      const decision = await decidePool(malware, { policy: blockedSpam, providers: { rateLimiter }, now: at(0) });
+      assert.deepEqual([decision.action, decision.reasons[0]!.code], ['block', 'spam'], what);
+    }
+    // refundSync is preferred, as consumeSync is; its throw is ignored as well.
+    const calls: string[] = [];
+    const rateLimiter: RateLimiter = {
+      consume: () => answer,
+      restriction: () => null,
+      refund: () => void calls.push('refund'),
+      refundSync: () => {
+        calls.push('refundSync');
+        throw new Error('refund failed');
+      },
+    };
+    const decision = await decidePool(malware, { policy: blockedSpam, providers: { rateLimiter }, now: at(0) });
+    assert.deepEqual([decision.action, calls], ['block', ['refundSync']]);
+  });
 });

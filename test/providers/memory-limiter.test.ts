@@ -46,6 +46,11 @@ describeRateLimiterBehaviour('memory rate limiter, synchronous methods', async (
       assert.ok(!(answer instanceof Promise), 'reportSpamSync answered with a promise');
       return Promise.resolve(answer);
     },
+    refund: (request) => {
+      const answer: unknown = memory.refundSync(request);
+      assert.equal(answer, undefined, 'refundSync answered something');
+      return Promise.resolve();
+    },
     restrict: (key, options) => memory.restrict(key, options),
     release: (key, now) => memory.release(key, now),
     restricted: (now) => memory.restricted(now),
@@ -63,6 +68,7 @@ describeRateLimiterBehaviour('memory rate limiter, events delivered late as over
     consume: (request) => memory.consume(request),
     restriction: (key, now) => memory.restriction(key, now),
     reportSpam: (report) => memory.reportSpam(report),
+    refund: (request) => memory.refund(request),
     restrict: (key, options) => memory.restrict(key, options),
     release: (key, now) => memory.release(key, now),
     restricted: (now) => memory.restricted(now),
@@ -143,7 +149,7 @@ describe('memory rate limiter: bounded memory', () => {
     const limits = perMinute(4);
     for (const id of ['m1', 'm2', 'm3']) assert.equal((await limiter.consume(request('k', limits, 0, { messageId: id }))).counted, true);
     // m3 and m2 are remembered; m1 was forgotten, so its retry counts again (4 of 4).
-    assert.deepEqual(await limiter.consume(request('k', limits, 1, { messageId: 'm3' })), { restriction: null, breaches: [], counted: true });
+    assert.deepEqual(await limiter.consume(request('k', limits, 1, { messageId: 'm3' })), { restriction: null, breaches: [], counted: true, retry: true });
     assert.deepEqual(await limiter.consume(request('k', limits, 2, { messageId: 'm1' })), { restriction: null, breaches: [], counted: true });
     assert.deepEqual((await limiter.consume(request('k', limits, 3, { messageId: 'm5' }))).breaches.map((b) => b.used), [4]);
   });

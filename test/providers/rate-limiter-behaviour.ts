@@ -84,6 +84,10 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
     const assertCounted = (result: ConsumeResult, message = 'counted'): void => {
       assert.deepEqual(result, { restriction: null, breaches: [], counted: true }, message);
     };
+    /** A retry's answer: counted, because its id was counted before; nothing counted now. */
+    const assertRetry = (result: ConsumeResult, message = 'a retry'): void => {
+      assert.deepEqual(result, { restriction: null, breaches: [], counted: true, retry: true }, message);
+    };
 
     describe('each window alone', () => {
       it('messages per minute: the limit fits, the next message is refused with its breach', async () => {
@@ -423,7 +427,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       it('a retry (the messageId of a counted message) counts once', async () => {
         const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 2, recipientsPerDay: 5 })]);
         assertCounted(await send(0, { external: 2, messageId: '<a@fabrikam.example>' }));
-        assertCounted(await send(SECOND, { external: 2, messageId: '<a@fabrikam.example>' }));
+        assertRetry(await send(SECOND, { external: 2, messageId: '<a@fabrikam.example>' }));
         assertCounted(await send(5 * SECOND, { external: 2, messageId: '<b@fabrikam.example>' }));
         assert.deepEqual(
           (await send(6 * SECOND, { external: 2, messageId: '<c@fabrikam.example>' })).breaches.map((b) => [b.window, b.used]),
@@ -433,16 +437,16 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
           ],
         );
         // A retry of a counted message is still fine while the window is full.
-        assertCounted(await send(7 * SECOND, { external: 2, messageId: '<b@fabrikam.example>' }));
+        assertRetry(await send(7 * SECOND, { external: 2, messageId: '<b@fabrikam.example>' }));
       });
 
       it('a retry spends the id: a sender reusing one id gets at most one free message per counted one', async () => {
         const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 2 })]);
         const id = { messageId: '<same@fabrikam.example>' };
         assertCounted(await send(0, id)); // counted: 1
-        assertCounted(await send(SECOND, id)); // the retry, free
+        assertRetry(await send(SECOND, id)); // the retry, free
         assertCounted(await send(2 * SECOND, id)); // counted again: 2
-        assertCounted(await send(3 * SECOND, id)); // its retry, free
+        assertRetry(await send(3 * SECOND, id)); // its retry, free
         assert.deepEqual((await send(4 * SECOND, id)).breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 2]]);
       });
 
@@ -452,14 +456,14 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal((await send(SECOND, { messageId: 'second' })).counted, false);
         assert.equal((await send(2 * SECOND, { messageId: 'second' })).counted, false);
         assertCounted(await send(MINUTE + SECOND, { messageId: 'second' }));
-        assertCounted(await send(MINUTE + 2 * SECOND, { messageId: 'second' }));
+        assertRetry(await send(MINUTE + 2 * SECOND, { messageId: 'second' }));
         assert.deepEqual((await send(MINUTE + 3 * SECOND, { messageId: 'third' })).breaches.map((b) => b.used), [1]);
       });
 
       it('a messageId is remembered for 24 hours', async () => {
         const { send } = sender([set('daily', 'block', { recipientsPerDay: 3 })]);
         assertCounted(await send(0, { external: 2, messageId: 'id-1' }));
-        assertCounted(await send(DAY - 1, { external: 2, messageId: 'id-1' }));
+        assertRetry(await send(DAY - 1, { external: 2, messageId: 'id-1' }));
         // 24 hours and a bucket (24 min) on, the first count has left the window and the id is
         // forgotten (remembered 24 h): counted anew.
         assertCounted(await send(DAY + 24 * MINUTE, { external: 2, messageId: 'id-1' }));
@@ -470,7 +474,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 103 })]);
         for (let i = 0; i <= 100; i++) assertCounted(await send(i, { messageId: `<${i}@fabrikam.example>` }));
         // 101 counted. The newest 100 are remembered: a retry of the 101st counts once…
-        assertCounted(await send(200, { messageId: '<100@fabrikam.example>' }));
+        assertRetry(await send(200, { messageId: '<100@fabrikam.example>' }));
         // …but the first was forgotten: its retry counts again (102), as does a new id (103).
         assertCounted(await send(201, { messageId: '<0@fabrikam.example>' }));
         assertCounted(await send(202, { messageId: '<new@fabrikam.example>' }));
@@ -481,7 +485,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 2 })]);
         const long = `<${'x'.repeat(50_000)}@fabrikam.example>`;
         assertCounted(await send(0, { messageId: long }));
-        assertCounted(await send(1, { messageId: long }));
+        assertRetry(await send(1, { messageId: long }));
         assertCounted(await send(2, { messageId: `${long.slice(0, -1)})` }));
         assert.deepEqual((await send(3, { messageId: long.replace('<', '<y') })).breaches.map((b) => b.used), [2]);
       });
@@ -688,7 +692,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assertCounted(plain(await send(0, { external: 2, messageId: '<m1@fabrikam.example>' })));
         assertCounted(plain(await send(2 * SECOND, { external: 1, messageId: '<m2@fabrikam.example>' })));
         assert.deepEqual(await send(3 * SECOND, { external: 1, messageId: '<m3@fabrikam.example>' }), refusedByTenant(tenant, 3, 3));
-        assertCounted(plain(await send(4 * SECOND, { external: 2, messageId: '<m1@fabrikam.example>' })));
+        assertRetry(plain(await send(4 * SECOND, { external: 2, messageId: '<m1@fabrikam.example>' })));
         // The retry spent the id: the next message with it is counted, and the cap refuses it.
         assert.deepEqual(await send(5 * SECOND, { external: 2, messageId: '<m1@fabrikam.example>' }), refusedByTenant(tenant, 3, 3));
       });
@@ -699,6 +703,109 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assertCounted(plain(await one.send(0)));
         assertCounted(plain(await two.send(SECOND)));
         assert.equal((await one.send(2 * SECOND)).counted, false);
+      });
+    });
+
+    describe('refunds (a counted message the decision then refused for another reason)', () => {
+      /** A request to consume and then to refund: the same object, as the decision hands both. */
+      const request = (key: string, limits: readonly LimitSet[], offsetMs: number, more: { internal?: number; external?: number; messageId?: string; tenant?: TenantLimitRequest } = {}): ConsumeRequest => ({
+        key,
+        internalRecipients: more.internal ?? 0,
+        externalRecipients: more.external ?? 1,
+        limits,
+        now: at(offsetMs),
+        ...(more.messageId === undefined ? {} : { messageId: more.messageId }),
+        ...(more.tenant === undefined ? {} : { tenant: more.tenant }),
+      });
+
+      it('takes the message back from every window: the next message sees the counts from before', async () => {
+        const limits = [set('tight', 'block', { messagesPerMinute: 1, internalRecipientsPerHour: 2, externalRecipientsPerHour: 2, recipientsPerDay: 4 })];
+        const key = newKey();
+        const first = request(key, limits, 0, { internal: 2, external: 2 });
+        assertCounted(await limiter.consume(first));
+        await limiter.refund(first);
+        // Every window is empty again: the same message fits once more, and fills them all.
+        assertCounted(await limiter.consume(request(key, limits, SECOND, { internal: 2, external: 2 })));
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, 2 * SECOND, { internal: 1, external: 1 }))).breaches.map((b) => [b.window, b.used]),
+          [
+            ['messagesPerMinute', 1],
+            ['internalRecipientsPerHour', 2],
+            ['externalRecipientsPerHour', 2],
+            ['recipientsPerDay', 4],
+          ],
+        );
+      });
+
+      it("takes the external recipients back from the tenant's cap", async () => {
+        const tenant: TenantLimitRequest = { key: newTenant(), externalRecipientsPerDay: 2 };
+        const first = request(newKey('a'), [], 0, { external: 2, tenant });
+        assertCounted(plain(await limiter.consume(first)));
+        await limiter.refund(first);
+        // Another sender of the tenant has the whole cap again, and no more.
+        const other = newKey('b');
+        assertCounted(plain(await limiter.consume(request(other, [], SECOND, { external: 2, tenant }))));
+        assert.deepEqual(await limiter.consume(request(other, [], 2 * SECOND, { external: 1, tenant })), refusedByTenant(tenant.key, 2, 2));
+      });
+
+      it('forgets the message id: the message sent again counts as a new one, not as a free retry', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 2 })];
+        const key = newKey();
+        const first = request(key, limits, 0, { messageId: '<deferred@fabrikam.example>' });
+        assertCounted(await limiter.consume(first));
+        await limiter.refund(first);
+        assertCounted(await limiter.consume(request(key, limits, SECOND, { messageId: '<deferred@fabrikam.example>' })), 'counted anew, without retry');
+        // Remembered again by that count: its retry now is one.
+        assertRetry(await limiter.consume(request(key, limits, 2 * SECOND, { messageId: '<deferred@fabrikam.example>' })));
+        assertCounted(await limiter.consume(request(key, limits, 3 * SECOND, { messageId: '<other@fabrikam.example>' })));
+        assert.deepEqual((await limiter.consume(request(key, limits, 4 * SECOND, { messageId: '<third@fabrikam.example>' }))).breaches.map((b) => b.used), [2]);
+      });
+
+      it('forgets only the id counted at request.now: one counted at another time stays', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 5 })];
+        const key = newKey();
+        assertCounted(await limiter.consume(request(key, limits, 0, { messageId: 'kept' })));
+        await limiter.refund(request(key, limits, 5 * SECOND, { messageId: 'kept' }));
+        assertRetry(await limiter.consume(request(key, limits, 6 * SECOND, { messageId: 'kept' })));
+      });
+
+      it('never goes below zero: a refund of nothing, twice, or for a fresh sender or tenant', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 1 })];
+        const tenant: TenantLimitRequest = { key: newTenant(), externalRecipientsPerDay: 1 };
+        const key = newKey();
+        // Nothing was counted for this sender nor this tenant: nothing to take, and no credit.
+        await limiter.refund(request(key, limits, 0, { tenant, messageId: 'never' }));
+        const counted = request(key, limits, SECOND, { tenant });
+        assertCounted(plain(await limiter.consume(counted)));
+        await limiter.refund(counted);
+        await limiter.refund(counted);
+        assertCounted(plain(await limiter.consume(request(key, limits, 2 * SECOND, { tenant }))));
+        assert.deepEqual((await limiter.consume(request(key, limits, 3 * SECOND))).breaches.map((b) => b.used), [1]);
+        assert.deepEqual(await limiter.consume(request(newKey('other'), [], 4 * SECOND, { tenant })), refusedByTenant(tenant.key, 1, 1));
+      });
+
+      it('leaves alone a bucket that has left its window, and the later counts', async () => {
+        const limits = [set('tight', 'block', { messagesPerMinute: 1, recipientsPerDay: 3 })];
+        const key = newKey();
+        const old = request(key, limits, 0);
+        assertCounted(await limiter.consume(old));
+        // A minute and more later: the first message has left the minute window (not the day's).
+        assertCounted(await limiter.consume(request(key, limits, MINUTE + 2 * SECOND)));
+        await limiter.refund(old);
+        // The minute still holds the later message; the day holds it alone.
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, MINUTE + 3 * SECOND, { external: 2 }))).breaches.map((b) => [b.window, b.used]),
+          [['messagesPerMinute', 1]],
+        );
+        assertCounted(await limiter.consume(request(key, limits, 2 * MINUTE + 3 * SECOND, { external: 2 })));
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, 3 * MINUTE + 4 * SECOND))).breaches.map((b) => [b.window, b.used]),
+          [['recipientsPerDay', 3]],
+        );
+      });
+
+      it('is checked as consume is: a request without a valid now is refused', async () => {
+        await assert.rejects(async () => limiter.refund({ key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date(Number.NaN) }), /request\.now must be a valid Date/);
       });
     });
 
