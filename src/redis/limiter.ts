@@ -612,8 +612,11 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   /** The ISO form of a time in ms. */
   const iso = (ms: number): string => new Date(ms).toISOString();
 
-  /** `consume` with a tenant, or on a Cluster (the usual case is `consume` below). */
-  const consumeWithTenant = async (request: ConsumeRequest): Promise<ConsumeResult> => {
+  /**
+   * A consume or refund request checked, as the scripts take it: the message id as its hash, 16
+   * digits zero-padded (the script's id records have a fixed width), '' for none.
+   */
+  const readRequest = (request: ConsumeRequest) => {
     const key = checkKey(request.key);
     const nowMs = checkNow(request.now, 'request.now');
     const internal = count(request.internalRecipients, 'internalRecipients');
@@ -621,10 +624,15 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
     const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
+    const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+    return { key, nowMs, internal, external, tenant, idHash };
+  };
+
+  /** `consume` with a tenant, or on a Cluster (the usual case is `consume` below). */
+  const consumeWithTenant = async (request: ConsumeRequest): Promise<ConsumeResult> => {
+    const { key, nowMs, internal, external, tenant, idHash } = readRequest(request);
     const sets = request.limits;
     const lua = consumeLua(sets);
-    // 16 digits, zero-padded: the script's id records have a fixed width.
-    const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
     const cap = tenant?.externalRecipientsPerDay ?? -1;
     let answer: ScriptAnswer;
     /** The tenant's count before this message, when a reservation on a Cluster answered it. */
@@ -743,14 +751,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
    * `now`, the same bucket).
    */
   const refund = async (request: ConsumeRequest): Promise<void> => {
-    const key = checkKey(request.key);
-    const nowMs = checkNow(request.now, 'request.now');
-    const internal = count(request.internalRecipients, 'internalRecipients');
-    const external = count(request.externalRecipients, 'externalRecipients');
-    const { messageId } = request;
-    if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
-    const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
-    const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+    const { key, nowMs, internal, external, tenant, idHash } = readRequest(request);
     const withTenant = tenant !== undefined && external > 0;
     if (withTenant && !isCluster()) {
       await run('refund', (client) => scriptCommand<number>(client, refundScript, 2)(senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idHash));
