@@ -232,6 +232,30 @@ function takeFrom(pairs: Buckets, current: number, amount: number): void {
   }
 }
 
+/**
+ * Drops the buckets that have left the window at bucket `current`, as {@link addTo} does for the
+ * windows a message adds to: a count prunes all four windows, as the Redis script rewrites all
+ * four, so that a clock moved back later finds the same buckets in both limiters.
+ */
+function dropExpired(pairs: Buckets, current: number): void {
+  let start = pairs[1]!;
+  if (start === pairs.length || pairs[start]! >= oldestBucket(current)) return;
+  const oldest = oldestBucket(current);
+  let total = pairs[0]!;
+  while (start < pairs.length && pairs[start]! < oldest) {
+    total -= pairs[start + 1]!;
+    start += 2;
+  }
+  // Every bucket gone: the array shrinks to its head (addTo compacts the others when it writes).
+  if (start === pairs.length) {
+    pairs.length = HEAD;
+    total = 0;
+    start = HEAD;
+  }
+  pairs[0] = total;
+  pairs[1] = start;
+}
+
 /** The counters of one sender. */
 class SenderCounters {
   messagesPerMinute: Buckets = EMPTY;
@@ -499,11 +523,12 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     state.messagesPerMinute = addTo(state.messagesPerMinute, current.minute, increments.messagesPerMinute);
     if (increments.internalRecipientsPerHour > 0) {
       state.internalRecipientsPerHour = addTo(state.internalRecipientsPerHour, current.hour, increments.internalRecipientsPerHour);
-    }
+    } else dropExpired(state.internalRecipientsPerHour, current.hour);
     if (increments.externalRecipientsPerHour > 0) {
       state.externalRecipientsPerHour = addTo(state.externalRecipientsPerHour, current.hour, increments.externalRecipientsPerHour);
-    }
+    } else dropExpired(state.externalRecipientsPerHour, current.hour);
     if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
+    else dropExpired(state.recipientsPerDay, current.day);
     if (idHash < 0) return;
     // rememberId spelled out: this is the hot path, kept monomorphic.
     const ids = state.ids;

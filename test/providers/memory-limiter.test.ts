@@ -247,8 +247,9 @@ describe('memory rate limiter: a remembered Message-ID costs at most 400 bytes, 
 
 describe('memory rate limiter: windows under a clock that moves back and forth', () => {
   // A reference model of the windows: each keeps its (bucket, count) pairs in bucket order,
-  // forgets those that have left the window when it is written (the clock going back later
-  // does not bring them back), keeps at most 61 pairs, and counts the pairs inside
+  // forgets those that have left the window whenever the sender is counted, whether or not the
+  // message adds to that window (the clock going back later does not bring them back; the Redis
+  // script rewrites all four windows alike), keeps at most 61 pairs, and counts the pairs inside
   // current − 60 … current. The limiter keeps running totals; it must count exactly the same.
   class ModelWindow {
     pairs: [number, number][] = [];
@@ -259,6 +260,7 @@ describe('memory rate limiter: windows under a clock that moves back and forth',
     }
     add(current: number, amount: number): void {
       this.pairs = this.pairs.filter(([index]) => index >= current - 60);
+      if (amount === 0) return;
       const same = this.pairs.find(([index]) => index === current);
       if (same !== undefined) same[1] += amount;
       else {
@@ -318,7 +320,7 @@ describe('memory rate limiter: windows under a clock that moves back and forth',
             const counted = expected.every((breach) => breach.action === 'alert');
             const result = limiter.consumeSync({ key: 'k', internalRecipients: step.internal, externalRecipients: step.external, limits, now: new Date(now) });
             assert.deepEqual({ breaches: result.breaches, counted: result.counted }, { breaches: expected, counted }, `step ${i} at ${now - NOW} ms`);
-            if (counted) for (const window of LIMIT_WINDOWS) if (increments[window] > 0) model[window].add(Math.floor(now / BUCKET_MS[window]), increments[window]);
+            if (counted) for (const window of LIMIT_WINDOWS) model[window].add(Math.floor(now / BUCKET_MS[window]), increments[window]);
           }
         },
       ),

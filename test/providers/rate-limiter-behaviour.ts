@@ -145,6 +145,16 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal((await send(DAY + 24 * MINUTE + SECOND, { external: 1 })).breaches[0]?.used, 10);
       });
 
+      it('a count drops the expired buckets of every window, the ones it adds nothing to included: a clock moved back finds the same counts in both limiters', async () => {
+        const { send } = sender([set('internal-hourly', 'block', { internalRecipientsPerHour: 2 })]);
+        assertCounted(await send(39 * MINUTE, { internal: 2, external: 0 }));
+        // An hour later, external recipients only: the 00:39 bucket has left the internal window.
+        assertCounted(await send(100 * MINUTE + 59 * SECOND, { internal: 0, external: 1 }));
+        // The clock back at 00:40:59 (a replayed decision, a node whose clock is behind): the
+        // internal window was pruned at 01:40:59, so it is empty, not 2 of 2.
+        assertCounted(await send(40 * MINUTE + 59 * SECOND, { internal: 1, external: 2 }));
+      });
+
       it('a message with more recipients than the whole limit is refused even when nothing was sent', async () => {
         const { send } = sender([set('daily', 'block', { recipientsPerDay: 10 })]);
         assert.deepEqual((await send(0, { internal: 5, external: 6 })).breaches, [
