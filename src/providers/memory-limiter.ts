@@ -638,15 +638,21 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     const { internalRecipients: internal, externalRecipients: external } = request;
     // peek, not get: a refund is no use of the sender or the tenant for their eviction order.
     const state = counters.peek(key);
+    if (messageId !== undefined && maxIds !== 0) {
+      // The count is refunded only while the id's record still says this request counted it.
+      // A retry answered meanwhile (the same message sent again while this one waited on its
+      // other providers) spent the record and was delivered on this count: it stays. So does
+      // anything a second refund of the same request would take (the record is spent by the first).
+      const ids = state?.ids ?? null;
+      const idAt = ids === null ? -1 : findId(ids, messageIdHash(messageId));
+      if (idAt < 0 || ids![idAt + 1] !== nowMs) return;
+      ids![idAt + 1] = SPENT;
+    }
     if (state !== undefined) {
       takeFrom(state.messagesPerMinute, current.minute, 1);
       takeFrom(state.internalRecipientsPerHour, current.hour, internal);
       takeFrom(state.externalRecipientsPerHour, current.hour, external);
       takeFrom(state.recipientsPerDay, current.day, internal + external);
-      if (messageId !== undefined && maxIds !== 0 && state.ids !== null) {
-        const idAt = findId(state.ids, messageIdHash(messageId));
-        if (idAt >= 0 && state.ids[idAt + 1] === nowMs) state.ids[idAt + 1] = SPENT;
-      }
     }
     if (tenant !== undefined && external > 0) {
       const window = tenants.peek(tenant.key);

@@ -261,7 +261,11 @@ export interface RateLimiter {
    * recipients in the hour windows and all of them in the day window, in the buckets of
    * `request.now`; the tenant's external recipients (`request.tenant`); and the remembered
    * `messageId`, so that a retry of the message counts as a new one. A bucket that has left its
-   * window is left alone, and no count goes below zero. The decision calls it, with the very
+   * window is left alone, no other bucket is touched, and no count goes below zero. With a
+   * `messageId`, nothing is taken back unless the id is still remembered as counted at
+   * `request.now`: a retry answered meanwhile (the message sent again while this copy waited on
+   * its other providers) was delivered on that count, and a second refund of the same request
+   * finds the id spent. The decision calls it, with the very
    * request it gave `consume`, when a message the limiter counted (not a retry) is then blocked
    * or deferred for another reason (a blocked spam category, a DNS or provider failure with
    * `defer`): a refused message uses up no allowance. Its failure is ignored. Without it such a

@@ -364,10 +364,12 @@ local live, used, at = window(v, 2, v[1] or 0, ct)
 if ARGV[4] == 'refund' then
   -- Nothing stored (the hash expired): nothing to take back, and no hash without an expiry made.
   if v == NONE then return 1 end
-  for j = 1, #live, 2 do
-    if live[j] == ct then live[j + 1] = math.max(0, live[j + 1] - external) end
+  -- The bucket of now only; no bucket pruned (a refund is not a count).
+  local n = v[1]
+  for j = 2, 2 * n, 2 do
+    if v[j] == ct then v[j + 1] = math.max(0, v[j + 1] - external) end
   end
-  redis.call('HSET', KEYS[1], 'b', encode(live))
+  redis.call('HSET', KEYS[1], 'b', struct.pack(fmt(2 * n + 1), unpack(v, 1, 2 * n + 1)))
   return 1
 end
 if cap >= 0 and used + external > cap then return { 0, used } end
@@ -380,39 +382,46 @@ return { 1, used }
 /**
  * A refund (RateLimiter.refund): takes back what a consume at the same `now` counted. KEYS[1] the
  * sender's hash, KEYS[2] (when given) the tenant's; ARGV now (ms), internal and external
- * recipients, the message id's hash as 16 digits ('' for none). In the sender's windows (`b`):
- * 1 from the message bucket, the recipients from the hour buckets and all of them from the day
- * bucket of `now`, never below zero; a bucket no longer kept is left alone. The id's record
- * counted at `now` is spent (time 0, as a retry leaves it), so the next message with the id
- * counts. In the tenant's `b`: the external recipients from its bucket of `now`. A hash that
- * does not exist is not created. The formats are the consume script's, read and written as it
- * does. Answers 1.
+ * recipients, the message id's hash as 16 digits ('' for none). With an id, nothing is taken
+ * back unless the id's record still says it was counted at `now` (a retry answered meanwhile
+ * spent it, and was delivered on that count; a second refund finds it spent); the record is
+ * then spent (time 0, as a retry leaves it), so the next message with the id counts. In the
+ * sender's windows (`b`): 1 from the message bucket, the recipients from the hour buckets and all
+ * of them from the day bucket of `now`, never below zero; a bucket no longer kept is left alone,
+ * and no other bucket is touched (none pruned: a refund is not a count, and the memory limiter
+ * prunes nothing either). In the tenant's `b`: the external recipients from its bucket of `now`.
+ * A hash that does not exist is not created. The formats are the consume script's, read and
+ * written as it does. Answers 1 when it took the message back, 0 when it took nothing.
  */
 export const REFUND_SCRIPT = `${HELPERS}
 local now = tonumber(ARGV[1])
 local internal = tonumber(ARGV[2])
 local external = tonumber(ARGV[3])
 local id = ARGV[4]
--- A window's pairs from v[from] on (pairs_ of them) appended to out after out[k], live ones
--- only (as scan keeps them), with n taken from the current bucket, never below zero. Answers the
--- window's number of pairs and the new k.
+-- A window's pairs from v[from] on (pairs_ of them) appended to out after out[k], every one of
+-- them, with n taken from the current bucket, never below zero. Answers the window's number of
+-- pairs and the new k.
 local function untake(v, from, pairs_, current, n, out, k)
-  local count = 0
   for j = from, from + 2 * pairs_ - 1, 2 do
     local index = v[j]
-    if index >= current - 60 then
-      local c = v[j + 1]
-      if index == current then c = math.max(0, c - n) end
-      out[k + 1] = index
-      out[k + 2] = c
-      k = k + 2
-      count = count + 1
-    end
+    local c = v[j + 1]
+    if index == current then c = math.max(0, c - n) end
+    out[k + 1] = index
+    out[k + 2] = c
+    k = k + 2
   end
-  return count, k
+  return pairs_, k
 end
 local f = redis.call('HMGET', KEYS[1], 'b', 'd')
 local packed, ids = f[1], f[2]
+-- The id's record, at a multiple of 29 (as the consume script finds it), counted at this very
+-- time, or nothing is taken back.
+if id ~= '' then
+  local at = ids and string.find(ids, id, 1, true)
+  while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
+  if not at or string.sub(ids, at + 16, at + 28) ~= string.format('%013d', now) then return 0 end
+  redis.call('HSET', KEYS[1], 'd', string.sub(ids, 1, at + 15) .. '0000000000000' .. string.sub(ids, at + 29))
+end
 if packed then
   local v = decode(packed)
   local nm, ni, ne, na = v[1] or 0, v[2] or 0, v[3] or 0, v[4] or 0
@@ -423,15 +432,6 @@ if packed then
   out[3], k = untake(v, 5 + 2 * (nm + ni), ne, ch, external, out, k)
   out[4], k = untake(v, 5 + 2 * (nm + ni + ne), na, ca, internal + external, out, k)
   redis.call('HSET', KEYS[1], 'b', struct.pack(fmt(k), unpack(out, 1, k)))
-end
--- The id's record, at a multiple of 29 (as the consume script finds it), counted at this very
--- time: one counted since by another message is that message's.
-if ids and id ~= '' then
-  local at = string.find(ids, id, 1, true)
-  while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
-  if at and string.sub(ids, at + 16, at + 28) == string.format('%013d', now) then
-    redis.call('HSET', KEYS[1], 'd', string.sub(ids, 1, at + 15) .. '0000000000000' .. string.sub(ids, at + 29))
-  end
 end
 if KEYS[2] and external > 0 then
   local tv = decode(redis.call('HGET', KEYS[2], 'b'))

@@ -757,8 +757,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       await run('refund', (client) => scriptCommand<number>(client, refundScript, 2)(senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idHash));
       return;
     }
-    await run('refund', (client) => scriptCommand<number>(client, refundScript, 1)(senderKey(key), nowMs, internal, external, idHash));
-    if (withTenant) {
+    const took = await run('refund', (client) => scriptCommand<number>(client, refundScript, 1)(senderKey(key), nowMs, internal, external, idHash));
+    // The script took nothing back (the id's count went to a retry, or was refunded already):
+    // neither does the tenant.
+    if (withTenant && took === 1) {
       const cap = tenant.externalRecipientsPerDay ?? -1;
       await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tenantKey(tenant.key), nowMs, external, cap, 'refund'));
     }

@@ -747,6 +747,51 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         );
       });
 
+      it('takes nothing back when a retry of the message was answered on its count meanwhile (delivered: it stays counted)', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 2 })];
+        const tenant: TenantLimitRequest = { key: newTenant(), externalRecipientsPerDay: 2 };
+        const key = newKey();
+        const first = request(key, limits, 0, { messageId: '<resent@fabrikam.example>', tenant });
+        assertCounted(plain(await limiter.consume(first)));
+        // The MTA sends the message again while the first copy waits on DNS: a retry, delivered.
+        assertRetry(plain(await limiter.consume(request(key, limits, SECOND, { messageId: '<resent@fabrikam.example>', tenant }))));
+        // The first copy is then deferred: its refund must not take back the delivered copy's count.
+        await limiter.refund(first);
+        assertCounted(plain(await limiter.consume(request(key, limits, 2 * SECOND, { messageId: '<next@fabrikam.example>', tenant }))));
+        const refused = await limiter.consume(request(key, limits, 3 * SECOND, { messageId: '<third@fabrikam.example>', tenant }));
+        assert.deepEqual(refused.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 2]]);
+        // Nor the tenant's: both external recipients of the cap are still used.
+        assert.deepEqual(await limiter.consume(request(newKey('other'), [], 4 * SECOND, { external: 1, tenant })), refusedByTenant(tenant.key, 2, 2));
+      });
+
+      it('a second refund of the same request takes nothing (it would take another message of the bucket)', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 2 })];
+        const key = newKey();
+        const first = request(key, limits, 0, { messageId: '<once@fabrikam.example>' });
+        assertCounted(await limiter.consume(first));
+        // In the same one-second bucket as the first: a second refund would take this one.
+        assertCounted(await limiter.consume(request(key, limits, 100, { messageId: '<other@fabrikam.example>' })));
+        await limiter.refund(first);
+        await limiter.refund(first);
+        assertCounted(await limiter.consume(request(key, limits, 2 * SECOND, { messageId: '<third@fabrikam.example>' })));
+        assert.deepEqual((await limiter.consume(request(key, limits, 3 * SECOND))).breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 2]]);
+      });
+
+      it('touches only the buckets of its own time: counts written since at an earlier time (a clock moved back) stay', async () => {
+        const limits = [set('internal-hourly', 'block', { internalRecipientsPerHour: 2 })];
+        const key = newKey();
+        const late = request(key, limits, 100 * MINUTE + 59 * SECOND, { internal: 0, external: 1 });
+        assertCounted(await limiter.consume(late));
+        // The clock back an hour: 2 internal recipients at 00:39, in their own window.
+        assertCounted(await limiter.consume(request(key, limits, 39 * MINUTE, { internal: 2, external: 0 })));
+        // Refunding the 01:40:59 message must not prune the 00:39 bucket.
+        await limiter.refund(late);
+        assert.deepEqual(
+          (await limiter.consume(request(key, limits, 39 * MINUTE + 30 * SECOND, { internal: 1, external: 0 }))).breaches.map((b) => [b.window, b.used]),
+          [['internalRecipientsPerHour', 2]],
+        );
+      });
+
       it("takes the external recipients back from the tenant's cap", async () => {
         const tenant: TenantLimitRequest = { key: newTenant(), externalRecipientsPerDay: 2 };
         const first = request(newKey('a'), [], 0, { external: 2, tenant });
