@@ -71,6 +71,11 @@ export const HASH_TTL_MS = 87_900_000;
 /** Shared by the scripts: windows of `[bucket, count, …]`, and the key's expiry. */
 const HELPERS = String.raw`
 local TTL = ${HASH_TTL_MS}
+-- The time of a spent id record (its one free retry used): 13 characters like a time, and as a
+-- time about 31 years before 1970, out of every 24 hours an id is remembered for. (Time 0 was
+-- used before, a real time on a test clock at the epoch; records written so still read as spent
+-- at any later date.)
+local SPENT = '-999999999999'
 -- Struct formats of n little-endian doubles, built once per script run.
 local FMT = {}
 local function fmt(n)
@@ -219,8 +224,8 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
     if at then
       if tonumber(string.sub(ids, at + 16, at + 28)) > now - 86400000 then
-        -- A retry counts once: its record is spent (time 0), so the next message with the id counts.
-        redis.call('HSET', skey, 'd', string.sub(ids, 1, at + 15) .. '0000000000000' .. string.sub(ids, at + 29))
+        -- A retry counts once: its record is spent (SPENT), so the next message with the id counts.
+        redis.call('HSET', skey, 'd', string.sub(ids, 1, at + 15) .. SPENT .. string.sub(ids, at + 29))
         return 2
       end
       idAt = at
@@ -385,7 +390,7 @@ return { 1, used }
  * recipients, the message id's hash as 16 digits ('' for none). With an id, nothing is taken
  * back unless the id's record still says it was counted at `now` (a retry answered meanwhile
  * spent it, and was delivered on that count; a second refund finds it spent); the record is
- * then spent (time 0, as a retry leaves it), so the next message with the id counts. In the
+ * then spent (SPENT, as a retry leaves it), so the next message with the id counts. In the
  * sender's windows (`b`): 1 from the message bucket, the recipients from the hour buckets and all
  * of them from the day bucket of `now`, never below zero; a bucket no longer kept is left alone,
  * and no other bucket is touched (none pruned: a refund is not a count, and the memory limiter
@@ -420,7 +425,7 @@ if id ~= '' then
   local at = ids and string.find(ids, id, 1, true)
   while at and (at - 1) % 29 ~= 0 do at = string.find(ids, id, at + 1, true) end
   if not at or string.sub(ids, at + 16, at + 28) ~= string.format('%013d', now) then return 0 end
-  redis.call('HSET', KEYS[1], 'd', string.sub(ids, 1, at + 15) .. '0000000000000' .. string.sub(ids, at + 29))
+  redis.call('HSET', KEYS[1], 'd', string.sub(ids, 1, at + 15) .. SPENT .. string.sub(ids, at + 29))
 end
 if packed then
   local v = decode(packed)

@@ -460,6 +460,16 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.deepEqual((await send(4 * SECOND, id)).breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 2]]);
       });
 
+      it('a spent id stays spent on a clock at the epoch (1970-01-01T00:00:00Z, as test clocks often are)', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 10 })];
+        const key = newKey();
+        const at0 = (ms: number): ConsumeRequest => ({ key, internalRecipients: 0, externalRecipients: 1, limits, now: new Date(ms), messageId: '<epoch@fabrikam.example>' });
+        assertCounted(await limiter.consume(at0(0)));
+        assertRetry(await limiter.consume(at0(1)));
+        // The retry spent the id: the next message with it counts, however close to the epoch.
+        assertCounted(await limiter.consume(at0(2)));
+      });
+
       it("a refused message's retry is evaluated again, and counted once when it fits", async () => {
         const { send } = sender([set('per-minute', 'block', { messagesPerMinute: 1 })]);
         assertCounted(await send(0, { messageId: 'first' }));
