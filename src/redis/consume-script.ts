@@ -104,12 +104,13 @@ local function window(v, from, pairs_, current)
   return live, used, at
 end
 -- A window's pairs from v[from] on (pairs_ of them) appended to out after out[k], live ones only,
--- with n added to the current bucket (or the bucket appended); past 120 pairs (a clock moved
--- back and forth) the window's first is dropped. Answers the window's count up to the current
--- bucket before this message, its pairs in out, the new k, and whether the current bucket was
--- there already.
+-- with n added to the current bucket, or the bucket put in its place: the pairs stay in bucket
+-- order, also after a clock moved back (as the memory limiter keeps them). Past 61 pairs (a
+-- clock moved back and forth) the window's first, the oldest, is dropped, as the memory limiter
+-- drops it. Answers the window's count up to the current bucket before this message, its pairs
+-- in out, the new k, and whether the current bucket was there already.
 local function scan(v, from, pairs_, current, n, out, k)
-  local used, count, found, start = 0, 0, false, k
+  local used, count, found, placed, start = 0, 0, false, false, k
   for j = from, from + 2 * pairs_ - 1, 2 do
     local index = v[j]
     if index >= current - 60 then
@@ -117,6 +118,13 @@ local function scan(v, from, pairs_, current, n, out, k)
       if index <= current then
         used = used + c
         if index == current then c = c + n; found = true end
+      elseif not found and not placed and n > 0 then
+        -- The first bucket ahead of the clock: the current one goes before it.
+        out[k + 1] = current
+        out[k + 2] = n
+        k = k + 2
+        count = count + 1
+        placed = true
       end
       out[k + 1] = index
       out[k + 2] = c
@@ -124,13 +132,13 @@ local function scan(v, from, pairs_, current, n, out, k)
       count = count + 1
     end
   end
-  if not found and n > 0 then
+  if not found and not placed and n > 0 then
     out[k + 1] = current
     out[k + 2] = n
     k = k + 2
     count = count + 1
   end
-  if count > 120 then
+  if count > 61 then
     table.remove(out, start + 1)
     table.remove(out, start + 1)
     k = k - 2
@@ -156,15 +164,18 @@ local function encode(...)
   end
   return struct.pack(fmt(k), unpack(out, 1, k))
 end
--- Adds to the current bucket, or appends it; past 120 buckets (a clock moved back and forth)
--- the first is dropped.
+-- Adds to the current bucket, or puts it in its place in bucket order (after a clock moved back,
+-- before the buckets ahead of it); past 61 buckets the first, the oldest, is dropped — as the
+-- memory limiter keeps a window.
 local function add(live, at, current, n)
   if n == 0 then return end
   if at then live[at] = live[at] + n
   else
-    live[#live + 1] = current
-    live[#live + 1] = n
-    if #live > 240 then table.remove(live, 1); table.remove(live, 1) end
+    local j = #live + 1
+    while j > 1 and live[j - 2] > current do j = j - 2 end
+    table.insert(live, j, n)
+    table.insert(live, j, current)
+    if #live > 122 then table.remove(live, 1); table.remove(live, 1) end
   end
 end
 -- The key must outlive its newest day bucket's window (and its newest id, 24 h), and never

@@ -155,6 +155,20 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assertCounted(await send(40 * MINUTE + 59 * SECOND, { internal: 1, external: 2 }));
       });
 
+      it('after the clock moved back and forth a window keeps at most 61 buckets in bucket order, the oldest dropped first, in both limiters', async () => {
+        const key = newKey();
+        const roomy = [set('roomy', 'block', { messagesPerMinute: 1_000 })];
+        const message = (offsetMs: number, limits: readonly LimitSet[]): ConsumeRequest => ({ key, internalRecipients: 0, externalRecipients: 1, limits, now: at(offsetMs) });
+        // Two buckets ahead (121 s, 120 s), then the clock back at 60 s and one a second to 119 s:
+        // 62 buckets; the 61 kept are 61 … 121 s, the one at 60 s, the oldest, dropped.
+        assertCounted(await limiter.consume(message(121 * SECOND, roomy)));
+        assertCounted(await limiter.consume(message(120 * SECOND, roomy)));
+        for (let second = 60; second <= 119; second++) assertCounted(await limiter.consume(message(second * SECOND, roomy)));
+        // At 119 s the window is 59 … 119 s: 59 buckets of one message kept in it.
+        const probe = await limiter.consume(message(119 * SECOND, [set('probe', 'alert', { messagesPerMinute: 0 })]));
+        assert.deepEqual(probe.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 59]]);
+      });
+
       it('a message with more recipients than the whole limit is refused even when nothing was sent', async () => {
         const { send } = sender([set('daily', 'block', { recipientsPerDay: 10 })]);
         assert.deepEqual((await send(0, { internal: 5, external: 6 })).breaches, [
