@@ -30,9 +30,17 @@ export interface MailauthAuthenticatorOptions {
    * the lenient mode lets through.
    */
   readonly strict?: boolean;
+  /**
+   * Whether to evaluate DMARC (default true, as mailauth's `authenticate()` does). No decision
+   * rule reads it: rules 7 and 8 read SPF, aligned DKIM and trusted ARC, and the DMARC result
+   * only shows in the verdict. `false` saves, per message, the `_dmarc` TXT lookup (two for a
+   * subdomain without its own record) and the evaluation — about 9 % of mailauth's CPU time on a
+   * DKIM-signed message (bench/providers.mjs part 3: DKIM 448 µs, SPF 72 µs, DMARC 54 µs).
+   */
+  readonly dmarc?: boolean;
 }
 
-const KNOWN = new Set(['resolver', 'mta', 'trustedGateways', 'minBitLength', 'strict']);
+const KNOWN = new Set(['resolver', 'mta', 'trustedGateways', 'minBitLength', 'strict', 'dmarc']);
 
 function invalid(message: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', message);
@@ -348,7 +356,7 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
   } as Parameters<typeof verifyArc>[1]);
   const headerFrom = (dkim as { headerFrom?: unknown }).headerFrom;
   const dmarc =
-    headerFrom === undefined || headerFrom === null || headerFrom === false
+    options.dmarc === false || headerFrom === undefined || headerFrom === null || headerFrom === false
       ? false
       : await verifyDmarc({
           headerFrom,
@@ -380,6 +388,7 @@ export function createMailauthAuthenticator(options: MailauthAuthenticatorOption
   if (options.mta !== undefined && (typeof options.mta !== 'string' || options.mta.length === 0)) throw invalid('mta must be a host name.');
   if (options.minBitLength !== undefined && (!Number.isInteger(options.minBitLength) || options.minBitLength < 512)) throw invalid('minBitLength must be an integer of at least 512.');
   if (options.strict !== undefined && typeof options.strict !== 'boolean') throw invalid('strict must be true or false.');
+  if (options.dmarc !== undefined && typeof options.dmarc !== 'boolean') throw invalid('dmarc must be true or false.');
   const gateways = gatewayList(options.trustedGateways);
   const settings = { ...options };
   return {

@@ -206,6 +206,25 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     assert.throws(() => createMailauthAuthenticator({ trustedGateways: ['192.0.2.0/33'] }), /not an IP address or CIDR range/);
     assert.throws(() => createMailauthAuthenticator({ trustedGateways: ['gateway.example'] }), /not an IP address or CIDR range/);
     assert.throws(() => createMailauthAuthenticator({ resolvr: resolver } as never), /Unknown mailauth authenticator option/);
+    assert.throws(() => createMailauthAuthenticator({ dmarc: 'no' } as never), /dmarc must be true or false/);
+  });
+
+  it('dmarc: false leaves DMARC out — no _dmarc lookup, no dmarc in the verdict — and changes nothing else', async () => {
+    const asked: string[] = [];
+    const counting = ((name: string, rrtype: string) => {
+      asked.push(`${name} ${rrtype}`);
+      return (resolver as (name: string, rrtype: string) => Promise<unknown>)(name, rrtype);
+    }) as typeof resolver;
+    const message = { raw: await signedByFabrikam(), mailFrom: 'alice@fabrikam.example', rcptTo: ['megan@contoso.com'], ingress: { ip: FABRIKAM_MX, helo: 'mx.fabrikam.example' } };
+    const withDmarc = await createMailauthAuthenticator({ resolver: counting, mta: 'mx1.contoso.com' }).authenticate(message, new AbortController().signal);
+    assert.equal(withDmarc.dmarc?.result, 'pass');
+    assert.ok(asked.some((query) => query.startsWith('_dmarc.')), `asked: ${asked.join(', ')}`);
+    asked.length = 0;
+    const without = await createMailauthAuthenticator({ resolver: counting, mta: 'mx1.contoso.com', dmarc: false }).authenticate(message, new AbortController().signal);
+    assert.equal(without.dmarc, undefined);
+    assert.ok(!asked.some((query) => query.startsWith('_dmarc.')), `asked: ${asked.join(', ')}`);
+    const { dmarc: _left, ...rest } = withDmarc;
+    assert.deepEqual(without, rest);
   });
 });
 
