@@ -2,6 +2,7 @@
 // that both count, compare and restrict in exactly the same way (docs/limits.md). Pure: no
 // clock of its own, no state; every time comes in as epoch milliseconds from the caller.
 
+import { OutboundPoolsError } from '../errors.js';
 import type {
   LimitAction,
   LimitBreach,
@@ -43,6 +44,26 @@ export const BUCKET_MS: Readonly<Record<LimitWindow, number>> = Object.freeze({
 
 /** How long a counted message id is remembered, so that a retry of it counts once: 24 hours. */
 export const MESSAGE_ID_MEMORY_MS = 86_400_000;
+
+/**
+ * The limiters' clock range: from the epoch to just before 10¹³ ms (2286-11-20). The Redis
+ * limiter writes a time as 13 digits in its records (a message id's, a spam report's) and marks a
+ * spent id with a 13-character time before the epoch; both limiters take the same range.
+ */
+export const MAX_TIME_MS = 9_999_999_999_999;
+
+/**
+ * `now` as epoch milliseconds, checked as both limiters check it.
+ * @throws {OutboundPoolsError} `invalid-context` for anything but a Date within {@link MAX_TIME_MS}.
+ */
+export function limiterTime(now: unknown, what: string): number {
+  const ms = now instanceof Date ? now.getTime() : Number.NaN;
+  if (!Number.isFinite(ms)) throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a valid Date.`);
+  if (ms < 0 || ms > MAX_TIME_MS) {
+    throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a Date from 1970-01-01 to 2286-11-20 (times are kept as 13 digits), got ${new Date(ms).toISOString()}.`);
+  }
+  return ms;
+}
 
 /**
  * What a limiter remembers of a counted Message-ID: a 53-bit hash of it, a plain number, never

@@ -8,6 +8,7 @@ import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
+  limiterTime,
   adminRestriction,
   computeBreaches,
   messageIdHash,
@@ -427,9 +428,7 @@ function deliver(event: LimiterEvent, subscriptions: readonly Subscription[]): v
 }
 
 function timeOf(now: unknown, what: string): number {
-  const ms = now instanceof Date ? now.getTime() : Number.NaN;
-  if (!Number.isFinite(ms)) throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a valid Date.`);
-  return ms;
+  return limiterTime(now, what);
 }
 
 /**

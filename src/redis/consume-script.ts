@@ -110,35 +110,44 @@ end
 -- drops it. Answers the window's count up to the current bucket before this message, its pairs
 -- in out, the new k, and whether the current bucket was there already.
 local function scan(v, from, pairs_, current, n, out, k)
-  local used, count, found, placed, start = 0, 0, false, false, k
+  local used, count, found, placedAt, start = 0, 0, false, nil, k
   for j = from, from + 2 * pairs_ - 1, 2 do
     local index = v[j]
     if index >= current - 60 then
       local c = v[j + 1]
-      if index <= current then
+      if index == current and placedAt then
+        -- The current bucket stored behind one ahead of the clock (an earlier release appended
+        -- buckets in arrival order): it was placed already, so its count joins that pair.
         used = used + c
-        if index == current then c = c + n; found = true end
-      elseif not found and not placed and n > 0 then
-        -- The first bucket ahead of the clock: the current one goes before it.
-        out[k + 1] = current
-        out[k + 2] = n
+        out[placedAt] = out[placedAt] + c
+        found = true
+      else
+        if index <= current then
+          used = used + c
+          if index == current then c = c + n; found = true end
+        elseif not found and not placedAt and n > 0 then
+          -- The first bucket ahead of the clock: the current one goes before it.
+          out[k + 1] = current
+          out[k + 2] = n
+          k = k + 2
+          count = count + 1
+          placedAt = k
+        end
+        out[k + 1] = index
+        out[k + 2] = c
         k = k + 2
         count = count + 1
-        placed = true
       end
-      out[k + 1] = index
-      out[k + 2] = c
-      k = k + 2
-      count = count + 1
     end
   end
-  if not found and not placed and n > 0 then
+  if not found and not placedAt and n > 0 then
     out[k + 1] = current
     out[k + 2] = n
     k = k + 2
     count = count + 1
   end
-  if count > 61 then
+  -- A while, not an if: a window stored by an earlier release may hold up to 120.
+  while count > 61 do
     table.remove(out, start + 1)
     table.remove(out, start + 1)
     k = k - 2
@@ -175,7 +184,7 @@ local function add(live, at, current, n)
     while j > 1 and live[j - 2] > current do j = j - 2 end
     table.insert(live, j, n)
     table.insert(live, j, current)
-    if #live > 122 then table.remove(live, 1); table.remove(live, 1) end
+    while #live > 122 do table.remove(live, 1); table.remove(live, 1) end
   end
 end
 -- The key must outlive its newest day bucket's window (and its newest id, 24 h), and never
@@ -503,9 +512,13 @@ if not seen then
 end
 local n = 0
 local bucketMs = span / 60
-local oldest = math.floor(now / bucketMs) - 60
+local current = math.floor(now / bucketMs)
+local oldest = current - 60
+-- The buckets current - 60 ... current, as the memory limiter counts them: a report ahead of the
+-- clock (the clock moved back) is kept, not counted.
 for j = 1, #kept do
-  if math.floor(tonumber(string.sub(kept[j], 17, 29)) / bucketMs) >= oldest then n = n + 1 end
+  local bucket = math.floor(tonumber(string.sub(kept[j], 17, 29)) / bucketMs)
+  if bucket >= oldest and bucket <= current then n = n + 1 end
 end
 redis.call('HSET', KEYS[1], 's', table.concat(kept))
 keep(KEYS[1], TTL)
@@ -518,7 +531,7 @@ if ARGV[6] == 'block-user-for-today' then until_ms = string.format('%d', midnigh
 if rm and (rm == 'inf' or now < tonumber(rm)) and (rm == 'inf' or (until_ms ~= 'inf' and tonumber(rm) >= tonumber(until_ms))) then
   return { n, 0, '', '' }
 end
-local why = string.format('%d', n) .. ' messages judged spam within the last ' .. ARGV[5] .. ', action ' .. ARGV[6]
+local why = string.format('%d', n) .. ' messages judged spam within the last ' .. ARGV[5] .. ' (restrict after ' .. string.format('%d', need) .. '), action ' .. ARGV[6]
 local cause = '{"kind":"spam","count":' .. string.format('%d', n) .. ',"window":"' .. ARGV[5] .. '"}'
 redis.call('HSET', KEYS[1], 'rm', until_ms, 'rw', why, 'rs', string.format('%d', now), 'rc', cause)
 if until_ms == 'inf' then redis.call('PERSIST', KEYS[1]) else keep(KEYS[1], TTL) end

@@ -52,7 +52,7 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
+import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, limiterTime, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
@@ -244,9 +244,7 @@ function checkKey(key: unknown): string {
 }
 
 function checkNow(now: unknown, what: string): number {
-  const ms = now instanceof Date ? now.getTime() : Number.NaN;
-  if (!Number.isFinite(ms)) throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a valid Date.`);
-  return ms;
+  return limiterTime(now, what);
 }
 
 /**

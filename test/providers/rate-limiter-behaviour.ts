@@ -886,6 +886,14 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       it('is checked as consume is: a request without a valid now is refused', async () => {
         await assert.rejects(async () => limiter.refund({ key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date(Number.NaN) }), /request\.now must be a valid Date/);
       });
+
+      it('a now before 1970 or from 2286-11-20 on is refused, by consume and refund alike (times are kept as 13 digits)', async () => {
+        for (const now of [new Date(-1), new Date(10_000_000_000_000)]) {
+          const request = { key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now };
+          await assert.rejects(async () => limiter.consume(request), /request\.now must be a Date from 1970-01-01 to 2286-11-20/);
+          await assert.rejects(async () => limiter.refund(request), /request\.now must be a Date from 1970-01-01 to 2286-11-20/);
+        }
+      });
     });
 
     describe('spam reports (policy.spam.restrictAfter)', () => {
@@ -903,12 +911,25 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal(third.restriction?.until, null);
         assert.equal(third.restriction?.since, iso(T0 + 2 * MINUTE));
         assert.deepEqual(third.restriction?.cause, { kind: 'spam', count: 3, window: 'hour' });
-        assert.equal(typeof third.restriction?.reason, 'string');
+        assert.equal(third.restriction?.reason, '3 messages judged spam within the last hour (restrict after 3), action block-user');
         assert.deepEqual(await limiter.restriction(key, at(7 * DAY)), third.restriction);
         assert.deepEqual(await sender([], key).send(3 * MINUTE), { restriction: third.restriction, breaches: [], counted: false });
         // Reported again while restricted: counted, but it imposes nothing new.
         assert.deepEqual(await report(key, after, 4 * MINUTE), { count: 4, restriction: null });
         assert.equal(await limiter.release(key, at(5 * MINUTE)), true);
+      });
+
+      it('a report ahead of the clock (the clock moved back) is kept but not counted, as consume does not count a bucket ahead', async () => {
+        const key = newKey();
+        const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
+        assert.deepEqual(await report(key, after, 30 * MINUTE), { count: 1, restriction: null });
+        // The clock back half an hour: the report at 30 min is ahead of it, not in its hour.
+        assert.deepEqual(await report(key, after, 0), { count: 1, restriction: null });
+        assert.equal(await limiter.restriction(key, at(0)), null);
+        // Back past 30 min all three are in the hour (its buckets reach back to −30 min): restricted.
+        const third = await report(key, after, 30 * MINUTE + SECOND);
+        assert.equal(third.count, 3);
+        assert.notEqual(third.restriction, null);
       });
 
       it('block-user-for-today: restricted until the next UTC midnight', async () => {

@@ -428,3 +428,33 @@ describe('redis limiter options', () => {
     }
   });
 });
+
+describe('redis limiter: windows stored by an earlier release', () => {
+  it('a window whose buckets an earlier release stored out of order (behind one ahead of the clock) is counted once per bucket', async () => {
+    const server = await sharedRedis();
+    const prefix = `legacy-${randomUUID()}:`;
+    const limiter = createRedisRateLimiter({ url: server.url, prefix, commandTimeoutMs: 5_000 });
+    const client = new Redis(server.url);
+    try {
+      const T0 = Date.parse('2026-11-23T10:00:00Z');
+      const limits: LimitSet[] = [{ name: 'roomy', action: 'block', messagesPerMinute: 1_000 }];
+      const request = (ms: number, sets: readonly LimitSet[] = limits) => ({ key: 'alice@fabrikam.example', internalRecipients: 0, externalRecipients: 1, limits: sets, now: new Date(T0 + ms) });
+      // What the previous script left after a message at 10.000 s and one at 9.990 s (a node whose
+      // clock was 10 ms behind): the minute window's buckets in arrival order, 10 s before 9 s.
+      const second = Math.floor(T0 / 1_000);
+      const minute = Math.floor(T0 / 60_000);
+      const day = Math.floor(T0 / 1_440_000);
+      const stored = [2, 0, 1, 1, second + 10, 1, second + 9, 1, minute, 2, day, 2];
+      const packed = Buffer.alloc(8 * stored.length);
+      stored.forEach((value, i) => packed.writeDoubleLE(value, 8 * i));
+      await client.hset(`${prefix}{alice@fabrikam.example}`, 'b', packed);
+      // Three more messages in the 9 s bucket, then the count at 10.5 s: 4 in the 9 s bucket, 1 in the 10 s one.
+      for (const ms of [9_995, 9_996, 9_997]) assert.equal((await limiter.consume(request(ms))).counted, true);
+      const probe = await limiter.consume(request(10_500, [{ name: 'probe', action: 'alert', messagesPerMinute: 0 }]));
+      assert.deepEqual(probe.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 5]]);
+    } finally {
+      client.disconnect();
+      await limiter.close();
+    }
+  });
+});
