@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { closest } from './args.js';
+import { OutboundPoolsError } from '../errors.js';
 import { DECIDE_USAGE, EXPLAIN_USAGE, runDecide, runExplain } from './decide.js';
 import { processIo, UsageError, type CliIo } from './io.js';
 import { MILTER_USAGE, runMilter } from './milter.js';
@@ -125,6 +126,11 @@ async function main(args: readonly string[], io: CliIo = processIo): Promise<num
     if (command === undefined) throw unknownCommand(name);
     return await command.run(rest, io);
   } catch (error) {
+    // A library error names what is wrong in one sentence: no stack trace for it.
+    if (error instanceof OutboundPoolsError && !(error instanceof UsageError)) {
+      io.stderr(`outbound-pools: ${error.message}\n`);
+      return 1;
+    }
     if (!(error instanceof UsageError)) throw error;
     const hint = name !== undefined && Object.hasOwn(COMMANDS, name) ? `outbound-pools help ${name}` : 'outbound-pools help';
     io.stderr(`outbound-pools: ${error.message}\nTry: ${hint}\n`);

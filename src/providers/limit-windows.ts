@@ -53,14 +53,28 @@ export const MESSAGE_ID_MEMORY_MS = 86_400_000;
 export const MAX_TIME_MS = 9_999_999_999_999;
 
 /**
- * `now` as epoch milliseconds, checked as both limiters check it.
- * @throws {OutboundPoolsError} `invalid-context` for anything but a Date within {@link MAX_TIME_MS}.
+ * A Date as epoch milliseconds, any valid one (a restriction's `until`, which is never written
+ * as 13 digits).
+ * @throws {OutboundPoolsError} `invalid-context` for anything but a valid Date.
+ */
+export function validTime(value: unknown, what: string): number {
+  const ms = value instanceof Date ? value.getTime() : Number.NaN;
+  if (!Number.isFinite(ms)) throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a valid Date.`);
+  return ms;
+}
+
+/**
+ * `now` as epoch milliseconds, checked as both limiters check it: a valid Date within
+ * 0 … {@link MAX_TIME_MS}.
+ * @throws {OutboundPoolsError} `invalid-context` otherwise.
  */
 export function limiterTime(now: unknown, what: string): number {
-  const ms = now instanceof Date ? now.getTime() : Number.NaN;
-  if (!Number.isFinite(ms)) throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a valid Date.`);
+  const ms = validTime(now, what);
   if (ms < 0 || ms > MAX_TIME_MS) {
-    throw new OutboundPoolsError('invalid-context', `The rate limiter's ${what} must be a Date from 1970-01-01 to 2286-11-20 (times are kept as 13 digits), got ${new Date(ms).toISOString()}.`);
+    throw new OutboundPoolsError(
+      'invalid-context',
+      `The rate limiter's ${what} must be a Date from 1970-01-01T00:00:00.000Z to ${new Date(MAX_TIME_MS).toISOString()} (times are kept as 13 digits), got ${new Date(ms).toISOString()}.`,
+    );
   }
   return ms;
 }

@@ -9,6 +9,7 @@ import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
   limiterTime,
+  validTime,
   adminRestriction,
   computeBreaches,
   messageIdHash,
@@ -702,7 +703,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     const nowMs = now === undefined ? Date.now() : timeOf(now, 'options.now');
     let untilMs: number | null = null;
     if (until !== undefined && until !== null) {
-      untilMs = timeOf(until, 'options.until');
+      untilMs = validTime(until, 'options.until');
       if (untilMs <= nowMs) throw new OutboundPoolsError('invalid-context', `restrict: options.until (${new Date(untilMs).toISOString()}) must be after now (${new Date(nowMs).toISOString()}).`);
     }
     if (reason !== undefined && typeof reason !== 'string') throw new OutboundPoolsError('invalid-context', `restrict: options.reason must be a string, got ${show(reason)}.`);

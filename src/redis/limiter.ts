@@ -52,7 +52,7 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, limiterTime, messageIdHash, restrictionFor } from '../providers/limit-windows.js';
+import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
@@ -304,7 +304,7 @@ function checkRestrictOptions(options: unknown): { untilMs: number | null; reaso
   if (typeof options !== 'object' || options === null) throw invalid(`restrict takes options { until?, reason?, now? }, got ${show(options)}.`);
   const { until, reason, now } = options as Record<string, unknown>;
   const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
-  const untilMs = until === undefined || until === null ? null : checkNow(until, 'until');
+  const untilMs = until === undefined || until === null ? null : validTime(until, 'until');
   if (reason !== undefined && typeof reason !== 'string') throw invalid(`reason must be a string, got ${show(reason)}.`);
   if (typeof reason === 'string' && Buffer.byteLength(reason) > 4_096) throw invalid('reason must be at most 4,096 bytes.');
   if (untilMs !== null && untilMs <= nowMs) throw invalid(`restrict: options.until (${new Date(untilMs).toISOString()}) must be after now (${new Date(nowMs).toISOString()}).`);

@@ -890,8 +890,8 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       it('a now before 1970 or from 2286-11-20 on is refused, by consume and refund alike (times are kept as 13 digits)', async () => {
         for (const now of [new Date(-1), new Date(10_000_000_000_000)]) {
           const request = { key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], now };
-          await assert.rejects(async () => limiter.consume(request), /request\.now must be a Date from 1970-01-01 to 2286-11-20/);
-          await assert.rejects(async () => limiter.refund(request), /request\.now must be a Date from 1970-01-01 to 2286-11-20/);
+          await assert.rejects(async () => limiter.consume(request), /request\.now must be a Date from 1970-01-01T00:00:00\.000Z to 2286-11-20T17:46:39\.999Z/);
+          await assert.rejects(async () => limiter.refund(request), /request\.now must be a Date from 1970-01-01T00:00:00\.000Z to 2286-11-20T17:46:39\.999Z/);
         }
       });
     });
@@ -1040,6 +1040,13 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.deepEqual(restricted.cause, { kind: 'admin' });
         assert.notEqual(await limiter.restriction(key, at(30 * DAY)), null);
         assert.equal(await limiter.release(key, at(30 * DAY)), true);
+      });
+
+      it('restrict takes an until far past the range of now (only now is kept as 13 digits)', async () => {
+        const key = newKey();
+        const restricted = await limiter.restrict(key, { now: at(0), until: new Date('9999-12-31T00:00:00Z') });
+        assert.equal(restricted.until, '9999-12-31T00:00:00.000Z');
+        assert.notEqual(await limiter.restriction(key, at(30 * DAY)), null);
       });
 
       it('restrict replaces any restriction of the key', async () => {
