@@ -110,37 +110,39 @@ end
 -- drops it. Answers the window's count up to the current bucket before this message, its pairs
 -- in out, the new k, and whether the current bucket was there already.
 local function scan(v, from, pairs_, current, n, out, k)
-  local used, count, found, placedAt, start = 0, 0, false, nil, k
+  -- curAt: where the current bucket's count is in out, once it is there (found or placed).
+  local used, count, found, curAt, start = 0, 0, false, nil, k
   for j = from, from + 2 * pairs_ - 1, 2 do
     local index = v[j]
     if index >= current - 60 then
       local c = v[j + 1]
-      if index == current and placedAt then
-        -- The current bucket stored behind one ahead of the clock (an earlier release appended
-        -- buckets in arrival order): it was placed already, so its count joins that pair.
+      if index == current and curAt then
+        -- The current bucket again, stored out of order by an earlier script (behind one ahead of
+        -- the clock, or twice): its count joins the one pair of the current bucket.
         used = used + c
-        out[placedAt] = out[placedAt] + c
+        out[curAt] = out[curAt] + c
         found = true
       else
         if index <= current then
           used = used + c
           if index == current then c = c + n; found = true end
-        elseif not found and not placedAt and n > 0 then
+        elseif not curAt and n > 0 then
           -- The first bucket ahead of the clock: the current one goes before it.
           out[k + 1] = current
           out[k + 2] = n
           k = k + 2
           count = count + 1
-          placedAt = k
+          curAt = k
         end
         out[k + 1] = index
         out[k + 2] = c
         k = k + 2
         count = count + 1
+        if index == current then curAt = k end
       end
     end
   end
-  if not found and not placedAt and n > 0 then
+  if not curAt and n > 0 then
     out[k + 1] = current
     out[k + 2] = n
     k = k + 2
@@ -475,10 +477,12 @@ export const MAX_SPAM_RECORDS = 1_000;
 
 /**
  * A spam report: KEYS[1] the sender's hash; ARGV now (ms), the message id's hash as 16 digits
- * ('' for none), the count that restricts, the window in ms, 'hour' or 'day', the action.
- * Reports are 29-character records in `s` (16-digit id hash or 16 dashes, 13-digit time) for
- * 24 h, at most MAX_SPAM_RECORDS; a retry of an id already reported counts once (the id is then
- * spent: its record keeps its time, without the id). Answers `{count
+ * ('' for none), the count that restricts, the window in ms, 'hour' or 'day', the action, the
+ * limiter's maxMessageIdsPerSender. Reports are 29-character records in `s` (16-digit id hash,
+ * 16 dashes for a report without an id, or 16 '+' for a spent id; 13-digit time) for 24 h 24
+ * min, at most MAX_SPAM_RECORDS; a retry of an id reported in the last 24 h, among the newest
+ * maxMessageIdsPerSender reports with an id, counts once (the id is then spent: its record keeps
+ * its time and its place, without the id) — the memory limiter's ring of report ids. Answers `{count
  * in the window, restricted (0|1), until ms or 'inf', reason}`.
  */
 export const SPAM_SCRIPT = `${HELPERS}
@@ -488,6 +492,19 @@ local need = tonumber(ARGV[3])
 local span = tonumber(ARGV[4])
 local f = redis.call('HMGET', KEYS[1], 's', 'rm', 'im')
 local s, rm, im = f[1] or '', f[2], f[3]
+-- Message ids of reports, as the memory limiter keeps them: the newest maxIds reports made with
+-- an id (their records start with a digit, or '+' once spent by a retry; '-' is a report without
+-- one), each matched for 24 h.
+local maxIds = tonumber(ARGV[7])
+if maxIds == 0 then id = '' end
+local bearing = 0
+if id ~= '' then
+  for j = 1, #s, 29 do
+    local t = tonumber(string.sub(s, j + 16, j + 28))
+    if t and t > now - 87840000 and string.sub(s, j, j) ~= '-' then bearing = bearing + 1 end
+  end
+end
+local nth = 0
 -- Keep the last 24 h (the longest window), oldest first.
 local kept = {}
 local seen = false
@@ -497,11 +514,13 @@ for j = 1, #s, 29 do
   local t = tonumber(string.sub(s, j + 16, j + 28))
   if t and t > now - 87840000 then
     local record = string.sub(s, j, j + 28)
-    -- A retry of a reported message counts once: its record loses the id (it still counts in the
-    -- window), so the next report with the id counts.
-    if not seen and id ~= '' and string.sub(record, 1, 16) == id then
+    if id ~= '' and string.sub(record, 1, 1) ~= '-' then nth = nth + 1 end
+    -- A retry of a reported message counts once: its record is spent ('+' for the id: it still
+    -- counts in the window, and still holds its place among the ids), so the next report with
+    -- the id counts.
+    if not seen and id ~= '' and nth > bearing - maxIds and t > now - 86400000 and string.sub(record, 1, 16) == id then
       seen = true
-      record = '----------------' .. string.sub(record, 17, 29)
+      record = '++++++++++++++++' .. string.sub(record, 17, 29)
     end
     kept[#kept + 1] = record
   end

@@ -775,7 +775,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { key, nowMs, idHash, restrictAfter } = checkSpamReport(report);
     const windowMs = restrictAfter.window === 'hour' ? 3_600_000 : DAY_MS;
     const [n, restricted, until, why] = await run('report spam', (client) =>
-      scriptCommand<[number, 0 | 1, string, string]>(client, spamScript, 1)(senderKey(key), nowMs, idHash, restrictAfter.count, windowMs, restrictAfter.window, restrictAfter.action),
+      scriptCommand<[number, 0 | 1, string, string]>(client, spamScript, 1)(senderKey(key), nowMs, idHash, restrictAfter.count, windowMs, restrictAfter.window, restrictAfter.action, config.maxIds),
     );
     if (restricted !== 1) return { count: n, restriction: null };
     const at = iso(nowMs);

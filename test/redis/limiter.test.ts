@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/redis/limiter.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
@@ -452,9 +453,54 @@ describe('redis limiter: windows stored by an earlier release', () => {
       for (const ms of [9_995, 9_996, 9_997]) assert.equal((await limiter.consume(request(ms))).counted, true);
       const probe = await limiter.consume(request(10_500, [{ name: 'probe', action: 'alert', messagesPerMinute: 0 }]));
       assert.deepEqual(probe.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 5]]);
+
+      // The current bucket stored twice (9 s, 9 s): a message adds to one pair, not to both.
+      const twice = [2, 0, 1, 1, second + 9, 1, second + 9, 1, minute, 2, day, 2];
+      const packedTwice = Buffer.alloc(8 * twice.length);
+      twice.forEach((value, i) => packedTwice.writeDoubleLE(value, 8 * i));
+      const bob = 'bob@fabrikam.example';
+      await client.hset(`${prefix}{${bob}}`, 'b', packedTwice);
+      for (const ms of [9_995, 9_996]) assert.equal((await limiter.consume({ ...request(ms), key: bob })).counted, true);
+      const probeTwice = await limiter.consume({ ...request(9_999, [{ name: 'probe', action: 'alert', messagesPerMinute: 0 }]), key: bob });
+      assert.deepEqual(probeTwice.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 4]]);
     } finally {
       client.disconnect();
       await limiter.close();
     }
+  });
+});
+
+describe('redis limiter: spam report ids kept as the memory limiter keeps them', () => {
+  it('matched for 24 h, among the newest maxMessageIdsPerSender reports with an id (0: none), alike in memory and on Redis', async () => {
+    const server = await sharedRedis();
+    const T0 = Date.parse('2026-11-23T10:00:00Z');
+    const day = { count: 100, window: 'day', action: 'block-user' } as const;
+    const counts = async (maxMessageIdsPerSender: number, reports: readonly [string, number][]): Promise<{ memory: number[]; redis: number[] }> => {
+      const memory = createMemoryRateLimiter({ maxMessageIdsPerSender });
+      const redis = createRedisRateLimiter({ url: server.url, prefix: `spam-ids-${randomUUID()}:`, commandTimeoutMs: 5_000, maxMessageIdsPerSender });
+      try {
+        const out = { memory: [] as number[], redis: [] as number[] };
+        for (const [messageId, ms] of reports) {
+          const report = { key: 'alice@fabrikam.example', messageId, restrictAfter: day, now: new Date(T0 + ms) };
+          out.memory.push((await memory.reportSpam(report)).count);
+          out.redis.push((await redis.reportSpam(report)).count);
+        }
+        return out;
+      } finally {
+        await redis.close();
+      }
+    };
+    // The same id 24 h 10 min later is a new report (the first still counts in the day window).
+    const late = await counts(100, [['<x@f>', 0], ['<x@f>', 86_400_000 + 600_000]]);
+    assert.deepEqual(late, { memory: [1, 2], redis: [1, 2] });
+    // Two ids remembered: X is forgotten once Y and Z came, so X again counts.
+    const ring = await counts(2, [['<x@f>', 0], ['<y@f>', 1_000], ['<z@f>', 2_000], ['<x@f>', 3_000]]);
+    assert.deepEqual(ring, { memory: [1, 2, 3, 4], redis: [1, 2, 3, 4] });
+    // None remembered: every report counts.
+    const none = await counts(0, [['<x@f>', 0], ['<x@f>', 1_000]]);
+    assert.deepEqual(none, { memory: [1, 2], redis: [1, 2] });
+    // The default: a retry within 24 h counts once.
+    const retry = await counts(100, [['<x@f>', 0], ['<x@f>', 1_000], ['<x@f>', 2_000]]);
+    assert.deepEqual(retry, { memory: [1, 1, 2], redis: [1, 1, 2] });
   });
 });
