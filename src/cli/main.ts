@@ -126,12 +126,9 @@ async function main(args: readonly string[], io: CliIo = processIo): Promise<num
     if (command === undefined) throw unknownCommand(name);
     return await command.run(rest, io);
   } catch (error) {
-    // A library error names what is wrong in one sentence: no stack trace for it.
-    if (error instanceof OutboundPoolsError && !(error instanceof UsageError)) {
-      io.stderr(`outbound-pools: ${error.message}\n`);
-      return 1;
-    }
-    if (!(error instanceof UsageError)) throw error;
+    // A library error that reaches here came from what the command was given (a flag's value, a
+    // file): a usage error, one line and exit 2, no stack trace (docs/cli.md).
+    if (!(error instanceof UsageError) && !(error instanceof OutboundPoolsError)) throw error;
     const hint = name !== undefined && Object.hasOwn(COMMANDS, name) ? `outbound-pools help ${name}` : 'outbound-pools help';
     io.stderr(`outbound-pools: ${error.message}\nTry: ${hint}\n`);
     return 2;

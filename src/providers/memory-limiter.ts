@@ -337,6 +337,9 @@ function addIdBit(state: SenderCounters, hash: number): void {
  */
 const SPENT = Number.NEGATIVE_INFINITY;
 
+/** A ring place whose id was given up (a report id reported again): no hash equals it. */
+const NO_ID = Number.NaN;
+
 /** The position of `hash` in the sender's remembered ids, or -1. */
 function findId(ids: number[], hash: number): number {
   for (let i = 0; i < ids.length; i += 2) if (ids[i] === hash) return i;
@@ -681,6 +684,13 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       if (idAt >= 0 && nowMs - spam.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) {
         spam.ids[idAt + 1] = SPENT;
         return { count: windowCount(spam[window], bucket), restriction: null };
+      }
+      // Reported again after its retry or its 24 h: its old place keeps no id, and it goes in as a
+      // new one — as on Redis, where a report's record stays in the window with its time (so a
+      // spent one no longer holds the id) and a new report is a new record.
+      if (idAt >= 0) {
+        spam.ids[idAt] = NO_ID;
+        idAt = -1;
       }
     }
     spam.hour = addTo(spam.hour, spamBucket(nowMs, 'hour'), 1);

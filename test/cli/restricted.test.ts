@@ -31,10 +31,13 @@ describe('outbound-pools restricted (a real redis-server)', () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a library error (a --now out of the limiters\' range) is one line and exit 1, no stack trace; an until far ahead is taken', async () => {
+  it('a library error (a --now out of the limiters\' range) is a usage error: one line and exit 2, no stack trace; an until far ahead is taken', async () => {
     const refused = await run(['restricted', 'list', '--redis-url', redis.url, '--now', '1960-01-01T00:00:00Z']);
-    assert.equal(refused.status, 1, refused.stderr);
-    assert.equal(refused.stderr, "outbound-pools: The rate limiter's now must be a Date from 1970-01-01T00:00:00.000Z to 2286-11-20T17:46:39.999Z (times are kept as 13 digits), got 1960-01-01T00:00:00.000Z.\n");
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.equal(
+      refused.stderr,
+      "outbound-pools: The rate limiter's now must be a Date from 1970-01-01T00:00:00.000Z to 2286-11-20T17:46:39.999Z (times are kept as 13 digits), got 1960-01-01T00:00:00.000Z.\nTry: outbound-pools help restricted\n",
+    );
     const far = await run(['restricted', 'restrict', 'far@contoso.com', '--until', '9999-12-31T00:00:00Z', '--redis-url', redis.url, '--now', at(0)]);
     assert.equal(far.status, 0, far.stderr);
     const released = await run(['restricted', 'release', 'far@contoso.com', '--redis-url', redis.url, '--now', at(0)]);

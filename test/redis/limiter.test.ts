@@ -496,6 +496,10 @@ describe('redis limiter: spam report ids kept as the memory limiter keeps them',
     // Two ids remembered: X is forgotten once Y and Z came, so X again counts.
     const ring = await counts(2, [['<x@f>', 0], ['<y@f>', 1_000], ['<z@f>', 2_000], ['<x@f>', 3_000]]);
     assert.deepEqual(ring, { memory: [1, 2, 3, 4], redis: [1, 2, 3, 4] });
+    // An id reported again after its retry takes a new place (its old one keeps no id): with two
+    // remembered, X has left by the time it comes back.
+    const again = await counts(2, [['<x@f>', 0], ['<y@f>', 1_000], ['<y@f>', 2_000], ['<y@f>', 3_000], ['<x@f>', 4_000]]);
+    assert.deepEqual(again, { memory: [1, 2, 2, 3, 4], redis: [1, 2, 2, 3, 4] });
     // None remembered: every report counts.
     const none = await counts(0, [['<x@f>', 0], ['<x@f>', 1_000]]);
     assert.deepEqual(none, { memory: [1, 2], redis: [1, 2] });
