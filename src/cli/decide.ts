@@ -15,7 +15,8 @@ import { createDnsResolver } from '../providers/dns.js';
 import { createMemoryRateLimiter } from '../providers/memory-limiter.js';
 import { createStaticResolver, type StaticZone } from '../providers/static-dns.js';
 import type { AsyncSpamClassifier, ManagedRateLimiter } from '../providers/types.js';
-import { Srs } from '../srs/index.js';
+import { Srs, SrsError } from '../srs/index.js';
+import { MAX_TIME_MS } from '../providers/limit-windows.js';
 import { parseCommandLine } from './args.js';
 import { explain, explainDecision } from './explain.js';
 import { MessageError, planInputs, type EnvelopeFlags, type Input, type Job } from './inputs.js';
@@ -151,6 +152,9 @@ function parseNow(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = /^-?\d+(\.\d+)?$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
   if (Number.isNaN(date.getTime())) throw new UsageError(`--now must be Unix seconds or an ISO 8601 date, got "${value}".`);
+  // The limiters' range (limit-windows.ts limiterTime): outside it every decision would fail open
+  // on its rate limiter, which a wrong flag should not cause silently.
+  if (date.getTime() < 0 || date.getTime() > MAX_TIME_MS) throw new UsageError(`--now must be from 1970-01-01 to 2286-11-20 (the rate limiters' range), got "${value}".`);
   return date;
 }
 
@@ -272,6 +276,15 @@ export async function setUp(values: CommonValues, demo = false): Promise<Setup> 
   const srsDomain = values['srs-domain'] ?? policy.acceptedDomains.find((domain) => !domain.startsWith('*.'));
   if (secret !== undefined && srsDomain === undefined) throw new UsageError('--srs-secret needs --srs-domain (the policy has no accepted domain to use).');
   const now = parseNow(values.now ?? (demo ? DEMO_NOW : undefined));
+  let srs: { readonly rewriter: Srs; readonly domain: string } | undefined;
+  if (secret !== undefined) {
+    try {
+      srs = { rewriter: new Srs({ secret }), domain: srsDomain! };
+    } catch (error) {
+      if (error instanceof SrsError) throw new UsageError(`--srs-secret: ${error.message}`);
+      throw error;
+    }
+  }
   const rspamdUrl = values['rspamd-url'];
   const spam = rspamdUrl === undefined ? undefined : await rspamdClassifier(rspamdUrl);
   // Last: the one provider that holds a connection open, so that nothing above can leave it open.
@@ -280,11 +293,19 @@ export async function setUp(values: CommonValues, demo = false): Promise<Setup> 
   // The demo counts in memory (from its fixed clock, so the same every run): the tenant of
   // 11-tenant-over-cap passes its cap because 01 and 09 counted for it first.
   const rateLimiter = redis ?? (demo ? createMemoryRateLimiter() : undefined);
-  const decider = createDecider({
-    policy: policySet ?? policy,
-    providers: { dns, ...(spam === undefined ? {} : { spam }), ...(rateLimiter === undefined ? {} : { rateLimiter }) },
-    ...(secret === undefined ? {} : { srs: { rewriter: new Srs({ secret }), domain: srsDomain! } }),
-  });
+  let decider: ReturnType<typeof createDecider>;
+  try {
+    decider = createDecider({
+      policy: policySet ?? policy,
+      providers: { dns, ...(spam === undefined ? {} : { spam }), ...(rateLimiter === undefined ? {} : { rateLimiter }) },
+      ...(srs === undefined ? {} : { srs }),
+    });
+  } catch (error) {
+    // The Redis connection is open by now: closed, or the process would never exit.
+    await redis?.close();
+    if (error instanceof OutboundPoolsError) throw new UsageError(srs !== undefined && error.message.startsWith('srs ') ? `--srs-domain: ${error.message}` : error.message);
+    throw error;
+  }
   return {
     policy,
     policyFor: (decision) => policySet?.scoped.find((scoped) => scoped.name === decision.policyName)?.policy ?? policy,

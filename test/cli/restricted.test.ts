@@ -44,6 +44,22 @@ describe('outbound-pools restricted (a real redis-server)', () => {
     assert.equal(released.status, 0, released.stderr);
   });
 
+  it('decide with --redis-url: a bad --srs-domain, an empty --srs-secret or a --now out of range is a usage error, and the command exits (Redis closed)', async () => {
+    const envelope = join(dir, 'usage.jsonl');
+    writeFileSync(envelope, `${JSON.stringify({ id: 'm', mailFrom: 'megan@fabrikam.example', rcptTo: ['lee@contoso.com'] })}\n`);
+    const cases: [string[], RegExp][] = [
+      [['--srs-secret', 's3cr3t', '--srs-domain', 'bad..domain'], /^outbound-pools: --srs-domain: srs must be .*is not a domain name\.\nTry: outbound-pools help decide\n$/],
+      [['--srs-secret', '', '--srs-domain', 'contoso.com'], /^outbound-pools: --srs-secret: secret is empty.*\nTry: outbound-pools help decide\n$/],
+      [['--now', '3000-01-01T00:00:00Z'], /^outbound-pools: --now must be from 1970-01-01 to 2286-11-20 \(the rate limiters' range\), got "3000-01-01T00:00:00Z"\.\nTry: outbound-pools help decide\n$/],
+    ];
+    for (const [flags, message] of cases) {
+      // runBin fails the test when the command does not exit by itself within 10 s.
+      const result = await run(['decide', envelope, '--redis-url', redis.url, ...flags], 10_000);
+      assert.equal(result.status, 2, `${flags.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
   it('restrict, list, decide (refused), release, list again', async () => {
     const empty = await run(['restricted', 'list', '--redis-url', redis.url, '--now', at(0)]);
     assert.equal(empty.status, 0, empty.stderr);
