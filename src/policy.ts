@@ -2,6 +2,7 @@
 // frozen, normalised object. Unknown keys are errors: a misspelt setting silently ignored would
 // route mail differently from what the administrator wrote.
 
+import { MAX_SPAM_COUNT } from './providers/limit-windows.js';
 import { normaliseDomain } from './address.js';
 import { publicSuffixKind } from './public-suffix.js';
 import { OutboundPoolsError, show } from './errors.js';
@@ -274,12 +275,6 @@ function limitSet(input: unknown, index: number): LimitSet {
   return Object.freeze(set) as unknown as LimitSet;
 }
 
-/**
- * Most spam messages `spam.restrictAfter.count` may wait for: the Redis limiter keeps one
- * 29-byte record per message reported in the last 24 h, at most 1,000 (MAX_SPAM_RECORDS in
- * src/redis/consume-script.ts), and could never count past it.
- */
-const MAX_SPAM_COUNT = 1_000;
 
 /** `spam.restrictAfter`: a count of spam messages within an hour or a day, and what it does. */
 function restrictAfter(input: unknown): SpamRestrictAfter | null {

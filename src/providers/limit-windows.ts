@@ -53,6 +53,13 @@ export const MESSAGE_ID_MEMORY_MS = 86_400_000;
 export const MAX_TIME_MS = 9_999_999_999_999;
 
 /**
+ * Most spam reports `restrictAfter.count` may wait for, in a policy and in a limiter's
+ * `reportSpam` alike: the Redis limiter keeps one 29-byte record per report of the last 24 h, at
+ * most 1,000 (MAX_SPAM_RECORDS in src/redis/consume-script.ts), and could never count past it.
+ */
+export const MAX_SPAM_COUNT = 1_000;
+
+/**
  * A Date as epoch milliseconds, any valid one (a restriction's `until`, which is never written
  * as 13 digits).
  * @throws {OutboundPoolsError} `invalid-context` for anything but a valid Date.

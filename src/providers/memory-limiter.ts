@@ -9,6 +9,7 @@ import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
   limiterTime,
+  MAX_SPAM_COUNT,
   validTime,
   adminRestriction,
   computeBreaches,
@@ -397,12 +398,12 @@ function checkSpamReport(report: SpamReport): SpamRestrictAfter {
   const after = report.restrictAfter;
   if (
     typeof after !== 'object' || after === null ||
-    typeof after.count !== 'number' || !Number.isInteger(after.count) || after.count < 1 ||
+    typeof after.count !== 'number' || !Number.isInteger(after.count) || after.count < 1 || after.count > MAX_SPAM_COUNT ||
     !SPAM_WINDOWS.includes(after.window) || !SPAM_ACTIONS.includes(after.action)
   ) {
     throw new OutboundPoolsError(
       'invalid-context',
-      `The rate limiter's report.restrictAfter must be { count: a whole number ≥ 1, window: 'hour' | 'day', action: 'block-user' | 'block-user-for-today' }, got ${show(after)}.`,
+      `The rate limiter's report.restrictAfter must be { count: a whole number from 1 to 1,000, window: 'hour' | 'day', action: 'block-user' | 'block-user-for-today' }, got ${show(after)}.`,
     );
   }
   return after;

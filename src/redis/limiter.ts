@@ -52,7 +52,7 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
+import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, MAX_SPAM_COUNT, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
@@ -293,7 +293,7 @@ function checkSpamReport(report: unknown): { key: string; nowMs: number; idHash:
   if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
   const after = (typeof restrictAfter === 'object' && restrictAfter !== null ? restrictAfter : {}) as Record<string, unknown>;
   const { count: need, window, action } = after;
-  if (typeof need !== 'number' || !Number.isInteger(need) || need < 1) throw invalid(`restrictAfter.count must be a whole number ≥ 1, got ${show(need)}.`);
+  if (typeof need !== 'number' || !Number.isInteger(need) || need < 1 || need > MAX_SPAM_COUNT) throw invalid(`restrictAfter.count must be a whole number from 1 to 1,000, got ${show(need)}.`);
   if (window !== 'hour' && window !== 'day') throw invalid(`restrictAfter.window must be 'hour' or 'day', got ${show(window)}.`);
   if (action !== 'block-user' && action !== 'block-user-for-today') throw invalid(`restrictAfter.action must be 'block-user' or 'block-user-for-today', got ${show(action)}.`);
   const idHash = messageId === undefined ? '' : String(messageIdHash(messageId)).padStart(16, '0');

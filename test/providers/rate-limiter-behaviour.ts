@@ -919,6 +919,12 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal(await limiter.release(key, at(5 * MINUTE)), true);
       });
 
+      it('restrictAfter.count is at most 1,000, as in a policy (Redis keeps 1,000 reports a sender)', async () => {
+        const key = newKey();
+        await assert.rejects(async () => report(key, { count: 1_001, window: 'day', action: 'block-user' }, 0), /restrictAfter.*count.*from 1 to 1,000/);
+        assert.deepEqual(await report(key, { count: 1_000, window: 'day', action: 'block-user' }, 0), { count: 1, restriction: null });
+      });
+
       it('a report ahead of the clock (the clock moved back) is kept but not counted, as consume does not count a bucket ahead', async () => {
         const key = newKey();
         const after: SpamRestrictAfter = { count: 2, window: 'hour', action: 'block-user' };
