@@ -2,10 +2,10 @@
 // frozen, normalised object. Unknown keys are errors: a misspelt setting silently ignored would
 // route mail differently from what the administrator wrote.
 
-import { MAX_SPAM_COUNT } from './providers/limit-windows.js';
 import { normaliseDomain } from './address.js';
 import { publicSuffixKind } from './public-suffix.js';
 import { OutboundPoolsError, show } from './errors.js';
+import { MAX_SPAM_COUNT } from './providers/limit-windows.js';
 import { settingsObject } from './settings.js';
 import type { LimitAction, LimitSet, SpamRestrictAfter } from './providers/types.js';
 
@@ -274,7 +274,6 @@ function limitSet(input: unknown, index: number): LimitSet {
   }
   return Object.freeze(set) as unknown as LimitSet;
 }
-
 
 /** `spam.restrictAfter`: a count of spam messages within an hour or a day, and what it does. */
 function restrictAfter(input: unknown): SpamRestrictAfter | null {

@@ -12,11 +12,11 @@ import { OutboundPoolsError } from '../errors.js';
 import { createPolicy, type Policy } from '../policy.js';
 import { createPolicySet, type PolicySet, type PolicySetInput } from '../policy-set.js';
 import { createDnsResolver } from '../providers/dns.js';
+import { isLimiterTime } from '../providers/limit-windows.js';
 import { createMemoryRateLimiter } from '../providers/memory-limiter.js';
 import { createStaticResolver, type StaticZone } from '../providers/static-dns.js';
 import type { AsyncSpamClassifier, ManagedRateLimiter } from '../providers/types.js';
 import { Srs, SrsError } from '../srs/index.js';
-import { MAX_TIME_MS } from '../providers/limit-windows.js';
 import { parseCommandLine } from './args.js';
 import { explain, explainDecision } from './explain.js';
 import { MessageError, planInputs, type EnvelopeFlags, type Input, type Job } from './inputs.js';
@@ -154,7 +154,7 @@ function parseNow(value: string | undefined): Date | undefined {
   if (Number.isNaN(date.getTime())) throw new UsageError(`--now must be Unix seconds or an ISO 8601 date, got "${value}".`);
   // The limiters' range (limit-windows.ts limiterTime): outside it every decision would fail open
   // on its rate limiter, which a wrong flag should not cause silently.
-  if (date.getTime() < 0 || date.getTime() > MAX_TIME_MS) throw new UsageError(`--now must be from 1970-01-01 to 2286-11-20 (the rate limiters' range), got "${value}".`);
+  if (!isLimiterTime(date.getTime())) throw new UsageError(`--now must be from 1970-01-01 to 2286-11-20 (the rate limiters' range), got "${value}".`);
   return date;
 }
 

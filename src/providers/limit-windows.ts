@@ -70,6 +70,11 @@ export function validTime(value: unknown, what: string): number {
   return ms;
 }
 
+/** Whether epoch milliseconds `ms` are within the limiters' range, 0 … {@link MAX_TIME_MS}. */
+export function isLimiterTime(ms: number): boolean {
+  return ms >= 0 && ms <= MAX_TIME_MS;
+}
+
 /**
  * `now` as epoch milliseconds, checked as both limiters check it: a valid Date within
  * 0 … {@link MAX_TIME_MS}.
@@ -77,7 +82,7 @@ export function validTime(value: unknown, what: string): number {
  */
 export function limiterTime(now: unknown, what: string): number {
   const ms = validTime(now, what);
-  if (ms < 0 || ms > MAX_TIME_MS) {
+  if (!isLimiterTime(ms)) {
     throw new OutboundPoolsError(
       'invalid-context',
       `The rate limiter's ${what} must be a Date from 1970-01-01T00:00:00.000Z to ${new Date(MAX_TIME_MS).toISOString()} (times are kept as 13 digits), got ${new Date(ms).toISOString()}.`,

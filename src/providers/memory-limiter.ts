@@ -242,8 +242,8 @@ function takeFrom(pairs: Buckets, current: number, amount: number): void {
  */
 function dropExpired(pairs: Buckets, current: number): void {
   let start = pairs[1]!;
-  if (start === pairs.length || pairs[start]! >= oldestBucket(current)) return;
   const oldest = oldestBucket(current);
+  if (start === pairs.length || pairs[start]! >= oldest) return;
   let total = pairs[0]!;
   while (start < pairs.length && pairs[start]! < oldest) {
     total -= pairs[start + 1]!;
@@ -432,9 +432,6 @@ function deliver(event: LimiterEvent, subscriptions: readonly Subscription[]): v
   }
 }
 
-function timeOf(now: unknown, what: string): number {
-  return limiterTime(now, what);
-}
 
 /**
  * Creates an in-memory rate limiter for one process (several processes or nodes share limits
@@ -567,7 +564,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
 
   /** `consume`, answered at once: every step is in memory. */
   const consumeSync = (request: ConsumeRequest): ConsumeResult => {
-    const nowMs = timeOf(request.now, 'request.now');
+    const nowMs = limiterTime(request.now, 'request.now');
     const { key, messageId, tenant } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
     if (tenant !== undefined) checkTenant(tenant);
@@ -625,7 +622,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     restrictFor(key, breaches, nowMs);
     return { restriction: null, breaches, counted: false };
   };
-  const restrictionSync = (key: string, now: Date): Restriction | null => activeRestriction(key, timeOf(now, 'now'));
+  const restrictionSync = (key: string, now: Date): Restriction | null => activeRestriction(key, limiterTime(now, 'now'));
 
   /**
    * `refund`, done at once: takes back what `consumeSync(request)` counted at `request.now`, in
@@ -634,7 +631,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
    * by another message is that message's.
    */
   const refundSync = (request: ConsumeRequest): void => {
-    const nowMs = timeOf(request.now, 'request.now');
+    const nowMs = limiterTime(request.now, 'request.now');
     const { key, messageId, tenant } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
     if (tenant !== undefined) checkTenant(tenant);
@@ -667,7 +664,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   /** `reportSpam`, answered at once. */
   const reportSpamSync = (report: SpamReport): SpamReportResult => {
     const restrictAfter = checkSpamReport(report);
-    const nowMs = timeOf(report.now, 'report.now');
+    const nowMs = limiterTime(report.now, 'report.now');
     const { key, messageId } = report;
     let state = counters.get(key);
     if (state === undefined) {
@@ -711,7 +708,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     checkKey(key, 'key');
     if (typeof options !== 'object' || options === null) throw new OutboundPoolsError('invalid-context', `restrict: options must be an object, got ${show(options)}.`);
     const { until, reason, now } = options;
-    const nowMs = now === undefined ? Date.now() : timeOf(now, 'options.now');
+    const nowMs = now === undefined ? Date.now() : limiterTime(now, 'options.now');
     let untilMs: number | null = null;
     if (until !== undefined && until !== null) {
       untilMs = validTime(until, 'options.until');
@@ -725,7 +722,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
 
   const releaseSync = (key: string, now?: Date): boolean => {
     checkKey(key, 'key');
-    const nowMs = now === undefined ? Date.now() : timeOf(now, 'now');
+    const nowMs = now === undefined ? Date.now() : limiterTime(now, 'now');
     const stored = restrictions.get(key);
     if (stored === undefined) return false;
     restrictions.delete(key);
@@ -767,7 +764,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     },
 
     async restricted(now: Date): Promise<readonly RestrictedSender[]> {
-      const nowMs = timeOf(now, 'now');
+      const nowMs = limiterTime(now, 'now');
       const list: RestrictedSender[] = [];
       const expired: string[] = [];
       for (const [key, stored] of restrictions.entries()) {

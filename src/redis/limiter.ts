@@ -243,9 +243,6 @@ function checkKey(key: unknown): string {
   return key;
 }
 
-function checkNow(now: unknown, what: string): number {
-  return limiterTime(now, what);
-}
 
 /**
  * The most recipients a request may count: far above any message (decidePool takes at most
@@ -289,7 +286,7 @@ function checkSpamReport(report: unknown): { key: string; nowMs: number; idHash:
   if (typeof report !== 'object' || report === null) throw new TypeError(`reportSpam takes { key, messageId?, restrictAfter, now }, got ${show(report)}.`);
   const { key, messageId, restrictAfter, now } = report as Record<string, unknown>;
   const sender = checkKey(key);
-  const nowMs = checkNow(now, 'report.now');
+  const nowMs = limiterTime(now, 'report.now');
   if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
   const after = (typeof restrictAfter === 'object' && restrictAfter !== null ? restrictAfter : {}) as Record<string, unknown>;
   const { count: need, window, action } = after;
@@ -303,7 +300,7 @@ function checkSpamReport(report: unknown): { key: string; nowMs: number; idHash:
 function checkRestrictOptions(options: unknown): { untilMs: number | null; reason: string | undefined; nowMs: number } {
   if (typeof options !== 'object' || options === null) throw invalid(`restrict takes options { until?, reason?, now? }, got ${show(options)}.`);
   const { until, reason, now } = options as Record<string, unknown>;
-  const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
+  const nowMs = now === undefined ? Date.now() : limiterTime(now, 'now');
   const untilMs = until === undefined || until === null ? null : validTime(until, 'until');
   if (reason !== undefined && typeof reason !== 'string') throw invalid(`reason must be a string, got ${show(reason)}.`);
   if (typeof reason === 'string' && Buffer.byteLength(reason) > 4_096) throw invalid('reason must be at most 4,096 bytes.');
@@ -616,7 +613,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
    */
   const readRequest = (request: ConsumeRequest) => {
     const key = checkKey(request.key);
-    const nowMs = checkNow(request.now, 'request.now');
+    const nowMs = limiterTime(request.now, 'request.now');
     const internal = count(request.internalRecipients, 'internalRecipients');
     const external = count(request.externalRecipients, 'externalRecipients');
     const { messageId } = request;
@@ -717,7 +714,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     let script: Script;
     try {
       key = checkKey(request.key);
-      nowMs = checkNow(request.now, 'request.now');
+      nowMs = limiterTime(request.now, 'request.now');
       internal = count(request.internalRecipients, 'internalRecipients');
       external = count(request.externalRecipients, 'externalRecipients');
       const { messageId } = request;
@@ -792,7 +789,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
     async restriction(key: string, now: Date): Promise<Restriction | null> {
       const sender = checkKey(key);
-      const nowMs = checkNow(now, 'now');
+      const nowMs = limiterTime(now, 'now');
       const found = await run('restriction', (client) => read(client, sender, nowMs));
       return found === 'gone' ? null : found;
     },
@@ -811,7 +808,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
     async release(key: string, now?: Date): Promise<boolean> {
       const sender = checkKey(key);
-      const nowMs = now === undefined ? Date.now() : checkNow(now, 'now');
+      const nowMs = now === undefined ? Date.now() : limiterTime(now, 'now');
       const immuneUntil = (Math.floor(nowMs / DAY_MS) + 1) * DAY_MS;
       const lifted = await run('release', async (client) => {
         const removed = await scriptCommand<number>(client, releaseScript, 1)(senderKey(sender), immuneUntil, nowMs);
@@ -823,7 +820,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     },
 
     async restricted(now: Date): Promise<readonly RestrictedSender[]> {
-      const nowMs = checkNow(now, 'now');
+      const nowMs = limiterTime(now, 'now');
       return run('restricted', async (client) => {
         const keys = await client.zrangebyscore(indexKey, `(${nowMs}`, '+inf');
         const found = await Promise.all(keys.map((key) => read(client, key, nowMs)));
