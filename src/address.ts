@@ -5,6 +5,7 @@ import { isIPv4, isIPv6 } from './ip.js';
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { OutboundPoolsError, show } from './errors.js';
 import { aLabelToUnicode } from './punycode.js';
+import { plainRecord } from './records.js';
 
 /** A parsed envelope address. */
 export interface EnvelopeAddress {
@@ -17,6 +18,14 @@ export interface EnvelopeAddress {
   /** Whether the domain is an address literal (`[192.0.2.1]`, `[IPv6:…]`). */
   readonly isAddressLiteral: boolean;
 }
+
+/** An {@link EnvelopeAddress} made by `new` (see records.ts: a decision keeps its addresses while it waits). */
+const Address = plainRecord<[local: string, domain: string, address: string, isAddressLiteral: boolean], EnvelopeAddress>(function (local, domain, address, isAddressLiteral) {
+  this.local = local;
+  this.domain = domain;
+  this.address = address;
+  this.isAddressLiteral = isAddressLiteral;
+});
 
 // RFC 5321 §4.5.3.1: local part 64 octets, domain 255 octets, path 256 octets with its brackets.
 const MAX_LOCAL_OCTETS = 64;
@@ -230,7 +239,7 @@ export function parseCommonAddress(input: string): EnvelopeAddress | undefined {
   if (domain === null || domain === undefined || at - start + 1 + domain.length > MAX_ADDRESS_OCTETS) return undefined;
   const local = input.slice(start, at);
   const address = domain !== rawDomain ? `${local}@${domain}` : start === 0 ? input : input.slice(start, end);
-  return { local, domain, address, isAddressLiteral: false };
+  return new Address(local, domain, address, false);
 }
 
 function parseAddress(input: unknown, allowAddressLiteral: boolean): EnvelopeAddress {
@@ -281,7 +290,7 @@ export function parseAddressInFull(input: unknown, allowAddressLiteral: boolean)
   // The domain is ASCII now (A-labels or an address literal): its length is its octets.
   if (localOctets + 1 + domain.length > MAX_ADDRESS_OCTETS) throw new AddressSyntaxError(`longer than ${MAX_ADDRESS_OCTETS} octets`);
   // Most addresses are already normalised: keep the string rather than build an equal one.
-  return { local, domain, address: domain === rawDomain ? text : `${local}@${domain}`, isAddressLiteral };
+  return new Address(local, domain, domain === rawDomain ? text : `${local}@${domain}`, isAddressLiteral);
 }
 
 /**

@@ -9,6 +9,7 @@
 import { show } from '../errors.js';
 import type { Verdict } from './types.js';
 import { GarbageError } from './verdicts.js';
+import { plainRecord } from '../records.js';
 
 /** A provider's error in words; safe on anything a provider can throw (getters that throw included). */
 function describeError(error: unknown): string {
@@ -30,6 +31,21 @@ export interface Pending {
   readonly answer: PromiseLike<unknown>;
   readonly check: (value: unknown) => unknown;
   readonly controller: AbortController | undefined;
+}
+
+// The records of a decision that waits for a provider are made with `new`, not as object
+// literals: they live until the provider answers, and V8 may decide from one garbage collection
+// that found them all alive (hundreds of decisions in flight) that what a literal makes is
+// long-lived ("allocation-site pretenuring"), and make every later one, and what it reaches, in
+// the old generation: a process deciding with a Redis limiter then spent twice the CPU per
+// decision (bench/redis.mjs). Objects made by `new` have no allocation site.
+
+class PendingAnswer implements Pending {
+  constructor(
+    readonly answer: PromiseLike<unknown>,
+    readonly check: (value: unknown) => unknown,
+    readonly controller: AbortController | undefined,
+  ) {}
 }
 
 const NOT_ASKED_ABORTED: Verdict<never> = Object.freeze({ state: 'failed', error: 'not asked: the caller aborted the decision' });
@@ -56,7 +72,7 @@ export function ask(
   } catch (error) {
     return { state: 'failed', error: describeError(error) };
   }
-  return isThenable ? { answer: answer as PromiseLike<unknown>, check, controller } : checked(answer, check);
+  return isThenable ? new PendingAnswer(answer as PromiseLike<unknown>, check, controller) : checked(answer, check);
 }
 
 /** Whether {@link ask} has to wait for the answer. */
@@ -64,19 +80,32 @@ export function isPending(answer: Verdict<unknown> | Pending): answer is Pending
   return (answer as Partial<Pending>).answer !== undefined;
 }
 
+/** A provided verdict, made by `new` (see records.ts: it waits with the decision for the other providers). */
+const Provided = plainRecord<[value: unknown], { readonly state: 'provided'; readonly value: unknown }>(function (value) {
+  this.state = 'provided';
+  this.value = value;
+});
+
 function checked(value: unknown, check: (value: unknown) => unknown): Verdict<unknown> {
   try {
-    return { state: 'provided', value: check(value) };
+    return new Provided(check(value));
   } catch (error) {
     return { state: 'failed', error: describeError(error) };
   }
 }
 
-interface Call {
-  verdict: Verdict<unknown> | undefined;
-  readonly deadlineMs: number;
-  readonly cutToTotal: boolean;
-  readonly controller: AbortController | undefined;
+/**
+ * A call a {@link Consultation} waits for (a class: see {@link PendingAnswer}); the calls of a
+ * consultation are a list linked by `next` rather than an array literal, for the same reason.
+ */
+export class Call {
+  verdict: Verdict<unknown> | undefined = undefined;
+  next: Call | undefined = undefined;
+  constructor(
+    readonly deadlineMs: number,
+    readonly cutToTotal: boolean,
+    readonly controller: AbortController | undefined,
+  ) {}
 }
 
 // One timer: the consultations waiting on a provider are kept in a min-heap by their earliest
@@ -201,7 +230,8 @@ function stopWaiting(consultation: Consultation): void {
  * first provider was called, so a provider's synchronous work counts against them too.
  */
 export class Consultation {
-  readonly #calls: Call[] = [];
+  /** The calls watched, newest first. */
+  #calls: Call | undefined = undefined;
   readonly #totalMs: number;
   readonly #signal: AbortSignal | undefined;
   readonly #start: number;
@@ -219,16 +249,11 @@ export class Consultation {
     this.#start = startMs;
   }
 
-  /** Waits for a pending call under `deadlineMs` (cut to the total); returns its slot for {@link verdict}. */
-  watch(pending: Pending, deadlineMs: number): number {
-    const slot = this.#calls.length;
-    const entry: Call = {
-      verdict: undefined,
-      deadlineMs: Math.min(deadlineMs, this.#totalMs),
-      cutToTotal: this.#totalMs < deadlineMs,
-      controller: pending.controller,
-    };
-    this.#calls.push(entry);
+  /** Waits for a pending call under `deadlineMs` (cut to the total); returns the call, whose verdict {@link verdict} reads. */
+  watch(pending: Pending, deadlineMs: number): Call {
+    const entry = new Call(Math.min(deadlineMs, this.#totalMs), this.#totalMs < deadlineMs, pending.controller);
+    entry.next = this.#calls;
+    this.#calls = entry;
     this.#pending++;
     try {
       pending.answer.then(
@@ -239,12 +264,12 @@ export class Consultation {
       // A thenable whose then() throws (after calling back, the answer it gave stands).
       this.#settle(entry, { state: 'failed', error: describeError(error) });
     }
-    return slot;
+    return entry;
   }
 
-  /** The verdict in `slot`, once {@link settled} has resolved. */
-  verdict<T>(slot: number): Verdict<T> {
-    return this.#calls[slot]!.verdict as Verdict<T>;
+  /** The verdict of a call {@link watch} returned, once {@link settled} has resolved. */
+  verdict<T>(call: Call): Verdict<T> {
+    return call.verdict as Verdict<T>;
   }
 
   /** Resolves when every call has answered or been cut off. Never rejects. */
@@ -268,7 +293,7 @@ export class Consultation {
   /** When (performance.now()) the earliest deadline of a call still open falls; Infinity when none is open. */
   nextDeadline(): number {
     let next = Infinity;
-    for (const call of this.#calls) if (call.verdict === undefined && call.deadlineMs < next) next = call.deadlineMs;
+    for (let call = this.#calls; call !== undefined; call = call.next) if (call.verdict === undefined && call.deadlineMs < next) next = call.deadlineMs;
     return this.#start + next;
   }
 
@@ -297,7 +322,7 @@ export class Consultation {
 
   /** Fails every open call whose deadline has passed at `elapsedMs`. */
   #cutOff(elapsedMs: number, why?: string): void {
-    for (const call of this.#calls) {
+    for (let call = this.#calls; call !== undefined; call = call.next) {
       // Timers may fire a millisecond early by the wall clock: allow for it.
       if (call.verdict !== undefined || call.deadlineMs > elapsedMs + 1) continue;
       call.controller?.abort();

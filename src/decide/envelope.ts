@@ -6,6 +6,7 @@ import { isNullSender, limitKeyOf, localPartValue, normaliseDomain, parseEnvelop
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { contentTypeParameter, decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
+import { plainRecord } from '../records.js';
 import type { Ingress } from '../providers/types.js';
 import { srsKind } from '../srs/address.js';
 import type { Envelope, NdrVerdict, OutboundMessage } from './types.js';
@@ -145,6 +146,40 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
   return envelopeOf(readMessage(message), policy);
 }
 
+/**
+ * An {@link Envelope} made by `new`, and its recipient list by Array.from rather than an array
+ * literal or `new Array` (see records.ts: the envelope waits with its decision for the providers).
+ */
+const EnvelopeRecord = plainRecord<
+  [
+    sender: EnvelopeAddress | null,
+    recipients: readonly EnvelopeAddress[],
+    internalRecipients: number,
+    headerFromDomain: string | null,
+    messageId: string | null,
+    limitKey: string,
+    senderAccepted: boolean,
+    ndr: NdrVerdict,
+    groups: readonly string[],
+    autoForwarded: boolean,
+    tenant: string | null,
+  ],
+  Envelope
+>(function (sender, recipients, internalRecipients, headerFromDomain, messageId, limitKey, senderAccepted, ndr, groups, autoForwarded, tenant) {
+  this.sender = sender;
+  this.recipients = recipients;
+  this.internalRecipients = internalRecipients;
+  this.externalRecipients = recipients.length - internalRecipients;
+  this.headerFromDomain = headerFromDomain;
+  this.messageId = messageId;
+  this.limitKey = limitKey;
+  this.senderAccepted = senderAccepted;
+  this.ndr = ndr;
+  this.groups = groups;
+  this.autoForwarded = autoForwarded;
+  this.tenant = tenant;
+});
+
 /** {@link readEnvelope} of a message {@link readMessage} has read. */
 export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   const { mailFrom, rcptTo, submitter } = message;
@@ -173,7 +208,7 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // An index loop reads holes as undefined, refused like any non-string (map would skip them).
-  const recipients: EnvelopeAddress[] = new Array(count);
+  const recipients: EnvelopeAddress[] = Array.from({ length: count });
   let internalRecipients = 0;
   for (let index = 0; index < count; index++) {
     let address: unknown;
@@ -193,21 +228,20 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   // Usually the From domain is the sender's, already normalised (and normalising is idempotent).
   const fromIsSender = sender !== null && fromHost === sender.domain;
   const headerFromDomain = fromHost === undefined ? null : fromIsSender ? sender.domain : normaliseDomain(fromHost);
-  return {
+  return new EnvelopeRecord(
     sender,
     recipients,
     internalRecipients,
-    externalRecipients: recipients.length - internalRecipients,
     // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
-    headerFromDomain: headerFromDomain === null || fromIsSender ? headerFromDomain : detach(headerFromDomain),
-    messageId: fields?.messageId === undefined ? null : detach(fields.messageId),
-    limitKey: submitter !== undefined ? limitKeyOf(submitter) : sender !== null ? senderLimitKey(sender) : '<>',
-    senderAccepted: sender !== null && isAcceptedDomain(policy, sender.domain),
-    ndr: ndrVerdict(sender, fields),
+    headerFromDomain === null || fromIsSender ? headerFromDomain : detach(headerFromDomain),
+    fields?.messageId === undefined ? null : detach(fields.messageId),
+    submitter !== undefined ? limitKeyOf(submitter) : sender !== null ? senderLimitKey(sender) : '<>',
+    sender !== null && isAcceptedDomain(policy, sender.domain),
+    ndrVerdict(sender, fields),
     groups,
-    autoForwarded: autoForwarded === true,
-    tenant: tenant ?? null,
-  };
+    autoForwarded === true,
+    tenant ?? null,
+  );
 }
 
 /** `message.groups`: a copy (frozen) of at most {@link MAX_GROUPS} names without control characters. */

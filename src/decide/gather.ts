@@ -7,12 +7,13 @@ import { normaliseDomain } from '../address.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy.js';
+import { plainRecord } from '../records.js';
 import { isPolicySet, selectPolicy, type PolicySet } from '../policy-set.js';
 import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLimiter, SpamReportResult, TenantLimitRequest } from '../providers/types.js';
 import { envelopeOf, readMessage } from './envelope.js';
 import { applyRules, isBlockedForward, type RuleInput } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
-import { ask, Consultation, isPending, type Pending } from './consultation.js';
+import { ask, Call, Consultation, isPending, type Pending } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
 import { askSpamReport, awaitSpamReport, isReportableSpam, withSpamReport } from './spam-report.js';
 
@@ -202,17 +203,19 @@ const ABSENT = {
 
 /** The message as the spam classifier and the authenticator see it, with the decision's clock. */
 function providerMessage(message: OutboundMessage, now: Date): ProviderMessage {
-  const forProviders: { -readonly [K in keyof ProviderMessage]: ProviderMessage[K] } = {
-    raw: message.headers,
-    mailFrom: message.mailFrom,
-    rcptTo: message.rcptTo,
-    now,
-  };
-  if (message.submitter !== undefined) forProviders.submitter = message.submitter;
-  if (message.queueId !== undefined) forProviders.queueId = message.queueId;
-  if (message.ingress !== undefined) forProviders.ingress = message.ingress;
-  return forProviders;
+  return new ForProviders(message, now);
 }
+
+/** A {@link ProviderMessage} made by `new` (see records.ts: providers keep it while the decision waits). */
+const ForProviders = plainRecord<[message: OutboundMessage, now: Date], ProviderMessage>(function (message, now) {
+  this.raw = message.headers;
+  this.mailFrom = message.mailFrom;
+  this.rcptTo = message.rcptTo;
+  this.now = now;
+  if (message.submitter !== undefined) this.submitter = message.submitter;
+  if (message.queueId !== undefined) this.queueId = message.queueId;
+  if (message.ingress !== undefined) this.ingress = message.ingress;
+});
 
 /**
  * What the rate limiter is asked to count for the message, or null when it is asked only whether
@@ -225,13 +228,22 @@ function consumeRequestOf(envelope: Envelope, policy: Policy, now: Date): Consum
   const perMessage = policy.recipientsPerMessage;
   if (isBlockedForward(envelope, policy) || (perMessage !== null && envelope.recipients.length > perMessage.limit)) return null;
   if (envelope.tenant !== null) return tenantRequest(envelope, envelope.tenant, policy, now);
-  const { limitKey: key, messageId, internalRecipients, externalRecipients } = envelope;
-  const { limits } = policy;
-  // Two literals rather than a spread: the same fields in the same order either way.
-  return messageId === null
-    ? { key, internalRecipients, externalRecipients, limits, now }
-    : { key, messageId, internalRecipients, externalRecipients, limits, now };
+  return new Request(envelope, policy.limits, undefined, now);
 }
+
+/**
+ * A {@link ConsumeRequest}, made by `new` (see records.ts: the limiter's request waits with the
+ * decision, and is kept for a refund); `messageId` and `tenant` only when there are.
+ */
+const Request = plainRecord<[envelope: Envelope, limits: Policy['limits'], tenant: TenantLimitRequest | undefined, now: Date], ConsumeRequest>(function (envelope, limits, tenant, now) {
+  this.key = envelope.limitKey;
+  if (envelope.messageId !== null) this.messageId = envelope.messageId;
+  this.internalRecipients = envelope.internalRecipients;
+  this.externalRecipients = envelope.externalRecipients;
+  this.limits = limits;
+  if (tenant !== undefined) this.tenant = tenant;
+  this.now = now;
+});
 
 /** Asks the rate limiter: count the message (`request`), or (null: rule 10 or 2 refuses it anyway) only whether rule 1 comes first. */
 function askLimiter(limiter: RateLimiter, envelope: Envelope, request: ConsumeRequest | null, now: Date, signal: AbortSignal | undefined): Answer {
@@ -279,11 +291,7 @@ function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, r
 /** The request of a message with a tenant (rule 11): it counts for the tenant too, capped when the policy says so. */
 function tenantRequest(envelope: Envelope, key: string, policy: Policy, now: Date): ConsumeRequest {
   const tenant: TenantLimitRequest = policy.tenantLimits === null ? { key } : { key, externalRecipientsPerDay: policy.tenantLimits.externalRecipientsPerDay };
-  const { limitKey, messageId, internalRecipients, externalRecipients } = envelope;
-  const { limits } = policy;
-  return messageId === null
-    ? { key: limitKey, internalRecipients, externalRecipients, limits, tenant, now }
-    : { key: limitKey, messageId, internalRecipients, externalRecipients, limits, tenant, now };
+  return new Request(envelope, policy.limits, tenant, now);
 }
 
 function checkRestrictionOnly(value: unknown): ConsumeResult {
@@ -346,21 +354,21 @@ function gather(
   }
   const { deadlines } = policy;
   const consultation = new Consultation(deadlines.totalMs, signal, start);
-  const slot = (answer: Answer, deadlineMs: number): Answer | number => (isPending(answer) ? consultation.watch(answer, deadlineMs) : answer);
-  const slots = [
-    slot(limits, deadlines.rateLimiterMs),
-    slot(senderDomain, deadlines.dnsMs),
-    slot(spam, deadlines.spamMs),
-    slot(authentication, deadlines.authenticatorMs),
-  ] as const;
-  const verdict = (answer: Answer | number): Verdict<unknown> => (typeof answer === 'number' ? consultation.verdict(answer) : (answer as Verdict<unknown>));
+  const slot = (answer: Answer, deadlineMs: number): Answer | Call => (isPending(answer) ? consultation.watch(answer, deadlineMs) : answer);
+  // Four constants, not an array literal: they wait with the decision (see consultation.ts on
+  // allocation-site pretenuring).
+  const limitsSlot = slot(limits, deadlines.rateLimiterMs);
+  const senderDomainSlot = slot(senderDomain, deadlines.dnsMs);
+  const spamSlot = slot(spam, deadlines.spamMs);
+  const authenticationSlot = slot(authentication, deadlines.authenticatorMs);
+  const verdict = (answer: Answer | Call): Verdict<unknown> => (answer instanceof Call ? consultation.verdict(answer) : (answer as Verdict<unknown>));
   return consultation.settled().then(
     () =>
       ({
-        limits: verdict(slots[0]),
-        senderDomain: verdict(slots[1]),
-        spam: verdict(slots[2]),
-        authentication: verdict(slots[3]),
+        limits: verdict(limitsSlot),
+        senderDomain: verdict(senderDomainSlot),
+        spam: verdict(spamSlot),
+        authentication: verdict(authenticationSlot),
       }) as Verdicts,
   );
 }

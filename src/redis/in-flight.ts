@@ -14,14 +14,21 @@
 // for half a second, that turned 128 late answers into thousands of failed decisions.) A Redis
 // that is gone is found by the limiter before calls get here (the connection's state).
 
-/** One call: how to start it, and how to settle it (dropped once settled: see `#settle`). */
-interface Call {
-  start: () => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (reason: unknown) => void;
-  readonly what: string;
-  sentAt: number;
-  done: boolean;
+/**
+ * One call: how to start it, and how to settle it (dropped once settled: see `#settle`). A class,
+ * not an object literal: it lives until Redis answers, and V8 may decide from one garbage
+ * collection that found every call alive that what the literal makes is long-lived, and make the
+ * rest of them, and what they reach, in the old generation (see limiter.ts, Pending).
+ */
+class Call {
+  sentAt = 0;
+  done = false;
+  constructor(
+    public start: () => Promise<unknown>,
+    public resolve: (value: unknown) => void,
+    public reject: (reason: unknown) => void,
+    readonly what: string,
+  ) {}
 }
 
 /** A sent call fails after this many timeouts even while Redis answers other calls. */
@@ -68,7 +75,7 @@ export class InFlight {
 
   run<T>(what: string, start: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const call: Call = { start, resolve: resolve as (value: unknown) => void, reject, what, sentAt: 0, done: false };
+      const call = new Call(start, resolve as (value: unknown) => void, reject, what);
       if (this.#active < this.#maxInFlight) this.#send(call);
       else this.#waiting.push(call);
     });

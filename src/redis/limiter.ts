@@ -506,12 +506,22 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   // at once when SEND_AT are waiting, else from setImmediate — after the turn's I/O callbacks and
   // their promise jobs have queued what they will (MAX_BATCH bounds a script all the same). On a Cluster a
   // script may touch one slot only: one message a script.
-  interface Pending {
-    readonly keys: readonly string[];
-    /** The message's record in ARGV[1] (consume-script.ts). */
-    readonly args: string;
-    readonly resolve: (answer: ScriptAnswer) => void;
-    readonly reject: (error: unknown) => void;
+  // A class, not an object literal: the records of a batch live until Redis answers, and V8 may
+  // decide that what an object literal makes is long-lived ("allocation-site pretenuring", from
+  // one garbage collection that found them all alive) and make the rest of the process's records
+  // in the old generation, with everything they reach — doubling this process's CPU per decision
+  // at hundreds in flight (bench/redis.mjs). Objects made by `new` have no allocation site.
+  class Pending {
+    constructor(
+      /** The sender's key. */
+      readonly key: string,
+      /** The tenant's key, when the script counts the tenant too. */
+      readonly tenantKey: string | undefined,
+      /** The message's record in ARGV[1] (consume-script.ts). */
+      readonly args: string,
+      readonly resolve: (answer: ScriptAnswer) => void,
+      readonly reject: (error: unknown) => void,
+    ) {}
   }
   const batches = new Map<Script, Pending[]>();
   let flushScheduled = false;
@@ -519,10 +529,13 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const keys: string[] = [];
     let args = '';
     for (const pending of batch) {
-      for (const key of pending.keys) keys.push(key);
+      keys.push(pending.key);
+      if (pending.tenantKey !== undefined) keys.push(pending.tenantKey);
       args += pending.args;
     }
-    run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length, [...keys, args])).then(
+    const count = keys.length;
+    keys.push(args);
+    run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, count, keys)).then(
       (answers) => {
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
       },
@@ -539,9 +552,12 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     batches.clear();
   };
   const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
-  const decideInRedis = (lua: Script, keys: readonly string[], args: string): Promise<ScriptAnswer> => {
-    if (isCluster()) return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length, [...keys, args])).then((answers) => answers[0]!);
-    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, { keys, args, resolve, reject }));
+  const decideInRedis = (lua: Script, sender: string, tenant: string | undefined, args: string): Promise<ScriptAnswer> => {
+    if (isCluster()) {
+      const keys = tenant === undefined ? [sender, args] : [sender, tenant, args];
+      return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length - 1, keys)).then((answers) => answers[0]!);
+    }
+    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, new Pending(sender, tenant, args, resolve, reject)));
   };
   function enqueue(lua: Script, pending: Pending): void {
     let batch = batches.get(lua);
@@ -633,9 +649,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     /** The tenant's count before this message, when a reservation on a Cluster answered it. */
     let reservedUsed = 0;
     if (tenant === undefined || external === 0) {
-      answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},0,-1;`);
+      answer = await decideInRedis(lua, senderKey(key), undefined, `${nowMs},${internal},${external},${idHash},0,-1;`);
     } else if (!isCluster()) {
-      answer = await decideInRedis(lua, [senderKey(key), tenantKey(tenant.key)], `${nowMs},${internal},${external},${idHash},1,${cap};`);
+      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), `${nowMs},${internal},${external},${idHash},1,${cap};`);
     } else {
       // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
       // never passed), decide the sender, and take the reservation back if the sender did not
@@ -643,7 +659,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const tKey = tenantKey(tenant.key);
       const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
-      answer = await decideInRedis(lua, [senderKey(key)], `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
+      answer = await decideInRedis(lua, senderKey(key), undefined, `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
         // A script sent and not answered in time may still run, and count the sender (a retry of
         // the message would then be answered "counted" and refund its own reservation): the
         // reservation stays, the tenant over-counted by one at worst, never under.
@@ -726,16 +742,12 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     }
     const sets = request.limits;
     return new Promise<ConsumeResult>((resolve, reject) => {
-      enqueue(script, {
-        keys: [senderKey(key)],
-        args: `${nowMs},${internal},${external},${idHash},0,-1;`,
-        resolve: (answer) => {
-          if (answer === 0) resolve(COUNTED);
-          else if (answer === 2) resolve(RETRY);
-          else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
-        },
-        reject,
-      });
+      const settle = (answer: ScriptAnswer): void => {
+        if (answer === 0) resolve(COUNTED);
+        else if (answer === 2) resolve(RETRY);
+        else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
+      };
+      enqueue(script, new Pending(senderKey(key), undefined, `${nowMs},${internal},${external},${idHash},0,-1;`, settle, reject));
     });
   };
 
