@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
+import { messageIdHash } from '../../src/providers/limit-windows.js';
 import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/redis/limiter.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
@@ -187,11 +188,13 @@ describe('redis limiter: bounded memory and load', () => {
         );
       }
       const hash = `ids-bound:{${key}}`;
-      // 100 records of 29 bytes: a 16-digit hash of the id and the 13-digit time it was counted.
-      const ids = (await client.hget(hash, 'd')) ?? '';
-      assert.match(ids, /^(\d{29}){100}$/);
+      // 100 records of 13 bytes: the id's 53-bit hash in 7 bytes and the time it was counted in 6,
+      // the newest last.
+      const ids = (await client.hgetBuffer(hash, 'e')) ?? Buffer.alloc(0);
+      assert.equal(ids.length, 100 * 13);
+      assert.equal(ids.readIntLE(ids.length - 6, 6), now + 1_999);
       const bytes = Number(await client.call('MEMORY', 'USAGE', hash));
-      assert.ok(bytes < 100 * 64, `the sender's hash takes ${bytes} bytes`);
+      assert.ok(bytes < 100 * 32, `the sender's hash takes ${bytes} bytes`);
     } finally {
       client.disconnect();
       await limiter.close();
@@ -463,6 +466,45 @@ describe('redis limiter: windows stored by an earlier release', () => {
       for (const ms of [9_995, 9_996]) assert.equal((await limiter.consume({ ...request(ms), key: bob })).counted, true);
       const probeTwice = await limiter.consume({ ...request(9_999, [{ name: 'probe', action: 'alert', messagesPerMinute: 0 }]), key: bob });
       assert.deepEqual(probeTwice.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 4]]);
+    } finally {
+      client.disconnect();
+      await limiter.close();
+    }
+  });
+});
+
+describe('redis limiter: message ids stored by an earlier release', () => {
+  it('reads the 29-character records of field d, then keeps them as 13-byte records in e and drops d', async () => {
+    const server = await sharedRedis();
+    const prefix = `legacy-ids-${randomUUID()}:`;
+    const limiter = createRedisRateLimiter({ url: server.url, prefix, commandTimeoutMs: 5_000 });
+    const client = new Redis(server.url);
+    try {
+      const T0 = Date.parse('2026-11-23T10:00:00Z');
+      const limits: LimitSet[] = [{ name: 'roomy', action: 'block', messagesPerMinute: 1_000 }];
+      const request = (key: string, messageId: string, ms: number) => ({ key, messageId, internalRecipients: 0, externalRecipients: 1, limits, now: new Date(T0 + ms) });
+      const record = (messageId: string, time: string) => `${String(messageIdHash(messageId)).padStart(16, '0')}${time}`;
+      // What the previous release left: X counted at T0, Y spent (its retry used), Z counted at T0 + 5 s.
+      const alice = 'alice@fabrikam.example';
+      const hash = `${prefix}{${alice}}`;
+      await client.hset(hash, 'd', record('<x@f>', String(T0)) + record('<y@f>', '-999999999999') + record('<z@f>', String(T0 + 5_000)));
+      // X again is a retry: counted once.
+      const retry = await limiter.consume(request(alice, '<x@f>', 60_000));
+      assert.deepEqual([retry.counted, retry.retry], [true, true]);
+      assert.equal(await client.hexists(hash, 'd'), 0, 'field d is gone once the ids are written again');
+      const ids = (await client.hgetBuffer(hash, 'e')) ?? Buffer.alloc(0);
+      assert.equal(ids.length, 3 * 13);
+      // Y's retry was used: Y counts. X's was just used: X counts now too.
+      assert.equal((await limiter.consume(request(alice, '<y@f>', 61_000))).counted, true);
+      assert.equal((await limiter.consume(request(alice, '<x@f>', 62_000))).counted, true);
+      // Z, counted at T0 + 5 s by the previous release, is refunded at that time: its record is
+      // spent, and Z counts again as a new message.
+      const bob = 'bob@fabrikam.example';
+      await client.hset(`${prefix}{${bob}}`, 'd', record('<z@f>', String(T0 + 5_000)));
+      await limiter.refund(request(bob, '<z@f>', 5_000));
+      assert.equal(await client.hexists(`${prefix}{${bob}}`, 'd'), 0);
+      const again = await limiter.consume(request(bob, '<z@f>', 63_000));
+      assert.deepEqual([again.counted, again.retry], [true, undefined]);
     } finally {
       client.disconnect();
       await limiter.close();
