@@ -876,6 +876,36 @@ describe('one timer for every waiting decision', () => {
   });
 });
 
+describe('the timer left set when nobody waits', () => {
+  it('set for an earlier decision\'s deadline, it fires first, finds nothing due, and cuts a later decision off at its own deadline', async () => {
+    const policy: PolicyInput = { acceptedDomains: ['contoso.com'], deadlines: { spamMs: 200 } };
+    const message = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example'] };
+    // A's provider answers after 20 ms: A waited, so the timer is set for A's deadline (200 ms).
+    const answering = { classify: () => new Promise((resolve) => setTimeout(() => resolve({ score: 0 }), 20)) };
+    const a = await decidePool(message, { policy, providers: { spam: answering } });
+    assert.ok(!a.reasons.some((reason) => reason.code === 'provider-failed'));
+    // B starts 50 ms later and hangs: its deadline falls after A's, when the timer fires first.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const at = performance.now();
+    const b = await decidePool(message, { policy, providers: { spam: { classify: () => new Promise<never>(() => {}) } } });
+    const took = performance.now() - at;
+    assert.ok(b.reasons.some((reason) => reason.code === 'provider-failed' && reason.provider === 'spam'), JSON.stringify(b.reasons));
+    assert.ok(took >= 199, `cut off early: ${took} ms`);
+    assert.ok(took < 200 + MARGIN_MS, `cut off ${Math.round(took)} ms after it started, against a deadline of 200 ms`);
+  });
+
+  it('does not keep the process alive: a decision whose provider answered (deadlines 60 s) lets it exit at once', async () => {
+    const { report, code, killed, stderr } = await runChild(
+      `{ policy: { acceptedDomains: ['contoso.com'], deadlines: { spamMs: 60000, totalMs: 60000 } }, providers: { spam: { classify: () => new Promise((resolve) => setTimeout(() => resolve({ score: 0 }), 20)) } } }`,
+    );
+    assert.equal(killed, false, `the child process was still alive after ${CHILD_KILL_MS} ms (stderr: ${stderr})`);
+    assert.equal(code, 0, `the child failed: ${stderr}`);
+    assert.ok(report !== null, `the child reported nothing (stderr: ${stderr})`);
+    assert.ok(!report.codes.some((c) => c.startsWith('provider-failed')), report.codes.join(', '));
+    assert.ok(report.exitMs < EXIT_WITHIN_MS, `the process lived ${Math.round(report.exitMs)} ms after the decision: the timer kept the event loop alive`);
+  });
+});
+
 describe('no leaked handles: a decision with hanging providers lets the process exit', () => {
   const cases: readonly (readonly [string, string])[] = [
     [
