@@ -18,16 +18,32 @@ function tooLarge(): OutboundPoolsError {
   return new OutboundPoolsError('invalid-headers', `The header section is over ${MAX_HEADER_BYTES} bytes; no MTA accepts that.`);
 }
 
-/** Where the header section of bytes ends: the index of the empty line's first byte, or the length. */
+const LF_LF = Buffer.from('\n\n', 'latin1');
+const LF_CRLF = Buffer.from('\n\r\n', 'latin1');
+
+/**
+ * Where the header section of bytes ends: the index of the empty line's first byte (the CR of a
+ * CRLF line end before it excluded), or the length. The empty line is found by Buffer's native
+ * search rather than a loop over the bytes in JavaScript: first in the line-end style of the
+ * first line (CRLF or LF), then the other style only before that point, so that neither search
+ * reads the body when the section ends early.
+ */
 function bytesHeaderEnd(bytes: Uint8Array): number {
   if (bytes[0] === 0x0a || (bytes[0] === 0x0d && bytes[1] === 0x0a)) return 0; // no header at all
-  const limit = Math.min(bytes.length, MAX_HEADER_BYTES + 3);
-  for (let i = 0; i < limit; i++) {
-    if (bytes[i] !== 0x0a) continue;
-    if (bytes[i + 1] === 0x0a) return bytes[i - 1] === 0x0d ? i - 1 : i;
-    if (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a) return bytes[i - 1] === 0x0d ? i - 1 : i;
-  }
-  return bytes.length;
+  const all = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // An empty line whose line feed comes after MAX_HEADER_BYTES + 2 ends a section over the limit
+  // anyway (the CR before it and the line's last byte are already past it).
+  const view = all.length > MAX_HEADER_BYTES + 5 ? all.subarray(0, MAX_HEADER_BYTES + 5) : all;
+  const firstLf = view.indexOf(0x0a);
+  if (firstLf < 0) return bytes.length;
+  const crlf = firstLf > 0 && view[firstLf - 1] === 0x0d;
+  const [usual, other] = crlf ? [LF_CRLF, LF_LF] : [LF_LF, LF_CRLF];
+  let at = view.indexOf(usual, firstLf);
+  const before = at < 0 ? view : view.subarray(0, at + other.length - 1);
+  const otherAt = before.indexOf(other, firstLf);
+  if (otherAt >= 0 && (at < 0 || otherAt < at)) at = otherAt;
+  if (at < 0) return bytes.length;
+  return view[at - 1] === 0x0d ? at - 1 : at;
 }
 
 /** Whether `code` is in JavaScript's `\s` (what `trim()` removes): a field name has none. */

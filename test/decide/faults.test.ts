@@ -881,7 +881,7 @@ describe('the timer left set when nobody waits', () => {
     const policy: PolicyInput = { acceptedDomains: ['contoso.com'], deadlines: { spamMs: 200 } };
     const message = { mailFrom: 'megan@contoso.com', rcptTo: ['lee@northwind.example'] };
     // A's provider answers after 20 ms: A waited, so the timer is set for A's deadline (200 ms).
-    const answering = { classify: () => new Promise((resolve) => setTimeout(() => resolve({ score: 0 }), 20)) };
+    const answering = { classify: () => new Promise<{ score: number }>((resolve) => setTimeout(() => resolve({ score: 0 }), 20)) };
     const a = await decidePool(message, { policy, providers: { spam: answering } });
     assert.ok(!a.reasons.some((reason) => reason.code === 'provider-failed'));
     // B starts 50 ms later and hangs: its deadline falls after A's, when the timer fires first.
