@@ -147,7 +147,7 @@ export function readEnvelope(message: OutboundMessage, policy: Policy): Envelope
 }
 
 /**
- * An {@link Envelope} made by `new`, and its recipient list by Array.from rather than an array
+ * An {@link Envelope} made by `new`, and its recipient list by Array.of rather than an array
  * literal or `new Array` (see records.ts: the envelope waits with its decision for the providers).
  */
 const EnvelopeRecord = plainRecord<
@@ -208,7 +208,7 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
   }
   const sender = isNullSender(mailFrom) ? null : parseEnvelopeAddress(mailFrom, 'mailFrom', false);
   // An index loop reads holes as undefined, refused like any non-string (map would skip them).
-  const recipients: EnvelopeAddress[] = Array.from({ length: count });
+  const recipients: EnvelopeAddress[] = Array.of();
   let internalRecipients = 0;
   for (let index = 0; index < count; index++) {
     let address: unknown;
@@ -218,7 +218,7 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
       throw invalid(`rcptTo[${index}] cannot be read (${describeThrown(error)}).`);
     }
     const recipient = parseEnvelopeAddress(address, 'rcptTo', true, index);
-    recipients[index] = recipient;
+    recipients.push(recipient);
     // An SRS address at an accepted domain leaves for the original sender's domain once the
     // reverse map has rewritten it (recipient_canonical_maps), quoted or not: external, not internal.
     if (!recipient.isAddressLiteral && isAcceptedDomain(policy, recipient.domain) && srsKind(localPartValue(recipient.local)) === null) internalRecipients++;
