@@ -82,8 +82,8 @@ local SPENT = -999999999999
 -- The remembered message ids: 13-byte records (see the header of consume-script.ts).
 local ID_RECORD = 13
 local SPENT_BYTES = struct.pack('<i6', SPENT)
-local function idKey(id) return struct.pack('<I7', tonumber(id)) end
-local function idRecord(id, now) return struct.pack('<I7i6', tonumber(id), now) end
+local function idKey(id) return struct.pack('<I7', id) end
+local function idRecord(id, now) return struct.pack('<I7i6', id, now) end
 -- Where the record of an id (idKey) starts, at a record boundary (a match across two records is
 -- no match), or nil.
 local function findId(ids, key)
@@ -276,6 +276,8 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
 
   -- A retry of a message counted in the last 24 hours counts once.
   local idAt = nil
+  -- The id's hash as a number, converted once (a 16-digit string each time costs strtod).
+  if id ~= '' then id = tonumber(id) end
   if id ~= '' then
     local at = findId(ids, idKey(id))
     if at then
@@ -366,21 +368,29 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   return { 3, 0, 0, um, ui, ue, ua, '', tflag, tused }
 end
 
+-- Every record must be read, or the later ones would be decided against the wrong KEYS: the
+-- records are read first, each where the one before ended (one pattern pass, the numbers kept in
+-- one flat table), and a batch with a malformed record is refused before anything is counted.
+local args = ARGV[1]
+local r = {}
+local n = 0
+local pos = 1
+for at, now, internal, external, id, tmode, cap, after in string.gmatch(args, '()(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);()') do
+  if at ~= pos then break end
+  pos = after
+  r[n + 1], r[n + 2], r[n + 3], r[n + 4], r[n + 5], r[n + 6] = tonumber(now), tonumber(internal), tonumber(external), id, tonumber(tmode), tonumber(cap)
+  n = n + 6
+end
+if pos ~= #args + 1 then return redis.error_reply('outbound-pools: a malformed record in the batch') end
 local out = {}
 local k = 1
-local c = 0
--- Every record must be read, or the later ones would be decided against the wrong KEYS.
-local _, records = string.gsub(ARGV[1], ';', ';')
-local _, readable = string.gsub(ARGV[1], '%-?%d+,%d+,%d+,%d*,%d,%-?%d+;', '')
-if records ~= readable then return redis.error_reply('outbound-pools: a malformed record in the batch') end
-for now, internal, external, id, tmode, cap in string.gmatch(ARGV[1], '(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);') do
-  tmode = tonumber(tmode)
+for j = 1, n, 6 do
+  local tmode = r[j + 4]
   local skey = KEYS[k]
   local tkey = nil
   k = k + 1
   if tmode == 1 then tkey = KEYS[k]; k = k + 1 end
-  c = c + 1
-  out[c] = one(skey, tkey, tonumber(now), tonumber(internal), tonumber(external), id, tmode, tonumber(cap))
+  out[#out + 1] = one(skey, tkey, r[j], r[j + 1], r[j + 2], r[j + 3], tmode, r[j + 5])
 end
 return out
 `;

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { messageIdHash } from '../../src/providers/limit-windows.js';
+import { consumeScript } from '../../src/redis/consume-script.js';
 import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/redis/limiter.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
@@ -469,6 +470,28 @@ describe('redis limiter: windows stored by an earlier release', () => {
     } finally {
       client.disconnect();
       await limiter.close();
+    }
+  });
+});
+
+describe('redis limiter: the batch script reads every record before it counts any', () => {
+  it('refuses a batch with a malformed record, or anything after the last record, and counts none of it', async () => {
+    const server = await sharedRedis();
+    const client = new Redis(server.url);
+    try {
+      const prefix = `batch-${randomUUID()}:`;
+      const script = consumeScript([{ name: 'roomy', action: 'block', messagesPerMinute: 100 }], 100);
+      const [a, b] = [`${prefix}{a@fabrikam.example}`, `${prefix}{b@fabrikam.example}`];
+      const now = Date.parse('2026-11-23T10:00:00Z');
+      const good = `${now},0,1,,0,-1;`;
+      for (const args of [`${good}${now},0,x,,0,-1;`, `${good}${now},0,1,,0,-1`, `${good}${good}junk`, `junk${good}${good}`, `${good}; ${good}`]) {
+        await assert.rejects(client.eval(script, 2, a, b, args), /malformed record/, args);
+      }
+      assert.deepEqual([await client.exists(a), await client.exists(b)], [0, 0], 'nothing counted');
+      assert.deepEqual(await client.eval(script, 2, a, b, `${good}${good}`), [0, 0]);
+      assert.deepEqual([await client.exists(a), await client.exists(b)], [1, 1]);
+    } finally {
+      client.disconnect();
     }
   });
 });
