@@ -248,21 +248,12 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   local cm = math.floor(now / 1000)
   local ch = math.floor(now / 60000)
   local ca = math.floor(now / 1440000)
-  local ids, legacy, rm, rw, rs, rc, im = '', nil, nil, nil, nil, nil, nil
-  local packed = nil
 
-  local flat = redis.call('HGETALL', skey)
-  for j = 1, #flat, 2 do
-    local field = flat[j]
-    if field == 'b' then packed = flat[j + 1]
-    elseif field == 'e' then ids = flat[j + 1]
-    elseif field == 'd' then legacy = flat[j + 1]
-    elseif field == 'rm' then rm = flat[j + 1]
-    elseif field == 'rw' then rw = flat[j + 1]
-    elseif field == 'rs' then rs = flat[j + 1]
-    elseif field == 'rc' then rc = flat[j + 1]
-    elseif field == 'im' then im = flat[j + 1] end
-  end
+  -- The fields this script reads, by name (false when absent): HGETALL would also copy the spam
+  -- reports (s, up to 29 KB) into the script at every message, and every string a script gets
+  -- costs a pass over its bytes.
+  local f = redis.call('HMGET', skey, 'b', 'e', 'd', 'rm', 'rw', 'rs', 'rc', 'im')
+  local packed, ids, legacy, rm, rw, rs, rc, im = f[1], f[2] or '', f[3], f[4], f[5], f[6], f[7], f[8]
 
   -- Rule 1: a restricted sender; nothing is counted. A for-today restriction past its end is
   -- dropped when the sender is next counted.

@@ -44,7 +44,7 @@
 //
 // Speed (bench/redis.mjs): on a single Redis the consumes of one event-loop turn go out as EVALSHAs
 // of 32 (a batch, decided message by message inside the script, sent as soon as it is full so that
-// Redis works while this process decides the next ones), every message's numbers in one argument; the script makes two `redis.call`s for a message that fits (HGETALL, HSET; an HDEL
+// Redis works while this process decides the next ones), every message's numbers in one argument; the script makes two `redis.call`s for a message that fits (HMGET, HSET; an HDEL
 // when a for-today restriction ended, a PEXPIRE once per day bucket), its limits are constants
 // compiled into it (one script per list of limit sets), and it answers a number for the usual
 // message. On the Node side: no JSON, and one sweep timer for every command in flight
