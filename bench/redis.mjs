@@ -179,9 +179,9 @@ async function countedMessages(client) {
   do {
     const [next, keys] = await client.scan(cursor, 'MATCH', `bench-${process.pid}:{*}`, 'COUNT', 1000);
     cursor = next;
-    // 29 bytes a remembered id (src/redis/consume-script.ts).
-    const ids = await Promise.all(keys.map((key) => client.hstrlen(key, 'd')));
-    for (const bytes of ids) sum += bytes / 29;
+    // 13 bytes a remembered id (src/redis/consume-script.ts).
+    const ids = await Promise.all(keys.map((key) => client.hstrlen(key, 'e')));
+    for (const bytes of ids) sum += bytes / 13;
   } while (cursor !== '0');
   return sum;
 }
