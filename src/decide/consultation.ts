@@ -34,11 +34,7 @@ export interface Pending {
 }
 
 // The records of a decision that waits for a provider are made with `new`, not as object
-// literals: they live until the provider answers, and V8 may decide from one garbage collection
-// that found them all alive (hundreds of decisions in flight) that what a literal makes is
-// long-lived ("allocation-site pretenuring"), and make every later one, and what it reaches, in
-// the old generation: a process deciding with a Redis limiter then spent twice the CPU per
-// decision (bench/redis.mjs). Objects made by `new` have no allocation site.
+// literals: they live until the provider answers (see records.ts on allocation-site pretenuring).
 
 class PendingAnswer implements Pending {
   constructor(
@@ -182,7 +178,6 @@ function setTimer(at: number): void {
   timerAt = at;
   timer = setTimeout(onTimer, Math.max(0, at - performance.now()));
 }
-
 
 /** From setImmediate: the timer for whoever still waits after the turn. */
 function setTimerAfterTurn(): void {

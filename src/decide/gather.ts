@@ -290,9 +290,14 @@ function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, r
 
 /** The request of a message with a tenant (rule 11): it counts for the tenant too, capped when the policy says so. */
 function tenantRequest(envelope: Envelope, key: string, policy: Policy, now: Date): ConsumeRequest {
-  const tenant: TenantLimitRequest = policy.tenantLimits === null ? { key } : { key, externalRecipientsPerDay: policy.tenantLimits.externalRecipientsPerDay };
-  return new Request(envelope, policy.limits, tenant, now);
+  return new Request(envelope, policy.limits, new Tenant(key, policy.tenantLimits?.externalRecipientsPerDay), now);
 }
+
+/** A {@link TenantLimitRequest}, made by `new` (see records.ts); the cap only when the policy sets one. */
+const Tenant = plainRecord<[key: string, externalRecipientsPerDay: number | undefined], TenantLimitRequest>(function (key, externalRecipientsPerDay) {
+  this.key = key;
+  if (externalRecipientsPerDay !== undefined) this.externalRecipientsPerDay = externalRecipientsPerDay;
+});
 
 function checkRestrictionOnly(value: unknown): ConsumeResult {
   return { restriction: checkRestriction(value), breaches: [], counted: false };

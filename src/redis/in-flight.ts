@@ -16,9 +16,8 @@
 
 /**
  * One call: how to start it, and how to settle it (dropped once settled: see `#settle`). A class,
- * not an object literal: it lives until Redis answers, and V8 may decide from one garbage
- * collection that found every call alive that what the literal makes is long-lived, and make the
- * rest of them, and what they reach, in the old generation (see limiter.ts, Pending).
+ * not an object literal: it lives until Redis answers (see records.ts on allocation-site
+ * pretenuring).
  */
 class Call {
   sentAt = 0;

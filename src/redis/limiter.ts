@@ -506,11 +506,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   // at once when SEND_AT are waiting, else from setImmediate — after the turn's I/O callbacks and
   // their promise jobs have queued what they will (MAX_BATCH bounds a script all the same). On a Cluster a
   // script may touch one slot only: one message a script.
-  // A class, not an object literal: the records of a batch live until Redis answers, and V8 may
-  // decide that what an object literal makes is long-lived ("allocation-site pretenuring", from
-  // one garbage collection that found them all alive) and make the rest of the process's records
-  // in the old generation, with everything they reach — doubling this process's CPU per decision
-  // at hundreds in flight (bench/redis.mjs). Objects made by `new` have no allocation site.
+  // A batch's records, its lists and the command's arguments live until Redis answers: made by
+  // `new` and Array.of, not as literals (see records.ts on allocation-site pretenuring).
   class Pending {
     constructor(
       /** The sender's key. */
@@ -526,7 +523,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   const batches = new Map<Script, Pending[]>();
   let flushScheduled = false;
   const sendBatch = (lua: Script, batch: readonly Pending[]): void => {
-    const keys: string[] = [];
+    const keys: string[] = Array.of();
     let args = '';
     for (const pending of batch) {
       keys.push(pending.key);
@@ -561,7 +558,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   };
   function enqueue(lua: Script, pending: Pending): void {
     let batch = batches.get(lua);
-    if (batch === undefined) batches.set(lua, (batch = []));
+    if (batch === undefined) batches.set(lua, (batch = Array.of()));
     batch.push(pending);
     // A full batch goes at once: Redis decides it while this process works on the next ones.
     if (batch.length >= SEND_AT) {
