@@ -11,11 +11,20 @@ import type { RateLimiter, SpamReport, SpamReportResult, SpamRestrictAfter } fro
 import { ask, Consultation, type Pending } from './consultation.js';
 import type { Decision, Envelope, Reason, Verdict } from './types.js';
 import { checkSpamReport } from './verdicts.js';
+import { plainRecord } from '../records.js';
 
 /** Whether `decision` is one to report: rule 6 sent it to the high-risk pool, and the policy counts spam. */
 export function isReportableSpam(decision: Decision, policy: Policy): boolean {
   return policy.spam.restrictAfter !== null && decision.action === 'deliver' && decision.reasons[0]?.code === 'spam';
 }
+
+/** A {@link SpamReport}, made by `new` (see records.ts: it waits for the limiter); `messageId` only when there is one. */
+const Report = plainRecord<[envelope: Envelope, restrictAfter: SpamRestrictAfter, now: Date], SpamReport>(function (envelope, restrictAfter, now) {
+  this.key = envelope.limitKey;
+  if (envelope.messageId !== null) this.messageId = envelope.messageId;
+  this.restrictAfter = restrictAfter;
+  this.now = now;
+});
 
 const NO_REPORT_SPAM = 'it has no reportSpam() to count spam messages with, so policy.spam.restrictAfter restricts nobody';
 
@@ -24,10 +33,7 @@ const NO_REPORT_SPAM = 'it has no reportSpam() to count spam messages with, so p
  * `reportSpam`. Its methods are read inside the call: a getter that throws is the limiter's failure.
  */
 export function askSpamReport(limiter: RateLimiter, envelope: Envelope, restrictAfter: SpamRestrictAfter, now: Date, signal: AbortSignal | undefined): Verdict<unknown> | Pending {
-  const report: SpamReport =
-    envelope.messageId === null
-      ? { key: envelope.limitKey, restrictAfter, now }
-      : { key: envelope.limitKey, messageId: envelope.messageId, restrictAfter, now };
+  const report = new Report(envelope, restrictAfter, now);
   return ask(
     () => {
       const sync = limiter.reportSpamSync;
