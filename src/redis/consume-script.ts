@@ -41,7 +41,8 @@
 // length whatever the time within the current bucket); buckets that left it are
 // dropped when the sender is next counted.
 // The message ids (`e`): one string of 13-byte records, the id's 53-bit hash (7 bytes) then the
-// time it was counted (6 bytes, signed), little-endian, oldest first, at most MAX_IDS of them:
+// time it was counted (6 bytes, signed), little-endian, oldest first, at most MAX_IDS of them (a
+// few more for a while after converting an earlier release's d, until the next new id trims them):
 // looked up with a plain `string.find`, in C, rather than one sorted-set call for the lookup and
 // three for the update. Every string a script makes costs Redis a pass over all its bytes (its
 // Lua hashes each one whole), and the ids are rewritten at every message: at 100 ids the
@@ -100,14 +101,21 @@ local function spendId(ids, at)
   return string.sub(ids, 1, at + 6) .. SPENT_BYTES .. string.sub(ids, at + ID_RECORD)
 end
 -- The ids an earlier release kept in field d (29-character records: the hash in 16 digits, the
--- time in 13), as records of field e, before those of e (a fleet upgraded node by node may have both).
+-- time in 13), as records of field e, after those of e. A fleet upgraded node by node may have
+-- both: every write of e drops d, so a d beside an e was written by a node of the earlier
+-- release since, and its ids are the newer ones; an id in both keeps only its copy from d.
 local function fromLegacy(d, e)
+  local kept = e or ''
   local out = {}
   for j = 1, #d - 28, 29 do
     local h, t = tonumber(string.sub(d, j, j + 15)), tonumber(string.sub(d, j + 16, j + 28))
-    if h and t then out[#out + 1] = struct.pack('<I7i6', h, t) end
+    if h and t then
+      local at = findId(kept, idKey(h))
+      if at then kept = string.sub(kept, 1, at - 1) .. string.sub(kept, at + ID_RECORD) end
+      out[#out + 1] = struct.pack('<I7i6', h, t)
+    end
   end
-  return table.concat(out) .. (e or '')
+  return kept .. table.concat(out)
 end
 -- Struct formats of n little-endian doubles, built once per script run.
 local FMT = {}

@@ -535,6 +535,44 @@ describe('redis limiter: message ids stored by an earlier release', () => {
   });
 });
 
+describe('redis limiter: message ids of a fleet upgraded node by node', () => {
+  it('ids a node of the earlier build wrote to d beside e are the newer ones: kept at the cap, and an id in both kept once', async () => {
+    const server = await sharedRedis();
+    const prefix = `mixed-ids-${randomUUID()}:`;
+    const limiter = createRedisRateLimiter({ url: server.url, prefix, commandTimeoutMs: 5_000, maxMessageIdsPerSender: 3 });
+    const client = new Redis(server.url);
+    try {
+      const T0 = Date.parse('2026-11-23T10:00:00Z');
+      const limits: LimitSet[] = [{ name: 'roomy', action: 'block', messagesPerMinute: 1_000 }];
+      const key = 'alice@fabrikam.example';
+      const hash = `${prefix}{${key}}`;
+      const consume = (messageId: string, ms: number) => limiter.consume({ key, messageId, internalRecipients: 0, externalRecipients: 1, limits, now: new Date(T0 + ms) });
+      const record = (messageId: string, ms: number) => `${String(messageIdHash(messageId)).padStart(16, '0')}${T0 + ms}`;
+      // This build counts <1> and <2>; then a node of the earlier build, which sees no e, counts
+      // <11> and <2> again and writes d (this build dropped d when it wrote e).
+      await consume('<1@f>', 1);
+      await consume('<2@f>', 2);
+      await client.hset(hash, 'd', record('<11@f>', 3) + record('<2@f>', 4));
+      // <44> here: the three newest are <11>, <2> (its copy from d) and <44>; <1> is forgotten.
+      await consume('<44@f>', 5);
+      const ids = (await client.hgetBuffer(hash, 'e')) ?? Buffer.alloc(0);
+      const hashes = Array.from({ length: ids.length / 13 }, (_, i) => ids.readUIntLE(13 * i, 6) + ids[13 * i + 6]! * 2 ** 48);
+      assert.deepEqual(hashes, ['<11@f>', '<2@f>', '<44@f>'].map(messageIdHash));
+      assert.equal(ids.readIntLE(13 + 7, 6), T0 + 4, "<2>'s time is the one in d");
+      assert.equal(await client.hexists(hash, 'd'), 0);
+      for (const [messageId, ms] of [['<11@f>', 6], ['<2@f>', 7]] as const) {
+        const retry = await consume(messageId, ms);
+        assert.deepEqual([retry.counted, retry.retry], [true, true], messageId);
+      }
+      const again = await consume('<1@f>', 8);
+      assert.deepEqual([again.counted, again.retry], [true, undefined]);
+    } finally {
+      client.disconnect();
+      await limiter.close();
+    }
+  });
+});
+
 describe('redis limiter: spam report ids kept as the memory limiter keeps them', () => {
   it('matched for 24 h, among the newest maxMessageIdsPerSender reports with an id (0: none), alike in memory and on Redis', async () => {
     const server = await sharedRedis();
