@@ -251,6 +251,7 @@ local function tenantWindow(tkey, now)
   return live, used, at, ct
 end
 
+-- id: the message id's hash as a number (converted once, when the batch is read), or false for none.
 local function one(skey, tkey, now, internal, external, id, tmode, cap)
   local all = internal + external
   local cm = math.floor(now / 1000)
@@ -275,9 +276,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
 
   -- A retry of a message counted in the last 24 hours counts once.
   local idAt = nil
-  -- The id's hash as a number, converted once (a 16-digit string each time costs strtod).
-  if id ~= '' then id = tonumber(id) end
-  if id ~= '' then
+  if id then
     local at = findId(ids, idKey(id))
     if at then
       if idTime(ids, at) > now - 86400000 then
@@ -318,7 +317,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
 
   if not enforced and not trefused then
     local packedNow = struct.pack(fmt(k), unpack(out, 1, k))
-    if id ~= '' then
+    if id then
       local record = idRecord(id, now)
       if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + ID_RECORD)
       else
@@ -377,7 +376,7 @@ local pos = 1
 for at, now, internal, external, id, tmode, cap, after in string.gmatch(args, '()(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);()') do
   if at ~= pos then break end
   pos = after
-  r[n + 1], r[n + 2], r[n + 3], r[n + 4], r[n + 5], r[n + 6] = tonumber(now), tonumber(internal), tonumber(external), id, tonumber(tmode), tonumber(cap)
+  r[n + 1], r[n + 2], r[n + 3], r[n + 4], r[n + 5], r[n + 6] = tonumber(now), tonumber(internal), tonumber(external), id ~= '' and tonumber(id), tonumber(tmode), tonumber(cap)
   n = n + 6
 end
 if pos ~= #args + 1 then return redis.error_reply('outbound-pools: a malformed record in the batch') end
