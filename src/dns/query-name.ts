@@ -22,13 +22,18 @@ export function dnsQueryName(name: string): string | null {
   if (domain !== null) return domain;
   const bare = name.endsWith('.') ? name.slice(0, -1) : name;
   if (bare.length === 0) return null;
-  const labels = bare.split('.');
-  for (let index = 0; index < labels.length; index++) {
-    const label = labels[index]!;
+  // Label by label, stopping at the first that cannot be one or once the name is too long:
+  // a hostile name of thousands of labels is answered without an array of them all.
+  let normalised = '';
+  for (let start = 0; start <= bare.length; ) {
+    const dot = bare.indexOf('.', start);
+    const end = dot === -1 ? bare.length : dot;
+    const label = bare.slice(start, end);
     const ascii = ASCII_LABEL.test(label) ? label.toLowerCase() : domainToASCII(label);
     if (ascii.length === 0 || ascii.length > MAX_LABEL || !ASCII_LABEL.test(ascii)) return null;
-    labels[index] = ascii;
+    normalised = normalised === '' ? ascii : `${normalised}.${ascii}`;
+    if (normalised.length > MAX_NAME) return null;
+    start = end + 1;
   }
-  const normalised = labels.join('.');
-  return normalised.length > MAX_NAME ? null : normalised;
+  return normalised;
 }
