@@ -113,13 +113,19 @@ function onlyCaseMapped(domain: string, ascii: string): boolean {
   const given = (domain.endsWith('.') ? domain.slice(0, -1) : domain).split('.');
   const mapped = (ascii.endsWith('.') ? ascii.slice(0, -1) : ascii).split('.');
   if (given.length !== mapped.length) return false;
-  for (let i = 0; i < given.length; i++) {
-    const label = given[i]!.toLowerCase();
-    if (label === mapped[i]) continue;
-    // JavaScript lowercases a final Σ to ς, UTS-46 to σ: the same letter for this purpose.
-    if (domainToUnicode(mapped[i]!).replace(/ς/g, 'σ') !== label.normalize('NFC').replace(/ς/g, 'σ')) return false;
-  }
+  for (let i = 0; i < given.length; i++) if (!labelOnlyCaseMapped(given[i]!, mapped[i]!)) return false;
   return true;
+}
+
+/**
+ * Whether `mapped`, domainToASCII's output for one label `given`, differs from it by no more than
+ * IDNA2008 allows: case, NFC, the U-label as its A-label (see {@link onlyCaseMapped}).
+ */
+export function labelOnlyCaseMapped(given: string, mapped: string): boolean {
+  const label = given.toLowerCase();
+  if (label === mapped) return true;
+  // JavaScript lowercases a final Σ to ς, UTS-46 to σ: the same letter for this purpose.
+  return domainToUnicode(mapped).replace(/ς/g, 'σ') === label.normalize('NFC').replace(/ς/g, 'σ');
 }
 
 /**

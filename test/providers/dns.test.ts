@@ -204,7 +204,7 @@ describe('createDnsResolver against a real DNS server (dnsmasq)', () => {
 
     it('a name that cannot be a DNS name rejects with EBADNAME without a query', async () => {
       const resolver = resolverFor();
-      for (const name of ['a..zone.test', 'white space.zone.test', `${'x'.repeat(64)}.zone.test`, '']) {
+      for (const name of ['a..zone.test', 'white space.zone.test', `${'x'.repeat(64)}.zone.test`, '', '_dmarc.zo\u00ADne.test', '_dmarc.zone\u3002test']) {
         assert.equal((await rejection(resolver(name, 'A'))).code, 'EBADNAME', JSON.stringify(name));
       }
       assert.equal(resolver.stats().queries, 0);

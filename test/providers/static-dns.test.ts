@@ -165,5 +165,15 @@ describe('createStaticResolver: CNAME chains for every type, loops, and cheap ne
     const keys = createStaticResolver({ 's1._domainkey.Fabrikam.example': { TXT: ['v=DKIM1; p='] }, '_dmarc.fabrikam.example': { TXT: ['v=DMARC1; p=none'] } });
     assert.deepEqual(await keys('S1._DOMAINKEY.fabrikam.example', 'TXT'), [['v=DKIM1; p=']]);
     assert.deepEqual(await keys('_dmarc.fabrikam.example.', 'TXT'), [['v=DMARC1; p=none']]);
+    // A label UTS-46 would map beyond case is no name, as normaliseDomain refuses it: without the
+    // check these were asked as _dmarc.fabrikam.example (the soft hyphen and the zero-width space
+    // dropped, the fullwidth letters mapped) and as a label holding a dot.
+    for (const name of ['_dmarc.fab\u00ADrikam.example', '_dmarc.fabri\u200Bkam.example', '_dmarc.ｆａｂｒｉｋａｍ.example', '_dmarc.fabrikam\u3002example']) {
+      assert.equal(((await outcome(keys(name, 'TXT'))) as { code: string }).code, 'EBADNAME', JSON.stringify(name));
+    }
+    // U-labels beside an underscore label stay names.
+    const ulabel = createStaticResolver({ '_dmarc.bücher.example': { TXT: ['v=DMARC1; p=none'] } });
+    assert.deepEqual(await ulabel('_DMARC.BÜCHER.example', 'TXT'), [['v=DMARC1; p=none']]);
+    assert.deepEqual(await ulabel('_dmarc.xn--bcher-kva.example', 'TXT'), [['v=DMARC1; p=none']]);
   });
 });
