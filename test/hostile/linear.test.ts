@@ -289,10 +289,10 @@ describe('DNS query names (dnsQueryName)', () => {
 });
 
 /** `run`, with the typed refusals of a daemon's or the CLI's parsers (MilterProtocolError, UsageError, the TypeError of a bad listen address) taken as answers. */
-function refusing(run: (text: string) => unknown, ...types: (abstract new (...args: never[]) => Error)[]): (text: string) => unknown {
-  return (text) => {
+function refusing<T = string>(run: (input: T) => unknown, ...types: (abstract new (...args: never[]) => Error)[]): (input: T) => unknown {
+  return (input) => {
     try {
-      return run(text);
+      return run(input);
     } catch (error) {
       if (types.some((type) => error instanceof type)) return undefined;
       throw error;
@@ -311,14 +311,7 @@ describe('milter packets (decodeCommand)', () => {
       { name: 'a header packet of NULs', make: (size) => `L${fill('\0', size)}` },
     ],
     (text) => ({ command: text.charCodeAt(0), data: Buffer.from(text.slice(1), 'latin1') }),
-    (packet) => {
-      try {
-        return decodeCommand(packet);
-      } catch (error) {
-        if (error instanceof MilterProtocolError) return undefined;
-        throw error;
-      }
-    },
+    refusing(decodeCommand, MilterProtocolError),
     // 256 to 8 Ki: Node 24 decodes a Buffer of 16 Ki or more to a string another way (one step
     // of about 4.8× there, then 0.8×: a threshold, not growth), which the series would report.
     { start: 256 },
