@@ -18,11 +18,13 @@
 //
 // KEYS, per message in order: the sender's hash `<prefix>{<key>}`, then — when the message's tenant
 // is counted in this script (mode 1) — the tenant's hash `<prefix>tenant:{<tenant>}`.
-// ARGV[1], every message's numbers in one string (one argument to send and parse, not six), a
-// record `now,internal,external,id,mode,cap;` each: now (ms), internal recipients, external
-// recipients, the message id's hash as 16 digits (empty for none), the tenant mode (0 no tenant; 1 the tenant's key follows the
+// ARGV[1], every message's numbers in one binary string (one argument to send, and one C call a
+// message to read — a text record's pattern match and six tonumber cost redis-server about as
+// much again), a record of CONSUME_RECORD_BYTES each, little-endian (writeConsumeRecord): now
+// (ms, a double), internal and external recipients (uint32 each), the message id's hash (a
+// double; -1 for none), the tenant mode (uint8: 0 no tenant; 1 the tenant's key follows the
 // sender's, counted here; 2 the tenant's cap refused it already, Cluster; 3 the tenant was
-// reserved already, Cluster), the tenant's cap (-1 for none).
+// reserved already, Cluster), the tenant's cap (int32, -1 for none).
 // The answer: one entry per message: 0 counted, nothing breached (the usual answer, a plain
 // integer); 2 a message id already counted; `{1, until ms or 'inf', reason, since ms, cause
 // JSON}` the sender is restricted; `{3, counted (0|1), restricted (0|1), m, i, e, a, until ms or
@@ -62,6 +64,27 @@ export function luaString(text: string): string {
     out += safe ? String.fromCharCode(byte) : `\\${String(byte).padStart(3, '0')}`;
   }
   return `${out}"`;
+}
+
+/** A consume record's layout in Lua's struct format (see the header): now, internal, external, id, mode, cap. */
+const RECORD_FORMAT = '<dI4I4dBi4';
+
+/** Bytes of one message's record in the consume script's ARGV[1]. */
+export const CONSUME_RECORD_BYTES = 29;
+
+/**
+ * Writes one message's record for the consume script into `buffer` at `offset` (see the header):
+ * `idHash` -1 for none, `tenantMode` 0–3, `cap` -1 for none. The numbers are the limiter's,
+ * checked already (whole, `now` ≥ 0, counts and cap ≤ 1,000,000,000). Answers the next offset.
+ */
+export function writeConsumeRecord(buffer: Buffer, offset: number, now: number, internal: number, external: number, idHash: number, tenantMode: 0 | 1 | 2 | 3, cap: number): number {
+  buffer.writeDoubleLE(now, offset);
+  buffer.writeUInt32LE(internal, offset + 8);
+  buffer.writeUInt32LE(external, offset + 12);
+  buffer.writeDoubleLE(idHash, offset + 16);
+  buffer.writeUInt8(tenantMode, offset + 24);
+  buffer.writeInt32LE(cap, offset + 25);
+  return offset + CONSUME_RECORD_BYTES;
 }
 
 /** The window's limit in a set, or null when the set does not limit it. */
@@ -367,19 +390,23 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
 end
 
 -- Every record must be read, or the later ones would be decided against the wrong KEYS: the
--- records are read first, each where the one before ended (one pattern pass, the numbers kept in
--- one flat table), and a batch with a malformed record is refused before anything is counted.
+-- records are read first (the numbers kept in one flat table), and a batch with a malformed
+-- record is refused before anything is counted.
 local args = ARGV[1]
+if #args % RECORD_BYTES ~= 0 then return redis.error_reply('outbound-pools: a malformed record in the batch') end
 local r = {}
 local n = 0
 local pos = 1
-for at, now, internal, external, id, tmode, cap, after in string.gmatch(args, '()(%-?%d+),(%d+),(%d+),(%d*),(%d),(%-?%d+);()') do
-  if at ~= pos then break end
-  pos = after
-  r[n + 1], r[n + 2], r[n + 3], r[n + 4], r[n + 5], r[n + 6] = tonumber(now), tonumber(internal), tonumber(external), id ~= '' and tonumber(id), tonumber(tmode), tonumber(cap)
+while pos <= #args do
+  local now, internal, external, id, tmode, cap
+  now, internal, external, id, tmode, cap, pos = struct.unpack(RECORD, args, pos)
+  -- now a whole number of ms (NaN and infinities fail both tests), the id -1 or a whole hash.
+  if not (now >= 0 and now % 1 == 0 and tmode <= 3 and (id == -1 or (id >= 0 and id % 1 == 0))) then
+    return redis.error_reply('outbound-pools: a malformed record in the batch')
+  end
+  r[n + 1], r[n + 2], r[n + 3], r[n + 4], r[n + 5], r[n + 6] = now, internal, external, id >= 0 and id, tmode, cap
   n = n + 6
 end
-if pos ~= #args + 1 then return redis.error_reply('outbound-pools: a malformed record in the batch') end
 local out = {}
 local k = 1
 for j = 1, n, 6 do
@@ -419,7 +446,7 @@ export function consumeScript(sets: readonly LimitSet[], maxIds: number): string
       checks.push(`if ${used} + ${increment} > ${limit} then ${body.join('; ')} end`);
     });
   });
-  return [`local MAX_IDS = ${maxIds}`, `local SETS = { ${table.join(', ')} }`, HELPERS, CONSUME.replace('CHECKS', checks.join('\n  '))].join('\n');
+  return [`local MAX_IDS = ${maxIds}`, `local RECORD, RECORD_BYTES = '${RECORD_FORMAT}', ${CONSUME_RECORD_BYTES}`, `local SETS = { ${table.join(', ')} }`, HELPERS, CONSUME.replace('CHECKS', checks.join('\n  '))].join('\n');
 }
 
 /**

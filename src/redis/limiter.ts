@@ -54,7 +54,7 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
 import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, MAX_SPAM_COUNT, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
-import { consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT } from './consume-script.js';
+import { CONSUME_RECORD_BYTES, consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT, writeConsumeRecord } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
 import type {
   ConsumeRequest,
@@ -474,7 +474,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
    * ioredis's defineCommand: those are missing from an automatic pipeline made before they were
    * defined.
    */
-  const evalScript = <T>(client: RedisClient, script: Script, numberOfKeys: number, args: readonly (string | number)[]): Promise<T> =>
+  const evalScript = <T>(client: RedisClient, script: Script, numberOfKeys: number, args: readonly (string | number | Buffer)[]): Promise<T> =>
     (client.evalsha(script.sha, numberOfKeys, ...args) as Promise<T>).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
       return client.eval(script.lua, numberOfKeys, ...args) as Promise<T>;
@@ -514,8 +514,15 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       readonly key: string,
       /** The tenant's key, when the script counts the tenant too. */
       readonly tenantKey: string | undefined,
-      /** The message's record in ARGV[1] (consume-script.ts). */
-      readonly args: string,
+      // The message's record in ARGV[1] (consume-script.ts writeConsumeRecord).
+      readonly now: number,
+      readonly internal: number,
+      readonly external: number,
+      /** The message id's hash, -1 for none. */
+      readonly idHash: number,
+      readonly tenantMode: 0 | 1 | 2 | 3,
+      /** The tenant's cap, -1 for none. */
+      readonly cap: number,
       readonly resolve: (answer: ScriptAnswer) => void,
       readonly reject: (error: unknown) => void,
     ) {}
@@ -523,15 +530,16 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   const batches = new Map<Script, Pending[]>();
   let flushScheduled = false;
   const sendBatch = (lua: Script, batch: readonly Pending[]): void => {
-    const keys: string[] = Array.of();
-    let args = '';
+    const keys: (string | Buffer)[] = Array.of();
+    const records = Buffer.allocUnsafe(batch.length * CONSUME_RECORD_BYTES);
+    let offset = 0;
     for (const pending of batch) {
       keys.push(pending.key);
       if (pending.tenantKey !== undefined) keys.push(pending.tenantKey);
-      args += pending.args;
+      offset = writeConsumeRecord(records, offset, pending.now, pending.internal, pending.external, pending.idHash, pending.tenantMode, pending.cap);
     }
     const count = keys.length;
-    keys.push(args);
+    keys.push(records);
     run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, count, keys)).then(
       (answers) => {
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
@@ -549,12 +557,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     batches.clear();
   };
   const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
-  const decideInRedis = (lua: Script, sender: string, tenant: string | undefined, args: string): Promise<ScriptAnswer> => {
+  const decideInRedis = (lua: Script, sender: string, tenant: string | undefined, now: number, internal: number, external: number, idHash: number, tenantMode: 0 | 1 | 2 | 3, cap: number): Promise<ScriptAnswer> => {
     if (isCluster()) {
-      const keys = tenant === undefined ? [sender, args] : [sender, tenant, args];
+      const record = Buffer.allocUnsafe(CONSUME_RECORD_BYTES);
+      writeConsumeRecord(record, 0, now, internal, external, idHash, tenantMode, cap);
+      const keys = tenant === undefined ? [sender, record] : [sender, tenant, record];
       return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length - 1, keys)).then((answers) => answers[0]!);
     }
-    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, new Pending(sender, tenant, args, resolve, reject)));
+    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, new Pending(sender, tenant, now, internal, external, idHash, tenantMode, cap, resolve, reject)));
   };
   function enqueue(lua: Script, pending: Pending): void {
     let batch = batches.get(lua);
@@ -621,8 +631,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   const iso = (ms: number): string => new Date(ms).toISOString();
 
   /**
-   * A consume or refund request checked, as the scripts take it: the message id as its hash, 16
-   * digits zero-padded (the script's id records have a fixed width), '' for none.
+   * A consume or refund request checked, as the scripts take it: the message id as its hash
+   * (`idNumber`, -1 for none: the consume script's record), and as 16 digits zero-padded
+   * (`idHash`, '' for none: the refund script's argument).
    */
   const readRequest = (request: ConsumeRequest) => {
     const key = checkKey(request.key);
@@ -632,13 +643,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
     const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
-    const idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
-    return { key, nowMs, internal, external, tenant, idHash };
+    const idNumber = messageId === undefined || config.maxIds === 0 ? -1 : messageIdHash(messageId);
+    const idHash = idNumber < 0 ? '' : String(idNumber).padStart(16, '0');
+    return { key, nowMs, internal, external, tenant, idNumber, idHash };
   };
 
   /** `consume` with a tenant, or on a Cluster (the usual case is `consume` below). */
   const consumeWithTenant = async (request: ConsumeRequest): Promise<ConsumeResult> => {
-    const { key, nowMs, internal, external, tenant, idHash } = readRequest(request);
+    const { key, nowMs, internal, external, tenant, idNumber } = readRequest(request);
     const sets = request.limits;
     const lua = consumeLua(sets);
     const cap = tenant?.externalRecipientsPerDay ?? -1;
@@ -646,9 +658,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     /** The tenant's count before this message, when a reservation on a Cluster answered it. */
     let reservedUsed = 0;
     if (tenant === undefined || external === 0) {
-      answer = await decideInRedis(lua, senderKey(key), undefined, `${nowMs},${internal},${external},${idHash},0,-1;`);
+      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, 0, -1);
     } else if (!isCluster()) {
-      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), `${nowMs},${internal},${external},${idHash},1,${cap};`);
+      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idNumber, 1, cap);
     } else {
       // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
       // never passed), decide the sender, and take the reservation back if the sender did not
@@ -656,7 +668,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const tKey = tenantKey(tenant.key);
       const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
-      answer = await decideInRedis(lua, senderKey(key), undefined, `${nowMs},${internal},${external},${idHash},${reserved === 1 ? 3 : 2},${cap};`).catch(async (error: unknown) => {
+      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, reserved === 1 ? 3 : 2, cap).catch(async (error: unknown) => {
         // A script sent and not answered in time may still run, and count the sender (a retry of
         // the message would then be answered "counted" and refund its own reservation): the
         // reservation stays, the tenant over-counted by one at worst, never under.
@@ -723,7 +735,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     let nowMs: number;
     let internal: number;
     let external: number;
-    let idHash: string;
+    let idHash: number;
     let script: Script;
     try {
       key = checkKey(request.key);
@@ -733,7 +745,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const { messageId } = request;
       if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
       script = consumeLua(request.limits);
-      idHash = messageId === undefined || config.maxIds === 0 ? '' : String(messageIdHash(messageId)).padStart(16, '0');
+      idHash = messageId === undefined || config.maxIds === 0 ? -1 : messageIdHash(messageId);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -744,7 +756,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         else if (answer === 2) resolve(RETRY);
         else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
       };
-      enqueue(script, new Pending(senderKey(key), undefined, `${nowMs},${internal},${external},${idHash},0,-1;`, settle, reject));
+      enqueue(script, new Pending(senderKey(key), undefined, nowMs, internal, external, idHash, 0, -1, settle, reject));
     });
   };
 

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { messageIdHash } from '../../src/providers/limit-windows.js';
-import { consumeScript } from '../../src/redis/consume-script.js';
+import { CONSUME_RECORD_BYTES, consumeScript, writeConsumeRecord } from '../../src/redis/consume-script.js';
 import { createRedisRateLimiter, type RedisRateLimiter, type RedisRateLimiterOptions } from '../../src/redis/limiter.js';
 import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
@@ -483,12 +483,37 @@ describe('redis limiter: the batch script reads every record before it counts an
       const script = consumeScript([{ name: 'roomy', action: 'block', messagesPerMinute: 100 }], 100);
       const [a, b] = [`${prefix}{a@fabrikam.example}`, `${prefix}{b@fabrikam.example}`];
       const now = Date.parse('2026-11-23T10:00:00Z');
-      const good = `${now},0,1,,0,-1;`;
-      for (const args of [`${good}${now},0,x,,0,-1;`, `${good}${now},0,1,,0,-1`, `${good}${good}junk`, `junk${good}${good}`, `${good}; ${good}`]) {
-        await assert.rejects(client.eval(script, 2, a, b, args), /malformed record/, args);
+      /** One record (writeConsumeRecord), the numbers as given, unchecked. */
+      const record = (at: number, internal: number, external: number, id: number, mode: number, cap: number): Buffer => {
+        const buffer = Buffer.alloc(CONSUME_RECORD_BYTES);
+        buffer.writeDoubleLE(at, 0);
+        buffer.writeUInt32LE(internal, 8);
+        buffer.writeUInt32LE(external, 12);
+        buffer.writeDoubleLE(id, 16);
+        buffer.writeUInt8(mode, 24);
+        buffer.writeInt32LE(cap, 25);
+        return buffer;
+      };
+      const good = record(now, 0, 1, -1, 0, -1);
+      const written = Buffer.alloc(CONSUME_RECORD_BYTES);
+      assert.equal(writeConsumeRecord(written, 0, now, 0, 1, -1, 0, -1), CONSUME_RECORD_BYTES);
+      assert.deepEqual(written, good, 'writeConsumeRecord writes the layout the script reads');
+      const malformed = {
+        'a byte missing': Buffer.concat([good, good.subarray(1)]),
+        'a byte after the last record': Buffer.concat([good, good, Buffer.from('j')]),
+        'a time that is not a number': Buffer.concat([good, record(Number.NaN, 0, 1, -1, 0, -1)]),
+        'a time before 1970': Buffer.concat([good, record(-1, 0, 1, -1, 0, -1)]),
+        'a time with a fraction of a ms': Buffer.concat([good, record(now + 0.5, 0, 1, -1, 0, -1)]),
+        'an id hash that is not whole': Buffer.concat([good, record(now, 0, 1, 12.5, 0, -1)]),
+        'an id hash below -1': Buffer.concat([good, record(now, 0, 1, -2, 0, -1)]),
+        'a tenant mode of 4': Buffer.concat([good, record(now, 0, 1, -1, 4, -1)]),
+        'the first record malformed': Buffer.concat([record(now, 0, 1, -1, 9, -1), good]),
+      };
+      for (const [what, args] of Object.entries(malformed)) {
+        await assert.rejects(client.eval(script, 2, a, b, args), /malformed record/, what);
       }
       assert.deepEqual([await client.exists(a), await client.exists(b)], [0, 0], 'nothing counted');
-      assert.deepEqual(await client.eval(script, 2, a, b, `${good}${good}`), [0, 0]);
+      assert.deepEqual(await client.eval(script, 2, a, b, Buffer.concat([good, good])), [0, 0]);
       assert.deepEqual([await client.exists(a), await client.exists(b)], [1, 1]);
     } finally {
       client.disconnect();
