@@ -377,8 +377,8 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
 /**
  * An {@link Authenticator} that runs mailauth on the message as it arrived (give the whole
  * message as `headers`: DKIM needs the body) — SPF, every DKIM signature and the ARC chain, as
- * mailauth's `authenticate()` does, and DMARC with `dmarc: true` — with the ingress IP, HELO and MAIL FROM (or, with
- * `trustedGateways`, those of the first untrusted hop) through `resolver`, at the decision's
+ * mailauth's `authenticate()` does, and DMARC with `dmarc: true` — with the ingress IP, HELO and
+ * MAIL FROM (or, with `trustedGateways`, those of the first untrusted hop) through `resolver`, at the decision's
  * clock (`message.now`, the context's `now`): signature times (DKIM and ARC `t=`, `x=`) are
  * judged at that instant, so the verdict depends only on the inputs. The verdict says which hop
  * was used (`ingress`).

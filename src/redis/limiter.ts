@@ -630,6 +630,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
   /** The ISO form of a time in ms. */
   const iso = (ms: number): string => new Date(ms).toISOString();
 
+  /** The hash of a message id as the consume script's record takes it: -1 for none, or when ids are not remembered. */
+  const idNumberOf = (messageId: string | undefined): number => (messageId === undefined || config.maxIds === 0 ? -1 : messageIdHash(messageId));
+
   /**
    * A consume or refund request checked, as the scripts take it: the message id as its hash
    * (`idNumber`, -1 for none: the consume script's record), and as 16 digits zero-padded
@@ -643,7 +646,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
     const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
-    const idNumber = messageId === undefined || config.maxIds === 0 ? -1 : messageIdHash(messageId);
+    const idNumber = idNumberOf(messageId);
     const idHash = idNumber < 0 ? '' : String(idNumber).padStart(16, '0');
     return { key, nowMs, internal, external, tenant, idNumber, idHash };
   };
@@ -745,7 +748,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const { messageId } = request;
       if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
       script = consumeLua(request.limits);
-      idHash = messageId === undefined || config.maxIds === 0 ? -1 : messageIdHash(messageId);
+      idHash = idNumberOf(messageId);
     } catch (error) {
       return Promise.reject(error);
     }
