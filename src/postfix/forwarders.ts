@@ -7,7 +7,7 @@
 // inbound MX received, with the fields that MX added after stripping forged ones). Forwarders are
 // named by client address (a single address or a CIDR range, IPv4 or IPv6) or by SASL login.
 
-import { BlockList, isIP } from 'node:net';
+import { BlockList, SocketAddress, isIP } from 'node:net';
 import { OutboundPoolsError, show } from '../errors.js';
 
 /** The designated forwarders, validated once by {@link parseForwarders}. */
@@ -25,6 +25,17 @@ const MAPPED = /^::ffff:\d{1,3}(?:\.\d{1,3}){3}$/i;
 
 /** Looks like an IPv4 or IPv6 address or range that did not parse (`192.0.2.300`, `2001:db8::/129`). */
 const ADDRESS_LIKE = /^(?:\d*\.[\d.]*|[\da-f.]*:[\da-f:.]*|\d+(?=\/))(?:\/.*)?$/i;
+
+/**
+ * One spelling for one client address: an IPv4 address as it is, an IPv6 address in its
+ * canonical form without a zone (`2001:0DB8:0::1` → `2001:db8::1`), and an IPv4-mapped IPv6
+ * address as the IPv4 address it maps (`::ffff:c000:201` → `192.0.2.1`), as `BlockList` matches.
+ */
+function addressKey(address: string, family: number): string {
+  if (family === 4) return address;
+  const canonical = new SocketAddress({ address, family: 'ipv6' }).address;
+  return MAPPED.test(canonical) ? canonical.slice(7) : canonical;
+}
 
 function invalid(name: string, entry: unknown, why: string): OutboundPoolsError {
   return new OutboundPoolsError('invalid-context', `${name}: ${show(entry)} ${why}.`);
@@ -49,7 +60,11 @@ export function parseForwarders(entries: readonly string[], name = 'authResultsF
   if (!Array.isArray(entries) || entries.length === 0) {
     throw new OutboundPoolsError('invalid-context', `${name} must be a non-empty array of client addresses, CIDR ranges or SASL logins, got ${show(entries)}.`);
   }
+  // Single addresses are kept in a Set: a BlockList checks its rules one by one, and adding to
+  // one costs more per address as it grows (about 1 µs an address at 2,000, 3 µs at 32,000).
   const ranges = new BlockList();
+  let hasRanges = false;
+  const addresses = new Set<string>();
   const logins = new Set<string>();
   for (const entry of entries as readonly unknown[]) {
     if (typeof entry !== 'string' || entry === '' || entry.trim() !== entry || /[\u0000-\u001f\u007f]/.test(entry)) {
@@ -68,8 +83,9 @@ export function parseForwarders(entries: readonly string[], name = 'authResultsF
         throw invalid(name, entry, `is an IPv6 range wider than the IPv4-mapped block (/96): write the IPv4 range (${host.slice(7)}/${Math.max(0, Number(bits) - 96)} …) instead`);
       }
       ranges.addSubnet(host, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
+      hasRanges = true;
     } else if (family !== 0) {
-      ranges.addAddress(host, family === 4 ? 'ipv4' : 'ipv6');
+      addresses.add(addressKey(host, family));
     } else if (ADDRESS_LIKE.test(entry)) {
       throw invalid(name, entry, 'looks like an IP address or CIDR range but is not one');
     } else {
@@ -81,7 +97,9 @@ export function parseForwarders(entries: readonly string[], name = 'authResultsF
       if (login !== undefined && login !== '' && logins.has(login.toLowerCase())) return true;
       if (address === undefined) return false;
       const family = isIP(address);
-      return family !== 0 && ranges.check(address, family === 4 ? 'ipv4' : 'ipv6');
+      if (family === 0) return false;
+      if (addresses.size > 0 && addresses.has(addressKey(address, family))) return true;
+      return hasRanges && ranges.check(address, family === 4 ? 'ipv4' : 'ipv6');
     },
   });
 }

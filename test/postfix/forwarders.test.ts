@@ -6,7 +6,10 @@ import { OutboundPoolsError } from '../../src/errors.js';
 import { parseForwarders } from '../../src/postfix/forwarders.js';
 
 describe('parseForwarders', () => {
-  const forwarders = parseForwarders(['192.0.2.25', '198.51.100.0/24', '2001:db8:1::/48', '::1', 'Forwarder@Contoso.com', '12345']);
+  const forwarders = parseForwarders([
+    '192.0.2.25', '198.51.100.0/24', '2001:db8:1::/48', '::1', 'Forwarder@Contoso.com', '12345',
+    '::FFFF:203.0.113.9', '2001:0DB8:0:0::25', 'fe80::7%eth0',
+  ]);
 
   for (const [address, login, expected, why] of [
     ['192.0.2.25', undefined, true, 'a listed single IPv4 address'],
@@ -17,6 +20,16 @@ describe('parseForwarders', () => {
     ['2001:db8:1:ffff::9', undefined, true, 'an address in a listed IPv6 range'],
     ['2001:db8:2::9', undefined, false, 'an IPv6 address outside it'],
     ['0:0:0:0:0:0:0:1', undefined, true, 'another spelling of a listed IPv6 address'],
+    ['::ffff:192.0.2.25', undefined, true, 'the IPv4-mapped IPv6 form of a listed single IPv4 address'],
+    ['::ffff:c000:219', undefined, true, 'the same, in hexadecimal'],
+    ['::ffff:c000:21a', undefined, false, 'the mapped form of the address next to it'],
+    ['::192.0.2.25', undefined, false, 'the IPv4-compatible form, which is another address'],
+    ['203.0.113.9', undefined, true, 'the IPv4 address of a single address listed in the IPv4-mapped form'],
+    ['::ffff:cb00:7109', undefined, true, 'the same address in the mapped form, in hexadecimal'],
+    ['2001:db8::25', undefined, true, 'a listed single IPv6 address listed in another spelling'],
+    ['2001:db8::26', undefined, false, 'the IPv6 address next to it'],
+    ['fe80::7', undefined, true, 'a listed link-local address, whose zone is not part of the address'],
+    ['fe80::7%eth1', undefined, true, 'the same address with another zone'],
     ['203.0.113.66', 'forwarder@contoso.com', true, 'a listed login, other case'],
     ['203.0.113.66', 'FORWARDER@CONTOSO.COM', true, 'a listed login, upper case'],
     ['203.0.113.66', '12345', true, 'a numeric login'],
