@@ -94,8 +94,14 @@ export function sniffKind(head: Buffer, whole: boolean): FileKind | { readonly w
     // A first line cut off by the end of the head: a long line, JSON lines are the likelier (and
     // a one-line JSON message is the same as a batch of one).
     if (newline < 0 && !whole) return 'batch';
+    const end = newline < 0 ? head.length : newline;
+    // A line that does not end in "}" is no JSON object: say so without parsing it (a failed
+    // JSON.parse costs a SyntaxError with its stack, whatever the length).
+    let last = end - 1;
+    while (last > start && isSpace(head[last]!)) last--;
+    if (head[last] !== 0x7d) return 'json';
     try {
-      const value: unknown = JSON.parse(head.subarray(start, newline < 0 ? head.length : newline).toString('utf8'));
+      const value: unknown = JSON.parse(head.subarray(start, end).toString('utf8'));
       return typeof value === 'object' && value !== null && !Array.isArray(value) ? 'batch' : 'json';
     } catch {
       return 'json';

@@ -305,6 +305,10 @@ describe('sniffKind', () => {
     ['JSON lines whose first field looks like a header', '{"id":"x","raw":"From: a"}\n', 'batch'],
     ['one JSON document over several lines', '{\n  "mailFrom": "a@b.example"\n}\n', 'json'],
     ['JSON lines indented by blank lines', '\n\n  {"mailFrom":"a@b.example"}\n', 'batch'],
+    ['JSON lines with CRLF and blanks after the object', '{"mailFrom":"a@b.example"} \t\r\n{"mailFrom":"c@d.example"}\r\n', 'batch'],
+    ['a first line that is not one JSON object', '{"mailFrom":"a@b.example"}}\n', 'json'],
+    ['a first line cut short in a whole file', '{"mailFrom":"a@b.ex\n', 'json'],
+    ['an opening brace alone', '{', 'json'],
   ];
   for (const [what, text, kind] of cases) {
     it(`${what}: ${JSON.stringify(kind)}`, () => assert.deepEqual(sniffKind(Buffer.from(text), true), kind));
