@@ -22,28 +22,40 @@ const LF_LF = Buffer.from('\n\n', 'latin1');
 const LF_CRLF = Buffer.from('\n\r\n', 'latin1');
 
 /**
- * Where the header section of bytes ends: the index of the empty line's first byte (the CR of a
- * CRLF line end before it excluded), or the length. The empty line is found by Buffer's native
- * search rather than a loop over the bytes in JavaScript: first in the line-end style of the
- * first line (CRLF or LF), then the other style only before that point, so that neither search
- * reads the body when the section ends early.
+ * How many bytes to decode for the header section, which must fit in {@link MAX_HEADER_BYTES}.
+ * The empty line ending the section is found by Buffer's native search rather than a loop over
+ * the bytes in JavaScript, in the line-end style of the first line (CRLF or LF). When that empty
+ * line is within the limit, the bytes through it are enough: an earlier empty line of the other
+ * style ends the section sooner, and the readers stop at the first empty line of either style
+ * themselves. Otherwise the exact end is wanted, for the size check: the other style is searched
+ * before the first one's empty line (or to the limit), so that no search reads the body when the
+ * section ends early.
+ *
+ * @returns the number of bytes to decode, the section's whole (or no header at all: 0)
+ * @throws {OutboundPoolsError} `invalid-headers` for a section over {@link MAX_HEADER_BYTES}
  */
-function bytesHeaderEnd(bytes: Uint8Array): number {
+function headerBytes(bytes: Uint8Array): number {
   if (bytes[0] === 0x0a || (bytes[0] === 0x0d && bytes[1] === 0x0a)) return 0; // no header at all
   const all = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // An empty line whose line feed comes after MAX_HEADER_BYTES + 2 ends a section over the limit
   // anyway (the CR before it and the line's last byte are already past it).
   const view = all.length > MAX_HEADER_BYTES + 5 ? all.subarray(0, MAX_HEADER_BYTES + 5) : all;
   const firstLf = view.indexOf(0x0a);
-  if (firstLf < 0) return bytes.length;
+  if (firstLf < 0) {
+    if (bytes.length > MAX_HEADER_BYTES) throw tooLarge();
+    return bytes.length;
+  }
   const crlf = firstLf > 0 && view[firstLf - 1] === 0x0d;
   const [usual, other] = crlf ? [LF_CRLF, LF_LF] : [LF_LF, LF_CRLF];
   let at = view.indexOf(usual, firstLf);
+  // The section ends at or before `at`, within the limit.
+  if (at >= 0 && at <= MAX_HEADER_BYTES) return at + usual.length;
   const before = at < 0 ? view : view.subarray(0, at + other.length - 1);
   const otherAt = before.indexOf(other, firstLf);
   if (otherAt >= 0 && (at < 0 || otherAt < at)) at = otherAt;
-  if (at < 0) return bytes.length;
-  return view[at - 1] === 0x0d ? at - 1 : at;
+  const end = at < 0 ? bytes.length : view[at - 1] === 0x0d ? at - 1 : at;
+  if (end > MAX_HEADER_BYTES) throw tooLarge();
+  return end;
 }
 
 /** Whether `code` is in JavaScript's `\s` (what `trim()` removes): a field name has none. */
@@ -80,17 +92,16 @@ interface FieldSink {
 
 /**
  * The header section as text: a string as it is (its bytes are counted as it is scanned), bytes
- * decoded up to the end of the section, whose size is checked here (decoded bytes are counted
- * already: a replacement character would count 3 bytes again).
+ * decoded through the end of the section ({@link headerBytes}), whose size is checked there
+ * (decoded bytes are counted already: a replacement character would count 3 bytes again). The
+ * text may go on past the section's empty line: the readers stop at it.
  *
  * @throws {OutboundPoolsError} `invalid-headers` for bytes over {@link MAX_HEADER_BYTES}, or input that is not text.
  */
 function headerText(input: string | Uint8Array): string {
   if (typeof input === 'string') return input;
   if (input instanceof Uint8Array) {
-    const end = bytesHeaderEnd(input);
-    if (end > MAX_HEADER_BYTES) throw tooLarge();
-    return decoder.decode(input.subarray(0, end));
+    return decoder.decode(input.subarray(0, headerBytes(input)));
   }
   throw new OutboundPoolsError('invalid-headers', `headers must be a string or a Uint8Array, got ${show(input)}.`);
 }

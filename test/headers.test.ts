@@ -525,9 +525,17 @@ describe('the one-pass readers agree with the line-splitting model they replaced
     valueText.map((value) => `\t${value}`),
     valueText,
   );
-  const block = fc
-    .tuple(fc.array(line, { maxLength: 12 }), fc.constantFrom('\r\n', '\n', '\r'), fc.boolean())
-    .map(([lines, eol, body]) => lines.join(eol) + (body ? `${eol}${eol}Content-Type: text/plain${eol}` : eol));
+  const eol = fc.constantFrom('\r\n', '\n', '\r');
+  const sameEndings = fc
+    .tuple(fc.array(line, { maxLength: 12 }), eol, fc.boolean())
+    .map(([lines, end, body]) => lines.join(end) + (body ? `${end}${end}Content-Type: text/plain${end}` : end));
+  // Line ends mixed, and empty lines of either style: bytes are searched for the empty line in
+  // the first line's style, and an earlier one of the other style must still end the section.
+  const mixedEndings = fc
+    .array(fc.tuple(line, eol), { maxLength: 12 })
+    .map((lines) => lines.map(([text, end]) => text + end).join(''))
+    .chain((head) => fc.array(fc.constantFrom('', 'From: b@forged.example', 'Message-ID: <body@x>', ' folded'), { maxLength: 3 }).chain((rest) => eol.map((end) => head + rest.map((text) => text + end).join(''))));
+  const block = fc.oneof(sameEndings, mixedEndings);
 
   it('parseHeaders gives the fields the model gives, for strings and bytes', () => {
     fc.assert(
@@ -544,7 +552,9 @@ describe('the one-pass readers agree with the line-splitting model they replaced
       fc.property(block, (text) => {
         const fields = referenceParseHeaders(text);
         const first = (name: string) => fields.find(([field]) => field === name)?.[1];
-        assert.deepEqual(decisionFields(text), { from: first('from'), contentType: first('content-type'), messageId: first('message-id') }, JSON.stringify(text));
+        const expected = { from: first('from'), contentType: first('content-type'), messageId: first('message-id') };
+        assert.deepEqual(decisionFields(text), expected, JSON.stringify(text));
+        assert.deepEqual(decisionFields(bytes(text)), expected, `bytes of ${JSON.stringify(text)}`);
       }),
       { numRuns: 4000 },
     );
