@@ -635,8 +635,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
   /**
    * A consume or refund request checked, as the scripts take it: the message id as its hash
-   * (`idNumber`, -1 for none: the consume script's record), and as 16 digits zero-padded
-   * (`idHash`, '' for none: the refund script's argument).
+   * (`idNumber`, -1 for none: the consume script's record; the refund script takes it as
+   * {@link refundIdArgument}).
    */
   const readRequest = (request: ConsumeRequest) => {
     const key = checkKey(request.key);
@@ -646,10 +646,11 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
     const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
-    const idNumber = idNumberOf(messageId);
-    const idHash = idNumber < 0 ? '' : String(idNumber).padStart(16, '0');
-    return { key, nowMs, internal, external, tenant, idNumber, idHash };
+    return { key, nowMs, internal, external, tenant, idNumber: idNumberOf(messageId) };
   };
+
+  /** An id hash as the refund script's argument: 16 digits zero-padded, '' for none (-1). */
+  const refundIdArgument = (idNumber: number): string => (idNumber < 0 ? '' : String(idNumber).padStart(16, '0'));
 
   /** `consume` with a tenant, or on a Cluster (the usual case is `consume` below). */
   const consumeWithTenant = async (request: ConsumeRequest): Promise<ConsumeResult> => {
@@ -770,7 +771,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
    * `now`, the same bucket).
    */
   const refund = async (request: ConsumeRequest): Promise<void> => {
-    const { key, nowMs, internal, external, tenant, idHash } = readRequest(request);
+    const { key, nowMs, internal, external, tenant, idNumber } = readRequest(request);
+    const idHash = refundIdArgument(idNumber);
     const withTenant = tenant !== undefined && external > 0;
     if (withTenant && !isCluster()) {
       await run('refund', (client) => scriptCommand<number>(client, refundScript, 2)(senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idHash));
