@@ -54,10 +54,13 @@ export const MAX_TIME_MS = 9_999_999_999_999;
 
 /**
  * Most spam reports `restrictAfter.count` may wait for, in a policy and in a limiter's
- * `reportSpam` alike: the Redis limiter keeps one 29-byte record per report of the last 24 h, at
- * most 1,000 (MAX_SPAM_RECORDS in src/redis/consume-script.ts), and could never count past it.
+ * `reportSpam` alike: both limiters keep one record per report of the last 24 h 24 min, at most
+ * {@link MAX_SPAM_RECORDS}, and could never count past them.
  */
 export const MAX_SPAM_COUNT = 1_000;
+
+/** Most spam reports a limiter keeps per sender (the newest): 1,000, in memory and on Redis alike. */
+export const MAX_SPAM_RECORDS = MAX_SPAM_COUNT;
 
 /**
  * A Date as epoch milliseconds, any valid one (a restriction's `until`, which is never written
@@ -317,6 +320,13 @@ export const SPAM_BUCKET_MS: Readonly<Record<SpamRestrictAfter['window'], number
   hour: SPAM_WINDOW_MS.hour / BUCKETS_PER_WINDOW,
   day: SPAM_WINDOW_MS.day / BUCKETS_PER_WINDOW,
 });
+
+/**
+ * How long a spam report is kept: 24 h 24 min, the day window's 61 buckets ({@link oldestBucket}).
+ * Both windows are counted from the same reports, so that a clock that jumped ahead and came back
+ * finds the reports of its hour still there, in memory as on Redis.
+ */
+export const SPAM_REPORT_MS = SPAM_BUCKET_MS.day * (BUCKETS_PER_WINDOW + 1);
 
 /** The bucket `nowMs` falls in for a spam window of `window`. */
 export function spamBucket(nowMs: number, window: SpamRestrictAfter['window']): number {

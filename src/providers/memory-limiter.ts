@@ -8,6 +8,10 @@ import { OutboundPoolsError, show } from '../errors.js';
 import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
+  MAX_SPAM_RECORDS,
+  SPAM_BUCKET_MS,
+  SPAM_REPORT_MS,
+  SPAM_WINDOW_MS,
   limiterTime,
   MAX_SPAM_COUNT,
   validTime,
@@ -276,8 +280,15 @@ class SenderCounters {
   ids: number[] | null = null;
   /** Where the next id goes once the ring is full (a pair index × 2). */
   idNext = 0;
-  /** The sender's spam reports, from its first one on (most senders never have any). */
-  spam: SpamCounters | null = null;
+  /**
+   * The sender's spam reports of the last 24 h 24 min, from its first one on (most senders never
+   * have any): `[idHash, timeMs, idHash, timeMs, …]` in the order they were made (a clock moved
+   * back leaves them out of time order), at most {@link MAX_SPAM_RECORDS}; the id hash is
+   * {@link REPORT_WITHOUT_ID} or {@link REPORT_ID_SPENT} for a report without one. The Redis
+   * limiter's records, as numbers: both windows are counted from them, so both limiters count
+   * alike whatever the clock does.
+   */
+  spam: number[] | null = null;
   /**
    * A one-bit-per-id filter of the remembered ids over 60 bits (two words of 30, small integers
    * for V8 rather than boxed numbers; {@link idSlot}): an id whose bit is clear was never
@@ -289,30 +300,69 @@ class SenderCounters {
   idHigh = 0;
 }
 
+/** A spam report made without a message id, in {@link SenderCounters.spam}. */
+const REPORT_WITHOUT_ID = -1;
+
+/** A spam report whose id a retry has spent: it still counts, and still holds its place among the ids. */
+const REPORT_ID_SPENT = -2;
+
 /**
- * A sender's spam reports: counted in an hour and a 24 h window of 60 buckets each (60 s and
- * 1,440 s), whichever the policy's `restrictAfter.window` asks, and the ids of the reported
- * messages (a ring like {@link SenderCounters.ids}) so that a retry counts once.
+ * Records a spam report at `nowMs` in `reports` (see {@link SenderCounters.spam}), as the Redis
+ * limiter's spam script records it: reports older than {@link SPAM_REPORT_MS} are dropped; a
+ * retry of an id reported in the last 24 hours, among the newest `maxIds` reports made with an
+ * id, spends that report's id and adds nothing; any other report goes last, the oldest dropped
+ * past {@link MAX_SPAM_RECORDS}. `idHash` is -1 for a report without an id.
+ *
+ * @returns whether the report was such a retry
  */
-class SpamCounters {
-  hour: Buckets = EMPTY;
-  day: Buckets = EMPTY;
-  ids: number[] | null = null;
-  idNext = 0;
+function recordReport(reports: number[], nowMs: number, idHash: number, maxIds: number): boolean {
+  const horizon = nowMs - SPAM_REPORT_MS;
+  // How many kept reports carry an id (spent ones included): the newest maxIds of them match.
+  let bearing = 0;
+  if (idHash >= 0) {
+    for (let i = 0; i < reports.length; i += 2) if (reports[i + 1]! > horizon && reports[i] !== REPORT_WITHOUT_ID) bearing++;
+  }
+  let kept = 0;
+  let nth = 0;
+  let retry = false;
+  for (let i = 0; i < reports.length; i += 2) {
+    const time = reports[i + 1]!;
+    if (!(time > horizon)) continue;
+    let id = reports[i]!;
+    if (idHash >= 0 && id !== REPORT_WITHOUT_ID) {
+      nth++;
+      if (!retry && id === idHash && nth > bearing - maxIds && time > nowMs - MESSAGE_ID_MEMORY_MS) {
+        retry = true;
+        id = REPORT_ID_SPENT;
+      }
+    }
+    reports[kept] = id;
+    reports[kept + 1] = time;
+    kept += 2;
+  }
+  reports.length = kept;
+  if (!retry) {
+    reports.push(idHash >= 0 ? idHash : REPORT_WITHOUT_ID, nowMs);
+    if (reports.length > 2 * MAX_SPAM_RECORDS) reports.splice(0, reports.length - 2 * MAX_SPAM_RECORDS);
+  }
+  return retry;
 }
 
-/** Remembers `hash` at `nowMs` in a ring of at most `max` pairs (`idAt`: where it already is, else -1). */
-function rememberId(holder: SpamCounters, hash: number, nowMs: number, idAt: number, max: number): void {
-  const ids = holder.ids;
-  if (ids === null) holder.ids = [hash, nowMs];
-  else if (idAt >= 0) ids[idAt + 1] = nowMs;
-  else if (ids.length < 2 * max) ids.push(hash, nowMs);
-  else {
-    const at = holder.idNext;
-    ids[at] = hash;
-    ids[at + 1] = nowMs;
-    holder.idNext = at + 2 === ids.length ? 0 : at + 2;
+/**
+ * The spam reports in the window `window` at `nowMs`: those whose bucket is one of the window's 61
+ * ({@link oldestBucket} … current). A report ahead of the clock (the clock moved back) is kept but
+ * not counted, as consume does not count a bucket ahead.
+ */
+function reportsInWindow(reports: readonly number[], nowMs: number, window: SpamRestrictAfter['window']): number {
+  const current = spamBucket(nowMs, window);
+  const oldest = oldestBucket(current);
+  const bucketMs = SPAM_BUCKET_MS[window];
+  let count = 0;
+  for (let i = 1; i < reports.length; i += 2) {
+    const bucket = Math.floor(reports[i]! / bucketMs);
+    if (bucket >= oldest && bucket <= current) count++;
   }
+  return count;
 }
 
 /** The filter slot of an id hash, 0 to 59: words of 30 bits keep every value a small integer. */
@@ -337,9 +387,6 @@ function addIdBit(state: SenderCounters, hash: number): void {
  * message with that id counts (and is remembered again).
  */
 const SPENT = Number.NEGATIVE_INFINITY;
-
-/** A ring place whose id was given up (a report id reported again): no hash equals it. */
-const NO_ID = Number.NaN;
 
 /** The position of `hash` in the sender's remembered ids, or -1. */
 function findId(ids: number[], hash: number): number {
@@ -481,24 +528,25 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     queueMicrotask(() => deliver(event, now));
   };
 
-  /** The restriction in force for `key` at `nowMs`; drops it when it has expired. */
+  /**
+   * The restriction in force for `key` at `nowMs`. One that has ended is kept, as Redis keeps it
+   * (a clock moved back finds it in force again in both limiters), until the sender is next
+   * counted, restricted or released, or `restricted()` finds it ended over a day ago.
+   */
   const activeRestriction = (key: string, nowMs: number): CausedRestriction | null => {
     if (restrictions.size === 0) return null;
     const stored = restrictions.get(key);
-    if (stored === undefined) return null;
-    if (nowMs < stored.untilMs) return stored.restriction;
-    restrictions.delete(key);
-    return null;
+    return stored !== undefined && nowMs < stored.untilMs ? stored.restriction : null;
   };
 
-  /** Whether `key` was released and is still immune to automatic restriction at `nowMs`. */
+  /**
+   * Whether `key` was released and is still immune to automatic restriction at `nowMs`. An
+   * immunity that has ended is kept (it is bounded by `maxImmune`), as Redis keeps it.
+   */
   const isImmune = (key: string, nowMs: number): boolean => {
     if (immune.size === 0) return false;
     const until = immune.get(key);
-    if (until === undefined) return false;
-    if (nowMs < until) return true;
-    immune.delete(key);
-    return false;
+    return until !== undefined && nowMs < until;
   };
 
   /** Stores a restriction (replacing any) and tells the listeners. */
@@ -568,8 +616,9 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     const { key, messageId, tenant } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
     if (tenant !== undefined) checkTenant(tenant);
-    const restriction = activeRestriction(key, nowMs);
-    if (restriction !== null) return { restriction, breaches: [], counted: false };
+    // An ended restriction is dropped below if the message counts, as the Redis script drops it.
+    const stored = restrictions.size === 0 ? undefined : restrictions.get(key);
+    if (stored !== undefined && nowMs < stored.untilMs) return { restriction: stored.restriction, breaches: [], counted: false };
 
     const state = counters.get(key);
     // -1: no id to remember (none given, or remembering is off).
@@ -598,6 +647,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     }
     if (request.limits.length === 0 && tenantBreach === null) {
       count(key, state, increments, nowMs, current, idHash, idAt);
+      if (stored !== undefined) restrictions.delete(key);
       if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
       return COUNTED;
     }
@@ -611,6 +661,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     }
     if (countsDespite(breaches)) {
       count(key, state, increments, nowMs, current, idHash, idAt);
+      if (stored !== undefined) restrictions.delete(key);
       if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
       if (breaches.length === 0) return COUNTED;
       if (subscriptions.length !== 0) {
@@ -671,30 +722,12 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       state = new SenderCounters();
       counters.set(key, state);
     }
-    const spam = (state.spam ??= new SpamCounters());
-    const window = restrictAfter.window;
-    const bucket = spamBucket(nowMs, window);
+    const spam = (state.spam ??= []);
     const idHash = messageId === undefined || maxIds === 0 ? -1 : messageIdHash(messageId);
-    let idAt = -1;
-    if (idHash >= 0 && spam.ids !== null) {
-      idAt = findId(spam.ids, idHash);
-      // A retry of a reported message: counted once, restricts nothing more; the id is spent.
-      if (idAt >= 0 && nowMs - spam.ids[idAt + 1]! < MESSAGE_ID_MEMORY_MS) {
-        spam.ids[idAt + 1] = SPENT;
-        return { count: windowCount(spam[window], bucket), restriction: null };
-      }
-      // Reported again after its retry or its 24 h: its old place keeps no id, and it goes in as a
-      // new one — as on Redis, where a report's record stays in the window with its time (so a
-      // spent one no longer holds the id) and a new report is a new record.
-      if (idAt >= 0) {
-        spam.ids[idAt] = NO_ID;
-        idAt = -1;
-      }
-    }
-    spam.hour = addTo(spam.hour, spamBucket(nowMs, 'hour'), 1);
-    spam.day = addTo(spam.day, spamBucket(nowMs, 'day'), 1);
-    if (idHash >= 0) rememberId(spam, idHash, nowMs, idAt, maxIds);
-    const count = windowCount(spam[window], bucket);
+    const retry = recordReport(spam, nowMs, idHash, maxIds);
+    const count = reportsInWindow(spam, nowMs, restrictAfter.window);
+    // A retry of a reported message counts once and restricts nothing more.
+    if (retry) return { count, restriction: null };
     if (!spamRestricts(restrictAfter, count) || isImmune(key, nowMs)) return { count, restriction: null };
     const imposed = spamRestriction(restrictAfter, count, nowMs);
     const current = activeRestriction(key, nowMs);
@@ -769,7 +802,9 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       const expired: string[] = [];
       for (const [key, stored] of restrictions.entries()) {
         if (nowMs < stored.untilMs) list.push({ key, ...stored.restriction });
-        else expired.push(key);
+        // Ended over a day ago, as the Redis limiter's index forgets them; a later end is kept
+        // (a clock moved back finds it in force again, in both limiters).
+        else if (stored.untilMs <= nowMs - SPAM_WINDOW_MS.day) expired.push(key);
       }
       for (const key of expired) restrictions.delete(key);
       return list;

@@ -53,7 +53,7 @@
 // The tenant's hash: `b`, its external recipients in 1,440 s buckets (60 of them: 24 h, like
 // recipientsPerDay), packed as one window is.
 
-import { LIMIT_WINDOWS } from '../providers/limit-windows.js';
+import { LIMIT_WINDOWS, MAX_SPAM_RECORDS, MESSAGE_ID_MEMORY_MS, SPAM_REPORT_MS } from '../providers/limit-windows.js';
 import type { LimitSet } from '../providers/types.js';
 
 /** A Lua string literal for any text: bytes outside a safe ASCII set as decimal escapes. */
@@ -549,7 +549,7 @@ return 1
 `;
 
 /** Most spam reports remembered per sender (29 bytes each): the newest kept. */
-export const MAX_SPAM_RECORDS = 1_000;
+export { MAX_SPAM_RECORDS };
 
 /**
  * A spam report: KEYS[1] the sender's hash; ARGV now (ms), the message id's hash as 16 digits
@@ -577,7 +577,7 @@ local bearing = 0
 if id ~= '' then
   for j = 1, #s, 29 do
     local t = tonumber(string.sub(s, j + 16, j + 28))
-    if t and t > now - 87840000 and string.sub(s, j, j) ~= '-' then bearing = bearing + 1 end
+    if t and t > now - ${SPAM_REPORT_MS} and string.sub(s, j, j) ~= '-' then bearing = bearing + 1 end
   end
 end
 local nth = 0
@@ -588,13 +588,13 @@ local seen = false
 -- memory limiter counts them (limit-windows.ts spamBucket, oldestBucket).
 for j = 1, #s, 29 do
   local t = tonumber(string.sub(s, j + 16, j + 28))
-  if t and t > now - 87840000 then
+  if t and t > now - ${SPAM_REPORT_MS} then
     local record = string.sub(s, j, j + 28)
     if id ~= '' and string.sub(record, 1, 1) ~= '-' then nth = nth + 1 end
     -- A retry of a reported message counts once: its record is spent ('+' for the id: it still
     -- counts in the window, and still holds its place among the ids), so the next report with
     -- the id counts.
-    if not seen and id ~= '' and nth > bearing - maxIds and t > now - 86400000 and string.sub(record, 1, 16) == id then
+    if not seen and id ~= '' and nth > bearing - maxIds and t > now - ${MESSAGE_ID_MEMORY_MS} and string.sub(record, 1, 16) == id then
       seen = true
       record = '++++++++++++++++' .. string.sub(record, 17, 29)
     end

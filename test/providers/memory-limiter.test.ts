@@ -132,7 +132,7 @@ describe('memory rate limiter: bounded memory', () => {
     assert.deepEqual((await limiter.restricted(new Date(NOW))).map((r) => r.key), ['spammer']);
   });
 
-  it('keeps at most maxRestricted restrictions; expired ones are dropped when read', async () => {
+  it('keeps at most maxRestricted restrictions; ended ones are dropped by restricted() a day after their end', async () => {
     const limiter = createMemoryRateLimiter({ maxSenders: 100, maxRestricted: 3 });
     for (let i = 0; i < 10; i++) {
       await limiter.consume(request(`s${i}`, perMinute(1, 'block-user-for-today')));
@@ -140,7 +140,13 @@ describe('memory rate limiter: bounded memory', () => {
       assert.ok(limiter.stats().restrictions <= 3);
     }
     assert.equal((await limiter.restricted(new Date(NOW))).length, 3);
-    assert.deepEqual(await limiter.restricted(new Date(Date.parse(nextUtcMidnight(NOW)))), []);
+    const midnight = Date.parse(nextUtcMidnight(NOW));
+    assert.deepEqual(await limiter.restricted(new Date(midnight)), []);
+    // Kept for a clock moved back, as Redis keeps them, until a day has passed.
+    assert.equal(limiter.stats().restrictions, 3);
+    assert.deepEqual(await limiter.restricted(new Date(midnight + 86_400_000 - 1)), []);
+    assert.equal(limiter.stats().restrictions, 3);
+    assert.deepEqual(await limiter.restricted(new Date(midnight + 86_400_000)), []);
     assert.equal(limiter.stats().restrictions, 0);
   });
 

@@ -340,6 +340,25 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assertCounted(await send(MIDNIGHT + DAY - T0));
       });
 
+      it('a for-today restriction that has ended is in force again when the clock moves back before its end, until the sender is counted', async () => {
+        const limits = [set('daily-policy', 'block-user-for-today', { messagesPerMinute: 1 })];
+        const { key, send } = sender(limits);
+        assertCounted(await send(0));
+        const restriction = (await send(SECOND)).restriction ?? (await limiter.restriction(key, at(2 * SECOND)));
+        assert.equal(restriction?.until, iso(MIDNIGHT + DAY));
+        // Read, listed and reported on after its end: ended, in both limiters.
+        const ended = MIDNIGHT + DAY + HOUR - T0;
+        assert.equal(await limiter.restriction(key, at(ended)), null);
+        assert.deepEqual((await limiter.restricted(at(ended))).filter((r) => r.key === key), []);
+        assert.equal((await limiter.reportSpam({ key, restrictAfter: { count: 100, window: 'day', action: 'block-user' }, now: at(ended) })).restriction, null);
+        // The clock back before midnight (a node whose clock was ahead): still restricted then.
+        assert.deepEqual(await limiter.restriction(key, at(2 * HOUR)), restriction);
+        assert.deepEqual(await send(2 * HOUR), { restriction, breaches: [], counted: false });
+        // Counted after its end, the sender's ended restriction is dropped: the clock back finds none.
+        assertCounted(await send(ended));
+        assert.equal(await limiter.restriction(key, at(2 * HOUR)), null);
+      });
+
       it('block-user: refused and restricted until released', async () => {
         const { key, send } = sender([set('outbound-spam', 'block-user', { externalRecipientsPerHour: 3 })]);
         assertCounted(await send(0, { external: 3 }));

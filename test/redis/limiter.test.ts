@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import fc from 'fast-check';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import { messageIdHash } from '../../src/providers/limit-windows.js';
 import { CONSUME_RECORD_BYTES, consumeScript, writeConsumeRecord } from '../../src/redis/consume-script.js';
@@ -626,5 +627,51 @@ describe('redis limiter: spam report ids kept as the memory limiter keeps them',
     // The default: a retry within 24 h counts once.
     const retry = await counts(100, [['<x@f>', 0], ['<x@f>', 1_000], ['<x@f>', 2_000]]);
     assert.deepEqual(retry, { memory: [1, 1, 2], redis: [1, 1, 2] });
+  });
+});
+
+describe('redis limiter: spam counts alike in memory and on Redis, whatever the clock does', () => {
+  // Reports of a few ids (or none) at times that move forward and back by seconds, minutes,
+  // hours or a day: both limiters must answer the same count and the same restriction each time.
+  // The memory limiter once pruned its hour window at each report, relative to that report's
+  // time, while Redis keeps every report for 24 h 24 min: after the clock jumped ahead and came
+  // back, Redis still counted reports that memory had dropped.
+  const step = fc.record({
+    id: fc.constantFrom(undefined, '<a@f>', '<b@f>', '<c@f>'),
+    move: fc.oneof(
+      fc.integer({ min: -90, max: 90 }).map((s) => s * 1_000),
+      fc.integer({ min: -90, max: 90 }).map((m) => m * 60_000),
+      fc.integer({ min: -26, max: 26 }).map((h) => h * 3_600_000),
+    ),
+  });
+  it('random reports with clock jumps ahead and back, hour and day windows, 0, 2 and 100 ids remembered', async () => {
+    const server = await sharedRedis();
+    const T0 = Date.parse('2026-11-23T10:00:00Z');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 30 }),
+        fc.constantFrom('hour', 'day'),
+        fc.integer({ min: 2, max: 8 }),
+        fc.constantFrom('block-user', 'block-user-for-today'),
+        fc.constantFrom(0, 2, 100),
+        async (steps, window, count, action, maxMessageIdsPerSender) => {
+          const memory = createMemoryRateLimiter({ maxMessageIdsPerSender });
+          const redis = createRedisRateLimiter({ url: server.url, prefix: `spam-clock-${randomUUID()}:`, commandTimeoutMs: 5_000, maxMessageIdsPerSender });
+          try {
+            let ms = 0;
+            for (const [i, { id, move }] of steps.entries()) {
+              ms += move;
+              const report = { key: 'alice@fabrikam.example', ...(id === undefined ? {} : { messageId: id }), restrictAfter: { count, window, action } as const, now: new Date(T0 + ms) };
+              const inMemory = await memory.reportSpam(report);
+              const onRedis = await redis.reportSpam(report);
+              assert.deepEqual(onRedis, inMemory, `report ${i} at ${ms} ms`);
+            }
+          } finally {
+            await redis.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
