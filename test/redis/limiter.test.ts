@@ -675,3 +675,57 @@ describe('redis limiter: spam counts alike in memory and on Redis, whatever the 
     );
   });
 });
+
+describe('redis limiter: memory and Redis alike on random mixes of operations, whatever the clock does', () => {
+  // Consumes against block-user-for-today and block-user limits, spam reports, restriction
+  // reads, releases and refunds, for two senders, at times that move forward and back: every
+  // answer must be the same from both limiters.
+  const operation = fc.record({
+    kind: fc.constantFrom('consume', 'consume', 'consume', 'report', 'read', 'release', 'refund'),
+    sender: fc.constantFrom('alice@fabrikam.example', 'bob@fabrikam.example'),
+    id: fc.constantFrom(undefined, '<a@f>', '<b@f>'),
+    external: fc.integer({ min: 0, max: 2 }),
+    move: fc.oneof(
+      fc.integer({ min: -90, max: 90 }).map((s) => s * 1_000),
+      fc.integer({ min: -90, max: 90 }).map((m) => m * 60_000),
+      fc.integer({ min: -26, max: 26 }).map((h) => h * 3_600_000),
+    ),
+  });
+  const limits: LimitSet[] = [
+    { name: 'today', action: 'block-user-for-today', messagesPerMinute: 2 },
+    { name: 'hourly', action: 'block-user', externalRecipientsPerHour: 6 },
+  ];
+  it('consume, reportSpam, restriction, release and refund with clock jumps ahead and back', async () => {
+    const server = await sharedRedis();
+    const T0 = Date.parse('2026-11-23T10:00:00Z');
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 40 }), async (operations) => {
+        const memory = createMemoryRateLimiter({ maxMessageIdsPerSender: 2 });
+        const redis = createRedisRateLimiter({ url: server.url, prefix: `mix-${randomUUID()}:`, commandTimeoutMs: 5_000, maxMessageIdsPerSender: 2 });
+        try {
+          let ms = 0;
+          const log: string[] = [];
+          for (const { kind, sender: key, id, external, move } of operations) {
+            ms += move;
+            const now = new Date(T0 + ms);
+            log.push(`${kind} ${key} ${id ?? '-'} ${external} at ${ms}`);
+            const request = { key, internalRecipients: 0, externalRecipients: external, limits, now, ...(id === undefined ? {} : { messageId: id }) };
+            const both = async <T>(call: (limiter: ManagedRateLimiterLike) => Promise<T>): Promise<void> => {
+              assert.deepEqual(await call(redis), await call(memory), log.join('\n'));
+            };
+            if (kind === 'consume') await both((l) => l.consume(request));
+            else if (kind === 'report') await both((l) => l.reportSpam({ key, restrictAfter: { count: 2, window: 'hour', action: 'block-user-for-today' }, now, ...(id === undefined ? {} : { messageId: id }) }));
+            else if (kind === 'read') await both((l) => l.restriction(key, now));
+            else if (kind === 'release') await both((l) => l.release(key, now));
+            else await both(async (l) => (await l.refund(request), null));
+          }
+        } finally {
+          await redis.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+type ManagedRateLimiterLike = Pick<RedisRateLimiter, 'consume' | 'reportSpam' | 'restriction' | 'release' | 'refund'>;
