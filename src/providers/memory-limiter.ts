@@ -11,7 +11,6 @@ import {
   MAX_SPAM_RECORDS,
   SPAM_BUCKET_MS,
   SPAM_REPORT_MS,
-  SPAM_WINDOW_MS,
   limiterTime,
   MAX_SPAM_COUNT,
   validTime,
@@ -300,6 +299,9 @@ class SenderCounters {
   idHigh = 0;
 }
 
+/** A day in milliseconds: `restricted()` forgets restrictions that ended longer ago, as the Redis limiter's index does. */
+const DAY_MS = 86_400_000;
+
 /** A spam report made without a message id, in {@link SenderCounters.spam}. */
 const REPORT_WITHOUT_ID = -1;
 
@@ -579,7 +581,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     if (increments.recipientsPerDay > 0) state.recipientsPerDay = addTo(state.recipientsPerDay, current.day, increments.recipientsPerDay);
     else dropExpired(state.recipientsPerDay, current.day);
     if (idHash < 0) return;
-    // rememberId spelled out: this is the hot path, kept monomorphic.
+    // Remembering the id, spelled out: this is the hot path, kept monomorphic.
     const ids = state.ids;
     if (idAt >= 0) {
       ids![idAt + 1] = nowMs;
@@ -804,7 +806,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
         if (nowMs < stored.untilMs) list.push({ key, ...stored.restriction });
         // Ended over a day ago, as the Redis limiter's index forgets them; a later end is kept
         // (a clock moved back finds it in force again, in both limiters).
-        else if (stored.untilMs <= nowMs - SPAM_WINDOW_MS.day) expired.push(key);
+        else if (stored.untilMs <= nowMs - DAY_MS) expired.push(key);
       }
       for (const key of expired) restrictions.delete(key);
       return list;

@@ -558,7 +558,7 @@ export { MAX_SPAM_RECORDS };
  * 16 dashes for a report without an id, or 16 '+' for a spent id; 13-digit time) for 24 h 24
  * min, at most MAX_SPAM_RECORDS; a retry of an id reported in the last 24 h, among the newest
  * maxMessageIdsPerSender reports with an id, counts once (the id is then spent: its record keeps
- * its time and its place, without the id) — the memory limiter's ring of report ids. Answers `{count
+ * its time and its place, without the id) — as the memory limiter keeps them (memory-limiter.ts recordReport). Answers `{count
  * in the window, restricted (0|1), until ms or 'inf', reason}`.
  */
 export const SPAM_SCRIPT = `${HELPERS}

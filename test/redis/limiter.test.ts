@@ -16,7 +16,7 @@ import { decidePool } from '../../src/decide/gather.js';
 import { OutboundPoolsError } from '../../src/errors.js';
 import type { Decision, OutboundMessage } from '../../src/decide/types.js';
 import type { PolicyInput } from '../../src/policy.js';
-import type { LimitSet } from '../../src/providers/types.js';
+import type { LimitSet, ManagedRateLimiter } from '../../src/providers/types.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { describeRateLimiterBehaviour } from '../providers/rate-limiter-behaviour.js';
 import { startWorker } from './worker-process.js';
@@ -630,6 +630,13 @@ describe('redis limiter: spam report ids kept as the memory limiter keeps them',
   });
 });
 
+/** A move of the clock for the random comparisons: seconds, minutes or hours, ahead or back (up to 26 h). */
+const clockMove = fc.oneof(
+  fc.integer({ min: -90, max: 90 }).map((s) => s * 1_000),
+  fc.integer({ min: -90, max: 90 }).map((m) => m * 60_000),
+  fc.integer({ min: -26, max: 26 }).map((h) => h * 3_600_000),
+);
+
 describe('redis limiter: spam counts alike in memory and on Redis, whatever the clock does', () => {
   // Reports of a few ids (or none) at times that move forward and back by seconds, minutes,
   // hours or a day: both limiters must answer the same count and the same restriction each time.
@@ -638,11 +645,7 @@ describe('redis limiter: spam counts alike in memory and on Redis, whatever the 
   // back, Redis still counted reports that memory had dropped.
   const step = fc.record({
     id: fc.constantFrom(undefined, '<a@f>', '<b@f>', '<c@f>'),
-    move: fc.oneof(
-      fc.integer({ min: -90, max: 90 }).map((s) => s * 1_000),
-      fc.integer({ min: -90, max: 90 }).map((m) => m * 60_000),
-      fc.integer({ min: -26, max: 26 }).map((h) => h * 3_600_000),
-    ),
+    move: clockMove,
   });
   it('random reports with clock jumps ahead and back, hour and day windows, 0, 2 and 100 ids remembered', async () => {
     const server = await sharedRedis();
@@ -685,11 +688,7 @@ describe('redis limiter: memory and Redis alike on random mixes of operations, w
     sender: fc.constantFrom('alice@fabrikam.example', 'bob@fabrikam.example'),
     id: fc.constantFrom(undefined, '<a@f>', '<b@f>'),
     external: fc.integer({ min: 0, max: 2 }),
-    move: fc.oneof(
-      fc.integer({ min: -90, max: 90 }).map((s) => s * 1_000),
-      fc.integer({ min: -90, max: 90 }).map((m) => m * 60_000),
-      fc.integer({ min: -26, max: 26 }).map((h) => h * 3_600_000),
-    ),
+    move: clockMove,
   });
   const limits: LimitSet[] = [
     { name: 'today', action: 'block-user-for-today', messagesPerMinute: 2 },
@@ -710,7 +709,7 @@ describe('redis limiter: memory and Redis alike on random mixes of operations, w
             const now = new Date(T0 + ms);
             log.push(`${kind} ${key} ${id ?? '-'} ${external} at ${ms}`);
             const request = { key, internalRecipients: 0, externalRecipients: external, limits, now, ...(id === undefined ? {} : { messageId: id }) };
-            const both = async <T>(call: (limiter: ManagedRateLimiterLike) => Promise<T>): Promise<void> => {
+            const both = async <T>(call: (limiter: ManagedRateLimiter) => Promise<T>): Promise<void> => {
               assert.deepEqual(await call(redis), await call(memory), log.join('\n'));
             };
             if (kind === 'consume') await both((l) => l.consume(request));
@@ -727,5 +726,3 @@ describe('redis limiter: memory and Redis alike on random mixes of operations, w
     );
   });
 });
-
-type ManagedRateLimiterLike = Pick<RedisRateLimiter, 'consume' | 'reportSpam' | 'restriction' | 'release' | 'refund'>;
