@@ -153,11 +153,16 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   }
   if (enforced.length > 0) {
     const first = enforced[0]!;
-    const restricts = enforced.some((breach) => breach.action === 'block-user' || breach.action === 'block-user-for-today');
+    const calledFor = enforced.some((breach) => breach.action === 'block-user' || breach.action === 'block-user-for-today');
+    // What the limiter did, when it says: a sender an administrator released today is not
+    // restricted again before the next UTC day, and is told to try later, as `block` tells it.
+    const imposed = limitOutcome!.imposed;
+    const restricts = imposed === undefined ? calledFor : imposed !== null;
+    const released = calledFor && !restricts;
     const reason: Reason = {
       code: 'sending-limit-exceeded',
       rule: 3,
-      message: `Over ${enforced.map(describeBreach).join('; ')}${restricts ? '; the sender is now restricted' : ''}.`,
+      message: `Over ${enforced.map(describeBreach).join('; ')}${restricts ? '; the sender is now restricted' : released ? '; the sender was released today and is not restricted again before the next UTC day' : ''}.`,
       detail: { window: first.window, limit: first.limit, used: first.used, set: first.set, action: first.action },
     };
     if (policy.overLimit === 'high-risk') return deliver(input, policy, notes, 'high-risk', reason);

@@ -24,6 +24,7 @@ export class GarbageError extends Error {
 const SPF_RESULTS = new Set(['pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror']);
 const AUTH_RESULTS = new Set(['pass', 'fail', 'neutral', 'none', 'temperror', 'permerror', 'policy']);
 const LIMIT_ACTIONS = new Set(['block', 'alert', 'block-user-for-today', 'block-user']);
+const DOMAIN_BASES = new Set(['mx', 'a', 'aaaa', 'null-mx', 'no-records']);
 const LIMIT_WINDOWS = new Set(['messagesPerMinute', 'internalRecipientsPerHour', 'externalRecipientsPerHour', 'recipientsPerDay']);
 
 /** The answer of a limiter that found no breach, shared rather than made for every message. */
@@ -56,9 +57,9 @@ function items(value: unknown[]): unknown[] {
 
 function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
   if (value === undefined) return undefined;
-  const spf = object(value, what);
-  const domain = optionalString(spf.domain, `${what}.domain`);
-  const checked = result<SpfResult>(spf.result, SPF_RESULTS, `${what}.result`);
+  const { domain: givenDomain, result: givenResult } = object(value, what);
+  const domain = optionalString(givenDomain, `${what}.domain`);
+  const checked = result<SpfResult>(givenResult, SPF_RESULTS, `${what}.result`);
   return domain === undefined ? { result: checked } : { result: checked, domain };
 }
 
@@ -66,12 +67,12 @@ function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefi
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) fail(`${what} is not an array`);
   return items(value).map((item, index) => {
-    const signature = object(item, `${what}[${index}]`);
-    if (typeof signature.domain !== 'string') fail(`${what}[${index}].domain is not a string`);
-    const selector = optionalString(signature.selector, `${what}[${index}].selector`);
+    const { domain, selector: givenSelector, result: givenResult } = object(item, `${what}[${index}]`);
+    if (typeof domain !== 'string') fail(`${what}[${index}].domain is not a string`);
+    const selector = optionalString(givenSelector, `${what}[${index}].selector`);
     return {
-      result: result(signature.result, AUTH_RESULTS, `${what}[${index}].result`),
-      domain: signature.domain,
+      result: result(givenResult, AUTH_RESULTS, `${what}[${index}].result`),
+      domain,
       ...(selector === undefined ? {} : { selector }),
     };
   });
@@ -80,55 +81,58 @@ function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefi
 /** Checks an authentication verdict. */
 export function checkAuthentication(value: unknown): AuthenticationVerdict {
   const verdict = object(value, 'the authentication verdict');
+  const { spf: givenSpf, dkim: givenDkim, arc: givenArc, ingress: givenIngress, dmarc: givenDmarc } = verdict;
   const out: { -readonly [K in keyof AuthenticationVerdict]: AuthenticationVerdict[K] } = {};
-  const spfVerdict = spf(verdict.spf, 'spf');
+  const spfVerdict = spf(givenSpf, 'spf');
   if (spfVerdict !== undefined) out.spf = spfVerdict;
-  const dkim = dkimList(verdict.dkim, 'dkim');
+  const dkim = dkimList(givenDkim, 'dkim');
   if (dkim !== undefined) out.dkim = dkim;
-  if (verdict.arc !== undefined) {
-    const arc = object(verdict.arc, 'arc');
-    const sealer = optionalString(arc.sealer, 'arc.sealer');
-    const arcSpf = spf(arc.spf, 'arc.spf');
-    const arcDkim = dkimList(arc.dkim, 'arc.dkim');
+  if (givenArc !== undefined) {
+    const arc = object(givenArc, 'arc');
+    const { sealer: givenSealer, spf: givenArcSpf, dkim: givenArcDkim, result: givenResult } = arc;
+    const sealer = optionalString(givenSealer, 'arc.sealer');
+    const arcSpf = spf(givenArcSpf, 'arc.spf');
+    const arcDkim = dkimList(givenArcDkim, 'arc.dkim');
     out.arc = {
-      result: result(arc.result, AUTH_RESULTS, 'arc.result'),
+      result: result(givenResult, AUTH_RESULTS, 'arc.result'),
       ...(sealer === undefined ? {} : { sealer }),
       ...(arcSpf === undefined ? {} : { spf: arcSpf }),
       ...(arcDkim === undefined ? {} : { dkim: arcDkim }),
     };
   }
-  if (verdict.ingress !== undefined) {
-    const hop = object(verdict.ingress, 'ingress');
-    const ip = optionalString(hop.ip, 'ingress.ip');
-    const helo = optionalString(hop.helo, 'ingress.helo');
-    if (hop.source !== 'connection' && !(typeof hop.source === 'number' && Number.isInteger(hop.source) && hop.source >= 0)) {
+  if (givenIngress !== undefined) {
+    const { ip: givenIp, helo: givenHelo, source } = object(givenIngress, 'ingress');
+    const ip = optionalString(givenIp, 'ingress.ip');
+    const helo = optionalString(givenHelo, 'ingress.helo');
+    if (source !== 'connection' && !(typeof source === 'number' && Number.isInteger(source) && source >= 0)) {
       fail("ingress.source is not 'connection' or a Received index");
     }
-    out.ingress = { source: hop.source as 'connection' | number, ...(ip === undefined ? {} : { ip }), ...(helo === undefined ? {} : { helo }) };
+    out.ingress = { source, ...(ip === undefined ? {} : { ip }), ...(helo === undefined ? {} : { helo }) };
   }
-  if (verdict.dmarc !== undefined) {
-    const dmarc = object(verdict.dmarc, 'dmarc');
-    const domain = optionalString(dmarc.domain, 'dmarc.domain');
-    out.dmarc = { result: result(dmarc.result, AUTH_RESULTS, 'dmarc.result'), ...(domain === undefined ? {} : { domain }) };
+  if (givenDmarc !== undefined) {
+    const { domain: givenDomain, result: givenResult } = object(givenDmarc, 'dmarc');
+    const domain = optionalString(givenDomain, 'dmarc.domain');
+    out.dmarc = { result: result(givenResult, AUTH_RESULTS, 'dmarc.result'), ...(domain === undefined ? {} : { domain }) };
   }
   return out;
 }
 
 /** Checks a spam verdict. */
 export function checkSpam(value: unknown): SpamVerdict {
-  const verdict = object(value, 'the spam verdict');
+  const { score, isSpam, categories } = object(value, 'the spam verdict');
   const out: { -readonly [K in keyof SpamVerdict]: SpamVerdict[K] } = {};
-  if (verdict.score !== undefined) {
-    if (typeof verdict.score !== 'number' || !Number.isFinite(verdict.score)) fail(`score is not a finite number (${show(verdict.score)})`);
-    out.score = verdict.score;
+  if (score !== undefined) {
+    if (typeof score !== 'number' || !Number.isFinite(score)) fail(`score is not a finite number (${show(score)})`);
+    out.score = score;
   }
-  if (verdict.isSpam !== undefined) {
-    if (typeof verdict.isSpam !== 'boolean') fail('isSpam is not a boolean');
-    out.isSpam = verdict.isSpam;
+  if (isSpam !== undefined) {
+    if (typeof isSpam !== 'boolean') fail('isSpam is not a boolean');
+    out.isSpam = isSpam;
   }
-  if (verdict.categories !== undefined) {
-    if (!Array.isArray(verdict.categories) || !items(verdict.categories).every((c) => typeof c === 'string')) fail('categories is not an array of strings');
-    out.categories = (verdict.categories as string[]).map((c) => c.toLowerCase());
+  if (categories !== undefined) {
+    const names = Array.isArray(categories) ? items(categories) : null;
+    if (names === null || !names.every((c) => typeof c === 'string')) fail('categories is not an array of strings');
+    out.categories = (names as string[]).map((c) => c.toLowerCase());
   }
   if (out.score === undefined && out.isSpam === undefined && out.categories === undefined) {
     fail('it has none of score, isSpam, categories');
@@ -138,16 +142,16 @@ export function checkSpam(value: unknown): SpamVerdict {
 
 function restriction(value: unknown): Restriction | null {
   if (value === null || value === undefined) return null;
-  const r = object(value, 'restriction');
-  if (r.until !== null && (typeof r.until !== 'string' || Number.isNaN(Date.parse(r.until)))) fail('restriction.until is not an ISO date or null');
-  const reason = optionalString(r.reason, 'restriction.reason');
+  const { until, reason: givenReason, since: givenSince, cause: givenCause } = object(value, 'restriction');
+  if (until !== null && (typeof until !== 'string' || Number.isNaN(Date.parse(until)))) fail('restriction.until is not an ISO date or null');
+  const reason = optionalString(givenReason, 'restriction.reason');
   // The usual answer of a limiter that predates since and cause: nothing more to read.
-  if (r.since === undefined && r.cause === undefined) return { until: r.until as string | null, ...(reason === undefined ? {} : { reason }) };
-  const since = optionalString(r.since, 'restriction.since');
+  if (givenSince === undefined && givenCause === undefined) return { until, ...(reason === undefined ? {} : { reason }) };
+  const since = optionalString(givenSince, 'restriction.since');
   if (since !== undefined && Number.isNaN(Date.parse(since))) fail('restriction.since is not an ISO date');
-  const cause = r.cause === undefined ? undefined : restrictionCause(r.cause);
+  const cause = givenCause === undefined ? undefined : restrictionCause(givenCause);
   return {
-    until: r.until as string | null,
+    until,
     ...(reason === undefined ? {} : { reason }),
     ...(since === undefined ? {} : { since }),
     ...(cause === undefined ? {} : { cause }),
@@ -158,39 +162,38 @@ const SPAM_WINDOWS = new Set(['hour', 'day']);
 
 /** Why a sender was restricted: a limit, spam, or an administrator. */
 function restrictionCause(value: unknown): RestrictionCause {
-  const cause = object(value, 'restriction.cause');
-  switch (cause.kind) {
+  const { kind, window, set, count } = object(value, 'restriction.cause');
+  switch (kind) {
     case 'admin':
       return { kind: 'admin' };
     case 'limit':
-      if (typeof cause.window !== 'string' || !LIMIT_WINDOWS.has(cause.window)) fail('restriction.cause.window is not a limit window');
-      if (typeof cause.set !== 'string') fail('restriction.cause.set is not a string');
-      return { kind: 'limit', window: cause.window as LimitBreach['window'], set: cause.set };
+      if (typeof window !== 'string' || !LIMIT_WINDOWS.has(window)) fail('restriction.cause.window is not a limit window');
+      if (typeof set !== 'string') fail('restriction.cause.set is not a string');
+      return { kind: 'limit', window: window as LimitBreach['window'], set };
     case 'spam':
-      if (typeof cause.count !== 'number' || !Number.isFinite(cause.count)) fail('restriction.cause.count is not a number');
-      if (typeof cause.window !== 'string' || !SPAM_WINDOWS.has(cause.window)) fail("restriction.cause.window is not 'hour' or 'day'");
-      return { kind: 'spam', count: cause.count, window: cause.window as 'hour' | 'day' };
+      if (typeof count !== 'number' || !Number.isFinite(count)) fail('restriction.cause.count is not a number');
+      if (typeof window !== 'string' || !SPAM_WINDOWS.has(window)) fail("restriction.cause.window is not 'hour' or 'day'");
+      return { kind: 'spam', count, window: window as 'hour' | 'day' };
     default:
-      return fail(`restriction.cause.kind is not limit, spam or admin (${show(cause.kind)})`);
+      return fail(`restriction.cause.kind is not limit, spam or admin (${show(kind)})`);
   }
 }
 
 /** The tenant's cap, breached (rule 11): absent and null mean none. */
 function tenantBreach(value: unknown): TenantBreach | null {
   if (value === null || value === undefined) return null;
-  const breach = object(value, 'tenantBreach');
-  if (typeof breach.tenant !== 'string') fail('tenantBreach.tenant is not a string');
-  for (const key of ['limit', 'used'] as const) {
-    if (typeof breach[key] !== 'number' || !Number.isFinite(breach[key])) fail(`tenantBreach.${key} is not a number`);
-  }
-  return { tenant: breach.tenant, limit: breach.limit as number, used: breach.used as number };
+  const { tenant, limit, used } = object(value, 'tenantBreach');
+  if (typeof tenant !== 'string') fail('tenantBreach.tenant is not a string');
+  if (typeof limit !== 'number' || !Number.isFinite(limit)) fail('tenantBreach.limit is not a number');
+  if (typeof used !== 'number' || !Number.isFinite(used)) fail('tenantBreach.used is not a number');
+  return { tenant, limit, used };
 }
 
 /** Checks a rate limiter's answer to a spam report (`reportSpam`). */
 export function checkSpamReport(value: unknown): SpamReportResult {
-  const report = object(value, 'the spam report answer');
-  if (typeof report.count !== 'number' || !Number.isFinite(report.count)) fail('count is not a number');
-  return { count: report.count, restriction: restriction(report.restriction) };
+  const { count, restriction: given } = object(value, 'the spam report answer');
+  if (typeof count !== 'number' || !Number.isFinite(count)) fail('count is not a number');
+  return { count, restriction: restriction(given) };
 }
 
 /** Checks a rate limiter's answer. */
@@ -201,30 +204,33 @@ export function checkConsumeResult(value: unknown): ConsumeResult {
   return verdict.retry === true ? { ...result, retry: true } : result;
 }
 
+// Each field of a provider's answer is read once, into an object of our own: a getter may
+// answer differently the second time (or throw), and the rules read the copy, never the answer.
 function consumeResult(verdict: Record<string, unknown>): ConsumeResult {
-  if (!Array.isArray(verdict.breaches)) fail('breaches is not an array');
-  if (typeof verdict.counted !== 'boolean') fail('counted is not a boolean');
+  const { breaches: given, counted, tenantBreach: givenTenant, restriction: givenRestriction, imposed: givenImposed } = verdict;
+  if (!Array.isArray(given)) fail('breaches is not an array');
+  if (typeof counted !== 'boolean') fail('counted is not a boolean');
   // A tenant over its cap (rule 11), when the limiter says so; otherwise the result has no such field.
-  const tenant = verdict.tenantBreach === undefined || verdict.tenantBreach === null ? null : tenantBreach(verdict.tenantBreach);
+  const tenant = tenantBreach(givenTenant);
+  const restricted = restriction(givenRestriction);
   // The usual answer has no breach: nothing to copy.
-  if (verdict.breaches.length === 0) {
-    return tenant === null
-      ? { restriction: restriction(verdict.restriction), breaches: NO_BREACHES, counted: verdict.counted }
-      : { restriction: restriction(verdict.restriction), breaches: NO_BREACHES, tenantBreach: tenant, counted: verdict.counted };
+  const breaches = given.length === 0 ? NO_BREACHES : items(given).map(limitBreach);
+  // Absent: the limiter does not say (rules.ts reads its breaches); null: it imposed nothing.
+  if (givenImposed !== undefined) {
+    const imposed = restriction(givenImposed);
+    return tenant === null ? { restriction: restricted, breaches, counted, imposed } : { restriction: restricted, breaches, tenantBreach: tenant, counted, imposed };
   }
-  const breaches = items(verdict.breaches).map((item, index): LimitBreach => {
-    const breach = object(item, `breaches[${index}]`);
-    if (typeof breach.window !== 'string' || !LIMIT_WINDOWS.has(breach.window)) fail(`breaches[${index}].window is not a limit window`);
-    if (typeof breach.action !== 'string' || !LIMIT_ACTIONS.has(breach.action)) fail(`breaches[${index}].action is not a limit action`);
-    for (const key of ['limit', 'used'] as const) {
-      if (typeof breach[key] !== 'number' || !Number.isFinite(breach[key])) fail(`breaches[${index}].${key} is not a number`);
-    }
-    if (typeof breach.set !== 'string') fail(`breaches[${index}].set is not a string`);
-    return breach as unknown as LimitBreach;
-  });
-  return tenant === null
-    ? { restriction: restriction(verdict.restriction), breaches, counted: verdict.counted }
-    : { restriction: restriction(verdict.restriction), breaches, tenantBreach: tenant, counted: verdict.counted };
+  return tenant === null ? { restriction: restricted, breaches, counted } : { restriction: restricted, breaches, tenantBreach: tenant, counted };
+}
+
+function limitBreach(item: unknown, index: number): LimitBreach {
+  const { window, action, limit, used, set } = object(item, `breaches[${index}]`);
+  if (typeof window !== 'string' || !LIMIT_WINDOWS.has(window)) fail(`breaches[${index}].window is not a limit window`);
+  if (typeof action !== 'string' || !LIMIT_ACTIONS.has(action)) fail(`breaches[${index}].action is not a limit action`);
+  if (typeof limit !== 'number' || !Number.isFinite(limit)) fail(`breaches[${index}].limit is not a number`);
+  if (typeof used !== 'number' || !Number.isFinite(used)) fail(`breaches[${index}].used is not a number`);
+  if (typeof set !== 'string') fail(`breaches[${index}].set is not a string`);
+  return { window: window as LimitBreach['window'], limit, used, set, action: action as LimitBreach['action'] };
 }
 
 /** Checks the answer of `restriction()` (null, or a restriction). */
@@ -234,8 +240,8 @@ export function checkRestriction(value: unknown): Restriction | null {
 
 /** Checks a sender-domain verdict given on the message or computed. */
 export function checkSenderDomain(value: unknown): SenderDomainVerdict {
-  const verdict = object(value, 'the sender domain verdict');
-  if (typeof verdict.domain !== 'string' || typeof verdict.receivesMail !== 'boolean') fail('it needs domain and receivesMail');
-  if (!['mx', 'a', 'aaaa', 'null-mx', 'no-records'].includes(verdict.basis as string)) fail('basis is not mx, a, aaaa, null-mx or no-records');
-  return verdict as unknown as SenderDomainVerdict;
+  const { domain, receivesMail, basis } = object(value, 'the sender domain verdict');
+  if (typeof domain !== 'string' || typeof receivesMail !== 'boolean') fail('it needs domain and receivesMail');
+  if (typeof basis !== 'string' || !DOMAIN_BASES.has(basis)) fail('basis is not mx, a, aaaa, null-mx or no-records');
+  return { domain, receivesMail, basis: basis as SenderDomainVerdict['basis'] };
 }

@@ -557,10 +557,20 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     if (subscriptions.length !== 0) emit({ type: 'restricted', at: new Date(nowMs).toISOString(), key, restriction });
   };
 
-  /** The restriction a refused message's breaches impose, unless the sender is immune. */
-  const restrictFor = (key: string, breaches: readonly LimitBreach[], nowMs: number): void => {
-    const imposed = restrictionFor(breaches, nowMs);
-    if (imposed !== null && !isImmune(key, nowMs)) impose(key, imposed, nowMs);
+  /**
+   * Imposes the restriction a refused message's breaches call for, unless the sender is immune.
+   * Answers the refusal: with `imposed` (the restriction, or null when immune) when a breach
+   * calls for one, without it otherwise.
+   */
+  const refuseFor = (key: string, breaches: readonly LimitBreach[], nowMs: number, tenantBreach: TenantBreach | null): ConsumeResult => {
+    const calledFor = restrictionFor(breaches, nowMs);
+    let imposed: CausedRestriction | null | undefined;
+    if (calledFor !== null) {
+      imposed = isImmune(key, nowMs) ? null : calledFor;
+      if (imposed !== null) impose(key, imposed, nowMs);
+    }
+    if (tenantBreach === null) return imposed === undefined ? { restriction: null, breaches, counted: false } : { restriction: null, breaches, counted: false, imposed };
+    return imposed === undefined ? { restriction: null, breaches, tenantBreach, counted: false } : { restriction: null, breaches, tenantBreach, counted: false, imposed };
   };
 
   /** Counts the message; `idAt` is where its id is already remembered (expired), else -1. */
@@ -657,9 +667,9 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     if (tenantBreach !== null) {
       // Refused by the tenant's cap: counted nowhere. The sender's own breaches are reported,
       // and a restricting one restricts, as it would have without the tenant.
-      restrictFor(key, breaches, nowMs);
+      const refused = refuseFor(key, breaches, nowMs, tenantBreach);
       if (subscriptions.length !== 0) emit({ type: 'tenant-cap', at: new Date(nowMs).toISOString(), key, breach: tenantBreach });
-      return { restriction: null, breaches, tenantBreach, counted: false };
+      return refused;
     }
     if (countsDespite(breaches)) {
       count(key, state, increments, nowMs, current, idHash, idAt);
@@ -672,8 +682,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       }
       return { restriction: null, breaches, counted: true };
     }
-    restrictFor(key, breaches, nowMs);
-    return { restriction: null, breaches, counted: false };
+    return refuseFor(key, breaches, nowMs, null);
   };
   const restrictionSync = (key: string, now: Date): Restriction | null => activeRestriction(key, limiterTime(now, 'now'));
 

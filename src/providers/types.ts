@@ -190,6 +190,15 @@ export interface ConsumeResult {
   /** Whether the message was counted (it fit, or every breach was `alert`). */
   readonly counted: boolean;
   /**
+   * The restriction this message's breaches imposed on the sender (a `block-user` or
+   * `block-user-for-today` breach), or null when they imposed none — in particular when an
+   * administrator released the sender today ({@link ManagedRateLimiter.release}): the message is
+   * then refused as `block` refuses it (`451 4.7.1`, try later), not as a restricted sender's.
+   * Both limiters of outbound-pools set it whenever a breach refuses the message. A limiter that
+   * leaves it out is taken at its breaches' word: a restricting breach restricted.
+   */
+  readonly imposed?: Restriction | null;
+  /**
    * Set when the answer is `counted` only because the message's id had been counted already
    * (a retry, {@link ConsumeRequest.messageId}): this call counted nothing, so there is nothing
    * to {@link RateLimiter.refund | refund}.

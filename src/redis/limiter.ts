@@ -708,15 +708,15 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const [, counted, restricted, m, i, e, a, until, tenantRefused, tenantUsed] = answer;
     const breaches = computeBreaches(sets, { messagesPerMinute: m, internalRecipientsPerHour: i, externalRecipientsPerHour: e, recipientsPerDay: a }, incrementsOf(internal, external));
     const at = iso(nowMs);
-    if (restricted === 1) {
-      const decisive = breaches.find((b) => b.action === 'block-user') ?? breaches.find((b) => b.action === 'block-user-for-today');
-      const restriction = restrictionFor(breaches, nowMs);
-      if (decisive !== undefined && restriction !== null) {
-        // The listing lives in another slot than the sender's keys: written after the script.
-        const score = until === 'inf' ? '+inf' : until;
-        await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
-        emit({ type: 'restricted', at, key, restriction: { ...restriction, since: at, cause: { kind: 'limit', window: decisive.window, set: decisive.set } } });
-      }
+    // The restriction the breaches call for, imposed only if the script restricted (not a released
+    // sender): reported as the memory limiter reports it (imposed, null, or no field when none is called for).
+    const calledFor = counted === 1 ? null : restrictionFor(breaches, nowMs);
+    const imposed = calledFor === null ? undefined : restricted === 1 ? calledFor : null;
+    if (imposed) {
+      // The listing lives in another slot than the sender's keys: written after the script.
+      const score = until === 'inf' ? '+inf' : until;
+      await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
+      emit({ type: 'restricted', at, key, restriction: imposed });
     }
     if (counted === 1) {
       for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
@@ -724,9 +724,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     if (tenantRefused === 1 && tenant !== undefined) {
       const tenantBreach: TenantBreach = { tenant: tenant.key, limit: cap, used: isCluster() ? reservedUsed : tenantUsed };
       emit({ type: 'tenant-cap', at, key, breach: tenantBreach });
-      return { restriction: null, breaches, tenantBreach, counted: false };
+      return imposed === undefined ? { restriction: null, breaches, tenantBreach, counted: false } : { restriction: null, breaches, tenantBreach, counted: false, imposed };
     }
-    return { restriction: null, breaches, counted: counted === 1 };
+    if (counted === 1) return { restriction: null, breaches, counted: true };
+    return imposed === undefined ? { restriction: null, breaches, counted: false } : { restriction: null, breaches, counted: false, imposed };
   };
 
   /**

@@ -932,3 +932,75 @@ describe('no leaked handles: a decision with hanging providers lets the process 
     });
   }
 });
+
+describe('answers whose fields answer once: a getter read again throws, the decision does not', () => {
+  /**
+   * `value` with each object's properties readable once: the second read of a property throws
+   * (arrays stay plain, their items are wrapped). The decision must read each field once, into
+   * an object of its own, and decide from that.
+   */
+  function readOnce<T>(value: T): T {
+    if (Array.isArray(value)) return value.map(readOnce) as T;
+    if (typeof value !== 'object' || value === null) return value;
+    const read = new Set<PropertyKey>();
+    return new Proxy(value as object, {
+      get(target, property, receiver) {
+        if (read.has(property)) throw new Error(`provider field ${String(property)} read twice`);
+        read.add(property);
+        return readOnce(Reflect.get(target, property, receiver));
+      },
+    }) as T;
+  }
+  const breach = { window: 'messagesPerMinute', limit: 1, used: 1, action: 'block-user', set: 'hard' };
+  const cases: readonly (readonly [string, OutboundMessage, PolicyInput, (answer: (x: unknown) => never) => Providers])[] = [
+    [
+      'a rate limiter refusing with a block-user breach',
+      INSIDE,
+      { acceptedDomains: ACCEPTED, limits: { messagesPerMinute: 1, action: 'block-user' } },
+      (answer) => ({ rateLimiter: { consume: () => answer({ restriction: null, breaches: [breach], counted: false, imposed: { until: null, reason: 'over', since: '2026-12-07T00:00:00.000Z', cause: { kind: 'limit', window: 'messagesPerMinute', set: 'hard' } } }), restriction: () => null } }),
+    ],
+    [
+      'a rate limiter answering a restricted sender',
+      INSIDE,
+      { acceptedDomains: ACCEPTED, limits: { messagesPerMinute: 1 } },
+      (answer) => ({ rateLimiter: { consume: () => answer({ restriction: { until: '2026-12-08T00:00:00.000Z', reason: 'r', since: '2026-12-07T00:00:00.000Z', cause: { kind: 'spam', count: 3, window: 'hour' } }, breaches: [], counted: false }), restriction: () => null } }),
+    ],
+    [
+      'a rate limiter answering a tenant over its cap',
+      { ...INSIDE, tenant: 'contoso' },
+      { acceptedDomains: ACCEPTED, tenantLimits: { externalRecipientsPerDay: 5 } },
+      (answer) => ({ rateLimiter: { consume: () => answer({ restriction: null, breaches: [], tenantBreach: { tenant: 'contoso', limit: 5, used: 5 }, counted: false }), restriction: () => null } }),
+    ],
+    ['a spam classifier', INSIDE, { acceptedDomains: ACCEPTED, spam: { threshold: 5, blockCategories: ['malware'] } }, (answer) => ({ spam: { classify: () => answer({ score: 9, isSpam: true, categories: ['Phish'] }) } })],
+    [
+      'an authenticator',
+      OUTSIDE,
+      { acceptedDomains: ACCEPTED, relay: { trustedArcSealers: ['lists.example'] } },
+      (answer) => ({
+        authenticator: {
+          authenticate: () =>
+            answer({
+              spf: { result: 'pass', domain: 'fabrikam.example' },
+              dkim: [{ result: 'pass', domain: 'fabrikam.example', selector: 's' }],
+              arc: { result: 'pass', sealer: 'lists.example', spf: { result: 'pass', domain: 'fabrikam.example' }, dkim: [] },
+              ingress: { source: 'connection', ip: '203.0.113.7' },
+              dmarc: { result: 'pass', domain: 'fabrikam.example' },
+            }),
+        },
+      }),
+    ],
+  ];
+  for (const [name, message, policy, install] of cases) {
+    it(`${name}: the same decision as from plain answers`, async () => {
+      const plain = await decideTimed(message, { policy, providers: install((x) => x as never) }, `${name}, plain`);
+      const once = await decideTimed(message, { policy, providers: install((x) => readOnce(x) as never) }, `${name}, read once`);
+      assert.ok(!label(plain.decision).some((code) => code.startsWith('provider-failed')), label(plain.decision).join(', '));
+      assert.deepEqual(
+        { action: once.decision.action, pool: once.decision.pool, codes: label(once.decision), reply: once.decision.reply },
+        { action: plain.decision.action, pool: plain.decision.pool, codes: label(plain.decision), reply: plain.decision.reply },
+      );
+      // And the decision is plain data: it can be read again and serialised.
+      assert.deepEqual(JSON.parse(JSON.stringify(once.decision)), JSON.parse(JSON.stringify(plain.decision)));
+    });
+  }
+});

@@ -8,6 +8,7 @@ import type { Decision, OutboundMessage } from '../../src/decide/types.js';
 import { createPolicy, type PolicyInput } from '../../src/policy.js';
 import { createPolicySet } from '../../src/policy-set.js';
 import { createStaticResolver } from '../../src/providers/static-dns.js';
+import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 import type { ConsumeRequest, ConsumeResult, LimitBreach, RateLimiter, Restriction, SpamReport, SpamReportResult } from '../../src/providers/types.js';
 import { Srs } from '../../src/srs/index.js';
 
@@ -509,6 +510,43 @@ describe('edge cases', () => {
   it('a block carries a suggested SMTP reply with an enhanced status code', () => {
     const decision = decide({ name: '', verdicts: { limits: ok(restricted) }, expect: { action: 'block', pool: null, codes: [] } });
     assert.equal(decision.reply?.line, '550 5.1.8 Sender is restricted from sending mail by outbound policy');
+  });
+
+  it('a restricting breach: 550 5.1.8 when the limiter imposed the restriction, 451 4.7.1 when it imposed none (released today)', () => {
+    const userBreach = (imposed: Restriction | null | undefined): ConsumeResult => ({ ...over('block-user'), ...(imposed === undefined ? {} : { imposed }) });
+    const imposedNow = decide({ name: '', verdicts: { limits: ok(userBreach({ until: null, reason: 'r' })) }, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(imposedNow.reply?.line, '550 5.1.8 Sending limit exceeded: sender is restricted from sending mail');
+    assert.match(imposedNow.reasons[0]!.message, /the sender is now restricted/);
+    const released = decide({ name: '', verdicts: { limits: ok(userBreach(null)) }, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(released.reply?.line, '451 4.7.1 Sending rate limit exceeded, try again later');
+    assert.doesNotMatch(released.reasons[0]!.message, /now restricted/);
+    assert.match(released.reasons[0]!.message, /released today/);
+    // A limiter that does not say is taken at its breaches' word.
+    const unsaid = decide({ name: '', verdicts: { limits: ok(userBreach(undefined)) }, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(unsaid.reply?.code, 550);
+    // A block breach with imposed: null is a plain block.
+    const block = decide({ name: '', verdicts: { limits: ok({ ...over('block'), imposed: null }) }, expect: { action: 'block', pool: null, codes: [] } });
+    assert.equal(block.reply?.code, 451);
+    assert.doesNotMatch(block.reasons[0]!.message, /released|restricted/);
+  });
+
+  it('a released sender over a block-user limit, through the memory limiter: 451, not restricted, no restricted event', async () => {
+    const limiter = createMemoryRateLimiter();
+    const events: string[] = [];
+    limiter.subscribe((event) => events.push(event.type));
+    const limited = createPolicy({ acceptedDomains: ['contoso.com'], limits: { messagesPerMinute: 1, action: 'block-user' } });
+    const send = (seconds: number) =>
+      decidePool({ mailFrom: INTERNAL, rcptTo: ['x@fabrikam.example'] }, { policy: limited, providers: { rateLimiter: limiter }, now: new Date(NOW.getTime() + seconds * 1000) });
+    assert.equal((await send(0)).action, 'deliver');
+    assert.equal((await send(1)).reply?.code, 550, 'the breach restricts');
+    assert.deepEqual(events, ['restricted']);
+    assert.equal(await limiter.release(INTERNAL, new Date(NOW.getTime() + 2_000)), true);
+    const refused = await send(3);
+    assert.equal(refused.action, 'block');
+    assert.equal(refused.reply?.line, '451 4.7.1 Sending rate limit exceeded, try again later');
+    assert.doesNotMatch(refused.reasons[0]!.message, /now restricted/);
+    assert.equal(await limiter.restriction(INTERNAL, new Date(NOW.getTime() + 4_000)), null);
+    assert.deepEqual(events, ['restricted', 'released']);
   });
 
   it('the decision names the pool with its trace name, renameable in the policy', () => {

@@ -367,6 +367,7 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal(refused.restriction, null, 'the refusal reports the breach; the restriction applies from the next message');
         assert.equal(refused.breaches[0]?.action, 'block-user');
         const restriction = await limiter.restriction(key, at(2 * SECOND));
+        assert.deepEqual(refused.imposed, restriction, 'the refusal says what it imposed');
         assert.equal(restriction?.until, null);
         assert.match(restriction?.reason ?? '', /externalRecipientsPerHour/);
         assert.match(restriction?.reason ?? '', /outbound-spam/);
@@ -1129,11 +1130,13 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.notEqual(await limiter.restriction(key, at(2 * SECOND)), null);
         assert.equal(await limiter.release(key, at(2 * SECOND)), true);
         assert.equal(await limiter.restriction(key, at(2 * SECOND)), null);
-        // Still over the limit: refused with the breach, as block would, without a restriction.
+        // Still over the limit: refused with the breach, as block would, without a restriction,
+        // and the answer says so (the decision then replies as to a block, not to a restriction).
         assert.deepEqual(await send(3 * SECOND), {
           restriction: null,
           breaches: [{ window: 'messagesPerMinute', limit: 1, used: 1, action: 'block-user', set: 'hard' }],
           counted: false,
+          imposed: null,
         });
         assert.equal(await limiter.restriction(key, at(4 * SECOND)), null);
         assertCounted(await send(MINUTE + SECOND));
