@@ -5,6 +5,7 @@
 
 import { lruCacheClass } from '../lru.js';
 import { OutboundPoolsError, show } from '../errors.js';
+import { detach } from '../headers.js';
 import {
   BUCKETS_PER_WINDOW,
   MESSAGE_ID_MEMORY_MS,
@@ -553,7 +554,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
 
   /** Stores a restriction (replacing any) and tells the listeners. */
   const impose = (key: string, restriction: CausedRestriction, nowMs: number): void => {
-    restrictions.set(key, { restriction, untilMs: untilMsOf(restriction) });
+    restrictions.set(detach(key), { restriction, untilMs: untilMsOf(restriction) });
     if (subscriptions.length !== 0) emit({ type: 'restricted', at: new Date(nowMs).toISOString(), key, restriction });
   };
 
@@ -578,7 +579,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     let state = existing;
     if (state === undefined) {
       state = new SenderCounters();
-      counters.set(key, state);
+      counters.set(detach(key), state);
     }
     // Spelled out rather than looped over LIMIT_WINDOWS: one property each, no lookups by name.
     state.messagesPerMinute = addTo(state.messagesPerMinute, current.minute, increments.messagesPerMinute);
@@ -618,7 +619,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   /** Counts `external` recipients for the tenant whose window is `window` (undefined: none yet). */
   const countTenant = (tenant: string, window: Buckets | undefined, day: number, external: number): void => {
     // addTo returns the same array except for an empty window: set only a new tenant.
-    if (window === undefined) tenants.set(tenant, addTo(EMPTY, day, external));
+    if (window === undefined) tenants.set(detach(tenant), addTo(EMPTY, day, external));
     else addTo(window, day, external);
   };
 
@@ -731,7 +732,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     let state = counters.get(key);
     if (state === undefined) {
       state = new SenderCounters();
-      counters.set(key, state);
+      counters.set(detach(key), state);
     }
     const spam = (state.spam ??= []);
     const idHash = messageId === undefined || maxIds === 0 ? -1 : messageIdHash(messageId);
@@ -773,7 +774,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
     // One that had already ended (a for-today one not yet dropped) is dropped, not released.
     if (!(nowMs < stored.untilMs)) return false;
     const immuneUntil = immunityEnd(nowMs);
-    immune.set(key, Date.parse(immuneUntil));
+    immune.set(detach(key), Date.parse(immuneUntil));
     if (subscriptions.length !== 0) emit({ type: 'released', at: new Date(nowMs).toISOString(), key, immuneUntil });
     return true;
   };

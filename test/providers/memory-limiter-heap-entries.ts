@@ -6,8 +6,10 @@
 // half of the entries, divided by the entries of the second half: the slope, so that the LRU
 // tables sized up front and the warm-up cancel out. The keys are fresh strings of realistic
 // length, counted with the entry.
-// Arguments: <tenant-one-bucket | tenant-full-day | immune | sender | spam-sender> <entries>; one figure a
+// Arguments: <tenant-one-bucket | tenant-full-day | immune | sender | spam-sender | sliced-…> <entries>; one figure a
 // process, so that no measurement sees another's garbage.
+import { decidePool } from '../../src/decide/gather.js';
+import { createPolicy } from '../../src/policy.js';
 import { createMemoryRateLimiter } from '../../src/providers/memory-limiter.js';
 
 const what = process.argv[2];
@@ -77,13 +79,54 @@ function perSender(reports: boolean): number {
   });
 }
 
-const measures: Record<string, () => number> = {
+/** A copy of `text` that V8 keeps as a slice of a 16 KB string: it holds the whole parent alive. */
+function sliceOfLarge(text: string, i: number): string {
+  const parent = `${text}${'x'.repeat(16_384)}${i}`;
+  return parent.slice(0, text.length);
+}
+
+/**
+ * Bytes per sender (and its tenant) counted through decidePool when the message's mailFrom,
+ * submitter and tenant are slices of 16 KB strings the caller then drops: the limiter must keep
+ * copies, not the slices (each would keep its 16 KB parent).
+ */
+async function perSlicedSender(field: 'mailFrom' | 'submitter' | 'tenant' | 'limiter'): Promise<number> {
+  const limiter = createMemoryRateLimiter({ maxSenders: entries, maxTenants: entries });
+  const policy = createPolicy({ acceptedDomains: ['fabrikam.example'], tenantLimits: { externalRecipientsPerDay: 1_000_000 } });
+  const half = Math.floor(entries / 2);
+  const add = async (i: number): Promise<void> => {
+    const address = `user${i}@fabrikam.example`;
+    if (field === 'limiter') {
+      limiter.consumeSync({ key: sliceOfLarge(address, i), internalRecipients: 0, externalRecipients: 1, limits: [], now: new Date(base) });
+      return;
+    }
+    await decidePool(
+      {
+        mailFrom: field === 'mailFrom' ? sliceOfLarge(address, i) : address,
+        rcptTo: ['someone@example.net'],
+        ...(field === 'submitter' ? { submitter: sliceOfLarge(`login-${i}`, i) } : {}),
+        tenant: field === 'tenant' ? sliceOfLarge(`tenant-${i}.example`, i) : `tenant-${i}.example`,
+      },
+      { policy, providers: { rateLimiter: limiter }, now: new Date(base) },
+    );
+  };
+  for (let i = 0; i < half; i++) await add(i);
+  const before = heapUsed();
+  for (let i = half; i < entries; i++) await add(i);
+  return (heapUsed() - before) / (entries - half);
+}
+
+const measures: Record<string, () => number | Promise<number>> = {
   'tenant-one-bucket': () => perTenant(1),
   'tenant-full-day': () => perTenant(60),
   immune: perImmune,
   sender: () => perSender(false),
   'spam-sender': () => perSender(true),
+  'sliced-mail-from': () => perSlicedSender('mailFrom'),
+  'sliced-submitter': () => perSlicedSender('submitter'),
+  'sliced-tenant': () => perSlicedSender('tenant'),
+  'sliced-limiter-key': () => perSlicedSender('limiter'),
 };
 const measure = what === undefined ? undefined : measures[what];
 if (measure === undefined) throw new Error(`measure one of ${Object.keys(measures).join(', ')}`);
-console.log(JSON.stringify({ what, entries, bytesPerEntry: measure() }));
+console.log(JSON.stringify({ what, entries, bytesPerEntry: await measure() }));

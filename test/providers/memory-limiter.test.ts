@@ -393,6 +393,15 @@ describe('memory rate limiter: tenants, immunity and spam reports are bounded', 
     assert.ok(full > one && full <= 2_000, `${full.toFixed(0)} bytes per tenant with 60 buckets`);
   });
 
+  it("keeps copies of its keys, never a slice of the caller's string (a slice of 16 KB would keep all 16 KB)", () => {
+    // Before: 17.2 KB per sender for a sliced mailFrom, 17.4 KB for a sliced tenant, 16.9 KB for
+    // a sliced key given to consumeSync; now 350–700 bytes (2,000 senders, Node 22).
+    for (const what of ['sliced-mail-from', 'sliced-submitter', 'sliced-tenant', 'sliced-limiter-key']) {
+      const bytes = heapPerEntry(what, 2_000);
+      assert.ok(bytes > 0 && bytes <= 1_500, `${what}: ${bytes.toFixed(0)} bytes per sender`);
+    }
+  });
+
   it('a released sender remembered as immune costs at most 250 bytes', () => {
     const bytes = heapPerEntry('immune');
     assert.ok(bytes > 0 && bytes <= 250, `${bytes.toFixed(0)} bytes per immune sender`);
