@@ -333,4 +333,10 @@ describe('harakaAuthentication reads what each Haraka plugin recorded, one entry
     );
     assert.deepEqual(decision.reasons.map((reason) => reason.code), ['relay-unverified']);
   });
+
+  it('entries about no sender identity (auth=pass, iprev) make no verdict, so the configured authenticator still runs', () => {
+    assert.equal(harakaAuthentication(connectionWith('auth=pass (plain) smtp.auth=megan')), undefined);
+    assert.equal(harakaAuthentication(connectionWith('iprev=pass policy.iprev=203.0.113.7', 'auth=pass (login)')), undefined);
+    assert.equal(harakaAuthentication(connectionWith('auth=pass (plain)', 'spf=fail smtp.mailfrom=fabrikam.example'))?.spf?.result, 'fail');
+  });
 });

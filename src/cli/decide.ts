@@ -229,14 +229,15 @@ async function rspamdClassifier(url: string): Promise<AsyncSpamClassifier> {
 export async function redisRateLimiter(url: string, prefix?: string): Promise<ManagedRateLimiter & { close(): Promise<void> }> {
   const { createRedisRateLimiter } = await import('../redis/limiter.js');
   const limiter = providerOption('--redis-url', () => createRedisRateLimiter(prefix === undefined ? { url } : { url, prefix }));
-  const start = Date.now();
+  // A duration: the monotonic clock, which a wall-clock step cannot stretch.
+  const start = performance.now();
   try {
     for (;;) {
       try {
         await limiter.restriction(REDIS_PROBE_KEY, new Date());
         break;
       } catch (error) {
-        if ((error as { code?: unknown }).code !== 'ETIMEDOUT' || Date.now() - start >= REDIS_PROBE_MS) throw error;
+        if ((error as { code?: unknown }).code !== 'ETIMEDOUT' || performance.now() - start >= REDIS_PROBE_MS) throw error;
       }
     }
   } catch (error) {

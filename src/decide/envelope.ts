@@ -108,7 +108,9 @@ function checkIngress(ingress: unknown): Ingress {
     if (mailFrom.length > MAX_INGRESS_PATH || CONTROL.test(mailFrom)) {
       throw invalid(`ingress.mailFrom must be at most ${MAX_INGRESS_PATH} characters without control characters, got ${show(mailFrom)}.`);
     }
-    checked.mailFrom = mailFrom;
+    // Written as the MAIL FROM command carries it (`<alice@example.org>`, `<>`), as mailFrom may
+    // be: the authenticator gets the path without its brackets (SPF would read `example.org>`).
+    checked.mailFrom = mailFrom.length >= 2 && mailFrom.charCodeAt(0) === 0x3c && mailFrom.charCodeAt(mailFrom.length - 1) === 0x3e ? mailFrom.slice(1, -1) : mailFrom;
   }
   return checked;
 }

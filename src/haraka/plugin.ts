@@ -200,7 +200,8 @@ function harakaEntries(connection: HarakaConnection): readonly unknown[] | undef
 
 /**
  * The authentication Haraka's own plugins recorded for the connection and transaction, or
- * undefined when they recorded none.
+ * undefined when they recorded nothing about the sender (no SPF, DKIM or ARC result: `auth=pass`
+ * of an SMTP AUTH client or `iprev` alone make no verdict, so the configured authenticator runs).
  *
  * `connection.auth_results()` joins what each plugin recorded — one `method=result …` entry per
  * call — after the host name. An entry may hold text the client chose: Haraka's auth plugin
@@ -227,7 +228,10 @@ export function harakaAuthentication(connection: HarakaConnection): Authenticati
     }
   });
   if (kept.length === 0) return undefined;
-  return authenticationFromHeaders(`Authentication-Results: ${host}${HARAKA_AR_SEPARATOR}${kept.join(HARAKA_AR_SEPARATOR)}\r\n\r\n`, options).verdict;
+  const { verdict } = authenticationFromHeaders(`Authentication-Results: ${host}${HARAKA_AR_SEPARATOR}${kept.join(HARAKA_AR_SEPARATOR)}\r\n\r\n`, options);
+  // Entries that say nothing about the sender (auth=pass of an SMTP AUTH client, iprev) make no
+  // verdict: an empty one would stand in for the configured authenticator, which then never runs.
+  return verdict.spf === undefined && verdict.dkim === undefined && verdict.arc === undefined ? undefined : verdict;
 }
 
 /** The outbound message of a Haraka connection at data_post. */

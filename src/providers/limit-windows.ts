@@ -2,7 +2,8 @@
 // that both count, compare and restrict in exactly the same way (docs/limits.md). Pure: no
 // clock of its own, no state; every time comes in as epoch milliseconds from the caller.
 
-import { OutboundPoolsError } from '../errors.js';
+import { OutboundPoolsError, show } from '../errors.js';
+import { detach } from '../headers.js';
 import type {
   LimitAction,
   LimitBreach,
@@ -267,8 +268,22 @@ export function untilMsOf(restriction: Restriction): number {
 
 // ---- Administrators: restrict and release ----
 
-/** The reason of an administrator's restriction given without one. */
+/** The reason of an administrator's restriction given without one (or with an empty one). */
 export const ADMIN_REASON = 'restricted by an administrator';
+/** An administrator's reason is at most this many UTF-8 bytes, in both limiters. */
+export const MAX_REASON_BYTES = 4_096;
+
+/**
+ * `options.reason` of `restrict`, checked alike by both limiters: a string of at most
+ * {@link MAX_REASON_BYTES} bytes, or undefined; an empty one is none (the default reason).
+ * @throws {OutboundPoolsError} `invalid-context`.
+ */
+export function adminReason(reason: unknown): string | undefined {
+  if (reason === undefined || reason === '') return undefined;
+  if (typeof reason !== 'string') throw new OutboundPoolsError('invalid-context', `restrict: options.reason must be a string, got ${show(reason)}.`);
+  if (Buffer.byteLength(reason, 'utf8') > MAX_REASON_BYTES) throw new OutboundPoolsError('invalid-context', `restrict: options.reason must be at most ${MAX_REASON_BYTES.toLocaleString('en-US')} bytes.`);
+  return reason;
+}
 
 /**
  * An administrator's restriction (`restrict(key, { until, reason, now })`): until `untilMs`
@@ -277,7 +292,8 @@ export const ADMIN_REASON = 'restricted by an administrator';
 export function adminRestriction(untilMs: number | null, reason: string | undefined, nowMs: number): CausedRestriction {
   return {
     until: untilMs === null ? null : new Date(untilMs).toISOString(),
-    reason: reason ?? ADMIN_REASON,
+    // Kept as long as the restriction: a copy, not a view of the caller's string.
+    reason: reason === undefined ? ADMIN_REASON : detach(reason),
     since: new Date(nowMs).toISOString(),
     cause: { kind: 'admin' },
   };

@@ -15,6 +15,7 @@ import {
   limiterTime,
   MAX_SPAM_COUNT,
   validTime,
+  adminReason,
   adminRestriction,
   computeBreaches,
   messageIdHash,
@@ -759,8 +760,7 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       untilMs = validTime(until, 'options.until');
       if (untilMs <= nowMs) throw new OutboundPoolsError('invalid-context', `restrict: options.until (${new Date(untilMs).toISOString()}) must be after now (${new Date(nowMs).toISOString()}).`);
     }
-    if (reason !== undefined && typeof reason !== 'string') throw new OutboundPoolsError('invalid-context', `restrict: options.reason must be a string, got ${show(reason)}.`);
-    const restriction = adminRestriction(untilMs, reason, nowMs);
+    const restriction = adminRestriction(untilMs, adminReason(reason), nowMs);
     impose(key, restriction, nowMs);
     return { key, ...restriction };
   };

@@ -52,7 +52,7 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { ADMIN_REASON, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, MAX_SPAM_COUNT, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
+import { ADMIN_REASON, adminReason, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, MAX_SPAM_COUNT, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { CONSUME_RECORD_BYTES, consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT, writeConsumeRecord } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
@@ -302,10 +302,9 @@ function checkRestrictOptions(options: unknown): { untilMs: number | null; reaso
   const { until, reason, now } = options as Record<string, unknown>;
   const nowMs = now === undefined ? Date.now() : limiterTime(now, 'now');
   const untilMs = until === undefined || until === null ? null : validTime(until, 'until');
-  if (reason !== undefined && typeof reason !== 'string') throw invalid(`reason must be a string, got ${show(reason)}.`);
-  if (typeof reason === 'string' && Buffer.byteLength(reason) > 4_096) throw invalid('reason must be at most 4,096 bytes.');
+  const checked = adminReason(reason);
   if (untilMs !== null && untilMs <= nowMs) throw invalid(`restrict: options.until (${new Date(untilMs).toISOString()}) must be after now (${new Date(nowMs).toISOString()}).`);
-  return { untilMs, reason: reason ?? ADMIN_REASON, nowMs };
+  return { untilMs, reason: checked ?? ADMIN_REASON, nowMs };
 }
 
 /** Loads ioredis on first use, so that the package works without it when no url is given. */

@@ -331,15 +331,17 @@ describe('message.ingress is checked', () => {
   it('accepts an IPv4 or IPv6 address, a name or address-literal HELO, an address or the null sender, and hands the authenticator a copy', async () => {
     const seen: unknown[] = [];
     const authenticator = { authenticate: (message: { ingress?: unknown }) => (seen.push(message.ingress), {}) };
-    for (const ingress of [
-      { ip: '203.0.113.7', helo: 'mx.fabrikam.example', mailFrom: 'carol@fabrikam.example' },
-      { ip: '2001:db8::7', helo: '[2001:db8::7]', mailFrom: '' },
-      { mailFrom: '<>' },
-      {},
-    ]) {
+    for (const [ingress, handed] of [
+      [{ ip: '203.0.113.7', helo: 'mx.fabrikam.example', mailFrom: 'carol@fabrikam.example' }],
+      [{ ip: '2001:db8::7', helo: '[2001:db8::7]', mailFrom: '' }],
+      // As the MAIL FROM command writes the path: the authenticator gets it without brackets.
+      [{ mailFrom: '<>' }, { mailFrom: '' }],
+      [{ ip: '203.0.113.7', mailFrom: '<carol@fabrikam.example>' }, { ip: '203.0.113.7', mailFrom: 'carol@fabrikam.example' }],
+      [{}],
+    ] as const) {
       const decision = await decide({ ...FORWARD, ingress }, { policy, providers: { authenticator }, now: NOW }, JSON.stringify(ingress));
       assert.equal(decision.pool, 'relay');
-      assert.deepEqual(seen.at(-1), ingress);
+      assert.deepEqual(seen.at(-1), handed ?? ingress);
       assert.notEqual(seen.at(-1), ingress, 'the authenticator got the caller’s object, not the checked copy');
     }
   });

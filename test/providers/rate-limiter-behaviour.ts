@@ -1068,6 +1068,18 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         assert.equal(await limiter.release(key, at(30 * DAY)), true);
       });
 
+      it('restrict: an empty reason is none (the default reason, alike in every limiter); over 4,096 bytes is refused', async () => {
+        const key = newKey();
+        const withEmpty = await limiter.restrict(key, { now: at(0), reason: '' });
+        const withNone = await limiter.restrict(newKey(), { now: at(0) });
+        assert.equal(withEmpty.reason, withNone.reason);
+        assert.equal((await limiter.restriction(key, at(1)))?.reason, withNone.reason);
+        assert.equal((await limiter.restricted(at(1))).find((r) => r.key === key)?.reason, withNone.reason);
+        await assert.rejects(limiter.restrict(newKey(), { now: at(0), reason: 'é'.repeat(2_049) }), { code: 'invalid-context', message: /at most 4,096 bytes/ });
+        assert.equal((await limiter.restrict(newKey(), { now: at(0), reason: 'é'.repeat(2_048) })).reason, 'é'.repeat(2_048));
+        await assert.rejects(limiter.restrict(newKey(), { now: at(0), reason: 7 as never }), { code: 'invalid-context', message: /reason must be a string/ });
+      });
+
       it('restrict takes an until far past the range of now (only now is kept as 13 digits)', async () => {
         const key = newKey();
         const restricted = await limiter.restrict(key, { now: at(0), until: new Date('9999-12-31T00:00:00Z') });
