@@ -165,8 +165,12 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
       message: `Over ${enforced.map(describeBreach).join('; ')}${restricts ? '; the sender is now restricted' : released ? '; the sender was released today and is not restricted again before the next UTC day' : ''}.`,
       detail: { window: first.window, limit: first.limit, used: first.used, set: first.set, action: first.action },
     };
-    if (policy.overLimit === 'high-risk') return deliver(input, policy, notes, 'high-risk', reason);
-    return refuse(input, notes, 'block', restricts ? REPLIES.limitRestricted : REPLIES.rateLimited, reason);
+    if (policy.overLimit !== 'high-risk') return refuse(input, notes, 'block', restricts ? REPLIES.limitRestricted : REPLIES.rateLimited, reason);
+    // The older treatment sends it high-risk — unless its tenant is over its cap: delivering it
+    // would pass the cap (SPEC §7: every such message of the tenant is blocked). Rule 11 then
+    // decides, with the sender's own breach as a note.
+    if (!(limitOutcome?.tenantBreach && envelope.externalRecipients > 0)) return deliver(input, policy, notes, 'high-risk', reason);
+    notes.push(reason);
   }
 
   // Rule 11 (SPEC §7, tenant cap), applied right after rule 3: it reads the same limiter answer,

@@ -226,11 +226,24 @@ describe('tenant cap (SPEC §7, rule 11)', () => {
     { name: 'a tenant within its cap changes nothing', mailFrom: INTERNAL, tenant, verdicts: { limits: ok(fits) }, expect: { action: 'deliver', pool: 'normal', codes: ['accepted-domain'] } },
     { name: "overLimit: 'high-risk' does not apply to the tenant cap: still blocked", tenant, policy: { overLimit: 'high-risk' }, verdicts: { limits: ok(tenantOver) }, expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded'] } },
     {
-      name: "3 over 11 with overLimit: 'high-risk': the sender's own breach decides, and sends it high-risk",
+      name: "3 over 11 with overLimit: 'high-risk': delivering would pass the tenant's cap, so 11 blocks, the sender's breach a note",
       tenant,
       policy: { overLimit: 'high-risk' },
       verdicts: { limits: ok({ ...tenantOver, breaches: [breach('block')] }) },
+      expect: { action: 'block', pool: null, codes: ['tenant-limit-exceeded', 'sending-limit-exceeded'] },
+    },
+    {
+      name: "3 with overLimit: 'high-risk' and a tenant within its cap: sent high-risk",
+      tenant,
+      policy: { overLimit: 'high-risk' },
+      verdicts: { limits: ok(over('block')) },
       expect: { action: 'deliver', pool: 'high-risk', codes: ['sending-limit-exceeded'] },
+    },
+    {
+      name: "3 over 11 with overLimit: 'block': the sender's own breach decides",
+      tenant,
+      verdicts: { limits: ok({ ...tenantOver, breaches: [breach('block')] }) },
+      expect: { action: 'block', pool: null, codes: ['sending-limit-exceeded'] },
     },
     {
       name: "an alert-only breach of the sender's limits is a note beside the tenant's refusal",
