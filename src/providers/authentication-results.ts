@@ -140,6 +140,12 @@ function asciiLower(text: string): string {
 interface Scan {
   readonly text: string;
   pos: number;
+  /**
+   * Set by {@link comment} when a comment holds an odd number of double quotes: a quoted string
+   * (a quoted local part the MTA wrote into its comment) cut by the comment's ")" — the rest of it
+   * then reads as results of its own (see {@link splitSign}).
+   */
+  cutQuote?: boolean;
 }
 
 function malformed(scan: Scan, message: string, at = scan.pos): OutboundPoolsError {
@@ -196,6 +202,7 @@ function comment(scan: Scan): void {
   const { text } = scan;
   const open = scan.pos;
   let depth = 0;
+  let quotes = 0;
   while (scan.pos < text.length) {
     const code = text.charCodeAt(scan.pos);
     if (code === OPEN) {
@@ -204,7 +211,13 @@ function comment(scan: Scan): void {
     } else if (code === CLOSE) {
       depth--;
       scan.pos++;
-      if (depth === 0) return;
+      if (depth === 0) {
+        if ((quotes & 1) === 1) scan.cutQuote = true;
+        return;
+      }
+    } else if (code === QUOTE) {
+      quotes++;
+      scan.pos++;
     } else if (code === BACKSLASH) {
       quotedPair(scan, 'comment');
     } else if (code === CR || code === LF) {
@@ -604,8 +617,13 @@ function trustedMalformed(which: string, authservId: string, error: unknown): un
  * From that field:
  * - `spf`: result, and the domain of `smtp.mailfrom` (or of the legacy `smtp.mfrom`) — of
  *   `smtp.helo` when the MAIL FROM was null (`""`, `<>` or absent). The MAIL FROM's result is
- *   used before the HELO's, else the first. An SPF result naming no identity is not used: a
- *   pass vouches only for the domain it names.
+ *   used before the HELO's. A pass vouches only for the domain it names.
+ *
+ * The field verifies nothing (verdict `{}`, the reason in `ignored`) when it may not say what its
+ * MTA wrote — a quoted local part written unescaped into a comment can end the comment early and
+ * read as a result of its own: a comment with an odd number of double quotes, an SPF result
+ * naming no identity, a DKIM result other than `none` naming no signing domain, or two SPF
+ * results for a MAIL FROM.
  * - `dkim`: every signature: result, domain of `header.d` (else of `header.i`), selector
  *   `header.s`. A result naming neither is not used.
  * - `arc`: the chain's result only (the first); Authentication-Results names no sealer, so
@@ -674,9 +692,39 @@ export function authenticationFromHeaders(headers: string | Uint8Array, options:
     } catch (error) {
       throw trustedMalformed(which, authservId, error);
     }
+    const split = splitSign(results, scan);
+    if (split !== null) return skip(`the newest field of a trusted authserv-id verifies nothing: ${split}`);
     verdict = verdictOf(results, skip);
   });
   return { verdict, ignored };
+}
+
+/**
+ * Why a trusted field's results may not be what its MTA wrote, or null. An MTA that writes the
+ * MAIL FROM into a comment unescaped (`spf=fail (domain of "a);spf=pass ("@victim.example …)`)
+ * lets the sender's quoted local part end the comment early: the rest reads as a result of its
+ * own (`spf=pass`), which takes the MTA's real `smtp.mailfrom` for its identity, while the MTA's
+ * own result is left naming none. Signs of that, any of which makes the field verify nothing
+ * (when in doubt, the relay pool):
+ * - a comment with an odd number of double quotes (a quoted string cut by its ")");
+ * - an SPF result naming no identity, or a DKIM result other than `none` (no signature: MTAs
+ *   write `dkim=none` alone) naming no signing domain;
+ * - two SPF results for a MAIL FROM (an MTA writes one; the HELO's may come beside it).
+ */
+function splitSign(results: readonly AuthenticationMethodResult[], scan: Scan): string | null {
+  if (scan.cutQuote === true) return 'a comment holds an odd number of double quotes (a quoted string cut short by the comment\'s ")"?)';
+  let mailFromResults = 0;
+  for (const result of results) {
+    const { properties } = result;
+    if (result.method === 'spf') {
+      const mailfrom = properties['smtp.mailfrom'] ?? properties['smtp.mfrom'];
+      if (mailfrom === undefined && properties['smtp.helo'] === undefined) return `${label(result)} names no identity`;
+      if (mailfrom !== undefined && mailfrom !== '' && mailfrom !== '<>' && ++mailFromResults > 1) return 'two SPF results for the MAIL FROM';
+    } else if (result.method === 'dkim' && result.result !== 'none' && properties['header.d'] === undefined && properties['header.i'] === undefined) {
+      return `${label(result)} names no signing domain`;
+    }
+  }
+  return null;
 }
 
 /** The verdict of the results of one field; `skip` lists what is not used, and why. */

@@ -12,8 +12,10 @@ import {
   type ParsedAuthenticationResults,
 } from '../../src/providers/authentication-results.js';
 import { OutboundPoolsError } from '../../src/errors.js';
+import type { AuthenticationVerdict } from '../../src/providers/types.js';
 import { expectRefused } from '../assertions.js';
-import { decidePool } from '../../src/decide/gather.js';
+import { decideFromVerdicts, decidePool } from '../../src/decide/gather.js';
+import { createPolicy } from '../../src/policy.js';
 import { assertLinear } from './linear-time.js';
 
 
@@ -506,10 +508,48 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     assert.match(ignored[0]?.reason ?? '', /spf=none not used: the SPF result for the MAIL FROM in this field is used, not the one for the HELO/);
   });
 
-  it('takes the first SPF result of a field when there are two for the MAIL FROM', () => {
+  it('a field with two SPF results for the MAIL FROM verifies nothing (an MTA writes one)', () => {
     const { verdict, ignored } = authenticationFromHeaders('Authentication-Results: mx.example.org; spf=fail smtp.mailfrom=a.example; spf=pass smtp.mailfrom=a.example\r\n', mx);
-    assert.deepEqual(verdict, { spf: { result: 'fail', domain: 'a.example' } });
-    assert.match(ignored[0]?.reason ?? '', /spf=pass not used: an earlier SPF result in this field is used/);
+    assert.deepEqual(verdict, {});
+    assert.match(ignored[0]?.reason ?? '', /verifies nothing: two SPF results for the MAIL FROM/);
+  });
+
+  // A border that writes the MAIL FROM into its comment unescaped (as in "domain of X designates
+  // …"): a quoted local part with ")" ends the comment early, and the rest reads as results.
+  const cut = (sender: string) =>
+    `Authentication-Results: mx.example.org;\r\n spf=fail (mx.example.org: domain of ${sender} does not designate 203.0.113.9 as permitted sender) smtp.mailfrom=${sender}\r\n`;
+  for (const [name, sender] of [
+    ['an SPF pass', '"a);spf=pass ("@victim.example'],
+    ['a DKIM pass', '"a);dkim=pass header.d=victim.example ("@victim.example'],
+    ['an SPF pass with its own identity', '"a);spf=pass smtp.mailfrom=victim.example ("@victim.example'],
+  ] as const) {
+    it(`a sender's quoted local part that cuts the border's comment short cannot make ${name}: the field verifies nothing`, () => {
+      let verdict: AuthenticationVerdict;
+      try {
+        const read = authenticationFromHeaders(cut(sender), mx);
+        verdict = read.verdict;
+        assert.match(read.ignored.at(-1)?.reason ?? '', /verifies nothing/);
+      } catch (error) {
+        // Or the field is malformed (a property given twice): refused, which verifies nothing either.
+        assert.ok(error instanceof OutboundPoolsError && error.code === 'invalid-headers', String(error));
+        verdict = {};
+      }
+      assert.deepEqual(verdict, {});
+      const decision = decideFromVerdicts(
+        { mailFrom: sender, rcptTo: ['bob@northwind.example'], authentication: verdict },
+        {},
+        { policy: createPolicy({ acceptedDomains: ['contoso.com'] }), now: new Date(0) },
+      );
+      assert.equal(decision.pool, 'relay');
+    });
+  }
+
+  it('a quoted local part written whole into a comment (an even number of quotes) is read as usual', () => {
+    const { verdict } = authenticationFromHeaders(
+      'Authentication-Results: mx.example.org; spf=pass (mx.example.org: domain of "john doe"@a.example designates 203.0.113.9 as permitted sender) smtp.mailfrom="john doe"@a.example; dkim=none (message not signed)\r\n',
+      mx,
+    );
+    assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'a.example' } });
   });
 
   for (const [name, mailfrom] of [
@@ -524,11 +564,12 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
   }
 
   const unused: [name: string, results: string, pattern: RegExp][] = [
-    ['an SPF result that names no domain (the core would take it for the sender)', 'spf=pass', /spf=pass names no domain \(neither smtp.mailfrom, smtp.mfrom nor smtp.helo\)/],
+    ['an SPF result that names no domain (the core would take it for the sender)', 'spf=pass', /verifies nothing: spf=pass names no identity/],
     ['an SPF result whose smtp.mailfrom has no domain name', 'spf=pass smtp.mailfrom=alice@', /smtp.mailfrom="alice@" has no domain name/],
     ['an SPF result that is not an SPF result', 'spf=policy smtp.mailfrom=a.example', /"policy" is not an SPF result/],
     ['the legacy "hardfail"', 'spf=hardfail smtp.mailfrom=a.example', /"hardfail" is not an SPF result/],
     ['a DKIM result without header.d or header.i', 'dkim=none (message not signed)', /dkim=none names no signing domain/],
+    ['a DKIM pass without header.d or header.i', 'dkim=pass', /verifies nothing: dkim=pass names no signing domain/],
     ['a DKIM result whose header.d is not a domain name', 'dkim=pass header.d=none header.i=@a.example', /header.d="none" has no domain name/],
     ['a DKIM result that is not a DKIM result', 'dkim=hardfail header.d=a.example', /"hardfail" is not a DKIM result/],
     ['a DKIM result of method version 2', 'dkim/2=pass header.d=a.example', /dkim\/2=pass: version 2 of dkim is not known/],
