@@ -21,7 +21,7 @@ decision's 5xx and deferred ones with its 4xx. docs/postfix.md has the main.cf/m
 
 Options:
   --listen <address>        inet:host:port or unix:/path (smtpd_milters = inet:host:port)
-  --policy <file.json>      policy (default: the bundled examples/policy.json)
+  --policy <file.json>      policy (default: the bundled examples/policy-set.json)
   --zone <file.json>        DNS zone for the static resolver (default: examples/zone.json)
   --dns-server <host:port>  ask this DNS server instead of the static zone; repeat for several
   --rspamd-url <url>        classify spam with rspamd (then the body is read, up to --body-limit)

@@ -156,6 +156,7 @@ export type DecisiveReasonCode =
  */
 export type InformationalReasonCode = 'srs-rewritten' | 'srs-skipped' | 'limit-alert' | 'dns-error' | 'provider-failed' | 'spam-restriction';
 
+/** Every code a {@link Reason} may carry: the decisive ones of SPEC §3 and §7, and the notes. */
 export type ReasonCode = DecisiveReasonCode | InformationalReasonCode;
 
 /** One reason. `rule` is the SPEC §3 rule that produced it (null for SRS notes). */
@@ -221,4 +222,9 @@ export interface DeferDecision extends DecisionCommon {
   readonly reply: SmtpReply;
 }
 
+/**
+ * What `decidePool` answers, by `action`: `deliver` names the pool (and the envelope sender to
+ * use, SRS-rewritten under rule 8); `block` and `defer` name no pool and carry the SMTP reply to
+ * give. `reasons` start with the decisive one; `verdicts` hold every verdict consulted.
+ */
 export type Decision = DeliverDecision | BlockDecision | DeferDecision;

@@ -1,5 +1,5 @@
 /**
- * `outbound-pools/mailauth`: SPF, DKIM, ARC and DMARC at ingress with mailauth, as an
+ * `outbound-pools/mailauth`: SPF, DKIM and ARC (DMARC on request) at ingress with mailauth, as an
  * authenticator for `decidePool`. A leaf of its own so that the root entry loads no mailauth.
  *
  * @packageDocumentation

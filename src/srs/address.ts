@@ -45,6 +45,7 @@ export interface Srs1Address {
   readonly domain: string;
 }
 
+/** An SRS address taken apart (`parseSrs`): an SRS0 or an SRS1 address, by `type`. */
 export type SrsAddress = Srs0Address | Srs1Address;
 
 

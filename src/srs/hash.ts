@@ -9,6 +9,10 @@ import { HmacSha1, paddedSize } from './hmac-sha1.js';
 /** base64 of a 20-byte SHA-1 digest is 28 characters, the last one padding: 27 carry data. */
 export const MAX_HASH_LENGTH = 27;
 
+/**
+ * The alphabet of the hash an `Srs` writes: standard base64 (Mail::SRS, pysrs, postsrsd
+ * before 2.2.6), or base64url (`-` and `_`, postsrsd 2.2.6 and later). Both are accepted on reverse.
+ */
 export type HashAlphabet = 'base64' | 'base64url';
 
 /**

@@ -81,6 +81,15 @@ describe('the packed tarball', () => {
     assert.ok(maps > 10, `source maps checked: ${maps}`);
   });
 
+  it('its bin runs the demo, decide and explain with the bundled defaults, as the README says (no --policy)', () => {
+    const bin = join(consumer, 'node_modules', '.bin', 'outbound-pools');
+    const demo = succeeds(run(bin, ['demo'], consumer), 'outbound-pools demo');
+    assert.match(demo, /RegularRelayOutboundPool|relay/);
+    const message = join(consumer, 'node_modules', 'outbound-pools', 'examples', 'messages', '03-spam.eml');
+    assert.match(succeeds(run(bin, ['decide', message], consumer), 'outbound-pools decide'), /spam/);
+    assert.match(succeeds(run(bin, ['explain', message], consumer), 'outbound-pools explain'), /spam/);
+  });
+
   it('installs without ioredis, an optional peer dependency', (t) => {
     assert.equal(existsSync(join(consumer, 'node_modules', 'ioredis')), false);
     const size = spawnSync('du', ['-sk', join(consumer, 'node_modules')], { encoding: 'utf8' }).stdout.split('\t')[0];
