@@ -482,11 +482,12 @@ async function stdinInput(stdin: AsyncIterable<Uint8Array>, flags: EnvelopeFlags
   const head: Buffer[] = [];
   let ended = false;
   let headBytes = 0;
-  // Enough to tell: up to the end of the first line that is not blank, or SNIFF_BYTES.
+  // Enough to tell: up to the end of the first line that is not blank, or SNIFF_BYTES. Each
+  // chunk is looked at once, as it comes (leading blank lines in any number cost linear time).
+  let nonSpaceSeen = false;
+  let lineEnded = false;
   for (;;) {
-    const buffered = Buffer.concat(head);
-    const start = buffered.findIndex((byte) => !isSpace(byte));
-    if (start >= 0 && (buffered.indexOf(0x0a, start) >= 0 || headBytes >= SNIFF_BYTES)) break;
+    if (nonSpaceSeen && (lineEnded || headBytes >= SNIFF_BYTES)) break;
     const next = await iterator.next();
     if (next.done === true) {
       ended = true;
@@ -495,6 +496,12 @@ async function stdinInput(stdin: AsyncIterable<Uint8Array>, flags: EnvelopeFlags
     const chunk = Buffer.from(next.value);
     head.push(chunk);
     headBytes += chunk.length;
+    let from = 0;
+    if (!nonSpaceSeen) {
+      from = chunk.findIndex((byte) => !isSpace(byte));
+      nonSpaceSeen = from >= 0;
+    }
+    if (nonSpaceSeen && !lineEnded) lineEnded = chunk.indexOf(0x0a, from) >= 0;
   }
   const prefix = Buffer.concat(head);
   let used = false;
