@@ -306,7 +306,9 @@ export interface RestrictOptions {
  * subscribers see every node's events (pub/sub); in memory, the process's own.
  * - `restricted`: a sender was restricted (a limit, spam, or an administrator);
  * - `released`: an administrator released it (immune to automatic restriction until `immuneUntil`);
- * - `limit-alert`: a breach whose action is `alert` (the message was delivered and counted);
+ * - `limit-alert`: a breach whose action is `alert` (the message was counted; emitted by the
+ *   limiter before the later rules run, so a message those then refuse — a blocked spam
+ *   category — is refunded, and the alert stands);
  * - `tenant-cap`: a tenant's cap refused a message.
  * `at` is the ISO 8601 instant, from the clock of the call that caused it. `key` is always a
  * sender's key — for `tenant-cap`, the sender of the refused message (`breach.tenant` names the
