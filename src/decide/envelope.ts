@@ -237,14 +237,13 @@ export function envelopeOf(message: OutboundMessage, policy: Policy): Envelope {
     // Both outlive the call (a limiter remembers Message-IDs): copies, not views of the caller's message.
     headerFromDomain === null || fromIsSender ? headerFromDomain : detach(headerFromDomain),
     fields?.messageId === undefined ? null : detach(fields.messageId),
-    // The limiter keeps the key (and the tenant) as long as it counts the sender: a copy, not a
-    // view of the caller's string, which may be a slice of something far larger.
-    detach(submitter !== undefined ? limitKeyOf(submitter) : sender !== null ? senderLimitKey(sender) : '<>'),
+    // A limiter that keeps the key or the tenant copies it (the memory limiter does, on storing).
+    submitter !== undefined ? limitKeyOf(submitter) : sender !== null ? senderLimitKey(sender) : '<>',
     sender !== null && isAcceptedDomain(policy, sender.domain),
     ndrVerdict(sender, fields),
     groups,
     autoForwarded === true,
-    tenant === undefined ? null : detach(tenant),
+    tenant ?? null,
   );
 }
 

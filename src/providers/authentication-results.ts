@@ -23,7 +23,7 @@
 // Where real MTAs depart from the ABNF and the meaning stays unambiguous, the parser accepts it
 // (each is listed in the TSDoc of parseAuthenticationResults); nowhere does it guess.
 
-import { normaliseDomain } from '../address.js';
+import { isNullSender, normaliseDomain } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import { parseHeaders } from '../headers.js';
 import type { AuthenticationVerdict, AuthResult, DkimVerdict, SpfResult } from './types.js';
@@ -556,7 +556,7 @@ function mapSpf(result: AuthenticationMethodResult): Mapped<Spf & { readonly hel
   const mailfrom = result.properties[mailfromProperty];
   const helo = result.properties['smtp.helo'];
   // A null MAIL FROM (RFC 5321 §4.5.5): SPF checked the HELO identity (RFC 7208 §2.4).
-  const nullSender = mailfrom === undefined || mailfrom === '' || mailfrom === '<>';
+  const nullSender = mailfrom === undefined || isNullSender(mailfrom);
   const identity = nullSender ? helo : mailfrom;
   const property = nullSender ? 'smtp.helo' : mailfromProperty;
   // The identity rule: a pass vouches only for the identity it names, so a result naming none is not used.
@@ -719,7 +719,7 @@ function splitSign(results: readonly AuthenticationMethodResult[], scan: Scan): 
     if (result.method === 'spf') {
       const mailfrom = properties['smtp.mailfrom'] ?? properties['smtp.mfrom'];
       if (mailfrom === undefined && properties['smtp.helo'] === undefined) return `${label(result)} names no identity`;
-      if (mailfrom !== undefined && mailfrom !== '' && mailfrom !== '<>' && ++mailFromResults > 1) return 'two SPF results for the MAIL FROM';
+      if (mailfrom !== undefined && !isNullSender(mailfrom) && ++mailFromResults > 1) return 'two SPF results for the MAIL FROM';
     } else if (result.method === 'dkim' && result.result !== 'none' && properties['header.d'] === undefined && properties['header.i'] === undefined) {
       return `${label(result)} names no signing domain`;
     }
