@@ -79,7 +79,9 @@ export {
 } from './providers/dns.js';
 export {
   authenticationFromHeaders,
+  parseArcAuthenticationResults,
   parseAuthenticationResults,
+  type ArcAuthenticationResults,
   type AuthenticationFromHeaders,
   type AuthenticationMethodResult,
   type AuthenticationResultsOptions,

@@ -57,10 +57,11 @@ function items(value: unknown[]): unknown[] {
 
 function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
   if (value === undefined) return undefined;
-  const { domain: givenDomain, result: givenResult } = object(value, what);
+  const { domain: givenDomain, result: givenResult, identity } = object(value, what);
   const domain = optionalString(givenDomain, `${what}.domain`);
   const checked = result<SpfResult>(givenResult, SPF_RESULTS, `${what}.result`);
-  return domain === undefined ? { result: checked } : { result: checked, domain };
+  if (identity !== undefined && identity !== 'mailfrom' && identity !== 'helo') fail(`${what}.identity is not 'mailfrom' or 'helo'`);
+  return { result: checked, ...(domain === undefined ? {} : { domain }), ...(identity === undefined ? {} : { identity }) };
 }
 
 function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefined {

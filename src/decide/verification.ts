@@ -4,7 +4,7 @@
 
 import { normaliseDomain } from '../address.js';
 import type { Policy } from '../policy.js';
-import type { AuthenticationVerdict, DkimVerdict, SpfResult } from '../providers/types.js';
+import type { AuthenticationVerdict, DkimVerdict, SpfVerdict } from '../providers/types.js';
 import { isAligned } from './alignment.js';
 import type { Envelope } from './types.js';
 
@@ -18,12 +18,13 @@ export interface Verification {
 /**
  * The sender's domain when `spf` is a pass for it. SPF checks one identity — the MAIL FROM's
  * domain, or the HELO's for a null sender (RFC 7208 §2.3, §2.4) — and vouches for that domain
- * only, with no alignment. A pass that does not name its domain vouches for nobody: the
+ * only, with no alignment. A forward's sender is not null, so a pass for the HELO identity never
+ * verifies it. A pass that does not name its domain vouches for nobody: the
  * identity rule holds alike for precomputed verdicts, mailauth's results, Authentication-Results
  * and ARC-Authentication-Results.
  */
-function spfPasses(spf: { readonly result: SpfResult; readonly domain?: string } | undefined, senderDomain: string): string | null {
-  if (spf?.result !== 'pass' || spf.domain === undefined) return null;
+function spfPasses(spf: SpfVerdict | undefined, senderDomain: string): string | null {
+  if (spf?.result !== 'pass' || spf.domain === undefined || spf.identity === 'helo') return null;
   if (spf.domain === senderDomain) return senderDomain;
   return normaliseDomain(spf.domain) === senderDomain ? senderDomain : null;
 }

@@ -8,7 +8,9 @@
 import { BlockList, isIP } from 'node:net';
 import { arc as verifyArc, dkimVerify, dmarc as verifyDmarc, spf as verifySpf } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
+import { isNullSender } from '../address.js';
 import { parseHeaders } from '../headers.js';
+import { parseArcAuthenticationResults, type ArcAuthenticationResults } from '../providers/authentication-results.js';
 import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
 
 /** Options of {@link createMailauthAuthenticator}. */
@@ -240,23 +242,32 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-function domainOf(identity: unknown): string | undefined {
-  const value = text(identity);
-  return value === undefined ? undefined : value.slice(value.lastIndexOf('@') + 1) || undefined;
+/**
+ * The newest ARC-Authentication-Results as its sealer wrote it, read with our own grammar
+ * ({@link parseArcAuthenticationResults}): mailauth's lenient reading keeps one SPF result of
+ * several (the last, HELO or not) and reads on past a comment cut short by a quoted local part,
+ * so a sender's forged `spf=pass` inside a trusted sealer's field would count. Null when the raw
+ * field is not at hand or cannot be read whole: the sealer then vouches for nothing.
+ */
+function newestArcResults(newestSet: unknown): Extract<ArcAuthenticationResults, { ok: true }> | null {
+  const original = field(newestSet, 'arc-authentication-results', 'original');
+  const raw = typeof original === 'string' ? original : Buffer.isBuffer(original) ? original.toString('utf8') : undefined;
+  if (raw === undefined) return null;
+  const read = parseArcAuthenticationResults(raw);
+  return read.ok ? read : null;
 }
 
-/** The domain an SPF result recorded in an ARC-Authentication-Results vouches for, if it names one. */
-function spfIdentity(smtp: { readonly mailfrom: string | undefined; readonly mfrom: string | undefined; readonly helo: string | undefined }): string | undefined {
-  const mailfrom = smtp.mailfrom ?? smtp.mfrom;
-  // A null MAIL FROM (RFC 5321 §4.5.5): SPF checked the HELO identity (RFC 7208 §2.4).
-  if (mailfrom === undefined || mailfrom === '<>') return domainOf(smtp.helo);
-  return domainOf(mailfrom);
-}
-
-/** mailauth's result, in the shape of {@link AuthenticationVerdict}. */
-export function verdictFromMailauth(result: unknown, hop: IngressHop): AuthenticationVerdict {
+/**
+ * mailauth's result, in the shape of {@link AuthenticationVerdict}. `sender` is the MAIL FROM the
+ * SPF check was given: when it is null, SPF checked the HELO identity, and the verdict says so
+ * (`spf.identity: 'helo'`). The ARC verdict's SPF and DKIM results are those of the newest
+ * ARC-Authentication-Results field as written (in mailauth's `arc.chain`), read with this
+ * package's own grammar; without it (a result that went through JSON) they are left out.
+ */
+export function verdictFromMailauth(result: unknown, hop: IngressHop, sender?: string): AuthenticationVerdict {
   const spfResult = text(field(result, 'spf', 'status', 'result'));
   const spfDomain = text(field(result, 'spf', 'domain'));
+  const heloChecked = sender !== undefined && isNullSender(sender);
   const dkim: DkimVerdict[] = [];
   for (const row of (field(result, 'dkim', 'results') as Loose[] | undefined) ?? []) {
     const domain = text(field(row, 'signingDomain'));
@@ -272,26 +283,12 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop): Authentic
   const chain = field(arc, 'chain');
   const newestSet = Array.isArray(chain) ? (chain[chain.length - 1] as unknown) : undefined;
   const sealer = text(field(newestSet, 'arc-seal', 'parsed', 'd', 'value'));
-  const arcSpfResult = text(field(arc, 'authenticationResults', 'spf', 'result'));
-  const arcSpfSmtp = field(arc, 'authenticationResults', 'spf', 'smtp');
-  // The identity the sealer's SPF check vouches for: smtp.mailfrom, or the legacy smtp.mfrom
-  // that sealers still write, or smtp.helo for a null sender (RFC 8601 §2.7.2, RFC 7208 §2.4).
-  const arcSpfDomain = spfIdentity({
-    mailfrom: text(field(arcSpfSmtp, 'mailfrom')),
-    mfrom: text(field(arcSpfSmtp, 'mfrom')),
-    helo: text(field(arcSpfSmtp, 'helo')),
-  });
-  const arcDkim: DkimVerdict[] = [];
-  for (const row of (field(arc, 'authenticationResults', 'dkim') as Loose[] | undefined) ?? []) {
-    const result = text(field(row, 'result'));
-    const domain = text(field(row, 'header', 'd')) ?? domainOf(field(row, 'header', 'i'));
-    if (result !== undefined && domain !== undefined) arcDkim.push({ result: result as AuthResult, domain });
-  }
+  const recorded = arcResult === undefined ? null : newestArcResults(newestSet);
   const dmarcResult = text(field(result, 'dmarc', 'status', 'result'));
   const dmarcDomain = text(field(result, 'dmarc', 'domain'));
   return {
     ingress: hop,
-    ...(spfResult === undefined ? {} : { spf: { result: spfResult as SpfResult, ...(spfDomain === undefined ? {} : { domain: spfDomain }) } }),
+    ...(spfResult === undefined ? {} : { spf: { result: spfResult as SpfResult, ...(spfDomain === undefined ? {} : { domain: spfDomain }), ...(heloChecked ? { identity: 'helo' as const } : {}) } }),
     dkim,
     ...(arcResult === undefined
       ? {}
@@ -299,8 +296,8 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop): Authentic
           arc: {
             result: arcResult as AuthResult,
             ...(sealer === undefined ? {} : { sealer }),
-            ...(arcSpfResult === undefined ? {} : { spf: { result: arcSpfResult as SpfResult, ...(arcSpfDomain === undefined ? {} : { domain: arcSpfDomain }) } }),
-            ...(arcDkim.length === 0 ? {} : { dkim: arcDkim }),
+            ...(recorded?.spf === undefined ? {} : { spf: recorded.spf }),
+            ...(recorded?.dkim === undefined ? {} : { dkim: recorded.dkim }),
           },
         }),
     ...(dmarcResult === undefined ? {} : { dmarc: { result: dmarcResult as AuthResult, ...(dmarcDomain === undefined ? {} : { domain: dmarcDomain }) } }),
@@ -341,7 +338,8 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
   const heloName = input.hop.helo ?? ip;
   const helo = heloName !== undefined && isIP(heloName) !== 0 ? `[${heloName}]` : heloName;
   const spf = await verifySpf({
-    sender: input.sender,
+    // mailauth reads only an empty sender as the null reverse-path (and then checks the HELO).
+    sender: isNullSender(input.sender) ? '' : input.sender,
     strict,
     ...(ip === undefined ? {} : { ip }),
     ...(helo === undefined ? {} : { helo }),
@@ -401,7 +399,7 @@ export function createMailauthAuthenticator(options: MailauthAuthenticatorOption
       // A caller that does not go through decidePool may leave the clock out: then it is now.
       const now = message.now ?? new Date();
       const result = await runMailauth({ raw: message.raw, hop, sender, now }, settings);
-      return verdictFromMailauth(result, hop);
+      return verdictFromMailauth(result, hop, sender);
     },
   };
 }

@@ -26,7 +26,7 @@
 import { isNullSender, normaliseDomain } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
 import { parseHeaders } from '../headers.js';
-import type { AuthenticationVerdict, AuthResult, DkimVerdict, SpfResult } from './types.js';
+import type { ArcVerdict, AuthenticationVerdict, AuthResult, DkimVerdict, SpfResult } from './types.js';
 
 /** Options of {@link parseAuthenticationResults} and {@link authenticationFromHeaders}. */
 export interface AuthenticationResultsOptions {
@@ -774,9 +774,65 @@ function verdictOf(results: readonly AuthenticationMethodResult[], skip: (reason
     skip(`${found.label} not used: ${found.helo && !chosen!.helo ? 'the SPF result for the MAIL FROM in this field is used, not the one for the HELO' : 'an earlier SPF result in this field is used'}`);
   }
   return {
-    ...(chosen === undefined ? {} : { spf: { result: chosen.result, ...(chosen.domain === undefined ? {} : { domain: chosen.domain }) } }),
+    ...(chosen === undefined ? {} : { spf: { result: chosen.result, ...(chosen.domain === undefined ? {} : { domain: chosen.domain }), ...(chosen.helo ? { identity: 'helo' as const } : {}) } }),
     ...(dkim.length === 0 ? {} : { dkim }),
     ...(arc === undefined ? {} : { arc }),
     ...(dmarc === undefined ? {} : { dmarc }),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ARC-Authentication-Results
+
+const AAR_FIELD_NAME = /^arc-authentication-results[ \t]*:/i;
+
+/** The largest ARC instance (RFC 8617 §4.2.1: 1 to 50; `1*2DIGIT` in §3.9). */
+const MAX_ARC_INSTANCE = 50;
+
+/** What an ARC-Authentication-Results field records: the results a sealer vouches for, or why none. */
+export type ArcAuthenticationResults =
+  | { readonly ok: true; readonly instance: number; readonly authservId: string; readonly spf?: NonNullable<ArcVerdict['spf']>; readonly dkim?: readonly DkimVerdict[]; readonly notes: readonly string[] }
+  | { readonly ok: false; readonly why: string };
+
+/**
+ * Reads one ARC-Authentication-Results field (RFC 8617 §4.1.1: `i=N;` then an
+ * Authentication-Results payload), with or without its field name, with the grammar and the
+ * identity rules of {@link authenticationFromHeaders}: the SPF result of the MAIL FROM before the
+ * HELO's (a HELO result is marked `identity: 'helo'`), DKIM results naming their signing domain.
+ * The field records nothing (`ok: false`, and why) when it is malformed, names no instance, or
+ * shows the signs of a comment cut short by a sender's quoted local part (see
+ * {@link authenticationFromHeaders}): a sealer's word is taken only when it can be read whole.
+ * Its authserv-id is not checked: an ARC set is trusted for its seal's `d=`, not its authserv-id.
+ */
+export function parseArcAuthenticationResults(value: string): ArcAuthenticationResults {
+  if (typeof value !== 'string') return { ok: false, why: `an ARC-Authentication-Results value must be a string, got ${show(value)}` };
+  const name = AAR_FIELD_NAME.exec(value);
+  const scan: Scan = { text: value, pos: name === null ? 0 : name[0].length };
+  try {
+    cfws(scan);
+    if (peek(scan) !== 0x69 && peek(scan) !== 0x49) throw malformed(scan, 'expected the instance "i=" first (RFC 8617 §4.1.1)');
+    scan.pos++;
+    cfws(scan);
+    if (peek(scan) !== 0x3d) throw malformed(scan, 'expected "=" after "i"');
+    scan.pos++;
+    cfws(scan);
+    const start = scan.pos;
+    const instance = digits(scan, 'the ARC instance');
+    if (scan.pos - start > 2 || instance < 1 || instance > MAX_ARC_INSTANCE) throw malformed(scan, `the ARC instance is not 1 to ${MAX_ARC_INSTANCE}`, start);
+    cfws(scan);
+    if (peek(scan) !== SEMICOLON) throw malformed(scan, 'expected ";" after the ARC instance');
+    scan.pos++;
+    const authservId = headId(scan);
+    const version = headVersion(scan);
+    if (version !== undefined && version !== 1) return { ok: false, why: `authres-version ${version} is not 1, the only version defined (RFC 8601 §2.2)` };
+    const results = body(scan);
+    const split = splitSign(results, scan);
+    if (split !== null) return { ok: false, why: split };
+    const notes: string[] = [];
+    const { spf, dkim } = verdictOf(results, (reason) => void notes.push(reason));
+    return { ok: true, instance, authservId, ...(spf === undefined ? {} : { spf }), ...(dkim === undefined ? {} : { dkim }), notes };
+  } catch (error) {
+    if (!(error instanceof OutboundPoolsError)) throw error;
+    return { ok: false, why: error.message.replace('Malformed Authentication-Results value', 'malformed ARC-Authentication-Results value') };
+  }
 }

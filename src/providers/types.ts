@@ -23,6 +23,22 @@ export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'tem
 /** DKIM, ARC and DMARC results as Authentication-Results reports them (RFC 8601 §2.7). */
 export type AuthResult = 'pass' | 'fail' | 'neutral' | 'none' | 'temperror' | 'permerror' | 'policy';
 
+/**
+ * An SPF result at ingress, and what it checked. SPF checks one identity (RFC 7208 §2.3, §2.4):
+ * the MAIL FROM's domain, or for a null MAIL FROM the HELO name's.
+ */
+export interface SpfVerdict {
+  readonly result: SpfResult;
+  /** The domain checked: of the MAIL FROM, or of the HELO name (`identity: 'helo'`). */
+  readonly domain?: string;
+  /**
+   * The identity checked: `'mailfrom'` (assumed when absent) or `'helo'`. A HELO pass vouches for
+   * the HELO name, which is the sender's identity only for a null MAIL FROM; it never verifies a
+   * forward, whose sender is not null.
+   */
+  readonly identity?: 'mailfrom' | 'helo';
+}
+
 /** One DKIM signature checked at ingress. */
 export interface DkimVerdict {
   readonly result: AuthResult;
@@ -38,7 +54,7 @@ export interface ArcVerdict {
   /** The domain (`d=`) of the newest ARC-Seal: the last intermediary that vouched. */
   readonly sealer?: string;
   /** The SPF result the newest ARC-Authentication-Results recorded. */
-  readonly spf?: { readonly result: SpfResult; readonly domain?: string };
+  readonly spf?: SpfVerdict;
   /** The DKIM results the newest ARC-Authentication-Results recorded. */
   readonly dkim?: readonly DkimVerdict[];
 }
@@ -59,7 +75,7 @@ export interface AuthenticationVerdict {
   /** The hop SPF was evaluated for, when an authenticator chose it. */
   readonly ingress?: IngressHop;
   /** SPF of the ingress MAIL FROM (or HELO) domain. */
-  readonly spf?: { readonly result: SpfResult; readonly domain?: string };
+  readonly spf?: SpfVerdict;
   readonly dkim?: readonly DkimVerdict[];
   readonly arc?: ArcVerdict;
   readonly dmarc?: { readonly result: AuthResult; readonly domain?: string };

@@ -203,6 +203,48 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     assert.deepEqual(brokenChain.reasons.map((r) => r.code), ['relay-unverified'], 'a broken chain never verifies, even from a trusted sealer');
   });
 
+  describe("a trusted sealer's ARC-Authentication-Results is read with this package's grammar, not mailauth's lenient one", () => {
+    // lists.example seals what it recorded, as written; the message changed on the list (DKIM
+    // broken), so only the sealer's word can verify it.
+    async function sealedByList(authResults: string): Promise<string> {
+      const changed = (await signedByFabrikam()).replace('Subject: Lunch on Friday?', 'Subject: [lunch] Lunch on Friday?');
+      const seal = await sealMessage(Buffer.from(changed), {
+        signingDomain: 'lists.example',
+        selector: 'arc1',
+        privateKey: listsKey.privateKey,
+        authResults,
+        cv: 'none',
+      } as unknown as Parameters<typeof sealMessage>[1]);
+      return seal.toString() + changed;
+    }
+    async function codes(authResults: string): Promise<string[]> {
+      const decision = await decide(await sealedByList(authResults), LISTS);
+      const verdict = decision.verdicts.authentication;
+      assert.ok(verdict.state === 'provided');
+      assert.equal(verdict.value.arc?.result, 'pass', 'the chain itself validates');
+      return decision.reasons.map((r) => r.code);
+    }
+
+    it('an honest SPF pass for the sender, and an aligned DKIM pass, verify the forward', async () => {
+      assert.deepEqual(await codes('mx.lists.example; spf=pass smtp.mailfrom=alice@fabrikam.example'), ['arc-pass', 'srs-rewritten']);
+      assert.deepEqual(await codes('mx.lists.example; spf=fail smtp.mailfrom=fabrikam.example; dkim=pass header.d=fabrikam.example'), ['arc-pass', 'srs-rewritten']);
+    });
+    it('a sender\'s quoted local part that cut the sealer\'s comment short does not forge a pass', async () => {
+      // The list wrote the MAIL FROM "a);spf=pass ("@fabrikam.example into its comment unescaped.
+      const forged = 'mx.lists.example; spf=fail (mx.lists.example: domain of "a);spf=pass ("@fabrikam.example does not designate 203.0.113.9) smtp.mailfrom=fabrikam.example';
+      assert.deepEqual(await codes(forged), ['relay-unverified']);
+    });
+    it("the MAIL FROM's SPF result counts, not a HELO pass written after it", async () => {
+      assert.deepEqual(await codes('mx.lists.example; spf=fail smtp.mailfrom=fabrikam.example; spf=pass smtp.helo=fabrikam.example'), ['relay-unverified']);
+    });
+    it('a HELO pass alone does not verify a sender that is not null', async () => {
+      assert.deepEqual(await codes('mx.lists.example; spf=pass smtp.helo=fabrikam.example'), ['relay-unverified']);
+    });
+    it('a field that cannot be read whole verifies nothing', async () => {
+      assert.deepEqual(await codes('mx.lists.example; spf=pass smtp.mailfrom=fabrikam.example (unterminated'), ['relay-unverified']);
+    });
+  });
+
   it('options are checked once', () => {
     assert.throws(() => createMailauthAuthenticator({ trustedGateways: ['192.0.2.0/33'] }), /not an IP address or CIDR range/);
     assert.throws(() => createMailauthAuthenticator({ trustedGateways: ['gateway.example'] }), /not an IP address or CIDR range/);
@@ -352,21 +394,30 @@ describe('the ARC sealer and the identity an ARC-Authentication-Results vouches 
 
 describe('verdictFromMailauth: the identity rule on mailauth results', () => {
   const hop = { source: 'connection' } as const;
-  it('an ARC pass whose AAR SPF result names no identity carries a domain-less SPF result, which verifies nothing', () => {
-    const arc = { status: { result: 'pass' }, authenticationResults: { spf: { result: 'pass' } } };
-    Object.defineProperty(arc, 'chain', { value: [{ 'arc-seal': { parsed: { d: { value: 'lists.example' } } } }], enumerable: false });
-    const verdict = verdictFromMailauth({ arc }, hop);
-    assert.deepEqual(verdict.arc, { result: 'pass', sealer: 'lists.example', spf: { result: 'pass' } });
+  /** An ARC result as mailauth's arc() gives it: the chain, with each field as written, is not enumerable. */
+  function arcWith(aar: string | undefined) {
+    const arc = { status: { result: 'pass' }, authenticationResults: { spf: { result: 'pass', smtp: { mailfrom: 'alice@fabrikam.example' } } } };
+    const set = { 'arc-seal': { parsed: { d: { value: 'lists.example' } } }, ...(aar === undefined ? {} : { 'arc-authentication-results': { original: Buffer.from(`ARC-Authentication-Results: ${aar}\r\n`) } }) };
+    Object.defineProperty(arc, 'chain', { value: [set], enumerable: false });
+    return arc;
+  }
+  it("the AAR's results come from the field as written; without it (mailauth's parse only) the sealer vouches for nothing", () => {
+    assert.deepEqual(verdictFromMailauth({ arc: arcWith(undefined) }, hop).arc, { result: 'pass', sealer: 'lists.example' });
+    assert.deepEqual(verdictFromMailauth({ arc: arcWith('i=1; lists.example; spf=pass') }, hop).arc, { result: 'pass', sealer: 'lists.example' }, 'an SPF result naming no identity');
   });
-  it('takes smtp.mailfrom before smtp.mfrom, and smtp.helo for a null sender', () => {
-    const aar = (smtp: Record<string, string>) => {
-      const arc = { status: { result: 'pass' }, authenticationResults: { spf: { result: 'pass', smtp } } };
-      return verdictFromMailauth({ arc }, hop).arc?.spf;
-    };
-    assert.deepEqual(aar({ mailfrom: 'a@one.example', mfrom: 'b@two.example' }), { result: 'pass', domain: 'one.example' });
-    assert.deepEqual(aar({ mfrom: 'b@two.example' }), { result: 'pass', domain: 'two.example' });
-    assert.deepEqual(aar({ mailfrom: '<>', helo: 'mx.three.example' }), { result: 'pass', domain: 'mx.three.example' });
-    assert.deepEqual(aar({ mailfrom: 'nobody@' }), { result: 'pass' });
+  it('takes smtp.mailfrom before smtp.mfrom, and smtp.helo for a null sender (marked as the HELO identity)', () => {
+    const aar = (results: string) => verdictFromMailauth({ arc: arcWith(`i=1; lists.example; ${results}`) }, hop).arc?.spf;
+    assert.deepEqual(aar('spf=pass smtp.mailfrom=a@one.example smtp.mfrom=b@two.example'), { result: 'pass', domain: 'one.example' });
+    assert.deepEqual(aar('spf=pass smtp.mfrom=b@two.example'), { result: 'pass', domain: 'two.example' });
+    assert.deepEqual(aar('spf=pass smtp.mailfrom="" smtp.helo=mx.three.example'), { result: 'pass', domain: 'mx.three.example', identity: 'helo' });
+    assert.equal(aar('spf=pass smtp.mailfrom=nobody@'), undefined);
+    assert.deepEqual(aar('spf=pass smtp.helo=mx.three.example; spf=softfail smtp.mailfrom=four.example'), { result: 'softfail', domain: 'four.example' });
+  });
+  it("mailauth's SPF result for a null sender is the HELO identity's", () => {
+    const result = { spf: { status: { result: 'pass' }, domain: 'mx.three.example' } };
+    assert.deepEqual(verdictFromMailauth(result, hop, '').spf, { result: 'pass', domain: 'mx.three.example', identity: 'helo' });
+    assert.deepEqual(verdictFromMailauth(result, hop, '<>').spf, { result: 'pass', domain: 'mx.three.example', identity: 'helo' });
+    assert.deepEqual(verdictFromMailauth(result, hop, 'a@mx.three.example').spf, { result: 'pass', domain: 'mx.three.example' });
   });
 });
 

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import {
   authenticationFromHeaders,
+  parseArcAuthenticationResults,
   parseAuthenticationResults,
   type AuthenticationMethodResult,
   type AuthenticationResultsOptions,
@@ -488,6 +489,20 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     assert.deepEqual(authenticationFromHeaders(forged, mx).verdict.spf, { result: 'pass', domain: 'fabrikam.example' });
   });
 
+  it('an SPF pass for the HELO identity alone does not verify a forward (whose sender is not null), even for the same domain', async () => {
+    const headers = 'Authentication-Results: mx.example.org; spf=pass smtp.helo=fabrikam.example\r\n';
+    const { verdict } = authenticationFromHeaders(headers, mx);
+    const decide = (authentication: AuthenticationVerdict) =>
+      decidePool({ mailFrom: 'alice@fabrikam.example', rcptTo: ['bob@northwind.example'], authentication }, { policy: { acceptedDomains: ['contoso.com'] }, now: new Date(0) });
+    assert.deepEqual((await decide(verdict)).reasons.map((reason) => reason.code), ['relay-unverified']);
+    // The same result for the MAIL FROM verifies it: the identity, not the domain, made the difference.
+    const mailFrom = authenticationFromHeaders('Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=fabrikam.example\r\n', mx).verdict;
+    assert.deepEqual((await decide(mailFrom)).reasons.map((reason) => reason.code), ['spf-pass', 'srs-skipped']);
+    // A precomputed verdict says the same with identity: 'helo'; a value other than the two is refused.
+    assert.deepEqual((await decide({ spf: { result: 'pass', domain: 'fabrikam.example', identity: 'helo' } })).reasons.map((reason) => reason.code), ['relay-unverified']);
+    await assert.rejects(decide({ spf: { result: 'pass', domain: 'fabrikam.example', identity: 'ehlo' as never } }), /spf.identity is not 'mailfrom' or 'helo'/);
+  });
+
   it('does not parse an older trusted field: a malformed one below the newest is listed, not an error', () => {
     const { verdict, ignored } = authenticationFromHeaders(
       'Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a.example\r\nAuthentication-Results: mx.example.org; spf=pass smtp.mailfrom=(((\r\n',
@@ -557,9 +572,9 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     ['an empty quoted string', ' smtp.mailfrom=""'],
     ['"<>"', ' smtp.mailfrom="<>"'],
   ] as const) {
-    it(`uses the HELO domain for SPF when smtp.mailfrom is ${name} (a null sender)`, () => {
+    it(`uses the HELO domain for SPF when smtp.mailfrom is ${name} (a null sender), marked as the HELO identity`, () => {
       const { verdict } = authenticationFromHeaders(`Authentication-Results: mx.example.org; spf=pass${mailfrom} smtp.helo=MX.A.example\r\n`, mx);
-      assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'mx.a.example' } });
+      assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'mx.a.example', identity: 'helo' } });
     });
   }
 
@@ -784,6 +799,45 @@ const structured = generated.map(
   }),
 );
 
+describe('parseArcAuthenticationResults: what a sealer recorded (RFC 8617 §4.1.1)', () => {
+  it('reads the instance, the authserv-id and the results, with or without the field name, folded', () => {
+    const read = parseArcAuthenticationResults('ARC-Authentication-Results: i=2; lists.example;\r\n\tspf=pass smtp.mailfrom=alice@Fabrikam.example;\r\n\tdkim=pass header.d=fabrikam.example header.s=k1\r\n');
+    assert.deepEqual(read, {
+      ok: true,
+      instance: 2,
+      authservId: 'lists.example',
+      spf: { result: 'pass', domain: 'fabrikam.example' },
+      dkim: [{ result: 'pass', domain: 'fabrikam.example', selector: 'k1' }],
+      notes: [],
+    });
+    assert.deepEqual(parseArcAuthenticationResults(' i = 1 (first) ; lists.example; none'), { ok: true, instance: 1, authservId: 'lists.example', notes: [] });
+  });
+  for (const [name, value, pattern] of [
+    ['no instance', 'lists.example; spf=pass smtp.mailfrom=a.example', /expected the instance "i=" first/],
+    ['instance 0', 'i=0; lists.example; spf=pass smtp.mailfrom=a.example', /not 1 to 50/],
+    ['instance 51', 'i=51; lists.example; spf=pass smtp.mailfrom=a.example', /not 1 to 50/],
+    ['instance of three digits', 'i=001; lists.example; spf=pass smtp.mailfrom=a.example', /not 1 to 50/],
+    ['no ";" after the instance', 'i=1 lists.example; spf=pass smtp.mailfrom=a.example', /expected ";" after the ARC instance/],
+    ['a malformed payload', 'i=1; lists.example; spf=pass smtp.mailfrom=(', /malformed ARC-Authentication-Results value/],
+    ['a comment cut short by a quote', 'i=1; lists.example; spf=fail (domain of "a);spf=pass ("@a.example) smtp.mailfrom=a.example', /odd number of double quotes/],
+    ['two SPF results for the MAIL FROM', 'i=1; lists.example; spf=fail smtp.mailfrom=a.example; spf=pass smtp.mailfrom=a.example', /two SPF results for the MAIL FROM/],
+    ['authres-version 2', 'i=1; lists.example 2; spf=pass smtp.mailfrom=a.example', /authres-version 2 is not 1/],
+  ] as const) {
+    it(`records nothing on ${name}`, () => {
+      const read = parseArcAuthenticationResults(value);
+      assert.equal(read.ok, false);
+      assert.match((read as { why: string }).why, pattern);
+    });
+  }
+  it('marks an SPF result for the HELO identity, and notes results it does not use', () => {
+    const read = parseArcAuthenticationResults('i=1; lists.example; spf=pass smtp.helo=mx.a.example; dkim=pass header.d=none');
+    assert.ok(read.ok);
+    assert.deepEqual(read.spf, { result: 'pass', domain: 'mx.a.example', identity: 'helo' });
+    assert.equal(read.dkim, undefined);
+    assert.match(read.notes.join('\n'), /header.d="none" has no domain name/);
+  });
+});
+
 describe('parseAuthenticationResults: properties', () => {
   it('returns a result or throws OutboundPoolsError for any string, never anything else', () => {
     fc.assert(
@@ -973,6 +1027,16 @@ describe('Authentication-Results parsing takes linear time (doubling series)', (
   for (const [what, base, input] of families) {
     it(`parseAuthenticationResults: ${what}`, () => {
       assertLinear(what, base, input, parse);
+    });
+  }
+
+  for (const [what, base, input] of [
+    ['results', 64, (n: number) => `i=1; lists.example${'; dkim=pass header.d=a.example header.s=s1'.repeat(n)}`],
+    ['comments before the instance', 2048, (n: number) => `${'(x) '.repeat(n)}i=1; lists.example; none`],
+    ['unclosed comments', 2048, (n: number) => `i=1; lists.example ${'('.repeat(n)}`],
+  ] as const) {
+    it(`parseArcAuthenticationResults: ${what}`, () => {
+      assertLinear(what, base, input, (value) => parseArcAuthenticationResults(value as string));
     });
   }
 
