@@ -136,7 +136,11 @@ function clientAddress(domain: string, comments: readonly (readonly string[])[])
   const first = comments[0];
   const literal = domain.startsWith('[') ? addressIn(domain) : undefined;
   if (first === undefined || first.length === 0) return literal;
-  if (literal !== undefined && EXIM_ITEM.test(first[0]!)) return literal;
+  // Exim without a verified host name: the address first, then only its items (`helo=`,
+  // `port=`, `ident=`). Any other word beside them is not Exim's: a HELO literal followed by a
+  // reverse-DNS name that looks like an item (`from [HELO] (x=y [client])`, which an MTA writing
+  // the PTR name as found would produce) is ambiguous, and reads as no address.
+  if (literal !== undefined && EXIM_ITEM.test(first[0]!)) return first.every((word) => EXIM_ITEM.test(word)) ? literal : undefined;
   // qmail: the first comment is the client's own claim (`HELO name`); its TCP-info follows.
   const tcpInfo = /^(?:helo|ehlo)$/i.test(first[0]!) ? comments[1] : first;
   if (tcpInfo === undefined) return undefined;

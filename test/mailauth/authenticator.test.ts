@@ -298,6 +298,8 @@ describe('receivedFrom', () => {
     ['qmail: the HELO comment, then the address', 'from unknown (HELO [198.51.100.25]) (203.0.113.66) by gw with SMTP', '203.0.113.66'],
     ['qmail, HELO only', 'from unknown (HELO [198.51.100.25]) by gw with SMTP', undefined],
     ['an address after an Exim item is the client\'s text', 'from rdns.example (helo=x [198.51.100.25]) by gw', undefined],
+    ['a HELO literal, then a reverse-DNS name that looks like an Exim item: not Exim\'s, ambiguous', 'from [198.51.100.25] (x=y [203.0.113.66]) by gw (Haraka/3.3.4)', undefined],
+    ['Exim, no verified name, ident and HELO', 'from [203.0.113.66] (ident=joe helo=mx.fabrikam.example) by gw', '203.0.113.66'],
     ['an address deep in the comment is not TCP-info', 'from helo.example (one two [198.51.100.25]) by gw', undefined],
     ['a name without TCP-info', 'from helo.example by gw', undefined],
     ['an unclosed comment', 'from helo.example (rdns [203.0.113.66] by gw', undefined],
