@@ -71,7 +71,10 @@ function spamText(spam: SpamVerdict, policy: Policy): string {
 
 function authText(auth: AuthenticationVerdict): string {
   const parts: string[] = [];
-  if (auth.spf !== undefined) parts.push(`SPF ${auth.spf.result}${auth.spf.domain === undefined ? '' : ` for ${auth.spf.domain}`}`);
+  if (auth.spf !== undefined) {
+    const helo = auth.spf.identity === 'helo' ? ' (the HELO name: verifies no sender that is not null)' : '';
+    parts.push(`SPF ${auth.spf.result}${auth.spf.domain === undefined ? '' : ` for ${auth.spf.domain}${helo}`}`);
+  }
   for (const dkim of auth.dkim ?? []) parts.push(`DKIM ${dkim.result} d=${dkim.domain}`);
   if (auth.arc !== undefined) parts.push(`ARC ${auth.arc.result}${auth.arc.sealer === undefined ? '' : ` sealed by ${auth.arc.sealer}`}`);
   return parts.length === 0 ? 'no SPF, DKIM or ARC result' : parts.join(', ');

@@ -10,7 +10,7 @@ import { arc as verifyArc, dkimVerify, dmarc as verifyDmarc, spf as verifySpf } 
 import { OutboundPoolsError, show } from '../errors.js';
 import { isNullSender } from '../address.js';
 import { parseHeaders } from '../headers.js';
-import { parseArcAuthenticationResults, type ArcAuthenticationResults } from '../providers/authentication-results.js';
+import { isHeloStandIn, parseArcAuthenticationResults, type ArcAuthenticationResults } from '../providers/authentication-results.js';
 import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
 
 /** Options of {@link createMailauthAuthenticator}. */
@@ -122,6 +122,12 @@ function commentWords(text: string, start: number): { readonly words: string[]; 
 /** An Exim `key=value` item in a from-clause comment (`helo=`, `port=`, `ident=`): the client's words, or the MTA's notes. */
 const EXIM_ITEM = /^[a-z]+=/i;
 
+/** The items Exim writes after the address when it has no verified host name. */
+const EXIM_ADDRESS_FIRST_ITEM = /^(?:helo|port|ident)=/i;
+
+/** What may follow a from-clause (RFC 5321 §4.4: by-, via-, with-, id-, for-clauses), or its end. */
+const NEXT_CLAUSE = /^(?:(?:by|via|with|id|for)[ \t\r\n]|;|$)/i;
+
 /**
  * The address the writing MTA connected from, from the from-domain and the comments after it —
  * only where that MTA put it, never in text the client chose (its HELO name, its ident):
@@ -132,15 +138,17 @@ const EXIM_ITEM = /^[a-z]+=/i;
  *   first, `from [192.0.2.1] (helo=[198.51.100.7])` or `from [192.0.2.1]`.
  * Only the first two words of the TCP-info count, and none after an Exim `key=` item.
  */
-function clientAddress(domain: string, comments: readonly (readonly string[])[]): string | undefined {
+function clientAddress(domain: string, comments: readonly (readonly string[])[], clauseFollows: boolean): string | undefined {
   const first = comments[0];
   const literal = domain.startsWith('[') ? addressIn(domain) : undefined;
-  if (first === undefined || first.length === 0) return literal;
+  if (first === undefined || first.length === 0) return clauseFollows ? literal : undefined;
   // Exim without a verified host name: the address first, then only its items (`helo=`,
   // `port=`, `ident=`). Any other word beside them is not Exim's: a HELO literal followed by a
   // reverse-DNS name that looks like an item (`from [HELO] (x=y [client])`, which an MTA writing
   // the PTR name as found would produce) is ambiguous, and reads as no address.
-  if (literal !== undefined && EXIM_ITEM.test(first[0]!)) return first.every((word) => EXIM_ITEM.test(word)) ? literal : undefined;
+  if (literal !== undefined && EXIM_ITEM.test(first[0]!)) {
+    return comments.length === 1 && clauseFollows && first.every((word) => EXIM_ADDRESS_FIRST_ITEM.test(word)) ? literal : undefined;
+  }
   // qmail: the first comment is the client's own claim (`HELO name`); its TCP-info follows.
   const tcpInfo = /^(?:helo|ehlo)$/i.test(first[0]!) ? comments[1] : first;
   if (tcpInfo === undefined) return undefined;
@@ -172,7 +180,8 @@ export function receivedFrom(value: string): { helo?: string; ip?: string } | nu
     comments.push(comment.words);
     at = comment.end;
   }
-  const ip = clientAddress(helo, comments);
+  while (at < value.length && (value.charCodeAt(at) === 0x20 || value.charCodeAt(at) === 0x09 || value.charCodeAt(at) === 0x0d || value.charCodeAt(at) === 0x0a)) at++;
+  const ip = clientAddress(helo, comments, NEXT_CLAUSE.test(value.slice(at, at + 5)));
   return { helo, ...(ip === undefined ? {} : { ip }) };
 }
 
@@ -253,25 +262,36 @@ function text(value: unknown): string | undefined {
  * so a sender's forged `spf=pass` inside a trusted sealer's field would count. Null when the raw
  * field is not at hand or cannot be read whole: the sealer then vouches for nothing.
  */
-function newestArcResults(newestSet: unknown): Extract<ArcAuthenticationResults, { ok: true }> | null {
-  const original = field(newestSet, 'arc-authentication-results', 'original');
+function newestArcResults(chain: readonly unknown[]): Extract<ArcAuthenticationResults, { ok: true }> | null {
+  const original = field(chain[chain.length - 1], 'arc-authentication-results', 'original');
   const raw = typeof original === 'string' ? original : Buffer.isBuffer(original) ? original.toString('utf8') : undefined;
   if (raw === undefined) return null;
   const read = parseArcAuthenticationResults(raw);
-  return read.ok ? read : null;
+  // mailauth orders the sets by instance, 1 to N with none missing: the newest is instance N. A
+  // field whose own "i=" says otherwise was grouped by another reading of it: not taken.
+  return read.ok && read.instance === chain.length ? read : null;
 }
 
 /**
  * mailauth's result, in the shape of {@link AuthenticationVerdict}. `sender` is the MAIL FROM the
  * SPF check was given: when it is null, SPF checked the HELO identity, and the verdict says so
- * (`spf.identity: 'helo'`). The ARC verdict's SPF and DKIM results are those of the newest
+ * (`spf.identity: 'helo'`). Without it, the identity is read from what mailauth recorded:
+ * `smtp.helo` alone (strict mode), or the stand-in `postmaster@` the HELO name (lenient) — so a
+ * real sender of that name greeting with it reads as a HELO check too. The ARC verdict's SPF and DKIM results are those of the newest
  * ARC-Authentication-Results field as written (in mailauth's `arc.chain`), read with this
  * package's own grammar; without it (a result that went through JSON) they are left out.
  */
 export function verdictFromMailauth(result: unknown, hop: IngressHop, sender?: string): AuthenticationVerdict {
   const spfResult = text(field(result, 'spf', 'status', 'result'));
   const spfDomain = text(field(result, 'spf', 'domain'));
-  const heloChecked = sender !== undefined && isNullSender(sender);
+  // Without the sender, mailauth's record of what it checked: strict, `smtp.helo` alone for a
+  // null sender; lenient, the stand-in `postmaster@` the HELO name.
+  const smtp = field(result, 'spf', 'status', 'smtp');
+  const heloChecked =
+    sender !== undefined
+      ? isNullSender(sender)
+      : (text(field(smtp, 'mailfrom')) === undefined && text(field(smtp, 'helo')) !== undefined) ||
+        isHeloStandIn(text(field(smtp, 'mailfrom')) ?? text(field(result, 'spf', 'envelope-from')), text(field(smtp, 'helo')) ?? text(field(result, 'spf', 'helo')));
   const dkim: DkimVerdict[] = [];
   for (const row of (field(result, 'dkim', 'results') as Loose[] | undefined) ?? []) {
     const domain = text(field(row, 'signingDomain'));
@@ -287,7 +307,7 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop, sender?: s
   const chain = field(arc, 'chain');
   const newestSet = Array.isArray(chain) ? (chain[chain.length - 1] as unknown) : undefined;
   const sealer = text(field(newestSet, 'arc-seal', 'parsed', 'd', 'value'));
-  const recorded = arcResult === undefined ? null : newestArcResults(newestSet);
+  const recorded = arcResult === undefined || !Array.isArray(chain) || chain.length === 0 ? null : newestArcResults(chain);
   const dmarcResult = text(field(result, 'dmarc', 'status', 'result'));
   const dmarcDomain = text(field(result, 'dmarc', 'domain'));
   return {

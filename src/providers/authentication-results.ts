@@ -53,7 +53,8 @@ export interface AuthenticationMethodResult {
    * The properties by `ptype.property`, both lowercased (`smtp.mailfrom`, `header.d`,
    * `header.i`, `header.s`, `header.b`, `smtp.helo`, `header.from`, `policy.iprev`, …). Values
    * as written, quoted strings unquoted; a quoted local-part keeps its quotes
-   * (`"john doe"@example.com`).
+   * (`"john doe"@example.com`). A bare `name=value` outside RFC 8601's grammar, as Microsoft
+   * 365's `action=none` after a DMARC result, is kept under `name` (no ".").
    */
   readonly properties: Readonly<Record<string, string>>;
 }
@@ -395,8 +396,19 @@ function resinfo(scan: Scan, method: string): AuthenticationMethodResult {
     const start = scan.pos;
     const ptype = keyword(scan, 'a property (ptype.property=value), reason=, or ";"');
     cfws(scan);
+    if (peek(scan) === 0x3d && ptype !== 'reason') {
+      // A bare name=value beside the properties: not in RFC 8601's grammar, but Microsoft 365
+      // writes `dmarc=pass action=none header.from=…` in every field it adds and seals. Kept
+      // under its name (no "."), so no mapping reads it for a ptype.property.
+      scan.pos++;
+      cfws(scan);
+      const text = value(scan, `the value of ${ptype}= (a token or a quoted string)`);
+      if (Object.hasOwn(properties, ptype)) throw malformed(scan, `${ptype}= given twice in one result of method ${show(method)}`, start);
+      properties[ptype] = text;
+      cfws(scan);
+      continue;
+    }
     if (peek(scan) === 0x3d) {
-      if (ptype !== 'reason') throw malformed(scan, `${show(`${ptype}=`)} is neither reason= nor a property ptype.property=`, start);
       if (reason !== undefined) throw malformed(scan, `a second reason= for method ${show(method)}`, start);
       scan.pos++;
       cfws(scan);
@@ -507,7 +519,8 @@ function checkValue(value: unknown): string {
  * Accepted beyond the ABNF, because MTAs write them and the meaning is unambiguous:
  * an `Authentication-Results:` field name before the value; empty results (`;;`, a final `;`);
  * `reason=` after properties; unquoted values holding `/`, `=`, `?`, `:`, `[`, `]` or non-ASCII
- * (Gmail's `header.b=ab/cd+ef`, SRS addresses, IPv6 addresses).
+ * (Gmail's `header.b=ab/cd+ef`, SRS addresses, IPv6 addresses); a bare `name=value` beside the
+ * properties (Microsoft 365's `dmarc=pass action=none`), kept in `properties` under `name`.
  *
  * Runs in time linear in the length of the value.
  *
@@ -548,6 +561,20 @@ function label(result: AuthenticationMethodResult): string {
 /** Why a result cannot be used, or the mapped verdict part. */
 type Mapped<T> = { readonly ok: T } | { readonly why: string };
 
+/**
+ * Whether `mailfrom` is the stand-in RFC 7208 §2.4 makes for a null MAIL FROM, `postmaster@` the
+ * HELO name, as mailauth (lenient) and others record their HELO check
+ * (`smtp.mailfrom=postmaster@mx.example smtp.helo=mx.example`). A real sender of that name from a
+ * server greeting with it reads as a HELO check too: when in doubt, not verified.
+ */
+export function isHeloStandIn(mailfrom: string | undefined, helo: string | undefined): boolean {
+  if (mailfrom === undefined || helo === undefined) return false;
+  const at = mailfrom.lastIndexOf('@');
+  if (at !== 10 || asciiLower(mailfrom.slice(0, at)) !== 'postmaster') return false;
+  const domain = normaliseDomain(mailfrom.slice(at + 1));
+  return domain !== null && domain === normaliseDomain(helo);
+}
+
 function mapSpf(result: AuthenticationMethodResult): Mapped<Spf & { readonly helo: boolean }> {
   if (!SPF_RESULTS.has(result.result)) return { why: `${label(result)}: ${show(result.result)} is not an SPF result (RFC 7208 §2.6)` };
   // smtp.mailfrom (RFC 8601 §2.7.2); smtp.mfrom is its name in the drafts before RFC 5451, which
@@ -556,7 +583,7 @@ function mapSpf(result: AuthenticationMethodResult): Mapped<Spf & { readonly hel
   const mailfrom = result.properties[mailfromProperty];
   const helo = result.properties['smtp.helo'];
   // A null MAIL FROM (RFC 5321 §4.5.5): SPF checked the HELO identity (RFC 7208 §2.4).
-  const nullSender = mailfrom === undefined || isNullSender(mailfrom);
+  const nullSender = mailfrom === undefined || isNullSender(mailfrom) || isHeloStandIn(mailfrom, helo);
   const identity = nullSender ? helo : mailfrom;
   const property = nullSender ? 'smtp.helo' : mailfromProperty;
   // The identity rule: a pass vouches only for the identity it names, so a result naming none is not used.

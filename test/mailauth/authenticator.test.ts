@@ -240,6 +240,20 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     it('a HELO pass alone does not verify a sender that is not null', async () => {
       assert.deepEqual(await codes('mx.lists.example; spf=pass smtp.helo=fabrikam.example'), ['relay-unverified']);
     });
+    it("Microsoft 365's AAR, with its bare action= after the DMARC result, verifies the forward", async () => {
+      const microsoft = 'mx.microsoft.com 1; spf=pass smtp.mailfrom=fabrikam.example; dmarc=pass action=none header.from=fabrikam.example; dkim=pass header.d=fabrikam.example; arc=none';
+      assert.deepEqual(await codes(microsoft), ['arc-pass', 'srs-rewritten']);
+    });
+    it("a sealer's HELO check recorded as mailauth records it (postmaster@ the HELO name) does not verify", async () => {
+      const atList = await authenticate(await signedByFabrikam(), { ip: FABRIKAM_MX, helo: 'fabrikam.example', sender: '', mta: 'mx.lists.example', resolver: resolver as never });
+      const authResults = atList.arc ? atList.arc.authResults : undefined;
+      assert.ok(authResults !== undefined);
+      assert.match(authResults, /smtp.mailfrom=postmaster@fabrikam.example/);
+      const recorded = authResults.replace(/;\s*dkim=[^;]*/g, '');
+      assert.deepEqual(await codes(recorded), ['relay-unverified']);
+      // The same check read from mailauth's result without the sender is the HELO's too.
+      assert.deepEqual(verdictFromMailauth(atList, { source: 'connection' }).spf, { result: 'pass', domain: 'fabrikam.example', identity: 'helo' });
+    });
     it('a field that cannot be read whole verifies nothing', async () => {
       assert.deepEqual(await codes('mx.lists.example; spf=pass smtp.mailfrom=fabrikam.example (unterminated'), ['relay-unverified']);
     });
@@ -300,6 +314,9 @@ describe('receivedFrom', () => {
     ['an address after an Exim item is the client\'s text', 'from rdns.example (helo=x [198.51.100.25]) by gw', undefined],
     ['a HELO literal, then a reverse-DNS name that looks like an Exim item: not Exim\'s, ambiguous', 'from [198.51.100.25] (x=y [203.0.113.66]) by gw (Haraka/3.3.4)', undefined],
     ['Exim, no verified name, ident and HELO', 'from [203.0.113.66] (ident=joe helo=mx.fabrikam.example) by gw', '203.0.113.66'],
+    ['a HELO literal, then a PTR name closing the comment early', 'from [198.51.100.25] (helo=x) [203.0.113.66]) by gw', undefined],
+    ['a HELO literal, then an item Exim does not write there', 'from [198.51.100.25] (x=y) by gw', undefined],
+    ['an address literal followed by no clause', 'from [198.51.100.25] [203.0.113.66] by gw', undefined],
     ['an address deep in the comment is not TCP-info', 'from helo.example (one two [198.51.100.25]) by gw', undefined],
     ['a name without TCP-info', 'from helo.example by gw', undefined],
     ['an unclosed comment', 'from helo.example (rdns [203.0.113.66] by gw', undefined],
@@ -414,6 +431,10 @@ describe('verdictFromMailauth: the identity rule on mailauth results', () => {
     assert.deepEqual(aar('spf=pass smtp.mailfrom="" smtp.helo=mx.three.example'), { result: 'pass', domain: 'mx.three.example', identity: 'helo' });
     assert.equal(aar('spf=pass smtp.mailfrom=nobody@'), undefined);
     assert.deepEqual(aar('spf=pass smtp.helo=mx.three.example; spf=softfail smtp.mailfrom=four.example'), { result: 'softfail', domain: 'four.example' });
+  });
+  it("an AAR whose own instance is not the newest set's is not taken", () => {
+    assert.deepEqual(verdictFromMailauth({ arc: arcWith('i=2; lists.example; spf=pass smtp.mailfrom=fabrikam.example') }, hop).arc, { result: 'pass', sealer: 'lists.example' });
+    assert.deepEqual(verdictFromMailauth({ arc: arcWith('i=1; lists.example; spf=pass smtp.mailfrom=fabrikam.example') }, hop).arc?.spf, { result: 'pass', domain: 'fabrikam.example' });
   });
   it("mailauth's SPF result for a null sender is the HELO identity's", () => {
     const result = { spf: { status: { result: 'pass' }, domain: 'mx.three.example' } };

@@ -302,7 +302,8 @@ describe('parseAuthenticationResults: syntax', () => {
     ['a method without a result', 'mx.example.org; spf=', /expected the result of method "spf"/],
     ['a "/" without a version', 'mx.example.org; dkim/=pass', /expected the version of method "dkim" after "\/" \(digits\)/],
     ['a keyword ending in "-"', 'mx.example.org; dkim-=pass', /ends with "-"/],
-    ['a property without a ptype', 'mx.example.org; spf=pass mailfrom=a.example', /"mailfrom=" is neither reason= nor a property/],
+    ['a bare name= given twice', 'mx.example.org; dmarc=pass action=none action=reject', /action= given twice/],
+    ['a bare name= without a value', 'mx.example.org; dmarc=pass action= ;', /expected the value of action=/],
     ['a ptype without a property', 'mx.example.org; spf=pass smtp.=a.example', /expected a property name after "smtp."/],
     ['a property without "="', 'mx.example.org; spf=pass smtp.mailfrom a.example', /expected "=" and a value after "smtp.mailfrom"/],
     ['a property without a value', 'mx.example.org; spf=pass smtp.mailfrom=', /expected the value of smtp.mailfrom/],
@@ -501,6 +502,31 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     // A precomputed verdict says the same with identity: 'helo'; a value other than the two is refused.
     assert.deepEqual((await decide({ spf: { result: 'pass', domain: 'fabrikam.example', identity: 'helo' } })).reasons.map((reason) => reason.code), ['relay-unverified']);
     await assert.rejects(decide({ spf: { result: 'pass', domain: 'fabrikam.example', identity: 'ehlo' as never } }), /spf.identity is not 'mailfrom' or 'helo'/);
+  });
+
+  it("a HELO check written with its stand-in MAIL FROM (postmaster@ the HELO name, as mailauth writes it) is the HELO identity's", () => {
+    const { verdict } = authenticationFromHeaders('Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=Postmaster@MX.a.example smtp.helo=mx.a.example\r\n', mx);
+    assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'mx.a.example', identity: 'helo' } });
+    // postmaster of another domain than the HELO name is a sender like any other.
+    const other = authenticationFromHeaders('Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=postmaster@a.example smtp.helo=mx.a.example\r\n', mx);
+    assert.deepEqual(other.verdict, { spf: { result: 'pass', domain: 'a.example' } });
+  });
+
+  it("reads Microsoft 365's fields, whose DMARC result carries a bare action=", () => {
+    const { verdict, ignored } = authenticationFromHeaders(
+      'Authentication-Results: mx.example.org 1; spf=pass (sender ip is 203.0.113.7) smtp.mailfrom=fabrikam.example; dmarc=pass action=none header.from=fabrikam.example;dkim=pass (signature was verified) header.d=fabrikam.example;arc=none\r\n',
+      mx,
+    );
+    assert.deepEqual(ignored, []);
+    assert.deepEqual(verdict, {
+      spf: { result: 'pass', domain: 'fabrikam.example' },
+      dkim: [{ result: 'pass', domain: 'fabrikam.example' }],
+      arc: { result: 'none' },
+      dmarc: { result: 'pass', domain: 'fabrikam.example' },
+    });
+    const parsed = parseAuthenticationResults('mx.example.org; dmarc=pass action=none header.from=a.example', mx);
+    assert.ok(parsed.trusted);
+    assert.deepEqual(parsed.results[0]?.properties, { action: 'none', 'header.from': 'a.example' });
   });
 
   it('does not parse an older trusted field: a malformed one below the newest is listed, not an error', () => {
