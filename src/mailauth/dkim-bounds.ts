@@ -119,9 +119,10 @@ function headerLength(bytes: Buffer): number {
   const firstLf = bytes.indexOf(0x0a);
   if (firstLf < 0) return bytes.length;
   const [usual, other] = firstLf > 0 && bytes[firstLf - 1] === 0x0d ? ['\n\r\n', '\n\n'] : ['\n\n', '\n\r\n'];
-  let at = bytes.indexOf(usual, firstLf - 1, 'latin1');
+  // An empty line starts with the line feed of the line before it: none comes before the first.
+  let at = bytes.indexOf(usual, firstLf, 'latin1');
   const before = at < 0 ? bytes : bytes.subarray(0, at + usual.length);
-  const otherAt = before.indexOf(other, firstLf - 1, 'latin1');
+  const otherAt = before.indexOf(other, firstLf, 'latin1');
   if (otherAt >= 0 && (at < 0 || otherAt < at)) at = otherAt;
   return at < 0 ? bytes.length : at + 1;
 }
