@@ -5,7 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { arc as verifyArc, dkimSign, dkimVerify, sealMessage } from 'mailauth';
 import { createMailauthAuthenticator } from '../../src/mailauth/authenticator.js';
 import { boundSignatures, MAX_DKIM_SIGNATURES, MAX_HEADER_LINES, MAX_SIGNED_FIELDS } from '../../src/mailauth/dkim-bounds.js';
@@ -69,6 +71,13 @@ async function mailauthAlone(raw: string): Promise<string[]> {
 }
 
 const authenticator = createMailauthAuthenticator({ resolver, mta: 'mx1.contoso.com' });
+
+// mailauth's own header parser and tag-list parser (not in its type definitions), to check the
+// bounds against what mailauth reads.
+const mailauthTools = createRequire(import.meta.url)('mailauth/lib/tools.js') as {
+  parseHeaders(header: Buffer): { parsed: { key: string | null; line: Buffer }[] };
+  parseDkimHeaders(line: Buffer): { parsed: { h?: { value?: unknown } } };
+};
 
 function authenticate(raw: string | Buffer, ip = STRANGER) {
   const message: ProviderMessage = { raw, mailFrom: 'alice@fabrikam.example', rcptTo: ['lee@northwind.example'], ingress: { ip, helo: 'client.example' }, now: NOW };
@@ -219,10 +228,14 @@ describe('ARC over the bounds', () => {
 
 describe('boundSignatures reads the header as mailauth does', () => {
   const over = `h=from${':x'.repeat(MAX_SIGNED_FIELDS)}`;
-  /** What mailauth is given: the message as it is, with a field hidden, or nothing. */
+  /** What mailauth is given: the message as it is, with a field hidden, or nothing — the same for the message as a string and as a Buffer. */
   const given = (raw: string) => {
-    const { input } = boundSignatures(raw);
-    return input === raw ? 'as is' : input === null ? 'nothing' : 'hidden';
+    const answers = [raw, Buffer.from(raw)].map((message) => {
+      const { input } = boundSignatures(message);
+      return input === message ? 'as is' : input === null ? 'nothing' : 'hidden';
+    });
+    assert.equal(answers[1], answers[0], 'a Buffer is read as its string is');
+    return answers[0];
   };
   const top = 'Received: from a.example by b.example; Mon, 23 Nov 2026 09:20:11 +0000\r\n';
   it('hides a signature whatever the case of its name, or spaces before its colon', () => {
@@ -245,6 +258,9 @@ describe('boundSignatures reads the header as mailauth does', () => {
     assert.equal(given(`${top}DKIM-Signature: d=a.example; ${over}\n\nbody`), 'hidden');
     assert.equal(given(`${top}DKIM-Signature: d=a.example; ${over}`), 'hidden');
     assert.equal(given(`\r\nDKIM-Signature: d=a.example; ${over}\r\n`), 'as is', 'an empty first line: no header at all');
+    assert.equal(given(`\nDKIM-Signature: d=a.example; ${over}\n`), 'as is', 'an empty first line of a bare LF');
+    assert.equal(given(`${top}From: a@b.example\r\n\nDKIM-Signature: d=a.example; ${over}\r\n`), 'as is', 'a CRLF header ended by a bare LF');
+    assert.equal(given(`${top}From: a@b.example\r\nDKIM-Signature: d=a.example; ${over}\r\n\n\nbody`), 'hidden');
   });
   it('takes a first line with leading spaces, or its name alone with the colon below it, for a field, as mailauth does', () => {
     assert.equal(given(`  DKIM-Signature: d=a.example; ${over}\r\nFrom: a@b.example\r\n\r\n`), 'hidden');
@@ -254,5 +270,49 @@ describe('boundSignatures reads the header as mailauth does', () => {
     const lines = (count: number) => `${top}Comments: a\r\n${' b\r\n'.repeat(count - 2)}\r\n${'body\r\n'.repeat(MAX_HEADER_LINES)}`;
     assert.equal(given(lines(MAX_HEADER_LINES)), 'as is');
     assert.equal(given(lines(MAX_HEADER_LINES + 1)), 'nothing');
+  });
+});
+
+describe('what mailauth reads after the bounds (its own parser, on generated headers)', () => {
+  /** The header fields mailauth's verifier reads from `bytes`: bare LFs made CR LF, through the first empty line. */
+  function mailauthFields(bytes: Buffer) {
+    const text = bytes.toString('latin1').replace(/(?<!\r)\n/g, '\r\n');
+    const end = text.startsWith('\r\n') ? 0 : text.indexOf('\r\n\r\n') + 2 || text.length;
+    return mailauthTools.parseHeaders(Buffer.from(text.slice(0, end), 'latin1')).parsed;
+  }
+  /** One of `common` most of the time, else one of `rare`. */
+  const mostly = (common: readonly string[], rare: readonly string[]) => fc.oneof({ arbitrary: fc.constantFrom(...common), weight: 3 }, { arbitrary: fc.constantFrom(...rare), weight: 1 });
+  // Headers of signature fields, some spelt or folded the odd ways mailauth still reads, with
+  // tag lists whose h= often lists over the bound (about a third of them, and a third with over
+  // MAX_DKIM_SIGNATURES DKIM-Signatures).
+  const header = fc
+    .array(
+      fc.tuple(
+        mostly(['DKIM-Signature', 'ARC-Message-Signature'], ['dkim-signature', 'DKIM-Signature \t', ' DKIM-Signature', 'From', 'X-DKIM-Signature', 'DKIM Signature']),
+        mostly([':', ': '], [' :', '\r\n :', '\r\n\t', '\n:', '']),
+        fc.array(mostly(['h=', 'a:'.repeat(70), ':', ';'], [' H =', 'h\u00a0=', 'z=', 'd=a.example', ' ', '\r\n ', '\r\n\t:', 'é']), { maxLength: 12, size: 'max' }),
+        fc.constantFrom('\r\n', '\n'),
+      ),
+      { minLength: 1, maxLength: 30, size: 'max' },
+    )
+    .map((fields) => fields.map(([name, separator, tags, end]) => name + separator + tags.join('') + end).join(''));
+  it(`no DKIM-Signature beyond the ${MAX_DKIM_SIGNATURES}th, and no h= of over ${MAX_SIGNED_FIELDS} names, reaches mailauth's verifier`, async () => {
+    await fc.assert(
+      fc.asyncProperty(header, fc.boolean(), async (text, asBuffer) => {
+        const raw = `${text}\r\nbody\r\n`;
+        const { input } = boundSignatures(asBuffer ? Buffer.from(raw) : raw);
+        if (input === null) return;
+        const seen = typeof input === 'string' ? Buffer.from(input) : Buffer.isBuffer(input) ? input : Buffer.concat(((await input.toArray()) as (string | Buffer)[]).map((chunk) => Buffer.from(chunk)));
+        const fields = mailauthFields(seen);
+        const signatures = fields.filter((field) => field.key === 'dkim-signature');
+        assert.ok(signatures.length <= MAX_DKIM_SIGNATURES, `${signatures.length} DKIM-Signatures`);
+        for (const field of [...signatures, ...fields.filter((field) => field.key === 'arc-message-signature')]) {
+          const h = mailauthTools.parseDkimHeaders(field.line).parsed.h?.value;
+          const names = typeof h === 'string' ? h.split(':').filter((name) => name.trim().length > 0).length : 0;
+          assert.ok(names <= MAX_SIGNED_FIELDS, `${field.key} with ${names} names in h=`);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
