@@ -9,8 +9,8 @@ import { BlockList, isIP } from 'node:net';
 import { arc as verifyArc, dmarc as verifyDmarc, spf as verifySpf } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
 import { parseHeaders } from '../headers.js';
-import { dkimVerifyBounded } from './dkim-bounds.js';
 import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
+import { dkimVerifyBounded } from './dkim-bounds.js';
 
 /** Options of {@link createMailauthAuthenticator}. */
 export interface MailauthAuthenticatorOptions {
