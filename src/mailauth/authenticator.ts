@@ -6,12 +6,13 @@
 // sender's own server, not the gateway in front of this service that re-sent the message.
 
 import { BlockList, isIP } from 'node:net';
-import { arc as verifyArc, dkimVerify, dmarc as verifyDmarc, spf as verifySpf } from 'mailauth';
+import { arc as verifyArc, dmarc as verifyDmarc, spf as verifySpf } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
 import { isNullSender } from '../address.js';
 import { parseHeaders } from '../headers.js';
 import { isHeloStandIn, parseArcAuthenticationResults, type ArcAuthenticationResults } from '../providers/authentication-results.js';
 import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
+import { dkimVerifyBounded } from './dkim-bounds.js';
 
 /** Options of {@link createMailauthAuthenticator}. */
 export interface MailauthAuthenticatorOptions {
@@ -350,7 +351,9 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
   const { raw } = input;
   const message = typeof raw === 'string' || Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const strict = options.strict === true;
-  const dkim = await dkimVerify(message, {
+  // Within bounds on the header's lines, on h= and on the signatures (dkim-bounds.ts): mailauth's
+  // verifier is quadratic past them.
+  const dkim = await dkimVerifyBounded(message, {
     sender: input.sender,
     curTime: input.now,
     strict,
@@ -403,7 +406,8 @@ async function runMailauth(input: MailauthInput, options: MailauthAuthenticatorO
  * MAIL FROM (or, with `trustedGateways`, those of the first untrusted hop) through `resolver`, at the decision's
  * clock (`message.now`, the context's `now`): signature times (DKIM and ARC `t=`, `x=`) are
  * judged at that instant, so the verdict depends only on the inputs. The verdict says which hop
- * was used (`ingress`).
+ * was used (`ingress`). DKIM and ARC are verified within bounds that keep hostile headers from
+ * costing mailauth quadratic time (./dkim-bounds.ts): a signature over them is not verified.
  */
 export function createMailauthAuthenticator(options: MailauthAuthenticatorOptions = {}): AsyncAuthenticator {
   if (typeof options !== 'object' || options === null) throw invalid('createMailauthAuthenticator takes an options object.');
