@@ -3,9 +3,9 @@
 // that one; the MTA then applies its milter_default_action to that SMTP session.
 
 import type { Socket } from 'node:net';
-import { listen, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { listen, regulateReading, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
 import { decodeCommand } from './commands.js';
-import { DEFAULT_MAX_PACKET_SIZE, PacketReader, type Packet } from './packet.js';
+import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
 import { MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
 
 /** Options of {@link startMilterServer}. */
@@ -38,7 +38,10 @@ export interface MilterServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts a milter server on `address`. */
+/**
+ * Starts a milter server on `address`. Input read and not yet handled is bounded: reading stops
+ * above 64 KiB, and while the MTA does not read the replies.
+ */
 export async function startMilterServer(address: ListenAddress, options: MilterServerOptions): Promise<MilterServer> {
   const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
   const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
@@ -70,6 +73,8 @@ function serve(
   const session = new MilterSession(handler, sessionOptions);
   const reader = new PacketReader(maxPacketSize);
   const queue: Packet[] = [];
+  /** Octets of the packets in `queue`, as they came on the wire. */
+  let queued = 0;
   let running = false;
   const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
   socket.setNoDelay(true);
@@ -82,12 +87,14 @@ function serve(
 
   // Packets are handled strictly in order; only end of message awaits, and while it does, later
   // packets wait in the queue (an MTA sends none before the answer, but no-reply steps may be
-  // pipelined after an answered one).
+  // pipelined after an answered one). Handling also stops while the replies wait for the MTA to
+  // read them (write() returned false), until 'drain'. Meanwhile regulateReading stops reading.
   const work = async () => {
     running = true;
     try {
-      while (queue.length > 0 && !socket.destroyed) {
+      while (queue.length > 0 && !socket.destroyed && !socket.writableNeedDrain) {
         const packet = queue.shift()!;
+        queued -= wireSize(packet);
         const result = session.handle(decodeCommand(packet));
         const replies = Array.isArray(result) ? (result as readonly Buffer[]) : await result;
         if (socket.destroyed) return;
@@ -104,6 +111,16 @@ function serve(
     } finally {
       running = false;
     }
+    regulateReading(socket, queued);
+  };
+
+  // Starts work unless it is under way. The replies it writes before it first awaits leave in
+  // one write (cork), not one each: answered packets pipelined in one read cost one system call.
+  const kick = () => {
+    if (running || queue.length === 0) return;
+    socket.cork();
+    void work();
+    socket.uncork();
   };
 
   socket.on('data', (chunk: Buffer) => {
@@ -114,8 +131,16 @@ function serve(
       return fail(error);
     }
     if (packets.length === 0) return;
-    queue.push(...packets);
-    if (!running) void work();
+    for (const packet of packets) {
+      queue.push(packet);
+      queued += wireSize(packet);
+    }
+    kick();
+    regulateReading(socket, queued);
+  });
+  socket.on('drain', () => {
+    kick();
+    regulateReading(socket, queued);
   });
   socket.on('end', () => {
     try {
@@ -132,4 +157,9 @@ function serve(
       return !running && queue.length === 0 && !session.busy;
     },
   };
+}
+
+/** A packet's octets on the wire: the length field, the command, the data. */
+function wireSize(packet: Packet): number {
+  return LENGTH_BYTES + 1 + packet.data.length;
 }
