@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { listen, regulateReading, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
 import { decodeCommand } from './commands.js';
 import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
-import { MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
+import { messageLimits, MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
 
 /** Options of {@link startMilterServer}. */
 export interface MilterServerOptions {
@@ -24,6 +24,10 @@ export interface MilterServerOptions {
    * TCP, where it spares the MTA a delayed-acknowledgement stall per message; no on a Unix socket.
    */
   readonly replyToData?: boolean;
+  /** The most recipients per message (see {@link MilterSessionOptions.maxRecipients}; default 10,000). */
+  readonly maxRecipients?: number;
+  /** The largest header per message in octets (see {@link MilterSessionOptions.maxHeaderBytes}; default 1 MiB). */
+  readonly maxHeaderBytes?: number;
   /** Where protocol errors and connection failures are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
@@ -39,17 +43,21 @@ export interface MilterServer {
 }
 
 /**
- * Starts a milter server on `address`. Input read and not yet handled is bounded: reading stops
- * above 64 KiB, and while the MTA does not read the replies.
+ * Starts a milter server on `address`. What one connection holds is bounded: input read and not
+ * yet handled (reading stops above 64 KiB, and while the MTA does not read the replies), one
+ * packet being read (`maxPacketSize`), and the message being collected (`maxRecipients`,
+ * `maxHeaderBytes`, the handler's `bodyLimit`).
+ * @throws {TypeError} when `maxRecipients` or `maxHeaderBytes` is not a whole number of at least 1.
  */
 export async function startMilterServer(address: ListenAddress, options: MilterServerOptions): Promise<MilterServer> {
   const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
   const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+  const limits = messageLimits(options);
   let listener: Listener | undefined;
   const replyToData = options.replyToData;
   // remoteFamily is IPv4 or IPv6 on TCP, undefined on a Unix-domain socket.
   listener = await listen(address, (socket) =>
-    serve(socket, options.handler, { replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+    serve(socket, options.handler, { ...limits, replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
   );
   const ready = listener;
   return {
