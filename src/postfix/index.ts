@@ -12,6 +12,8 @@ export { createPoolMilter, milterMessage, verdictFor, POOL_HEADER, type PoolMilt
 export { startMilterServer, type MilterServer, type MilterServerOptions } from './milter/server.js';
 export {
   MilterSession,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_RECIPIENTS,
   type MessageChange,
   type MilterClient,
   type MilterHandler,

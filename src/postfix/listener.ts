@@ -1,6 +1,7 @@
 // Where the daemons listen, in Postfix's own notation (`inet:host:port`, `unix:/path`, as in
 // smtpd_milters and socketmap: tables), and the listening server they share: it tracks each
-// connection and drains them on close — no new connections, busy ones finish, idle ones close.
+// connection and drains them on close — no new connections, busy ones finish, idle ones close —
+// and holds back a client that sends faster than its requests are handled or its replies read.
 
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -120,6 +121,29 @@ export async function listen(address: ListenAddress, accept: (socket: Socket) =>
       });
     },
   };
+}
+
+/**
+ * Octets read and not yet handled above which a connection stops reading: one socket read
+ * (Node reads at most 64 KiB at a time). Requests wait only while one is being answered
+ * asynchronously (a milter's end of message, a socketmap lookup) or while the client does not
+ * read our replies; an MTA sends nothing while it waits for an answer, so only a client that
+ * pipelines without reading is held back.
+ */
+export const MAX_QUEUED_INPUT = 65_536;
+
+/**
+ * Pauses reading from `socket` while more than {@link MAX_QUEUED_INPUT} octets wait to be handled
+ * (`queued`) or while the replies wait for the client to read them (`write()` returned false:
+ * `writableNeedDrain`), and resumes once neither holds. Paused, Node stops reading once its own
+ * buffer holds 64 KiB (its highWaterMark), the kernel's buffers fill, and TCP's flow control stops
+ * the client: what a connection costs us no longer grows with what the client sends. Call it
+ * whenever either quantity changes (after queueing input, after handling it, on `'drain'`).
+ */
+export function regulateReading(socket: Socket, queued: number): void {
+  const hold = queued > MAX_QUEUED_INPUT || socket.writableNeedDrain;
+  if (hold && !socket.isPaused()) socket.pause();
+  else if (!hold && socket.isPaused()) socket.resume();
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
 import { normaliseDomain } from '../address.js';
 import { acceptedMatcher } from '../policy.js';
-import { listen, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
+import { listen, regulateReading, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
 
 /** A socketmap reply (socketmap_table(5) "REPLY FORMAT"). */
 export type SocketmapReply =
@@ -126,6 +126,15 @@ function replyText(reply: SocketmapReply): string {
   }
 }
 
+function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** A lookup that failed: Postfix defers the mail rather than guess (socketmap_table(5) TEMP). */
+function temporaryFailure(error: unknown): SocketmapReply {
+  return { status: 'TEMP', reason: error instanceof Error ? error.message : String(error) };
+}
+
 /** Options of {@link startSocketmapServer}. */
 export interface SocketmapServerOptions {
   /** The maps by name: `socketmap:inet:host:port:NAME` asks map NAME. */
@@ -145,7 +154,11 @@ export interface SocketmapServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts a socketmap server on `address`. */
+/**
+ * Starts a socketmap server on `address`. What one connection holds is bounded: requests read
+ * and not yet answered (reading stops above 64 KiB, and while the client does not read the
+ * replies) and one request being read (`maxRequest`).
+ */
 export async function startSocketmapServer(address: ListenAddress, options: SocketmapServerOptions): Promise<SocketmapServer> {
   const maps = new Map(Object.entries(options.maps));
   let listener: Listener | undefined;
@@ -163,6 +176,8 @@ export async function startSocketmapServer(address: ListenAddress, options: Sock
 function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLookup>, options: SocketmapServerOptions, listener: () => Listener | undefined): TrackedConnection {
   const reader = new NetstringReader(options.maxRequest ?? DEFAULT_MAX_REQUEST);
   const queue: Buffer[] = [];
+  /** Octets of the requests in `queue` (their data; the few octets of framing are not counted). */
+  let queued = 0;
   let running = false;
   const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
   socket.setTimeout(options.idleTimeoutMs ?? 600_000, () => socket.destroy());
@@ -171,7 +186,9 @@ function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLooku
     socket.destroy();
   };
 
-  const answer = async (request: Buffer): Promise<SocketmapReply> => {
+  // A lookup that answers at once (the SRS maps do) is answered at once; only one that returns a
+  // promise is awaited.
+  const answer = (request: Buffer): SocketmapReply | Promise<SocketmapReply> => {
     const text = request.toString('utf8');
     const space = text.indexOf(' ');
     // socketmap_table(5): `name <space> key`. postsrsd answers a request without one with PERM.
@@ -179,26 +196,43 @@ function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLooku
     const lookup = maps.get(text.slice(0, space));
     if (lookup === undefined) return { status: 'PERM', reason: 'Invalid map.' };
     try {
-      return await lookup(text.slice(space + 1));
+      const reply = lookup(text.slice(space + 1));
+      return isPromise(reply) ? Promise.resolve(reply).catch(temporaryFailure) : reply;
     } catch (error) {
-      return { status: 'TEMP', reason: error instanceof Error ? error.message : String(error) };
+      return temporaryFailure(error);
     }
   };
 
+  // Requests are answered in order, one lookup at a time. Answering stops while the replies wait
+  // for the client to read them (write() returned false), until 'drain'; meanwhile, and while
+  // many requests wait, regulateReading stops reading.
   const work = async () => {
     running = true;
     try {
-      while (queue.length > 0 && !socket.destroyed) {
-        const reply = replyText(await answer(queue.shift()!));
+      while (queue.length > 0 && !socket.destroyed && !socket.writableNeedDrain) {
+        const request = queue.shift()!;
+        queued -= request.length;
+        const answered = answer(request);
+        const reply = replyText(isPromise(answered) ? await answered : answered);
         if (socket.destroyed) return;
         socket.write(encodeNetstring(reply.length > MAX_REPLY ? 'PERM reply too long' : reply));
       }
-      listener()?.idle(socket);
+      if (queue.length === 0) listener()?.idle(socket);
     } catch (error) {
       fail(error);
     } finally {
       running = false;
     }
+    regulateReading(socket, queued);
+  };
+
+  // Starts work unless it is under way. The replies it writes before it first awaits leave in
+  // one write (cork), not one each: requests pipelined in one read cost one system call.
+  const kick = () => {
+    if (running || queue.length === 0) return;
+    socket.cork();
+    void work();
+    socket.uncork();
   };
 
   socket.on('data', (chunk: Buffer) => {
@@ -209,8 +243,16 @@ function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLooku
       return fail(error);
     }
     if (requests.length === 0) return;
-    queue.push(...requests);
-    if (!running) void work();
+    for (const request of requests) {
+      queue.push(request);
+      queued += request.length;
+    }
+    kick();
+    regulateReading(socket, queued);
+  });
+  socket.on('drain', () => {
+    kick();
+    regulateReading(socket, queued);
   });
   socket.on('end', () => {
     try {

@@ -1,5 +1,6 @@
 // The SRS socketmap: netstring framing by hand, the maps as postsrsd 2.x answers them, the server
-// over a real socket, and Postfix's own socketmap client (`postmap -q`) against it.
+// over a real socket, a client that pipelines without reading the replies (test/postfix/flood.ts),
+// and Postfix's own socketmap client (`postmap -q`) against it.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,6 +12,7 @@ import { createSrsMaps, NetstringReader, SocketmapProtocolError, startSocketmapS
 import { Srs } from '../../src/srs/index.js';
 import { findExecutable } from '../servers/processes.js';
 import { assertLinear } from './doubling.js';
+import { assertStopped, expectReplies, flood, FLOOD, heldMemory, openConnection } from './flood.js';
 
 const NOW = Date.UTC(2026, 10, 23, 9, 0, 0);
 const srs = new Srs({ secrets: ['first-secret', 'old-secret'] });
@@ -195,5 +197,47 @@ describe('the socketmap server', () => {
     const notFound = await query('megan@contoso.com', 'reverse');
     assert.equal(notFound.status, 1, notFound.stderr);
     assert.equal(notFound.stdout, '');
+  });
+});
+
+describe('the socketmap server, backpressure', () => {
+  const LOOPBACK = { kind: 'inet', host: '127.0.0.1', port: 0 } as const;
+  const REQUEST = ns('echo alex@fabrikam.example');
+  const REPLY = ns('OK alex@fabrikam.example');
+
+  it('stops reading from a client that pipelines requests without reading the replies, then answers every one in order once it reads', async (t) => {
+    const server = await startSocketmapServer(LOOPBACK, { maps: { echo: (key) => ({ status: 'OK', data: key }) } });
+    t.after(() => server.close(100));
+    const connection = await openConnection(Number(server.address.split(':').pop()));
+    t.after(() => connection.client.destroy());
+    const before = heldMemory();
+    const sent = await flood(connection, REQUEST, FLOOD);
+    const held = heldMemory() - before;
+    await assertStopped(connection, sent, held);
+    await expectReplies(connection.client, REPLY, sent.requests);
+    connection.client.write(ns('echo kim@northwind.example'));
+    await expectReplies(connection.client, ns('OK kim@northwind.example'), 1);
+  });
+
+  it('stops reading while a slow lookup keeps pipelined requests waiting, then answers them in order', async (t) => {
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    const server = await startSocketmapServer(LOOPBACK, {
+      maps: {
+        echo: async (key) => {
+          await answered;
+          return { status: 'OK', data: key };
+        },
+      },
+    });
+    t.after(() => server.close(100));
+    const connection = await openConnection(Number(server.address.split(':').pop()));
+    t.after(() => connection.client.destroy());
+    const before = heldMemory();
+    const sent = await flood(connection, REQUEST, FLOOD);
+    const held = heldMemory() - before;
+    await assertStopped(connection, sent, held);
+    release();
+    await expectReplies(connection.client, REPLY, sent.requests);
   });
 });

@@ -3,10 +3,10 @@
 // that one; the MTA then applies its milter_default_action to that SMTP session.
 
 import type { Socket } from 'node:net';
-import { listen, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { listen, regulateReading, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
 import { decodeCommand } from './commands.js';
-import { DEFAULT_MAX_PACKET_SIZE, PacketReader, type Packet } from './packet.js';
-import { MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
+import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
+import { messageLimits, MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
 
 /** Options of {@link startMilterServer}. */
 export interface MilterServerOptions {
@@ -24,6 +24,10 @@ export interface MilterServerOptions {
    * TCP, where it spares the MTA a delayed-acknowledgement stall per message; no on a Unix socket.
    */
   readonly replyToData?: boolean;
+  /** The most recipients per message (see {@link MilterSessionOptions.maxRecipients}; default 10,000). */
+  readonly maxRecipients?: number;
+  /** The largest header per message in octets (see {@link MilterSessionOptions.maxHeaderBytes}; default 1 MiB). */
+  readonly maxHeaderBytes?: number;
   /** Where protocol errors and connection failures are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
@@ -38,15 +42,22 @@ export interface MilterServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts a milter server on `address`. */
+/**
+ * Starts a milter server on `address`. What one connection holds is bounded: input read and not
+ * yet handled (reading stops above 64 KiB, and while the MTA does not read the replies), one
+ * packet being read (`maxPacketSize`), and the message being collected (`maxRecipients`,
+ * `maxHeaderBytes`, the handler's `bodyLimit`).
+ * @throws {TypeError} when `maxRecipients` or `maxHeaderBytes` is not a whole number of at least 1.
+ */
 export async function startMilterServer(address: ListenAddress, options: MilterServerOptions): Promise<MilterServer> {
   const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
   const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+  const limits = messageLimits(options);
   let listener: Listener | undefined;
   const replyToData = options.replyToData;
   // remoteFamily is IPv4 or IPv6 on TCP, undefined on a Unix-domain socket.
   listener = await listen(address, (socket) =>
-    serve(socket, options.handler, { replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+    serve(socket, options.handler, { ...limits, replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
   );
   const ready = listener;
   return {
@@ -70,6 +81,8 @@ function serve(
   const session = new MilterSession(handler, sessionOptions);
   const reader = new PacketReader(maxPacketSize);
   const queue: Packet[] = [];
+  /** Octets of the packets in `queue`, as they came on the wire. */
+  let queued = 0;
   let running = false;
   const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
   socket.setNoDelay(true);
@@ -82,12 +95,14 @@ function serve(
 
   // Packets are handled strictly in order; only end of message awaits, and while it does, later
   // packets wait in the queue (an MTA sends none before the answer, but no-reply steps may be
-  // pipelined after an answered one).
+  // pipelined after an answered one). Handling also stops while the replies wait for the MTA to
+  // read them (write() returned false), until 'drain'. Meanwhile regulateReading stops reading.
   const work = async () => {
     running = true;
     try {
-      while (queue.length > 0 && !socket.destroyed) {
+      while (queue.length > 0 && !socket.destroyed && !socket.writableNeedDrain) {
         const packet = queue.shift()!;
+        queued -= wireSize(packet);
         const result = session.handle(decodeCommand(packet));
         const replies = Array.isArray(result) ? (result as readonly Buffer[]) : await result;
         if (socket.destroyed) return;
@@ -104,6 +119,16 @@ function serve(
     } finally {
       running = false;
     }
+    regulateReading(socket, queued);
+  };
+
+  // Starts work unless it is under way. The replies it writes before it first awaits leave in
+  // one write (cork), not one each: answered packets pipelined in one read cost one system call.
+  const kick = () => {
+    if (running || queue.length === 0) return;
+    socket.cork();
+    void work();
+    socket.uncork();
   };
 
   socket.on('data', (chunk: Buffer) => {
@@ -114,8 +139,16 @@ function serve(
       return fail(error);
     }
     if (packets.length === 0) return;
-    queue.push(...packets);
-    if (!running) void work();
+    for (const packet of packets) {
+      queue.push(packet);
+      queued += wireSize(packet);
+    }
+    kick();
+    regulateReading(socket, queued);
+  });
+  socket.on('drain', () => {
+    kick();
+    regulateReading(socket, queued);
   });
   socket.on('end', () => {
     try {
@@ -132,4 +165,9 @@ function serve(
       return !running && queue.length === 0 && !session.busy;
     },
   };
+}
+
+/** A packet's octets on the wire: the length field, the command, the data. */
+function wireSize(packet: Packet): number {
+  return LENGTH_BYTES + 1 + packet.data.length;
 }

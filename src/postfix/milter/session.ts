@@ -96,6 +96,58 @@ export interface MilterSessionOptions {
    * DATA acknowledges the envelope at once. Unix-domain sockets have no such delay: default false.
    */
   readonly replyToData?: boolean;
+  /**
+   * The most recipients a message may have (default {@link DEFAULT_MAX_RECIPIENTS}: ten times
+   * Postfix's smtpd_recipient_limit of 1,000), whose addresses may hold 256 characters each on
+   * average (RFC 5321 §4.5.3.1.3: a path has at most 256 octets). A message with more is refused
+   * for now at end of message (`452 4.5.3`) without asking the handler: raise it above
+   * smtpd_recipient_limit if that is raised.
+   */
+  readonly maxRecipients?: number;
+  /**
+   * The largest header a message may have, in octets, each field counted as the header block
+   * writes it, `name: value` and CRLF (default {@link DEFAULT_MAX_HEADER_BYTES}, 1 MiB: about ten
+   * times Postfix's header_size_limit, which bounds one field; sendmail's MaxHeadersLength bounds
+   * them all, at 32 KiB by default). A message with a larger one is refused for now at end of
+   * message (`452 4.3.4`) without asking the handler.
+   */
+  readonly maxHeaderBytes?: number;
+}
+
+/** The default {@link MilterSessionOptions.maxRecipients}. */
+export const DEFAULT_MAX_RECIPIENTS = 10_000;
+
+/** The default {@link MilterSessionOptions.maxHeaderBytes}: 1 MiB. */
+export const DEFAULT_MAX_HEADER_BYTES = 1_048_576;
+
+/** RFC 5321 §4.5.3.1.3: a reverse-path or forward-path has at most 256 octets. */
+const PATH_LENGTH = 256;
+
+/** Octets a header field adds to the header block besides its name and value: `: ` and CRLF. */
+const FIELD_FRAMING = 4;
+
+/** What one message may make the session keep, validated once. */
+export interface MessageLimits {
+  readonly maxRecipients: number;
+  readonly maxHeaderBytes: number;
+}
+
+/**
+ * The limits of {@link MilterSessionOptions}, defaults filled in.
+ * @throws {TypeError} when one is not a whole number of at least 1.
+ */
+export function messageLimits(options: MilterSessionOptions): MessageLimits {
+  return Object.freeze({
+    maxRecipients: wholeNumber(options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS, 'maxRecipients'),
+    maxHeaderBytes: wholeNumber(options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, 'maxHeaderBytes'),
+  });
+}
+
+function wholeNumber(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`${name} must be a whole number of at least 1, got ${typeof value === 'number' ? value : JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 type State = 'negotiate' | 'session' | 'message' | 'closed';
@@ -118,6 +170,7 @@ export class MilterSession {
   readonly #handler: MilterHandler;
   readonly #bodyLimit: number;
   readonly #replyToData: boolean;
+  readonly #limits: MessageLimits;
   #state: State = 'negotiate';
   #protocol = 0;
   #actions = 0;
@@ -131,12 +184,19 @@ export class MilterSession {
   #body: Buffer[] = [];
   #bodyLength = 0;
   #bodyTruncated = false;
+  /** Characters of the recipients' addresses and octets of the header kept for this message. */
+  #recipientChars = 0;
+  #headerBytes = 0;
+  /** The reply to this message once it passed a limit: it is then kept no longer, nor decided. */
+  #overLimit: string | null = null;
   #deciding = false;
 
+  /** @throws {TypeError} when a limit of `options` is not a whole number of at least 1. */
   constructor(handler: MilterHandler, options: MilterSessionOptions = {}) {
     this.#handler = handler;
     this.#bodyLimit = handler.bodyLimit ?? 0;
     this.#replyToData = options.replyToData ?? false;
+    this.#limits = messageLimits(options);
   }
 
   /** Whether a message is under way (between MAIL and its end): a draining server waits for it. */
@@ -184,14 +244,14 @@ export class MilterSession {
         return this.#reply(SMFIP.NR_MAIL);
       case 'rcpt':
         this.#inMessage('rcpt');
-        this.#rcptTo.push(unbracket(command.args[0] ?? ''));
+        this.#keepRecipient(unbracket(command.args[0] ?? ''));
         return this.#reply(SMFIP.NR_RCPT);
       case 'data':
         this.#inMessage('data');
         return this.#reply(SMFIP.NR_DATA);
       case 'header':
         this.#inMessage('header');
-        this.#headers.push([command.name, command.value]);
+        this.#keepHeader(command.name, command.value);
         return this.#reply(SMFIP.NR_HDR);
       case 'eoh':
         this.#inMessage('eoh');
@@ -202,7 +262,7 @@ export class MilterSession {
       case 'eob':
         this.#inMessage('eob');
         if (command.chunk !== undefined) this.#keep(command.chunk);
-        return this.#endOfMessage();
+        return this.#overLimit === null ? this.#endOfMessage() : this.#refuseOverLimit(this.#overLimit);
       case 'unknown':
         return this.#reply(SMFIP.NR_UNKN);
       case 'abort':
@@ -250,7 +310,42 @@ export class MilterSession {
     return new MilterProtocolError('out-of-order', `${what} is not allowed ${this.#state === 'message' ? 'during a message' : this.#state === 'closed' ? 'after QUIT' : this.#state === 'negotiate' ? 'before option negotiation' : 'outside a message'}`);
   }
 
+  // An MTA sends a message's recipients and header fields one packet each, without waiting for
+  // an answer (SMFIP_NR_RCPT, SMFIP_NR_HDR), so their number is not bounded by the protocol: the
+  // session keeps them up to its limits, then forgets the message and refuses it at its end.
+  #keepRecipient(address: string): void {
+    if (this.#overLimit !== null) return;
+    this.#recipientChars += address.length;
+    const { maxRecipients } = this.#limits;
+    if (this.#rcptTo.length === maxRecipients) this.#passLimit(`452 4.5.3 Too many recipients: at most ${maxRecipients} per message`);
+    else if (this.#recipientChars > maxRecipients * PATH_LENGTH) this.#passLimit(`452 4.5.3 Too many recipients: at most ${maxRecipients * PATH_LENGTH} characters of addresses per message`);
+    else this.#rcptTo.push(address);
+  }
+
+  #keepHeader(name: string, value: string): void {
+    if (this.#overLimit !== null) return;
+    // Header names and values are decoded as Latin-1: one character per octet.
+    this.#headerBytes += name.length + value.length + FIELD_FRAMING;
+    const { maxHeaderBytes } = this.#limits;
+    if (this.#headerBytes > maxHeaderBytes) this.#passLimit(`452 4.3.4 Message header too large: at most ${maxHeaderBytes} octets`);
+    else this.#headers.push([name, value]);
+  }
+
+  /**
+   * A limit is passed: what the message kept is dropped, and it is refused for now at its end
+   * (a 4xx, as a failed decision is: the client keeps the message, and an operator may raise the
+   * limit), without asking the handler, which would decide on a message it did not see whole.
+   */
+  #passLimit(reply: string): void {
+    this.#overLimit = reply;
+    this.#rcptTo = [];
+    this.#headers = [];
+    this.#body = [];
+    this.#bodyLength = 0;
+  }
+
   #keep(chunk: Buffer): boolean {
+    if (this.#overLimit !== null) return false;
     const room = this.#bodyLimit - this.#bodyLength;
     if (room <= 0) {
       this.#bodyTruncated ||= chunk.length > 0;
@@ -310,6 +405,11 @@ export class MilterSession {
     return this.#responses(verdict);
   }
 
+  #refuseOverLimit(reply: string): readonly Buffer[] {
+    this.#resetMessage();
+    return [respond.replyCode(reply)];
+  }
+
   #responses(verdict: MilterVerdict): readonly Buffer[] {
     switch (verdict.action) {
       case 'reject':
@@ -342,6 +442,9 @@ export class MilterSession {
     this.#body = [];
     this.#bodyLength = 0;
     this.#bodyTruncated = false;
+    this.#recipientChars = 0;
+    this.#headerBytes = 0;
+    this.#overLimit = null;
     for (const stage of MESSAGE_STAGES) this.#macros.delete(stage);
   }
 }

@@ -1,13 +1,16 @@
 // The milter protocol over a real socket, with hand-made packets (test/postfix/milter-client.ts):
-// every command, every negotiation, every malformed case, concurrency and draining.
+// every command, every negotiation, every malformed case, concurrency, draining, an MTA that
+// pipelines without reading the replies (test/postfix/flood.ts), and the per-message limits.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMilterServer, type MilterServer } from '../../../src/postfix/milter/server.js';
+import { startMilterServer, type MilterServer, type MilterServerOptions } from '../../../src/postfix/milter/server.js';
 import type { MilterHandler, MilterMessage, MilterVerdict } from '../../../src/postfix/milter/session.js';
 import { MilterTestClient, mta, packet, strings, type Response } from '../milter-client.js';
+import { assertStopped, expectReplies, flood, FLOOD, HELD_LIMIT, heldMemory, MiB, openConnection } from '../flood.js';
 
 // Protocol flags (milter-protocol-extras.txt) written out here, not imported.
 const NOBODY = 0x10;
@@ -437,5 +440,175 @@ describe('the milter server, draining', () => {
     await server.close(200);
     assert.ok(busy.isClosed || (await busy.closed, true));
     assert.ok(Date.now() - started < 3_000);
+  });
+});
+
+/** The milter's answer to OPTNEG, read off a paused socket; anything after it is put back. */
+function readOptneg(socket: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0);
+    const read = (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      if (got.length < 4 || got.length < 4 + got.readUInt32BE(0)) return;
+      socket.off('data', read);
+      socket.pause();
+      const end = 4 + got.readUInt32BE(0);
+      if (got.length > end) socket.unshift(got.subarray(end));
+      if (got[4] !== 0x4f) reject(new Error(`expected OPTNEG, got ${String.fromCharCode(got[4]!)}`));
+      else resolve(got.subarray(0, end));
+    };
+    socket.on('data', read);
+    socket.resume();
+  });
+}
+
+const LOOPBACK = { kind: 'inet', host: '127.0.0.1', port: 0 } as const;
+const portOf = (server: MilterServer) => Number(server.address.split(':').pop());
+
+/** A second message on the same SMTP session: no connect, no HELO. */
+const NEXT_MESSAGE = [mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>'), mta.header('Subject', 'hi'), mta.eoh(), mta.eob()];
+const CONTINUE = packet('c');
+const NR_UNKN = 0x20000;
+const REFUSED = packet('y', '550 5.7.1 Refused by policy\0');
+
+describe('the milter server, backpressure', () => {
+  it('stops reading from an MTA that pipelines answered packets without reading the replies, then answers every one once it reads', async (t) => {
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
+    t.after(() => server.close(100));
+    const connection = await openConnection(portOf(server));
+    const socket = connection.client;
+    t.after(() => socket.destroy());
+    // An MTA that offers neither to skip unknown commands nor to leave them unanswered: each is answered.
+    socket.write(mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN));
+    await readOptneg(socket);
+    const before = heldMemory();
+    const sent = await flood(connection, mta.unknown('x'), FLOOD);
+    const held = heldMemory() - before;
+    await assertStopped(connection, sent, held);
+    // Read, it resumes: one CONTINUE per packet, in order, and the next message is decided.
+    await expectReplies(socket, CONTINUE, sent.requests);
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, REFUSED, 1);
+    assert.equal(state.messages.length, 1);
+  });
+
+  it('stops reading while end of message awaits the handler and pipelined packets pile up, then handles them in order once it answers', async (t) => {
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    const state = recorder({
+      verdict: async () => {
+        await answered;
+        return { action: 'reject', reply: '550 5.7.1 Refused by policy' };
+      },
+    });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
+    t.after(() => server.close(100));
+    const connection = await openConnection(portOf(server));
+    const socket = connection.client;
+    t.after(() => socket.destroy());
+    socket.write(mta.optneg());
+    await readOptneg(socket);
+    socket.write(Buffer.concat(message()));
+    // Unknown commands, never answered (SMFIP_NR_UNKN), wait behind end of message.
+    const before = heldMemory();
+    const sent = await flood(connection, mta.unknown(`NOOP ${'x'.repeat(1000)}`), FLOOD);
+    const held = heldMemory() - before;
+    await assertStopped(connection, sent, held);
+    release();
+    await expectReplies(socket, REFUSED, 1);
+    // Every packet read and handled, in order: the next message comes after them and is decided.
+    socket.write(Buffer.concat(NEXT_MESSAGE));
+    await expectReplies(socket, REFUSED, 1);
+    assert.equal(state.messages.length, 2);
+  });
+});
+
+describe('the milter server, message limits', () => {
+  it('keeps at most 1 MiB of a message’s header: 32 MiB of fields hold almost nothing, and the message is refused for now without a verdict', async (t) => {
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
+    t.after(() => server.close(100));
+    const connection = await openConnection(portOf(server));
+    const socket = connection.client;
+    t.after(() => socket.destroy());
+    // Unknown commands answered: one, sent after the fields, tells when they have all been read.
+    socket.write(mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN));
+    await readOptneg(socket);
+    socket.write(Buffer.concat([mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>')]));
+    const before = heldMemory();
+    const sent = await flood(connection, mta.header('X-Filler', 'v'.repeat(60)), 32 * MiB);
+    socket.write(mta.unknown('NOOP'));
+    await expectReplies(socket, CONTINUE, 1);
+    const held = heldMemory() - before;
+    assert.equal(sent.stopped, false);
+    assert.ok(held < HELD_LIMIT, `the process holds ${(held / MiB).toFixed(1)} MiB more after 32 MiB of header fields`);
+    socket.write(mta.eob());
+    await expectReplies(socket, packet('y', '452 4.3.4 Message header too large: at most 1048576 octets\0'), 1);
+    assert.equal(state.messages.length, 0, 'the handler is not asked');
+    // The limit is per message: the next one is decided.
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, REFUSED, 1);
+    assert.equal(state.messages.length, 1);
+  });
+
+  it('keeps at most 10,000 recipients of a message: 16 MiB of RCPT hold almost nothing, and the message is refused for now without a verdict', async (t) => {
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
+    t.after(() => server.close(100));
+    const connection = await openConnection(portOf(server));
+    const socket = connection.client;
+    t.after(() => socket.destroy());
+    socket.write(mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN));
+    await readOptneg(socket);
+    socket.write(mta.mail('<megan@contoso.com>'));
+    const before = heldMemory();
+    const sent = await flood(connection, mta.rcpt('<lee@fabrikam.example>'), 16 * MiB);
+    socket.write(mta.unknown('NOOP'));
+    await expectReplies(socket, CONTINUE, 1);
+    const held = heldMemory() - before;
+    assert.equal(sent.stopped, false);
+    assert.ok(held < HELD_LIMIT, `the process holds ${(held / MiB).toFixed(1)} MiB more after ${sent.requests} recipients`);
+    socket.write(mta.eob());
+    await expectReplies(socket, packet('y', '452 4.5.3 Too many recipients: at most 10000 per message\0'), 1);
+    assert.equal(state.messages.length, 0, 'the handler is not asked');
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, REFUSED, 1);
+    assert.equal(state.messages.length, 1);
+  });
+
+  it('decides a message at each limit, refuses one past it (452, no verdict), and counts each message afresh', async (t) => {
+    const state = recorder();
+    // Subject: hi is 13 octets as the header block writes it ("Subject: hi" and CRLF).
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxRecipients: 2, maxHeaderBytes: 26 });
+    t.after(() => server.close(100));
+    const client = await MilterTestClient.open(portOf(server));
+    t.after(() => client.close());
+    await negotiate(client);
+    const final = async (...packets: Buffer[]) => {
+      client.send(mta.mail('<megan@contoso.com>'), ...packets, mta.eoh(), mta.eob());
+      const replies = await client.readUntilFinal();
+      const last = replies.at(-1)!;
+      return last.command === 'y' ? strings(last.data)[0]! : last.command;
+    };
+    const two = [mta.rcpt('<lee@fabrikam.example>'), mta.rcpt('<kim@fabrikam.example>')];
+    const subjects = [mta.header('Subject', 'hi'), mta.header('Subject', 'hi')];
+    assert.equal(await final(...two, ...subjects), 'c');
+    assert.equal(await final(...two, mta.rcpt('<alex@fabrikam.example>')), '452 4.5.3 Too many recipients: at most 2 per message');
+    assert.equal(await final(...two, ...subjects, mta.header('X', '')), '452 4.3.4 Message header too large: at most 26 octets');
+    // Addresses of 256 characters each on average (RFC 5321's longest path): 512 for two.
+    assert.equal(await final(mta.rcpt(`<${'a'.repeat(510)}@b.example>`)), '452 4.5.3 Too many recipients: at most 512 characters of addresses per message');
+    assert.equal(await final(...two), 'c');
+    assert.equal(state.messages.length, 2);
+    assert.deepEqual(state.messages[1]!.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
+  });
+
+  it('refuses limits that are not whole numbers of at least 1', async () => {
+    // A server that starts all the same is closed, so that a failure leaves nothing listening.
+    const start = (options: Partial<MilterServerOptions>) => startMilterServer(LOOPBACK, { handler: recorder().handler, ...options }).then((server) => server.close());
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) {
+      await assert.rejects(start({ maxRecipients: bad }), /maxRecipients must be a whole number of at least 1/);
+      await assert.rejects(start({ maxHeaderBytes: bad }), /maxHeaderBytes must be a whole number of at least 1/);
+    }
   });
 });
