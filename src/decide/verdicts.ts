@@ -61,7 +61,9 @@ function spf(value: unknown, what: string): AuthenticationVerdict['spf'] {
   const domain = optionalString(givenDomain, `${what}.domain`);
   const checked = result<SpfResult>(givenResult, SPF_RESULTS, `${what}.result`);
   if (identity !== undefined && identity !== 'mailfrom' && identity !== 'helo') fail(`${what}.identity is not 'mailfrom' or 'helo'`);
-  return { result: checked, ...(domain === undefined ? {} : { domain }), ...(identity === undefined ? {} : { identity }) };
+  // Literals, not spreads: every decision with a verdict passes here.
+  if (identity === undefined) return domain === undefined ? { result: checked } : { result: checked, domain };
+  return domain === undefined ? { result: checked, identity } : { result: checked, domain, identity };
 }
 
 function dkimList(value: unknown, what: string): readonly DkimVerdict[] | undefined {
