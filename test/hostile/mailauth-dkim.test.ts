@@ -33,7 +33,7 @@ function names(count: number, name: (i: number) => string): string {
   return Array.from({ length: Math.floor(count) }, (_, i) => name(i)).join(':');
 }
 
-const HEAD = 'From: Alice <alice@fabrikam.example>\r\nTo: megan@contoso.com\r\nSubject: Lunch on Friday?\r\nDate: Mon, 23 Nov 2026 09:20:11 +0000\r\n';
+const HEAD = `From: Alice <alice@fabrikam.example>\r\nTo: megan@contoso.com\r\nSubject: Lunch on Friday?\r\nDate: ${NOW.toUTCString().replace('GMT', '+0000')}\r\n`;
 const BODY = '\r\nShall we meet at noon?\r\n';
 const signature = (h: string, more = '') => `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=fabrikam.example; s=k1;${more} h=${h}; bh=AAAA; b=AAAA\r\n`;
 /** A field of 64 characters: the 256 KiB of them in the h= shapes at 512 KiB are under 4,000 lines. */

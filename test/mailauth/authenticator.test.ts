@@ -20,6 +20,8 @@ const FABRIKAM_MX = '198.51.100.25'; // in fabrikam.example's SPF record
 const STRANGER = '203.0.113.9'; // a forwarder fabrikam.example's SPF does not list
 const LISTS = '203.0.113.50'; // lists.example, an ARC-sealing mailing list
 const GATEWAY = '192.0.2.10'; // a filtering gateway in front of this service
+/** The clock of the tests that decide on signed messages: signed, sealed, dated and decided at it. */
+const CLOCK = new Date(1577836860_000);
 
 function rsaKey() {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -36,7 +38,7 @@ const MESSAGE = [
   'From: Alice <alice@fabrikam.example>',
   'To: megan@contoso.com',
   'Subject: Lunch on Friday?',
-  'Date: Mon, 23 Nov 2026 09:20:11 +0000',
+  `Date: ${CLOCK.toUTCString().replace('GMT', '+0000')}`,
   'Message-ID: <lunch-42@fabrikam.example>',
   'MIME-Version: 1.0',
   'Content-Type: text/plain; charset=utf-8',
@@ -49,6 +51,7 @@ async function signedByFabrikam(message = MESSAGE): Promise<string> {
   // mailauth's type definitions lag its API (signatureData, README "DKIM signing").
   const { signatures, errors } = await dkimSign(message, {
     canonicalization: 'relaxed/relaxed',
+    signTime: CLOCK,
     signatureData: [{ signingDomain: 'fabrikam.example', selector: 'k1', privateKey: fabrikamKey.privateKey }],
   } as unknown as Parameters<typeof dkimSign>[1]);
   assert.deepEqual(errors, []);
@@ -83,7 +86,7 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     const authenticator = createMailauthAuthenticator({ resolver, mta: 'mx1.contoso.com', ...options });
     return decidePool(
       { mailFrom: 'alice@fabrikam.example', rcptTo: ['megan.home@northwind.example'], headers: raw, ingress: { ip, helo: 'client.example' } },
-      { policy, providers: { authenticator }, srs, now: new Date(1577836860_000) },
+      { policy, providers: { authenticator }, srs, now: CLOCK },
     );
   }
 
@@ -109,7 +112,7 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     backing.set(bytes, 32);
     const view = new Uint8Array(backing.buffer, 32, bytes.length);
     const ask = (message: string | Uint8Array) =>
-      authenticator.authenticate({ raw: message, mailFrom: 'alice@fabrikam.example', rcptTo: ['megan@contoso.com'], ingress: { ip: STRANGER, helo: 'client.example' }, now: new Date(1577836860_000) }, new AbortController().signal);
+      authenticator.authenticate({ raw: message, mailFrom: 'alice@fabrikam.example', rcptTo: ['megan@contoso.com'], ingress: { ip: STRANGER, helo: 'client.example' }, now: CLOCK }, new AbortController().signal);
     const fromString = await ask(raw);
     assert.deepEqual(fromString.dkim, [{ result: 'pass', domain: 'fabrikam.example', selector: 'k1' }]);
     assert.deepEqual(await ask(bytes), fromString);
@@ -181,6 +184,7 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
       privateKey: listsKey.privateKey,
       authResults: atList.arc.authResults,
       cv: atList.arc.status.result,
+      signTime: CLOCK,
     } as unknown as Parameters<typeof sealMessage>[1]);
     const relayed = seal.toString() + changed;
     const trusted = await decide(relayed, LISTS);
@@ -214,6 +218,7 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
         privateKey: listsKey.privateKey,
         authResults,
         cv: 'none',
+        signTime: CLOCK,
       } as unknown as Parameters<typeof sealMessage>[1]);
       return seal.toString() + changed;
     }

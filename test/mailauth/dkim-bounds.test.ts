@@ -33,7 +33,9 @@ const resolver = createStaticResolver({
   'lists.example': { TXT: ['v=spf1 -all'] },
   'arc1._domainkey.lists.example': { TXT: [listsKey.record] },
 });
-const NOW = new Date();
+/** The test's clock: signatures are made and verified at it, and the messages are dated by it. */
+const NOW = new Date('2026-11-23T09:20:12Z');
+const DATE = NOW.toUTCString().replace('GMT', '+0000');
 
 /** A message with `extra` header fields after the usual ones (each a line of its own unless folded). */
 function message(extra: readonly string[] = []): string {
@@ -41,7 +43,7 @@ function message(extra: readonly string[] = []): string {
     'From: Alice <alice@fabrikam.example>',
     'To: megan@contoso.com',
     'Subject: Lunch on Friday?',
-    'Date: Mon, 23 Nov 2026 09:20:11 +0000',
+    `Date: ${DATE}`,
     'Message-ID: <lunch-42@fabrikam.example>',
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
@@ -57,6 +59,7 @@ async function signed(raw: string, headerList?: string): Promise<string> {
   // mailauth's type definitions lag its API (signatureData, headerList: README "DKIM signing").
   const { signatures, errors } = await dkimSign(raw, {
     canonicalization: 'relaxed/relaxed',
+    signTime: NOW,
     ...(headerList === undefined ? {} : { headerList }),
     signatureData: [{ signingDomain: 'fabrikam.example', selector: 'k1', privateKey: fabrikamKey.privateKey }],
   } as unknown as Parameters<typeof dkimSign>[1]);
@@ -190,6 +193,7 @@ describe('ARC over the bounds', () => {
       privateKey: listsKey.privateKey,
       authResults: 'mx.lists.example; spf=pass smtp.mailfrom=alice@fabrikam.example',
       cv: 'none',
+      signTime: NOW,
       headerList,
     } as unknown as Parameters<typeof sealMessage>[1]);
     return seal.toString() + raw;
