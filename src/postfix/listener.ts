@@ -147,6 +147,17 @@ export function regulateReading(socket: Socket, queued: number): void {
 }
 
 /**
+ * Starts `work` (the loop answering a connection's queued input) with `socket` corked until the
+ * loop first awaits: the replies it writes by then leave in one write, not one each, so requests
+ * pipelined in one read cost one system call.
+ */
+export function workCorked(socket: Socket, work: () => Promise<void>): void {
+  socket.cork();
+  void work();
+  socket.uncork();
+}
+
+/**
  * Closes an idle connection once what was written to it is flushed. Not a half-close: an MTA
  * waiting on its SMTP client does not read the milter socket, so it would never answer a FIN.
  */

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
 import { normaliseDomain } from '../address.js';
 import { acceptedMatcher } from '../policy.js';
-import { listen, regulateReading, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
+import { listen, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
 
 /** A socketmap reply (socketmap_table(5) "REPLY FORMAT"). */
 export type SocketmapReply =
@@ -226,13 +226,9 @@ function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLooku
     regulateReading(socket, queued);
   };
 
-  // Starts work unless it is under way. The replies it writes before it first awaits leave in
-  // one write (cork), not one each: requests pipelined in one read cost one system call.
+  // Starts work unless it is under way.
   const kick = () => {
-    if (running || queue.length === 0) return;
-    socket.cork();
-    void work();
-    socket.uncork();
+    if (!running && queue.length > 0) workCorked(socket, work);
   };
 
   socket.on('data', (chunk: Buffer) => {

@@ -2,7 +2,7 @@
 // ARC-sealed with mailauth, SPF/DKIM records served by a real DNS server (dnsmasq) on loopback.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { rsaKey } from './keys.js';
 import { readFileSync } from 'node:fs';
 import { authenticate, dkimSign, sealMessage } from 'mailauth';
 import { createDnsResolver } from '../../src/providers/dns.js';
@@ -22,14 +22,6 @@ const LISTS = '203.0.113.50'; // lists.example, an ARC-sealing mailing list
 const GATEWAY = '192.0.2.10'; // a filtering gateway in front of this service
 /** The clock of the tests that decide on signed messages: signed, sealed, dated and decided at it. */
 const CLOCK = new Date(1577836860_000);
-
-function rsaKey() {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return {
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    record: `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`,
-  };
-}
 
 const fabrikamKey = rsaKey();
 const listsKey = rsaKey();

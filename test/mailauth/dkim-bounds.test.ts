@@ -4,7 +4,7 @@
 // createStaticResolver: no network.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { rsaKey } from './keys.js';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
@@ -14,14 +14,6 @@ import { boundSignatures, MAX_DKIM_SIGNATURES, MAX_HEADER_LINES, MAX_SIGNED_FIEL
 import { createStaticResolver } from '../../src/providers/static-dns.js';
 import { decidePool } from '../../src/decide/gather.js';
 import type { ProviderMessage } from '../../src/providers/types.js';
-
-function rsaKey() {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return {
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    record: `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`,
-  };
-}
 
 const fabrikamKey = rsaKey();
 const listsKey = rsaKey();

@@ -124,16 +124,21 @@ function drainedUnlessPaused(client: Socket, server: Socket, settleMs: number, d
 }
 
 /**
- * Asserts that the server stopped reading a flood — its end of the connection stayed paused while
- * the client could send no more, and a moment later it has read a small part of what was offered
- * — and that this process held `held` octets more meanwhile, less than {@link HELD_LIMIT}.
+ * Floods the server with {@link FLOOD} octets of `request` and asserts that it stopped reading —
+ * its end of the connection stayed paused while the client could send no more, and a moment
+ * later it has read a small part of what was offered — and that this process held less than
+ * {@link HELD_LIMIT} more meanwhile. Returns what was sent.
  */
-export async function assertStopped(connection: Connection, sent: Flood, held: number): Promise<void> {
+export async function floodUntilStopped(connection: Connection, request: Buffer): Promise<Flood> {
+  const before = heldMemory();
+  const sent = await flood(connection, request, FLOOD);
+  const held = heldMemory() - before;
   const { server } = connection;
   assert.ok(sent.stopped, `the server read all ${(server.bytesRead / MiB).toFixed(1)} MiB offered and never stopped reading`);
   await sleep(300);
   assert.ok(server.bytesRead < READ_LIMIT, `the server read ${(server.bytesRead / MiB).toFixed(1)} MiB of ${FLOOD / MiB}`);
   assert.ok(held < HELD_LIMIT, `the process holds ${(held / MiB).toFixed(1)} MiB more after the server read ${(server.bytesRead / MiB).toFixed(1)} MiB of pipelined requests`);
+  return sent;
 }
 
 /**

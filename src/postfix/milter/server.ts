@@ -3,7 +3,7 @@
 // that one; the MTA then applies its milter_default_action to that SMTP session.
 
 import type { Socket } from 'node:net';
-import { listen, regulateReading, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { listen, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
 import { decodeCommand } from './commands.js';
 import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
 import { messageLimits, MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
@@ -122,13 +122,9 @@ function serve(
     regulateReading(socket, queued);
   };
 
-  // Starts work unless it is under way. The replies it writes before it first awaits leave in
-  // one write (cork), not one each: answered packets pipelined in one read cost one system call.
+  // Starts work unless it is under way.
   const kick = () => {
-    if (running || queue.length === 0) return;
-    socket.cork();
-    void work();
-    socket.uncork();
+    if (!running && queue.length > 0) workCorked(socket, work);
   };
 
   socket.on('data', (chunk: Buffer) => {

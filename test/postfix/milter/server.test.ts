@@ -1,7 +1,7 @@
 // The milter protocol over a real socket, with hand-made packets (test/postfix/milter-client.ts):
 // every command, every negotiation, every malformed case, concurrency, draining, an MTA that
 // pipelines without reading the replies (test/postfix/flood.ts), and the per-message limits.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startMilterServer, type MilterServer, type MilterServerOptions } from '../../../src/postfix/milter/server.js';
 import type { MilterHandler, MilterMessage, MilterVerdict } from '../../../src/postfix/milter/session.js';
 import { MilterTestClient, mta, packet, strings, type Response } from '../milter-client.js';
-import { assertStopped, expectReplies, flood, FLOOD, HELD_LIMIT, heldMemory, MiB, openConnection } from '../flood.js';
+import { expectReplies, flood, floodUntilStopped, HELD_LIMIT, heldMemory, MiB, openConnection } from '../flood.js';
 
 // Protocol flags (milter-protocol-extras.txt) written out here, not imported.
 const NOBODY = 0x10;
@@ -470,22 +470,27 @@ const NEXT_MESSAGE = [mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.e
 const CONTINUE = packet('c');
 const NR_UNKN = 0x20000;
 const REFUSED = packet('y', '550 5.7.1 Refused by policy\0');
+/** What an MTA offers that asks for an answer to every unknown command (neither skipped nor left unanswered). */
+const ANSWER_UNKNOWN = mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN);
+
+/** A server deciding with `handler`, and a raw connection to it past option negotiation (`optneg`); both closed after the test. */
+async function negotiated(t: TestContext, handler: MilterHandler, optneg = mta.optneg()) {
+  const server = await startMilterServer(LOOPBACK, { handler });
+  t.after(() => server.close(100));
+  const connection = await openConnection(portOf(server));
+  t.after(() => connection.client.destroy());
+  connection.client.write(optneg);
+  await readOptneg(connection.client);
+  return connection;
+}
 
 describe('the milter server, backpressure', () => {
   it('stops reading from an MTA that pipelines answered packets without reading the replies, then answers every one once it reads', async (t) => {
     const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
-    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
-    t.after(() => server.close(100));
-    const connection = await openConnection(portOf(server));
-    const socket = connection.client;
-    t.after(() => socket.destroy());
     // An MTA that offers neither to skip unknown commands nor to leave them unanswered: each is answered.
-    socket.write(mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN));
-    await readOptneg(socket);
-    const before = heldMemory();
-    const sent = await flood(connection, mta.unknown('x'), FLOOD);
-    const held = heldMemory() - before;
-    await assertStopped(connection, sent, held);
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    const socket = connection.client;
+    const sent = await floodUntilStopped(connection, mta.unknown('x'));
     // Read, it resumes: one CONTINUE per packet, in order, and the next message is decided.
     await expectReplies(socket, CONTINUE, sent.requests);
     socket.write(Buffer.concat(message()));
@@ -502,19 +507,11 @@ describe('the milter server, backpressure', () => {
         return { action: 'reject', reply: '550 5.7.1 Refused by policy' };
       },
     });
-    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
-    t.after(() => server.close(100));
-    const connection = await openConnection(portOf(server));
+    const connection = await negotiated(t, state.handler);
     const socket = connection.client;
-    t.after(() => socket.destroy());
-    socket.write(mta.optneg());
-    await readOptneg(socket);
     socket.write(Buffer.concat(message()));
     // Unknown commands, never answered (SMFIP_NR_UNKN), wait behind end of message.
-    const before = heldMemory();
-    const sent = await flood(connection, mta.unknown(`NOOP ${'x'.repeat(1000)}`), FLOOD);
-    const held = heldMemory() - before;
-    await assertStopped(connection, sent, held);
+    await floodUntilStopped(connection, mta.unknown(`NOOP ${'x'.repeat(1000)}`));
     release();
     await expectReplies(socket, REFUSED, 1);
     // Every packet read and handled, in order: the next message comes after them and is decided.
@@ -527,14 +524,9 @@ describe('the milter server, backpressure', () => {
 describe('the milter server, message limits', () => {
   it('keeps at most 1 MiB of a message’s header: 32 MiB of fields hold almost nothing, and the message is refused for now without a verdict', async (t) => {
     const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
-    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
-    t.after(() => server.close(100));
-    const connection = await openConnection(portOf(server));
-    const socket = connection.client;
-    t.after(() => socket.destroy());
     // Unknown commands answered: one, sent after the fields, tells when they have all been read.
-    socket.write(mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN));
-    await readOptneg(socket);
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    const socket = connection.client;
     socket.write(Buffer.concat([mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>')]));
     const before = heldMemory();
     const sent = await flood(connection, mta.header('X-Filler', 'v'.repeat(60)), 32 * MiB);
@@ -554,13 +546,8 @@ describe('the milter server, message limits', () => {
 
   it('keeps at most 10,000 recipients of a message: 16 MiB of RCPT hold almost nothing, and the message is refused for now without a verdict', async (t) => {
     const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
-    const server = await startMilterServer(LOOPBACK, { handler: state.handler });
-    t.after(() => server.close(100));
-    const connection = await openConnection(portOf(server));
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
     const socket = connection.client;
-    t.after(() => socket.destroy());
-    socket.write(mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN));
-    await readOptneg(socket);
     socket.write(mta.mail('<megan@contoso.com>'));
     const before = heldMemory();
     const sent = await flood(connection, mta.rcpt('<lee@fabrikam.example>'), 16 * MiB);
