@@ -66,6 +66,11 @@ function gatewayList(ranges: readonly string[] | undefined): BlockList | null {
   return list;
 }
 
+/** Space, tab, CR or LF: what separates words in a Received field (folds included). */
+function isWhitespace(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a;
+}
+
 /** The longest comment after a from-clause's domain that is read for the client's address (RFC 5321 §4.4 TCP-info is short). */
 const MAX_TCP_INFO = 512;
 
@@ -111,7 +116,7 @@ function commentWords(text: string, start: number): { readonly words: string[]; 
       depth--;
       if (depth === 0) return { words, end: i + 1 };
       word = i + 1;
-    } else if (depth === 1 && (code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a)) {
+    } else if (depth === 1 && isWhitespace(code)) {
       flush(i);
       word = i + 1;
     }
@@ -158,6 +163,13 @@ function clientAddress(domain: string, comments: readonly (readonly string[])[],
   return (item < 0 ? words : words.slice(0, item)).map(addressIn).find((address) => address !== undefined);
 }
 
+/** The position of the first character at or after `at` that is not whitespace. */
+function skipWhitespace(text: string, at: number): number {
+  let next = at;
+  while (isWhitespace(text.charCodeAt(next))) next++;
+  return next;
+}
+
 /**
  * The HELO name and client address a Received field's from-clause records (RFC 5321 §4.4); the
  * address only where the writing MTA records its client (see {@link clientAddress}): an address
@@ -174,14 +186,14 @@ export function receivedFrom(value: string): { helo?: string; ip?: string } | nu
   let at = from[0].length;
   const comments: string[][] = [];
   while (comments.length < 2) {
-    while (at < value.length && (value.charCodeAt(at) === 0x20 || value.charCodeAt(at) === 0x09 || value.charCodeAt(at) === 0x0d || value.charCodeAt(at) === 0x0a)) at++;
+    at = skipWhitespace(value, at);
     if (value.charCodeAt(at) !== 0x28) break;
     const comment = commentWords(value, at);
     if (comment === null) break;
     comments.push(comment.words);
     at = comment.end;
   }
-  while (at < value.length && (value.charCodeAt(at) === 0x20 || value.charCodeAt(at) === 0x09 || value.charCodeAt(at) === 0x0d || value.charCodeAt(at) === 0x0a)) at++;
+  at = skipWhitespace(value, at);
   const ip = clientAddress(helo, comments, NEXT_CLAUSE.test(value.slice(at, at + 5)));
   return { helo, ...(ip === undefined ? {} : { ip }) };
 }
@@ -205,7 +217,7 @@ function onlyComments(value: string): boolean {
     } else if (code === 0x29) depth = Math.max(0, depth - 1);
     else if (depth === 0) {
       if (code === 0x3b) return seen;
-      if (code !== 0x20 && code !== 0x09 && code !== 0x0d && code !== 0x0a) return false;
+      if (!isWhitespace(code)) return false;
     }
   }
   return false;
@@ -274,25 +286,30 @@ function newestArcResults(chain: readonly unknown[]): Extract<ArcAuthenticationR
 }
 
 /**
+ * Whether mailauth's SPF check was of the HELO identity: for a null `sender`, the one it was
+ * given. Without the sender, from what mailauth recorded: `smtp.helo` alone (strict mode), or
+ * the stand-in `postmaster@` the HELO name (lenient) — so a real sender of that name greeting
+ * with it reads as a HELO check too.
+ */
+function checkedHelo(spf: unknown, sender: string | undefined): boolean {
+  if (sender !== undefined) return isNullSender(sender);
+  const mailfrom = text(field(spf, 'status', 'smtp', 'mailfrom'));
+  const helo = text(field(spf, 'status', 'smtp', 'helo'));
+  if (mailfrom === undefined && helo !== undefined) return true;
+  return isHeloStandIn(mailfrom ?? text(field(spf, 'envelope-from')), helo ?? text(field(spf, 'helo')));
+}
+
+/**
  * mailauth's result, in the shape of {@link AuthenticationVerdict}. `sender` is the MAIL FROM the
- * SPF check was given: when it is null, SPF checked the HELO identity, and the verdict says so
- * (`spf.identity: 'helo'`). Without it, the identity is read from what mailauth recorded:
- * `smtp.helo` alone (strict mode), or the stand-in `postmaster@` the HELO name (lenient) — so a
- * real sender of that name greeting with it reads as a HELO check too. The ARC verdict's SPF and DKIM results are those of the newest
- * ARC-Authentication-Results field as written (in mailauth's `arc.chain`), read with this
+ * SPF check was given: when SPF checked the HELO identity (see {@link checkedHelo}), the verdict
+ * says so (`spf.identity: 'helo'`). The ARC verdict's SPF and DKIM results are those of the
+ * newest ARC-Authentication-Results field as written (in mailauth's `arc.chain`), read with this
  * package's own grammar; without it (a result that went through JSON) they are left out.
  */
 export function verdictFromMailauth(result: unknown, hop: IngressHop, sender?: string): AuthenticationVerdict {
   const spfResult = text(field(result, 'spf', 'status', 'result'));
   const spfDomain = text(field(result, 'spf', 'domain'));
-  // Without the sender, mailauth's record of what it checked: strict, `smtp.helo` alone for a
-  // null sender; lenient, the stand-in `postmaster@` the HELO name.
-  const smtp = field(result, 'spf', 'status', 'smtp');
-  const heloChecked =
-    sender !== undefined
-      ? isNullSender(sender)
-      : (text(field(smtp, 'mailfrom')) === undefined && text(field(smtp, 'helo')) !== undefined) ||
-        isHeloStandIn(text(field(smtp, 'mailfrom')) ?? text(field(result, 'spf', 'envelope-from')), text(field(smtp, 'helo')) ?? text(field(result, 'spf', 'helo')));
+  const heloChecked = checkedHelo(field(result, 'spf'), sender);
   const dkim: DkimVerdict[] = [];
   for (const row of (field(result, 'dkim', 'results') as Loose[] | undefined) ?? []) {
     const domain = text(field(row, 'signingDomain'));

@@ -570,7 +570,7 @@ type Mapped<T> = { readonly ok: T } | { readonly why: string };
 export function isHeloStandIn(mailfrom: string | undefined, helo: string | undefined): boolean {
   if (mailfrom === undefined || helo === undefined) return false;
   const at = mailfrom.lastIndexOf('@');
-  if (at !== 10 || asciiLower(mailfrom.slice(0, at)) !== 'postmaster') return false;
+  if (at !== 'postmaster'.length || asciiLower(mailfrom.slice(0, at)) !== 'postmaster') return false;
   const domain = normaliseDomain(mailfrom.slice(at + 1));
   return domain !== null && domain === normaliseDomain(helo);
 }
