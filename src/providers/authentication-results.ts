@@ -316,12 +316,21 @@ function quote(text: string): string {
 }
 
 /**
- * A property value: a quoted string; a quoted local-part with `@domain`; or a run of token
- * characters plus `@` (local@domain, @domain), `:` (IPv6 addresses), `/` `=` `?` (base64 of
- * header.b, SRS and other atext local-parts) and `[` `]` (address literals), and non-ASCII
- * (RFC 8616). The run ends at whitespace, a comment, `;` or the end: no ambiguity.
+ * A property value: a quoted string; a quoted local-part with `@domain`; the null reverse-path
+ * `<>` standing alone; or a run of token characters plus `@` (local@domain, @domain), `:` (IPv6
+ * addresses), `/` `=` `?` (base64 of header.b, SRS and other atext local-parts) and `[` `]`
+ * (address literals), and non-ASCII (RFC 8616). The run ends at whitespace, a comment, `;` or
+ * the end: no ambiguity.
+ *
+ * `<>` is outside RFC 8601's grammar (it would be `""`), but Gmail, Exchange Online and others
+ * write `spf=none smtp.mailfrom=<>` for every bounce they receive; it is read as `<>`, a null
+ * sender, when whitespace, a comment, `;` or the end follows it.
  */
 function pvalue(scan: Scan, what: string): string {
+  if (isNullPath(scan)) {
+    scan.pos += 2;
+    return '<>';
+  }
   if (peek(scan) === QUOTE) {
     const content = quotedString(scan);
     if (peek(scan) !== 0x40) return content;
@@ -333,6 +342,15 @@ function pvalue(scan: Scan, what: string): string {
   const text = run(scan, PVALUE, true);
   if (text === '') throw malformed(scan, `expected ${what}`);
   return text;
+}
+
+/** Whether the scan is at `<>` followed by whitespace, a comment, `;` or the end. */
+function isNullPath(scan: Scan): boolean {
+  const { text, pos } = scan;
+  if (text.charCodeAt(pos) !== 0x3c || text.charCodeAt(pos + 1) !== 0x3e) return false;
+  if (pos + 2 === text.length) return true;
+  const next = text.charCodeAt(pos + 2);
+  return next === SP || next === TAB || next === CR || next === LF || next === OPEN || next === SEMICOLON;
 }
 
 /** A version number (1*DIGIT). */

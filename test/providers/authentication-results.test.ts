@@ -597,10 +597,32 @@ describe('authenticationFromHeaders: the verdict from trusted fields', () => {
     ['absent', ''],
     ['an empty quoted string', ' smtp.mailfrom=""'],
     ['"<>"', ' smtp.mailfrom="<>"'],
+    ['<> unquoted (as Gmail and Exchange Online write it)', ' smtp.mailfrom=<>'],
+    ['<> before a comment', ' smtp.mailfrom=<>(bounce)'],
   ] as const) {
     it(`uses the HELO domain for SPF when smtp.mailfrom is ${name} (a null sender), marked as the HELO identity`, () => {
       const { verdict } = authenticationFromHeaders(`Authentication-Results: mx.example.org; spf=pass${mailfrom} smtp.helo=MX.A.example\r\n`, mx);
       assert.deepEqual(verdict, { spf: { result: 'pass', domain: 'mx.a.example', identity: 'helo' } });
+    });
+  }
+
+  it("reads a trusted border's bounce as Gmail writes it (spf=none smtp.mailfrom=<>): no SPF identity, the DKIM result kept", () => {
+    const { verdict, ignored } = authenticationFromHeaders(
+      'Authentication-Results: mx.google.com;\r\n       dkim=pass header.i=@gmail.com header.s=20230601;\r\n       spf=none smtp.mailfrom=<>;\r\n       dmarc=pass header.from=gmail.com\r\n',
+      { authservIds: ['mx.google.com'] },
+    );
+    assert.deepEqual(verdict, { dkim: [{ result: 'pass', domain: 'gmail.com', selector: '20230601' }], dmarc: { result: 'pass', domain: 'gmail.com' } });
+    assert.equal(ignored.length, 1);
+    assert.match(ignored[0]!.reason, /spf=none names no domain/);
+  });
+
+  for (const [name, value] of [
+    ['glued to a token', 'smtp.mailfrom=<>x.example'],
+    ['an address in angle brackets', 'smtp.mailfrom=<a@b.example>'],
+    ['a lone "<"', 'smtp.mailfrom=<'],
+  ] as const) {
+    it(`still refuses a trusted field whose smtp.mailfrom is ${name}`, () => {
+      assert.throws(() => authenticationFromHeaders(`Authentication-Results: mx.example.org; spf=pass ${value}\r\n`, mx), /Malformed Authentication-Results/);
     });
   }
 
