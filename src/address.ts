@@ -123,6 +123,9 @@ function onlyCaseMapped(domain: string, ascii: string): boolean {
  */
 export function labelOnlyCaseMapped(given: string, mapped: string): boolean {
   const label = given.toLowerCase();
+  // A character that lowercases to ASCII (the Kelvin sign K, U+212A, to k) spells another name:
+  // `ban\u212Aa.example` is not bank.example.
+  if (foldsOntoAscii(given)) return false;
   if (label === mapped) return true;
   // JavaScript lowercases a final Σ to ς, UTS-46 to σ: the same letter for this purpose.
   return domainToUnicode(mapped).replace(/ς/g, 'σ') === label.normalize('NFC').replace(/ς/g, 'σ');
@@ -316,10 +319,37 @@ export function localPartValue(local: string): string {
   return local.length >= 2 && local.charCodeAt(0) === 0x22 ? local.slice(1, -1).replace(/\\(.)/gsu, '$1') : local;
 }
 
-/** The key sending limits count an envelope sender under: its canonical local part and domain, lowercased. */
+/**
+ * `text` lowercased, except for a non-ASCII character whose lowercase is ASCII (the Kelvin sign
+ * K, U+212A, lowercases to k): it is kept as it is, so that no spelling of a name folds onto
+ * another ASCII name — `\u212Aevin@contoso.com` is not kevin@contoso.com, nor is a login
+ * `mailbox-\u212Aiosk` the forwarder `mailbox-kiosk`. Other letters fold as toLowerCase folds
+ * them (`ÅSA` is `åsa`).
+ * @internal
+ */
+export function caseFold(text: string): string {
+  if (!foldsOntoAscii(text)) return text.toLowerCase();
+  let out = '';
+  for (const char of text) {
+    const folded = char.toLowerCase();
+    out += char.charCodeAt(0) >= 0x80 && !NON_ASCII.test(folded) ? char : folded;
+  }
+  return out;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Whether `text` holds a non-ASCII character whose lowercase is ASCII (the Kelvin sign). */
+function foldsOntoAscii(text: string): boolean {
+  if (!NON_ASCII.test(text)) return false;
+  for (const char of text) if (char.charCodeAt(0) >= 0x80 && !NON_ASCII.test(char.toLowerCase())) return true;
+  return false;
+}
+
+/** The key sending limits count an envelope sender under: its canonical local part and domain, case-folded ({@link caseFold}). */
 export function senderLimitKey(sender: EnvelopeAddress): string {
   const local = canonicalLocalPart(sender.local);
-  return (local === sender.local ? sender.address : `${local}@${sender.domain}`).toLowerCase();
+  return caseFold(local === sender.local ? sender.address : `${local}@${sender.domain}`);
 }
 
 /**
@@ -340,13 +370,13 @@ export function limitKeyOf(text: string): string {
   if (typeof text !== 'string') throw new OutboundPoolsError('invalid-address', `A sender key must be a string, got ${show(text)}.`);
   if (isNullSender(text)) return '<>';
   // A login without '@' (the usual submitter) is no address: spared the parser and its error.
-  if (text.indexOf('@') < 0) return text.toLowerCase();
+  if (text.indexOf('@') < 0) return caseFold(text);
   let parsed = parseCommonAddress(text);
   if (parsed === undefined) {
     try {
       parsed = parseAddressInFull(text, false);
     } catch {
-      return text.toLowerCase();
+      return caseFold(text);
     }
   }
   return senderLimitKey(parsed);

@@ -492,6 +492,10 @@ describe('limitKeyOf: one key per mailbox or login, as decisions key the sender'
     ['<>', '<>'],
     ['Megan', 'megan'],
     ['CONTOSO\\Megan', 'contoso\\megan'],
+    // Other letters fold as toLowerCase folds them; one that would fold onto ASCII is kept.
+    ['ÅSA@contoso.com', 'åsa@contoso.com'],
+    ['\u212Aevin@contoso.com', '\u212Aevin@contoso.com'],
+    ['mailbox-\u212Aiosk', 'mailbox-\u212Aiosk'],
   ];
   for (const [typed, key] of cases) {
     it(`${JSON.stringify(typed)} → ${JSON.stringify(key)}`, () => {
@@ -513,6 +517,13 @@ describe('normaliseDomain refuses what UTS-46 would map onto another name', () =
       assert.throws(() => parseEnvelopeAddress(`a@${domain}`, 'mailFrom', false), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-address');
     });
   }
+  it('the Kelvin sign (U+212A), which lowercases to an ASCII k: not a domain name (it would read as bank.example)', () => {
+    assert.equal(normaliseDomain('ban\u212A.example'), null);
+    assert.equal(normaliseDomain('BAN\u212A.example'), null);
+    assert.throws(() => parseEnvelopeAddress('alice@ban\u212A.example', 'mailFrom', false), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-address');
+    // Nor does it become a sender key of the ASCII name.
+    assert.notEqual(limitKeyOf('\u212Aevin@contoso.com'), limitKeyOf('kevin@contoso.com'));
+  });
   it('case, NFC and U-labels are still mapped', () => {
     assert.equal(normaliseDomain('Bücher.DE'), 'xn--bcher-kva.de');
     assert.equal(normaliseDomain('bu\u0308cher.de'), 'xn--bcher-kva.de');

@@ -8,6 +8,7 @@
 // named by client address (a single address or a CIDR range, IPv4 or IPv6) or by SASL login.
 
 import { BlockList, SocketAddress, isIP } from 'node:net';
+import { caseFold } from '../address.js';
 import { OutboundPoolsError, show } from '../errors.js';
 
 /** The designated forwarders, validated once by {@link parseForwarders}. */
@@ -89,12 +90,12 @@ export function parseForwarders(entries: readonly string[], name = 'authResultsF
     } else if (ADDRESS_LIKE.test(entry)) {
       throw invalid(name, entry, 'looks like an IP address or CIDR range but is not one');
     } else {
-      logins.add(entry.toLowerCase());
+      logins.add(caseFold(entry));
     }
   }
   return Object.freeze({
     includes(address: string | undefined, login: string | undefined): boolean {
-      if (login !== undefined && login !== '' && logins.has(login.toLowerCase())) return true;
+      if (login !== undefined && login !== '' && logins.has(caseFold(login))) return true;
       if (address === undefined) return false;
       const family = isIP(address);
       if (family === 0) return false;

@@ -7,7 +7,7 @@
 
 import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
-import { normaliseDomain } from '../address.js';
+import { caseFold, normaliseDomain } from '../address.js';
 import { acceptedMatcher } from '../policy.js';
 import { listen, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
 
@@ -294,11 +294,11 @@ export function createSrsMaps(options: SrsMapsOptions): { forward: SocketmapLook
   const accepts = acceptedMatcher(
     [domain, ...(options.localDomains ?? [])].map((name) => {
       const wildcard = name.startsWith('*.');
-      const normalised = normaliseDomain(wildcard ? name.slice(2) : name) ?? name.toLowerCase();
+      const normalised = normaliseDomain(wildcard ? name.slice(2) : name) ?? caseFold(name);
       return wildcard ? `*.${normalised}` : normalised;
     }),
   );
-  const isLocal = (text: string): boolean => accepts(normaliseDomain(text) ?? text.toLowerCase());
+  const isLocal = (text: string): boolean => accepts(normaliseDomain(text) ?? caseFold(text));
   const clock = options.now ?? Date.now;
   const notFound = (error: unknown): SocketmapReply => {
     if (error instanceof SrsError) return { status: 'NOTFOUND', reason: error.message };

@@ -45,6 +45,13 @@ describe('parseForwarders', () => {
     });
   }
 
+  it('a login that differs from a listed one by the Kelvin sign (U+212A, which toLowerCase folds onto k) is not that login', () => {
+    const kiosk = parseForwarders(['Mailbox-Kiosk']);
+    assert.equal(kiosk.includes('203.0.113.66', 'MAILBOX-KIOSK'), true);
+    assert.equal(kiosk.includes('203.0.113.66', 'mailbox-\u212Aiosk'), false);
+    assert.equal(parseForwarders(['mailbox-\u212Aiosk']).includes('203.0.113.66', 'mailbox-kiosk'), false);
+  });
+
   it('refuses an empty list, a non-string, blanks, and what looks like an address or range but does not parse', () => {
     for (const [entries, why] of [
       [[], /authResultsFrom must be a non-empty array/],
