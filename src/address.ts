@@ -382,6 +382,15 @@ export function limitKeyOf(text: string): string {
   return senderLimitKey(parsed);
 }
 
+/**
+ * A path without the angle brackets of the MAIL FROM command (`<a@b.example>` → `a@b.example`,
+ * `<>` → ''); anything else as it is.
+ * @internal
+ */
+export function withoutBrackets(path: string): string {
+  return path.length >= 2 && path.charCodeAt(0) === 0x3c && path.charCodeAt(path.length - 1) === 0x3e ? path.slice(1, -1) : path;
+}
+
 /** Whether an envelope sender is the null reverse-path (`''` or `<>`), used by DSNs (RFC 5321 §4.5.5). */
 export function isNullSender(mailFrom: string): boolean {
   return mailFrom === '' || mailFrom === '<>';

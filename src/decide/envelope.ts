@@ -2,7 +2,7 @@
 // recipients split into internal and external, and NDR-ness settled (rule 4).
 
 import { isIP } from '../ip.js';
-import { isNullSender, limitKeyOf, localPartValue, normaliseDomain, parseEnvelopeAddress, senderLimitKey, type EnvelopeAddress } from '../address.js';
+import { isNullSender, limitKeyOf, localPartValue, normaliseDomain, parseEnvelopeAddress, senderLimitKey, withoutBrackets, type EnvelopeAddress } from '../address.js';
 import { describeThrown, OutboundPoolsError, show } from '../errors.js';
 import { contentTypeParameter, decisionFields, detach, fromDomain, parseContentType, type DecisionFields } from '../headers.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
@@ -110,7 +110,7 @@ function checkIngress(ingress: unknown): Ingress {
     }
     // Written as the MAIL FROM command carries it (`<alice@example.org>`, `<>`), as mailFrom may
     // be: the authenticator gets the path without its brackets (SPF would read `example.org>`).
-    checked.mailFrom = mailFrom.length >= 2 && mailFrom.charCodeAt(0) === 0x3c && mailFrom.charCodeAt(mailFrom.length - 1) === 0x3e ? mailFrom.slice(1, -1) : mailFrom;
+    checked.mailFrom = withoutBrackets(mailFrom);
   }
   return checked;
 }

@@ -8,7 +8,7 @@
 import { BlockList, isIP } from 'node:net';
 import { arc as verifyArc, dmarc as verifyDmarc, spf as verifySpf } from 'mailauth';
 import { OutboundPoolsError, show } from '../errors.js';
-import { isNullSender } from '../address.js';
+import { isNullSender, withoutBrackets } from '../address.js';
 import { parseHeaders } from '../headers.js';
 import { isHeloStandIn, parseArcAuthenticationResults, type ArcAuthenticationResults } from '../providers/authentication-results.js';
 import type { AsyncAuthenticator, AuthenticationVerdict, AuthResult, DkimVerdict, DnsResolver, IngressHop, ProviderMessage, SpfResult } from '../providers/types.js';
@@ -300,6 +300,18 @@ function checkedHelo(spf: unknown, sender: string | undefined): boolean {
 }
 
 /**
+ * Whether a DKIM signature mailauth passed vouches for less than the message: its `l=` covers
+ * only part of the body (mailauth's `status.underSized`, the octets past it: anyone may append
+ * to a signed message), or its key says `t=y` (`status.testing`: RFC 6376 §3.6.1, the domain is
+ * testing DKIM and verifiers MUST NOT treat its messages differently from unsigned ones).
+ * Such a pass is read as `policy` (RFC 8601 §2.7.1: valid, but not accepted by local policy).
+ */
+function vouchesForLess(row: unknown): boolean {
+  const underSized = field(row, 'status', 'underSized');
+  return (typeof underSized === 'number' && underSized > 0) || field(row, 'status', 'testing') === true;
+}
+
+/**
  * mailauth's result, in the shape of {@link AuthenticationVerdict}. `sender` is the MAIL FROM the
  * SPF check was given: when SPF checked the HELO identity (see {@link checkedHelo}), the verdict
  * says so (`spf.identity: 'helo'`). The ARC verdict's SPF and DKIM results are those of the
@@ -315,7 +327,8 @@ export function verdictFromMailauth(result: unknown, hop: IngressHop, sender?: s
     const domain = text(field(row, 'signingDomain'));
     const status = text(field(row, 'status', 'result'));
     const selector = text(field(row, 'selector'));
-    if (domain !== undefined && status !== undefined) dkim.push({ result: status as AuthResult, domain, ...(selector === undefined ? {} : { selector }) });
+    if (domain === undefined || status === undefined) continue;
+    dkim.push({ result: status === 'pass' && vouchesForLess(row) ? 'policy' : (status as AuthResult), domain, ...(selector === undefined ? {} : { selector }) });
   }
   const arc = field(result, 'arc');
   const arcResult = text(field(arc, 'status', 'result'));
@@ -440,7 +453,10 @@ export function createMailauthAuthenticator(options: MailauthAuthenticatorOption
     async authenticate(message) {
       if (message.raw === undefined) throw new Error('no message to authenticate: pass the whole message as headers');
       const hop = firstUntrustedHop(message, gateways);
-      const sender = message.ingress?.mailFrom ?? message.mailFrom;
+      // Without its angle brackets, as decidePool hands ingress.mailFrom on: mailFrom may be
+      // written as the MAIL FROM command carries it (`<alice@example.org>`), and SPF would read
+      // the domain `example.org>`.
+      const sender = withoutBrackets(message.ingress?.mailFrom ?? message.mailFrom);
       // A caller that does not go through decidePool may leave the clock out: then it is now.
       const now = message.now ?? new Date();
       const result = await runMailauth({ raw: message.raw, hop, sender, now }, settings);

@@ -39,12 +39,13 @@ const MESSAGE = [
   '',
 ].join('\r\n');
 
-async function signedByFabrikam(message = MESSAGE): Promise<string> {
+/** `message` signed by fabrikam.example (selector k1 unless `signature` says otherwise, e.g. `maxBodyLength` for l=). */
+async function signedByFabrikam(message = MESSAGE, signature: { readonly selector?: string; readonly maxBodyLength?: number } = {}): Promise<string> {
   // mailauth's type definitions lag its API (signatureData, README "DKIM signing").
   const { signatures, errors } = await dkimSign(message, {
     canonicalization: 'relaxed/relaxed',
     signTime: CLOCK,
-    signatureData: [{ signingDomain: 'fabrikam.example', selector: 'k1', privateKey: fabrikamKey.privateKey }],
+    signatureData: [{ signingDomain: 'fabrikam.example', selector: 'k1', privateKey: fabrikamKey.privateKey, ...signature }],
   } as unknown as Parameters<typeof dkimSign>[1]);
   assert.deepEqual(errors, []);
   return signatures + message;
@@ -64,6 +65,8 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     dns = await startDnsmasq({
       'fabrikam.example': { MX: [{ exchange: 'mx.fabrikam.example', priority: 10 }], TXT: ['v=spf1 ip4:198.51.100.0/24 -all'] },
       'k1._domainkey.fabrikam.example': { TXT: [fabrikamKey.record] },
+      // The same key published in testing mode (t=y, RFC 6376 §3.6.1).
+      'test._domainkey.fabrikam.example': { TXT: [`${fabrikamKey.record}; t=y`] },
       'lists.example': { MX: [{ exchange: 'mx.lists.example', priority: 10 }], TXT: [`v=spf1 ip4:${LISTS} -all`] },
       'arc1._domainkey.lists.example': { TXT: [listsKey.record] },
       '_dmarc.fabrikam.example': { TXT: ['v=DMARC1; p=reject'] },
@@ -93,6 +96,18 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     assert.deepEqual(verdict.ingress, { source: 'connection', ip: FABRIKAM_MX, helo: 'mx.fabrikam.example' });
     // DMARC is left out unless asked for (no rule reads it): see the dmarc option's test below.
     assert.equal(verdict.dmarc, undefined);
+  });
+
+  it('a MAIL FROM written with its angle brackets is checked without them (SPF would read the domain "fabrikam.example>")', async () => {
+    const authenticator = createMailauthAuthenticator({ resolver, mta: 'mx1.contoso.com' });
+    const ask = (mailFrom: string) =>
+      authenticator.authenticate({ raw: MESSAGE, mailFrom, rcptTo: ['megan@contoso.com'], ingress: { ip: FABRIKAM_MX, helo: 'mx.fabrikam.example' }, now: CLOCK }, new AbortController().signal);
+    assert.deepEqual((await ask('<alice@fabrikam.example>')).spf, { result: 'pass', domain: 'fabrikam.example' });
+    const decision = await decidePool(
+      { mailFrom: '<alice@fabrikam.example>', rcptTo: ['megan.home@northwind.example'], headers: MESSAGE, ingress: { ip: FABRIKAM_MX, helo: 'mx.fabrikam.example' } },
+      { policy, providers: { authenticator }, srs, now: CLOCK },
+    );
+    assert.deepEqual(decision.reasons.map((r) => r.code), ['spf-pass', 'srs-rewritten']);
   });
 
   it('the message as a string, a Buffer, or a Uint8Array viewing part of a larger buffer gives the same verdict', async () => {
@@ -127,6 +142,29 @@ describe('createMailauthAuthenticator with a real DNS server', () => {
     const decision = await decide(tampered, STRANGER);
     assert.deepEqual(decision.reasons.map((r) => r.code), ['relay-unverified']);
     assert.equal(decision.mailFrom, 'alice@fabrikam.example');
+  });
+
+  describe('a DKIM pass that vouches for less than the message is read as policy, and verifies nothing', () => {
+    const BODY = 'Shall we meet at noon?\r\n';
+    it('l= covering part of the body: content appended after the signed length (a replay) goes to the relay pool', async () => {
+      const signed = await signedByFabrikam(MESSAGE, { maxBodyLength: Buffer.byteLength(BODY) });
+      assert.match(signed, /l=\d+/);
+      // As signed, l= covers the whole body: a pass.
+      const whole = await decide(signed, STRANGER);
+      assert.deepEqual(whole.verdicts.authentication.state === 'provided' && whole.verdicts.authentication.value.dkim, [{ result: 'pass', domain: 'fabrikam.example', selector: 'k1' }]);
+      assert.equal(whole.pool, 'normal');
+      const replayed = `${signed}\r\nBUY CHEAP PILLS http://spam.example/\r\n`;
+      const decision = await decide(replayed, STRANGER);
+      assert.deepEqual(decision.verdicts.authentication.state === 'provided' && decision.verdicts.authentication.value.dkim, [{ result: 'policy', domain: 'fabrikam.example', selector: 'k1' }]);
+      assert.deepEqual(decision.reasons.map((r) => r.code), ['relay-unverified']);
+      assert.equal(decision.mailFrom, 'alice@fabrikam.example');
+    });
+
+    it('a key in testing mode (t=y): the message is treated as unsigned, relay pool', async () => {
+      const decision = await decide(await signedByFabrikam(MESSAGE, { selector: 'test' }), STRANGER);
+      assert.deepEqual(decision.verdicts.authentication.state === 'provided' && decision.verdicts.authentication.value.dkim, [{ result: 'policy', domain: 'fabrikam.example', selector: 'test' }]);
+      assert.deepEqual(decision.reasons.map((r) => r.code), ['relay-unverified']);
+    });
   });
 
   it('a message relayed through a trusted gateway is checked against the hop before the gateway (enhanced filtering)', async () => {
