@@ -11,7 +11,9 @@
 //   in h=: a 256 KiB header of short fields and an h= naming absent fields took 1 s, an h= of
 //   "from" repeated over fields below From 1.8 s;
 // - every signature with its own c=, a= and l= gets a body hasher of its own, each reading the
-//   whole body: 2,000 signatures with distinct l= over a 256 KiB body took 2.2 s.
+//   whole body: 2,000 signatures with distinct l= over a 256 KiB body took 2.2 s;
+// - its relaxed body canonicalisation (lib/dkim/body/relaxed.js) copies the unfinished line again
+//   with every chunk: a body of one 16 MiB line took 3–4 s, in time quadratic in the line.
 // The bounds below make each of these linear in the message, with constants that leave real
 // mail alone. What is over a bound is not verified — it never passes — and the rest of the
 // message is: when in doubt, the relay pool.
@@ -43,6 +45,16 @@ export const MAX_SIGNED_FIELDS = 128;
  * a mailing list).
  */
 export const MAX_DKIM_SIGNATURES = 8;
+
+/**
+ * The longest body line, in octets between two line feeds, over which the message's signatures
+ * are verified. Over it, no DKIM-Signature and no ARC-Message-Signature is: mailauth's relaxed
+ * body canonicalisation copies the unfinished line again with every chunk it reads (time
+ * quadratic in the line: one line of 16 MiB took 4 s of CPU, blocking the event loop past any
+ * deadline). RFC 5322 §2.1.1 caps a line at 998 characters, and MTAs break longer ones on the
+ * way (Postfix's `smtp_line_length_limit`, 998), which breaks any signature over them anyway.
+ */
+export const MAX_BODY_LINE = 65_536;
 
 /** The longest `d=` or `s=` value reported for a signature that is not verified (a domain name has at most 253 characters). */
 const MAX_REPORTED_VALUE = 253;
@@ -136,6 +148,8 @@ class HeaderScan {
   readonly signatures: SignatureField[] = [];
   lines = 0;
   arc = false;
+  /** Where the body starts (after the empty line), or the end of the text read when it has none. */
+  bodyAt = 0;
   private readonly text: string;
 
   constructor(private readonly raw: string | Buffer) {
@@ -158,7 +172,10 @@ class HeaderScan {
       const lf = text.indexOf('\n', pos);
       let end = lf < 0 ? text.length : lf;
       if (end > pos && text.charCodeAt(end - 1) === 0x0d) end--;
-      if (end === pos) break;
+      if (end === pos) {
+        this.bodyAt = lf < 0 ? text.length : lf + 1;
+        break;
+      }
       this.lines++;
       let at = pos;
       while (at < end && isNameChar(text.charCodeAt(at))) at++;
@@ -179,6 +196,7 @@ class HeaderScan {
       } else if (named && at === end) nameOnlyAt = pos;
       if (lf < 0) {
         pos = text.length;
+        this.bodyAt = pos;
         break;
       }
       pos = lf + 1;
@@ -269,13 +287,42 @@ class HeaderScan {
 }
 
 /**
+ * Whether a line of `message` from `start` on is over `limit` octets (code units of a string),
+ * in time linear in the body and with one native search per `limit / 2` octets, not per line: a
+ * line over `limit` holds a whole block of `limit / 2` octets, so only a block without a line
+ * feed has its line measured (and the search goes on after that line).
+ */
+export function hasLongLine(message: string | Buffer, start: number, limit: number): boolean {
+  const block = Math.max(1, limit >>> 1);
+  const length = message.length;
+  const lf = (from: number): number => (typeof message === 'string' ? message.indexOf('\n', from) : message.indexOf(0x0a, from));
+  const lfBefore = (from: number): number => (typeof message === 'string' ? message.lastIndexOf('\n', from) : message.lastIndexOf(0x0a, from));
+  for (let at = start; at < length; ) {
+    const end = Math.min(at + block, length);
+    const next = lf(at);
+    if (next >= 0 && next < end) {
+      at = end;
+      continue;
+    }
+    // No line feed in [at, end): measure the line holding it.
+    const lineStart = at === start ? start : Math.max(start, lfBefore(at - 1) + 1);
+    const lineEnd = next < 0 ? length : next;
+    if (lineEnd - lineStart > limit) return true;
+    at = lineEnd + 1;
+  }
+  return false;
+}
+
+/**
  * Reads the header of `message` in one pass, in time linear in it, and applies the bounds:
  * - a header over {@link MAX_HEADER_LINES} lines is not given to mailauth at all;
  * - of the DKIM-Signature fields, the first {@link MAX_DKIM_SIGNATURES} are considered and the
  *   rest are hidden from mailauth; a considered one whose `h=` lists more than
  *   {@link MAX_SIGNED_FIELDS} names is hidden too and reported unverified;
  * - an ARC-Message-Signature whose `h=` lists more than {@link MAX_SIGNED_FIELDS} names is
- *   hidden, so the ARC chain lacks that set's signature and fails.
+ *   hidden, so the ARC chain lacks that set's signature and fails;
+ * - when a body line is over {@link MAX_BODY_LINE} octets, every DKIM-Signature considered and
+ *   every ARC-Message-Signature is hidden (the considered DKIM-Signatures reported unverified).
  * Hiding a field renames it in a copy of the header up to the last field hidden; the body is not
  * copied. A signature that covers a hidden field (an ARC-Message-Signature covers the
  * DKIM-Signatures) then fails as well: only on a message already over a bound.
@@ -290,6 +337,8 @@ export function boundSignatures(message: string | Buffer): SignatureBounds {
     if (signingDomain !== undefined) unverified.push({ signingDomain, ...(selector === undefined ? {} : { selector }), comment });
   };
   const tooLong = scan.lines > MAX_HEADER_LINES;
+  // Only a message with a signature to verify has its body read.
+  const longLine = !tooLong && scan.signatures.length > 0 && hasLongLine(message, scan.bodyAt, MAX_BODY_LINE);
   const hidden: number[] = [];
   let considered = 0;
   for (const field of scan.signatures) {
@@ -298,11 +347,14 @@ export function boundSignatures(message: string | Buffer): SignatureBounds {
         hidden.push(field.nameAt);
       } else if (tooLong) {
         report(field, `not verified: the header has over ${MAX_HEADER_LINES} lines`);
+      } else if (longLine) {
+        hidden.push(field.nameAt);
+        report(field, `not verified: a body line is over ${MAX_BODY_LINE} octets`);
       } else if (field.names > MAX_SIGNED_FIELDS) {
         hidden.push(field.nameAt);
         report(field, `not verified: h= lists over ${MAX_SIGNED_FIELDS} header fields`);
       }
-    } else if (field.names > MAX_SIGNED_FIELDS) {
+    } else if (longLine || field.names > MAX_SIGNED_FIELDS) {
       hidden.push(field.nameAt);
     }
   }

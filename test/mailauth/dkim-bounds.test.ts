@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { arc as verifyArc, dkimSign, dkimVerify, sealMessage } from 'mailauth';
 import { createMailauthAuthenticator } from '../../src/mailauth/authenticator.js';
-import { boundSignatures, MAX_DKIM_SIGNATURES, MAX_HEADER_LINES, MAX_SIGNED_FIELDS } from '../../src/mailauth/dkim-bounds.js';
+import { boundSignatures, hasLongLine, MAX_BODY_LINE, MAX_DKIM_SIGNATURES, MAX_HEADER_LINES, MAX_SIGNED_FIELDS } from '../../src/mailauth/dkim-bounds.js';
 import { createStaticResolver } from '../../src/providers/static-dns.js';
 import { decidePool } from '../../src/decide/gather.js';
 import type { ProviderMessage } from '../../src/providers/types.js';
@@ -173,6 +173,36 @@ describe('DKIM over the bounds: the signature is not verified, whatever mailauth
     assert.deepEqual(verdict.dkim, [{ result: 'permerror', domain: 'fabrikam.example', selector: 'k1' }]);
     assert.deepEqual(verdict.spf, { result: 'pass', domain: 'fabrikam.example' });
     assert.deepEqual(verdict.arc, { result: 'none' }, 'no ARC fields');
+  });
+});
+
+describe('a body line over the bound', () => {
+  /** The usual message with `line` as its body's first line (CR LF after it). */
+  const withLine = (line: string) => message().replace('Shall we meet at noon?', line);
+  it(`a line of ${MAX_BODY_LINE} octets (its CR included) verifies; one octet more and no signature is verified (permerror), relay pool`, async () => {
+    const fits = await signed(withLine('a'.repeat(MAX_BODY_LINE - 1)));
+    assert.deepEqual(await mailauthAlone(fits), ['fabrikam.example pass']);
+    assert.deepEqual((await authenticate(fits)).dkim, [{ result: 'pass', domain: 'fabrikam.example', selector: 'k1' }]);
+    const over = await signed(withLine('a'.repeat(MAX_BODY_LINE)));
+    assert.deepEqual(await mailauthAlone(over), ['fabrikam.example pass'], 'a valid signature');
+    for (const input of [over, Buffer.from(over)]) {
+      assert.deepEqual((await authenticate(input)).dkim, [{ result: 'permerror', domain: 'fabrikam.example', selector: 'k1' }]);
+    }
+    assert.deepEqual((await decide(over)).reasons.map((r) => r.code), ['relay-unverified']);
+  });
+
+  it('hasLongLine answers as a line-by-line check does, on strings and bytes', () => {
+    const naive = (text: string, start: number, limit: number): boolean => text.slice(start).split('\n').some((line) => line.length > limit);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', '\n', '\r', 'bb'), { maxLength: 300 }), fc.integer({ min: 1, max: 40 }), fc.nat(20), (parts, limit, skip) => {
+        const text = parts.join('');
+        const start = Math.min(skip, text.length);
+        const expected = naive(text, start, limit);
+        assert.equal(hasLongLine(text, start, limit), expected, JSON.stringify({ text, start, limit }));
+        assert.equal(hasLongLine(Buffer.from(text, 'latin1'), start, limit), expected);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
