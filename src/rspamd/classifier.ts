@@ -17,7 +17,7 @@
 
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { OutboundPoolsError, show } from '../errors.js';
+import { OutboundPoolsError, quoteText, show } from '../errors.js';
 import type { AsyncSpamClassifier, ProviderMessage, SpamVerdict } from '../providers/types.js';
 
 /**
@@ -329,7 +329,7 @@ function text(value: unknown): string | undefined {
 function mapReply(reply: unknown, mapping: Mapping): SpamVerdict {
   if (!isRecord(reply)) throw new RspamdError('EPROTOCOL', `rspamd's reply is not a JSON object (${show(reply)})`);
   const error = text(reply.error);
-  if (error !== undefined) throw new RspamdError('EPROTOCOL', `rspamd answered an error: ${error}`);
+  if (error !== undefined) throw new RspamdError('EPROTOCOL', `rspamd answered an error: ${quoteText(error)}`);
   const score = reply.score;
   if (typeof score !== 'number' || !Number.isFinite(score)) throw new RspamdError('EPROTOCOL', `rspamd's reply has no score (${show(score)})`);
   const rawAction = reply.action;
@@ -346,7 +346,7 @@ function mapReply(reply: unknown, mapping: Mapping): SpamVerdict {
   if (action === 'soft reject' && !isSpam) {
     throw new RspamdError(
       'ESOFTREJECT',
-      `rspamd answered soft reject, a temporary refusal (rate limit or greylisting), not a verdict${smtpMessage === undefined ? '' : `: ${smtpMessage}`}`,
+      `rspamd answered soft reject, a temporary refusal (rate limit or greylisting), not a verdict${smtpMessage === undefined ? '' : `: ${quoteText(smtpMessage)}`}`,
       details,
     );
   }
@@ -435,7 +435,7 @@ async function post(config: Config, body: Uint8Array, headers: [string, string][
     }
     if (status !== 200) {
       const why = isRecord(parsed) ? text(parsed.error) : undefined;
-      throw new RspamdError('EHTTP', `rspamd answered HTTP ${status}${why === undefined ? '' : `: ${why}`}`, { status });
+      throw new RspamdError('EHTTP', `rspamd answered HTTP ${status}${why === undefined ? '' : `: ${quoteText(why)}`}`, { status });
     }
     if (reply === null) {
       throw new RspamdError('EPROTOCOL', `rspamd's reply is larger than ${MAX_RSPAMD_REPLY_BYTES} bytes, which no /checkv2 reply is; it was not read`);
