@@ -176,8 +176,9 @@ function scopedPolicy(input: unknown, index: number, base: Record<string, unknow
 }
 
 /**
- * Validates a policy set once and returns it frozen, scoped policies sorted by priority. Use it
- * wherever a policy goes (`context.policy`); `decision.policyName` then names the policy applied.
+ * Validates a policy set once and returns it frozen, scoped policies sorted by priority, each
+ * with its lists made into sets for {@link selectPolicy}. Use it wherever a policy goes
+ * (`context.policy`); `decision.policyName` then names the policy applied.
  *
  * @throws {OutboundPoolsError} `invalid-policy`: unknown keys, duplicate names or priorities, a
  *   scoped policy with no condition, or any setting its merged policy would refuse.
@@ -265,7 +266,8 @@ function scopeMatcher(scoped: ScopedPolicy): ScopeMatcher {
 
 /**
  * The policy that applies to a sender: the scoped policy with the lowest priority number whose
- * conditions all hold and none of whose exceptions does; the default otherwise.
+ * conditions all hold and none of whose exceptions does; the default otherwise. Costs a set
+ * lookup per value of the subject for each scoped policy, whatever the lengths of the lists.
  */
 export function selectPolicy(set: PolicySet, subject: PolicySubject): SelectedPolicy {
   if (set.scoped.length === 0) return { name: set.defaultName, policy: set.default };

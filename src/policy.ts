@@ -390,7 +390,8 @@ export function isPolicy(value: unknown): value is Policy {
 
 /**
  * Whether `domain` (lowercase A-labels) is one of the accepted domains: equal to an entry, or a
- * subdomain of a `*.` entry.
+ * subdomain of a `*.` entry (`*.contoso.com` does not match `contoso.com`). A lookup per label of
+ * `domain` however long the list, for a policy made by {@link createPolicy}.
  */
 export function isAcceptedDomain(policy: Policy, domain: string): boolean {
   const accepts = (policy as { [ACCEPTED]?: AcceptedMatcher })[ACCEPTED] ?? acceptedMatcher(policy.acceptedDomains);
