@@ -46,3 +46,63 @@ export function describeThrown(error: unknown): string {
     return 'an error that cannot be described';
   }
 }
+
+/**
+ * The most characters of a provider's text (an error's message or code) that a reason quotes.
+ * Enough for any real error (`ECONNREFUSED 127.0.0.1:11333`, rspamd's messages); a provider that
+ * throws a 5 MB message does not make a 5 MB reason in every decision and every log line.
+ */
+export const MAX_QUOTED_LENGTH = 256;
+
+/**
+ * Text from outside — a provider's error message, a rate limiter's restriction reason — as a
+ * reason or log line quotes it: control characters (C0, DEL, C1), line and paragraph separators,
+ * bidi controls and lone surrogates, which could forge or reorder a log line (`\r\n550 …`), are
+ * escaped (`\r`, `\n`, `\t`, `\uXXXX`), and the text is cut after `max` characters with `…` and
+ * its length. Always a copy: a slice of a huge string would keep all of it alive.
+ */
+export function quoteText(text: string, max: number = MAX_QUOTED_LENGTH): string {
+  const parts: string[] = [];
+  let length = 0;
+  let i = 0;
+  for (; i < text.length && length < max; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length && isLowSurrogate(text.charCodeAt(i + 1))) {
+      // A pair is one character: kept whole, never cut in two.
+      parts.push(text[i]! + text[i + 1]!);
+      length += 2;
+      i++;
+    } else if (isUnquotable(code)) {
+      const escaped = ESCAPES[code] ?? `\\u${code.toString(16).padStart(4, '0')}`;
+      parts.push(escaped);
+      length += escaped.length;
+    } else {
+      parts.push(text[i]!);
+      length++;
+    }
+  }
+  if (i < text.length) parts.push(`… (${text.length} characters)`);
+  return parts.join('');
+}
+
+const ESCAPES: Readonly<Record<number, string>> = { 0x09: '\\t', 0x0a: '\\n', 0x0d: '\\r' };
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+/** As policy.ts's limit-set names: \p{Cc}, U+2028, U+2029, \p{Bidi_Control}, and surrogates (a lone one; pairs are taken before). */
+function isUnquotable(code: number): boolean {
+  return (
+    code < 0x20 ||
+    (code >= 0x7f && code <= 0x9f) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x061c ||
+    code === 0x200e ||
+    code === 0x200f ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069) ||
+    (code >= 0xd800 && code <= 0xdfff)
+  );
+}

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { limitKeyOf } from '../src/address.js';
 import { createPolicy } from '../src/policy.js';
-import { createPolicySet, isPolicySet, selectPolicy, type PolicySetInput, type PolicySubject } from '../src/policy-set.js';
+import { createPolicySet, isPolicySet, selectPolicy, type PolicySet, type PolicySetInput, type PolicySubject, type ScopedPolicyInput } from '../src/policy-set.js';
 import { OutboundPoolsError } from '../src/errors.js';
 import { createDecider, decideFromVerdicts, decidePool } from '../src/decide/gather.js';
 import { createStaticResolver } from '../src/providers/static-dns.js';
@@ -120,6 +122,82 @@ describe('selectPolicy: first match by priority, OR within a condition, AND acro
   it('an empty set always gives the default, under its own name', () => {
     const only = createPolicySet({ default: {}, defaultName: 'Org default' });
     assert.deepEqual(selectPolicy(only, { mailFrom: 'ceo@contoso.com' }), { name: 'Org default', policy: only.default });
+  });
+});
+
+/**
+ * selectPolicy as it was when the lists were scanned with `includes` (before they became sets):
+ * the oracle the set-based matching must agree with, answer for answer.
+ */
+function scanningSelectPolicy(set: PolicySet, subject: PolicySubject): string {
+  const addressOf = (candidate: string | undefined): { address: string; domain: string } | null => {
+    if (candidate === undefined || candidate === '') return null;
+    const address = limitKeyOf(candidate);
+    const at = address.lastIndexOf('@');
+    if (at <= 0 || at === address.length - 1 || address.startsWith('<')) return null;
+    return { address, domain: address.slice(at + 1) };
+  };
+  const intersects = (listed: readonly string[], values: readonly string[]): boolean => values.some((value) => listed.includes(value));
+  const identities = [addressOf(subject.mailFrom), addressOf(subject.submitter)].filter((identity) => identity !== null);
+  const addresses = identities.map((identity) => identity.address);
+  const domains = identities.map((identity) => identity.domain);
+  const groups = subject.groups ?? [];
+  for (const scoped of set.scoped) {
+    if (scoped.users.length > 0 && !intersects(scoped.users, addresses)) continue;
+    if (scoped.groups.length > 0 && !intersects(scoped.groups, groups)) continue;
+    if (scoped.domains.length > 0 && !intersects(scoped.domains, domains)) continue;
+    if (intersects(scoped.exceptUsers, addresses) || intersects(scoped.exceptGroups, groups) || intersects(scoped.exceptDomains, domains)) continue;
+    return scoped.name;
+  }
+  return set.defaultName;
+}
+
+describe('selectPolicy with its lists as sets answers as the scan did', () => {
+  // Small alphabets, so that random sets and senders meet: spellings that differ only by case,
+  // quoting or a final dot, groups that differ only by case or a space.
+  const local = fc.constantFrom('ceo', 'CEO', '"ceo"', 'intern', 'bob', 'Bob');
+  const domain = fc.constantFrom('contoso.com', 'Contoso.COM', 'contoso.com.', 'sales.contoso.com', 'fabrikam.example');
+  const address = fc.tuple(local, domain).map(([l, d]) => `${l}@${d}`);
+  const group = fc.constantFrom('marketing', 'Marketing', 'marketing ', 'sales', 'interns', 'Ünits', 'a');
+  const listOf = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(fc.array(arbitrary, { maxLength: 4 }), { nil: undefined });
+  const scoped = fc
+    .record({ users: listOf(address), groups: listOf(group), domains: listOf(domain), exceptUsers: listOf(address), exceptGroups: listOf(group), exceptDomains: listOf(domain) })
+    .filter((conditions) => (conditions.users?.length ?? 0) + (conditions.groups?.length ?? 0) + (conditions.domains?.length ?? 0) > 0);
+  const policySet = fc.array(scoped, { maxLength: 6 }).map((list) =>
+    createPolicySet({
+      default: {},
+      scoped: list.map((conditions, index): ScopedPolicyInput => {
+        const written = Object.fromEntries(Object.entries(conditions).filter(([, value]) => value !== undefined));
+        return { name: `p${index}`, priority: (index * 7) % 11, ...written, policy: {} };
+      }),
+    }),
+  );
+  const subject = fc.record(
+    {
+      mailFrom: fc.oneof(address, fc.constantFrom('', '<>', 'not-an-address')),
+      submitter: fc.option(fc.oneof(address, fc.constantFrom('user-42', '')), { nil: undefined }),
+      groups: fc.option(fc.array(group, { maxLength: 5 }), { nil: undefined }),
+    },
+    { requiredKeys: ['mailFrom'] },
+  ) as fc.Arbitrary<PolicySubject>;
+
+  it('for random sets and senders, the policy chosen is the one the scan chose', () => {
+    fc.assert(
+      fc.property(policySet, subject, (set, who) => {
+        assert.equal(selectPolicy(set, who).name, scanningSelectPolicy(set, who));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a set whose scoped policies are copies (no matcher made by createPolicySet) answers the same', () => {
+    fc.assert(
+      fc.property(policySet, subject, (set, who) => {
+        const copy: PolicySet = { ...set, scoped: set.scoped.map((entry) => ({ ...entry })) };
+        assert.equal(selectPolicy(copy, who).name, scanningSelectPolicy(set, who));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -2,8 +2,9 @@
 // the reference presets from the Microsoft 365 documentation (SPEC §1).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { OutboundPoolsError } from '../src/errors.js';
-import { createPolicy, isAcceptedDomain, isPolicy, presets, type Policy, type PolicyInput } from '../src/policy.js';
+import { acceptedMatcher, createPolicy, isAcceptedDomain, isPolicy, presets, type Policy, type PolicyInput } from '../src/policy.js';
 
 /** createPolicy on input the types would not allow. */
 const create = (input: unknown): Policy => createPolicy(input as PolicyInput);
@@ -272,6 +273,56 @@ describe('isAcceptedDomain', () => {
       assert.equal(isAcceptedDomain(copy, domain), isAcceptedDomain(made, domain), domain);
     }
     assert.equal(isAcceptedDomain(copy, 'x.tailspin.example'), true);
+  });
+});
+
+/**
+ * The accepted-domain matcher as it was when every wildcard was tried with `endsWith` (before
+ * many wildcards became a set of suffixes): the oracle the lookup must agree with.
+ */
+function scanningMatcher(acceptedDomains: readonly string[]): (domain: string) => boolean {
+  const exact = acceptedDomains.filter((entry) => !entry.startsWith('*.'));
+  const suffixes = acceptedDomains.filter((entry) => entry.startsWith('*.')).map((entry) => entry.slice(1));
+  return (domain) => exact.includes(domain) || suffixes.some((suffix) => domain.endsWith(suffix));
+}
+
+describe('acceptedMatcher with many wildcards (a set of suffixes) answers as the scan did', () => {
+  // A few labels, so that random lists and names meet; lists of up to 40 entries cross the
+  // 16 where wildcards move from a scan to a set. Names include the odd ones a socketmap key
+  // can be: empty labels, a final dot, a leading dot, the bare suffix.
+  const label = fc.constantFrom('contoso', 'com', 'a', 'b', 'mail', 'xn--bcher-kva', 'co', 'uk', 'evilcontoso', '');
+  const name = fc.array(label, { minLength: 1, maxLength: 5 }).map((labels) => labels.join('.'));
+  const entry = fc.tuple(fc.boolean(), name).map(([wildcard, domain]) => (wildcard ? `*.${domain}` : domain));
+  const wildcard = name.map((domain) => `*.${domain}`);
+  const list = fc.oneof(fc.array(entry, { maxLength: 40 }), fc.tuple(fc.array(wildcard, { minLength: 17, maxLength: 30 }), fc.array(entry, { maxLength: 10 })).map(([a, b]) => [...a, ...b]));
+  const query = fc.oneof(name, name.map((domain) => `${domain}.`), name.map((domain) => `.${domain}`), fc.string({ maxLength: 12 }));
+  /** Names at the edges of an entry: the entry itself, its suffix alone, one label under it, a name that merely ends like it. */
+  const near = (entry: string): string[] => {
+    const bare = entry.startsWith('*.') ? entry.slice(2) : entry;
+    return [entry, bare, `.${bare}`, `a.${bare}`, `a.b.${bare}`, `a${bare}`, `${bare}.`];
+  };
+
+  it('for random lists and names, a name is accepted exactly when the scan accepted it', () => {
+    fc.assert(
+      fc.property(list, fc.array(query, { minLength: 1, maxLength: 20 }), (entries, names) => {
+        const matcher = acceptedMatcher(entries);
+        const oracle = scanningMatcher(entries);
+        for (const domain of [...names, ...entries.flatMap(near)]) {
+          assert.equal(matcher(domain), oracle(domain), `${JSON.stringify(domain)} against ${JSON.stringify(entries)}`);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('with 17 wildcards and more, *.contoso.com still matches a.b.contoso.com but neither contoso.com nor evilcontoso.com', () => {
+    const many = createPolicy({ acceptedDomains: ['*.contoso.com', ...Array.from({ length: 20 }, (_, i) => `*.tenant${i}.example`)] });
+    assert.equal(isAcceptedDomain(many, 'a.contoso.com'), true);
+    assert.equal(isAcceptedDomain(many, 'a.b.contoso.com'), true);
+    assert.equal(isAcceptedDomain(many, 'contoso.com'), false);
+    assert.equal(isAcceptedDomain(many, 'evilcontoso.com'), false);
+    assert.equal(isAcceptedDomain(many, 'x.tenant19.example'), true);
+    assert.equal(isAcceptedDomain(many, 'tenant19.example'), false);
   });
 });
 

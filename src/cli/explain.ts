@@ -2,6 +2,7 @@
 // read back from the decision object alone (reasons, verdicts, ndr): the rules are not re-run.
 
 import { formatTrace } from '../decide/trace.js';
+import { quoteText } from '../errors.js';
 import type { Decision, Reason, Verdict } from '../decide/types.js';
 import { isAcceptedDomain, type Policy } from '../policy.js';
 import type { AuthenticationVerdict, ConsumeResult, SpamVerdict } from '../providers/types.js';
@@ -113,6 +114,9 @@ export interface Explanation {
   readonly trace: string;
 }
 
+/** A restriction reason is quoted whole up to this length, as in the sender-restricted reason (rules.ts). */
+const MAX_REASON_LENGTH = 512;
+
 const brief = (reason: Reason) => ({ code: reason.code, message: reason.message });
 
 /**
@@ -142,7 +146,7 @@ export function explain(decision: Decision, policy: Policy, envelope: ExplainEnv
   const read = (rule: number): string => {
     switch (rule) {
       case 1: {
-        const text = verdictText(verdicts.limits, 'rate limiter', (limits) => (limits.restriction === null ? 'not restricted' : `restricted until ${limits.restriction.until ?? 'released'}${limits.restriction.reason ? `: ${limits.restriction.reason}` : ''}`));
+        const text = verdictText(verdicts.limits, 'rate limiter', (limits) => (limits.restriction === null ? 'not restricted' : `restricted until ${limits.restriction.until === null ? 'released' : quoteText(limits.restriction.until)}${limits.restriction.reason ? `: ${quoteText(limits.restriction.reason, MAX_REASON_LENGTH)}` : ''}`));
         return verdicts.limits.state === 'failed' ? `${text} (policy: ${policy.onProviderFailure.rateLimiter})` : text;
       }
       case 2: {

@@ -6,19 +6,27 @@
 // a Node timer per decision and an abort signal per call cost more than the rules themselves,
 // while a provider doing real I/O can afford its own signal.
 
-import { show } from '../errors.js';
+import { quoteText, show } from '../errors.js';
 import type { Verdict } from './types.js';
 import { GarbageError } from './verdicts.js';
 import { plainRecord } from '../records.js';
 
-/** A provider's error in words; safe on anything a provider can throw (getters that throw included). */
+/** The most characters of an error's `code` that a reason quotes (Node's are a few words: `ECONNREFUSED`). */
+const MAX_CODE_LENGTH = 64;
+
+/**
+ * A provider's error in words; safe on anything a provider can throw (getters that throw
+ * included). It goes into a `provider-failed` or `dns-error` reason, which MTAs log and the CLI
+ * prints a line each: the code and message are quoted (quoteText), bounded and with their
+ * control characters escaped, so that an error's `\r\n550 …` forges no line.
+ */
 function describeError(error: unknown): string {
   try {
-    if (error instanceof GarbageError) return `returned garbage: ${error.message}`;
+    if (error instanceof GarbageError) return `returned garbage: ${quoteText(error.message)}`;
     if (error instanceof Error) {
       const code = (error as { code?: unknown }).code;
-      const prefix = typeof code === 'string' || typeof code === 'number' ? `${code}: ` : '';
-      return `${prefix}${typeof error.message === 'string' ? error.message : show(error.message)}`;
+      const prefix = typeof code === 'string' ? `${quoteText(code, MAX_CODE_LENGTH)}: ` : typeof code === 'number' ? `${code}: ` : '';
+      return `${prefix}${typeof error.message === 'string' ? quoteText(error.message) : show(error.message)}`;
     }
     return `threw ${show(error)}`;
   } catch {

@@ -4,7 +4,7 @@
 // policy's fail modes decide what that means. Nothing here throws because a provider misbehaved.
 
 import { normaliseDomain } from '../address.js';
-import { describeThrown, OutboundPoolsError, show } from '../errors.js';
+import { describeThrown, OutboundPoolsError, quoteText, show } from '../errors.js';
 import { checkMailHost, checkMailHostSync } from '../dns/mail-host.js';
 import { createPolicy, isPolicy, type Policy, type PolicyInput } from '../policy.js';
 import { plainRecord } from '../records.js';
@@ -580,7 +580,8 @@ function checkedVerdict<T>(verdict: Verdict<T> | undefined, name: string, check:
   }
   if (state === 'failed') {
     if (typeof detail !== 'string') throw invalidContext(`verdicts.${name}.error must be a string.`);
-    return { state, error: detail };
+    // Often a provider's error passed on by the MTA hook: quoted as describeError quotes one (consultation.ts).
+    return { state, error: quoteText(detail) };
   }
   if (state === 'absent') return { state, why: typeof detail === 'string' ? detail : 'not given' };
   if (state !== 'given' && state !== 'provided') throw invalidContext(`verdicts.${name}.state must be given, provided, failed or absent.`);

@@ -3,7 +3,7 @@
 // docs/decision-rules.md.
 
 import { parseEnvelopeAddress } from '../address.js';
-import { OutboundPoolsError, show } from '../errors.js';
+import { OutboundPoolsError, quoteText, show } from '../errors.js';
 import type { Policy, Pool } from '../policy.js';
 import type { LimitBreach, ProviderName } from '../providers/types.js';
 import { SrsError } from '../srs/index.js';
@@ -38,8 +38,12 @@ function providerFailed(provider: ProviderName, error: string, rule: number): Re
   return { code: 'provider-failed', rule, provider, message: `The ${provider} provider failed: ${error}.` };
 }
 
+/** The longest restriction reason or tenant name a reason quotes whole (the CLI's --reason takes 500, message.tenant 512). */
+const MAX_QUOTED_NAME = 512;
+
+/** A breach in words; the set's name is the rate limiter's text (a policy's name, unless the limiter misbehaves). */
 function describeBreach(breach: LimitBreach): string {
-  return `${breach.window} ${breach.used}/${breach.limit} (${breach.set}, ${breach.action})`;
+  return `${breach.window} ${breach.used}/${breach.limit} (${quoteText(breach.set)}, ${breach.action})`;
 }
 
 /** The reasons of a decision: the decisive one first, then its consequence, then the notes. */
@@ -105,10 +109,11 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
   // Rule 1: a restricted sender sends nothing.
   if (limitOutcome?.restriction) {
     const { until, reason, cause } = limitOutcome.restriction;
+    // The limiter's words: `until` only has to satisfy Date.parse, which skips a parenthesised comment (CR LF included).
     return refuse(input, notes, 'block', REPLIES.senderRestricted, {
       code: 'sender-restricted',
       rule: 1,
-      message: `${envelope.limitKey} is restricted from sending ${until === null ? 'until released' : `until ${until}`}${reason ? `: ${reason}` : ''}.`,
+      message: `${envelope.limitKey} is restricted from sending ${until === null ? 'until released' : `until ${quoteText(until)}`}${reason ? `: ${quoteText(reason, MAX_QUOTED_NAME)}` : ''}.`,
       detail: cause === undefined ? { key: envelope.limitKey, until } : { key: envelope.limitKey, until, cause: cause.kind },
     });
   }
@@ -184,7 +189,7 @@ export function applyRules(input: RuleInput, policy: Policy): Decision {
     return refuse(input, notes, 'block', REPLIES.tenantLimited, {
       code: 'tenant-limit-exceeded',
       rule: 11,
-      message: `Tenant ${tenantBreach.tenant} sent to ${tenantBreach.used} external recipients in the last 24 hours; ${envelope.externalRecipients} more would pass its cap of ${tenantBreach.limit}.`,
+      message: `Tenant ${quoteText(tenantBreach.tenant, MAX_QUOTED_NAME)} sent to ${tenantBreach.used} external recipients in the last 24 hours; ${envelope.externalRecipients} more would pass its cap of ${tenantBreach.limit}.`,
       detail: { tenant: tenantBreach.tenant, limit: tenantBreach.limit, used: tenantBreach.used, externalRecipients: envelope.externalRecipients },
     });
   }
@@ -309,8 +314,9 @@ function rewriteSender(address: string, input: RuleInput): SrsOutcome {
 /** Why the rewriter threw, in words; safe on anything it can throw. */
 function rewriterError(error: unknown): string {
   try {
-    if (error instanceof SrsError) return `${error.code}: ${error.message}`;
-    return `the SRS rewriter failed: ${error instanceof Error && typeof error.message === 'string' ? error.message : show(error)}`;
+    // The rewriter may be the caller's own: its words are quoted as a provider's are.
+    if (error instanceof SrsError) return `${error.code}: ${quoteText(error.message)}`;
+    return `the SRS rewriter failed: ${error instanceof Error && typeof error.message === 'string' ? quoteText(error.message) : show(error)}`;
   } catch {
     return 'the SRS rewriter failed with an error that cannot be described';
   }

@@ -17,7 +17,7 @@
 
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { OutboundPoolsError, show } from '../errors.js';
+import { OutboundPoolsError, quoteText, show } from '../errors.js';
 import type { AsyncSpamClassifier, ProviderMessage, SpamVerdict } from '../providers/types.js';
 
 /**
@@ -90,7 +90,8 @@ export interface RspamdClassifierOptions {
  *   without a spam action; a skip with one (GTUBE, a prefilter's reject) is a spam verdict.
  * - `ENOCONTENT`: the message has no header block or text to scan.
  * - `EHTTP`: rspamd answered with an HTTP status other than 200 (see `status`).
- * - `EPROTOCOL`: the reply is not rspamd's JSON (not JSON, no score, no action).
+ * - `EPROTOCOL`: the reply is not rspamd's JSON (not JSON, no score, no action, or larger than
+ *   {@link MAX_RSPAMD_REPLY_BYTES}).
  * - `ETIMEDOUT`: no reply within `timeoutMs`.
  * - `ABORT_ERR`: the caller's AbortSignal fired.
  * - `ENETWORK`: no connection, or it broke (the message has the system's reason).
@@ -123,6 +124,15 @@ export class RspamdError extends Error {
     if (details.smtpMessage !== undefined) this.smtpMessage = details.smtpMessage;
   }
 }
+
+/**
+ * The most bytes of rspamd's reply the classifier reads: 1 MiB. A `/checkv2` reply is a few
+ * kilobytes (score, action, symbols with their options, a milter block); anything larger is not
+ * rspamd's, and reading it whole — a misconfigured proxy, a hostile server on the URL — would
+ * cost memory and time without bound. A larger reply is cut off unread (the connection is
+ * dropped) and the classifier rejects with `EPROTOCOL`.
+ */
+export const MAX_RSPAMD_REPLY_BYTES = 1_048_576;
 
 const KNOWN = ['url', 'password', 'settingsId', 'timeoutMs', 'headers', 'spamActions', 'categories'];
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -319,7 +329,7 @@ function text(value: unknown): string | undefined {
 function mapReply(reply: unknown, mapping: Mapping): SpamVerdict {
   if (!isRecord(reply)) throw new RspamdError('EPROTOCOL', `rspamd's reply is not a JSON object (${show(reply)})`);
   const error = text(reply.error);
-  if (error !== undefined) throw new RspamdError('EPROTOCOL', `rspamd answered an error: ${error}`);
+  if (error !== undefined) throw new RspamdError('EPROTOCOL', `rspamd answered an error: ${quoteText(error)}`);
   const score = reply.score;
   if (typeof score !== 'number' || !Number.isFinite(score)) throw new RspamdError('EPROTOCOL', `rspamd's reply has no score (${show(score)})`);
   const rawAction = reply.action;
@@ -336,7 +346,7 @@ function mapReply(reply: unknown, mapping: Mapping): SpamVerdict {
   if (action === 'soft reject' && !isSpam) {
     throw new RspamdError(
       'ESOFTREJECT',
-      `rspamd answered soft reject, a temporary refusal (rate limit or greylisting), not a verdict${smtpMessage === undefined ? '' : `: ${smtpMessage}`}`,
+      `rspamd answered soft reject, a temporary refusal (rate limit or greylisting), not a verdict${smtpMessage === undefined ? '' : `: ${quoteText(smtpMessage)}`}`,
       details,
     );
   }
@@ -372,6 +382,35 @@ function fetchFailure(error: unknown, controller: AbortController, endpoint: str
   return new RspamdError('ENETWORK', `cannot reach rspamd at ${endpoint}: ${reason}`, { cause: error });
 }
 
+/**
+ * The reply's body as text (UTF-8, as `response.text()` decodes it), or null when it is larger
+ * than {@link MAX_RSPAMD_REPLY_BYTES}: the stream is then cancelled, which drops the connection,
+ * so that an endless or enormous reply is never read to its end.
+ */
+async function boundedText(response: Response): Promise<string | null> {
+  const body = response.body;
+  if (body === null) return '';
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > MAX_RSPAMD_REPLY_BYTES) {
+    await body.cancel();
+    return null;
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_RSPAMD_REPLY_BYTES) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks, size));
+}
+
 async function post(config: Config, body: Uint8Array, headers: [string, string][], signal: AbortSignal | undefined): Promise<unknown> {
   if (signal?.aborted === true) throw new RspamdError('ABORT_ERR', 'the request to rspamd was aborted before it started');
   const controller = new AbortController();
@@ -380,23 +419,26 @@ async function post(config: Config, body: Uint8Array, headers: [string, string][
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     let status: number;
-    let reply: string;
+    let reply: string | null;
     try {
       const response = await fetch(config.endpoint, { method: 'POST', headers, body, signal: controller.signal, redirect: 'manual' });
       status = response.status;
-      reply = await response.text();
+      reply = await boundedText(response);
     } catch (error) {
       throw fetchFailure(error, controller, config.endpoint);
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(reply);
+      parsed = reply === null ? undefined : JSON.parse(reply);
     } catch {
       parsed = undefined;
     }
     if (status !== 200) {
       const why = isRecord(parsed) ? text(parsed.error) : undefined;
-      throw new RspamdError('EHTTP', `rspamd answered HTTP ${status}${why === undefined ? '' : `: ${why}`}`, { status });
+      throw new RspamdError('EHTTP', `rspamd answered HTTP ${status}${why === undefined ? '' : `: ${quoteText(why)}`}`, { status });
+    }
+    if (reply === null) {
+      throw new RspamdError('EPROTOCOL', `rspamd's reply is larger than ${MAX_RSPAMD_REPLY_BYTES} bytes, which no /checkv2 reply is; it was not read`);
     }
     if (parsed === undefined) throw new RspamdError('EPROTOCOL', `rspamd's reply is not JSON (${show(reply)})`);
     return parsed;
@@ -422,7 +464,8 @@ async function post(config: Config, body: Uint8Array, headers: [string, string][
  * {@link RspamdError} — `decidePool` makes that a `provider-failed` reason and applies
  * `policy.onProviderFailure.spam` — for a `soft reject` (`ESOFTREJECT`: a rate limit or
  * greylisting is not a verdict; see the top of this file), a skipped message, no message, a
- * status other than 200, a reply without score or action, a timeout, an abort or no connection.
+ * status other than 200, a reply without score or action, a reply larger than
+ * {@link MAX_RSPAMD_REPLY_BYTES} (not read past the limit), a timeout, an abort or no connection.
  *
  * The request is aborted by the AbortSignal `decidePool` gives (`deadlines.spamMs`) or after
  * `timeoutMs`, whichever comes first. Options are checked here, once: a bad or unknown one throws

@@ -10,6 +10,7 @@ export {
   RspamdError,
   DEFAULT_RSPAMD_SPAM_ACTIONS,
   DEFAULT_RSPAMD_CATEGORIES,
+  MAX_RSPAMD_REPLY_BYTES,
   type RspamdAction,
   type RspamdClassifierOptions,
   type RspamdErrorCode,
