@@ -33,6 +33,12 @@ export function parseListenAddress(spec: string): ListenAddress {
   return { kind: 'inet', host, port };
 }
 
+/** How long a daemon keeps a silent connection by default: 10 minutes. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+
+/** The longest timeout Node's timers take (2^31 − 1 ms, about 24.8 days); a longer one is cut to it, with a warning. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** What the listener needs to know about each connection it tracks. */
 export interface TrackedConnection {
   /** Whether the connection is between requests, so that a drain may close it now. */

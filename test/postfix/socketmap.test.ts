@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSrsMaps, NetstringReader, SocketmapProtocolError, startSocketmapServer, type SocketmapServer } from '../../src/postfix/socketmap.js';
 import { Srs } from '../../src/srs/index.js';
+import { OutboundPoolsError } from '../../src/errors.js';
 import { findExecutable } from '../servers/processes.js';
 import { assertLinear } from './doubling.js';
 import { expectReplies, floodUntilStopped, openConnection } from './flood.js';
@@ -197,6 +198,23 @@ describe('the socketmap server', () => {
     const notFound = await query('megan@contoso.com', 'reverse');
     assert.equal(notFound.status, 1, notFound.stderr);
     assert.equal(notFound.stdout, '');
+  });
+});
+
+describe('the socketmap server, options', () => {
+  it('refuses options that are not whole numbers in range with OutboundPoolsError invalid-context, naming the option', async () => {
+    const start = (options: object) => startSocketmapServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { maps, ...options }).then((server) => server.close());
+    for (const bad of [0, -1, 1.5, Number.NaN, '10']) {
+      for (const name of ['maxRequest', 'idleTimeoutMs']) {
+        await assert.rejects(start({ [name]: bad }), (error: unknown) => {
+          assert.ok(error instanceof OutboundPoolsError, String(error));
+          assert.equal(error.code, 'invalid-context');
+          assert.match(error.message, new RegExp(`^startSocketmapServer: ${name} must be a whole number`));
+          return true;
+        });
+      }
+    }
+    assert.throws(() => new NetstringReader(Number.NaN), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context');
   });
 });
 

@@ -3,7 +3,8 @@
 // that one; the MTA then applies its milter_default_action to that SMTP session.
 
 import type { Socket } from 'node:net';
-import { listen, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, listen, MAX_TIMER_MS, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { wholeNumberOption } from '../options.js';
 import { decodeCommand } from './commands.js';
 import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
 import { messageLimits, MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
@@ -32,6 +33,8 @@ export interface MilterServerOptions {
   readonly onError?: (error: Error, remote: string) => void;
 }
 
+const OWNER = 'startMilterServer';
+
 /** A running milter server. */
 export interface MilterServer {
   /** Where it listens: `inet:127.0.0.1:PORT` or `unix:/path`. */
@@ -47,12 +50,13 @@ export interface MilterServer {
  * yet handled (reading stops above 64 KiB, and while the MTA does not read the replies), one
  * packet being read (`maxPacketSize`), and the message being collected (`maxRecipients`,
  * `maxHeaderBytes`, the handler's `bodyLimit`).
- * @throws {TypeError} when `maxRecipients` or `maxHeaderBytes` is not a whole number of at least 1.
+ * @throws {OutboundPoolsError} `invalid-context` when a numeric option is not a whole number in
+ * its range (at least 1; `idleTimeoutMs` at most 2,147,483,647, Node's longest timer).
  */
 export async function startMilterServer(address: ListenAddress, options: MilterServerOptions): Promise<MilterServer> {
-  const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
-  const limits = messageLimits(options);
+  const maxPacketSize = wholeNumberOption(OWNER, 'maxPacketSize', options.maxPacketSize, DEFAULT_MAX_PACKET_SIZE, 1);
+  const idleTimeoutMs = wholeNumberOption(OWNER, 'idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 1, MAX_TIMER_MS);
+  const limits = messageLimits(options, OWNER);
   let listener: Listener | undefined;
   const replyToData = options.replyToData;
   // remoteFamily is IPv4 or IPv6 on TCP, undefined on a Unix-domain socket.

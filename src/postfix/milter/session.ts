@@ -9,6 +9,7 @@
 //   session (a new CONNECT follows on the same connection). SMFIC_MACRO may precede any of them.
 
 import { MILTER_VERSION, respond, SMFIC, SMFIF, SMFIP, type ConnectFamily, type MilterCommand, type SymbolLists } from './commands.js';
+import { wholeNumberOption } from '../options.js';
 import { MilterProtocolError } from './packet.js';
 
 /** Where the SMTP client connected from (SMFIC_CONNECT). */
@@ -133,21 +134,15 @@ export interface MessageLimits {
 }
 
 /**
- * The limits of {@link MilterSessionOptions}, defaults filled in.
- * @throws {TypeError} when one is not a whole number of at least 1.
+ * The limits of {@link MilterSessionOptions}, defaults filled in; `owner` names the caller in
+ * error messages.
+ * @throws {OutboundPoolsError} `invalid-context` when one is not a whole number of at least 1.
  */
-export function messageLimits(options: MilterSessionOptions): MessageLimits {
+export function messageLimits(options: MilterSessionOptions, owner = 'MilterSession'): MessageLimits {
   return Object.freeze({
-    maxRecipients: wholeNumber(options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS, 'maxRecipients'),
-    maxHeaderBytes: wholeNumber(options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, 'maxHeaderBytes'),
+    maxRecipients: wholeNumberOption(owner, 'maxRecipients', options.maxRecipients, DEFAULT_MAX_RECIPIENTS, 1),
+    maxHeaderBytes: wholeNumberOption(owner, 'maxHeaderBytes', options.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, 1),
   });
-}
-
-function wholeNumber(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`${name} must be a whole number of at least 1, got ${typeof value === 'number' ? value : JSON.stringify(value)}`);
-  }
-  return value;
 }
 
 type State = 'negotiate' | 'session' | 'message' | 'closed';
@@ -191,7 +186,7 @@ export class MilterSession {
   #overLimit: string | null = null;
   #deciding = false;
 
-  /** @throws {TypeError} when a limit of `options` is not a whole number of at least 1. */
+  /** @throws {OutboundPoolsError} `invalid-context` when a limit of `options` is not a whole number of at least 1. */
   constructor(handler: MilterHandler, options: MilterSessionOptions = {}) {
     this.#handler = handler;
     this.#bodyLimit = handler.bodyLimit ?? 0;

@@ -8,7 +8,9 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMilterServer, type MilterServer, type MilterServerOptions } from '../../../src/postfix/milter/server.js';
-import type { MilterHandler, MilterMessage, MilterVerdict } from '../../../src/postfix/milter/session.js';
+import { MilterSession, type MilterHandler, type MilterMessage, type MilterVerdict } from '../../../src/postfix/milter/session.js';
+import { PacketReader } from '../../../src/postfix/milter/packet.js';
+import { OutboundPoolsError } from '../../../src/errors.js';
 import { MilterTestClient, mta, packet, strings, type Response } from '../milter-client.js';
 import { expectReplies, flood, floodUntilStopped, HELD_LIMIT, heldMemory, MiB, openConnection } from '../flood.js';
 
@@ -590,12 +592,23 @@ describe('the milter server, message limits', () => {
     assert.deepEqual(state.messages[1]!.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
   });
 
-  it('refuses limits that are not whole numbers of at least 1', async () => {
+  it('refuses options that are not whole numbers in range with OutboundPoolsError invalid-context, naming the option', async () => {
     // A server that starts all the same is closed, so that a failure leaves nothing listening.
     const start = (options: Partial<MilterServerOptions>) => startMilterServer(LOOPBACK, { handler: recorder().handler, ...options }).then((server) => server.close());
-    for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) {
-      await assert.rejects(start({ maxRecipients: bad }), /maxRecipients must be a whole number of at least 1/);
-      await assert.rejects(start({ maxHeaderBytes: bad }), /maxHeaderBytes must be a whole number of at least 1/);
+    const invalid = (name: string, range: string) => (error: unknown) => {
+      assert.ok(error instanceof OutboundPoolsError, String(error));
+      assert.equal(error.code, 'invalid-context');
+      assert.match(error.message, new RegExp(`^startMilterServer: ${name} must be a whole number ${range}, got `));
+      return true;
+    };
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) {
+      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxPacketSize', 'idleTimeoutMs']) {
+        await assert.rejects(start({ [name]: bad }), invalid(name, name === 'idleTimeoutMs' ? 'from 1 to 2147483647' : 'of at least 1'), `${name}: ${String(bad)}`);
+      }
     }
+    // Node's timers take at most 2^31 − 1 ms (a longer one is cut to it, with a warning).
+    await assert.rejects(start({ idleTimeoutMs: 2 ** 31 }), invalid('idleTimeoutMs', 'from 1 to 2147483647'));
+    assert.throws(() => new MilterSession(recorder().handler, { maxHeaderBytes: 0 }), (error: unknown) => error instanceof OutboundPoolsError && /^MilterSession: maxHeaderBytes/.test(error.message));
+    assert.throws(() => new PacketReader(Number.NaN), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context');
   });
 });
