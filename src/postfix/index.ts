@@ -13,6 +13,7 @@ export { startMilterServer, type MilterServer, type MilterServerOptions } from '
 export {
   MilterSession,
   DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADER_FIELDS,
   DEFAULT_MAX_RECIPIENTS,
   type MessageChange,
   type MilterClient,

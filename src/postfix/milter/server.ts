@@ -29,6 +29,8 @@ export interface MilterServerOptions {
   readonly maxRecipients?: number;
   /** The largest header per message in octets (see {@link MilterSessionOptions.maxHeaderBytes}; default 1 MiB). */
   readonly maxHeaderBytes?: number;
+  /** The most header fields per message (see {@link MilterSessionOptions.maxHeaderFields}; default 10,000). */
+  readonly maxHeaderFields?: number;
   /** Where protocol errors and connection failures are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
@@ -49,7 +51,7 @@ export interface MilterServer {
  * Starts a milter server on `address`. What one connection holds is bounded: input read and not
  * yet handled (reading stops above 64 KiB, and while the MTA does not read the replies), one
  * packet being read (`maxPacketSize`), and the message being collected (`maxRecipients`,
- * `maxHeaderBytes`, the handler's `bodyLimit`).
+ * `maxHeaderBytes`, `maxHeaderFields`, the handler's `bodyLimit`).
  * @throws {OutboundPoolsError} `invalid-context` when a numeric option is not a whole number in
  * its range (at least 1; `idleTimeoutMs` at most 2,147,483,647, Node's longest timer).
  */

@@ -531,7 +531,8 @@ describe('the milter server, message limits', () => {
     const socket = connection.client;
     socket.write(Buffer.concat([mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>')]));
     const before = heldMemory();
-    const sent = await flood(connection, mta.header('X-Filler', 'v'.repeat(60)), 32 * MiB);
+    // 214 octets a field: the 1 MiB comes before the 10,000 fields.
+    const sent = await flood(connection, mta.header('X-Filler', 'v'.repeat(200)), 32 * MiB);
     socket.write(mta.unknown('NOOP'));
     await expectReplies(socket, CONTINUE, 1);
     const held = heldMemory() - before;
@@ -541,6 +542,28 @@ describe('the milter server, message limits', () => {
     await expectReplies(socket, packet('y', '452 4.3.4 Message header too large: at most 1048576 octets\0'), 1);
     assert.equal(state.messages.length, 0, 'the handler is not asked');
     // The limit is per message: the next one is decided.
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, REFUSED, 1);
+    assert.equal(state.messages.length, 1);
+  });
+
+  it('keeps at most 10,000 header fields of a message: a 1 MiB header of tiny fields ("a: b") holds almost nothing, and the message is refused for now without a verdict', async (t) => {
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    const socket = connection.client;
+    socket.write(Buffer.concat([mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>')]));
+    const before = heldMemory();
+    // 174,762 fields of six octets ("a: b" and CRLF): within maxHeaderBytes (1 MiB), which alone
+    // let the session keep them all, 12.7 MiB of strings and arrays.
+    const fields = Math.floor(MiB / 6);
+    socket.write(Buffer.concat(Array.from({ length: fields }, () => mta.header('a', 'b'))));
+    socket.write(mta.unknown('NOOP'));
+    await expectReplies(socket, CONTINUE, 1);
+    const held = heldMemory() - before;
+    assert.ok(held < 4 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after ${fields} header fields`);
+    socket.write(mta.eob());
+    await expectReplies(socket, packet('y', '452 4.3.4 Too many header fields: at most 10000 per message\0'), 1);
+    assert.equal(state.messages.length, 0, 'the handler is not asked');
     socket.write(Buffer.concat(message()));
     await expectReplies(socket, REFUSED, 1);
     assert.equal(state.messages.length, 1);
@@ -569,7 +592,7 @@ describe('the milter server, message limits', () => {
   it('decides a message at each limit, refuses one past it (452, no verdict), and counts each message afresh', async (t) => {
     const state = recorder();
     // Subject: hi is 13 octets as the header block writes it ("Subject: hi" and CRLF).
-    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxRecipients: 2, maxHeaderBytes: 26 });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxRecipients: 2, maxHeaderBytes: 26, maxHeaderFields: 3 });
     t.after(() => server.close(100));
     const client = await MilterTestClient.open(portOf(server));
     t.after(() => client.close());
@@ -585,11 +608,15 @@ describe('the milter server, message limits', () => {
     assert.equal(await final(...two, ...subjects), 'c');
     assert.equal(await final(...two, mta.rcpt('<alex@fabrikam.example>')), '452 4.5.3 Too many recipients: at most 2 per message');
     assert.equal(await final(...two, ...subjects, mta.header('X', '')), '452 4.3.4 Message header too large: at most 26 octets');
+    // "A: " and CRLF: 5 octets each, three fit in 26, four are one field too many.
+    const tiny = mta.header('A', '');
+    assert.equal(await final(...two, tiny, tiny, tiny), 'c');
+    assert.equal(await final(...two, tiny, tiny, tiny, tiny), '452 4.3.4 Too many header fields: at most 3 per message');
     // Addresses of 256 characters each on average (RFC 5321's longest path): 512 for two.
     assert.equal(await final(mta.rcpt(`<${'a'.repeat(510)}@b.example>`)), '452 4.5.3 Too many recipients: at most 512 characters of addresses per message');
     assert.equal(await final(...two), 'c');
-    assert.equal(state.messages.length, 2);
-    assert.deepEqual(state.messages[1]!.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
+    assert.equal(state.messages.length, 3);
+    assert.deepEqual(state.messages[2]!.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
   });
 
   it('refuses options that are not whole numbers in range with OutboundPoolsError invalid-context, naming the option', async () => {
@@ -602,7 +629,7 @@ describe('the milter server, message limits', () => {
       return true;
     };
     for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) {
-      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxPacketSize', 'idleTimeoutMs']) {
+      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxHeaderFields', 'maxPacketSize', 'idleTimeoutMs']) {
         await assert.rejects(start({ [name]: bad }), invalid(name, name === 'idleTimeoutMs' ? 'from 1 to 2147483647' : 'of at least 1'), `${name}: ${String(bad)}`);
       }
     }
