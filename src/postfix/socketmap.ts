@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
 import { normaliseDomain } from '../address.js';
 import { acceptedMatcher } from '../policy.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, listen, MAX_TIMER_MS, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, listen, MAX_TIMER_MS, remoteOf, tooMany, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
 import { wholeNumberOption } from './options.js';
 
 /** A socketmap reply (socketmap_table(5) "REPLY FORMAT"). */
@@ -145,7 +145,12 @@ export interface SocketmapServerOptions {
   readonly maxRequest?: number;
   /** A connection silent this long is closed (default 10 minutes; Postfix reconnects). */
   readonly idleTimeoutMs?: number;
-  /** Where protocol errors are reported (default: nowhere). */
+  /**
+   * Open connections at most (default {@link DEFAULT_MAX_CONNECTIONS}, 1,000). One more is closed
+   * as soon as it is accepted and reported to `onError`; Postfix's lookup then fails temporarily.
+   */
+  readonly maxConnections?: number;
+  /** Where protocol errors and connections over `maxConnections` are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
 
@@ -168,9 +173,13 @@ export interface SocketmapServer {
 export async function startSocketmapServer(address: ListenAddress, options: SocketmapServerOptions): Promise<SocketmapServer> {
   const maxRequest = wholeNumberOption(OWNER, 'maxRequest', options.maxRequest, DEFAULT_MAX_REQUEST, 1);
   const idleTimeoutMs = wholeNumberOption(OWNER, 'idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 1, MAX_TIMER_MS);
+  const maxConnections = wholeNumberOption(OWNER, 'maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS, 1);
   const maps = new Map(Object.entries(options.maps));
   let listener: Listener | undefined;
-  listener = await listen(address, (socket) => serveSocketmap(socket, maps, maxRequest, idleTimeoutMs, options, () => listener));
+  listener = await listen(address, (socket) => serveSocketmap(socket, maps, maxRequest, idleTimeoutMs, options, () => listener), {
+    maxConnections,
+    onRefused: (socket) => options.onError?.(tooMany(maxConnections), remoteOf(socket)),
+  });
   const ready = listener;
   return {
     address: ready.address,
@@ -194,7 +203,7 @@ function serveSocketmap(
   /** Octets of the requests in `queue` (their data; the few octets of framing are not counted). */
   let queued = 0;
   let running = false;
-  const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
+  const remote = remoteOf(socket);
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
   const fail = (error: unknown) => {
     options.onError?.(error instanceof Error ? error : new Error(String(error)), remote);

@@ -3,7 +3,7 @@
 // that one; the MTA then applies its milter_default_action to that SMTP session.
 
 import type { Socket } from 'node:net';
-import { DEFAULT_IDLE_TIMEOUT_MS, listen, MAX_TIMER_MS, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, listen, MAX_TIMER_MS, remoteOf, tooMany, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
 import { wholeNumberOption } from '../options.js';
 import { decodeCommand } from './commands.js';
 import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
@@ -31,7 +31,13 @@ export interface MilterServerOptions {
   readonly maxHeaderBytes?: number;
   /** The most header fields per message (see {@link MilterSessionOptions.maxHeaderFields}; default 10,000). */
   readonly maxHeaderFields?: number;
-  /** Where protocol errors and connection failures are reported (default: nowhere). */
+  /**
+   * Open MTA connections at most (default {@link DEFAULT_MAX_CONNECTIONS}, 1,000). One more is
+   * closed as soon as it is accepted and reported to `onError`; Postfix then applies
+   * milter_default_action to that SMTP session, as when the milter is down.
+   */
+  readonly maxConnections?: number;
+  /** Where protocol errors, connection failures and connections over `maxConnections` are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
 
@@ -59,11 +65,14 @@ export async function startMilterServer(address: ListenAddress, options: MilterS
   const maxPacketSize = wholeNumberOption(OWNER, 'maxPacketSize', options.maxPacketSize, DEFAULT_MAX_PACKET_SIZE, 1);
   const idleTimeoutMs = wholeNumberOption(OWNER, 'idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 1, MAX_TIMER_MS);
   const limits = messageLimits(options, OWNER);
+  const maxConnections = wholeNumberOption(OWNER, 'maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS, 1);
   let listener: Listener | undefined;
   const replyToData = options.replyToData;
   // remoteFamily is IPv4 or IPv6 on TCP, undefined on a Unix-domain socket.
-  listener = await listen(address, (socket) =>
-    serve(socket, options.handler, { ...limits, replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+  listener = await listen(
+    address,
+    (socket) => serve(socket, options.handler, { ...limits, replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+    { maxConnections, onRefused: (socket) => options.onError?.(tooMany(maxConnections), remoteOf(socket)) },
   );
   const ready = listener;
   return {
@@ -90,7 +99,7 @@ function serve(
   /** Octets of the packets in `queue`, as they came on the wire. */
   let queued = 0;
   let running = false;
-  const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
+  const remote = remoteOf(socket);
   socket.setNoDelay(true);
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
 

@@ -5,6 +5,7 @@ import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMilterServer, type MilterServer, type MilterServerOptions } from '../../../src/postfix/milter/server.js';
@@ -486,6 +487,58 @@ async function negotiated(t: TestContext, handler: MilterHandler, optneg = mta.o
   return connection;
 }
 
+/** Resolves once `condition` holds, checked every 10 ms (fails the test after 5 s). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `not within 5 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('the milter server, connection cap', () => {
+  it('closes a connection over maxConnections at once, unanswered, and reports it; the open ones still work, and closing one lets a new one in', async (t) => {
+    const reports: string[] = [];
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxConnections: 2, onError: (error, remote) => reports.push(`${remote}: ${error.message}`) });
+    t.after(() => server.close(100));
+    const clients: MilterTestClient[] = [];
+    t.after(() => clients.forEach((client) => client.close()));
+    const open = async () => {
+      const client = await MilterTestClient.open(portOf(server));
+      clients.push(client);
+      return client;
+    };
+    const decided = async (client: MilterTestClient) => {
+      client.send(...message());
+      return (await client.readUntilFinal()).map((response) => strings(response.data)[0]);
+    };
+    const first = await open();
+    await negotiate(first);
+    const second = await open();
+    await negotiate(second);
+
+    const extra = await open();
+    extra.send(mta.optneg());
+    const closedSoon = await Promise.race([extra.closed.then(() => true), sleep(2_000, false, { ref: false })]);
+    assert.ok(closedSoon, 'the connection over the cap is closed');
+    assert.equal(extra.unread, 0, 'closed without an answer: Postfix applies milter_default_action');
+    assert.equal(reports.length, 1);
+    assert.match(reports[0]!, /^127\.0\.0\.1:\d+: connection closed: already 2 open, the most allowed \(maxConnections\)$/);
+    assert.equal(server.connections, 2);
+    assert.deepEqual(await decided(first), ['550 5.7.1 Refused by policy']);
+    assert.deepEqual(await decided(second), ['550 5.7.1 Refused by policy']);
+
+    first.close();
+    await until(() => server.connections === 1, 'the server sees the first connection closed');
+    const next = await open();
+    await negotiate(next);
+    assert.deepEqual(await decided(next), ['550 5.7.1 Refused by policy']);
+    assert.equal(reports.length, 1, 'nothing more refused');
+    assert.equal(state.messages.length, 3);
+  });
+});
+
 describe('the milter server, backpressure', () => {
   it('stops reading from an MTA that pipelines answered packets without reading the replies, then answers every one once it reads', async (t) => {
     const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
@@ -629,7 +682,7 @@ describe('the milter server, message limits', () => {
       return true;
     };
     for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) {
-      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxHeaderFields', 'maxPacketSize', 'idleTimeoutMs']) {
+      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxHeaderFields', 'maxPacketSize', 'idleTimeoutMs', 'maxConnections']) {
         await assert.rejects(start({ [name]: bad }), invalid(name, name === 'idleTimeoutMs' ? 'from 1 to 2147483647' : 'of at least 1'), `${name}: ${String(bad)}`);
       }
     }
