@@ -168,6 +168,34 @@ type State = 'negotiate' | 'session' | 'message' | 'closed';
 /** Macro stages (SMFIC_MACRO command codes) that belong to a message and end with it. */
 const MESSAGE_STAGES = new Set<number>([SMFIC.MAIL, SMFIC.RCPT, SMFIC.DATA, SMFIC.HEADER, SMFIC.EOH, SMFIC.BODY, SMFIC.BODYEOB]);
 
+/** The stages whose macros {@link MilterMessage.macro} reads, latest first: end of message, then back to connect. */
+const READ_STAGES = [SMFIC.BODYEOB, SMFIC.EOH, SMFIC.HEADER, SMFIC.DATA, SMFIC.RCPT, SMFIC.MAIL, SMFIC.HELO, SMFIC.CONNECT] as const;
+const KEPT_STAGES: ReadonlySet<number> = new Set(READ_STAGES);
+
+/**
+ * A stage's macros as one string, `name NUL value NUL …`. Kept so, one stage's macros cost about
+ * the octets of their packet; kept as a Map, a packet of tiny macros (`a`, `b`, … each with a
+ * one-octet value) cost about ten times that.
+ */
+function packMacros(macros: ReadonlyMap<string, string>): string {
+  const parts: string[] = [];
+  for (const [name, value] of macros) parts.push(name, value);
+  // The last empty part ends the last value with its NUL.
+  parts.push('');
+  return parts.join('\0');
+}
+
+/** The value of `name` in packed macros (names are unique: the Map they came from kept the last). */
+function packedMacro(packed: string, name: string): string | undefined {
+  for (let at = 0; at < packed.length; ) {
+    const nameEnd = packed.indexOf('\0', at);
+    const valueEnd = packed.indexOf('\0', nameEnd + 1);
+    if (nameEnd - at === name.length && packed.startsWith(name, at)) return packed.slice(nameEnd + 1, valueEnd);
+    at = valueEnd + 1;
+  }
+  return undefined;
+}
+
 const NONE: readonly Buffer[] = Object.freeze([]);
 
 /** The decision failed: tempfail rather than guess (as the Haraka adapter does). */
@@ -187,7 +215,8 @@ export class MilterSession {
   #state: State = 'negotiate';
   #protocol = 0;
   #actions = 0;
-  #macros = new Map<number, ReadonlyMap<string, string>>();
+  /** The macros of each stage read, packed ({@link packMacros}); a stage sent again replaces its macros. */
+  #macros = new Map<number, string>();
   #client: MilterClient | null = null;
   #helo: string | null = null;
   #mailFrom = '';
@@ -238,8 +267,10 @@ export class MilterSession {
       case 'optneg':
         return [this.#negotiate(command.version, command.actions, command.protocol)];
       case 'macro':
-        // SMFIC_MACRO: sent before the command it belongs to, never answered.
-        this.#macros.set(command.stage, command.macros);
+        // SMFIC_MACRO: sent before the command it belongs to, never answered. One string per
+        // stage read, replaced when the stage comes again: what a connection keeps of macros is
+        // at most the eight stages' latest packets, each within maxPacketSize.
+        if (KEPT_STAGES.has(command.stage)) this.#macros.set(command.stage, packMacros(command.macros));
         return NONE;
       case 'connect':
         if (this.#state !== 'session' || this.#client !== null) throw this.#outOfOrder('connect');
@@ -395,8 +426,9 @@ export class MilterSession {
       actions: this.#actions,
       macro(name) {
         // The latest stage first: end of message, then back to connect.
-        for (const stage of [SMFIC.BODYEOB, SMFIC.EOH, SMFIC.HEADER, SMFIC.DATA, SMFIC.RCPT, SMFIC.MAIL, SMFIC.HELO, SMFIC.CONNECT]) {
-          const value = macros.get(stage)?.get(name);
+        for (const stage of READ_STAGES) {
+          const packed = macros.get(stage);
+          const value = packed === undefined ? undefined : packedMacro(packed, name);
           if (value !== undefined) return value;
         }
         return undefined;

@@ -274,6 +274,9 @@ describe('the milter server, packet by packet', () => {
     ['a short OPTNEG', [packet('O', [0, 0, 0, 6])]],
     ['a MACRO without its command code', [mta.optneg(), packet('D')]],
     ['a MACRO name without a value', [mta.optneg(), packet('D', 'C', 'j\0')]],
+    // libmilter fails the connection too (engine.c st_macros): macros come before a command.
+    ['a MACRO for a stage octet that is no command', [mta.optneg(), packet('D', [0], 'j\0x\0')]],
+    ['a MACRO for QUIT, which no macros come before', [mta.optneg(), packet('D', 'Q', 'j\0x\0')]],
     ['a CONNECT of an unknown family', [mta.optneg(), packet('C', 'host\0', 'X')]],
     ['a CONNECT without its address', [mta.optneg(), packet('C', 'host\0', '4', [0, 25])]],
     ['a HELO not NUL-terminated', [mta.optneg(), packet('H', 'client')]],
@@ -620,6 +623,35 @@ describe('the milter server, message limits', () => {
     socket.write(Buffer.concat(message()));
     await expectReplies(socket, REFUSED, 1);
     assert.equal(state.messages.length, 1);
+  });
+
+  it('keeps one packet of macros per stage, compactly: 256 KiB of tiny macros for every stage, three times, hold almost nothing, and the latest of each stage is read', async (t) => {
+    const state = recorder();
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    const socket = connection.client;
+    // "0", "1", … "zz", … each with the value "v": about 40,000 macros in 256 KiB.
+    const tiny: Record<string, string> = {};
+    for (let i = 0, size = 0; size < 256 * 1024 - 16; i++) {
+      tiny[i.toString(36)] = 'v';
+      size += i.toString(36).length + 3;
+    }
+    const before = heldMemory();
+    for (let round = 0; round < 3; round++) {
+      for (const stage of 'CHMRTLNBEU') socket.write(mta.macro(stage, tiny));
+    }
+    socket.write(mta.unknown('NOOP'));
+    await expectReplies(socket, CONTINUE, 1);
+    const held = heldMemory() - before;
+    assert.ok(held < 4 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after 7.5 MiB of macros`);
+    // The message's own macros replace those of its stages; HELO's flood is still the latest of its stage.
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, CONTINUE, 1);
+    const [seen] = state.messages;
+    assert.equal(seen!.macro('i'), 'ABC123');
+    assert.equal(seen!.macro('daemon_name'), 'submission');
+    assert.equal(seen!.macro('zz'), 'v', 'from the HELO stage');
+    assert.equal(seen!.macro('v'), 'v', 'a name that is also a value is found as a name');
+    assert.equal(seen!.macro('nope'), undefined);
   });
 
   it('keeps at most 10,000 recipients of a message: 16 MiB of RCPT hold almost nothing, and the message is refused for now without a verdict', async (t) => {
