@@ -9,7 +9,7 @@ import { startMilterServer } from '../postfix/milter/server.js';
 import type { SocketmapServer } from '../postfix/socketmap.js';
 import { setUp } from './decide.js';
 import { UsageError, type CliIo } from './io.js';
-import { clockFlag, listenFlag, parseFlags, readSecretsFile, started, startSrsMap, untilSignal } from './srs-map.js';
+import { clockFlag, countFlag, listenFlag, parseFlags, readSecretsFile, started, startSrsMap, untilSignal } from './srs-map.js';
 
 export const MILTER_USAGE = `Usage: outbound-pools milter --listen <address> [options]
 
@@ -44,6 +44,12 @@ Options:
   --tenant <from>           the organisation each message counts for (policy.tenantLimits):
                             login-domain (the SASL login's domain) or sender-domain
   --body-limit <octets>     body octets read for rspamd (default 10485760 with --rspamd-url, else 0)
+  --max-recipients <n>      recipients a message may have (default 10000); past a limit a message
+                            is refused for now (452) without a decision (docs/postfix.md)
+  --max-header-bytes <n>    octets of header a message may have (default 1048576)
+  --max-header-fields <n>   header fields a message may have (default 10000)
+  --max-connections <n>     open connections at most, per listener (default 1000); one more is
+                            closed at once, and Postfix applies milter_default_action
   --now <time>              clock: Unix seconds or ISO 8601 (default: now; for tests)
 
 When the daemon is down, Postfix applies milter_default_action (tempfail by default: messages
@@ -67,11 +73,20 @@ const OPTIONS = {
   'pool-header': { type: 'string' },
   tenant: { type: 'string' },
   'body-limit': { type: 'string' },
+  'max-recipients': { type: 'string' },
+  'max-header-bytes': { type: 'string' },
+  'max-header-fields': { type: 'string' },
+  'max-connections': { type: 'string' },
   now: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const RSPAMD_BODY_LIMIT = 10 * 1024 * 1024;
+
+/** `{ [key]: value }`, or nothing when `value` is undefined (exactOptionalPropertyTypes). */
+function optional<K extends string>(key: K, value: number | undefined): { [P in K]?: number } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: number };
+}
 
 /** Runs `milter` until a signal; returns the exit status. */
 export async function runMilter(args: readonly string[], io: CliIo): Promise<number> {
@@ -89,6 +104,13 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
   const bodyLimit = bodyLimitText !== undefined ? Number(bodyLimitText) : values['rspamd-url'] !== undefined ? RSPAMD_BODY_LIMIT : 0;
   const now = clockFlag(values.now);
   const tenant = values.tenant;
+  // Server options only when given: the servers' defaults are documented in one place.
+  const limits = {
+    ...optional('maxRecipients', countFlag(values['max-recipients'], '--max-recipients')),
+    ...optional('maxHeaderBytes', countFlag(values['max-header-bytes'], '--max-header-bytes')),
+    ...optional('maxHeaderFields', countFlag(values['max-header-fields'], '--max-header-fields')),
+  };
+  const maxConnections = countFlag(values['max-connections'], '--max-connections');
   if (values['authserv-id'] !== undefined && values['auth-results-from'] === undefined) {
     throw new UsageError(
       '--authserv-id needs --auth-results-from. The milter runs on the submission listener, where the submitting client writes the whole header block, ' +
@@ -137,7 +159,7 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
   const servers: { readonly address: string; readonly connections: number; close(): Promise<void> }[] = [];
   try {
     const milter = await started('milter', values.listen!, () =>
-      startMilterServer(address, { handler, onError: (error, remote) => io.stderr(`milter: ${remote}: ${error.message}\n`) }),
+      startMilterServer(address, { handler, ...limits, ...optional('maxConnections', maxConnections), onError: (error, remote) => io.stderr(`milter: ${remote}: ${error.message}\n`) }),
     );
     servers.push(milter);
     io.stdout(`milter: listening on ${milter.address}\n`);
@@ -147,7 +169,7 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
       const map: SocketmapServer = await startSrsMap(
         mapAddress,
         values['srs-map-listen']!,
-        { secrets: secrets!, domain: srsDomain, localDomains: setup.policy.acceptedDomains.filter((domain) => !domain.startsWith('*.')), now },
+        { secrets: secrets!, domain: srsDomain, localDomains: setup.policy.acceptedDomains.filter((domain) => !domain.startsWith('*.')), now, maxConnections },
         io,
       );
       servers.push(map);

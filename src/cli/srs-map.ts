@@ -25,6 +25,8 @@ Options:
   --srs-secret-file <file>  one secret a line; the first signs, all verify (postsrsd's file)
   --srs-domain <domain>     the forwarding domain SRS addresses are written in
   --policy <file.json>      its accepted domains are local: forward leaves their senders alone
+  --max-connections <n>     open connections at most (default 1000); one more is closed at
+                            once, and Postfix's lookup fails for now (docs/postfix.md)
   --now <time>              clock: Unix seconds or ISO 8601 (default: now; for tests)
 
 Runs until SIGTERM or SIGINT, then finishes the requests under way and exits 0.
@@ -35,6 +37,7 @@ const OPTIONS = {
   'srs-secret-file': { type: 'string' },
   'srs-domain': { type: 'string' },
   policy: { type: 'string' },
+  'max-connections': { type: 'string' },
   now: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -69,6 +72,13 @@ export function readSecretsFile(file: string): string[] {
   const secrets = text.split(/\r?\n/).filter((line) => line.length > 0);
   if (secrets.length === 0) throw new UsageError(`the SRS secrets file ${file} has no secret in it.`);
   return secrets;
+}
+
+/** A count flag (`--max-connections` …): a whole number of at least 1, or undefined when not given. */
+export function countFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new UsageError(`${flag} must be a whole number of at least 1, got "${value}".`);
+  return Number(value);
 }
 
 /** `--now` as milliseconds, or undefined for the real clock. */
@@ -121,6 +131,8 @@ export interface SrsMapSettings {
   readonly domain: string;
   readonly localDomains: readonly string[];
   readonly now: (() => number) | undefined;
+  /** Open connections at most (`--max-connections`); undefined for the server's default. */
+  readonly maxConnections: number | undefined;
 }
 
 /** Starts the SRS socketmap server; errors go to stderr. */
@@ -134,7 +146,11 @@ export async function startSrsMap(address: ListenAddress, spec: string, settings
   }
   const maps = createSrsMaps({ srs, domain: settings.domain, localDomains: settings.localDomains, ...(settings.now === undefined ? {} : { now: settings.now }) });
   return started('srs-map', spec, () =>
-    startSocketmapServer(address, { maps, onError: (error, remote) => io.stderr(`srs-map: ${remote}: ${error.message}\n`) }),
+    startSocketmapServer(address, {
+      maps,
+      ...(settings.maxConnections === undefined ? {} : { maxConnections: settings.maxConnections }),
+      onError: (error, remote) => io.stderr(`srs-map: ${remote}: ${error.message}\n`),
+    }),
   );
 }
 
@@ -148,6 +164,7 @@ export async function runSrsMap(args: readonly string[], io: CliIo): Promise<num
   const address = listenFlag(values.listen);
   if (values['srs-secret-file'] === undefined) throw new UsageError('--srs-secret-file is required.');
   if (values['srs-domain'] === undefined) throw new UsageError('--srs-domain is required.');
+  const maxConnections = countFlag(values['max-connections'], '--max-connections');
   const server = await startSrsMap(
     address,
     values.listen!,
@@ -156,6 +173,7 @@ export async function runSrsMap(args: readonly string[], io: CliIo): Promise<num
       domain: values['srs-domain'],
       localDomains: localDomains(values.policy),
       now: clockFlag(values.now),
+      maxConnections,
     },
     io,
   );

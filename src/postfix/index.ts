@@ -7,12 +7,13 @@
  *
  * @packageDocumentation
  */
-export { parseListenAddress, type ListenAddress } from './listener.js';
+export { parseListenAddress, DEFAULT_MAX_CONNECTIONS, type ListenAddress } from './listener.js';
 export { createPoolMilter, milterMessage, verdictFor, POOL_HEADER, type PoolMilterOptions } from './pool-milter.js';
 export { startMilterServer, type MilterServer, type MilterServerOptions } from './milter/server.js';
 export {
   MilterSession,
   DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADER_FIELDS,
   DEFAULT_MAX_RECIPIENTS,
   type MessageChange,
   type MilterClient,

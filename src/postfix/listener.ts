@@ -1,7 +1,8 @@
 // Where the daemons listen, in Postfix's own notation (`inet:host:port`, `unix:/path`, as in
 // smtpd_milters and socketmap: tables), and the listening server they share: it tracks each
 // connection and drains them on close — no new connections, busy ones finish, idle ones close —
-// and holds back a client that sends faster than its requests are handled or its replies read.
+// holds back a client that sends faster than its requests are handled or its replies read, and
+// closes at once a connection over its cap.
 
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -33,6 +34,28 @@ export function parseListenAddress(spec: string): ListenAddress {
   return { kind: 'inet', host, port };
 }
 
+/** How long a daemon keeps a silent connection by default: 10 minutes. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+
+/** The longest timeout Node's timers take (2^31 − 1 ms, about 24.8 days); a longer one is cut to it, with a warning. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The default cap on a daemon's open connections. Postfix opens one milter connection per smtpd
+ * process that has the milter (at most its process limit, 100 by default, per listener), and a
+ * socketmap connection per process that looks the map up (cleanup, trivial-rewrite: a handful);
+ * 1,000 leaves room for several busy listeners, and bounds what connections can cost together.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1_000;
+
+/** Options of {@link listen}. */
+export interface ListenOptions {
+  /** Open connections at most; one more is closed as soon as it is accepted (see {@link listen}). */
+  readonly maxConnections: number;
+  /** Told of each connection about to be closed for being over `maxConnections`. */
+  readonly onRefused?: (socket: Socket) => void;
+}
+
 /** What the listener needs to know about each connection it tracks. */
 export interface TrackedConnection {
   /** Whether the connection is between requests, so that a drain may close it now. */
@@ -59,14 +82,26 @@ export interface Listener {
 
 /**
  * Listens on `address`; `accept` is called with each new socket and returns its tracker.
- * Rejects when the address cannot be listened on.
+ * A connection over `options.maxConnections` is closed as soon as it is accepted, before it is
+ * read, and `onRefused` is told: the client sees the connection close before its first answer,
+ * which Postfix treats as the daemon being unavailable — it applies milter_default_action
+ * (tempfail by default) to that SMTP session, and a socketmap lookup fails temporarily (the mail
+ * is deferred), as when the daemon is down. Done here rather than with net.Server's own
+ * maxConnections, which closes such a connection the same way but tells only its 'drop' event:
+ * here the daemon's error report names the client. Rejects when the address cannot be listened on.
  */
-export async function listen(address: ListenAddress, accept: (socket: Socket) => TrackedConnection): Promise<Listener> {
+export async function listen(address: ListenAddress, accept: (socket: Socket) => TrackedConnection, options: ListenOptions): Promise<Listener> {
   const sockets = new Map<Socket, TrackedConnection>();
   let draining = false;
   let allClosed: (() => void) | undefined;
   const server: Server = createServer((socket) => {
     if (draining) {
+      socket.destroy();
+      return;
+    }
+    if (sockets.size >= options.maxConnections) {
+      // Told first: the client's address is gone once the socket is destroyed.
+      options.onRefused?.(socket);
       socket.destroy();
       return;
     }
@@ -121,6 +156,16 @@ export async function listen(address: ListenAddress, accept: (socket: Socket) =>
       });
     },
   };
+}
+
+/** A connection's peer for a daemon's error reports: `address:port`, or `unix socket`. */
+export function remoteOf(socket: Socket): string {
+  return socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+/** The error a daemon reports for a connection closed for being over its `maxConnections`. */
+export function tooMany(maxConnections: number): Error {
+  return new Error(`connection closed: already ${maxConnections} open, the most allowed (maxConnections)`);
 }
 
 /**

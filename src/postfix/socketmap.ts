@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import { SrsError, type Srs } from '../srs/index.js';
 import { caseFold, normaliseDomain } from '../address.js';
 import { acceptedMatcher } from '../policy.js';
-import { listen, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, listen, MAX_TIMER_MS, remoteOf, tooMany, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from './listener.js';
+import { wholeNumberOption } from './options.js';
 
 /** A socketmap reply (socketmap_table(5) "REPLY FORMAT"). */
 export type SocketmapReply =
@@ -60,8 +61,9 @@ export class NetstringReader {
   #data: Buffer | null = null;
   #filled = 0;
 
+  /** @throws {OutboundPoolsError} `invalid-context` when `maxLength` is not a whole number of at least 1. */
   constructor(maxLength = DEFAULT_MAX_REQUEST) {
-    this.#max = maxLength;
+    this.#max = wholeNumberOption('NetstringReader', 'maxLength', maxLength, DEFAULT_MAX_REQUEST, 1);
   }
 
   /** Adds a chunk and returns the netstrings it completed. @throws {SocketmapProtocolError} */
@@ -143,9 +145,16 @@ export interface SocketmapServerOptions {
   readonly maxRequest?: number;
   /** A connection silent this long is closed (default 10 minutes; Postfix reconnects). */
   readonly idleTimeoutMs?: number;
-  /** Where protocol errors are reported (default: nowhere). */
+  /**
+   * Open connections at most (default {@link DEFAULT_MAX_CONNECTIONS}, 1,000). One more is closed
+   * as soon as it is accepted and reported to `onError`; Postfix's lookup then fails temporarily.
+   */
+  readonly maxConnections?: number;
+  /** Where protocol errors and connections over `maxConnections` are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
+
+const OWNER = 'startSocketmapServer';
 
 /** A running socketmap server. */
 export interface SocketmapServer {
@@ -158,11 +167,19 @@ export interface SocketmapServer {
  * Starts a socketmap server on `address`. What one connection holds is bounded: requests read
  * and not yet answered (reading stops above 64 KiB, and while the client does not read the
  * replies) and one request being read (`maxRequest`).
+ * @throws {OutboundPoolsError} `invalid-context` when a numeric option is not a whole number in
+ * its range (at least 1; `idleTimeoutMs` at most 2,147,483,647, Node's longest timer).
  */
 export async function startSocketmapServer(address: ListenAddress, options: SocketmapServerOptions): Promise<SocketmapServer> {
+  const maxRequest = wholeNumberOption(OWNER, 'maxRequest', options.maxRequest, DEFAULT_MAX_REQUEST, 1);
+  const idleTimeoutMs = wholeNumberOption(OWNER, 'idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 1, MAX_TIMER_MS);
+  const maxConnections = wholeNumberOption(OWNER, 'maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS, 1);
   const maps = new Map(Object.entries(options.maps));
   let listener: Listener | undefined;
-  listener = await listen(address, (socket) => serveSocketmap(socket, maps, options, () => listener));
+  listener = await listen(address, (socket) => serveSocketmap(socket, maps, maxRequest, idleTimeoutMs, options, () => listener), {
+    maxConnections,
+    onRefused: (socket) => options.onError?.(tooMany(maxConnections), remoteOf(socket)),
+  });
   const ready = listener;
   return {
     address: ready.address,
@@ -173,14 +190,21 @@ export async function startSocketmapServer(address: ListenAddress, options: Sock
   };
 }
 
-function serveSocketmap(socket: Socket, maps: ReadonlyMap<string, SocketmapLookup>, options: SocketmapServerOptions, listener: () => Listener | undefined): TrackedConnection {
-  const reader = new NetstringReader(options.maxRequest ?? DEFAULT_MAX_REQUEST);
+function serveSocketmap(
+  socket: Socket,
+  maps: ReadonlyMap<string, SocketmapLookup>,
+  maxRequest: number,
+  idleTimeoutMs: number,
+  options: SocketmapServerOptions,
+  listener: () => Listener | undefined,
+): TrackedConnection {
+  const reader = new NetstringReader(maxRequest);
   const queue: Buffer[] = [];
   /** Octets of the requests in `queue` (their data; the few octets of framing are not counted). */
   let queued = 0;
   let running = false;
-  const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
-  socket.setTimeout(options.idleTimeoutMs ?? 600_000, () => socket.destroy());
+  const remote = remoteOf(socket);
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
   const fail = (error: unknown) => {
     options.onError?.(error instanceof Error ? error : new Error(String(error)), remote);
     socket.destroy();

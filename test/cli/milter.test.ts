@@ -60,6 +60,11 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       [['milter', '--listen', 'inet:127.0.0.1:0', '--tenant', 'login'], /--tenant must be login-domain or sender-domain, got "login"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', '/nonexistent/secrets'], /cannot read the SRS secrets file/],
       [['srs-map', '--listen', 'inet:127.0.0.1:0'], /--srs-secret-file is required/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--max-recipients', '0'], /--max-recipients must be a whole number of at least 1, got "0"/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--max-header-bytes', '1MiB'], /--max-header-bytes must be a whole number of at least 1, got "1MiB"/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--max-header-fields', '1.5'], /--max-header-fields must be a whole number of at least 1, got "1\.5"/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--max-connections=-1'], /--max-connections must be a whole number of at least 1, got "-1"/],
+      [['srs-map', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', '/nonexistent', '--srs-domain', 'contoso.com', '--max-connections', 'many'], /--max-connections must be a whole number of at least 1, got "many"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--no-such-flag'], /Unknown option/],
       // The submitting client writes the header block: Authentication-Results only from designated forwarders.
       [
@@ -82,6 +87,8 @@ describe('outbound-pools milter and srs-map: the command line', () => {
     const help = run(['milter', '--help']);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /milter_default_action/);
+    assert.match(help.stdout, /--max-recipients <n>[^]*--max-header-bytes <n>[^]*--max-header-fields <n>[^]*--max-connections <n>/);
+    assert.match(run(['srs-map', '--help']).stdout, /--max-connections <n>/);
     assert.match(run(['srs-map', '--help']).stdout, /recipient_canonical_maps = socketmap:inet:/);
     assert.match(run(['--help']).stdout, /milter .*\n.*srs-map/);
   });
@@ -166,6 +173,62 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       assert.deepEqual(await send('AR3', '203.0.113.66', 'forwarder@contoso.com'), ['normal', 'SRS'], 'a forwarder by login');
     } finally {
       milter.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('milter --max-connections, --max-recipients, --max-header-bytes, --max-header-fields: one connection over the cap is closed and logged; a message past a limit gets its 452', async () => {
+    const milter = daemon(['milter', '--listen', 'inet:127.0.0.1:0', '--max-connections', '1', '--max-recipients', '1', '--max-header-bytes', '40', '--max-header-fields', '2']);
+    try {
+      const port = await milter.port('milter');
+      const client = await MilterTestClient.open(port);
+      client.send(mta.optneg());
+      await client.read();
+      const extra = await MilterTestClient.open(port);
+      extra.send(mta.optneg());
+      await extra.closed;
+      assert.equal(extra.unread, 0);
+      const final = async (...packets: Buffer[]) => {
+        client.send(mta.macro('M', { i: 'LIMITS' }), mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>'), ...packets, mta.eoh(), mta.eob());
+        const last = (await client.readUntilFinal()).at(-1)!;
+        return last.command === 'y' ? strings(last.data)[0] : last.command;
+      };
+      assert.equal(await final(mta.rcpt('<kim@fabrikam.example>')), '452 4.5.3 Too many recipients: at most 1 per message');
+      assert.equal(await final(mta.header('Subject', 'x'.repeat(40))), '452 4.3.4 Message header too large: at most 40 octets');
+      assert.equal(await final(mta.header('A', ''), mta.header('B', ''), mta.header('C', '')), '452 4.3.4 Too many header fields: at most 2 per message');
+      assert.equal(await final(mta.header('From', 'megan@contoso.com')), 'c', 'within every limit: decided');
+      client.close();
+      assert.match(milter.output(), /milter: 127\.0\.0\.1:\d+: connection closed: already 1 open, the most allowed \(maxConnections\)/);
+    } finally {
+      milter.child.kill('SIGKILL');
+    }
+  });
+
+  it('srs-map --max-connections: one connection over the cap is closed unanswered and logged, the open one still answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-srs-map-'));
+    writeFileSync(join(dir, 'secrets'), 'secret\n');
+    const map = daemon(['srs-map', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', join(dir, 'secrets'), '--srs-domain', 'contoso.com', '--max-connections', '1']);
+    try {
+      const port = await map.port('srs-map');
+      const open = () =>
+        new Promise<import('node:net').Socket>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => resolve(socket));
+          socket.once('error', reject);
+        });
+      const ask = (socket: import('node:net').Socket) =>
+        new Promise<string>((resolve) => {
+          let data = '';
+          socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+          socket.once('close', () => resolve(data));
+          socket.write('25:forward megan@contoso.com,');
+          setTimeout(() => socket.destroy(), 1_000).unref();
+        });
+      const held = await open();
+      assert.equal(await ask(await open()), '', 'closed unanswered');
+      assert.equal(await ask(held), '22:NOTFOUND Local domain.,');
+      assert.match(map.output(), /srs-map: 127\.0\.0\.1:\d+: connection closed: already 1 open, the most allowed \(maxConnections\)/);
+    } finally {
+      map.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSrsMaps, NetstringReader, SocketmapProtocolError, startSocketmapServer, type SocketmapServer } from '../../src/postfix/socketmap.js';
 import { Srs } from '../../src/srs/index.js';
+import { OutboundPoolsError } from '../../src/errors.js';
 import { findExecutable } from '../servers/processes.js';
 import { assertLinear } from './doubling.js';
 import { expectReplies, floodUntilStopped, openConnection } from './flood.js';
@@ -197,6 +198,84 @@ describe('the socketmap server', () => {
     const notFound = await query('megan@contoso.com', 'reverse');
     assert.equal(notFound.status, 1, notFound.stderr);
     assert.equal(notFound.stdout, '');
+  });
+});
+
+describe('the socketmap server, connection cap', () => {
+  it('closes a connection over maxConnections at once, unanswered, and reports it; the open ones still answer, and closing one lets a new one in', async (t) => {
+    const reports: string[] = [];
+    const server = await startSocketmapServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { maps, maxConnections: 2, onError: (error, remote) => reports.push(`${remote}: ${error.message}`) });
+    t.after(() => server.close(100));
+    const port = Number(server.address.split(':').pop());
+    const sockets: Socket[] = [];
+    t.after(() => sockets.forEach((socket) => socket.destroy()));
+    const open = async () => {
+      const socket = connect(port, '127.0.0.1');
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return socket;
+    };
+    const ask = (socket: Socket) =>
+      new Promise<string>((resolve) => {
+        socket.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+        socket.write(ns('forward megan@contoso.com'));
+      });
+    const local = ns('NOTFOUND Local domain.').toString();
+    const first = await open();
+    assert.equal(await ask(first), local);
+    const second = await open();
+    assert.equal(await ask(second), local);
+
+    const { closed, data } = await exchange(port, ns('forward megan@contoso.com'), 0);
+    assert.deepEqual({ closed, data }, { closed: true, data: '' }, 'closed without an answer: Postfix\'s lookup fails for now');
+    assert.equal(reports.length, 1);
+    assert.match(reports[0]!, /^127\.0\.0\.1:\d+: connection closed: already 2 open, the most allowed \(maxConnections\)$/);
+    assert.equal(await ask(first), local);
+    assert.equal(await ask(second), local);
+
+    // Postfix's own client (postmap -q) sees the connection drop: a lookup error, which a Postfix
+    // daemon treats as a temporary failure (the mail waits in the queue).
+    const postmap = findExecutable('postmap');
+    assert.ok(postmap !== null, 'postmap is not installed: run `bash scripts/install-postfix.sh` (Debian package postfix).');
+    const dir = mkdtempSync(join(tmpdir(), 'outbound-pools-postmap-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'main.cf'), 'compatibility_level = 3.6\n');
+    const lookup = await new Promise<{ status: number; stderr: string }>((resolve) => {
+      execFile(postmap, ['-c', dir, '-q', 'megan@contoso.com', `socketmap:inet:127.0.0.1:${port}:forward`], (error, _stdout, stderr) => {
+        resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stderr });
+      });
+    });
+    assert.equal(lookup.status, 1);
+    assert.match(lookup.stderr, /lookup error: unexpected disconnect/);
+    assert.ok(reports.length >= 2, 'its connection was refused and reported');
+    const refused = reports.length;
+
+    first.destroy();
+    const deadline = Date.now() + 5_000;
+    while (server.connections > 1) {
+      assert.ok(Date.now() < deadline, 'the server sees the first connection closed within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(await ask(await open()), local);
+    assert.equal(reports.length, refused, 'nothing more refused');
+  });
+});
+
+describe('the socketmap server, options', () => {
+  it('refuses options that are not whole numbers in range with OutboundPoolsError invalid-context, naming the option', async () => {
+    const start = (options: object) => startSocketmapServer({ kind: 'inet', host: '127.0.0.1', port: 0 }, { maps, ...options }).then((server) => server.close());
+    for (const bad of [0, -1, 1.5, Number.NaN, '10']) {
+      for (const name of ['maxRequest', 'idleTimeoutMs', 'maxConnections']) {
+        await assert.rejects(start({ [name]: bad }), (error: unknown) => {
+          assert.ok(error instanceof OutboundPoolsError, String(error));
+          assert.equal(error.code, 'invalid-context');
+          assert.match(error.message, new RegExp(`^startSocketmapServer: ${name} must be a whole number`));
+          return true;
+        });
+      }
+    }
+    assert.throws(() => new NetstringReader(Number.NaN), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context');
   });
 });
 

@@ -89,6 +89,20 @@ export const SMFIP = Object.freeze({
 /** The stages a macro list may be asked for with SMFIR_SETSYMLIST (mfapi.h SMFIM_*). */
 export const SMFIM = Object.freeze({ CONNECT: 0, HELO: 1, ENVFROM: 2, ENVRCPT: 3, DATA: 4, EOM: 5, EOH: 6 });
 
+/** The commands SMFIC_MACRO may name as its stage: those an MTA sends macros before. */
+const MACRO_STAGES: ReadonlySet<number> = new Set([
+  SMFIC.CONNECT,
+  SMFIC.HELO,
+  SMFIC.MAIL,
+  SMFIC.RCPT,
+  SMFIC.DATA,
+  SMFIC.HEADER,
+  SMFIC.EOH,
+  SMFIC.BODY,
+  SMFIC.BODYEOB,
+  SMFIC.UNKNOWN,
+]);
+
 /** The network family of SMFIC_CONNECT: '4', '6', 'L' (a Unix socket) or 'U' (unknown). */
 export type ConnectFamily = 'inet' | 'inet6' | 'unix' | 'unknown';
 
@@ -158,6 +172,10 @@ export function decodeCommand(packet: Packet): MilterCommand {
       // SMFIC_MACRO: char cmdcode, then name/value pairs, each NUL-terminated.
       if (data.length === 0) throw malformed('SMFIC_MACRO has no command code');
       const stage = data[0]!;
+      // The stage is the command the macros come before; libmilter fails the connection on any
+      // other octet (engine.c st_macros). Refused here too, so that a connection keeps macros for
+      // a few known stages, not for 256 octets.
+      if (!MACRO_STAGES.has(stage)) throw malformed(`SMFIC_MACRO for ${JSON.stringify(String.fromCharCode(stage))}, which is no command that macros come before`);
       const macros = new Map<string, string>();
       if (data.length > 1) {
         const parts = strings(data.subarray(1), 'SMFIC_MACRO');

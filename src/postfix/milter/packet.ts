@@ -2,6 +2,8 @@
 // order, then one command octet, then length − 1 octets of data (milter-protocol.txt, "LINK/PACKET
 // PROTOCOL": `uint32 len; char cmd; char data[len-1]`). Nothing here knows what a command means.
 
+import { wholeNumberOption } from '../options.js';
+
 /** Why a connection's byte stream is not a milter packet stream. */
 export type MilterProtocolErrorCode =
   /** A packet's length field is larger than the limit (or than any milter would send). */
@@ -75,8 +77,9 @@ export class PacketReader {
   #body: Buffer | null = null;
   #bodyFilled = 0;
 
+  /** @throws {OutboundPoolsError} `invalid-context` when `maxPacketSize` is not a whole number of at least 1. */
   constructor(maxPacketSize = DEFAULT_MAX_PACKET_SIZE) {
-    this.#maxPacketSize = maxPacketSize;
+    this.#maxPacketSize = wholeNumberOption('PacketReader', 'maxPacketSize', maxPacketSize, DEFAULT_MAX_PACKET_SIZE, 1);
   }
 
   /** Octets received that are not yet a whole packet. */

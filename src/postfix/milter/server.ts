@@ -3,7 +3,8 @@
 // that one; the MTA then applies its milter_default_action to that SMTP session.
 
 import type { Socket } from 'node:net';
-import { listen, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, listen, MAX_TIMER_MS, remoteOf, tooMany, regulateReading, workCorked, type ListenAddress, type Listener, type TrackedConnection } from '../listener.js';
+import { wholeNumberOption } from '../options.js';
 import { decodeCommand } from './commands.js';
 import { DEFAULT_MAX_PACKET_SIZE, LENGTH_BYTES, PacketReader, type Packet } from './packet.js';
 import { messageLimits, MilterSession, type MilterHandler, type MilterSessionOptions } from './session.js';
@@ -28,9 +29,19 @@ export interface MilterServerOptions {
   readonly maxRecipients?: number;
   /** The largest header per message in octets (see {@link MilterSessionOptions.maxHeaderBytes}; default 1 MiB). */
   readonly maxHeaderBytes?: number;
-  /** Where protocol errors and connection failures are reported (default: nowhere). */
+  /** The most header fields per message (see {@link MilterSessionOptions.maxHeaderFields}; default 10,000). */
+  readonly maxHeaderFields?: number;
+  /**
+   * Open MTA connections at most (default {@link DEFAULT_MAX_CONNECTIONS}, 1,000). One more is
+   * closed as soon as it is accepted and reported to `onError`; Postfix then applies
+   * milter_default_action to that SMTP session, as when the milter is down.
+   */
+  readonly maxConnections?: number;
+  /** Where protocol errors, connection failures and connections over `maxConnections` are reported (default: nowhere). */
   readonly onError?: (error: Error, remote: string) => void;
 }
+
+const OWNER = 'startMilterServer';
 
 /** A running milter server. */
 export interface MilterServer {
@@ -46,18 +57,22 @@ export interface MilterServer {
  * Starts a milter server on `address`. What one connection holds is bounded: input read and not
  * yet handled (reading stops above 64 KiB, and while the MTA does not read the replies), one
  * packet being read (`maxPacketSize`), and the message being collected (`maxRecipients`,
- * `maxHeaderBytes`, the handler's `bodyLimit`).
- * @throws {TypeError} when `maxRecipients` or `maxHeaderBytes` is not a whole number of at least 1.
+ * `maxHeaderBytes`, `maxHeaderFields`, the handler's `bodyLimit`).
+ * @throws {OutboundPoolsError} `invalid-context` when a numeric option is not a whole number in
+ * its range (at least 1; `idleTimeoutMs` at most 2,147,483,647, Node's longest timer).
  */
 export async function startMilterServer(address: ListenAddress, options: MilterServerOptions): Promise<MilterServer> {
-  const maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
-  const limits = messageLimits(options);
+  const maxPacketSize = wholeNumberOption(OWNER, 'maxPacketSize', options.maxPacketSize, DEFAULT_MAX_PACKET_SIZE, 1);
+  const idleTimeoutMs = wholeNumberOption(OWNER, 'idleTimeoutMs', options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, 1, MAX_TIMER_MS);
+  const limits = messageLimits(options, OWNER);
+  const maxConnections = wholeNumberOption(OWNER, 'maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS, 1);
   let listener: Listener | undefined;
   const replyToData = options.replyToData;
   // remoteFamily is IPv4 or IPv6 on TCP, undefined on a Unix-domain socket.
-  listener = await listen(address, (socket) =>
-    serve(socket, options.handler, { ...limits, replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+  listener = await listen(
+    address,
+    (socket) => serve(socket, options.handler, { ...limits, replyToData: replyToData ?? socket.remoteFamily !== undefined }, maxPacketSize, idleTimeoutMs, options.onError, () => listener),
+    { maxConnections, onRefused: (socket) => options.onError?.(tooMany(maxConnections), remoteOf(socket)) },
   );
   const ready = listener;
   return {
@@ -84,7 +99,7 @@ function serve(
   /** Octets of the packets in `queue`, as they came on the wire. */
   let queued = 0;
   let running = false;
-  const remote = socket.remoteAddress === undefined ? 'unix socket' : `${socket.remoteAddress}:${socket.remotePort}`;
+  const remote = remoteOf(socket);
   socket.setNoDelay(true);
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
 

@@ -9,6 +9,7 @@
 //   session (a new CONNECT follows on the same connection). SMFIC_MACRO may precede any of them.
 
 import { MILTER_VERSION, respond, SMFIC, SMFIF, SMFIP, type ConnectFamily, type MilterCommand, type SymbolLists } from './commands.js';
+import { wholeNumberOption } from '../options.js';
 import { MilterProtocolError } from './packet.js';
 
 /** Where the SMTP client connected from (SMFIC_CONNECT). */
@@ -112,6 +113,14 @@ export interface MilterSessionOptions {
    * message (`452 4.3.4`) without asking the handler.
    */
   readonly maxHeaderBytes?: number;
+  /**
+   * The most header fields a message may have (default {@link DEFAULT_MAX_HEADER_FIELDS}, 10,000).
+   * `maxHeaderBytes` alone lets a header of tiny fields (`a: b`, six octets each) be 174,762
+   * fields, which the session held as 12.7 MiB of strings and arrays (measured: heap after GC): this bounds
+   * their count, and with it what they cost beyond their octets. A message with more is refused
+   * for now at end of message (`452 4.3.4`) without asking the handler.
+   */
+  readonly maxHeaderFields?: number;
 }
 
 /** The default {@link MilterSessionOptions.maxRecipients}. */
@@ -119,6 +128,14 @@ export const DEFAULT_MAX_RECIPIENTS = 10_000;
 
 /** The default {@link MilterSessionOptions.maxHeaderBytes}: 1 MiB. */
 export const DEFAULT_MAX_HEADER_BYTES = 1_048_576;
+
+/**
+ * The default {@link MilterSessionOptions.maxHeaderFields}. A header has tens of fields, a few
+ * hundred after many hops (Postfix bounces a message with more than hopcount_limit, 50,
+ * Received fields, and each hop may add a handful of trace and authentication fields): 10,000
+ * leaves room for any real one.
+ */
+export const DEFAULT_MAX_HEADER_FIELDS = 10_000;
 
 /** RFC 5321 §4.5.3.1.3: a reverse-path or forward-path has at most 256 octets. */
 const PATH_LENGTH = 256;
@@ -130,30 +147,54 @@ const FIELD_FRAMING = 4;
 export interface MessageLimits {
   readonly maxRecipients: number;
   readonly maxHeaderBytes: number;
+  readonly maxHeaderFields: number;
 }
 
 /**
- * The limits of {@link MilterSessionOptions}, defaults filled in.
- * @throws {TypeError} when one is not a whole number of at least 1.
+ * The limits of {@link MilterSessionOptions}, defaults filled in; `owner` names the caller in
+ * error messages.
+ * @throws {OutboundPoolsError} `invalid-context` when one is not a whole number of at least 1.
  */
-export function messageLimits(options: MilterSessionOptions): MessageLimits {
+export function messageLimits(options: MilterSessionOptions, owner = 'MilterSession'): MessageLimits {
   return Object.freeze({
-    maxRecipients: wholeNumber(options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS, 'maxRecipients'),
-    maxHeaderBytes: wholeNumber(options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, 'maxHeaderBytes'),
+    maxRecipients: wholeNumberOption(owner, 'maxRecipients', options.maxRecipients, DEFAULT_MAX_RECIPIENTS, 1),
+    maxHeaderBytes: wholeNumberOption(owner, 'maxHeaderBytes', options.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, 1),
+    maxHeaderFields: wholeNumberOption(owner, 'maxHeaderFields', options.maxHeaderFields, DEFAULT_MAX_HEADER_FIELDS, 1),
   });
-}
-
-function wholeNumber(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`${name} must be a whole number of at least 1, got ${typeof value === 'number' ? value : JSON.stringify(value)}`);
-  }
-  return value;
 }
 
 type State = 'negotiate' | 'session' | 'message' | 'closed';
 
 /** Macro stages (SMFIC_MACRO command codes) that belong to a message and end with it. */
 const MESSAGE_STAGES = new Set<number>([SMFIC.MAIL, SMFIC.RCPT, SMFIC.DATA, SMFIC.HEADER, SMFIC.EOH, SMFIC.BODY, SMFIC.BODYEOB]);
+
+/** The stages whose macros {@link MilterMessage.macro} reads, latest first: end of message, then back to connect. */
+const READ_STAGES = [SMFIC.BODYEOB, SMFIC.EOH, SMFIC.HEADER, SMFIC.DATA, SMFIC.RCPT, SMFIC.MAIL, SMFIC.HELO, SMFIC.CONNECT] as const;
+const KEPT_STAGES: ReadonlySet<number> = new Set(READ_STAGES);
+
+/**
+ * A stage's macros as one string, `name NUL value NUL …`. Kept so, one stage's macros cost about
+ * the octets of their packet; kept as a Map, a packet of tiny macros (`a`, `b`, … each with a
+ * one-octet value) cost about ten times that.
+ */
+function packMacros(macros: ReadonlyMap<string, string>): string {
+  const parts: string[] = [];
+  for (const [name, value] of macros) parts.push(name, value);
+  // The last empty part ends the last value with its NUL.
+  parts.push('');
+  return parts.join('\0');
+}
+
+/** The value of `name` in packed macros (names are unique: the Map they came from kept the last). */
+function packedMacro(packed: string, name: string): string | undefined {
+  for (let at = 0; at < packed.length; ) {
+    const nameEnd = packed.indexOf('\0', at);
+    const valueEnd = packed.indexOf('\0', nameEnd + 1);
+    if (nameEnd - at === name.length && packed.startsWith(name, at)) return packed.slice(nameEnd + 1, valueEnd);
+    at = valueEnd + 1;
+  }
+  return undefined;
+}
 
 const NONE: readonly Buffer[] = Object.freeze([]);
 
@@ -174,7 +215,8 @@ export class MilterSession {
   #state: State = 'negotiate';
   #protocol = 0;
   #actions = 0;
-  #macros = new Map<number, ReadonlyMap<string, string>>();
+  /** The macros of each stage read, packed ({@link packMacros}); a stage sent again replaces its macros. */
+  #macros = new Map<number, string>();
   #client: MilterClient | null = null;
   #helo: string | null = null;
   #mailFrom = '';
@@ -191,7 +233,7 @@ export class MilterSession {
   #overLimit: string | null = null;
   #deciding = false;
 
-  /** @throws {TypeError} when a limit of `options` is not a whole number of at least 1. */
+  /** @throws {OutboundPoolsError} `invalid-context` when a limit of `options` is not a whole number of at least 1. */
   constructor(handler: MilterHandler, options: MilterSessionOptions = {}) {
     this.#handler = handler;
     this.#bodyLimit = handler.bodyLimit ?? 0;
@@ -225,8 +267,10 @@ export class MilterSession {
       case 'optneg':
         return [this.#negotiate(command.version, command.actions, command.protocol)];
       case 'macro':
-        // SMFIC_MACRO: sent before the command it belongs to, never answered.
-        this.#macros.set(command.stage, command.macros);
+        // SMFIC_MACRO: sent before the command it belongs to, never answered. One string per
+        // stage read, replaced when the stage comes again: what a connection keeps of macros is
+        // at most the eight stages' latest packets, each within maxPacketSize.
+        if (KEPT_STAGES.has(command.stage)) this.#macros.set(command.stage, packMacros(command.macros));
         return NONE;
       case 'connect':
         if (this.#state !== 'session' || this.#client !== null) throw this.#outOfOrder('connect');
@@ -326,8 +370,9 @@ export class MilterSession {
     if (this.#overLimit !== null) return;
     // Header names and values are decoded as Latin-1: one character per octet.
     this.#headerBytes += name.length + value.length + FIELD_FRAMING;
-    const { maxHeaderBytes } = this.#limits;
-    if (this.#headerBytes > maxHeaderBytes) this.#passLimit(`452 4.3.4 Message header too large: at most ${maxHeaderBytes} octets`);
+    const { maxHeaderBytes, maxHeaderFields } = this.#limits;
+    if (this.#headers.length === maxHeaderFields) this.#passLimit(`452 4.3.4 Too many header fields: at most ${maxHeaderFields} per message`);
+    else if (this.#headerBytes > maxHeaderBytes) this.#passLimit(`452 4.3.4 Message header too large: at most ${maxHeaderBytes} octets`);
     else this.#headers.push([name, value]);
   }
 
@@ -381,8 +426,9 @@ export class MilterSession {
       actions: this.#actions,
       macro(name) {
         // The latest stage first: end of message, then back to connect.
-        for (const stage of [SMFIC.BODYEOB, SMFIC.EOH, SMFIC.HEADER, SMFIC.DATA, SMFIC.RCPT, SMFIC.MAIL, SMFIC.HELO, SMFIC.CONNECT]) {
-          const value = macros.get(stage)?.get(name);
+        for (const stage of READ_STAGES) {
+          const packed = macros.get(stage);
+          const value = packed === undefined ? undefined : packedMacro(packed, name);
           if (value !== undefined) return value;
         }
         return undefined;

@@ -5,10 +5,13 @@ import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMilterServer, type MilterServer, type MilterServerOptions } from '../../../src/postfix/milter/server.js';
-import type { MilterHandler, MilterMessage, MilterVerdict } from '../../../src/postfix/milter/session.js';
+import { MilterSession, type MilterHandler, type MilterMessage, type MilterVerdict } from '../../../src/postfix/milter/session.js';
+import { PacketReader } from '../../../src/postfix/milter/packet.js';
+import { OutboundPoolsError } from '../../../src/errors.js';
 import { MilterTestClient, mta, packet, strings, type Response } from '../milter-client.js';
 import { expectReplies, flood, floodUntilStopped, HELD_LIMIT, heldMemory, MiB, openConnection } from '../flood.js';
 
@@ -271,6 +274,9 @@ describe('the milter server, packet by packet', () => {
     ['a short OPTNEG', [packet('O', [0, 0, 0, 6])]],
     ['a MACRO without its command code', [mta.optneg(), packet('D')]],
     ['a MACRO name without a value', [mta.optneg(), packet('D', 'C', 'j\0')]],
+    // libmilter fails the connection too (engine.c st_macros): macros come before a command.
+    ['a MACRO for a stage octet that is no command', [mta.optneg(), packet('D', [0], 'j\0x\0')]],
+    ['a MACRO for QUIT, which no macros come before', [mta.optneg(), packet('D', 'Q', 'j\0x\0')]],
     ['a CONNECT of an unknown family', [mta.optneg(), packet('C', 'host\0', 'X')]],
     ['a CONNECT without its address', [mta.optneg(), packet('C', 'host\0', '4', [0, 25])]],
     ['a HELO not NUL-terminated', [mta.optneg(), packet('H', 'client')]],
@@ -484,6 +490,58 @@ async function negotiated(t: TestContext, handler: MilterHandler, optneg = mta.o
   return connection;
 }
 
+/** Resolves once `condition` holds, checked every 10 ms (fails the test after 5 s). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `not within 5 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('the milter server, connection cap', () => {
+  it('closes a connection over maxConnections at once, unanswered, and reports it; the open ones still work, and closing one lets a new one in', async (t) => {
+    const reports: string[] = [];
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxConnections: 2, onError: (error, remote) => reports.push(`${remote}: ${error.message}`) });
+    t.after(() => server.close(100));
+    const clients: MilterTestClient[] = [];
+    t.after(() => clients.forEach((client) => client.close()));
+    const open = async () => {
+      const client = await MilterTestClient.open(portOf(server));
+      clients.push(client);
+      return client;
+    };
+    const decided = async (client: MilterTestClient) => {
+      client.send(...message());
+      return (await client.readUntilFinal()).map((response) => strings(response.data)[0]);
+    };
+    const first = await open();
+    await negotiate(first);
+    const second = await open();
+    await negotiate(second);
+
+    const extra = await open();
+    extra.send(mta.optneg());
+    const closedSoon = await Promise.race([extra.closed.then(() => true), sleep(2_000, false, { ref: false })]);
+    assert.ok(closedSoon, 'the connection over the cap is closed');
+    assert.equal(extra.unread, 0, 'closed without an answer: Postfix applies milter_default_action');
+    assert.equal(reports.length, 1);
+    assert.match(reports[0]!, /^127\.0\.0\.1:\d+: connection closed: already 2 open, the most allowed \(maxConnections\)$/);
+    assert.equal(server.connections, 2);
+    assert.deepEqual(await decided(first), ['550 5.7.1 Refused by policy']);
+    assert.deepEqual(await decided(second), ['550 5.7.1 Refused by policy']);
+
+    first.close();
+    await until(() => server.connections === 1, 'the server sees the first connection closed');
+    const next = await open();
+    await negotiate(next);
+    assert.deepEqual(await decided(next), ['550 5.7.1 Refused by policy']);
+    assert.equal(reports.length, 1, 'nothing more refused');
+    assert.equal(state.messages.length, 3);
+  });
+});
+
 describe('the milter server, backpressure', () => {
   it('stops reading from an MTA that pipelines answered packets without reading the replies, then answers every one once it reads', async (t) => {
     const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
@@ -529,7 +587,8 @@ describe('the milter server, message limits', () => {
     const socket = connection.client;
     socket.write(Buffer.concat([mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>')]));
     const before = heldMemory();
-    const sent = await flood(connection, mta.header('X-Filler', 'v'.repeat(60)), 32 * MiB);
+    // 214 octets a field: the 1 MiB comes before the 10,000 fields.
+    const sent = await flood(connection, mta.header('X-Filler', 'v'.repeat(200)), 32 * MiB);
     socket.write(mta.unknown('NOOP'));
     await expectReplies(socket, CONTINUE, 1);
     const held = heldMemory() - before;
@@ -542,6 +601,57 @@ describe('the milter server, message limits', () => {
     socket.write(Buffer.concat(message()));
     await expectReplies(socket, REFUSED, 1);
     assert.equal(state.messages.length, 1);
+  });
+
+  it('keeps at most 10,000 header fields of a message: a 1 MiB header of tiny fields ("a: b") holds almost nothing, and the message is refused for now without a verdict', async (t) => {
+    const state = recorder({ verdict: () => ({ action: 'reject', reply: '550 5.7.1 Refused by policy' }) });
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    const socket = connection.client;
+    socket.write(Buffer.concat([mta.mail('<megan@contoso.com>'), mta.rcpt('<lee@fabrikam.example>')]));
+    const before = heldMemory();
+    // 174,762 fields of six octets ("a: b" and CRLF): within maxHeaderBytes (1 MiB), which alone
+    // let the session keep them all, 12.7 MiB of strings and arrays.
+    const fields = Math.floor(MiB / 6);
+    socket.write(Buffer.concat(Array.from({ length: fields }, () => mta.header('a', 'b'))));
+    socket.write(mta.unknown('NOOP'));
+    await expectReplies(socket, CONTINUE, 1);
+    const held = heldMemory() - before;
+    assert.ok(held < 4 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after ${fields} header fields`);
+    socket.write(mta.eob());
+    await expectReplies(socket, packet('y', '452 4.3.4 Too many header fields: at most 10000 per message\0'), 1);
+    assert.equal(state.messages.length, 0, 'the handler is not asked');
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, REFUSED, 1);
+    assert.equal(state.messages.length, 1);
+  });
+
+  it('keeps one packet of macros per stage, compactly: 256 KiB of tiny macros for every stage, three times, hold almost nothing, and the latest of each stage is read', async (t) => {
+    const state = recorder();
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    const socket = connection.client;
+    // "0", "1", … "zz", … each with the value "v": about 40,000 macros in 256 KiB.
+    const tiny: Record<string, string> = {};
+    for (let i = 0, size = 0; size < 256 * 1024 - 16; i++) {
+      tiny[i.toString(36)] = 'v';
+      size += i.toString(36).length + 3;
+    }
+    const before = heldMemory();
+    for (let round = 0; round < 3; round++) {
+      for (const stage of 'CHMRTLNBEU') socket.write(mta.macro(stage, tiny));
+    }
+    socket.write(mta.unknown('NOOP'));
+    await expectReplies(socket, CONTINUE, 1);
+    const held = heldMemory() - before;
+    assert.ok(held < 4 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after 7.5 MiB of macros`);
+    // The message's own macros replace those of its stages; HELO's flood is still the latest of its stage.
+    socket.write(Buffer.concat(message()));
+    await expectReplies(socket, CONTINUE, 1);
+    const [seen] = state.messages;
+    assert.equal(seen!.macro('i'), 'ABC123');
+    assert.equal(seen!.macro('daemon_name'), 'submission');
+    assert.equal(seen!.macro('zz'), 'v', 'from the HELO stage');
+    assert.equal(seen!.macro('v'), 'v', 'a name that is also a value is found as a name');
+    assert.equal(seen!.macro('nope'), undefined);
   });
 
   it('keeps at most 10,000 recipients of a message: 16 MiB of RCPT hold almost nothing, and the message is refused for now without a verdict', async (t) => {
@@ -567,7 +677,7 @@ describe('the milter server, message limits', () => {
   it('decides a message at each limit, refuses one past it (452, no verdict), and counts each message afresh', async (t) => {
     const state = recorder();
     // Subject: hi is 13 octets as the header block writes it ("Subject: hi" and CRLF).
-    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxRecipients: 2, maxHeaderBytes: 26 });
+    const server = await startMilterServer(LOOPBACK, { handler: state.handler, maxRecipients: 2, maxHeaderBytes: 26, maxHeaderFields: 3 });
     t.after(() => server.close(100));
     const client = await MilterTestClient.open(portOf(server));
     t.after(() => client.close());
@@ -583,19 +693,34 @@ describe('the milter server, message limits', () => {
     assert.equal(await final(...two, ...subjects), 'c');
     assert.equal(await final(...two, mta.rcpt('<alex@fabrikam.example>')), '452 4.5.3 Too many recipients: at most 2 per message');
     assert.equal(await final(...two, ...subjects, mta.header('X', '')), '452 4.3.4 Message header too large: at most 26 octets');
+    // "A: " and CRLF: 5 octets each, three fit in 26, four are one field too many.
+    const tiny = mta.header('A', '');
+    assert.equal(await final(...two, tiny, tiny, tiny), 'c');
+    assert.equal(await final(...two, tiny, tiny, tiny, tiny), '452 4.3.4 Too many header fields: at most 3 per message');
     // Addresses of 256 characters each on average (RFC 5321's longest path): 512 for two.
     assert.equal(await final(mta.rcpt(`<${'a'.repeat(510)}@b.example>`)), '452 4.5.3 Too many recipients: at most 512 characters of addresses per message');
     assert.equal(await final(...two), 'c');
-    assert.equal(state.messages.length, 2);
-    assert.deepEqual(state.messages[1]!.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
+    assert.equal(state.messages.length, 3);
+    assert.deepEqual(state.messages[2]!.rcptTo, ['lee@fabrikam.example', 'kim@fabrikam.example']);
   });
 
-  it('refuses limits that are not whole numbers of at least 1', async () => {
+  it('refuses options that are not whole numbers in range with OutboundPoolsError invalid-context, naming the option', async () => {
     // A server that starts all the same is closed, so that a failure leaves nothing listening.
     const start = (options: Partial<MilterServerOptions>) => startMilterServer(LOOPBACK, { handler: recorder().handler, ...options }).then((server) => server.close());
-    for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) {
-      await assert.rejects(start({ maxRecipients: bad }), /maxRecipients must be a whole number of at least 1/);
-      await assert.rejects(start({ maxHeaderBytes: bad }), /maxHeaderBytes must be a whole number of at least 1/);
+    const invalid = (name: string, range: string) => (error: unknown) => {
+      assert.ok(error instanceof OutboundPoolsError, String(error));
+      assert.equal(error.code, 'invalid-context');
+      assert.match(error.message, new RegExp(`^startMilterServer: ${name} must be a whole number ${range}, got `));
+      return true;
+    };
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) {
+      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxHeaderFields', 'maxPacketSize', 'idleTimeoutMs', 'maxConnections']) {
+        await assert.rejects(start({ [name]: bad }), invalid(name, name === 'idleTimeoutMs' ? 'from 1 to 2147483647' : 'of at least 1'), `${name}: ${String(bad)}`);
+      }
     }
+    // Node's timers take at most 2^31 − 1 ms (a longer one is cut to it, with a warning).
+    await assert.rejects(start({ idleTimeoutMs: 2 ** 31 }), invalid('idleTimeoutMs', 'from 1 to 2147483647'));
+    assert.throws(() => new MilterSession(recorder().handler, { maxHeaderBytes: 0 }), (error: unknown) => error instanceof OutboundPoolsError && /^MilterSession: maxHeaderBytes/.test(error.message));
+    assert.throws(() => new PacketReader(Number.NaN), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-context');
   });
 });
