@@ -329,12 +329,17 @@ export function localPartValue(local: string): string {
  */
 export function caseFold(text: string): string {
   if (!foldsOntoAscii(text)) return text.toLowerCase();
+  // The runs between such letters lowercased whole, so that context rules (Greek final sigma)
+  // still apply within them.
   let out = '';
+  let run = '';
   for (const char of text) {
-    const folded = char.toLowerCase();
-    out += char.charCodeAt(0) >= 0x80 && !NON_ASCII.test(folded) ? char : folded;
+    if (char.charCodeAt(0) >= 0x80 && !NON_ASCII.test(char.toLowerCase())) {
+      out += run.toLowerCase() + char;
+      run = '';
+    } else run += char;
   }
-  return out;
+  return out + run.toLowerCase();
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;

@@ -523,6 +523,9 @@ describe('normaliseDomain refuses what UTS-46 would map onto another name', () =
     assert.throws(() => parseEnvelopeAddress('alice@ban\u212A.example', 'mailFrom', false), (error: unknown) => error instanceof OutboundPoolsError && error.code === 'invalid-address');
     // Nor does it become a sender key of the ASCII name.
     assert.notEqual(limitKeyOf('\u212Aevin@contoso.com'), limitKeyOf('kevin@contoso.com'));
+    // Around it, letters fold as toLowerCase folds them, context rules included (a final sigma).
+    assert.equal(limitKeyOf('\u212AΑΣ@x.example'), limitKeyOf('\u212Aας@x.example'));
+    assert.equal(limitKeyOf('\u212AΑΣ@x.example'), '\u212Aας@x.example');
   });
   it('case, NFC and U-labels are still mapped', () => {
     assert.equal(normaliseDomain('Bücher.DE'), 'xn--bcher-kva.de');

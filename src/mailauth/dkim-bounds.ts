@@ -287,13 +287,18 @@ class HeaderScan {
 }
 
 /**
- * Whether a line of `message` from `start` on is over `limit` octets (code units of a string),
- * in time linear in the body and with one native search per `limit / 2` octets, not per line: a
- * line over `limit` holds a whole block of `limit / 2` octets, so only a block without a line
- * feed has its line measured (and the search goes on after that line).
+ * Whether a line of `message` from `start` on (an offset in its octets, or in a string's code
+ * units) is over `limit` octets of UTF-8, in time linear in the body and with one native search
+ * per block, not per line: a line over the limit holds a whole block (half the limit, in octets;
+ * a sixth of it in code units), so only a block without a line feed has its line measured (and
+ * the search goes on after that line).
  */
 export function hasLongLine(message: string | Buffer, start: number, limit: number): boolean {
-  const block = Math.max(1, limit >>> 1);
+  const isText = typeof message === 'string';
+  // Octets of UTF-8 either way. A UTF-16 code unit is at most 3 of them: a line of a string is
+  // measured in octets only when its code units could be over the limit.
+  const unitLimit = isText ? Math.floor(limit / 3) : limit;
+  const block = Math.max(1, unitLimit >>> 1);
   const length = message.length;
   const lf = (from: number): number => (typeof message === 'string' ? message.indexOf('\n', from) : message.indexOf(0x0a, from));
   const lfBefore = (from: number): number => (typeof message === 'string' ? message.lastIndexOf('\n', from) : message.lastIndexOf(0x0a, from));
@@ -307,7 +312,7 @@ export function hasLongLine(message: string | Buffer, start: number, limit: numb
     // No line feed in [at, end): measure the line holding it.
     const lineStart = at === start ? start : Math.max(start, lfBefore(at - 1) + 1);
     const lineEnd = next < 0 ? length : next;
-    if (lineEnd - lineStart > limit) return true;
+    if (lineEnd - lineStart > unitLimit && (isText ? Buffer.byteLength(message.slice(lineStart, lineEnd), 'utf8') : lineEnd - lineStart) > limit) return true;
     at = lineEnd + 1;
   }
   return false;

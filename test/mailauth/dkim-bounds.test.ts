@@ -191,18 +191,27 @@ describe('a body line over the bound', () => {
     assert.deepEqual((await decide(over)).reasons.map((r) => r.code), ['relay-unverified']);
   });
 
-  it('hasLongLine answers as a line-by-line check does, on strings and bytes', () => {
-    const naive = (text: string, start: number, limit: number): boolean => text.slice(start).split('\n').some((line) => line.length > limit);
+  it('hasLongLine answers as a line-by-line count of UTF-8 octets does, on strings and bytes alike', () => {
+    const naive = (text: string, limit: number): boolean => text.split('\n').some((line) => Buffer.byteLength(line, 'utf8') > limit);
     fc.assert(
-      fc.property(fc.array(fc.constantFrom('a', '\n', '\r', 'bb'), { maxLength: 300 }), fc.integer({ min: 1, max: 40 }), fc.nat(20), (parts, limit, skip) => {
+      fc.property(fc.array(fc.constantFrom('a', '\n', '\r', 'bb', '€', '\u{1F600}'), { maxLength: 300 }), fc.integer({ min: 1, max: 40 }), fc.nat(20), (parts, limit, skip) => {
         const text = parts.join('');
-        const start = Math.min(skip, text.length);
-        const expected = naive(text, start, limit);
-        assert.equal(hasLongLine(text, start, limit), expected, JSON.stringify({ text, start, limit }));
-        assert.equal(hasLongLine(Buffer.from(text, 'latin1'), start, limit), expected);
+        // Start at a character boundary: an offset in code units for the string, in octets for the bytes.
+        const start = Math.min(skip, parts.length);
+        const before = parts.slice(0, start).join('');
+        const expected = naive(text.slice(before.length), limit);
+        assert.equal(hasLongLine(text, before.length, limit), expected, JSON.stringify({ text, start, limit }));
+        assert.equal(hasLongLine(Buffer.from(text, 'utf8'), Buffer.byteLength(before, 'utf8'), limit), expected);
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
     );
+  });
+
+  it('a body line is measured in octets whether the message is a string or bytes: 30,000 "€" (90,000 octets) are over the bound', () => {
+    const raw = `DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=fabrikam.example; s=k1; h=from; bh=AAAA; b=AAAA\r\n${message().replace('Shall we meet at noon?', '€'.repeat(30_000))}`;
+    for (const input of [raw, Buffer.from(raw)]) {
+      assert.deepEqual(boundSignatures(input).unverified.map((row) => row.comment), [`not verified: a body line is over ${MAX_BODY_LINE} octets`]);
+    }
   });
 });
 
