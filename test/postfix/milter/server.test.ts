@@ -616,7 +616,9 @@ describe('the milter server, message limits', () => {
     socket.write(mta.unknown('NOOP'));
     await expectReplies(socket, CONTINUE, 1);
     const held = heldMemory() - before;
-    assert.ok(held < 4 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after ${fields} header fields`);
+    t.diagnostic(`held ${(held / MiB).toFixed(1)} MiB more after ${fields} header fields`);
+    // Without the field cap the session kept 12.7 MiB of them.
+    assert.ok(held < 6 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after ${fields} header fields`);
     socket.write(mta.eob());
     await expectReplies(socket, packet('y', '452 4.3.4 Too many header fields: at most 10000 per message\0'), 1);
     assert.equal(state.messages.length, 0, 'the handler is not asked');
@@ -642,7 +644,11 @@ describe('the milter server, message limits', () => {
     socket.write(mta.unknown('NOOP'));
     await expectReplies(socket, CONTINUE, 1);
     const held = heldMemory() - before;
-    assert.ok(held < 4 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after 7.5 MiB of macros`);
+    t.diagnostic(`held ${(held / MiB).toFixed(1)} MiB more after 7.5 MiB of macros`);
+    // Kept per stage octet as Maps, the same macros took 27.7 MiB; kept compactly, 2 MiB of
+    // strings for the eight stages plus what the garbage collector has not given back yet
+    // (up to 7.8 MiB measured on Node 24).
+    assert.ok(held < 12 * MiB, `the process holds ${(held / MiB).toFixed(1)} MiB more after 7.5 MiB of macros`);
     // The message's own macros replace those of its stages; HELO's flood is still the latest of its stage.
     socket.write(Buffer.concat(message()));
     await expectReplies(socket, CONTINUE, 1);
