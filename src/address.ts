@@ -122,10 +122,10 @@ function onlyCaseMapped(domain: string, ascii: string): boolean {
  * IDNA2008 allows: case, NFC, the U-label as its A-label (see {@link onlyCaseMapped}).
  */
 export function labelOnlyCaseMapped(given: string, mapped: string): boolean {
-  const label = given.toLowerCase();
   // A character that lowercases to ASCII (the Kelvin sign K, U+212A, to k) spells another name:
   // `ban\u212Aa.example` is not bank.example.
   if (foldsOntoAscii(given)) return false;
+  const label = given.toLowerCase();
   if (label === mapped) return true;
   // JavaScript lowercases a final Σ to ς, UTS-46 to σ: the same letter for this purpose.
   return domainToUnicode(mapped).replace(/ς/g, 'σ') === label.normalize('NFC').replace(/ς/g, 'σ');

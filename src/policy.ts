@@ -4,7 +4,7 @@
 
 import { normaliseDomain } from './address.js';
 import { publicSuffixKind } from './public-suffix.js';
-import { OutboundPoolsError, show } from './errors.js';
+import { OutboundPoolsError, show, UNQUOTABLE } from './errors.js';
 import { MAX_SPAM_COUNT } from './providers/limit-windows.js';
 import { settingsObject } from './settings.js';
 import type { LimitAction, LimitSet, SpamRestrictAfter } from './providers/types.js';
@@ -253,13 +253,12 @@ function checkNotPublicSuffix(domain: string, wildcard: boolean, path: string, e
 }
 
 /** What a limit-set name may not hold: control characters (C0, DEL, C1), line separators and bidi controls, which could forge or reorder log lines. */
-const UNPRINTABLE_NAME = /[\p{Cc}\u2028\u2029\p{Bidi_Control}]|\p{Cs}/u;
 const MAX_NAME_LENGTH = 128;
 
 function limitSet(input: unknown, index: number): LimitSet {
   const path = `limits[${index}]`;
   const value = record(input, path, ['name', 'action', ...LIMIT_WINDOWS]);
-  if (value.name !== undefined && (typeof value.name !== 'string' || value.name.length === 0 || value.name.length > MAX_NAME_LENGTH || UNPRINTABLE_NAME.test(value.name))) {
+  if (value.name !== undefined && (typeof value.name !== 'string' || value.name.length === 0 || value.name.length > MAX_NAME_LENGTH || UNQUOTABLE.test(value.name))) {
     throw invalid(`${path}.name must be a non-empty string of at most ${MAX_NAME_LENGTH} printable characters (no control characters, line separators or bidi controls), got ${show(value.name)}.`);
   }
   const set: Record<string, unknown> = {

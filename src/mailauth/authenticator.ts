@@ -453,10 +453,10 @@ export function createMailauthAuthenticator(options: MailauthAuthenticatorOption
     async authenticate(message) {
       if (message.raw === undefined) throw new Error('no message to authenticate: pass the whole message as headers');
       const hop = firstUntrustedHop(message, gateways);
-      // Without its angle brackets, as decidePool hands ingress.mailFrom on: mailFrom may be
-      // written as the MAIL FROM command carries it (`<alice@example.org>`), and SPF would read
-      // the domain `example.org>`.
-      const sender = withoutBrackets(message.ingress?.mailFrom ?? message.mailFrom);
+      // decidePool hands ingress.mailFrom on without its angle brackets; mailFrom may be written
+      // as the MAIL FROM command carries it (`<alice@example.org>`), and SPF would read the
+      // domain `example.org>`.
+      const sender = message.ingress?.mailFrom ?? withoutBrackets(message.mailFrom);
       // A caller that does not go through decidePool may leave the clock out: then it is now.
       const now = message.now ?? new Date();
       const result = await runMailauth({ raw: message.raw, hop, sender, now }, settings);
