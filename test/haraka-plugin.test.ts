@@ -16,7 +16,7 @@ import {
   type HarakaMxAnswer,
   type HarakaPluginOptions,
 } from '../src/haraka/plugin.js';
-import { createMemoryRateLimiter, createPolicy, createStaticResolver, decideFromVerdicts, type Decision, type StaticZone } from '../src/index.js';
+import { createMemoryRateLimiter, createPolicy, createStaticResolver, decideFromVerdicts, type ConsumeRequest, type Decision, type ProviderMessage, type RateLimiter, type StaticZone } from '../src/index.js';
 import { createRequire } from 'node:module';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -338,5 +338,111 @@ describe('harakaAuthentication reads what each Haraka plugin recorded, one entry
     assert.equal(harakaAuthentication(connectionWith('auth=pass (plain) smtp.auth=megan')), undefined);
     assert.equal(harakaAuthentication(connectionWith('iprev=pass policy.iprev=203.0.113.7', 'auth=pass (login)')), undefined);
     assert.equal(harakaAuthentication(connectionWith('auth=pass (plain)', 'spf=fail smtp.mailfrom=fabrikam.example'))?.spf?.result, 'fail');
+  });
+});
+
+describe('hook_data_post reads the whole message only for a provider that reads it', () => {
+  // Haraka's own header parser (haraka-email-message, as Haraka's transaction uses it): the
+  // header block as Haraka hands it to plugins, in transaction.header.header_list.
+  const require = createRequire(import.meta.url);
+  const { Header } = require('haraka-email-message') as { Header: new () => { header_list: string[]; parse(lines: string[]): void } };
+  const LINES = [
+    'Received: from client.contoso.com (client.contoso.com [192.0.2.7])\n',
+    '\tby mx.contoso.com with ESMTPSA id 4f1; Mon, 7 Dec 2026 10:00:00 +0000\n',
+    'From: Megan <megan@contoso.com>\n',
+    'To: lee@fabrikam.example\n',
+    'Message-ID:\n',
+    ' <minutes-42@contoso.com>\n',
+    'Subject: Minutes\n',
+  ];
+  const BODY = Buffer.alloc(4096, 'x');
+  const address = (user: string, host: string) => ({ user, host, isNull: () => false });
+  /** A transaction with Haraka's parsed header; `reads` counts the calls of get_data. */
+  const transactionOf = (options: { parsed?: boolean; from?: string } = {}) => {
+    const header = new Header();
+    header.parse(LINES);
+    const whole = Buffer.concat([Buffer.from(`${LINES.join('').replace(/\n/g, '\r\n')}\r\n`), BODY]);
+    const transaction = {
+      // A forward is authenticated: a sender of a domain the policy does not accept.
+      mail_from: options.from === undefined ? address('megan', 'contoso.com') : address(options.from, 'adventure-works.example'),
+      rcpt_to: [address('lee', 'fabrikam.example')],
+      notes: {} as Record<string, unknown>,
+      ...(options.parsed === false ? {} : { header }),
+      reads: 0,
+      message_stream: {
+        get_data(callback: (data: Buffer) => void) {
+          transaction.reads++;
+          callback(whole);
+        },
+      },
+      add_header: () => undefined,
+      remove_header: () => undefined,
+    };
+    return transaction;
+  };
+  /** A memory limiter that records the message id of each consume. */
+  const recordingLimiter = () => {
+    const limiter = createMemoryRateLimiter();
+    const ids: (string | undefined)[] = [];
+    return {
+      ids,
+      // consume only (no consumeSync), so that every count passes through the recording.
+      limiter: {
+        consume: (request: ConsumeRequest) => (ids.push(request.messageId), limiter.consume(request)),
+        restriction: (key: string, now: Date) => limiter.restriction(key, now),
+      } satisfies RateLimiter,
+    };
+  };
+  const dataPost = async (options: HarakaPluginOptions, transaction: ReturnType<typeof transactionOf>, connection: Partial<HarakaConnection> = {}) => {
+    const plugin = createHarakaPlugin(options);
+    const codes: (number | undefined)[] = [];
+    await plugin.hook_data_post((code) => codes.push(code), { transaction, relaying: true, remote: { ip: '127.0.0.1' }, ...connection });
+    return { code: codes[0], decision: transaction.notes[NOTE] as Decision | undefined };
+  };
+  const policy = createPolicy({ acceptedDomains: ['contoso.com'], spam: { threshold: 6 } });
+
+  it('without a spam classifier or an authenticator, reads only the header Haraka parsed: the Message-ID still counts', async () => {
+    const { ids, limiter } = recordingLimiter();
+    const transaction = transactionOf();
+    const { code, decision } = await dataPost({ policy, providers: { dns: createStaticResolver(ZONE), rateLimiter: limiter }, pools: POOLS }, transaction);
+    assert.equal(code, HARAKA_CODES.CONT);
+    assert.equal(decision?.action, 'deliver');
+    assert.equal(transaction.reads, 0, 'the whole message was read');
+    // The folded Message-ID of Haraka's header list reached the limiter.
+    assert.deepEqual(ids, ['<minutes-42@contoso.com>']);
+  });
+
+  it('reads the whole message for a spam classifier, which gets the body', async () => {
+    const raws: number[] = [];
+    const transaction = transactionOf();
+    const spam = { classify: (message: ProviderMessage) => (raws.push(message.raw?.length ?? -1), { score: 0 }) };
+    const { decision } = await dataPost({ policy, providers: { dns: createStaticResolver(ZONE), spam }, pools: POOLS }, transaction);
+    assert.equal(decision?.action, 'deliver');
+    assert.equal(transaction.reads, 1);
+    assert.ok(raws[0]! > BODY.length, `the classifier got ${raws[0]} bytes`);
+  });
+
+  it('reads the whole message for an authenticator, unless the results of Haraka\'s own plugins stand in for it', async () => {
+    const authenticated: number[] = [];
+    const authenticator = { authenticate: (message: ProviderMessage) => (authenticated.push(message.raw?.length ?? -1), {}) };
+    const options = { policy, providers: { dns: createStaticResolver(ZONE), authenticator }, pools: POOLS };
+    const alone = transactionOf({ from: 'pat' });
+    await dataPost(options, alone);
+    assert.equal(alone.reads, 1);
+    assert.ok(authenticated[0]! > BODY.length);
+    // Haraka's spf plugin recorded a result: the authenticator does not run, the body is not read.
+    const withResults = transactionOf({ from: 'pat' });
+    const { decision } = await dataPost(options, withResults, { local: { host: 'mx.contoso.com' }, auth_results: () => 'mx.contoso.com;\r\n\tspf=pass smtp.mailfrom=pat@adventure-works.example' });
+    assert.deepEqual([decision?.action, decision?.pool], ['deliver', 'normal']);
+    assert.equal(withResults.reads, 0, 'the whole message was read');
+    assert.equal(authenticated.length, 1, 'the authenticator ran');
+  });
+
+  it('reads the message stream when Haraka has no parsed header to give', async () => {
+    const { ids, limiter } = recordingLimiter();
+    const transaction = transactionOf({ parsed: false });
+    await dataPost({ policy, providers: { dns: createStaticResolver(ZONE), rateLimiter: limiter }, pools: POOLS }, transaction);
+    assert.equal(transaction.reads, 1);
+    assert.deepEqual(ids, ['<minutes-42@contoso.com>']);
   });
 });

@@ -95,6 +95,8 @@ export interface HarakaTransaction {
   readonly uuid?: string;
   readonly notes: Record<string, unknown>;
   readonly message_stream?: { get_data(callback: (data: Buffer) => void): void };
+  /** The header Haraka parsed: its fields, one string each with its folds, as they will be sent. */
+  readonly header?: { readonly header_list?: readonly unknown[] };
   add_header(name: string, value: string): void;
   remove_header(name: string): void;
 }
@@ -171,10 +173,36 @@ export function harakaAddress(address: HarakaAddress | null | undefined): string
   return host === '' ? user : `${user}@${host}`;
 }
 
+/** The whole message, as Haraka will send it: its header (with the changes of earlier plugins) and body. */
 function readMessage(transaction: HarakaTransaction): Promise<Buffer | undefined> {
   const stream = transaction.message_stream;
   if (stream === undefined || typeof stream.get_data !== 'function') return Promise.resolve(undefined);
   return new Promise((resolve) => stream.get_data((data) => resolve(data)));
+}
+
+/**
+ * The header block Haraka parsed (`transaction.header.header_list`, the fields it sends, each
+ * line ending in LF), or undefined when there is none to read (not parsed yet, or not strings).
+ * Haraka keeps the first 1,000 lines of a header (`headers.max_lines`): a field after them is not
+ * read, as Haraka's own plugins do not read it.
+ */
+function headerBlock(transaction: HarakaTransaction): string | undefined {
+  const list = transaction.header?.header_list;
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  let block = '';
+  for (const field of list) {
+    if (typeof field !== 'string') return undefined;
+    block += field.endsWith('\n') ? field : `${field}\n`;
+  }
+  return `${block}\n`;
+}
+
+/**
+ * Whether a provider that reads the whole message will run: a spam classifier, or an
+ * authenticator (DKIM and ARC hash the body) when Haraka's results do not stand in for it.
+ */
+function readsBody(providers: Providers, authentication: AuthenticationVerdict | undefined): boolean {
+  return providers.spam !== undefined || (providers.authenticator !== undefined && authentication === undefined);
 }
 
 /** How Haraka's `auth_results()` joins its entries (connection.js): each entry is stripped of control characters first. */
@@ -234,18 +262,27 @@ export function harakaAuthentication(connection: HarakaConnection): Authenticati
   return verdict.spf === undefined && verdict.dkim === undefined && verdict.arc === undefined ? undefined : verdict;
 }
 
-/** The outbound message of a Haraka connection at data_post. */
+/**
+ * The outbound message of a Haraka connection at data_post.
+ *
+ * `options.providers`: the providers the message will be decided with. The whole message is read
+ * (`message_stream.get_data`, the message in memory) only when one of them reads it — a spam
+ * classifier, or an authenticator that Haraka's own results do not stand in for; otherwise the
+ * header block Haraka parsed is enough (the decision reads From, Content-Type and Message-ID), and
+ * a 64 MB message costs no 64 MB copy. Without `providers` the whole message is read.
+ */
 export async function harakaMessage(
   connection: HarakaConnection,
   transaction: HarakaTransaction,
-  options: { readonly harakaAuthResults?: boolean } = {},
+  options: { readonly harakaAuthResults?: boolean; readonly providers?: Providers } = {},
 ): Promise<OutboundMessage> {
-  const headers = await readMessage(transaction);
+  const authentication = options.harakaAuthResults === false ? undefined : harakaAuthentication(connection);
+  const headerOnly = options.providers !== undefined && !readsBody(options.providers, authentication) ? headerBlock(transaction) : undefined;
+  const headers = headerOnly ?? (await readMessage(transaction));
   const ip = connection.remote?.ip;
   const helo = connection.hello?.host ?? undefined;
   const mailFrom = harakaAddress(transaction.mail_from);
   const authUser = connection.notes?.['auth_user'];
-  const authentication = options.harakaAuthResults === false ? undefined : harakaAuthentication(connection);
   const input = transaction.notes[INPUT_NOTE] as Record<string, unknown> | undefined;
   const given: Record<string, unknown> = {};
   if (typeof input === 'object' && input !== null) for (const field of INPUT_FIELDS) if (input[field] !== undefined) given[field] = input[field];
@@ -331,7 +368,7 @@ export function createHarakaPlugin(options: HarakaPluginOptions): HarakaPlugin {
       if (transaction === null || (relayingOnly && connection.relaying !== true)) return next(CONT);
       let decision: Decision;
       try {
-        decision = await decide(await harakaMessage(connection, transaction, { harakaAuthResults }));
+        decision = await decide(await harakaMessage(connection, transaction, { harakaAuthResults, providers: providers ?? {} }));
       } catch (error) {
         // Bad input (no recipients, an unparsable address): try again later, never guess a pool.
         connection.logerror?.(`outbound-pools: no decision: ${error instanceof Error ? error.message : String(error)}`);

@@ -31,11 +31,20 @@ const POOLS = {
 } as const;
 
 // A stand-in for Haraka's spf plugin: records a result the way it does, in connection.auth_results.
+// It also logs each read of the whole message (message_stream.get_data) by a later plugin.
+const GET_DATA_LOGGED = 'test: get_data read';
 const SPF_STUB = `exports.hook_data_post = function (next, connection) {
   const transaction = connection.transaction;
   if (transaction.header.get('X-Test-Spf').trim() === 'pass') {
     connection.auth_results('spf=pass smtp.mailfrom=' + transaction.mail_from.host);
   }
+  const stream = transaction.message_stream;
+  const getData = stream.get_data;
+  const id = transaction.header.get('Message-ID').trim();
+  stream.get_data = function (...args) {
+    connection.loginfo(${JSON.stringify(GET_DATA_LOGGED)} + ' ' + id);
+    return getData.apply(stream, args);
+  };
   next();
 };
 `;
@@ -96,6 +105,21 @@ install(exports, (op) => ({
     if (domain === ${JSON.stringify(MX_DOMAIN)}) return [{ exchange: ${JSON.stringify(MX_EXCHANGE)}, priority: 10 }];
     throw Object.assign(new Error('queryMx ENOTFOUND ' + domain), { code: 'ENOTFOUND' });
   },
+}));
+`;
+}
+
+// The third Haraka: no spam classifier, no authenticator (the DNS and a memory limiter only), so
+// the plugin reads the header Haraka parsed and never the whole message; one message a minute
+// per sender, so that the Message-ID it reads there shows: a retry of a counted id counts once.
+const ONE_A_MINUTE = { ...TEST_POLICY, limits: [{ name: 'one-a-minute', messagesPerMinute: 1, action: 'block' }] };
+function headerOnlyPluginSource(sinkPort: number): string {
+  return `const { install } = require(${JSON.stringify(ENTRY)});
+install(exports, (op) => ({
+  policy: op.createPolicy(${JSON.stringify(ONE_A_MINUTE)}),
+  providers: { dns: op.createStaticResolver(${JSON.stringify(ZONE)}), rateLimiter: op.createMemoryRateLimiter() },
+  pools: ${JSON.stringify(POOLS)},
+  nextHop: { host: '127.0.0.1', port: ${sinkPort} },
 }));
 `;
 }
@@ -356,6 +380,15 @@ describe('the Haraka plugin in a real Haraka', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(sink.deliveries.length, before, 'a blocked message reached the sink');
   });
+
+  it('reads the whole message for the spam classifier', async () => {
+    assert.ok(sink);
+    const before = sink.deliveries.length;
+    const message = { ...MESSAGES.accepted, name: 'whole-read' };
+    await sendVia(port, message);
+    await sink.waitFor(before + 1, 20_000);
+    assert.ok(log().includes(`${GET_DATA_LOGGED} <${message.name}@test.contoso.com>`), `no read of the whole message:\n${log().slice(-4000)}`);
+  });
 });
 
 /** Fails, saying why and what to do, when 127.0.0.1:25 cannot be listened on. */
@@ -471,5 +504,46 @@ describe('the Haraka plugin in a real Haraka, delivering by MX and deferring on 
     const arrived = sink.deliveries.slice(before);
     assert.equal(arrived.length, 1, `expected only ${MX_MESSAGES.afterDeferred.name}; arrived: ${arrived.map((d) => /Message-ID: <([^>]*)>/.exec(d.message)?.[1]).join(', ')}`);
     assert.ok(!arrived.some((delivery) => delivery.message.includes(`<${MX_MESSAGES.deferred.name}@`)), 'the deferred message reached the sink');
+  });
+});
+
+describe('the Haraka plugin in a real Haraka, without a provider that reads the body', () => {
+  let sink: SmtpSink | undefined;
+  let haraka: HarakaInstance | undefined;
+  let port: number;
+  const log = (): string => haraka?.log() ?? '';
+
+  before(async () => {
+    sink = await startSmtpSink();
+    haraka = await startHaraka(headerOnlyPluginSource(sink.port));
+    port = haraka.port;
+  });
+
+  after(async () => {
+    await haraka?.stop();
+    await sink?.stop();
+  });
+
+  it('reads the Message-ID from the header Haraka parsed, and never the whole message', async () => {
+    assert.ok(sink);
+    const first = { ...MESSAGES.accepted, name: 'header-only', body: 'x'.repeat(200_000) };
+    const before = sink.deliveries.length;
+    await sendVia(port, first);
+    // The same message again (a client's retry, the same Message-ID): counted once, delivered.
+    await sendVia(port, first);
+    // Another message of the sender within the minute: over one a minute, refused.
+    await assert.rejects(sendVia(port, { ...first, name: 'header-only-second' }), (error: { responseCode?: number; response?: string }) => {
+      assert.equal(error.responseCode, 451, `response: ${error.response}`);
+      assert.match(error.response ?? '', /^451 4\.7\.1 Sending rate limit exceeded/, `response: ${error.response}`);
+      return true;
+    });
+    const deliveries = (await sink.waitFor(before + 2, 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nHaraka log:\n${log().slice(-6000)}`);
+    })).slice(before);
+    for (const delivery of deliveries) {
+      assert.ok(delivery.message.includes(`Message-ID: <${first.name}@test.contoso.com>`), delivery.message.slice(0, 2000));
+      assert.equal(delivery.clientAddress, POOLS.normal.bind);
+    }
+    assert.ok(!log().includes(GET_DATA_LOGGED), `the plugin read the whole message:\n${log().slice(-4000)}`);
   });
 });
