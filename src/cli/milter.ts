@@ -48,6 +48,8 @@ Options:
                             is refused for now (452) without a decision (docs/postfix.md)
   --max-header-bytes <n>    octets of header a message may have (default 1048576)
   --max-header-fields <n>   header fields a message may have (default 10000)
+  --max-macro-bytes <n>     octets of macros a connection keeps, all stages (default 65536); a
+                            macro packet over it closes the connection
   --max-connections <n>     open connections at most, per listener (default 1000); one more is
                             closed at once, and Postfix applies milter_default_action
   --now <time>              clock: Unix seconds or ISO 8601 (default: now; for tests)
@@ -76,6 +78,7 @@ const OPTIONS = {
   'max-recipients': { type: 'string' },
   'max-header-bytes': { type: 'string' },
   'max-header-fields': { type: 'string' },
+  'max-macro-bytes': { type: 'string' },
   'max-connections': { type: 'string' },
   now: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -109,6 +112,7 @@ export async function runMilter(args: readonly string[], io: CliIo): Promise<num
     ...optional('maxRecipients', countFlag(values['max-recipients'], '--max-recipients')),
     ...optional('maxHeaderBytes', countFlag(values['max-header-bytes'], '--max-header-bytes')),
     ...optional('maxHeaderFields', countFlag(values['max-header-fields'], '--max-header-fields')),
+    ...optional('maxMacroBytes', countFlag(values['max-macro-bytes'], '--max-macro-bytes')),
   };
   const maxConnections = countFlag(values['max-connections'], '--max-connections');
   if (values['authserv-id'] !== undefined && values['auth-results-from'] === undefined) {

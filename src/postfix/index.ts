@@ -14,6 +14,7 @@ export {
   MilterSession,
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADER_FIELDS,
+  DEFAULT_MAX_MACRO_BYTES,
   DEFAULT_MAX_RECIPIENTS,
   type MessageChange,
   type MilterClient,

@@ -63,6 +63,7 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       [['milter', '--listen', 'inet:127.0.0.1:0', '--max-recipients', '0'], /--max-recipients must be a whole number of at least 1, got "0"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--max-header-bytes', '1MiB'], /--max-header-bytes must be a whole number of at least 1, got "1MiB"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--max-header-fields', '1.5'], /--max-header-fields must be a whole number of at least 1, got "1\.5"/],
+      [['milter', '--listen', 'inet:127.0.0.1:0', '--max-macro-bytes', '64k'], /--max-macro-bytes must be a whole number of at least 1, got "64k"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--max-connections=-1'], /--max-connections must be a whole number of at least 1, got "-1"/],
       [['srs-map', '--listen', 'inet:127.0.0.1:0', '--srs-secret-file', '/nonexistent', '--srs-domain', 'contoso.com', '--max-connections', 'many'], /--max-connections must be a whole number of at least 1, got "many"/],
       [['milter', '--listen', 'inet:127.0.0.1:0', '--no-such-flag'], /Unknown option/],
@@ -177,8 +178,8 @@ describe('outbound-pools milter and srs-map: the command line', () => {
     }
   });
 
-  it('milter --max-connections, --max-recipients, --max-header-bytes, --max-header-fields: one connection over the cap is closed and logged; a message past a limit gets its 452', async () => {
-    const milter = daemon(['milter', '--listen', 'inet:127.0.0.1:0', '--max-connections', '1', '--max-recipients', '1', '--max-header-bytes', '40', '--max-header-fields', '2']);
+  it('milter --max-connections, --max-recipients, --max-header-bytes, --max-header-fields, --max-macro-bytes: one connection over the cap is closed and logged; a message past a limit gets its 452; macros over theirs close the connection, logged', async () => {
+    const milter = daemon(['milter', '--listen', 'inet:127.0.0.1:0', '--max-connections', '1', '--max-recipients', '1', '--max-header-bytes', '40', '--max-header-fields', '2', '--max-macro-bytes', '100']);
     try {
       const port = await milter.port('milter');
       const client = await MilterTestClient.open(port);
@@ -197,8 +198,10 @@ describe('outbound-pools milter and srs-map: the command line', () => {
       assert.equal(await final(mta.header('Subject', 'x'.repeat(40))), '452 4.3.4 Message header too large: at most 40 octets');
       assert.equal(await final(mta.header('A', ''), mta.header('B', ''), mta.header('C', '')), '452 4.3.4 Too many header fields: at most 2 per message');
       assert.equal(await final(mta.header('From', 'megan@contoso.com')), 'c', 'within every limit: decided');
-      client.close();
+      client.send(mta.macro('H', { tls_version: 'x'.repeat(100) }));
+      await client.closed;
       assert.match(milter.output(), /milter: 127\.0\.0\.1:\d+: connection closed: already 1 open, the most allowed \(maxConnections\)/);
+      assert.match(milter.output(), /SMFIC_MACRO for "H" takes the connection's macros to 113 octets, over the limit of 100 \(maxMacroBytes\)/);
     } finally {
       milter.child.kill('SIGKILL');
     }

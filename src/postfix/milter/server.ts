@@ -32,6 +32,11 @@ export interface MilterServerOptions {
   /** The most header fields per message (see {@link MilterSessionOptions.maxHeaderFields}; default 10,000). */
   readonly maxHeaderFields?: number;
   /**
+   * The most octets of macros a connection keeps, all stages together (see
+   * {@link MilterSessionOptions.maxMacroBytes}; default 64 KiB); a MACRO over it closes the connection.
+   */
+  readonly maxMacroBytes?: number;
+  /**
    * Open MTA connections at most (default {@link DEFAULT_MAX_CONNECTIONS}, 1,000). One more is
    * closed as soon as it is accepted and reported to `onError`; Postfix then applies
    * milter_default_action to that SMTP session, as when the milter is down.
@@ -56,8 +61,9 @@ export interface MilterServer {
 /**
  * Starts a milter server on `address`. What one connection holds is bounded: input read and not
  * yet handled (reading stops above 64 KiB, and while the MTA does not read the replies), one
- * packet being read (`maxPacketSize`), and the message being collected (`maxRecipients`,
- * `maxHeaderBytes`, `maxHeaderFields`, the handler's `bodyLimit`).
+ * packet being read (`maxPacketSize`), the macros of its stages (`maxMacroBytes`), and the
+ * message being collected (`maxRecipients`, `maxHeaderBytes`, `maxHeaderFields`, the handler's
+ * `bodyLimit`).
  * @throws {OutboundPoolsError} `invalid-context` when a numeric option is not a whole number in
  * its range (at least 1; `idleTimeoutMs` at most 2,147,483,647, Node's longest timer).
  */

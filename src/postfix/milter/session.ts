@@ -121,6 +121,16 @@ export interface MilterSessionOptions {
    * for now at end of message (`452 4.3.4`) without asking the handler.
    */
   readonly maxHeaderFields?: number;
+  /**
+   * The most octets of macros a connection keeps (default {@link DEFAULT_MAX_MACRO_BYTES}, 64 KiB),
+   * all stages together: each macro's name (without braces) and value, each with its NUL. The
+   * session keeps the latest SMFIC_MACRO of each of eight stages; bounded by the packet size
+   * alone (1 MiB), that was up to 8 MiB a connection. Postfix's macros are a few hundred octets
+   * a stage (a client certificate's subject and issuer a few hundred more). A MACRO that would
+   * take the connection's macros over the limit is a protocol error: the connection is closed,
+   * and Postfix applies milter_default_action, as when the milter is down.
+   */
+  readonly maxMacroBytes?: number;
 }
 
 /** The default {@link MilterSessionOptions.maxRecipients}. */
@@ -137,6 +147,9 @@ export const DEFAULT_MAX_HEADER_BYTES = 1_048_576;
  */
 export const DEFAULT_MAX_HEADER_FIELDS = 10_000;
 
+/** The default {@link MilterSessionOptions.maxMacroBytes}: 64 KiB. */
+export const DEFAULT_MAX_MACRO_BYTES = 65_536;
+
 /** RFC 5321 §4.5.3.1.3: a reverse-path or forward-path has at most 256 octets. */
 const PATH_LENGTH = 256;
 
@@ -148,6 +161,7 @@ export interface MessageLimits {
   readonly maxRecipients: number;
   readonly maxHeaderBytes: number;
   readonly maxHeaderFields: number;
+  readonly maxMacroBytes: number;
 }
 
 /**
@@ -160,6 +174,7 @@ export function messageLimits(options: MilterSessionOptions, owner = 'MilterSess
     maxRecipients: wholeNumberOption(owner, 'maxRecipients', options.maxRecipients, DEFAULT_MAX_RECIPIENTS, 1),
     maxHeaderBytes: wholeNumberOption(owner, 'maxHeaderBytes', options.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, 1),
     maxHeaderFields: wholeNumberOption(owner, 'maxHeaderFields', options.maxHeaderFields, DEFAULT_MAX_HEADER_FIELDS, 1),
+    maxMacroBytes: wholeNumberOption(owner, 'maxMacroBytes', options.maxMacroBytes, DEFAULT_MAX_MACRO_BYTES, 1),
   });
 }
 
@@ -172,17 +187,24 @@ const MESSAGE_STAGES = new Set<number>([SMFIC.MAIL, SMFIC.RCPT, SMFIC.DATA, SMFI
 const READ_STAGES = [SMFIC.BODYEOB, SMFIC.EOH, SMFIC.HEADER, SMFIC.DATA, SMFIC.RCPT, SMFIC.MAIL, SMFIC.HELO, SMFIC.CONNECT] as const;
 const KEPT_STAGES: ReadonlySet<number> = new Set(READ_STAGES);
 
+/** One stage's macros, packed ({@link packMacros}), and their octets in UTF-8. */
+interface PackedMacros {
+  readonly text: string;
+  readonly octets: number;
+}
+
 /**
  * A stage's macros as one string, `name NUL value NUL …`. Kept so, one stage's macros cost about
  * the octets of their packet; kept as a Map, a packet of tiny macros (`a`, `b`, … each with a
  * one-octet value) cost about ten times that.
  */
-function packMacros(macros: ReadonlyMap<string, string>): string {
+function packMacros(macros: ReadonlyMap<string, string>): PackedMacros {
   const parts: string[] = [];
   for (const [name, value] of macros) parts.push(name, value);
   // The last empty part ends the last value with its NUL.
   parts.push('');
-  return parts.join('\0');
+  const text = parts.join('\0');
+  return { text, octets: Buffer.byteLength(text, 'utf8') };
 }
 
 /** The value of `name` in packed macros (names are unique: the Map they came from kept the last). */
@@ -216,7 +238,7 @@ export class MilterSession {
   #protocol = 0;
   #actions = 0;
   /** The macros of each stage read, packed ({@link packMacros}); a stage sent again replaces its macros. */
-  #macros = new Map<number, string>();
+  #macros = new Map<number, PackedMacros>();
   #client: MilterClient | null = null;
   #helo: string | null = null;
   #mailFrom = '';
@@ -269,8 +291,8 @@ export class MilterSession {
       case 'macro':
         // SMFIC_MACRO: sent before the command it belongs to, never answered. One string per
         // stage read, replaced when the stage comes again: what a connection keeps of macros is
-        // at most the eight stages' latest packets, each within maxPacketSize.
-        if (KEPT_STAGES.has(command.stage)) this.#macros.set(command.stage, packMacros(command.macros));
+        // the eight stages' latest packets, within maxMacroBytes together.
+        if (KEPT_STAGES.has(command.stage)) this.#keepMacros(command.stage, packMacros(command.macros));
         return NONE;
       case 'connect':
         if (this.#state !== 'session' || this.#client !== null) throw this.#outOfOrder('connect');
@@ -404,6 +426,17 @@ export class MilterSession {
     return this.#bodyLength < this.#bodyLimit;
   }
 
+  /** @throws {MilterProtocolError} `oversized` when the connection's macros would be over maxMacroBytes. */
+  #keepMacros(stage: number, packed: PackedMacros): void {
+    let octets = packed.octets;
+    for (const [kept, macros] of this.#macros) if (kept !== stage) octets += macros.octets;
+    const limit = this.#limits.maxMacroBytes;
+    if (octets > limit) {
+      throw new MilterProtocolError('oversized', `SMFIC_MACRO for ${JSON.stringify(String.fromCharCode(stage))} takes the connection's macros to ${octets} octets, over the limit of ${limit} (maxMacroBytes)`);
+    }
+    this.#macros.set(stage, packed);
+  }
+
   #bodyChunk(chunk: Buffer): readonly Buffer[] {
     const wantsMore = this.#keep(chunk);
     // SMFIR_SKIP (protocol 6, when the MTA offered SMFIP_SKIP): no more body chunks for this message.
@@ -428,7 +461,7 @@ export class MilterSession {
         // The latest stage first: end of message, then back to connect.
         for (const stage of READ_STAGES) {
           const packed = macros.get(stage);
-          const value = packed === undefined ? undefined : packedMacro(packed, name);
+          const value = packed === undefined ? undefined : packedMacro(packed.text, name);
           if (value !== undefined) return value;
         }
         return undefined;

@@ -304,6 +304,25 @@ describe('the milter server, packet by packet', () => {
     });
   }
 
+  it('keeps at most 64 KiB of macros a connection, all stages together: a stage sent again replaces its own; a MACRO over the limit closes the connection, reported', async () => {
+    const kib = (n: number) => 'v'.repeat(n * 1024);
+    const within = await MilterTestClient.open(port());
+    await negotiate(within);
+    // 40 + 20 KiB in two stages, the first one sent three times: 60 KiB kept, within the limit.
+    within.send(mta.macro('C', { a: kib(40) }), mta.macro('C', { a: kib(40) }), mta.macro('C', { a: kib(40) }), mta.macro('H', { b: kib(20) }));
+    within.send(mta.connect('h', '4', 25, '192.0.2.1'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+    assert.equal((await within.readUntilFinal()).at(-1)!.command, 'c');
+    within.close();
+    const over = await MilterTestClient.open(port());
+    await negotiate(over);
+    const errorsBefore = errors.length;
+    // 40 + 25 KiB: the second packet takes the connection over 65,536 octets.
+    over.send(mta.macro('C', { a: kib(40) }), mta.macro('M', { b: kib(25) }));
+    await over.closed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(errors.slice(errorsBefore).some((message) => /SMFIC_MACRO for "M" takes the connection's macros to 66566 octets, over the limit of 65536 \(maxMacroBytes\)/.test(message)), errors.join('\n'));
+  });
+
   it('closes a connection cut in the middle of a packet, and only that one', async () => {
     const other = await MilterTestClient.open(port());
     await negotiate(other);
@@ -480,8 +499,8 @@ const REFUSED = packet('y', '550 5.7.1 Refused by policy\0');
 const ANSWER_UNKNOWN = mta.optneg(6, 0x1ff, 0x1fffff & ~NOUNKNOWN & ~NR_UNKN);
 
 /** A server deciding with `handler`, and a raw connection to it past option negotiation (`optneg`); both closed after the test. */
-async function negotiated(t: TestContext, handler: MilterHandler, optneg = mta.optneg()) {
-  const server = await startMilterServer(LOOPBACK, { handler });
+async function negotiated(t: TestContext, handler: MilterHandler, optneg = mta.optneg(), options: Omit<MilterServerOptions, 'handler'> = {}) {
+  const server = await startMilterServer(LOOPBACK, { handler, ...options });
   t.after(() => server.close(100));
   const connection = await openConnection(portOf(server));
   t.after(() => connection.client.destroy());
@@ -629,7 +648,8 @@ describe('the milter server, message limits', () => {
 
   it('keeps one packet of macros per stage, compactly: 256 KiB of tiny macros for every stage, three times, hold almost nothing, and the latest of each stage is read', async (t) => {
     const state = recorder();
-    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN);
+    // maxMacroBytes raised over the eight stages' 2 MiB: how compactly they are kept when allowed.
+    const connection = await negotiated(t, state.handler, ANSWER_UNKNOWN, { maxMacroBytes: 4 * MiB });
     const socket = connection.client;
     // "0", "1", … "zz", … each with the value "v": about 40,000 macros in 256 KiB.
     const tiny: Record<string, string> = {};
@@ -720,7 +740,7 @@ describe('the milter server, message limits', () => {
       return true;
     };
     for (const bad of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) {
-      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxHeaderFields', 'maxPacketSize', 'idleTimeoutMs', 'maxConnections']) {
+      for (const name of ['maxRecipients', 'maxHeaderBytes', 'maxHeaderFields', 'maxMacroBytes', 'maxPacketSize', 'idleTimeoutMs', 'maxConnections']) {
         await assert.rejects(start({ [name]: bad }), invalid(name, name === 'idleTimeoutMs' ? 'from 1 to 2147483647' : 'of at least 1'), `${name}: ${String(bad)}`);
       }
     }
