@@ -105,6 +105,8 @@ function checked(value: unknown, check: (value: unknown) => unknown): Verdict<un
 export class Call {
   verdict: Verdict<unknown> | undefined = undefined;
   next: Call | undefined = undefined;
+  /** Whether its deadline (or the caller's abort) failed it before it answered: its answer may still come. */
+  cutOff = false;
   constructor(
     readonly deadlineMs: number,
     readonly cutToTotal: boolean,
@@ -330,6 +332,7 @@ export class Consultation {
       // Timers may fire a millisecond early by the wall clock: allow for it.
       if (call.verdict !== undefined || call.deadlineMs > elapsedMs + 1) continue;
       call.controller?.abort();
+      call.cutOff = true;
       const error = why ?? (call.cutToTotal ? `no answer within the decision deadline of ${call.deadlineMs} ms` : `no answer within ${call.deadlineMs} ms`);
       this.#settle(call, { state: 'failed', error });
     }

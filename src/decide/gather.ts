@@ -263,21 +263,14 @@ function askLimiter(limiter: RateLimiter, envelope: Envelope, request: ConsumeRe
 const ignore = (): void => {};
 
 /**
- * Takes back what the rate limiter counted for a message the rules then blocked or deferred for
- * a reason of their own — a blocked spam category (rule 6), a DNS failure (rule 5) or a provider
- * failure with `defer`: a refused message uses up no allowance, neither the sender's windows nor
- * its tenant's cap, and its Message-ID is forgotten, so that the message sent again counts as a
- * new one rather than as a free retry (docs/limits.md). Nothing is taken back from a delivered
- * message (high-risk and relay included: it is sent, so it counts), nor when the limiter counted
- * nothing (rules 1, 3 and 11 refused it, it answered a retry, or it was asked for a restriction
- * only). A synchronous refund is made at once; a promise is not waited for, and its rejection,
- * like a throw, is ignored: the decision stands either way. A limiter without `refund` keeps
- * the count.
+ * The limiter calls a deadline cut off, by the failed verdict each became: their answer may still
+ * come, and count a message the decision did not wait for (see {@link refundIfRefused}). Only
+ * verdicts of such calls are put here; a WeakMap, so that a decision dropped takes its entry along.
  */
-function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, request: ConsumeRequest | null): Decision {
-  if (decision.action === 'deliver' || request === null || limiter === undefined) return decision;
-  const limits = decision.verdicts.limits;
-  if (limits.state !== 'provided' || !limits.value.counted || limits.value.retry === true) return decision;
+const lateLimits = new WeakMap<object, Pending>();
+
+/** Asks the limiter to take back what `request` counted; a throw or a rejection is ignored. */
+function takeBack(limiter: RateLimiter, request: ConsumeRequest): void {
   try {
     // The methods are read inside the try: a getter that throws is the limiter's failure.
     const answer: unknown = limiter.refundSync === undefined ? limiter.refund?.(request) : limiter.refundSync(request);
@@ -285,6 +278,50 @@ function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, r
   } catch {
     // The message stays counted; the decision does not depend on it.
   }
+}
+
+/** Takes back what a late answer of the limiter counted, once it comes, when it counted the message. */
+function takeBackWhenCounted(late: Pending, limiter: RateLimiter, request: ConsumeRequest): void {
+  const onAnswer = (value: unknown): void => {
+    let result: ConsumeResult;
+    try {
+      result = late.check(value) as ConsumeResult;
+    } catch {
+      return; // garbage: what the limiter did cannot be told
+    }
+    if (result.counted && result.retry !== true) takeBack(limiter, request);
+  };
+  try {
+    late.answer.then(onAnswer, ignore);
+  } catch {
+    // A thenable whose then() throws: nothing more will come of it.
+  }
+}
+
+/**
+ * Takes back what the rate limiter counted for a message the rules then blocked or deferred for
+ * a reason of their own — a blocked spam category (rule 6), a DNS failure (rule 5) or a provider
+ * failure with `defer`: a refused message uses up no allowance, neither the sender's windows nor
+ * its tenant's cap, and its Message-ID is forgotten, so that the message sent again counts as a
+ * new one rather than as a free retry (docs/limits.md). Nothing is taken back from a delivered
+ * message (high-risk and relay included: it is sent, so it counts), nor when the limiter counted
+ * nothing (rules 1, 3 and 11 refused it, it answered a retry, or it was asked for a restriction
+ * only). When the limiter's deadline cut it off, its answer may still come and count the
+ * message: it is taken back then, if the answer says it counted. A synchronous refund is made at
+ * once; a promise is not waited for, and its rejection, like a throw, is ignored: the decision
+ * stands either way. A limiter without `refund` keeps the count.
+ */
+function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, request: ConsumeRequest | null): Decision {
+  if (decision.action === 'deliver' || request === null || limiter === undefined) return decision;
+  const limits = decision.verdicts.limits;
+  if (limits.state === 'failed') {
+    // Cut off by its deadline, the limiter may still count the message: taken back when it does.
+    const late = lateLimits.get(limits);
+    if (late !== undefined) takeBackWhenCounted(late, limiter, request);
+    return decision;
+  }
+  if (limits.state !== 'provided' || !limits.value.counted || limits.value.retry === true) return decision;
+  takeBack(limiter, request);
   return decision;
 }
 
@@ -367,15 +404,16 @@ function gather(
   const spamSlot = slot(spam, deadlines.spamMs);
   const authenticationSlot = slot(authentication, deadlines.authenticatorMs);
   const verdict = (answer: Answer | Call): Verdict<unknown> => (answer instanceof Call ? consultation.verdict(answer) : (answer as Verdict<unknown>));
-  return consultation.settled().then(
-    () =>
-      ({
-        limits: verdict(limitsSlot),
-        senderDomain: verdict(senderDomainSlot),
-        spam: verdict(spamSlot),
-        authentication: verdict(authenticationSlot),
-      }) as Verdicts,
-  );
+  return consultation.settled().then(() => {
+    const limitsVerdict = verdict(limitsSlot);
+    if (limitsSlot instanceof Call && limitsSlot.cutOff) lateLimits.set(limitsVerdict, limits as Pending);
+    return {
+      limits: limitsVerdict,
+      senderDomain: verdict(senderDomainSlot),
+      spam: verdict(spamSlot),
+      authentication: verdict(authenticationSlot),
+    } as Verdicts;
+  });
 }
 
 /** Per-call options of a decider made by {@link createDecider}. */

@@ -373,4 +373,87 @@ describe('a message the limiter counted and a later rule refused or deferred is 
     const decision = await decidePool(malware, { policy: blockedSpam, providers: { rateLimiter }, now: at(0) });
     assert.deepEqual([decision.action, calls], ['block', ['refundSync']]);
   });
+
+  /**
+   * A limiter whose consume answers after its deadline (20 ms) has cut it off: the real memory
+   * limiter, `lateMs` later; it records the refunds and when the late answer came.
+   */
+  const late = (lateMs: number) => {
+    const memory = createMemoryRateLimiter();
+    const refunded: ConsumeRequest[] = [];
+    let answered = (): void => {};
+    const answeredLate = new Promise<void>((resolve) => (answered = resolve));
+    const rateLimiter: RateLimiter = {
+      consume: (request) =>
+        new Promise((resolve) =>
+          setTimeout(() => {
+            resolve(memory.consume(request));
+            answered();
+          }, lateMs),
+        ),
+      restriction: (key, now) => memory.restriction(key, now),
+      refund: (request) => {
+        refunded.push(request);
+        return memory.refund(request);
+      },
+    };
+    return { rateLimiter, memory, refunded, answeredLate };
+  };
+  const quickLimiter = { deadlines: { rateLimiterMs: 20 } };
+
+  it('a refused message whose limiter answered after its deadline is refunded when the answer comes, if it counted', async () => {
+    const limiter = late(60);
+    const policy: PolicyInput = { ...blockedSpam, ...quickLimiter };
+    const refused = await decidePool(malware, { policy, providers: { rateLimiter: limiter.rateLimiter }, now: at(0) });
+    assert.deepEqual([refused.action, refused.verdicts.limits.state], ['block', 'failed']);
+    assert.equal(limiter.refunded.length, 0, 'refunded before the limiter counted');
+    await limiter.answeredLate;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(limiter.refunded.length, 1);
+    assert.equal(limiter.refunded[0]!.messageId, '<first@contoso.com>');
+    // The late count was taken back: the sender's one message a minute, the tenant's one external recipient.
+    const next = await decidePool({ mailFrom: 'megan@contoso.com', rcptTo: ['ops@contoso.com'], tenant: 'contoso' }, { policy: LIMITED, providers: { rateLimiter: limiter.memory }, now: at(1) });
+    assert.deepEqual([next.action, next.reasons[0]!.code], ['deliver', 'accepted-domain']);
+    const other = await decidePool({ mailFrom: 'kim@contoso.com', rcptTo: ['lee@fabrikam.example'], tenant: 'contoso' }, { policy: LIMITED, providers: { rateLimiter: limiter.memory }, now: at(2) });
+    assert.deepEqual([other.action, other.reasons[0]!.code], ['deliver', 'accepted-domain']);
+  });
+
+  it("a message deferred because the limiter did not answer in time (onProviderFailure.rateLimiter: 'defer') is refunded when its late answer counts it", async () => {
+    const limiter = late(60);
+    const policy: PolicyInput = { ...LIMITED, ...quickLimiter, onProviderFailure: { rateLimiter: 'defer' } };
+    const deferred = await decidePool(first, { policy, providers: { rateLimiter: limiter.rateLimiter }, now: at(0) });
+    assert.deepEqual([deferred.action, deferred.reasons[0]!.code], ['defer', 'provider-failed']);
+    await limiter.answeredLate;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(limiter.refunded.length, 1);
+    // Sent again, it counts as a new message (its id was forgotten), not as a free retry.
+    const sent = await decidePool(first, { policy: LIMITED, providers: { rateLimiter: limiter.memory }, now: at(1) });
+    assert.deepEqual([sent.action, sent.verdicts.limits], ['deliver', { state: 'provided', value: { restriction: null, breaches: [], counted: true } }]);
+  });
+
+  it('a late answer is not refunded when the message was delivered, nor when it counted nothing', async () => {
+    // Fail-open (the default): delivered without the limiter's answer; sent, so it stays counted.
+    const delivered = late(60);
+    const decision = await decidePool(first, { policy: { ...LIMITED, ...quickLimiter }, providers: { rateLimiter: delivered.rateLimiter }, now: at(0) });
+    assert.deepEqual([decision.action, decision.verdicts.limits.state], ['deliver', 'failed']);
+    await delivered.answeredLate;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(delivered.refunded, []);
+    // A late answer that counted nothing (a restricted sender) or a retry: nothing to take back.
+    for (const answer of [
+      { restriction: { reason: 'restricted by an administrator', until: null, since: at(0) }, breaches: [], counted: false },
+      { restriction: null, breaches: [], counted: true, retry: true },
+    ] as ConsumeResult[]) {
+      const refunded: ConsumeRequest[] = [];
+      const rateLimiter: RateLimiter = {
+        consume: () => new Promise((resolve) => setTimeout(() => resolve(answer), 60)),
+        restriction: () => null,
+        refund: (request) => void refunded.push(request),
+      };
+      const refused = await decidePool(malware, { policy: { ...blockedSpam, ...quickLimiter }, providers: { rateLimiter }, now: at(0) });
+      assert.equal(refused.action, 'block');
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      assert.deepEqual(refunded, [], JSON.stringify(answer));
+    }
+  });
 });
