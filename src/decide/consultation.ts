@@ -107,6 +107,10 @@ export class Call {
   next: Call | undefined = undefined;
   /** Whether its deadline (or the caller's abort) failed it before it answered: its answer may still come. */
   cutOff = false;
+  /** The answer that came after the cut-off (the first one only), checked as any answer is. */
+  late: Verdict<unknown> | undefined = undefined;
+  /** Told of the late answer when it comes ({@link whenLate}). */
+  onLate: ((verdict: Verdict<unknown>) => void) | undefined = undefined;
   constructor(
     readonly deadlineMs: number,
     readonly cutToTotal: boolean,
@@ -231,6 +235,16 @@ function stopWaiting(consultation: Consultation): void {
 }
 
 /**
+ * Calls `onLate` with the answer of a call cut off by its deadline, once, when it comes (at once
+ * if it came already); never when the call was not cut off, nor when its answer never comes.
+ */
+export function whenLate(call: Call, onLate: (verdict: Verdict<unknown>) => void): void {
+  if (!call.cutOff) return;
+  if (call.late !== undefined) onLate(call.late);
+  else call.onLate = onLate;
+}
+
+/**
  * The provider calls of one decision that answered with a promise: {@link watch} each, then
  * await {@link settled}. Deadlines count from `startMs`, `performance.now()` read before the
  * first provider was called, so a provider's synchronous work counts against them too.
@@ -312,9 +326,20 @@ export class Consultation {
     if (this.#pending > 0 && this.heapIndex < 0) startWaiting(this);
   }
 
-  /** Records a call's verdict, once: a later report (too late, or a thenable calling back twice) is ignored. */
+  /**
+   * Records a call's verdict, once: a later report (too late, or a thenable calling back twice)
+   * is ignored — except the first answer of a call cut off, kept as its late answer (whenLate).
+   */
   #settle(entry: Call, verdict: Verdict<unknown>): void {
-    if (entry.verdict !== undefined) return;
+    if (entry.verdict !== undefined) {
+      if (entry.cutOff && entry.late === undefined) {
+        entry.late = verdict;
+        const onLate = entry.onLate;
+        entry.onLate = undefined;
+        onLate?.(verdict);
+      }
+      return;
+    }
     entry.verdict = verdict;
     this.#pending--;
     if (this.#pending === 0 && this.#finish !== undefined) this.#done();

@@ -13,7 +13,7 @@ import type { ConsumeRequest, ConsumeResult, ProviderMessage, Providers, RateLim
 import { envelopeOf, readMessage } from './envelope.js';
 import { applyRules, isBlockedForward, type RuleInput } from './rules.js';
 import type { DecideContext, Decision, Envelope, OutboundMessage, SrsContext, Verdict, Verdicts } from './types.js';
-import { ask, Call, Consultation, isPending, type Pending } from './consultation.js';
+import { ask, Call, Consultation, isPending, whenLate, type Pending } from './consultation.js';
 import { checkAuthentication, checkConsumeResult, checkRestriction, checkSenderDomain, checkSpam, GarbageError } from './verdicts.js';
 import { askSpamReport, awaitSpamReport, isReportableSpam, withSpamReport } from './spam-report.js';
 
@@ -267,7 +267,7 @@ const ignore = (): void => {};
  * come, and count a message the decision did not wait for (see {@link refundIfRefused}). Only
  * verdicts of such calls are put here; a WeakMap, so that a decision dropped takes its entry along.
  */
-const lateLimits = new WeakMap<object, Pending>();
+const lateLimits = new WeakMap<object, Call>();
 
 /** Asks the limiter to take back what `request` counted; a throw or a rejection is ignored. */
 function takeBack(limiter: RateLimiter, request: ConsumeRequest): void {
@@ -280,22 +280,16 @@ function takeBack(limiter: RateLimiter, request: ConsumeRequest): void {
   }
 }
 
-/** Takes back what a late answer of the limiter counted, once it comes, when it counted the message. */
-function takeBackWhenCounted(late: Pending, limiter: RateLimiter, request: ConsumeRequest): void {
-  const onAnswer = (value: unknown): void => {
-    let result: ConsumeResult;
-    try {
-      result = late.check(value) as ConsumeResult;
-    } catch {
-      return; // garbage: what the limiter did cannot be told
-    }
+/**
+ * Takes back what the late answer of a limiter call cut off counted, once it comes (the
+ * consultation keeps its first answer, checked: garbage or a rejection takes nothing back).
+ */
+function takeBackWhenCounted(call: Call, limiter: RateLimiter, request: ConsumeRequest): void {
+  whenLate(call, (verdict) => {
+    if (verdict.state !== 'provided') return;
+    const result = verdict.value as ConsumeResult;
     if (result.counted && result.retry !== true) takeBack(limiter, request);
-  };
-  try {
-    late.answer.then(onAnswer, ignore);
-  } catch {
-    // A thenable whose then() throws: nothing more will come of it.
-  }
+  });
 }
 
 /**
@@ -406,7 +400,7 @@ function gather(
   const verdict = (answer: Answer | Call): Verdict<unknown> => (answer instanceof Call ? consultation.verdict(answer) : (answer as Verdict<unknown>));
   return consultation.settled().then(() => {
     const limitsVerdict = verdict(limitsSlot);
-    if (limitsSlot instanceof Call && limitsSlot.cutOff) lateLimits.set(limitsVerdict, limits as Pending);
+    if (limitsSlot instanceof Call && limitsSlot.cutOff) lateLimits.set(limitsVerdict, limitsSlot);
     return {
       limits: limitsVerdict,
       senderDomain: verdict(senderDomainSlot),

@@ -293,8 +293,10 @@ export interface RateLimiter {
    * finds the id spent. The decision calls it, with the very
    * request it gave `consume`, when a message the limiter counted (not a retry) is then blocked
    * or deferred for another reason (a blocked spam category, a DNS or provider failure with
-   * `defer`): a refused message uses up no allowance. Its failure is ignored. Without it such a
-   * message stays counted.
+   * `defer`): a refused message uses up no allowance. When `consume` was cut off by its deadline
+   * (the decision failed it) and the message was refused, it is called later, when the late
+   * answer comes and says it counted. Its failure is ignored. Without it such a message stays
+   * counted.
    */
   readonly refund?: (request: ConsumeRequest) => MaybePromise<void>;
   /** Optional: `refund` done at once (thrown instead of rejected), as {@link RateLimiter.consumeSync}. */

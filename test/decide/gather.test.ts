@@ -431,6 +431,39 @@ describe('a message the limiter counted and a later rule refused or deferred is 
     assert.deepEqual([sent.action, sent.verdicts.limits], ['deliver', { state: 'provided', value: { restriction: null, breaches: [], counted: true } }]);
   });
 
+  it('a late answer is refunded once, however often the thenable calls back; a late rejection refunds nothing', async () => {
+    const counted: ConsumeResult = { restriction: null, breaches: [], counted: true };
+    const refunded: ConsumeRequest[] = [];
+    let thens = 0;
+    const twice: RateLimiter = {
+      // then() is called once, by the decision; it calls back twice, late.
+      consume: () => ({
+        then(onAnswer: (value: ConsumeResult) => void) {
+          thens++;
+          setTimeout(() => {
+            onAnswer(counted);
+            onAnswer(counted);
+          }, 40);
+        },
+      }) as unknown as Promise<ConsumeResult>,
+      restriction: () => null,
+      refund: (request) => void refunded.push(request),
+    };
+    const refused = await decidePool(malware, { policy: { ...blockedSpam, ...quickLimiter }, providers: { rateLimiter: twice }, now: at(0) });
+    assert.deepEqual([refused.action, refused.verdicts.limits.state], ['block', 'failed']);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual([thens, refunded.length], [1, 1]);
+    const rejected: ConsumeRequest[] = [];
+    const failing: RateLimiter = {
+      consume: () => new Promise((_, reject) => setTimeout(() => reject(new Error('Redis timed out')), 40)),
+      restriction: () => null,
+      refund: (request) => void rejected.push(request),
+    };
+    await decidePool(malware, { policy: { ...blockedSpam, ...quickLimiter }, providers: { rateLimiter: failing }, now: at(0) });
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(rejected.length, 0);
+  });
+
   it('a late answer is not refunded when the message was delivered, nor when it counted nothing', async () => {
     // Fail-open (the default): delivered without the limiter's answer; sent, so it stays counted.
     const delivered = late(60);

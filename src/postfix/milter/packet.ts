@@ -6,7 +6,10 @@ import { wholeNumberOption } from '../options.js';
 
 /** Why a connection's byte stream is not a milter packet stream. */
 export type MilterProtocolErrorCode =
-  /** A packet's length field is larger than the limit (or than any milter would send). */
+  /**
+   * A packet's length field is larger than the limit (or than any milter would send), or a
+   * MACRO takes the connection's macros over their limit (`maxMacroBytes`).
+   */
   | 'oversized'
   /** A packet's length field is 0: there is no command octet. */
   | 'empty-packet'

@@ -280,7 +280,8 @@ export class MilterSession {
 
   /**
    * Handles one command; returns the packets to send back (none for a no-reply step). Only end
-   * of message is asynchronous. @throws {MilterProtocolError} `out-of-order` or `negotiation`.
+   * of message is asynchronous. @throws {MilterProtocolError} `out-of-order`, `negotiation`, or
+   * `oversized` for a MACRO that takes the connection's macros over `maxMacroBytes`.
    */
   handle(command: MilterCommand): readonly Buffer[] | Promise<readonly Buffer[]> {
     if (this.#state === 'closed') throw this.#outOfOrder(command.type);

@@ -304,7 +304,7 @@ describe('the milter server, packet by packet', () => {
     });
   }
 
-  it('keeps at most 64 KiB of macros a connection, all stages together: a stage sent again replaces its own; a MACRO over the limit closes the connection, reported', async () => {
+  it('keeps at most 64 KiB of macros a connection, all stages together: a stage sent again replaces its own; a MACRO over the limit closes the connection, reported', { timeout: 10_000 }, async () => {
     const kib = (n: number) => 'v'.repeat(n * 1024);
     const within = await MilterTestClient.open(port());
     await negotiate(within);
@@ -312,6 +312,14 @@ describe('the milter server, packet by packet', () => {
     within.send(mta.macro('C', { a: kib(40) }), mta.macro('C', { a: kib(40) }), mta.macro('C', { a: kib(40) }), mta.macro('H', { b: kib(20) }));
     within.send(mta.connect('h', '4', 25, '192.0.2.1'), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
     assert.equal((await within.readUntilFinal()).at(-1)!.command, 'c');
+    // A message's stages are dropped when it ends, by ABORT or at end of message: 60 + 2 KiB each
+    // time, where two of them kept would be over the limit.
+    within.send(mta.macro('M', { c: kib(2) }), mta.mail('<a@contoso.com>'), mta.abort());
+    within.send(mta.macro('R', { d: kib(2) }), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+    assert.equal((await within.readUntilFinal()).at(-1)!.command, 'c');
+    within.send(mta.macro('E', { e: kib(2) }), mta.mail('<a@contoso.com>'), mta.rcpt('<b@fabrikam.example>'), mta.eoh(), mta.eob());
+    assert.equal((await within.readUntilFinal()).at(-1)!.command, 'c');
+    assert.equal(within.isClosed, false);
     within.close();
     const over = await MilterTestClient.open(port());
     await negotiate(over);
