@@ -16,6 +16,12 @@ describe('allocation-site pretenuring', () => {
     const flags = ['--allow-natives-syntax', '--expose-gc', '--min-semi-space-size=1', '--max-semi-space-size=1'];
     const out = execFileSync(process.execPath, [...flags, fileURLToPath(new URL('pretenuring-child.mjs', import.meta.url)), `${ROOT}dist`], { encoding: 'utf8' });
     const young = JSON.parse(out) as { requests: number; messages: number; verdicts: number; decisions: number };
-    assert.deepEqual(young, { requests: 400, messages: 400, verdicts: 400, decisions: 400 }, 'made young, of 400 each: the limiter requests, the provider messages, the verdicts');
+    // A site V8 pretenures makes every object old (the build before records.ts: none of 400
+    // young). A scavenge between a verdict's making and its check may promote one that survived
+    // two (seen once under load: 399 of 400), so a few old ones are allowed, not a site's worth.
+    assert.equal(young.decisions, 400);
+    for (const what of ['requests', 'messages', 'verdicts'] as const) {
+      assert.ok(young[what] >= 390, `made young, of 400 ${what}: ${young[what]} (${JSON.stringify(young)})`);
+    }
   });
 });
