@@ -183,8 +183,8 @@ function readMessage(transaction: HarakaTransaction): Promise<Buffer | undefined
 /**
  * The header block Haraka parsed (`transaction.header.header_list`, the fields it sends, each
  * line ending in LF), or undefined when there is none to read (not parsed yet, or not strings).
- * Haraka keeps the first 1,000 lines of a header (`headers.max_lines`): a field after them is not
- * read, as Haraka's own plugins do not read it.
+ * Haraka keeps the first 1,000 lines of a header (`max_lines` under `[headers]` in
+ * connection.ini): a field after them is not read, as Haraka's own plugins do not read it.
  */
 function headerBlock(transaction: HarakaTransaction): string | undefined {
   const list = transaction.header?.header_list;
