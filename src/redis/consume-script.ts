@@ -239,6 +239,39 @@ local function encode(...)
   end
   return struct.pack(fmt(k), unpack(out, 1, k))
 end
+-- A window read the quick way, when it is stored as this script writes it in the usual case: its
+-- buckets in rising order, none ahead of the clock (so the live ones are the last ones). Answers
+-- its count up to the current bucket, where its first live pair is (nil: none), and whether its
+-- last pair is the current bucket; or nil when it is not so stored (an earlier release's order, a
+-- clock moved back): scan reads it then. One comparison and one addition a pair, no table made.
+local function quick(v, from, pairs_, current)
+  local lo, used, first, prev = current - 60, 0, nil, -1
+  for j = from, from + 2 * pairs_ - 2, 2 do
+    local index = v[j]
+    if index <= prev then return nil end
+    prev = index
+    if index >= lo then
+      used = used + v[j + 1]
+      if not first then first = j end
+    end
+  end
+  if prev > current then return nil end
+  return used, first, prev == current
+end
+-- A window read by quick, with n added to its current bucket, as stored bytes in two pieces (its
+-- live pairs as they are stored — a piece of the stored string, each number 8 bytes at its place
+-- in v — and the current bucket's pair) and its number of pairs: the form scan gives it.
+local function quickBytes(packed, v, from, pairs_, first, current, hasCurrent, n)
+  if not first then
+    if n > 0 then return struct.pack('<dd', current, n), '', 1 end
+    return '', '', 0
+  end
+  local last = from + 2 * pairs_ - 2
+  local live = (last - first) / 2 + 1
+  if n == 0 then return string.sub(packed, first * 8 - 7, last * 8 + 8), '', live end
+  if hasCurrent then return string.sub(packed, first * 8 - 7, last * 8 - 8), struct.pack('<dd', current, v[last + 1] + n), live end
+  return string.sub(packed, first * 8 - 7, last * 8 + 8), struct.pack('<dd', current, n), live + 1
+end
 -- Adds to the current bucket, or puts it in its place in bucket order (after a clock moved back,
 -- before the buckets ahead of it); past 61 buckets the first, the oldest, is dropped — as the
 -- memory limiter keeps a window.
@@ -284,14 +317,19 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   -- The fields this script reads, by name (false when absent): HGETALL would also copy the spam
   -- reports (s, up to 29 KB) into the script at every message, and every string a script gets
   -- costs a pass over its bytes.
-  local f = redis.call('HMGET', skey, 'b', 'e', 'd', 'rm', 'rw', 'rs', 'rc', 'im')
-  local packed, ids, legacy, rm, rw, rs, rc, im = f[1], f[2] or '', f[3], f[4], f[5], f[6], f[7], f[8]
+  -- The restriction's reason, since and cause are read only for a restricted sender, the
+  -- immunity only for a refused message: each field asked for costs a lookup and a string.
+  local f = redis.call('HMGET', skey, 'b', 'e', 'd', 'rm')
+  local packed, ids, legacy, rm = f[1], f[2] or '', f[3], f[4]
 
   -- Rule 1: a restricted sender; nothing is counted. A for-today restriction past its end is
   -- dropped when the sender is next counted.
   local drop = nil
   if rm then
-    if rm == 'inf' or now < tonumber(rm) then return { 1, rm, rw or '', rs or '', rc or '' } end
+    if rm == 'inf' or now < tonumber(rm) then
+      local why = redis.call('HMGET', skey, 'rw', 'rs', 'rc')
+      return { 1, rm, why[1] or '', why[2] or '', why[3] or '' }
+    end
     drop = { 'rm', 'rw', 'rs', 'rc' }
   end
 
@@ -312,17 +350,28 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     end
   end
 
-  -- One pass over the stored windows: each window's count, and — should the message be
-  -- counted — its stored form with this message added, in one table.
+  -- The stored windows: each window's count, read the quick way when all four are stored as
+  -- this script writes them (their stored form with this message added is then made from pieces
+  -- of the stored string, if the message is counted); else one pass of scan over them, which
+  -- makes that form in one table.
   local v = decode(packed)
   local nm, ni, ne, na = v[1] or 0, v[2] or 0, v[3] or 0, v[4] or 0
-  local out, k = { 0, 0, 0, 0 }, 4
-  local um, cmn, aa, ui, cin, ue, cen, ua, can
-  um, cmn, k = scan(v, 5, nm, cm, 1, out, k)
-  ui, cin, k = scan(v, 5 + 2 * nm, ni, ch, internal, out, k)
-  ue, cen, k = scan(v, 5 + 2 * (nm + ni), ne, ch, external, out, k)
-  ua, can, k, aa = scan(v, 5 + 2 * (nm + ni + ne), na, ca, all, out, k)
-  out[1], out[2], out[3], out[4] = cmn, cin, cen, can
+  local fi, fe, fa = 5 + 2 * nm, 5 + 2 * (nm + ni), 5 + 2 * (nm + ni + ne)
+  local um, mf, mc = quick(v, 5, nm, cm)
+  local ui, i_f, ic, ue, ef, ec, ua, af, aa
+  if um then ui, i_f, ic = quick(v, fi, ni, ch) end
+  if ui then ue, ef, ec = quick(v, fe, ne, ch) end
+  if ue then ua, af, aa = quick(v, fa, na, ca) end
+  local out, k = nil, 4
+  if not ua then
+    out = { 0, 0, 0, 0 }
+    local cmn, cin, cen, can
+    um, cmn, k = scan(v, 5, nm, cm, 1, out, k)
+    ui, cin, k = scan(v, fi, ni, ch, internal, out, k)
+    ue, cen, k = scan(v, fe, ne, ch, external, out, k)
+    ua, can, k, aa = scan(v, fa, na, ca, all, out, k)
+    out[1], out[2], out[3], out[4] = cmn, cin, cen, can
+  end
 
   -- Breaches: used + increment > limit, set by set (limit-windows.ts computeBreaches).
   local any, enforced, which = false, false, nil
@@ -339,7 +388,15 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   end
 
   if not enforced and not trefused then
-    local packedNow = struct.pack(fmt(k), unpack(out, 1, k))
+    local packedNow
+    if out then packedNow = struct.pack(fmt(k), unpack(out, 1, k))
+    else
+      local m1, m2, mn = quickBytes(packed, v, 5, nm, mf, cm, mc, 1)
+      local i1, i2, inn = quickBytes(packed, v, fi, ni, i_f, ch, ic, internal)
+      local e1, e2, en = quickBytes(packed, v, fe, ne, ef, ch, ec, external)
+      local a1, a2, an = quickBytes(packed, v, fa, na, af, ca, aa, all)
+      packedNow = struct.pack('<dddd', mn, inn, en, an) .. m1 .. m2 .. i1 .. i2 .. e1 .. e2 .. a1 .. a2
+    end
     if id then
       local record = idRecord(id, now)
       if idAt then ids = string.sub(ids, 1, idAt - 1) .. record .. string.sub(ids, idAt + ID_RECORD)
@@ -373,6 +430,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
   -- Refused: nothing counted; a breach whose set restricts (block-user before
   -- block-user-for-today) restricts the sender, with limit-windows.ts restrictionFor's reason —
   -- unless an administrator released the sender today (immune until the next UTC midnight).
+  local im = which and redis.call('HGET', skey, 'im')
   if which and not (im and now < tonumber(im)) then
     local used = { um, ui, ue, ua }
     local set = SETS[which[1]]

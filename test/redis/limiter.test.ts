@@ -679,6 +679,56 @@ describe('redis limiter: spam counts alike in memory and on Redis, whatever the 
   });
 });
 
+describe('redis limiter: the four windows counted alike in memory and on Redis, whatever the clock does', () => {
+  // Alert sets with every limit 0: every message is counted and breaches all four windows, so
+  // every answer carries their counts before it. Long runs of messages at small steps fill the
+  // windows (up to 61 buckets each), let buckets leave them and make new ones; clock jumps back
+  // leave buckets ahead of the clock, which the script reads the slow way until they are gone.
+  const limits: LimitSet[] = [{ name: 'every window', action: 'alert', messagesPerMinute: 0, internalRecipientsPerHour: 0, externalRecipientsPerHour: 0, recipientsPerDay: 0 }];
+  const step = fc.record({
+    internal: fc.integer({ min: 0, max: 3 }),
+    external: fc.integer({ min: 0, max: 3 }),
+    move: fc.oneof(
+      { weight: 6, arbitrary: fc.integer({ min: 0, max: 3_000 }) },
+      { weight: 3, arbitrary: fc.integer({ min: 0, max: 120 }).map((s) => s * 1_000) },
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 60 }).map((m) => m * 60_000) },
+      { weight: 1, arbitrary: clockMove },
+    ),
+  });
+  it('runs of up to 300 messages at steps of ms to hours, with jumps ahead and back', async () => {
+    const server = await sharedRedis();
+    const T0 = Date.parse('2026-11-23T10:00:00Z');
+    let quickRuns = 0;
+    await fc.assert(
+      // Half the runs only forward (the usual case: every window read the quick way throughout).
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 300, size: 'max' }), fc.boolean(), async (steps, forwardOnly) => {
+        const memory = createMemoryRateLimiter();
+        const redis = createRedisRateLimiter({ url: server.url, prefix: `windows-${randomUUID()}:`, commandTimeoutMs: 5_000 });
+        try {
+          let ms = 0;
+          let back = false;
+          const log: string[] = [];
+          for (const { internal, external, move } of steps) {
+            ms += forwardOnly ? Math.abs(move) : move;
+            if (move < 0 && !forwardOnly) back = true;
+            log.push(`${internal}+${external} at ${ms}`);
+            const request = { key: 'alice@fabrikam.example', internalRecipients: internal, externalRecipients: external, limits, now: new Date(T0 + ms) };
+            const [fromRedis, fromMemory] = [await redis.consume(request), await memory.consume(request)];
+            assert.deepEqual(fromRedis, fromMemory, log.join('\n'));
+            assert.equal(fromRedis.counted, true);
+          }
+          if (!back && steps.length > 100) quickRuns++;
+        } finally {
+          await redis.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+    // Some runs never went back: their windows were all read the quick way.
+    assert.ok(quickRuns > 0, 'no long run without a jump back');
+  });
+});
+
 describe('redis limiter: memory and Redis alike on random mixes of operations, whatever the clock does', () => {
   // Consumes against block-user-for-today and block-user limits, spam reports, restriction
   // reads, releases and refunds, for two senders, at times that move forward and back: every
