@@ -248,7 +248,8 @@ local function quick(v, from, pairs_, current)
   local lo, used, first, prev = current - 60, 0, nil, -1
   for j = from, from + 2 * pairs_ - 2, 2 do
     local index = v[j]
-    if index <= prev then return nil end
+    -- Not above the one before (a NaN is neither): not in rising order.
+    if not (index > prev) then return nil end
     prev = index
     if index >= lo then
       used = used + v[j + 1]

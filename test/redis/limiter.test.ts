@@ -468,6 +468,19 @@ describe('redis limiter: windows stored by an earlier release', () => {
       for (const ms of [9_995, 9_996]) assert.equal((await limiter.consume({ ...request(ms), key: bob })).counted, true);
       const probeTwice = await limiter.consume({ ...request(9_999, [{ name: 'probe', action: 'alert', messagesPerMinute: 0 }]), key: bob });
       assert.deepEqual(probeTwice.breaches.map((b) => [b.window, b.used]), [['messagesPerMinute', 4]]);
+
+      // A bucket that is not a number (NaN: no release writes one, but stored data can be
+      // anything) is no bucket in rising order: the window is read the slow way, and the current
+      // bucket stays one pair.
+      const broken = [2, 0, 0, 0, second + 9, 1, Number.NaN, 5];
+      const packedBroken = Buffer.alloc(8 * broken.length);
+      broken.forEach((value, i) => packedBroken.writeDoubleLE(value, 8 * i));
+      const carol = 'carol@fabrikam.example';
+      await client.hset(`${prefix}{${carol}}`, 'b', packedBroken);
+      assert.equal((await limiter.consume({ ...request(9_995), key: carol, externalRecipients: 0 })).counted, true);
+      const written = await client.hgetBuffer(`${prefix}{${carol}}`, 'b');
+      const values = Array.from({ length: written!.length / 8 }, (_, i) => written!.readDoubleLE(8 * i));
+      assert.deepEqual(values, [1, 0, 0, 0, second + 9, 2]);
     } finally {
       client.disconnect();
       await limiter.close();
