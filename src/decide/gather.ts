@@ -228,20 +228,23 @@ function consumeRequestOf(envelope: Envelope, policy: Policy, now: Date): Consum
   const perMessage = policy.recipientsPerMessage;
   if (isBlockedForward(envelope, policy) || (perMessage !== null && envelope.recipients.length > perMessage.limit)) return null;
   if (envelope.tenant !== null) return tenantRequest(envelope, envelope.tenant, policy, now);
-  return new Request(envelope, policy.limits, undefined, now);
+  return new Request(envelope, policy.limits, undefined, policy.overLimit === 'high-risk', now);
 }
 
 /**
  * A {@link ConsumeRequest}, made by `new` (see records.ts: the limiter's request waits with the
- * decision, and is kept for a refund); `messageId` and `tenant` only when there are.
+ * decision, and is kept for a refund); `messageId`, `tenant` and `countOverLimit` only when
+ * there are: a message over the sender's limits that `overLimit: 'high-risk'` delivers is sent,
+ * so it counts.
  */
-const Request = plainRecord<[envelope: Envelope, limits: Policy['limits'], tenant: TenantLimitRequest | undefined, now: Date], ConsumeRequest>(function (envelope, limits, tenant, now) {
+const Request = plainRecord<[envelope: Envelope, limits: Policy['limits'], tenant: TenantLimitRequest | undefined, countOverLimit: boolean, now: Date], ConsumeRequest>(function (envelope, limits, tenant, countOverLimit, now) {
   this.key = envelope.limitKey;
   if (envelope.messageId !== null) this.messageId = envelope.messageId;
   this.internalRecipients = envelope.internalRecipients;
   this.externalRecipients = envelope.externalRecipients;
   this.limits = limits;
   if (tenant !== undefined) this.tenant = tenant;
+  if (countOverLimit) this.countOverLimit = true;
   this.now = now;
 });
 
@@ -321,7 +324,7 @@ function refundIfRefused(decision: Decision, limiter: RateLimiter | undefined, r
 
 /** The request of a message with a tenant (rule 11): it counts for the tenant too, capped when the policy says so. */
 function tenantRequest(envelope: Envelope, key: string, policy: Policy, now: Date): ConsumeRequest {
-  return new Request(envelope, policy.limits, new Tenant(key, policy.tenantLimits?.externalRecipientsPerDay), now);
+  return new Request(envelope, policy.limits, new Tenant(key, policy.tenantLimits?.externalRecipientsPerDay), policy.overLimit === 'high-risk', now);
 }
 
 /** A {@link TenantLimitRequest}, made by `new` (see records.ts); the cap only when the policy sets one. */

@@ -80,6 +80,14 @@ export function isLimiterTime(ms: number): boolean {
 }
 
 /**
+ * Refuses a `request.countOverLimit` that is neither absent nor a boolean (both limiters check it so).
+ * @throws {OutboundPoolsError} `invalid-context`, always.
+ */
+export function badCountOverLimit(value: unknown): never {
+  throw new OutboundPoolsError('invalid-context', `The rate limiter's request.countOverLimit must be true or false, got ${show(value)}.`);
+}
+
+/**
  * `now` as epoch milliseconds, checked as both limiters check it: a valid Date within
  * 0 … {@link MAX_TIME_MS}.
  * @throws {OutboundPoolsError} `invalid-context` otherwise.

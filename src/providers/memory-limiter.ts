@@ -25,6 +25,7 @@ import {
   incrementsOf,
   oldestBucket,
   restrictionFor,
+  badCountOverLimit,
   spamBucket,
   spamRestriction,
   spamRestricts,
@@ -627,9 +628,10 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
   /** `consume`, answered at once: every step is in memory. */
   const consumeSync = (request: ConsumeRequest): ConsumeResult => {
     const nowMs = limiterTime(request.now, 'request.now');
-    const { key, messageId, tenant } = request;
+    const { key, messageId, tenant, countOverLimit } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new OutboundPoolsError('invalid-context', `The rate limiter's request.messageId must be a string, got ${show(messageId)}.`);
     if (tenant !== undefined) checkTenant(tenant);
+    if (countOverLimit !== undefined && typeof countOverLimit !== 'boolean') badCountOverLimit(countOverLimit);
     // An ended restriction is dropped below if the message counts, as the Redis script drops it.
     const stored = restrictions.size === 0 ? undefined : restrictions.get(key);
     if (stored !== undefined && nowMs < stored.untilMs) return { restriction: stored.restriction, breaches: [], counted: false };
@@ -683,6 +685,18 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
         for (const breach of breaches) emit({ type: 'limit-alert', at, key, breach });
       }
       return { restriction: null, breaches, counted: true };
+    }
+    if (countOverLimit === true) {
+      // Over the sender's limits and delivered all the same (overLimit: 'high-risk'): sent, so
+      // counted; a restricting breach still restricts (after the count, which drops an ended one).
+      count(key, state, increments, nowMs, current, idHash, idAt);
+      if (stored !== undefined) restrictions.delete(key);
+      if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
+      const calledFor = restrictionFor(breaches, nowMs);
+      if (calledFor === null) return { restriction: null, breaches, counted: true };
+      const imposed = isImmune(key, nowMs) ? null : calledFor;
+      if (imposed !== null) impose(key, imposed, nowMs);
+      return { restriction: null, breaches, counted: true, imposed };
     }
     return refuseFor(key, breaches, nowMs, null);
   };

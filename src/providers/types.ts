@@ -192,6 +192,16 @@ export interface ConsumeRequest {
    * never refused by its cap; a retry (same `messageId`, same sender) counts once for both.
    */
   readonly tenant?: TenantLimitRequest;
+  /**
+   * Count the message even when it is over the sender's limits: the decision delivers such a
+   * message through the high-risk pool (`policy.overLimit: 'high-risk'`), and mail that is sent
+   * counts, for its sender and its tenant. The breaches are reported as ever and a restricting
+   * one still restricts (`imposed`); the answer says `counted: true`. The tenant's cap still
+   * refuses a message that would pass it: counted for neither then. Absent or false: a message
+   * over an enforced limit counts nowhere (`counted: false`). A limiter of your own that ignores
+   * it leaves such messages uncounted, as this package's limiters did before.
+   */
+  readonly countOverLimit?: boolean;
   readonly now: Date;
 }
 
@@ -203,7 +213,7 @@ export interface ConsumeResult {
   readonly breaches: readonly LimitBreach[];
   /** Set when the tenant's cap refuses the message (rule 11); absent or null otherwise. */
   readonly tenantBreach?: TenantBreach | null;
-  /** Whether the message was counted (it fit, or every breach was `alert`). */
+  /** Whether the message was counted (it fit, every breach was `alert`, or the request said `countOverLimit`). */
   readonly counted: boolean;
   /**
    * The restriction this message's breaches imposed on the sender (a `block-user` or

@@ -22,15 +22,18 @@
 // message to read — a text record's pattern match and six tonumber cost redis-server about as
 // much again), a record of CONSUME_RECORD_BYTES each, little-endian (writeConsumeRecord): now
 // (ms, a double), internal and external recipients (uint32 each), the message id's hash (a
-// double; -1 for none), the tenant mode (uint8: 0 no tenant; 1 the tenant's key follows the
-// sender's, counted here; 2 the tenant's cap refused it already, Cluster; 3 the tenant was
-// reserved already, Cluster), the tenant's cap (int32, -1 for none).
+// double; -1 for none), the mode (uint8: the tenant mode — 0 no tenant; 1 the tenant's key
+// follows the sender's, counted here; 2 the tenant's cap refused it already, Cluster; 3 the
+// tenant was reserved already, Cluster — plus COUNT_OVER_LIMIT, 4, when a message over the
+// sender's limits is counted all the same, ConsumeRequest.countOverLimit), the tenant's cap
+// (int32, -1 for none).
 // The answer: one entry per message: 0 counted, nothing breached (the usual answer, a plain
 // integer); 2 a message id already counted; `{1, until ms or 'inf', reason, since ms, cause
 // JSON}` the sender is restricted; `{3, counted (0|1), restricted (0|1), m, i, e, a, until ms or
 // 'inf' or '', tenant refused (0|1), tenant used}` when a window or the tenant's cap was
 // breached, with the four windows' counts before this message (the caller derives the breaches
-// from them).
+// from them); counted and restricted both 1 when a message counted over the limits restricted
+// its sender.
 //
 // The sender's hash: `b` the windows; `e` the remembered message ids; the restriction `rm` (end
 // in ms or 'inf'), `rw` (reason), `rs` (since, ms), `rc` (cause, JSON); `im` the end (ms) of an
@@ -72,17 +75,21 @@ const RECORD_FORMAT = '<dI4I4dBi4';
 /** Bytes of one message's record in the consume script's ARGV[1]. */
 export const CONSUME_RECORD_BYTES = 29;
 
+/** Added to a record's tenant mode: count the message even over the sender's limits. */
+export const COUNT_OVER_LIMIT = 4;
+
 /**
  * Writes one message's record for the consume script into `buffer` at `offset` (see the header):
- * `idHash` -1 for none, `tenantMode` 0–3, `cap` -1 for none. The numbers are the limiter's,
- * checked already (whole, `now` ≥ 0, counts and cap ≤ 1,000,000,000). Answers the next offset.
+ * `idHash` -1 for none, `mode` the tenant mode 0–3 plus {@link COUNT_OVER_LIMIT} or not, `cap`
+ * -1 for none. The numbers are the limiter's, checked already (whole, `now` ≥ 0, counts and cap
+ * ≤ 1,000,000,000). Answers the next offset.
  */
-export function writeConsumeRecord(buffer: Buffer, offset: number, now: number, internal: number, external: number, idHash: number, tenantMode: 0 | 1 | 2 | 3, cap: number): number {
+export function writeConsumeRecord(buffer: Buffer, offset: number, now: number, internal: number, external: number, idHash: number, mode: number, cap: number): number {
   buffer.writeDoubleLE(now, offset);
   buffer.writeUInt32LE(internal, offset + 8);
   buffer.writeUInt32LE(external, offset + 12);
   buffer.writeDoubleLE(idHash, offset + 16);
-  buffer.writeUInt8(tenantMode, offset + 24);
+  buffer.writeUInt8(mode, offset + 24);
   buffer.writeInt32LE(cap, offset + 25);
   return offset + CONSUME_RECORD_BYTES;
 }
@@ -308,8 +315,29 @@ local function tenantWindow(tkey, now)
   return live, used, at, ct
 end
 
--- id: the message id's hash as a number (converted once, when the batch is read), or false for none.
-local function one(skey, tkey, now, internal, external, id, tmode, cap)
+-- A refused or over-limit message's breach that restricts (which: set, window, kind) restricts
+-- the sender, with limit-windows.ts restrictionFor's reason — unless an administrator released
+-- the sender today (immune until the next UTC midnight). Answers the restriction's end (ms or
+-- 'inf'), or nil when immune.
+local function restrictFor(skey, which, now, um, ui, ue, ua)
+  local im = redis.call('HGET', skey, 'im')
+  if im and now < tonumber(im) then return nil end
+  local used = { um, ui, ue, ua }
+  local set = SETS[which[1]]
+  local w = which[2]
+  local why = 'over ' .. NAMES[w] .. ' (' .. string.format('%d', used[w]) .. ' used, limit ' .. string.format('%d', set[3][w]) .. ') of limit set ' .. set[1] .. ', action ' .. set[2]
+  local cause = '{"kind":"limit","window":"' .. NAMES[w] .. '","set":' .. set[1] .. '}'
+  local until_ms = 'inf'
+  if set[2] == 'block-user-for-today' then until_ms = string.format('%d', midnight(now)) end
+  redis.call('HSET', skey, 'rm', until_ms, 'rw', why, 'rs', string.format('%d', now), 'rc', cause)
+  -- Until released: the key must not expire. For today: the key lives 24 h 25 min, past midnight.
+  if until_ms == 'inf' then redis.call('PERSIST', skey) else keep(skey, TTL) end
+  return until_ms
+end
+
+-- id: the message id's hash as a number (converted once, when the batch is read), or false for
+-- none; over: count the message even over the sender's limits (COUNT_OVER_LIMIT).
+local function one(skey, tkey, now, internal, external, id, tmode, over, cap)
   local all = internal + external
   local cm = math.floor(now / 1000)
   local ch = math.floor(now / 60000)
@@ -388,7 +416,7 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
     trefused = true
   end
 
-  if not enforced and not trefused then
+  if (not enforced or over) and not trefused then
     local packedNow
     if out then packedNow = struct.pack(fmt(k), unpack(out, 1, k))
     else
@@ -424,27 +452,18 @@ local function one(skey, tkey, now, internal, external, id, tmode, cap)
       if not tat then redis.call('PEXPIRE', tkey, TTL) end
     end
     if not any then return 0 end
+    -- Counted over the sender's limits (over): a restricting breach still restricts, after the
+    -- count (which dropped an ended restriction).
+    local until_ms = which and restrictFor(skey, which, now, um, ui, ue, ua)
+    if until_ms then return { 3, 1, 1, um, ui, ue, ua, until_ms, 0, 0 } end
     return { 3, 1, 0, um, ui, ue, ua, '', 0, 0 }
   end
 
   local tflag = trefused and 1 or 0
   -- Refused: nothing counted; a breach whose set restricts (block-user before
-  -- block-user-for-today) restricts the sender, with limit-windows.ts restrictionFor's reason —
-  -- unless an administrator released the sender today (immune until the next UTC midnight).
-  local im = which and redis.call('HGET', skey, 'im')
-  if which and not (im and now < tonumber(im)) then
-    local used = { um, ui, ue, ua }
-    local set = SETS[which[1]]
-    local w = which[2]
-    local why = 'over ' .. NAMES[w] .. ' (' .. string.format('%d', used[w]) .. ' used, limit ' .. string.format('%d', set[3][w]) .. ') of limit set ' .. set[1] .. ', action ' .. set[2]
-    local cause = '{"kind":"limit","window":"' .. NAMES[w] .. '","set":' .. set[1] .. '}'
-    local until_ms = 'inf'
-    if set[2] == 'block-user-for-today' then until_ms = string.format('%d', midnight(now)) end
-    redis.call('HSET', skey, 'rm', until_ms, 'rw', why, 'rs', string.format('%d', now), 'rc', cause)
-    -- Until released: the key must not expire. For today: the key lives 24 h 25 min, past midnight.
-    if until_ms == 'inf' then redis.call('PERSIST', skey) else keep(skey, TTL) end
-    return { 3, 0, 1, um, ui, ue, ua, until_ms, tflag, tused }
-  end
+  -- block-user-for-today) restricts the sender.
+  local until_ms = which and restrictFor(skey, which, now, um, ui, ue, ua)
+  if until_ms then return { 3, 0, 1, um, ui, ue, ua, until_ms, tflag, tused } end
   return { 3, 0, 0, um, ui, ue, ua, '', tflag, tused }
 end
 
@@ -460,7 +479,7 @@ while pos <= #args do
   local now, internal, external, id, tmode, cap
   now, internal, external, id, tmode, cap, pos = struct.unpack(RECORD, args, pos)
   -- now a whole number of ms (NaN and infinities fail both tests), the id -1 or a whole hash.
-  if not (now >= 0 and now % 1 == 0 and tmode <= 3 and (id == -1 or (id >= 0 and id % 1 == 0))) then
+  if not (now >= 0 and now % 1 == 0 and tmode <= 7 and (id == -1 or (id >= 0 and id % 1 == 0))) then
     return redis.error_reply('outbound-pools: a malformed record in the batch')
   end
   r[n + 1], r[n + 2], r[n + 3], r[n + 4], r[n + 5], r[n + 6] = now, internal, external, id >= 0 and id, tmode, cap
@@ -469,12 +488,12 @@ end
 local out = {}
 local k = 1
 for j = 1, n, 6 do
-  local tmode = r[j + 4]
+  local tmode = r[j + 4] % 4
   local skey = KEYS[k]
   local tkey = nil
   k = k + 1
   if tmode == 1 then tkey = KEYS[k]; k = k + 1 end
-  out[#out + 1] = one(skey, tkey, r[j], r[j + 1], r[j + 2], r[j + 3], tmode, r[j + 5])
+  out[#out + 1] = one(skey, tkey, r[j], r[j + 1], r[j + 2], r[j + 3], tmode, r[j + 4] >= 4, r[j + 5])
 end
 return out
 `;

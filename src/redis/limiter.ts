@@ -52,9 +52,9 @@
 
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { OutboundPoolsError, show } from '../errors.js';
-import { ADMIN_REASON, adminReason, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, MAX_SPAM_COUNT, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
+import { ADMIN_REASON, adminReason, badCountOverLimit, computeBreaches, incrementsOf, MESSAGE_ID_MEMORY_MS, MAX_SPAM_COUNT, limiterTime, messageIdHash, validTime, restrictionFor } from '../providers/limit-windows.js';
 import { createHash, randomUUID } from 'node:crypto';
-import { CONSUME_RECORD_BYTES, consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT, writeConsumeRecord } from './consume-script.js';
+import { CONSUME_RECORD_BYTES, COUNT_OVER_LIMIT, consumeScript, REFUND_SCRIPT, RELEASE_SCRIPT, RESTRICT_SCRIPT, SPAM_SCRIPT, TENANT_SCRIPT, writeConsumeRecord } from './consume-script.js';
 import { InFlight, timeoutError } from './in-flight.js';
 import type {
   ConsumeRequest,
@@ -186,6 +186,13 @@ function wholeNumber(value: unknown, name: string, min: number, max: number, uni
     throw invalid(`${name} must be a whole number${unit} from ${min} to ${max}, got ${typeof value === 'number' ? value : show(value)}.`);
   }
   return value;
+}
+
+/** The record's mode flag for `request.countOverLimit` (0 or COUNT_OVER_LIMIT), checked as the memory limiter checks it. */
+function overLimitMode(countOverLimit: unknown): number {
+  if (countOverLimit === undefined || countOverLimit === false) return 0;
+  if (countOverLimit === true) return COUNT_OVER_LIMIT;
+  return badCountOverLimit(countOverLimit);
 }
 
 function isClient(value: unknown): value is RedisClient {
@@ -519,7 +526,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       readonly external: number,
       /** The message id's hash, -1 for none. */
       readonly idHash: number,
-      readonly tenantMode: 0 | 1 | 2 | 3,
+      /** The tenant mode (0–3), plus COUNT_OVER_LIMIT when the request says countOverLimit. */
+      readonly mode: number,
       /** The tenant's cap, -1 for none. */
       readonly cap: number,
       readonly resolve: (answer: ScriptAnswer) => void,
@@ -535,7 +543,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     for (const pending of batch) {
       keys.push(pending.key);
       if (pending.tenantKey !== undefined) keys.push(pending.tenantKey);
-      offset = writeConsumeRecord(records, offset, pending.now, pending.internal, pending.external, pending.idHash, pending.tenantMode, pending.cap);
+      offset = writeConsumeRecord(records, offset, pending.now, pending.internal, pending.external, pending.idHash, pending.mode, pending.cap);
     }
     const count = keys.length;
     keys.push(records);
@@ -556,14 +564,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     batches.clear();
   };
   const isCluster = (): boolean => (config.client as { isCluster?: unknown } | undefined)?.isCluster === true;
-  const decideInRedis = (lua: Script, sender: string, tenant: string | undefined, now: number, internal: number, external: number, idHash: number, tenantMode: 0 | 1 | 2 | 3, cap: number): Promise<ScriptAnswer> => {
+  const decideInRedis = (lua: Script, sender: string, tenant: string | undefined, now: number, internal: number, external: number, idHash: number, mode: number, cap: number): Promise<ScriptAnswer> => {
     if (isCluster()) {
       const record = Buffer.allocUnsafe(CONSUME_RECORD_BYTES);
-      writeConsumeRecord(record, 0, now, internal, external, idHash, tenantMode, cap);
+      writeConsumeRecord(record, 0, now, internal, external, idHash, mode, cap);
       const keys = tenant === undefined ? [sender, record] : [sender, tenant, record];
       return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length - 1, keys)).then((answers) => answers[0]!);
     }
-    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, new Pending(sender, tenant, now, internal, external, idHash, tenantMode, cap, resolve, reject)));
+    return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, new Pending(sender, tenant, now, internal, external, idHash, mode, cap, resolve, reject)));
   };
   function enqueue(lua: Script, pending: Pending): void {
     let batch = batches.get(lua);
@@ -645,7 +653,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const { messageId } = request;
     if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
     const tenant = request.tenant === undefined ? undefined : checkTenant(request.tenant);
-    return { key, nowMs, internal, external, tenant, idNumber: idNumberOf(messageId) };
+    return { key, nowMs, internal, external, tenant, idNumber: idNumberOf(messageId), over: overLimitMode(request.countOverLimit) };
   };
 
   /** An id hash as the refund script's argument: 16 digits zero-padded, '' for none (-1). */
@@ -653,7 +661,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
 
   /** `consume` with a tenant, or on a Cluster (the usual case is `consume` below). */
   const consumeWithTenant = async (request: ConsumeRequest): Promise<ConsumeResult> => {
-    const { key, nowMs, internal, external, tenant, idNumber } = readRequest(request);
+    const { key, nowMs, internal, external, tenant, idNumber, over } = readRequest(request);
     const sets = request.limits;
     const lua = consumeLua(sets);
     const cap = tenant?.externalRecipientsPerDay ?? -1;
@@ -661,9 +669,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     /** The tenant's count before this message, when a reservation on a Cluster answered it. */
     let reservedUsed = 0;
     if (tenant === undefined || external === 0) {
-      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, 0, -1);
+      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, over, -1);
     } else if (!isCluster()) {
-      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idNumber, 1, cap);
+      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idNumber, 1 + over, cap);
     } else {
       // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
       // never passed), decide the sender, and take the reservation back if the sender did not
@@ -671,7 +679,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const tKey = tenantKey(tenant.key);
       const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
-      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, reserved === 1 ? 3 : 2, cap).catch(async (error: unknown) => {
+      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, (reserved === 1 ? 3 : 2) + over, cap).catch(async (error: unknown) => {
         // A script sent and not answered in time may still run, and count the sender (a retry of
         // the message would then be answered "counted" and refund its own reservation): the
         // reservation stays, the tenant over-counted by one at worst, never under.
@@ -708,8 +716,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     const breaches = computeBreaches(sets, { messagesPerMinute: m, internalRecipientsPerHour: i, externalRecipientsPerHour: e, recipientsPerDay: a }, incrementsOf(internal, external));
     const at = iso(nowMs);
     // The restriction the breaches call for, imposed only if the script restricted (not a released
-    // sender): reported as the memory limiter reports it (imposed, null, or no field when none is called for).
-    const calledFor = counted === 1 ? null : restrictionFor(breaches, nowMs);
+    // sender): reported as the memory limiter reports it (imposed, null, or no field when none is
+    // called for). A message counted with only alert breaches calls for none; one counted over
+    // the limits (countOverLimit) may.
+    const calledFor = restrictionFor(breaches, nowMs);
     const imposed = calledFor === null ? undefined : restricted === 1 ? calledFor : null;
     if (imposed) {
       // The listing lives in another slot than the sender's keys: written after the script.
@@ -725,7 +735,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       emit({ type: 'tenant-cap', at, key, breach: tenantBreach });
       return imposed === undefined ? { restriction: null, breaches, tenantBreach, counted: false } : { restriction: null, breaches, tenantBreach, counted: false, imposed };
     }
-    if (counted === 1) return { restriction: null, breaches, counted: true };
+    if (counted === 1) return imposed === undefined ? { restriction: null, breaches, counted: true } : { restriction: null, breaches, counted: true, imposed };
     return imposed === undefined ? { restriction: null, breaches, counted: false } : { restriction: null, breaches, counted: false, imposed };
   };
 
@@ -740,6 +750,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     let internal: number;
     let external: number;
     let idHash: number;
+    let mode: number;
     let script: Script;
     try {
       key = checkKey(request.key);
@@ -750,6 +761,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       if (messageId !== undefined && typeof messageId !== 'string') throw new TypeError(`messageId must be a string, got ${show(messageId)}.`);
       script = consumeLua(request.limits);
       idHash = idNumberOf(messageId);
+      mode = overLimitMode(request.countOverLimit);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -760,7 +772,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         else if (answer === 2) resolve(RETRY);
         else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
       };
-      enqueue(script, new Pending(senderKey(key), undefined, nowMs, internal, external, idHash, 0, -1, settle, reject));
+      enqueue(script, new Pending(senderKey(key), undefined, nowMs, internal, external, idHash, mode, -1, settle, reject));
     });
   };
 

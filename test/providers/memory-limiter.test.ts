@@ -742,14 +742,35 @@ describe('memory rate limiter through decidePool (rules 1 and 3)', () => {
     assert.equal(tomorrow.action, 'deliver');
   });
 
-  it('the legacy overLimit high-risk sends an over-limit message through the high-risk pool, counting nothing', async () => {
+  it('the legacy overLimit high-risk sends an over-limit message through the high-risk pool, and counts it: it is sent', async () => {
     const rateLimiter = createMemoryRateLimiter();
     const policy = { acceptedDomains: ['contoso.com'], overLimit: 'high-risk' as const, limits: [{ messagesPerMinute: 1 }] };
     await decidePool(message, { policy, providers: { rateLimiter }, now: at(0) });
     const over = await decidePool(message, { policy, providers: { rateLimiter }, now: at(1) });
     assert.equal(over.pool, 'high-risk');
     assert.equal(over.reasons[0]?.code, 'sending-limit-exceeded');
+    assert.equal(over.reasons[0]?.detail?.used, 1);
     const again = await decidePool(message, { policy, providers: { rateLimiter }, now: at(2) });
-    assert.equal(again.reasons[0]?.detail?.used, 1);
+    assert.equal(again.pool, 'high-risk');
+    assert.equal(again.reasons[0]?.detail?.used, 2);
+    // With overLimit: 'block' the message is refused and not counted: still 3.
+    const blocked = await decidePool(message, { policy: { ...policy, overLimit: 'block' as const }, providers: { rateLimiter }, now: at(3) });
+    assert.equal(blocked.action, 'block');
+    assert.equal(blocked.reasons[0]?.detail?.used, 3);
+    assert.equal((await decidePool(message, { policy, providers: { rateLimiter }, now: at(4) })).reasons[0]?.detail?.used, 3);
+  });
+
+  it("overLimit high-risk: what a sender over its limits sends high-risk counts for its tenant's cap (rule 11)", async () => {
+    const rateLimiter = createMemoryRateLimiter();
+    const policy = { acceptedDomains: ['contoso.com'], overLimit: 'high-risk' as const, limits: [{ messagesPerMinute: 1 }], tenantLimits: { externalRecipientsPerDay: 3 } };
+    const from = (mailFrom: string, offset: number) => decidePool({ ...message, mailFrom, tenant: 'contoso' }, { policy, providers: { rateLimiter }, now: at(offset) });
+    assert.equal((await from('megan@contoso.com', 0)).pool, 'normal');
+    assert.equal((await from('megan@contoso.com', 1)).pool, 'high-risk');
+    assert.equal((await from('megan@contoso.com', 2)).pool, 'high-risk');
+    // Three external recipients sent by the tenant: the cap refuses the next, whoever sends it.
+    const capped = await from('alex@contoso.com', 3);
+    assert.equal(capped.action, 'block');
+    assert.equal(capped.reasons[0]?.code, 'tenant-limit-exceeded');
+    assert.equal(capped.reasons[0]?.detail?.used, 3);
   });
 });

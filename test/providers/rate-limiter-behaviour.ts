@@ -760,6 +760,115 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
       });
     });
 
+    describe('counted over the limits (request.countOverLimit, for overLimit: high-risk)', () => {
+      /** Sends with countOverLimit, optionally for a tenant. */
+      const overSender = (limits: readonly LimitSet[], tenant?: TenantLimitRequest, key = newKey()) => {
+        const send = (offsetMs: number, recipients: { internal?: number; external?: number; messageId?: string } = {}): Promise<ConsumeResult> =>
+          limiter.consume({
+            key,
+            internalRecipients: recipients.internal ?? 0,
+            externalRecipients: recipients.external ?? 1,
+            limits,
+            ...(tenant === undefined ? {} : { tenant }),
+            countOverLimit: true,
+            now: at(offsetMs),
+            ...(recipients.messageId === undefined ? {} : { messageId: recipients.messageId }),
+          });
+        return { key, send };
+      };
+
+      it('block: a message over the limit is counted, its breach reported, and the next one sees it', async () => {
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 1 })];
+        const { key, send } = overSender(limits);
+        assertCounted(await send(0));
+        assert.deepEqual(await send(SECOND), {
+          restriction: null,
+          breaches: [{ window: 'messagesPerMinute', limit: 1, used: 1, action: 'block', set: 'per-minute' }],
+          counted: true,
+        });
+        assert.deepEqual((await send(2 * SECOND)).breaches.map((b) => b.used), [2]);
+        // Without the flag the same sender is refused, and the count stays where it was.
+        const plainSender = sender(limits, key);
+        assert.deepEqual(plain(await plainSender.send(3 * SECOND)), {
+          restriction: null,
+          breaches: [{ window: 'messagesPerMinute', limit: 1, used: 3, action: 'block', set: 'per-minute' }],
+          counted: false,
+        });
+        assert.deepEqual((await send(4 * SECOND)).breaches.map((b) => b.used), [3]);
+        assert.equal(await limiter.restriction(key, at(4 * SECOND)), null, 'block restricts nobody');
+        // The window slides as ever: a minute after the last counted message, it fits again.
+        assertCounted(await send(4 * SECOND + MINUTE + SECOND));
+      });
+
+      it('block-user: counted and restricted; the next message meets the restriction', async () => {
+        const { key, send } = overSender([set('strict', 'block-user', { externalRecipientsPerHour: 2 })]);
+        assertCounted(await send(0, { external: 2 }));
+        const over = await send(SECOND, { external: 1 });
+        assert.equal(over.counted, true);
+        assert.deepEqual(over.breaches, [{ window: 'externalRecipientsPerHour', limit: 2, used: 2, action: 'block-user', set: 'strict' }]);
+        assert.equal(over.imposed?.until, null);
+        assert.match(over.imposed?.reason ?? '', /strict/);
+        const restriction = await limiter.restriction(key, at(2 * SECOND));
+        assert.equal(restriction?.until, null);
+        const next = await send(2 * SECOND, { external: 1 });
+        assert.equal(next.counted, false);
+        assert.equal(next.restriction?.until, null);
+        // Counted: released, the sender's hour holds 3 recipients (the over-limit message's one too).
+        assert.equal(await limiter.release(key, at(3 * SECOND)), true);
+        assert.deepEqual((await send(4 * SECOND, { external: 1 })).breaches.map((b) => b.used), [3]);
+      });
+
+      it('a sender released today is counted over the limit and not restricted again (imposed: null)', async () => {
+        const { key, send } = overSender([set('today', 'block-user-for-today', { messagesPerMinute: 1 })]);
+        await limiter.restrict(key, { now: at(0), reason: 'test' });
+        assert.equal(await limiter.release(key, at(0)), true);
+        assertCounted(await send(SECOND));
+        const over = await send(2 * SECOND);
+        assert.equal(over.counted, true);
+        assert.equal(over.imposed, null);
+        assert.equal(await limiter.restriction(key, at(3 * SECOND)), null);
+      });
+
+      it("counts for the tenant: the sender's over-limit recipients use up the tenant's cap", async () => {
+        const tenant = newTenant();
+        const limited = overSender([set('hourly', 'block', { externalRecipientsPerHour: 3 })], { key: tenant, externalRecipientsPerDay: 5 });
+        assertCounted(plain(await limited.send(0, { external: 3 })));
+        const over = await limited.send(SECOND, { external: 2 });
+        assert.deepEqual(plain(over), {
+          restriction: null,
+          breaches: [{ window: 'externalRecipientsPerHour', limit: 3, used: 3, action: 'block', set: 'hourly' }],
+          counted: true,
+        });
+        // The tenant is at 5: another sender's next external recipient passes the cap.
+        const other = tenantSender({ key: tenant, externalRecipientsPerDay: 5 });
+        assert.deepEqual(await other.send(2 * SECOND, { external: 1 }), refusedByTenant(tenant, 5, 5));
+      });
+
+      it("the tenant's cap still refuses: nothing counted, the sender's breaches reported beside it", async () => {
+        const tenant = newTenant();
+        const limits = [set('per-minute', 'block', { messagesPerMinute: 1 })];
+        const { key, send } = overSender(limits, { key: tenant, externalRecipientsPerDay: 2 });
+        assertCounted(plain(await send(0, { external: 2 })));
+        const breach = { window: 'messagesPerMinute', limit: 1, used: 1, action: 'block', set: 'per-minute' } as const;
+        assert.deepEqual(await send(SECOND, { external: 1 }), refusedByTenant(tenant, 2, 2, [breach]));
+        // Not counted for the sender either: still 1 message this minute.
+        assert.deepEqual((await sender(limits, key).send(2 * SECOND, { external: 0 })).breaches.map((b) => b.used), [1]);
+      });
+
+      it('a retry of a message counted over the limit counts once', async () => {
+        const { send } = overSender([set('per-minute', 'block', { messagesPerMinute: 1 })]);
+        assertCounted(await send(0, { messageId: '<a@fabrikam.example>' }));
+        assert.equal((await send(SECOND, { messageId: '<b@fabrikam.example>' })).counted, true);
+        assertRetry(await send(2 * SECOND, { messageId: '<b@fabrikam.example>' }));
+        assert.deepEqual((await send(3 * SECOND)).breaches.map((b) => b.used), [2]);
+      });
+
+      it('countOverLimit that is not a boolean is refused with invalid-context', async () => {
+        const request = { key: newKey(), internalRecipients: 0, externalRecipients: 1, limits: [], countOverLimit: 'yes', now: at(0) } as unknown as ConsumeRequest;
+        await assert.rejects(async () => limiter.consume(request), (error: Error & { code?: string }) => error.code === 'invalid-context' && /countOverLimit/.test(error.message));
+      });
+    });
+
     describe('refunds (a counted message the decision then refused for another reason)', () => {
       /** A request to consume and then to refund: the same object, as the decision hands both. */
       const request = (key: string, limits: readonly LimitSet[], offsetMs: number, more: { internal?: number; external?: number; messageId?: string; tenant?: TenantLimitRequest } = {}): ConsumeRequest => ({
