@@ -692,6 +692,11 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       count(key, state, increments, nowMs, current, idHash, idAt);
       if (stored !== undefined) restrictions.delete(key);
       if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
+      // Its alert breaches alert, as for any message counted (the Redis limiter does the same).
+      if (subscriptions.length !== 0) {
+        const at = new Date(nowMs).toISOString();
+        for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
+      }
       const calledFor = restrictionFor(breaches, nowMs);
       if (calledFor === null) return { restriction: null, breaches, counted: true };
       const imposed = isImmune(key, nowMs) ? null : calledFor;

@@ -1376,6 +1376,26 @@ export function describeRateLimiterBehaviour(name: string, make: () => Promise<L
         }
       });
 
+      it('a message counted over the limits (countOverLimit): limit-alert for its alert breaches, restricted for a restricting one', async () => {
+        const watching = await watch();
+        try {
+          const key = newKey();
+          const limits = [set('watch', 'alert', { messagesPerMinute: 1 }), set('hard', 'block-user-for-today', { messagesPerMinute: 1 })];
+          const send = (offsetMs: number) => limiter.consume({ key, internalRecipients: 0, externalRecipients: 1, limits, countOverLimit: true, now: at(offsetMs) });
+          assertCounted(await send(0));
+          const over = await send(SECOND);
+          assert.equal(over.counted, true);
+          const restricted = await watching.waitFor((e) => e.key === key && e.type === 'restricted', 'restricted');
+          assert.deepEqual(restricted, { type: 'restricted', at: iso(T0 + SECOND), key, restriction: over.imposed });
+          // The two events in either order (each limiter has its own).
+          const both = (await watching.collect(key, 2)).sort((a, b) => a.type.localeCompare(b.type));
+          assert.deepEqual(both, [{ type: 'limit-alert', at: iso(T0 + SECOND), key, breach: over.breaches[0] }, restricted]);
+          await limiter.release(key, at(2 * SECOND));
+        } finally {
+          watching.unsubscribe();
+        }
+      });
+
       it("tenant-cap: the sender's key and the tenant's breach", async () => {
         const watching = await watch();
         try {
