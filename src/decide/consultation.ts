@@ -105,7 +105,10 @@ function checked(value: unknown, check: (value: unknown) => unknown): Verdict<un
 export class Call {
   verdict: Verdict<unknown> | undefined = undefined;
   next: Call | undefined = undefined;
-  /** Whether its deadline (or the caller's abort) failed it before it answered: its answer may still come. */
+  /**
+   * Whether its deadline (or the caller's abort) failed it before it answered, or it rejected
+   * with a `late` answer still to come (see Consultation #failed): its answer may still come.
+   */
   cutOff = false;
   /** The answer that came after the cut-off (the first one only), checked as any answer is. */
   late: Verdict<unknown> | undefined = undefined;
@@ -278,7 +281,7 @@ export class Consultation {
     try {
       pending.answer.then(
         (value) => this.#settle(entry, checked(value, pending.check)),
-        (error: unknown) => this.#settle(entry, { state: 'failed', error: describeError(error) }),
+        (error: unknown) => this.#failed(entry, error, pending.check),
       );
     } catch (error) {
       // A thenable whose then() throws (after calling back, the answer it gave stands).
@@ -343,6 +346,38 @@ export class Consultation {
     entry.verdict = verdict;
     this.#pending--;
     if (this.#pending === 0 && this.#finish !== undefined) this.#done();
+  }
+
+  /**
+   * A call that rejected. An error with a `late` thenable (RateLimiter.consume: a limiter that
+   * timed out on a command its server may still run) is a call cut off whose answer may still
+   * come: `late`'s value is its late answer (whenLate), as for a call its deadline cut off — also
+   * when the deadline had cut it off already.
+   */
+  #failed(entry: Call, error: unknown, check: (value: unknown) => unknown): void {
+    let late: unknown;
+    try {
+      late = (error as { late?: unknown } | null)?.late;
+      if (typeof (late as { then?: unknown } | null)?.then !== 'function') late = undefined;
+    } catch {
+      late = undefined;
+    }
+    if (late === undefined) {
+      this.#settle(entry, { state: 'failed', error: describeError(error) });
+      return;
+    }
+    if (entry.verdict === undefined) {
+      entry.cutOff = true;
+      this.#settle(entry, { state: 'failed', error: describeError(error) });
+    } else if (!entry.cutOff) return;
+    try {
+      (late as PromiseLike<unknown>).then(
+        (value) => this.#settle(entry, checked(value, check)),
+        (lateError: unknown) => this.#settle(entry, { state: 'failed', error: describeError(lateError) }),
+      );
+    } catch (thenError) {
+      this.#settle(entry, { state: 'failed', error: describeError(thenError) });
+    }
   }
 
   #done(): void {

@@ -273,6 +273,13 @@ export type MaybePromise<T> = T | Promise<T>;
  * counted in every window or in none. `restriction` only reads.
  */
 export interface RateLimiter {
+  /**
+   * Counts the message, or says why not. A limiter that gives up on a command its server may
+   * still run (the Redis limiter's own timeout) may reject with an error whose `late` is a
+   * promise of the answer still to come: the decision then treats that answer as it treats one
+   * that came after its deadline — when it refused the message and the late answer says
+   * `counted` (not a retry), it calls {@link RateLimiter.refund} with the same request.
+   */
   consume(request: ConsumeRequest): MaybePromise<ConsumeResult>;
   restriction(key: string, now: Date): MaybePromise<Restriction | null>;
   /**

@@ -7,7 +7,8 @@
 // timeout starts when a command is sent, with at most `maxInFlight` ahead of it: it measures
 // Redis, not our backlog. A sent command with no answer after `timeoutMs`, while Redis has
 // answered nothing else either for as long (or after 4 × `timeoutMs` in any case), fails (the
-// policy's fail mode applies) and frees its place for the next waiting call: a Redis that answers
+// policy's fail mode applies; its error's `late` is what Redis answers if it runs the command
+// after all) and frees its place for the next waiting call: a Redis that answers
 // is slow, not down, and what it counts late was decided with it. A call waiting here has no
 // timeout of its own: the decision's deadline (`deadlines.rateLimiterMs`) bounds it. (Failing
 // every waiting call at the first timeout was tried: on a machine where Redis was starved of CPU
@@ -22,6 +23,8 @@
 class Call {
   sentAt = 0;
   done = false;
+  /** The command's own promise once sent: what Redis answers, also after the call timed out. */
+  answer: Promise<unknown> | undefined = undefined;
   constructor(
     public start: () => Promise<unknown>,
     public resolve: (value: unknown) => void,
@@ -42,6 +45,14 @@ const IGNORE = (): void => {};
 /** The error of a call that Redis did not answer in time; `code` as Node's own timeouts. */
 export function timeoutError(ms: number, what: string): Error {
   return Object.assign(new Error(`Redis did not answer ${what} within ${ms} ms`), { code: 'ETIMEDOUT' });
+}
+
+/**
+ * The error of a sent call that timed out: Redis may still run it, and `late` is its answer when
+ * it does (a promise that never settles if the answer never comes, rejects if Redis refuses it).
+ */
+export function lateTimeoutError(ms: number, what: string, late: Promise<unknown>): Error & { readonly late: Promise<unknown> } {
+  return Object.assign(timeoutError(ms, what), { late });
 }
 
 /** Runs calls with at most `maxInFlight` sent at once; a sent call unanswered after `timeoutMs` fails. */
@@ -94,6 +105,7 @@ export class InFlight {
       this.#settle(call, error, true);
       return;
     }
+    call.answer = answer;
     answer.then(
       (value) => {
         this.#lastAnswerAt = performance.now();
@@ -119,6 +131,7 @@ export class InFlight {
     // CPU time in scavenges and mark-compacts (bench/redis.mjs, --trace-gc).
     call.start = SETTLED;
     call.resolve = call.reject = IGNORE;
+    call.answer = undefined;
     while (this.#sentHead < this.#sent.length && this.#sent[this.#sentHead]!.done) this.#sent[this.#sentHead++] = undefined as unknown as Call;
     while (this.#active < this.#maxInFlight && this.#waitingHead < this.#waiting.length) {
       const next = this.#waiting[this.#waitingHead]!;
@@ -186,7 +199,8 @@ export class InFlight {
     // which the next sweeps apply).
     for (let call = this.#oldestSent(); call !== undefined && this.#expired(call, now); call = this.#oldestSent()) {
       // #settle takes it (and the settled calls behind it) off the front of #sent.
-      this.#settle(call, timeoutError(this.#timeoutMs, call.what), true);
+      // Sent, so Redis may still run it: the error carries its answer to come (`late`).
+      this.#settle(call, call.answer === undefined ? timeoutError(this.#timeoutMs, call.what) : lateTimeoutError(this.#timeoutMs, call.what, call.answer), true);
     }
     this.#stopIfIdle();
   }

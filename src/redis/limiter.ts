@@ -195,6 +195,25 @@ function overLimitMode(countOverLimit: unknown): number {
   return badCountOverLimit(countOverLimit);
 }
 
+/** Whether the consume script's answer counted the message now (not a retry, a refusal or a restricted sender). */
+function countedNow(answer: ScriptAnswer): boolean {
+  return answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);
+}
+
+/**
+ * `error` with its late answer passed through `map`: a command that timed out after it was sent
+ * (in-flight.ts lateTimeoutError) may still run, and its caller is told what it answers then
+ * (`late`, see RateLimiter.consume). Any other error as it is. The mapped promise's rejection is
+ * handled here, so that nobody has to wait for it.
+ */
+function withLate<A>(error: unknown, map: (answer: A) => unknown): unknown {
+  const late = (error as { late?: unknown } | null)?.late;
+  if (!(late instanceof Promise) || !(error instanceof Error)) return error;
+  const mapped = (late as Promise<A>).then(map);
+  mapped.catch(() => {});
+  return Object.assign(new Error(error.message), { code: (error as { code?: unknown }).code, late: mapped });
+}
+
 function isClient(value: unknown): value is RedisClient {
   if (typeof value !== 'object' || value === null) return false;
   const client = value as Record<string, unknown>;
@@ -552,7 +571,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(answers[i]!);
       },
       (error: unknown) => {
-        for (const pending of batch) pending.reject(error);
+        // Timed out after it was sent: each message's answer, when Redis answers the batch.
+        for (let i = 0; i < batch.length; i++) batch[i]!.reject(withLate(error, (answers: ScriptAnswer[]) => answers[i]!));
       },
     );
   };
@@ -569,7 +589,12 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const record = Buffer.allocUnsafe(CONSUME_RECORD_BYTES);
       writeConsumeRecord(record, 0, now, internal, external, idHash, mode, cap);
       const keys = tenant === undefined ? [sender, record] : [sender, tenant, record];
-      return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length - 1, keys)).then((answers) => answers[0]!);
+      return run('consume', (client) => evalScript<ScriptAnswer[]>(client, lua, keys.length - 1, keys)).then(
+        (answers) => answers[0]!,
+        (error: unknown) => {
+          throw withLate(error, (answers: ScriptAnswer[]) => answers[0]!);
+        },
+      );
     }
     return new Promise<ScriptAnswer>((resolve, reject) => enqueue(lua, new Pending(sender, tenant, now, internal, external, idHash, mode, cap, resolve, reject)));
   };
@@ -668,10 +693,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     let answer: ScriptAnswer;
     /** The tenant's count before this message, when a reservation on a Cluster answered it. */
     let reservedUsed = 0;
+    /** A script that timed out after it was sent: its late answer, as this call's result. */
+    const late = (error: unknown): never => {
+      throw withLate(error, (answer: ScriptAnswer) => finish(answer, sets, key, nowMs, internal, external, tenant, cap, reservedUsed));
+    };
     if (tenant === undefined || external === 0) {
-      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, over, -1);
+      answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, over, -1).catch(late);
     } else if (!isCluster()) {
-      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idNumber, 1 + over, cap);
+      answer = await decideInRedis(lua, senderKey(key), tenantKey(tenant.key), nowMs, internal, external, idNumber, 1 + over, cap).catch(late);
     } else {
       // Cluster: the tenant's key is in another slot. Reserve on the tenant first (the cap is
       // never passed), decide the sender, and take the reservation back if the sender did not
@@ -680,15 +709,21 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
       reservedUsed = used;
       answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, (reserved === 1 ? 3 : 2) + over, cap).catch(async (error: unknown) => {
-        // A script sent and not answered in time may still run, and count the sender (a retry of
-        // the message would then be answered "counted" and refund its own reservation): the
-        // reservation stays, the tenant over-counted by one at worst, never under.
+        // A script sent and not answered in time may still run, and count the sender: the
+        // reservation stays until its late answer says the sender did not count the message
+        // (an answer that never comes leaves the tenant over-counted by one, never under).
         const timedOut = (error as { code?: unknown } | null)?.code === 'ETIMEDOUT';
         if (reserved === 1 && !timedOut) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
-        throw error;
+        const lateAnswer = (error as { late?: unknown } | null)?.late;
+        if (reserved === 1 && timedOut && lateAnswer instanceof Promise) {
+          (lateAnswer as Promise<ScriptAnswer>).then(
+            (answer) => (countedNow(answer) ? undefined : run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {})),
+            () => {},
+          );
+        }
+        return late(error);
       });
-      const newlyCounted = answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);
-      if (reserved === 1 && !newlyCounted) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+      if (reserved === 1 && !countedNow(answer)) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
     }
     return finish(answer, sets, key, nowMs, internal, external, tenant, cap, reservedUsed);
   };
@@ -772,7 +807,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
         else if (answer === 2) resolve(RETRY);
         else finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0).then(resolve, reject);
       };
-      enqueue(script, new Pending(senderKey(key), undefined, nowMs, internal, external, idHash, mode, -1, settle, reject));
+      // A batch that timed out after it was sent: its late answer, as this call's result.
+      const fail = (error: unknown): void =>
+        reject(withLate(error, (answer: ScriptAnswer) => (answer === 0 ? COUNTED : answer === 2 ? RETRY : finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0))));
+      enqueue(script, new Pending(senderKey(key), undefined, nowMs, internal, external, idHash, mode, -1, settle, fail));
     });
   };
 

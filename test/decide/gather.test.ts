@@ -431,6 +431,50 @@ describe('a message the limiter counted and a later rule refused or deferred is 
     assert.deepEqual([sent.action, sent.verdicts.limits], ['deliver', { state: 'provided', value: { restriction: null, breaches: [], counted: true } }]);
   });
 
+  it("a limiter that rejects with a `late` answer (its command may still run) is refunded when that answer counts: before or after the decision's deadline", async () => {
+    const counted: ConsumeResult = { restriction: null, breaches: [], counted: true };
+    /** Rejects after `rejectMs` with an error whose `late` resolves with `lateAnswer` after `lateMs`. */
+    const timingOut = (rejectMs: number, lateMs: number, lateAnswer: ConsumeResult | Error) => {
+      const refunded: ConsumeRequest[] = [];
+      const rateLimiter: RateLimiter = {
+        consume: () =>
+          new Promise((_, reject) =>
+            setTimeout(() => {
+              const late = new Promise<ConsumeResult>((resolve, rejectLate) => setTimeout(() => (lateAnswer instanceof Error ? rejectLate(lateAnswer) : resolve(lateAnswer)), lateMs));
+              late.catch(() => {});
+              reject(Object.assign(new Error('Redis did not answer consume within 5 ms'), { code: 'ETIMEDOUT', late }));
+            }, rejectMs),
+          ),
+        restriction: () => null,
+        refund: (request) => void refunded.push(request),
+      };
+      return { rateLimiter, refunded };
+    };
+    const policy: PolicyInput = { ...LIMITED, deadlines: { rateLimiterMs: 30 }, onProviderFailure: { rateLimiter: 'defer' } };
+    // Its own timeout first (5 ms), inside the decision's deadline (30 ms); then after it (60 ms).
+    for (const rejectMs of [5, 60]) {
+      const limiter = timingOut(rejectMs, 20, counted);
+      const deferred = await decidePool(first, { policy, providers: { rateLimiter: limiter.rateLimiter }, now: at(0) });
+      assert.deepEqual([deferred.action, deferred.verdicts.limits.state], ['defer', 'failed'], `rejected after ${rejectMs} ms`);
+      assert.equal(limiter.refunded.length, 0, 'refunded before the late answer');
+      await new Promise((resolve) => setTimeout(resolve, rejectMs + 60));
+      assert.equal(limiter.refunded.length, 1, `rejected after ${rejectMs} ms: the late count was not taken back`);
+      assert.equal(limiter.refunded[0]!.messageId, '<first@contoso.com>');
+    }
+    // A late answer that counted nothing, or that fails, takes nothing back; nor does a delivered message.
+    for (const lateAnswer of [{ ...counted, counted: false }, { ...counted, retry: true as const }, new Error('refused late')]) {
+      const limiter = timingOut(5, 10, lateAnswer);
+      await decidePool(first, { policy, providers: { rateLimiter: limiter.rateLimiter }, now: at(0) });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(limiter.refunded.length, 0);
+    }
+    const delivered = timingOut(5, 10, counted);
+    const sent = await decidePool(first, { policy: { ...policy, onProviderFailure: { rateLimiter: 'fail-open' } }, providers: { rateLimiter: delivered.rateLimiter }, now: at(0) });
+    assert.equal(sent.action, 'deliver');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(delivered.refunded.length, 0);
+  });
+
   it('a late answer is refunded once, however often the thenable calls back; a late rejection refunds nothing', async () => {
     const counted: ConsumeResult = { restriction: null, breaches: [], counted: true };
     const refunded: ConsumeRequest[] = [];

@@ -387,6 +387,69 @@ describe('redis limiter when Redis goes down', () => {
   });
 });
 
+describe('redis limiter: a consume that timed out may still count', () => {
+  it("a message deferred on the limiter's own timeout is taken back when Redis runs the script late", { timeout: 30_000 }, async (t) => {
+    const server = await startRedis();
+    const prefix = `late-${randomUUID()}:`;
+    const limiter = createRedisRateLimiter({ url: server.url, prefix, commandTimeoutMs: 200 });
+    // The probe's alert-only limit of 0: its answer reports what the sender had counted.
+    const limits: LimitSet[] = [{ name: 'probe', action: 'alert', messagesPerMinute: 0 }];
+    const policy: PolicyInput = {
+      acceptedDomains: ['contoso.com'],
+      limits: { name: 'default', messagesPerMinute: 1_000 },
+      tenantLimits: { externalRecipientsPerDay: 1_000 },
+      // The limiter's own timeout (200 ms) comes first: the decision sees it reject.
+      deadlines: { rateLimiterMs: 2_000, totalMs: 3_000 },
+      onProviderFailure: { rateLimiter: 'defer' },
+    };
+    const now = new Date(Date.UTC(2031, 0, 6, 10));
+    /** The sender's messages this minute: a probe consume (its breach says), then refunded. */
+    const sent = async (key: string): Promise<number> => {
+      const request = { key, internalRecipients: 0, externalRecipients: 0, limits, now };
+      const answer = await limiter.consume(request);
+      await limiter.refund(request);
+      return answer.breaches[0]!.used;
+    };
+    /** The tenant's external recipients: a probe the cap of 0 refuses (nothing counted). */
+    const tenantSent = async (tenant: string): Promise<number> =>
+      (await limiter.consume({ key: `probe-${randomUUID()}`, internalRecipients: 0, externalRecipients: 1, limits: [], tenant: { key: tenant, externalRecipientsPerDay: 0 }, now })).tenantBreach!.used;
+    try {
+      // Warm: connected, script loaded.
+      assert.equal((await decidePool({ mailFrom: 'warm@contoso.com', rcptTo: ['lee@example.net'] }, { policy, providers: { rateLimiter: limiter }, now })).action, 'deliver');
+      const cases = [
+        { what: 'without a tenant (one batch)', message: { mailFrom: 'megan@contoso.com', rcptTo: ['lee@example.net'] } },
+        { what: 'with a tenant', message: { mailFrom: 'alex@contoso.com', rcptTo: ['lee@example.net'], tenant: 'contoso' } },
+      ];
+      for (const { what, message } of cases) {
+        server.pause();
+        let decision: Decision;
+        try {
+          decision = await decidePool(message, { policy, providers: { rateLimiter: limiter }, now });
+        } finally {
+          server.resume();
+        }
+        assert.deepEqual({ action: decision.action, code: decision.reply?.code }, { action: 'defer', code: 451 }, what);
+        assert.ok(decision.reasons.some((reason) => reason.code === 'provider-failed' && reason.provider === 'rateLimiter' && /ETIMEDOUT/.test(reason.message)), what);
+        // Redis runs the script now and counts the message; the decision then takes it back.
+        let count = -1;
+        const started = performance.now();
+        while (performance.now() - started < 5_000) {
+          count = await sent(message.mailFrom);
+          if (count === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        t.diagnostic(`${what}: counted ${count} after ${Math.round(performance.now() - started)} ms`);
+        assert.equal(count, 0, `${what}: the deferred message stayed counted for its sender`);
+        if (message.tenant !== undefined) assert.equal(await tenantSent(message.tenant), 0, `${what}: the deferred message stayed counted for its tenant`);
+      }
+    } finally {
+      server.resume();
+      await limiter.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('redis limiter options', () => {
   const invalid = (options: unknown, pattern: RegExp) =>
     assert.throws(

@@ -34,6 +34,10 @@ export interface RedisServer {
   running(): boolean;
   /** Kills it with SIGKILL (a crash) and waits for it to exit. */
   kill(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered until {@link RedisServer.resume}. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT); what it was sent meanwhile runs then. */
+  resume(): void;
   /** Starts it again on the same port (after kill or stop) and waits for PING. */
   restart(): Promise<void>;
   /** Stops it (SIGTERM, then SIGKILL) and removes the directory. Safe to call twice. */
@@ -124,6 +128,12 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     dir,
     running: () => exited() === null,
     kill: () => signal('SIGKILL'),
+    pause: () => {
+      if (child !== undefined && exited() === null) child.kill('SIGSTOP');
+    },
+    resume: () => {
+      if (child !== undefined && exited() === null) child.kill('SIGCONT');
+    },
     async restart() {
       if (stopped) throw new Error('redis-server was stopped for good; start a new one');
       await signal('SIGKILL');
