@@ -7,8 +7,8 @@
 // timeout starts when a command is sent, with at most `maxInFlight` ahead of it: it measures
 // Redis, not our backlog. A sent command with no answer after `timeoutMs`, while Redis has
 // answered nothing else either for as long (or after 4 × `timeoutMs` in any case), fails (the
-// policy's fail mode applies; its error's `late` is what Redis answers if it runs the command
-// after all) and frees its place for the next waiting call: a Redis that answers
+// policy's fail mode applies; its error's `lateReply` is what Redis answers if it runs the
+// command after all) and frees its place for the next waiting call: a Redis that answers
 // is slow, not down, and what it counts late was decided with it. A call waiting here has no
 // timeout of its own: the decision's deadline (`deadlines.rateLimiterMs`) bounds it. (Failing
 // every waiting call at the first timeout was tried: on a machine where Redis was starved of CPU
@@ -48,11 +48,13 @@ export function timeoutError(ms: number, what: string): Error {
 }
 
 /**
- * The error of a sent call that timed out: Redis may still run it, and `late` is its answer when
- * it does (a promise that never settles if the answer never comes, rejects if Redis refuses it).
+ * The error of a sent call that timed out: Redis may still run it, and `lateReply` is its raw
+ * reply when it does (a promise that never settles if the reply never comes, rejects if Redis
+ * refuses the command). Internal: the limiter turns it into a consume's public `late`
+ * (RateLimiter.consume) or acts on it itself; other callers ignore it.
  */
-export function lateTimeoutError(ms: number, what: string, late: Promise<unknown>): Error & { readonly late: Promise<unknown> } {
-  return Object.assign(timeoutError(ms, what), { late });
+export function lateTimeoutError(ms: number, what: string, lateReply: Promise<unknown>): Error & { readonly lateReply: Promise<unknown> } {
+  return Object.assign(timeoutError(ms, what), { lateReply });
 }
 
 /** Runs calls with at most `maxInFlight` sent at once; a sent call unanswered after `timeoutMs` fails. */
@@ -199,7 +201,7 @@ export class InFlight {
     // which the next sweeps apply).
     for (let call = this.#oldestSent(); call !== undefined && this.#expired(call, now); call = this.#oldestSent()) {
       // #settle takes it (and the settled calls behind it) off the front of #sent.
-      // Sent, so Redis may still run it: the error carries its answer to come (`late`).
+      // Sent, so Redis may still run it: the error carries its reply to come (`lateReply`).
       this.#settle(call, call.answer === undefined ? timeoutError(this.#timeoutMs, call.what) : lateTimeoutError(this.#timeoutMs, call.what, call.answer), true);
     }
     this.#stopIfIdle();

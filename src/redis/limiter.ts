@@ -200,18 +200,27 @@ function countedNow(answer: ScriptAnswer): boolean {
   return answer === 0 || (Array.isArray(answer) && answer[0] === 3 && answer[1] === 1);
 }
 
+/** The raw reply still to come of a command that timed out after it was sent (in-flight.ts lateTimeoutError), else undefined. */
+function lateReplyOf(error: unknown): Promise<unknown> | undefined {
+  const reply = (error as { lateReply?: unknown } | null)?.lateReply;
+  return reply instanceof Promise ? reply : undefined;
+}
+
 /**
- * `error` with its late answer passed through `map`: a command that timed out after it was sent
- * (in-flight.ts lateTimeoutError) may still run, and its caller is told what it answers then
- * (`late`, see RateLimiter.consume). Any other error as it is. The mapped promise's rejection is
- * handled here, so that nobody has to wait for it.
+ * For a command that timed out after it was sent (it may still run), a new error (same message
+ * and code, the original as its `cause`) whose `lateReply` is the reply still to come passed
+ * through `map` — one message's answer of a batch's, say — and, when `asLate`, whose `late` is
+ * it too: the consume's public late answer (RateLimiter.consume), a ConsumeResult. Any other error
+ * as it is. The mapped promise's rejection is handled here, so that nobody has to wait for it.
  */
-function withLate<A>(error: unknown, map: (answer: A) => unknown): unknown {
-  const late = (error as { late?: unknown } | null)?.late;
-  if (!(late instanceof Promise) || !(error instanceof Error)) return error;
-  const mapped = (late as Promise<A>).then(map);
+function withLate<A>(error: unknown, map: (answer: A) => unknown, asLate = false): unknown {
+  const reply = lateReplyOf(error);
+  if (reply === undefined) return error;
+  const mapped = (reply as Promise<A>).then(map);
   mapped.catch(() => {});
-  return Object.assign(new Error(error.message), { code: (error as { code?: unknown }).code, late: mapped });
+  const message = error instanceof Error ? error.message : String(error);
+  const copy = Object.assign(new Error(message, { cause: error }), { code: (error as { code?: unknown }).code, lateReply: mapped });
+  return asLate ? Object.assign(copy, { late: mapped }) : copy;
 }
 
 function isClient(value: unknown): value is RedisClient {
@@ -695,7 +704,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     let reservedUsed = 0;
     /** A script that timed out after it was sent: its late answer, as this call's result. */
     const late = (error: unknown): never => {
-      throw withLate(error, (answer: ScriptAnswer) => finish(answer, sets, key, nowMs, internal, external, tenant, cap, reservedUsed));
+      throw withLate(error, (answer: ScriptAnswer) => finish(answer, sets, key, nowMs, internal, external, tenant, cap, reservedUsed), true);
     };
     if (tenant === undefined || external === 0) {
       answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, over, -1).catch(late);
@@ -706,24 +715,27 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       // never passed), decide the sender, and take the reservation back if the sender did not
       // count the message (docs/limits.md).
       const tKey = tenantKey(tenant.key);
-      const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve'));
+      const refundReservation = (): Promise<unknown> => run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+      const [reserved, used] = await run('tenant', (client) => scriptCommand<[0 | 1, number]>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'reserve')).catch((error: unknown) => {
+        // A reservation sent and not answered in time may still be made: the sender is not
+        // decided (nothing counted for it), so one made late is taken back when its reply comes.
+        lateReplyOf(error)?.then((reply) => (Array.isArray(reply) && reply[0] === 1 ? refundReservation() : undefined), () => {});
+        throw error;
+      });
       reservedUsed = used;
       answer = await decideInRedis(lua, senderKey(key), undefined, nowMs, internal, external, idNumber, (reserved === 1 ? 3 : 2) + over, cap).catch(async (error: unknown) => {
         // A script sent and not answered in time may still run, and count the sender: the
-        // reservation stays until its late answer says the sender did not count the message
-        // (an answer that never comes leaves the tenant over-counted by one, never under).
-        const timedOut = (error as { code?: unknown } | null)?.code === 'ETIMEDOUT';
-        if (reserved === 1 && !timedOut) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
-        const lateAnswer = (error as { late?: unknown } | null)?.late;
-        if (reserved === 1 && timedOut && lateAnswer instanceof Promise) {
-          (lateAnswer as Promise<ScriptAnswer>).then(
-            (answer) => (countedNow(answer) ? undefined : run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {})),
-            () => {},
-          );
+        // reservation stays until its late reply says the sender did not count the message (a
+        // reply that never comes leaves the tenant over-counted by one, never under). Any other
+        // failure (the script not sent, or refused by Redis) counted nothing: taken back now.
+        const reply = lateReplyOf(error);
+        if (reserved === 1) {
+          if (reply === undefined) await refundReservation();
+          else reply.then((answer) => (countedNow(answer as ScriptAnswer) ? undefined : refundReservation()), () => {});
         }
         return late(error);
       });
-      if (reserved === 1 && !countedNow(answer)) await run('tenant refund', (client) => scriptCommand<number>(client, tenantScript, 1)(tKey, nowMs, external, cap, 'refund')).catch(() => {});
+      if (reserved === 1 && !countedNow(answer)) await refundReservation();
     }
     return finish(answer, sets, key, nowMs, internal, external, tenant, cap, reservedUsed);
   };
@@ -756,14 +768,15 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
     // the limits (countOverLimit) may.
     const calledFor = restrictionFor(breaches, nowMs);
     const imposed = calledFor === null ? undefined : restricted === 1 ? calledFor : null;
+    // A counted message's alerts first, then its restriction, as the memory limiter emits them.
+    if (counted === 1) {
+      for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
+    }
     if (imposed) {
       // The listing lives in another slot than the sender's keys: written after the script.
       const score = until === 'inf' ? '+inf' : until;
       await run('restricted index', (client) => client.zadd(indexKey, score, key)).catch(() => {});
       emit({ type: 'restricted', at, key, restriction: imposed });
-    }
-    if (counted === 1) {
-      for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
     }
     if (tenantRefused === 1 && tenant !== undefined) {
       const tenantBreach: TenantBreach = { tenant: tenant.key, limit: cap, used: isCluster() ? reservedUsed : tenantUsed };
@@ -809,7 +822,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RedisR
       };
       // A batch that timed out after it was sent: its late answer, as this call's result.
       const fail = (error: unknown): void =>
-        reject(withLate(error, (answer: ScriptAnswer) => (answer === 0 ? COUNTED : answer === 2 ? RETRY : finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0))));
+        reject(withLate(error, (answer: ScriptAnswer) => (answer === 0 ? COUNTED : answer === 2 ? RETRY : finish(answer, sets, key, nowMs, internal, external, undefined, -1, 0)), true));
       enqueue(script, new Pending(senderKey(key), undefined, nowMs, internal, external, idHash, mode, -1, settle, fail));
     });
   };

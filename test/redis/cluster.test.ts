@@ -303,3 +303,75 @@ describe('redis cluster: the tenant cap across processes', () => {
     await limiter.close();
   });
 });
+
+describe('redis cluster: a consume that timed out may still count', () => {
+  it("the sender's master stalls past the timeout: late says what it did; a reservation is kept when it counted, refunded when not", { timeout: 60_000 }, async (t) => {
+    const cluster = await sharedCluster();
+    const prefix = `cluster-late-${randomUUID()}:`;
+    const tenant = `${randomUUID()}.tenant`;
+    const tenantNode = await cluster.nodeForSlot(await keySlot(cluster, `${prefix}tenant:{${tenant}}`));
+    // A sender whose hash is on another master than the tenant's: that master is the one stalled.
+    let key = '';
+    let senderNode: ClusterNode | undefined;
+    for (let attempt = 0; senderNode === undefined; attempt++) {
+      assert.ok(attempt < 200, 'no sender key on another master than the tenant');
+      const candidate = `${randomUUID()}:late${attempt}@contoso.com`;
+      const node = await cluster.nodeForSlot(await keySlot(cluster, keyNames(prefix, candidate)[0]!));
+      if (node.port !== tenantNode.port) [key, senderNode] = [candidate, node];
+    }
+    const client = await clusterClient();
+    const limiter = createRedisRateLimiter({ client, prefix, commandTimeoutMs: 200 });
+    const now = new Date(Date.UTC(2031, 0, 6, 10));
+    const one: LimitSet[] = [{ name: 'one', messagesPerMinute: 1, action: 'block' }];
+    const request = { key, internalRecipients: 0, externalRecipients: 1, limits: one, tenant: { key: tenant, externalRecipientsPerDay: 1_000 }, now };
+    /** The tenant's external recipients: a probe its cap of 0 refuses (nothing counted). */
+    const tenantSent = async (): Promise<number> =>
+      (await limiter.consume({ key: `probe-${randomUUID()}`, internalRecipients: 0, externalRecipients: 1, limits: [], tenant: { key: tenant, externalRecipientsPerDay: 0 }, now })).tenantBreach!.used;
+    /** consume with the sender's master stalled until the limiter gives up; its late answer once the master runs again. */
+    const stalled = async () => {
+      senderNode!.pause();
+      let error: unknown;
+      try {
+        await limiter.consume(request);
+      } catch (caught) {
+        error = caught;
+      } finally {
+        senderNode!.resume();
+      }
+      assert.equal((error as { code?: unknown } | undefined)?.code, 'ETIMEDOUT', `consume did not time out: ${String(error)}`);
+      const late = (error as { late?: unknown }).late;
+      assert.ok(late instanceof Promise, 'the timeout carries no late answer');
+      return (await late) as { counted: boolean };
+    };
+    /** Polls the tenant's count until it is `expected` (up to 5 s); answers the last count. */
+    const tenantReaches = async (expected: number): Promise<number> => {
+      const started = performance.now();
+      let count = await tenantSent();
+      while (count !== expected && performance.now() - started < 5_000) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        count = await tenantSent();
+      }
+      return count;
+    };
+    try {
+      assert.equal(await tenantSent(), 0);
+      // Counted late: the reservation stays (the tenant has 1), and a refund takes both back.
+      const counted = await stalled();
+      assert.equal(counted.counted, true);
+      assert.equal(await tenantReaches(1), 1);
+      await limiter.refund(request);
+      assert.equal(await tenantReaches(0), 0);
+      // Counted for good, then one the sender's limit refuses late: its reservation is refunded.
+      assert.equal((await limiter.consume(request)).counted, true);
+      const refused = await stalled();
+      assert.equal(refused.counted, false);
+      const after = await tenantReaches(1);
+      t.diagnostic(`the tenant after a late refusal: ${after}`);
+      assert.equal(after, 1, 'the reservation of a message the sender refused late was kept');
+    } finally {
+      senderNode!.resume();
+      await limiter.close();
+      client.disconnect();
+    }
+  });
+});

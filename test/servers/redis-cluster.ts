@@ -36,6 +36,10 @@ export interface ClusterNode {
   running(): boolean;
   /** Its last output, for a failing test's message. */
   output(): string;
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered until {@link ClusterNode.resume}. */
+  pause(): void;
+  /** Lets a paused node run again (SIGCONT). */
+  resume(): void;
 }
 
 /** A running Redis Cluster. */
@@ -181,7 +185,10 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
         { cwd: dir },
       );
       processes.push(watched);
-      nodes.push({ host: LOOPBACK, port, dir, running: () => watched.exited() === null, output: () => watched.output() });
+      const signal = (name: NodeJS.Signals) => {
+        if (watched.exited() === null) watched.child.kill(name);
+      };
+      nodes.push({ host: LOOPBACK, port, dir, running: () => watched.exited() === null, output: () => watched.output(), pause: () => signal('SIGSTOP'), resume: () => signal('SIGCONT') });
     }
 
     // Every node answers PING.
