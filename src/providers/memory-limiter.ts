@@ -675,24 +675,14 @@ export function createMemoryRateLimiter(options: MemoryRateLimiterOptions = {}):
       if (subscriptions.length !== 0) emit({ type: 'tenant-cap', at: new Date(nowMs).toISOString(), key, breach: tenantBreach });
       return refused;
     }
-    if (countsDespite(breaches)) {
+    // Counted: every breach only alerts, or the message is over the sender's limits and delivered
+    // all the same (countOverLimit, overLimit: 'high-risk': sent, so counted). A restricting
+    // breach still restricts, after the count (which drops an ended restriction).
+    if (countOverLimit === true || countsDespite(breaches)) {
       count(key, state, increments, nowMs, current, idHash, idAt);
       if (stored !== undefined) restrictions.delete(key);
       if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
       if (breaches.length === 0) return COUNTED;
-      if (subscriptions.length !== 0) {
-        const at = new Date(nowMs).toISOString();
-        for (const breach of breaches) emit({ type: 'limit-alert', at, key, breach });
-      }
-      return { restriction: null, breaches, counted: true };
-    }
-    if (countOverLimit === true) {
-      // Over the sender's limits and delivered all the same (overLimit: 'high-risk'): sent, so
-      // counted; a restricting breach still restricts (after the count, which drops an ended one).
-      count(key, state, increments, nowMs, current, idHash, idAt);
-      if (stored !== undefined) restrictions.delete(key);
-      if (countsForTenant) countTenant(tenant.key, tenantWindow, current.day, external);
-      // Its alert breaches alert, as for any message counted (the Redis limiter does the same).
       if (subscriptions.length !== 0) {
         const at = new Date(nowMs).toISOString();
         for (const breach of breaches) if (breach.action === 'alert') emit({ type: 'limit-alert', at, key, breach });
