@@ -29,5 +29,8 @@ const unit = args.includes('--unit');
 const only = args.filter((arg) => arg !== '--unit');
 let files = only.length > 0 ? only : testFiles('test').sort();
 if (unit) files = files.filter((path) => !needsServers(path));
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { stdio: 'inherit' });
+// The spec reporter ends with every failing test again, with its error: a CI log that keeps only
+// its last lines still says what failed.
+const reporter = ['--test-reporter=spec', '--test-reporter-destination=stdout'];
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...reporter, ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
