@@ -250,9 +250,10 @@ const GROUP_EXCEPTED = 2;
  * position in `set.scoped`) that lists it in `groups`, `position · 2 + 1` in `exceptGroups`. A
  * message's groups (up to 1,000) then cost one lookup each for the whole set, not one for each
  * scoped policy and list: 20 policies of thousands of groups each made a message of 1,000 groups
- * 40,000 lookups into tables too large for the processor's caches.
+ * 40,000 lookups into tables too large for the processor's caches. A group named once (the
+ * usual case) keeps its code as a number, not a list: an array a group would cost ~60 bytes more.
  */
-type GroupIndex = ReadonlyMap<string, readonly number[]>;
+type GroupIndex = ReadonlyMap<string, number | readonly number[]>;
 
 /** For each scoped policy of a set (by position), which of a sender's groups it names: {@link GROUP_LISTED} | {@link GROUP_EXCEPTED}. */
 type GroupHits = (groups: readonly string[]) => Uint8Array;
@@ -260,10 +261,11 @@ type GroupHits = (groups: readonly string[]) => Uint8Array;
 const GROUP_HITS: unique symbol = Symbol('outbound-pools.group-hits');
 
 function groupIndexOf(scoped: readonly ScopedPolicy[]): GroupIndex {
-  const index = new Map<string, number[]>();
+  const index = new Map<string, number | number[]>();
   const add = (group: string, code: number): void => {
     const codes = index.get(group);
-    if (codes === undefined) index.set(group, [code]);
+    if (codes === undefined) index.set(group, code);
+    else if (typeof codes === 'number') index.set(group, [codes, code]);
     else codes.push(code);
   };
   scoped.forEach((policy, position) => {
@@ -281,10 +283,14 @@ function groupHitsOf(scoped: readonly ScopedPolicy[]): GroupHits {
 
 function groupHitsIn(index: GroupIndex, groups: readonly string[], policies: number): Uint8Array {
   const hits = new Uint8Array(policies);
+  const mark = (code: number): void => {
+    hits[code >> 1]! |= (code & 1) === 0 ? GROUP_LISTED : GROUP_EXCEPTED;
+  };
   for (let i = 0; i < groups.length; i++) {
     const codes = index.get(groups[i]!);
     if (codes === undefined) continue;
-    for (let c = 0; c < codes.length; c++) hits[codes[c]! >> 1]! |= (codes[c]! & 1) === 0 ? GROUP_LISTED : GROUP_EXCEPTED;
+    if (typeof codes === 'number') mark(codes);
+    else for (let c = 0; c < codes.length; c++) mark(codes[c]!);
   }
   return hits;
 }
