@@ -255,8 +255,12 @@ const GROUP_EXCEPTED = 2;
  */
 type GroupIndex = ReadonlyMap<string, number | readonly number[]>;
 
-/** For each scoped policy of a set (by position), which of a sender's groups it names: {@link GROUP_LISTED} | {@link GROUP_EXCEPTED}. */
-type GroupHits = (groups: readonly string[]) => Uint8Array;
+/**
+ * For each scoped policy of a set (by position), which of a sender's groups it names:
+ * {@link GROUP_LISTED} | {@link GROUP_EXCEPTED}; undefined when `scoped` is not the list it
+ * indexed (an object that inherits the set's index and has scoped policies of its own).
+ */
+type GroupHits = (scoped: readonly ScopedPolicy[], groups: readonly string[]) => Uint8Array | undefined;
 
 const GROUP_HITS: unique symbol = Symbol('outbound-pools.group-hits');
 
@@ -278,7 +282,7 @@ function groupIndexOf(scoped: readonly ScopedPolicy[]): GroupIndex {
 /** A set's {@link GroupHits}: a closure, so that its index cannot be reached, let alone changed, from the set. */
 function groupHitsOf(scoped: readonly ScopedPolicy[]): GroupHits {
   const index = groupIndexOf(scoped);
-  return (groups) => groupHitsIn(index, groups, scoped.length);
+  return (list, groups) => (list === scoped ? groupHitsIn(index, groups, scoped.length) : undefined);
 }
 
 function groupHitsIn(index: GroupIndex, groups: readonly string[], policies: number): Uint8Array {
@@ -339,7 +343,7 @@ export function selectPolicy(set: PolicySet, subject: PolicySubject): SelectedPo
   // A set not made by createPolicySet (a copy) has no index, nor its scoped policies a matcher:
   // each policy's lists are then made into sets here, and the groups looked up in each.
   const groupHits = (set as { [GROUP_HITS]?: GroupHits })[GROUP_HITS];
-  const hits = groupHits === undefined || groups.length === 0 ? undefined : groupHits(groups);
+  const hits = groupHits === undefined || groups.length === 0 ? undefined : groupHits(set.scoped, groups);
   for (let position = 0; position < set.scoped.length; position++) {
     const scoped = set.scoped[position]!;
     const applies = (scoped as { [APPLIES]?: ScopeMatcher })[APPLIES] ?? scopeMatcher(scoped);

@@ -199,6 +199,16 @@ describe('selectPolicy with its lists as sets answers as the scan did', () => {
       { numRuns: 500 },
     );
   });
+
+  it("an object that inherits a set's group index but lists its scoped policies in another order answers by its own list", () => {
+    fc.assert(
+      fc.property(policySet, subject, (set, who) => {
+        const reordered = Object.create(set, { scoped: { value: [...set.scoped].reverse() } }) as PolicySet;
+        assert.equal(selectPolicy(reordered, who).name, scanningSelectPolicy(reordered, who));
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
 
 describe('a policy set as context.policy', () => {
